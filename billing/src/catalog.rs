@@ -1,0 +1,198 @@
+//! The plan catalog: plans with their limits and base fees, and usage prices.
+//!
+//! The catalog is data. The default ships in `catalog.toml` beside this
+//! crate; a service operator may load another file with [`Catalog::from_toml`].
+
+use std::fmt;
+
+use metering::Meter;
+use serde::{Deserialize, Serialize};
+
+/// The identifier of a plan, such as `free` or `business`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PlanId(String);
+
+impl PlanId {
+    /// The plan every new organization starts on.
+    pub fn free() -> Self {
+        PlanId("free".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PlanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for PlanId {
+    fn from(value: String) -> Self {
+        PlanId(value)
+    }
+}
+
+/// Which backups a plan allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupEntitlement {
+    None,
+    /// Daily backups, kept 7 days.
+    Daily,
+    /// Hourly or custom cron schedules, kept 30 days, restore to a new cluster.
+    Scheduled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub base_fee_minor: i64,
+    /// `None`: unlimited.
+    pub max_vector_clusters: Option<u32>,
+    pub max_nodes_per_cluster: u32,
+    pub max_replication_factor: u32,
+    pub max_gpus_per_endpoint: u32,
+    pub included_storage_gib: u32,
+    /// Whether storage beyond the allowance is refused rather than billed.
+    pub storage_hard_cap: bool,
+    pub backups: BackupEntitlement,
+}
+
+/// A usage price: `unit_amount_minor` per `unit` of a meter, optionally for
+/// one dimension value only (a GPU model).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub meter: Meter,
+    pub dimension: Option<String>,
+    pub unit: String,
+    pub unit_amount_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub currency: String,
+    pub plans: Vec<Plan>,
+    pub prices: Vec<Price>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the plan catalog is not valid TOML of the expected shape: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("the plan catalog must contain the plan `free`, which new organizations start on")]
+    NoFreePlan,
+    #[error("plan `{0}` appears more than once in the catalog")]
+    DuplicatePlan(PlanId),
+    #[error("plan `{plan}` has a negative {field}")]
+    NegativeAmount { plan: String, field: &'static str },
+}
+
+const DEFAULT_CATALOG: &str = include_str!("../catalog.toml");
+
+impl Catalog {
+    /// The catalog shipped with Quartermaster.
+    pub fn default_catalog() -> Result<Catalog, CatalogError> {
+        Catalog::from_toml(DEFAULT_CATALOG)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
+        let catalog: Catalog = toml::from_str(text)?;
+        for (i, plan) in catalog.plans.iter().enumerate() {
+            if catalog.plans[..i].iter().any(|p| p.id == plan.id) {
+                return Err(CatalogError::DuplicatePlan(plan.id.clone()));
+            }
+            if plan.base_fee_minor < 0 {
+                return Err(CatalogError::NegativeAmount {
+                    plan: plan.id.to_string(),
+                    field: "base fee",
+                });
+            }
+        }
+        if let Some(price) = catalog.prices.iter().find(|p| p.unit_amount_minor < 0) {
+            return Err(CatalogError::NegativeAmount {
+                plan: format!("price for {}", price.meter),
+                field: "unit amount",
+            });
+        }
+        if catalog.plan(&PlanId::free()).is_none() {
+            return Err(CatalogError::NoFreePlan);
+        }
+        Ok(catalog)
+    }
+
+    pub fn plan(&self, id: &PlanId) -> Option<&Plan> {
+        self.plans.iter().find(|p| &p.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_catalog_has_the_three_tiers_of_the_design() {
+        let catalog = Catalog::default_catalog().unwrap();
+        let ids: Vec<_> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["free", "starter", "business"]);
+
+        let free = catalog.plan(&PlanId::free()).unwrap();
+        assert_eq!(free.base_fee_minor, 0);
+        assert_eq!(free.max_vector_clusters, Some(1));
+        assert!(free.storage_hard_cap);
+        assert_eq!(free.max_gpus_per_endpoint, 0);
+
+        let business = catalog.plan(&PlanId::from("business".to_owned())).unwrap();
+        assert_eq!(business.base_fee_minor, 100_00);
+        assert_eq!(business.max_vector_clusters, None);
+        assert_eq!(business.max_nodes_per_cluster, 16);
+        assert_eq!(business.backups, BackupEntitlement::Scheduled);
+    }
+
+    #[test]
+    fn every_meter_has_a_price() {
+        let catalog = Catalog::default_catalog().unwrap();
+        for meter in Meter::ALL {
+            assert!(
+                catalog.prices.iter().any(|p| p.meter == meter),
+                "no price for {meter}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_catalog_without_a_free_plan_is_refused() {
+        let text = DEFAULT_CATALOG.replacen("id = \"free\"", "id = \"gratis\"", 1);
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::NoFreePlan)
+        ));
+    }
+
+    #[test]
+    fn a_duplicate_plan_is_refused() {
+        let text = DEFAULT_CATALOG.replacen("id = \"starter\"", "id = \"free\"", 1);
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::DuplicatePlan(id)) if id == PlanId::free()
+        ));
+    }
+
+    #[test]
+    fn negative_amounts_and_unknown_keys_are_refused() {
+        let text = DEFAULT_CATALOG.replacen("base_fee_minor = 2500", "base_fee_minor = -1", 1);
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::NegativeAmount { .. })
+        ));
+        let text = DEFAULT_CATALOG.replacen("name = \"Free\"", "name = \"Free\"\nfee = 3", 1);
+        assert!(matches!(Catalog::from_toml(&text), Err(CatalogError::Parse(_))));
+    }
+}

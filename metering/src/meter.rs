@@ -1,0 +1,119 @@
+//! The closed set of meters and their aggregation rules.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A metered quantity. The wire name (`gpu_seconds`, …) is stable: it is
+/// stored in usage rows and referenced by the plan catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Meter {
+    /// Seconds of GPU time, per GPU model (a dimension of the event).
+    GpuSeconds,
+    /// Seconds of dedicated vector-database node time.
+    NodeSeconds,
+    /// Bytes stored by a cluster, sampled.
+    StorageBytes,
+    /// Objects (points) stored by a cluster, sampled.
+    ObjectCount,
+}
+
+/// How samples of a meter combine within a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Amounts add up (durations).
+    Sum,
+    /// Samples are levels: the period's value is their time-weighted average.
+    TimeWeightedAverage,
+}
+
+impl Meter {
+    pub const ALL: [Meter; 4] = [
+        Meter::GpuSeconds,
+        Meter::NodeSeconds,
+        Meter::StorageBytes,
+        Meter::ObjectCount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Meter::GpuSeconds => "gpu_seconds",
+            Meter::NodeSeconds => "node_seconds",
+            Meter::StorageBytes => "storage_bytes",
+            Meter::ObjectCount => "object_count",
+        }
+    }
+
+    pub fn aggregation(self) -> Aggregation {
+        match self {
+            Meter::GpuSeconds | Meter::NodeSeconds => Aggregation::Sum,
+            Meter::StorageBytes | Meter::ObjectCount => Aggregation::TimeWeightedAverage,
+        }
+    }
+
+    /// The unit a person reads next to a value of this meter.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Meter::GpuSeconds | Meter::NodeSeconds => "seconds",
+            Meter::StorageBytes => "bytes",
+            Meter::ObjectCount => "objects",
+        }
+    }
+}
+
+impl fmt::Display for Meter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count")]
+pub struct UnknownMeter(pub String);
+
+impl FromStr for Meter {
+    type Err = UnknownMeter;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Meter::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownMeter(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_meter_round_trips_through_its_wire_name() {
+        for meter in Meter::ALL {
+            assert_eq!(meter.as_str().parse::<Meter>(), Ok(meter));
+            let json = serde_json::to_string(&meter).unwrap();
+            assert_eq!(json, format!("\"{}\"", meter.as_str()));
+        }
+    }
+
+    #[test]
+    fn durations_sum_and_levels_average_over_time() {
+        assert_eq!(Meter::GpuSeconds.aggregation(), Aggregation::Sum);
+        assert_eq!(Meter::NodeSeconds.aggregation(), Aggregation::Sum);
+        assert_eq!(
+            Meter::StorageBytes.aggregation(),
+            Aggregation::TimeWeightedAverage
+        );
+        assert_eq!(
+            Meter::ObjectCount.aggregation(),
+            Aggregation::TimeWeightedAverage
+        );
+    }
+
+    #[test]
+    fn an_unknown_meter_names_itself_in_the_error() {
+        let err = "gpu_hours".parse::<Meter>().unwrap_err();
+        assert!(err.to_string().contains("`gpu_hours`"));
+    }
+}
