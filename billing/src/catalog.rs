@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(free.max_gpus_per_endpoint, 0);
 
         let business = catalog.plan(&PlanId::from("business".to_owned())).unwrap();
-        assert_eq!(business.base_fee_minor, 100_00);
+        assert_eq!(business.base_fee_minor, 10_000);
         assert_eq!(business.max_vector_clusters, None);
         assert_eq!(business.max_nodes_per_cluster, 16);
         assert_eq!(business.backups, BackupEntitlement::Scheduled);
@@ -193,6 +193,9 @@ mod tests {
             Err(CatalogError::NegativeAmount { .. })
         ));
         let text = DEFAULT_CATALOG.replacen("name = \"Free\"", "name = \"Free\"\nfee = 3", 1);
-        assert!(matches!(Catalog::from_toml(&text), Err(CatalogError::Parse(_))));
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::Parse(_))
+        ));
     }
 }

@@ -116,7 +116,10 @@ mod tests {
             replication_factor: 1,
         };
         let denial = may_create_cluster(&free, 0, three).unwrap_err();
-        assert_eq!((denial.limit, denial.field), ("max_nodes_per_cluster", Some("nodes")));
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("max_nodes_per_cluster", Some("nodes"))
+        );
     }
 
     #[test]

@@ -1,1 +1,28 @@
-//! placeholder
+//! Quartermaster's domain core.
+//!
+//! Organizations, users and their memberships, API keys, data planes, vector
+//! clusters with their desired spec, idempotency records, the audit log and
+//! the outbox. Every operation that touches an organization's data takes an
+//! [`access::OrgAccess`], which can only be obtained by proving membership or
+//! holding one of the organization's API keys: a query without its
+//! organization cannot be written by accident.
+//!
+//! Operations take a `&mut PgConnection` so that the caller decides the
+//! transaction (the HTTP layer runs an operation and its idempotency record in
+//! one). This crate never speaks HTTP.
+
+pub mod access;
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod clusters;
+pub mod data_planes;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod organizations;
+pub mod outbox;
+pub mod page;
+pub mod validation;
+
+pub use error::{Conflict, Error, Result};

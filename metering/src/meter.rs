@@ -70,7 +70,9 @@ impl fmt::Display for Meter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count")]
+#[error(
+    "unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count"
+)]
 pub struct UnknownMeter(pub String);
 
 impl FromStr for Meter {

@@ -94,7 +94,9 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_release_version() {
-        for bad in ["", "1", "1.13", "1.13.6.1", "1.x.0", "latest", "1.13.+6", " 1.13.6"] {
+        for bad in [
+            "", "1", "1.13", "1.13.6.1", "1.x.0", "latest", "1.13.+6", " 1.13.6",
+        ] {
             assert_eq!(
                 bad.parse::<EngineVersion>(),
                 Err(InvalidEngineVersion::Malformed(bad.to_owned())),
@@ -107,7 +109,9 @@ mod tests {
     fn rejects_versions_older_than_the_minimum() {
         assert_eq!(
             "1.9.9".parse::<EngineVersion>(),
-            Err(InvalidEngineVersion::Unsupported(EngineVersion::new(1, 9, 9)))
+            Err(InvalidEngineVersion::Unsupported(EngineVersion::new(
+                1, 9, 9
+            )))
         );
     }
 

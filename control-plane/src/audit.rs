@@ -1,0 +1,50 @@
+//! The audit log: one row per change, written in the change's transaction.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::Result;
+
+pub async fn record(
+    conn: &mut PgConnection,
+    organization_id: Option<Uuid>,
+    actor: &str,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+) -> Result<()> {
+    record_with(
+        conn,
+        organization_id,
+        actor,
+        action,
+        target_type,
+        target_id,
+        serde_json::json!({}),
+    )
+    .await
+}
+
+pub async fn record_with(
+    conn: &mut PgConnection,
+    organization_id: Option<Uuid>,
+    actor: &str,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (organization_id, actor, action, target_type, target_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(organization_id)
+    .bind(actor)
+    .bind(action)
+    .bind(target_type)
+    .bind(target_id)
+    .bind(details)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Vector clusters: the desired spec customers ask for, and the status the
+//! data plane reports back.
+//!
+//! A change is stored with a new generation and answered at once; the
+//! provisioner carries it into the data plane and mirrors the result.
+
+mod request;
+mod store;
+
+pub use request::{ClusterName, CreateCluster, UpdateCluster};
+pub use store::{Cluster, ClusterPhase, create, delete, get, list, update};

@@ -1,0 +1,348 @@
+//! Vector cluster operations: rules and transactions over `vector_clusters`.
+//! Every statement is scoped by the caller's organization.
+
+use billing::Catalog;
+use billing::entitlements::{self, ClusterShape};
+use chrono::{DateTime, Utc};
+use operator::vector_cluster::NodeResources;
+use operator::{EngineVersion, VectorClusterSpec};
+use serde::Serialize;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{CreateCluster, UpdateCluster};
+use crate::access::{OrgAccess, Permission};
+use crate::error::on_unique;
+use crate::page::{Page, PageRequest};
+use crate::validation::ValidationErrors;
+use crate::{Conflict, Error, Result, audit, data_planes, organizations};
+
+/// Where a cluster is in its life, as last observed (or, before the data
+/// plane has answered, as last asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ClusterPhase {
+    Pending,
+    Provisioning,
+    Ready,
+    Updating,
+    Degraded,
+    Suspended,
+    Deleting,
+}
+
+impl ClusterPhase {
+    const ALL: [ClusterPhase; 7] = [
+        ClusterPhase::Pending,
+        ClusterPhase::Provisioning,
+        ClusterPhase::Ready,
+        ClusterPhase::Updating,
+        ClusterPhase::Degraded,
+        ClusterPhase::Suspended,
+        ClusterPhase::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterPhase::Pending => "Pending",
+            ClusterPhase::Provisioning => "Provisioning",
+            ClusterPhase::Ready => "Ready",
+            ClusterPhase::Updating => "Updating",
+            ClusterPhase::Degraded => "Degraded",
+            ClusterPhase::Suspended => "Suspended",
+            ClusterPhase::Deleting => "Deleting",
+        }
+    }
+}
+
+impl TryFrom<String> for ClusterPhase {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        ClusterPhase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| format!("unknown cluster phase `{value}`"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Cluster {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    /// Placed in a simulated data plane: it serves nothing.
+    pub simulated: bool,
+    pub version: String,
+    pub nodes: i32,
+    pub replication_factor: i32,
+    pub cpu_millicores: i32,
+    pub memory_mib: i32,
+    pub storage_gib: i32,
+    pub generation: i64,
+    #[sqlx(try_from = "String")]
+    pub phase: ClusterPhase,
+    pub observed_generation: i64,
+    pub current_version: Option<String>,
+    pub ready_nodes: i32,
+    pub endpoint: Option<String>,
+    pub conditions: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+}
+
+impl Cluster {
+    fn spec(&self) -> Result<VectorClusterSpec> {
+        let corrupt = |what: &str| {
+            Error::Database(sqlx::Error::Decode(
+                format!("cluster {} has an invalid stored {what}", self.id).into(),
+            ))
+        };
+        let count = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
+        Ok(VectorClusterSpec {
+            version: self
+                .version
+                .parse::<EngineVersion>()
+                .map_err(|_| corrupt("version"))?,
+            nodes: count(self.nodes, "node count")?,
+            replication_factor: count(self.replication_factor, "replication factor")?,
+            resources: NodeResources {
+                cpu_millicores: count(self.cpu_millicores, "cpu")?,
+                memory_mib: count(self.memory_mib, "memory")?,
+                storage_gib: count(self.storage_gib, "storage")?,
+            },
+        })
+    }
+}
+
+macro_rules! select_clusters {
+    ($($rest:literal)*) => {
+        concat!(
+            "SELECT c.id, c.name, d.region, d.kind = 'simulated' AS simulated, c.version,
+                    c.nodes, c.replication_factor, c.cpu_millicores, c.memory_mib, c.storage_gib,
+                    c.generation, c.phase, c.observed_generation, c.current_version,
+                    c.ready_nodes, c.endpoint, c.conditions, c.created_at, c.updated_at,
+                    c.deletion_requested_at
+             FROM vector_clusters c JOIN data_planes d ON d.id = c.data_plane_id ",
+            $($rest),*
+        )
+    };
+}
+
+fn shape(spec: &VectorClusterSpec) -> ClusterShape {
+    ClusterShape {
+        nodes: spec.nodes,
+        replication_factor: spec.replication_factor,
+    }
+}
+
+fn sql_int(n: u32) -> i32 {
+    // Every bound in `operator::vector_cluster` is far below i32::MAX.
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The plan the organization is on, locked for the rest of the transaction.
+async fn locked_plan<'c>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &'c Catalog,
+) -> Result<&'c billing::Plan> {
+    let plan_id = organizations::lock_plan(conn, access).await?;
+    catalog
+        .plan(&plan_id)
+        .ok_or_else(|| Error::UnknownPlan(access.organization_id(), plan_id.to_string()))
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    request: &CreateCluster,
+) -> Result<Cluster> {
+    access.require(Permission::ClustersWrite)?;
+    let mut errors = ValidationErrors::default();
+    let parsed = request.parse(&mut errors);
+    let data_plane = data_planes::by_region(conn, request.region.trim()).await?;
+    if data_plane.is_none() && !request.region.trim().is_empty() {
+        let known: Vec<String> = data_planes::regions(conn)
+            .await?
+            .into_iter()
+            .map(|r| r.region)
+            .collect();
+        errors.add(
+            "region",
+            format!(
+                "unknown region `{}`; available: {}",
+                request.region,
+                known.join(", ")
+            ),
+        );
+    }
+    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+
+    let plan = locked_plan(conn, access, catalog).await?;
+    let existing: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM vector_clusters
+         WHERE organization_id = $1 AND deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .fetch_one(&mut *conn)
+    .await?;
+    let existing = u32::try_from(existing).unwrap_or(u32::MAX);
+    entitlements::may_create_cluster(plan, existing, shape(&spec))?;
+
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
+             replication_factor, cpu_millicores, memory_mib, storage_gib)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(access.organization_id())
+    .bind(data_plane)
+    .bind(name.as_str())
+    .bind(spec.version.to_string())
+    .bind(sql_int(spec.nodes))
+    .bind(sql_int(spec.replication_factor))
+    .bind(sql_int(spec.resources.cpu_millicores))
+    .bind(sql_int(spec.resources.memory_mib))
+    .bind(sql_int(spec.resources.storage_gib))
+    .execute(&mut *conn)
+    .await
+    .map_err(on_unique(
+        "vector_clusters_organization_name_key",
+        Conflict::ClusterNameTaken(name.as_str().to_owned()),
+    ))?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "cluster.create",
+        "vector_cluster",
+        &id.to_string(),
+        serde_json::to_value(&spec).unwrap_or_default(),
+    )
+    .await?;
+    get(conn, access, id).await
+}
+
+pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
+    access.require(Permission::ClustersRead)?;
+    sqlx::query_as(select_clusters!(
+        "WHERE c.organization_id = $1 AND c.id = $2"
+    ))
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found("cluster"))
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    page: PageRequest,
+) -> Result<Page<Cluster>> {
+    access.require(Permission::ClustersRead)?;
+    let rows = sqlx::query_as(select_clusters!(
+        "WHERE c.organization_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3"
+    ))
+    .bind(access.organization_id())
+    .bind(page.after())
+    .bind(page.fetch())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(page.finish(rows))
+}
+
+/// Changes the desired spec. A request that changes nothing keeps the
+/// generation, so a retried or repeated update is harmless.
+pub async fn update(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    id: Uuid,
+    request: &UpdateCluster,
+) -> Result<Cluster> {
+    access.require(Permission::ClustersWrite)?;
+    let plan = locked_plan(conn, access, catalog).await?;
+    let current: Cluster = sqlx::query_as(select_clusters!(
+        "WHERE c.organization_id = $1 AND c.id = $2 FOR UPDATE OF c"
+    ))
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found("cluster"))?;
+    if current.deletion_requested_at.is_some() {
+        return Err(Error::Conflict(Conflict::ClusterDeleting));
+    }
+    let current_spec = current.spec()?;
+    let mut errors = ValidationErrors::default();
+    let next = request.apply(&current_spec, &mut errors);
+    let next = errors.finish(next)?;
+    if next == current_spec {
+        return Ok(current);
+    }
+    entitlements::may_shape_cluster(plan, shape(&next))?;
+    sqlx::query(
+        "UPDATE vector_clusters SET version = $3, nodes = $4, replication_factor = $5,
+             cpu_millicores = $6, memory_mib = $7, storage_gib = $8,
+             generation = generation + 1, updated_at = now(),
+             phase = CASE WHEN phase = 'Ready' THEN 'Updating' ELSE phase END
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .bind(next.version.to_string())
+    .bind(sql_int(next.nodes))
+    .bind(sql_int(next.replication_factor))
+    .bind(sql_int(next.resources.cpu_millicores))
+    .bind(sql_int(next.resources.memory_mib))
+    .bind(sql_int(next.resources.storage_gib))
+    .execute(&mut *conn)
+    .await?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "cluster.update",
+        "vector_cluster",
+        &id.to_string(),
+        serde_json::json!({ "from": current_spec, "to": next }),
+    )
+    .await?;
+    get(conn, access, id).await
+}
+
+/// Asks for the cluster to be deleted. The row stays, in phase `Deleting`,
+/// until the data plane confirms the cluster is gone. Asking twice is harmless.
+pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
+    access.require(Permission::ClustersWrite)?;
+    let first_request: Option<bool> = sqlx::query_scalar(
+        "UPDATE vector_clusters AS c
+         SET deletion_requested_at = coalesce(c.deletion_requested_at, now()),
+             phase = 'Deleting', updated_at = now()
+         FROM vector_clusters AS before
+         WHERE c.organization_id = $1 AND c.id = $2 AND before.id = c.id
+         RETURNING before.deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let first_request = first_request.ok_or_else(|| Error::not_found("cluster"))?;
+    if first_request {
+        audit::record(
+            &mut *conn,
+            Some(access.organization_id()),
+            &access.principal().actor(),
+            "cluster.delete",
+            "vector_cluster",
+            &id.to_string(),
+        )
+        .await?;
+    }
+    get(conn, access, id).await
+}
