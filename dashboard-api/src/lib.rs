@@ -1,1 +1,19 @@
-//! placeholder
+//! Everything HTTP: the JSON API under `/v1`, its OpenAPI document at
+//! `/openapi.json`, authentication by session cookie or API key, and errors
+//! as RFC 9457 problem details.
+//!
+//! Handlers extract, call the domain in `control-plane`, and convert: they
+//! hold no SQL and make no decisions of their own.
+
+mod error;
+mod extract;
+mod json;
+mod problem;
+mod routes;
+mod state;
+mod unit;
+
+pub use error::ApiError;
+pub use problem::ProblemType;
+pub use routes::{openapi, router};
+pub use state::{AppState, Config};

@@ -1,0 +1,380 @@
+//! The API's request and response bodies. Requests refuse unknown fields;
+//! numbers arrive as `i64` so the domain can name a negative size's field.
+
+use chrono::{DateTime, Utc};
+use control_plane::accounts::User;
+use control_plane::api_keys::ApiKey;
+use control_plane::clusters::{Cluster, CreateCluster, UpdateCluster};
+use control_plane::data_planes::Region;
+use control_plane::organizations::{Member, Membership, Organization};
+use control_plane::page::Page;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A page of results, in Stripe's list shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    /// Always `list`.
+    pub object: &'static str,
+    pub data: Vec<T>,
+    /// Whether more items follow the last one; pass its id as `starting_after`.
+    pub has_more: bool,
+}
+
+impl<T> List<T> {
+    pub fn from_page<D>(page: Page<D>, convert: impl Fn(D) -> T) -> Self {
+        List {
+            object: "list",
+            data: page.data.into_iter().map(convert).collect(),
+            has_more: page.has_more,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 100; 20 when left out.
+    pub limit: Option<i64>,
+    /// The id of the last item of the previous page.
+    pub starting_after: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// At least 12 characters.
+    pub password: String,
+    /// Defaults to "<name>'s organization".
+    pub organization_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserJson {
+    pub id: Uuid,
+    pub email: String,
+    pub is_platform_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserJson {
+    fn from(u: User) -> Self {
+        UserJson {
+            id: u.id,
+            email: u.email,
+            is_platform_admin: u.is_platform_admin,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupResponse {
+    pub user: UserJson,
+    pub organization: OrganizationJson,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserJson,
+    pub memberships: Vec<MembershipJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationJson {
+    pub id: Uuid,
+    pub name: String,
+    /// The plan's catalog id: `free`, `starter`, `business`.
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationJson {
+    fn from(o: Organization) -> Self {
+        OrganizationJson {
+            id: o.id,
+            name: o.name,
+            plan: o.plan,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipJson {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    /// `owner`, `admin`, `member` or `billing`.
+    pub role: String,
+}
+
+impl From<Membership> for MembershipJson {
+    fn from(m: Membership) -> Self {
+        MembershipJson {
+            organization_id: m.organization_id,
+            organization_name: m.organization_name,
+            role: m.role.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganizationRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberJson {
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Member> for MemberJson {
+    fn from(m: Member) -> Self {
+        MemberJson {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role.to_string(),
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The email of an existing user.
+    pub email: String,
+    /// `owner`, `admin`, `member` or `billing`.
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    pub name: String,
+    /// Defaults to `clusters:read` and `clusters:write`.
+    #[schema(example = json!(["clusters:read", "clusters:write"]))]
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyJson {
+    /// Always `api_key`.
+    pub object: &'static str,
+    pub id: Uuid,
+    pub name: String,
+    /// The public part of the token, to recognize a key by.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyJson {
+    fn from(k: ApiKey) -> Self {
+        ApiKeyJson {
+            object: "api_key",
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.0.iter().map(|s| s.as_str().to_owned()).collect(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKeyJson,
+    /// The secret, shown this once. Send it as `Authorization: Bearer <token>`.
+    /// A replay of the creating request does not show it again.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClusterRequest {
+    /// A DNS label: 3 to 40 lowercase letters, digits or '-'.
+    #[schema(example = "search-prod")]
+    pub name: String,
+    /// A region from `GET /v1/regions`.
+    pub region: String,
+    /// Qdrant version; the current default when left out.
+    #[schema(example = "1.13.6")]
+    pub version: Option<String>,
+    pub nodes: Option<i64>,
+    pub replication_factor: Option<i64>,
+    pub cpu_millicores: Option<i64>,
+    pub memory_mib: Option<i64>,
+    pub storage_gib: Option<i64>,
+}
+
+impl From<CreateClusterRequest> for CreateCluster {
+    fn from(r: CreateClusterRequest) -> Self {
+        CreateCluster {
+            name: r.name,
+            region: r.region,
+            version: r.version,
+            nodes: r.nodes,
+            replication_factor: r.replication_factor,
+            cpu_millicores: r.cpu_millicores,
+            memory_mib: r.memory_mib,
+            storage_gib: r.storage_gib,
+        }
+    }
+}
+
+/// Fields left out stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClusterRequest {
+    pub version: Option<String>,
+    pub nodes: Option<i64>,
+    pub replication_factor: Option<i64>,
+    pub cpu_millicores: Option<i64>,
+    pub memory_mib: Option<i64>,
+    pub storage_gib: Option<i64>,
+}
+
+impl From<UpdateClusterRequest> for UpdateCluster {
+    fn from(r: UpdateClusterRequest) -> Self {
+        UpdateCluster {
+            version: r.version,
+            nodes: r.nodes,
+            replication_factor: r.replication_factor,
+            cpu_millicores: r.cpu_millicores,
+            memory_mib: r.memory_mib,
+            storage_gib: r.storage_gib,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterJson {
+    /// Always `vector_cluster`.
+    pub object: &'static str,
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    /// Placed in a simulated data plane, which serves no traffic.
+    pub simulated: bool,
+    pub spec: ClusterSpecJson,
+    pub status: ClusterStatusJson,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterSpecJson {
+    pub version: String,
+    pub nodes: i32,
+    pub replication_factor: i32,
+    pub cpu_millicores: i32,
+    pub memory_mib: i32,
+    pub storage_gib: i32,
+    /// Moves on every change of the spec.
+    pub generation: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterStatusJson {
+    /// Pending, Provisioning, Ready, Updating, Degraded, Suspended or Deleting.
+    pub phase: &'static str,
+    /// The generation the data plane has acted on.
+    pub observed_generation: i64,
+    pub current_version: Option<String>,
+    pub ready_nodes: i32,
+    pub endpoint: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub conditions: serde_json::Value,
+}
+
+impl From<Cluster> for ClusterJson {
+    fn from(c: Cluster) -> Self {
+        ClusterJson {
+            object: "vector_cluster",
+            id: c.id,
+            name: c.name,
+            region: c.region,
+            simulated: c.simulated,
+            spec: ClusterSpecJson {
+                version: c.version,
+                nodes: c.nodes,
+                replication_factor: c.replication_factor,
+                cpu_millicores: c.cpu_millicores,
+                memory_mib: c.memory_mib,
+                storage_gib: c.storage_gib,
+                generation: c.generation,
+            },
+            status: ClusterStatusJson {
+                phase: c.phase.as_str(),
+                observed_generation: c.observed_generation,
+                current_version: c.current_version,
+                ready_nodes: c.ready_nodes,
+                endpoint: c.endpoint,
+                conditions: c.conditions.0,
+            },
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            deletion_requested_at: c.deletion_requested_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionJson {
+    pub region: String,
+    pub simulated: bool,
+}
+
+impl From<Region> for RegionJson {
+    fn from(r: Region) -> Self {
+        RegionJson {
+            region: r.region,
+            simulated: r.simulated,
+        }
+    }
+}
+
+/// An RFC 9457 problem document, sent as `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemJson {
+    /// A URI under https://quartermaster.dev/problems/ that names the kind of error.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// For validation errors: each field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorJson>>,
+    /// For plan limits: which limit was hit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorJson {
+    pub field: String,
+    pub message: String,
+}

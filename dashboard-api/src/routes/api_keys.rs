@@ -1,0 +1,88 @@
+//! Organization API keys: the secret is shown once, at creation.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::access;
+use control_plane::api_keys::{self, NewApiKey};
+use control_plane::idempotency::Scope;
+use control_plane::page::PageRequest;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::json::{ApiKeyJson, CreateApiKeyRequest, CreatedApiKey, List, ListParams, ProblemJson};
+use crate::state::AppState;
+use crate::unit::Unit;
+
+/// Creates an API key. The response holds the token; it is never shown again.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
+    params(("org_id" = Uuid, Path)),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, body = CreatedApiKey),
+        (status = 403, body = ProblemJson, description = "A scope the caller does not hold itself"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<CreateApiKeyRequest>>,
+) -> Result<Response, ApiError> {
+    let request = &mutation.body.0;
+    let new = NewApiKey::parse(&request.name, request.scopes.clone())?;
+    let mut unit = Unit::begin(&state).await?;
+    let access = access::resolve(unit.conn(), &principal, org_id).await?;
+    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
+        return Ok(replay);
+    }
+    let (key, token) = api_keys::create(unit.conn(), &access, new).await?;
+    let body = CreatedApiKey {
+        key: key.into(),
+        token: token.expose().to_owned(),
+    };
+    unit.commit_saving(StatusCode::CREATED, &body, |saved| {
+        if let Some(object) = saved.as_object_mut() {
+            object.remove("token");
+        }
+    })
+    .await
+}
+
+/// Lists the organization's API keys, revoked ones included.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
+    params(("org_id" = Uuid, Path), ListParams),
+    responses((status = 200, body = List<ApiKeyJson>), (status = 404, body = ProblemJson)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<List<ApiKeyJson>>, ApiError> {
+    let page = PageRequest::parse(params.limit, params.starting_after)?;
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let keys = api_keys::list(&mut conn, &access, page).await?;
+    Ok(Json(List::from_page(keys, ApiKeyJson::from)))
+}
+
+/// Revokes a key at once; requests with it are refused from then on.
+#[utoipa::path(delete, path = "/v1/organizations/{org_id}/api-keys/{key_id}", tag = "api keys",
+    params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),
+    responses((status = 200, body = ApiKeyJson), (status = 404, body = ProblemJson)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, key_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let mut unit = Unit::begin(&state).await?;
+    let access = access::resolve(unit.conn(), &principal, org_id).await?;
+    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
+        return Ok(replay);
+    }
+    let key = api_keys::revoke(unit.conn(), &access, key_id).await?;
+    unit.commit(StatusCode::OK, &ApiKeyJson::from(key)).await
+}

@@ -1,0 +1,131 @@
+//! Vector clusters. Changes are accepted (`202`) and carried out by the
+//! provisioner; `status` shows how far the data plane has come.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::access;
+use control_plane::clusters;
+use control_plane::idempotency::Scope;
+use control_plane::page::PageRequest;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::json::{
+    ClusterJson, CreateClusterRequest, List, ListParams, ProblemJson, UpdateClusterRequest,
+};
+use crate::state::AppState;
+use crate::unit::Unit;
+
+/// Creates a vector cluster, within the organization's plan.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
+    params(("org_id" = Uuid, Path)),
+    request_body = CreateClusterRequest,
+    responses(
+        (status = 202, body = ClusterJson, description = "Accepted; the cluster is Provisioning"),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded or forbidden"),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson, description = "cluster-name-taken"),
+        (status = 422, body = ProblemJson, description = "validation-failed, unknown-field, invalid-body"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<CreateClusterRequest>>,
+) -> Result<Response, ApiError> {
+    let mut unit = Unit::begin(&state).await?;
+    let access = access::resolve(unit.conn(), &principal, org_id).await?;
+    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
+        return Ok(replay);
+    }
+    let request = clusters::CreateCluster::from(mutation.body.0);
+    let cluster = clusters::create(unit.conn(), &access, &state.catalog, &request).await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
+
+/// Lists the organization's clusters, oldest first.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
+    params(("org_id" = Uuid, Path), ListParams),
+    responses((status = 200, body = List<ClusterJson>), (status = 404, body = ProblemJson)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<List<ClusterJson>>, ApiError> {
+    let page = PageRequest::parse(params.limit, params.starting_after)?;
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let found = clusters::list(&mut conn, &access, page).await?;
+    Ok(Json(List::from_page(found, ClusterJson::from)))
+}
+
+/// One cluster with its spec and observed status.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/clusters/{cluster_id}", tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses((status = 200, body = ClusterJson), (status = 404, body = ProblemJson)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<ClusterJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    Ok(Json(
+        clusters::get(&mut conn, &access, cluster_id).await?.into(),
+    ))
+}
+
+/// Resizes or upgrades a cluster. Fields left out stay as they are; a
+/// request that changes nothing keeps the generation.
+#[utoipa::path(patch, path = "/v1/organizations/{org_id}/clusters/{cluster_id}", tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    request_body = UpdateClusterRequest,
+    responses(
+        (status = 202, body = ClusterJson),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded"),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson, description = "cluster-deleting"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<Body<UpdateClusterRequest>>,
+) -> Result<Response, ApiError> {
+    let mut unit = Unit::begin(&state).await?;
+    let access = access::resolve(unit.conn(), &principal, org_id).await?;
+    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
+        return Ok(replay);
+    }
+    let request = clusters::UpdateCluster::from(mutation.body.0);
+    let cluster =
+        clusters::update(unit.conn(), &access, &state.catalog, cluster_id, &request).await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
+
+/// Deletes a cluster: it shows `Deleting` until the data plane has removed it.
+#[utoipa::path(delete, path = "/v1/organizations/{org_id}/clusters/{cluster_id}", tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let mut unit = Unit::begin(&state).await?;
+    let access = access::resolve(unit.conn(), &principal, org_id).await?;
+    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
+        return Ok(replay);
+    }
+    let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}

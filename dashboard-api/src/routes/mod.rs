@@ -1,0 +1,97 @@
+//! The router and the OpenAPI document, built from one declaration per
+//! route (`routes!`), so the document cannot drift from what is served.
+
+mod api_keys;
+mod auth;
+mod clusters;
+mod health;
+mod organizations;
+mod regions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, RequestError};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quartermaster API",
+        description = "Managed Qdrant clusters and GPU inference endpoints. \
+            Authenticate with `Authorization: Bearer <API key>` or a session cookie from `POST /v1/login`. \
+            Errors are RFC 9457 problem documents whose `type` is stable. \
+            Mutations accept an `Idempotency-Key` header; a replay returns the first response \
+            with `Idempotent-Replayed: true`.",
+    ),
+    modifiers(&Security),
+    security(("api_key" = []), ("session" = [])),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::extract::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(regions::list))
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(organizations::get))
+        .routes(routes!(organizations::members, organizations::add_member))
+        .routes(routes!(organizations::remove_member))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::update, clusters::delete))
+}
+
+/// The OpenAPI document of every route [`router`] serves.
+pub fn openapi() -> OpenApiDoc {
+    api().split_for_parts().1
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api().split_for_parts();
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(Arc::clone(&doc)) }),
+        )
+        .fallback(|| async { ApiError::from(RequestError::NotFound("route at this path")) })
+        .method_not_allowed_fallback(|| async { ApiError::from(RequestError::MethodNotAllowed) })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
