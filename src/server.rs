@@ -1,0 +1,102 @@
+//! Starting the API: tracing, the pool, migrations, the listener.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use dashboard_api::{AppState, Config};
+use sqlx::PgPool;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug)]
+pub struct Options {
+    pub listen: SocketAddr,
+    pub secure_cookies: bool,
+    pub catalog: billing::Catalog,
+    /// Register a simulated data plane for this region (for `dev`).
+    pub simulated_region: Option<&'static str>,
+}
+
+/// Logs to stderr; JSON lines when `QM_LOG_FORMAT=json`.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("QM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A line for the person at the terminal.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<PgPool> {
+    control_plane::db::connect(url)
+        .await
+        .context("connecting to PostgreSQL (is DATABASE_URL right, and the server up?)")
+}
+
+pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
+    let pool = connect(database_url).await?;
+    control_plane::db::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+    if let Some(region) = options.simulated_region {
+        let mut conn = pool.acquire().await?;
+        control_plane::data_planes::ensure_simulated(&mut conn, "simulated-local", region).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("listening on {}", options.listen))?;
+    let address = listener.local_addr()?;
+    let config = Config {
+        secure_cookies: options.secure_cookies,
+        ..Config::default()
+    };
+    let app = dashboard_api::router(AppState::new(pool, options.catalog, config));
+    say(&format!("Quartermaster API listening on http://{address}"));
+    say(&format!(
+        "  OpenAPI document: http://{address}/openapi.json"
+    ));
+    if options.simulated_region.is_some() {
+        say("  Data plane: simulated (region `local`); clusters there serve no traffic");
+        say(&format!(
+            "  Try: curl -i -H 'content-type: application/json' \
+             -d '{{\"email\":\"you@example.com\",\"password\":\"a long password\"}}' \
+             http://{address}/v1/signup"
+        ));
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    say("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
