@@ -1,0 +1,270 @@
+//! Bad input gets a specific problem document and changes nothing stored.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::{Auth, Customer, REGION, TestApp};
+
+struct Setup {
+    app: TestApp,
+    ada: Customer,
+    key: Auth,
+    clusters: String,
+    cluster: String,
+}
+
+async fn setup(pool: PgPool) -> Setup {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let clusters = format!("/v1/organizations/{}/clusters", ada.org_id);
+    let created = app.create_cluster(ada.org_id, &key, "existing").await;
+    let cluster = format!("{clusters}/{}", created["id"].as_str().unwrap());
+    Setup {
+        app,
+        ada,
+        key,
+        clusters,
+        cluster,
+    }
+}
+
+/// Sends `body` raw to create a cluster, and checks nothing was stored.
+async fn refused_create(s: &Setup, body: impl Into<reqwest::Body>, content_type: &str) -> Value {
+    let before = s.app.stored_rows().await;
+    let Auth::Key(token) = &s.key else { unreachable!() };
+    let reply = s
+        .app
+        .raw(
+            s.app
+                .request(Method::POST, &s.clusters)
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await;
+    assert_eq!(s.app.stored_rows().await, before, "stored rows changed");
+    reply.body.clone()
+}
+
+fn slug(problem: &Value) -> &str {
+    problem["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://quartermaster.dev/problems/")
+}
+
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["field"].as_str().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn malformed_json_is_a_400_that_says_where(pool: PgPool) {
+    let s = setup(pool).await;
+    let problem = refused_create(&s, r#"{"name": "x", "region": "#, "application/json").await;
+    assert_eq!(slug(&problem), "malformed-json");
+    assert_eq!(problem["status"], 400);
+    assert!(problem["detail"].as_str().unwrap().contains("line 1"));
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn an_unknown_field_is_named(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({ "name": "new", "region": REGION, "node": 3 }).to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert_eq!(slug(&problem), "unknown-field");
+    assert_eq!(problem["status"], 422);
+    assert_eq!(fields(&problem), ["node"]);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_wrong_type_names_its_field(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({ "name": "new", "region": REGION, "nodes": "three" }).to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert_eq!(slug(&problem), "invalid-body");
+    assert_eq!(fields(&problem), ["nodes"]);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn negative_and_out_of_range_sizes_name_every_field(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({
+        "name": "new", "region": REGION,
+        "nodes": -1, "storage_gib": -10, "memory_mib": 0, "replication_factor": 99,
+    })
+    .to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert_eq!(slug(&problem), "validation-failed");
+    assert_eq!(problem["status"], 422);
+    assert_eq!(
+        fields(&problem),
+        ["nodes", "replication_factor", "memory_mib", "storage_gib"]
+    );
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("got -1"));
+
+    // A resize is held to the same rules, and to the plan.
+    let before = s.app.stored_rows().await;
+    let reply = s.app.patch(&s.cluster, &s.key, json!({ "nodes": -3 })).await;
+    assert_eq!(fields(reply.problem(422, "validation-failed")), ["nodes"]);
+    let reply = s.app.patch(&s.cluster, &s.key, json!({ "storage_gib": 1 })).await;
+    assert_eq!(fields(reply.problem(422, "validation-failed")), ["storage_gib"]);
+    let reply = s.app.patch(&s.cluster, &s.key, json!({ "nodes": 3 })).await;
+    assert_eq!(reply.problem(403, "plan-limit-exceeded")["limit"], "max_nodes_per_cluster");
+    assert_eq!(s.app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn sql_metacharacters_in_names_are_refused_as_invalid_names(pool: PgPool) {
+    let s = setup(pool).await;
+    for name in ["x'; DROP TABLE vector_clusters; --", "a\"b", "robert');--", "名前"] {
+        let body = json!({ "name": name, "region": REGION }).to_string();
+        let problem = refused_create(&s, body, "application/json").await;
+        assert_eq!(slug(&problem), "validation-failed", "{name}");
+        assert_eq!(fields(&problem), ["name"]);
+    }
+    // In a free-text field they are stored as text, verbatim.
+    let reply = s
+        .app
+        .post(
+            &format!("/v1/organizations/{}/api-keys", s.ada.org_id),
+            &s.ada.session,
+            json!({ "name": "x'); DROP TABLE api_keys; --" }),
+        )
+        .await;
+    assert_eq!(reply.ok(201)["name"], "x'); DROP TABLE api_keys; --");
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_ten_megabyte_body_is_refused_unread(pool: PgPool) {
+    let s = setup(pool).await;
+    let huge = format!(
+        r#"{{"name": "big", "region": "{REGION}", "version": "{}"}}"#,
+        "9".repeat(10 * 1024 * 1024)
+    );
+    let problem = refused_create(&s, huge, "application/json").await;
+    assert_eq!(slug(&problem), "payload-too-large");
+    assert_eq!(problem["status"], 413);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_body_that_is_not_json_is_refused(pool: PgPool) {
+    let s = setup(pool).await;
+    let problem = refused_create(&s, "name=new&region=eu-test", "application/x-www-form-urlencoded").await;
+    assert_eq!(slug(&problem), "unsupported-media-type");
+    assert_eq!(problem["status"], 415);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn unknown_regions_and_taken_names_are_specific(pool: PgPool) {
+    let s = setup(pool).await;
+    // On starter a second cluster is allowed, so only the name can clash.
+    // (Plan changes get their API with billing.)
+    sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
+        .bind(s.ada.org_id)
+        .execute(&s.app.pool)
+        .await
+        .unwrap();
+    let before = s.app.stored_rows().await;
+    let reply = s
+        .app
+        .post(&s.clusters, &s.key, json!({ "name": "new", "region": "mars-1" }))
+        .await;
+    let problem = reply.problem(422, "validation-failed");
+    assert_eq!(fields(problem), ["region"]);
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("eu-test"));
+    s.app
+        .post(&s.clusters, &s.key, json!({ "name": "existing", "region": REGION }))
+        .await
+        .problem(409, "cluster-name-taken");
+    assert_eq!(s.app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_free_plan_allows_one_cluster(pool: PgPool) {
+    let s = setup(pool).await;
+    let before = s.app.stored_rows().await;
+    let reply = s
+        .app
+        .post(&s.clusters, &s.key, json!({ "name": "second", "region": REGION }))
+        .await;
+    let problem = reply.problem(403, "plan-limit-exceeded");
+    assert_eq!(problem["limit"], "max_vector_clusters");
+    assert!(problem["detail"].as_str().unwrap().contains("Free plan allows 1 vector cluster"));
+    assert_eq!(s.app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn wrong_passwords_and_unknown_emails_get_the_same_answer(pool: PgPool) {
+    let s = setup(pool).await;
+    let before = s.app.stored_rows().await;
+    let wrong = s
+        .app
+        .post("/v1/login", &Auth::None, json!({ "email": s.ada.email, "password": "not the password" }))
+        .await;
+    let unknown = s
+        .app
+        .post("/v1/login", &Auth::None, json!({ "email": "nobody@example.com", "password": "whatever it is" }))
+        .await;
+    assert_eq!(
+        wrong.problem(401, "invalid-credentials"),
+        unknown.problem(401, "invalid-credentials")
+    );
+    assert!(wrong.headers.get("set-cookie").is_none());
+    assert_eq!(s.app.stored_rows().await, before);
+
+    let taken = s
+        .app
+        .post("/v1/signup", &Auth::None, json!({ "email": "ADA@example.com", "password": "another long password" }))
+        .await;
+    taken.problem(409, "email-taken");
+    let weak = s
+        .app
+        .post("/v1/signup", &Auth::None, json!({ "email": "not-an-email", "password": "short" }))
+        .await;
+    assert_eq!(fields(weak.problem(422, "validation-failed")), ["email", "password"]);
+    assert_eq!(s.app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
+    let s = setup(pool).await;
+    let keys = format!("/v1/organizations/{}/api-keys", s.ada.org_id);
+    let listed = s.app.get(&keys, &s.ada.session).await;
+    let key_id = listed.ok(200)["data"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = s.app.delete(&format!("{keys}/{key_id}"), &s.ada.session).await;
+    assert!(revoked.ok(200)["revoked_at"].is_string());
+
+    let before = s.app.stored_rows().await;
+    s.app.get(&s.clusters, &s.key).await.problem(401, "api-key-revoked");
+    let reply = s
+        .app
+        .post(&s.clusters, &s.key, json!({ "name": "after", "region": REGION }))
+        .await;
+    reply.problem(401, "api-key-revoked");
+    assert!(reply.headers.contains_key("www-authenticate"));
+    s.app
+        .get(&s.clusters, &Auth::Key("qm_abcdefgh_forged".into()))
+        .await
+        .problem(401, "invalid-api-key");
+    s.app.get(&s.clusters, &Auth::None).await.problem(401, "unauthenticated");
+    assert_eq!(s.app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn malformed_ids_and_unknown_routes_are_not_found(pool: PgPool) {
+    let s = setup(pool).await;
+    s.app
+        .get(&format!("{}/not-a-uuid", s.clusters), &s.key)
+        .await
+        .problem(404, "not-found");
+    s.app.get("/v1/nothing-here", &s.key).await.problem(404, "not-found");
+    s.app
+        .send(Method::PUT, &s.clusters, &s.key, Some(json!({})), &[])
+        .await
+        .problem(405, "method-not-allowed");
+}

@@ -1,0 +1,232 @@
+//! A test app: the router on 127.0.0.1:0 over the test's own database, and
+//! a client that speaks to it as a customer would.
+
+use std::collections::BTreeMap;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const REGION: &str = "eu-test";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    client: reqwest::Client,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    Session(String),
+    Key(String),
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a problem document of `slug` with `status`, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, slug: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("https://quartermaster.dev/problems/{slug}"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+/// A signed-up user with their first organization.
+pub struct Customer {
+    pub session: Auth,
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+}
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> TestApp {
+        let mut conn = pool.acquire().await.unwrap();
+        control_plane::data_planes::ensure_simulated(&mut conn, "sim-test", REGION)
+            .await
+            .unwrap();
+        drop(conn);
+        let config = dashboard_api::Config {
+            secure_cookies: false,
+            ..Default::default()
+        };
+        let state = dashboard_api::AppState::new(
+            pool.clone(),
+            billing::Catalog::default_catalog().unwrap(),
+            config,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, dashboard_api::router(state)).await });
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestApp { base, pool, client }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        request = match auth {
+            Auth::None => request,
+            Auth::Session(cookie) => request.header("cookie", cookie),
+            Auth::Key(token) => request.bearer_auth(token),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        reply(response).await
+    }
+
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
+        reply(request.send().await.unwrap()).await
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str, auth: &Auth) -> Reply {
+        self.send(Method::GET, path, auth, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &Auth, body: Value) -> Reply {
+        self.send(Method::POST, path, auth, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, auth: &Auth, body: Value) -> Reply {
+        self.send(Method::PATCH, path, auth, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: &Auth) -> Reply {
+        self.send(Method::DELETE, path, auth, None, &[]).await
+    }
+
+    pub async fn signup(&self, email: &str) -> Customer {
+        let reply = self
+            .post("/v1/signup", &Auth::None, json!({ "email": email, "password": PASSWORD }))
+            .await;
+        let body = reply.ok(201).clone();
+        Customer {
+            session: Auth::Session(session_cookie(&reply)),
+            org_id: body["organization"]["id"].as_str().unwrap().parse().unwrap(),
+            user_id: body["user"]["id"].as_str().unwrap().parse().unwrap(),
+            email: email.to_owned(),
+        }
+    }
+
+    /// A new API key of `customer`'s organization, with the default scopes.
+    pub async fn api_key(&self, customer: &Customer) -> Auth {
+        let reply = self
+            .post(
+                &format!("/v1/organizations/{}/api-keys", customer.org_id),
+                &customer.session,
+                json!({ "name": "test" }),
+            )
+            .await;
+        Auth::Key(reply.ok(201)["token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn create_cluster(&self, org_id: Uuid, auth: &Auth, name: &str) -> Value {
+        self.post(
+            &format!("/v1/organizations/{org_id}/clusters"),
+            auth,
+            json!({ "name": name, "region": REGION }),
+        )
+        .await
+        .ok(202)
+        .clone()
+    }
+
+    /// Every stored row of the tables a request could change, as JSON, so
+    /// a test can assert that a refused request changed nothing at all.
+    pub async fn stored_rows(&self) -> BTreeMap<&'static str, Value> {
+        let mut rows = BTreeMap::new();
+        for table in [
+            "users",
+            "organizations",
+            "memberships",
+            "subscriptions",
+            "sessions",
+            "api_keys",
+            "vector_clusters",
+            "audit_log",
+            "outbox",
+            "idempotency_keys",
+        ] {
+            // Table names come from the list above, never from input.
+            let sql = format!(
+                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]') FROM {table} t"
+            );
+            let value: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            rows.insert(table, value);
+        }
+        rows
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `qm_session=…` from a response's Set-Cookie, ready for a Cookie header.
+pub fn session_cookie(reply: &Reply) -> String {
+    let set_cookie = reply.headers["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
