@@ -1,0 +1,141 @@
+//! The `quartermaster` binary as a newcomer runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
+
+/// Kills the child if the test fails before it could stop it cleanly.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no line containing {needle:?} within 60 s"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
+    // A TMPDIR of its own, to see that the throwaway database is removed.
+    // Readable by all: as root, PostgreSQL runs as `postgres` inside it.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["dev", "--listen", "127.0.0.1:0"])
+        .env_remove("DATABASE_URL")
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let line = wait_for_line(&lines, "listening on http://");
+    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 204);
+    let signup = client
+        .post(format!("{base}/v1/signup"))
+        .json(&serde_json::json!({ "email": "new@example.com", "password": "a long enough password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+    // Plain HTTP on a laptop: the cookie must not be `Secure`, or no browser sends it back.
+    let cookie = signup.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let regions = client
+        .get(format!("{base}/v1/regions"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let regions: serde_json::Value = regions.json().await.unwrap();
+    assert_eq!(regions["data"], serde_json::json!([{ "region": "local", "simulated": true }]));
+
+    // SIGTERM: the server drains, PostgreSQL stops, the temporary folder goes.
+    let mut running = running;
+    let pid = running.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    wait_for_line(&lines, "stopped");
+    let status = running.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrate_creates_the_schema_and_is_safe_to_run_twice(pool: PgPool) {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    for _ in 0..2 {
+        let output = Command::new(BIN)
+            .args(["migrate", "--database-url", &url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "migrations applied");
+    }
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for table in ["api_keys", "audit_log", "data_planes", "idempotency_keys", "inference_endpoints",
+        "memberships", "organizations", "outbox", "sessions", "subscriptions", "users", "vector_clusters"]
+    {
+        assert!(tables.iter().any(|t| t == table), "missing {table}: {tables:?}");
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_one_readable_line_and_a_failure() {
+    let output = Command::new(BIN)
+        .args(["migrate", "--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("quartermaster: connecting to PostgreSQL"), "{stderr}");
+}
+
+#[test]
+fn a_bad_argument_is_refused() {
+    let output = Command::new(BIN).args(["serve", "--listen", "not-an-address"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'not-an-address'"));
+}
