@@ -35,8 +35,11 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
     // A TMPDIR of its own, to see that the throwaway database is removed.
     // Readable by all: as root, PostgreSQL runs as `postgres` inside it.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let mut child = Command::new(BIN)
         .args(["dev", "--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
@@ -57,7 +60,12 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
     });
 
     let line = wait_for_line(&lines, "listening on http://");
-    let base = line.split("listening on ").nth(1).unwrap().trim().to_owned();
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -81,7 +89,10 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
         .await
         .unwrap();
     let regions: serde_json::Value = regions.json().await.unwrap();
-    assert_eq!(regions["data"], serde_json::json!([{ "region": "local", "simulated": true }]));
+    assert_eq!(
+        regions["data"],
+        serde_json::json!([{ "region": "local", "simulated": true }])
+    );
 
     // SIGTERM: the server drains, PostgreSQL stops, the temporary folder goes.
     let mut running = running;
@@ -104,8 +115,15 @@ async fn migrate_creates_the_schema_and_is_safe_to_run_twice(pool: PgPool) {
             .args(["migrate", "--database-url", &url])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "migrations applied");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            "migrations applied"
+        );
     }
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
@@ -113,29 +131,53 @@ async fn migrate_creates_the_schema_and_is_safe_to_run_twice(pool: PgPool) {
     .fetch_all(&pool)
     .await
     .unwrap();
-    for table in ["api_keys", "audit_log", "data_planes", "idempotency_keys", "inference_endpoints",
-        "memberships", "organizations", "outbox", "sessions", "subscriptions", "users", "vector_clusters"]
-    {
-        assert!(tables.iter().any(|t| t == table), "missing {table}: {tables:?}");
+    for table in [
+        "api_keys",
+        "audit_log",
+        "data_planes",
+        "idempotency_keys",
+        "inference_endpoints",
+        "memberships",
+        "organizations",
+        "outbox",
+        "sessions",
+        "subscriptions",
+        "users",
+        "vector_clusters",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "missing {table}: {tables:?}"
+        );
     }
 }
 
 #[test]
 fn an_unreachable_database_is_one_readable_line_and_a_failure() {
     let output = Command::new(BIN)
-        .args(["migrate", "--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
         .env("RUST_LOG", "off")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("quartermaster: connecting to PostgreSQL"), "{stderr}");
+    assert!(
+        stderr.starts_with("quartermaster: connecting to PostgreSQL"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_bad_argument_is_refused() {
-    let output = Command::new(BIN).args(["serve", "--listen", "not-an-address"]).output().unwrap();
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'not-an-address'"));
 }

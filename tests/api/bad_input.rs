@@ -33,7 +33,9 @@ async fn setup(pool: PgPool) -> Setup {
 /// Sends `body` raw to create a cluster, and checks nothing was stored.
 async fn refused_create(s: &Setup, body: impl Into<reqwest::Body>, content_type: &str) -> Value {
     let before = s.app.stored_rows().await;
-    let Auth::Key(token) = &s.key else { unreachable!() };
+    let Auth::Key(token) = &s.key else {
+        unreachable!()
+    };
     let reply = s
         .app
         .raw(
@@ -105,23 +107,45 @@ async fn negative_and_out_of_range_sizes_name_every_field(pool: PgPool) {
         fields(&problem),
         ["nodes", "replication_factor", "memory_mib", "storage_gib"]
     );
-    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("got -1"));
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("got -1")
+    );
 
     // A resize is held to the same rules, and to the plan.
     let before = s.app.stored_rows().await;
-    let reply = s.app.patch(&s.cluster, &s.key, json!({ "nodes": -3 })).await;
+    let reply = s
+        .app
+        .patch(&s.cluster, &s.key, json!({ "nodes": -3 }))
+        .await;
     assert_eq!(fields(reply.problem(422, "validation-failed")), ["nodes"]);
-    let reply = s.app.patch(&s.cluster, &s.key, json!({ "storage_gib": 1 })).await;
-    assert_eq!(fields(reply.problem(422, "validation-failed")), ["storage_gib"]);
+    let reply = s
+        .app
+        .patch(&s.cluster, &s.key, json!({ "storage_gib": 1 }))
+        .await;
+    assert_eq!(
+        fields(reply.problem(422, "validation-failed")),
+        ["storage_gib"]
+    );
     let reply = s.app.patch(&s.cluster, &s.key, json!({ "nodes": 3 })).await;
-    assert_eq!(reply.problem(403, "plan-limit-exceeded")["limit"], "max_nodes_per_cluster");
+    assert_eq!(
+        reply.problem(403, "plan-limit-exceeded")["limit"],
+        "max_nodes_per_cluster"
+    );
     assert_eq!(s.app.stored_rows().await, before);
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn sql_metacharacters_in_names_are_refused_as_invalid_names(pool: PgPool) {
     let s = setup(pool).await;
-    for name in ["x'; DROP TABLE vector_clusters; --", "a\"b", "robert');--", "名前"] {
+    for name in [
+        "x'; DROP TABLE vector_clusters; --",
+        "a\"b",
+        "robert');--",
+        "名前",
+    ] {
         let body = json!({ "name": name, "region": REGION }).to_string();
         let problem = refused_create(&s, body, "application/json").await;
         assert_eq!(slug(&problem), "validation-failed", "{name}");
@@ -154,7 +178,12 @@ async fn a_ten_megabyte_body_is_refused_unread(pool: PgPool) {
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_body_that_is_not_json_is_refused(pool: PgPool) {
     let s = setup(pool).await;
-    let problem = refused_create(&s, "name=new&region=eu-test", "application/x-www-form-urlencoded").await;
+    let problem = refused_create(
+        &s,
+        "name=new&region=eu-test",
+        "application/x-www-form-urlencoded",
+    )
+    .await;
     assert_eq!(slug(&problem), "unsupported-media-type");
     assert_eq!(problem["status"], 415);
 }
@@ -172,13 +201,26 @@ async fn unknown_regions_and_taken_names_are_specific(pool: PgPool) {
     let before = s.app.stored_rows().await;
     let reply = s
         .app
-        .post(&s.clusters, &s.key, json!({ "name": "new", "region": "mars-1" }))
+        .post(
+            &s.clusters,
+            &s.key,
+            json!({ "name": "new", "region": "mars-1" }),
+        )
         .await;
     let problem = reply.problem(422, "validation-failed");
     assert_eq!(fields(problem), ["region"]);
-    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("eu-test"));
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eu-test")
+    );
     s.app
-        .post(&s.clusters, &s.key, json!({ "name": "existing", "region": REGION }))
+        .post(
+            &s.clusters,
+            &s.key,
+            json!({ "name": "existing", "region": REGION }),
+        )
         .await
         .problem(409, "cluster-name-taken");
     assert_eq!(s.app.stored_rows().await, before);
@@ -190,11 +232,20 @@ async fn the_free_plan_allows_one_cluster(pool: PgPool) {
     let before = s.app.stored_rows().await;
     let reply = s
         .app
-        .post(&s.clusters, &s.key, json!({ "name": "second", "region": REGION }))
+        .post(
+            &s.clusters,
+            &s.key,
+            json!({ "name": "second", "region": REGION }),
+        )
         .await;
     let problem = reply.problem(403, "plan-limit-exceeded");
     assert_eq!(problem["limit"], "max_vector_clusters");
-    assert!(problem["detail"].as_str().unwrap().contains("Free plan allows 1 vector cluster"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Free plan allows 1 vector cluster")
+    );
     assert_eq!(s.app.stored_rows().await, before);
 }
 
@@ -204,11 +255,19 @@ async fn wrong_passwords_and_unknown_emails_get_the_same_answer(pool: PgPool) {
     let before = s.app.stored_rows().await;
     let wrong = s
         .app
-        .post("/v1/login", &Auth::None, json!({ "email": s.ada.email, "password": "not the password" }))
+        .post(
+            "/v1/login",
+            &Auth::None,
+            json!({ "email": s.ada.email, "password": "not the password" }),
+        )
         .await;
     let unknown = s
         .app
-        .post("/v1/login", &Auth::None, json!({ "email": "nobody@example.com", "password": "whatever it is" }))
+        .post(
+            "/v1/login",
+            &Auth::None,
+            json!({ "email": "nobody@example.com", "password": "whatever it is" }),
+        )
         .await;
     assert_eq!(
         wrong.problem(401, "invalid-credentials"),
@@ -219,14 +278,25 @@ async fn wrong_passwords_and_unknown_emails_get_the_same_answer(pool: PgPool) {
 
     let taken = s
         .app
-        .post("/v1/signup", &Auth::None, json!({ "email": "ADA@example.com", "password": "another long password" }))
+        .post(
+            "/v1/signup",
+            &Auth::None,
+            json!({ "email": "ADA@example.com", "password": "another long password" }),
+        )
         .await;
     taken.problem(409, "email-taken");
     let weak = s
         .app
-        .post("/v1/signup", &Auth::None, json!({ "email": "not-an-email", "password": "short" }))
+        .post(
+            "/v1/signup",
+            &Auth::None,
+            json!({ "email": "not-an-email", "password": "short" }),
+        )
         .await;
-    assert_eq!(fields(weak.problem(422, "validation-failed")), ["email", "password"]);
+    assert_eq!(
+        fields(weak.problem(422, "validation-failed")),
+        ["email", "password"]
+    );
     assert_eq!(s.app.stored_rows().await, before);
 }
 
@@ -236,14 +306,24 @@ async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
     let keys = format!("/v1/organizations/{}/api-keys", s.ada.org_id);
     let listed = s.app.get(&keys, &s.ada.session).await;
     let key_id = listed.ok(200)["data"][0]["id"].as_str().unwrap().to_owned();
-    let revoked = s.app.delete(&format!("{keys}/{key_id}"), &s.ada.session).await;
+    let revoked = s
+        .app
+        .delete(&format!("{keys}/{key_id}"), &s.ada.session)
+        .await;
     assert!(revoked.ok(200)["revoked_at"].is_string());
 
     let before = s.app.stored_rows().await;
-    s.app.get(&s.clusters, &s.key).await.problem(401, "api-key-revoked");
+    s.app
+        .get(&s.clusters, &s.key)
+        .await
+        .problem(401, "api-key-revoked");
     let reply = s
         .app
-        .post(&s.clusters, &s.key, json!({ "name": "after", "region": REGION }))
+        .post(
+            &s.clusters,
+            &s.key,
+            json!({ "name": "after", "region": REGION }),
+        )
         .await;
     reply.problem(401, "api-key-revoked");
     assert!(reply.headers.contains_key("www-authenticate"));
@@ -251,7 +331,10 @@ async fn a_revoked_key_is_refused_at_once(pool: PgPool) {
         .get(&s.clusters, &Auth::Key("qm_abcdefgh_forged".into()))
         .await
         .problem(401, "invalid-api-key");
-    s.app.get(&s.clusters, &Auth::None).await.problem(401, "unauthenticated");
+    s.app
+        .get(&s.clusters, &Auth::None)
+        .await
+        .problem(401, "unauthenticated");
     assert_eq!(s.app.stored_rows().await, before);
 }
 
@@ -262,7 +345,10 @@ async fn malformed_ids_and_unknown_routes_are_not_found(pool: PgPool) {
         .get(&format!("{}/not-a-uuid", s.clusters), &s.key)
         .await
         .problem(404, "not-found");
-    s.app.get("/v1/nothing-here", &s.key).await.problem(404, "not-found");
+    s.app
+        .get("/v1/nothing-here", &s.key)
+        .await
+        .problem(404, "not-found");
     s.app
         .send(Method::PUT, &s.clusters, &s.key, Some(json!({})), &[])
         .await

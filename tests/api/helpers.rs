@@ -143,12 +143,20 @@ impl TestApp {
 
     pub async fn signup(&self, email: &str) -> Customer {
         let reply = self
-            .post("/v1/signup", &Auth::None, json!({ "email": email, "password": PASSWORD }))
+            .post(
+                "/v1/signup",
+                &Auth::None,
+                json!({ "email": email, "password": PASSWORD }),
+            )
             .await;
         let body = reply.ok(201).clone();
         Customer {
             session: Auth::Session(session_cookie(&reply)),
-            org_id: body["organization"]["id"].as_str().unwrap().parse().unwrap(),
+            org_id: body["organization"]["id"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap(),
             user_id: body["user"]["id"].as_str().unwrap().parse().unwrap(),
             email: email.to_owned(),
         }
@@ -214,9 +222,8 @@ async fn reply(response: reqwest::Response) -> Reply {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
-        })
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)))
     };
     Reply {
         status,

@@ -38,7 +38,9 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
     assert!(stored_hash.starts_with("$argon2id$"));
 
     // Log out, and the old session no longer works; log in again.
-    app.post("/v1/logout", &ada.session, json!({})).await.ok(204);
+    app.post("/v1/logout", &ada.session, json!({}))
+        .await
+        .ok(204);
     app.get("/v1/me", &ada.session)
         .await
         .problem(401, "session-expired");
@@ -63,7 +65,10 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
     let token = created.ok(201)["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with(&format!("qm_{}_", created.body["prefix"].as_str().unwrap())));
     let listed = app
-        .get(&format!("/v1/organizations/{}/api-keys", ada.org_id), &session)
+        .get(
+            &format!("/v1/organizations/{}/api-keys", ada.org_id),
+            &session,
+        )
         .await;
     assert_eq!(listed.ok(200)["data"][0]["name"], "terraform");
     assert!(listed.body["data"][0].get("token").is_none());
@@ -82,7 +87,11 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
     // A cluster, created with the key.
     let clusters = format!("/v1/organizations/{}/clusters", ada.org_id);
     let cluster = app
-        .post(&clusters, &key, json!({ "name": "search", "region": REGION }))
+        .post(
+            &clusters,
+            &key,
+            json!({ "name": "search", "region": REGION }),
+        )
         .await;
     let cluster = cluster.ok(202).clone();
     assert_eq!(cluster["status"]["phase"], "Provisioning");
@@ -100,15 +109,17 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
     // Upgrade and grow the disk: a new generation.
     let one = format!("{clusters}/{id}");
     let updated = app
-        .patch(&one, &key, json!({ "version": "1.14.0", "storage_gib": 20 }))
+        .patch(
+            &one,
+            &key,
+            json!({ "version": "1.14.0", "storage_gib": 20 }),
+        )
         .await;
     assert_eq!(updated.ok(202)["spec"]["generation"], 2);
     assert_eq!(updated.body["spec"]["version"], "1.14.0");
     assert_eq!(updated.body["spec"]["storage_gib"], 20);
     // The same change again changes nothing.
-    let again = app
-        .patch(&one, &key, json!({ "version": "1.14.0" }))
-        .await;
+    let again = app.patch(&one, &key, json!({ "version": "1.14.0" })).await;
     assert_eq!(again.ok(202)["spec"]["generation"], 2);
 
     // Delete: accepted, shown as Deleting, and no longer changeable.
@@ -120,11 +131,10 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
         .problem(409, "cluster-deleting");
     app.delete(&one, &key).await.ok(202);
 
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(
         actions,
         [
@@ -159,7 +169,10 @@ async fn lists_page_by_cursor(pool: PgPool) {
     assert_eq!(first.body["has_more"], true);
     let last_id = first.body["data"][1]["id"].as_str().unwrap();
     let second = app
-        .get(&format!("{path}?limit=2&starting_after={last_id}"), &ada.session)
+        .get(
+            &format!("{path}?limit=2&starting_after={last_id}"),
+            &ada.session,
+        )
         .await;
     assert_eq!(second.ok(200)["data"][0]["name"], "c");
     assert_eq!(second.body["has_more"], false);
@@ -178,18 +191,34 @@ async fn members_join_by_email_and_the_last_owner_stays(pool: PgPool) {
     let bob = app.signup("bob@example.com").await;
     let members = format!("/v1/organizations/{}/members", ada.org_id);
 
-    app.post(&members, &ada.session, json!({ "email": "bob@example.com", "role": "member" }))
-        .await
-        .ok(201);
-    app.post(&members, &ada.session, json!({ "email": "bob@example.com", "role": "admin" }))
-        .await
-        .problem(409, "already-member");
-    app.post(&members, &ada.session, json!({ "email": "nobody@example.com", "role": "member" }))
-        .await
-        .problem(404, "not-found");
-    app.post(&members, &ada.session, json!({ "email": "bob@example.com", "role": "root" }))
-        .await
-        .problem(422, "validation-failed");
+    app.post(
+        &members,
+        &ada.session,
+        json!({ "email": "bob@example.com", "role": "member" }),
+    )
+    .await
+    .ok(201);
+    app.post(
+        &members,
+        &ada.session,
+        json!({ "email": "bob@example.com", "role": "admin" }),
+    )
+    .await
+    .problem(409, "already-member");
+    app.post(
+        &members,
+        &ada.session,
+        json!({ "email": "nobody@example.com", "role": "member" }),
+    )
+    .await
+    .problem(404, "not-found");
+    app.post(
+        &members,
+        &ada.session,
+        json!({ "email": "bob@example.com", "role": "root" }),
+    )
+    .await
+    .problem(422, "validation-failed");
 
     // Bob sees the organization now; as a member he cannot manage members.
     let listed = app.get(&members, &bob.session).await;

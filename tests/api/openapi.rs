@@ -13,7 +13,10 @@ async fn every_documented_operation_is_served(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let served = app.get("/openapi.json", &Auth::None).await;
     let doc = served.ok(200);
-    assert_eq!(*doc, serde_json::to_value(dashboard_api::openapi()).unwrap());
+    assert_eq!(
+        *doc,
+        serde_json::to_value(dashboard_api::openapi()).unwrap()
+    );
 
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 12, "{:?}", paths.keys());
@@ -22,16 +25,30 @@ async fn every_documented_operation_is_served(pool: PgPool) {
         // Any id will do: the route must exist even if the resource does not.
         let concrete = path
             .split('/')
-            .map(|part| if part.starts_with('{') { "00000000-0000-0000-0000-000000000000" } else { part })
+            .map(|part| {
+                if part.starts_with('{') {
+                    "00000000-0000-0000-0000-000000000000"
+                } else {
+                    part
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         for method in item.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
-            let reply = app.send(method.clone(), &concrete, &Auth::None, None, &[]).await;
+            let reply = app
+                .send(method.clone(), &concrete, &Auth::None, None, &[])
+                .await;
             let unrouted = reply.status == 405
                 || (reply.status == 404
-                    && reply.body["detail"].as_str().is_some_and(|d| d.contains("no route")));
-            assert!(!unrouted, "{method} {path} is documented but not served: {}", reply.body);
+                    && reply.body["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("no route")));
+            assert!(
+                !unrouted,
+                "{method} {path} is documented but not served: {}",
+                reply.body
+            );
             operations += 1;
         }
     }

@@ -27,47 +27,78 @@ async fn another_organization_cannot_see_change_or_delete_a_cluster(pool: PgPool
     // Eve's cluster list path with Ada's cluster id.
     let through_eve = format!("/v1/organizations/{}/clusters/{id}", eve.org_id);
     for eve_auth in [&eve.session, &eve_key] {
-        app.get(&ada_clusters, eve_auth).await.problem(404, "not-found");
-        app.get(&ada_cluster, eve_auth).await.problem(404, "not-found");
+        app.get(&ada_clusters, eve_auth)
+            .await
+            .problem(404, "not-found");
+        app.get(&ada_cluster, eve_auth)
+            .await
+            .problem(404, "not-found");
         app.patch(&ada_cluster, eve_auth, json!({ "nodes": 1 }))
             .await
             .problem(404, "not-found");
-        app.delete(&ada_cluster, eve_auth).await.problem(404, "not-found");
-        app.get(&through_eve, eve_auth).await.problem(404, "not-found");
+        app.delete(&ada_cluster, eve_auth)
+            .await
+            .problem(404, "not-found");
+        app.get(&through_eve, eve_auth)
+            .await
+            .problem(404, "not-found");
         app.patch(&through_eve, eve_auth, json!({ "nodes": 1 }))
             .await
             .problem(404, "not-found");
-        app.delete(&through_eve, eve_auth).await.problem(404, "not-found");
-        app.post(&ada_clusters, eve_auth, json!({ "name": "mine", "region": "eu-test" }))
+        app.delete(&through_eve, eve_auth)
             .await
             .problem(404, "not-found");
+        app.post(
+            &ada_clusters,
+            eve_auth,
+            json!({ "name": "mine", "region": "eu-test" }),
+        )
+        .await
+        .problem(404, "not-found");
         let listed = app
-            .get(&format!("/v1/organizations/{}/clusters", eve.org_id), eve_auth)
+            .get(
+                &format!("/v1/organizations/{}/clusters", eve.org_id),
+                eve_auth,
+            )
             .await;
         assert_eq!(listed.ok(200)["data"], json!([]));
     }
 
     // The same answer as for an organization that does not exist at all.
     let missing = app
-        .get(&format!("/v1/organizations/{}/clusters", Uuid::now_v7()), &eve.session)
+        .get(
+            &format!("/v1/organizations/{}/clusters", Uuid::now_v7()),
+            &eve.session,
+        )
         .await;
     let foreign = app.get(&ada_clusters, &eve.session).await;
-    assert_eq!(missing.problem(404, "not-found"), foreign.problem(404, "not-found"));
+    assert_eq!(
+        missing.problem(404, "not-found"),
+        foreign.problem(404, "not-found")
+    );
 
     // Nor can Eve read Ada's keys or members, or revoke Ada's key.
     let ada_keys = format!("/v1/organizations/{}/api-keys", ada.org_id);
-    app.get(&ada_keys, &eve.session).await.problem(404, "not-found");
-    app.get(&format!("/v1/organizations/{}/members", ada.org_id), &eve_key)
+    app.get(&ada_keys, &eve.session)
         .await
         .problem(404, "not-found");
+    app.get(
+        &format!("/v1/organizations/{}/members", ada.org_id),
+        &eve_key,
+    )
+    .await
+    .problem(404, "not-found");
     let ada_key_id: Uuid = sqlx::query_scalar("SELECT id FROM api_keys WHERE organization_id = $1")
         .bind(ada.org_id)
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    app.delete(&format!("/v1/organizations/{}/api-keys/{ada_key_id}", eve.org_id), &eve.session)
-        .await
-        .problem(404, "not-found");
+    app.delete(
+        &format!("/v1/organizations/{}/api-keys/{ada_key_id}", eve.org_id),
+        &eve.session,
+    )
+    .await
+    .problem(404, "not-found");
 
     assert_eq!(app.stored_rows().await, before, "nothing changed");
     app.get(&ada_cluster, &ada_key).await.ok(200);
@@ -79,7 +110,11 @@ async fn a_key_can_do_only_what_its_scopes_allow(pool: PgPool) {
     let ada = app.signup("ada@example.com").await;
     let keys = format!("/v1/organizations/{}/api-keys", ada.org_id);
     let read_only = app
-        .post(&keys, &ada.session, json!({ "name": "ro", "scopes": ["clusters:read"] }))
+        .post(
+            &keys,
+            &ada.session,
+            json!({ "name": "ro", "scopes": ["clusters:read"] }),
+        )
         .await;
     let read_only =
         crate::helpers::Auth::Key(read_only.ok(201)["token"].as_str().unwrap().to_owned());
@@ -87,16 +122,24 @@ async fn a_key_can_do_only_what_its_scopes_allow(pool: PgPool) {
     app.get(&clusters, &read_only).await.ok(200);
     let before = app.stored_rows().await;
     let denied = app
-        .post(&clusters, &read_only, json!({ "name": "nope", "region": "eu-test" }))
+        .post(
+            &clusters,
+            &read_only,
+            json!({ "name": "nope", "region": "eu-test" }),
+        )
         .await;
-    assert!(denied.problem(403, "forbidden")["detail"]
-        .as_str()
-        .unwrap()
-        .contains("clusters:write"));
+    assert!(
+        denied.problem(403, "forbidden")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("clusters:write")
+    );
     // A key cannot mint a key, nor a session-less caller act as a user.
     app.post(&keys, &read_only, json!({ "name": "escalate" }))
         .await
         .problem(403, "forbidden");
-    app.get("/v1/me", &read_only).await.problem(403, "forbidden");
+    app.get("/v1/me", &read_only)
+        .await
+        .problem(403, "forbidden");
     assert_eq!(app.stored_rows().await, before);
 }
