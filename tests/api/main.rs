@@ -1,6 +1,11 @@
 //! The HTTP API end to end: a real server on a loopback port per test, a
 //! real PostgreSQL database per test (`sqlx::test`).
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on the first unexpected value"
+)]
+
 mod bad_input;
 mod helpers;
 mod idempotency;
