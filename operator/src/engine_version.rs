@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A released Qdrant version, `MAJOR.MINOR.PATCH` (a leading `v` is accepted).
@@ -78,6 +79,24 @@ impl<'de> Deserialize<'de> for EngineVersion {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
         raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for EngineVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EngineVersion".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^v?[0-9]+\\.[0-9]+\\.[0-9]+$",
+            "description": "A Qdrant release, MAJOR.MINOR.PATCH"
+        })
     }
 }
 

@@ -1,13 +1,19 @@
 //! Quartermaster's Kubernetes operator.
 //!
-//! Today this crate holds the types of the `VectorCluster` custom resource
-//! (group `quartermaster.dev`, version `v1alpha1`) and the rules every spec
-//! must satisfy. The control plane imports these types, and only these, to
-//! validate what a customer asks for before it is stored; the operator will
-//! reconcile the same types, so the two can never disagree on what is valid.
+//! The custom resources (`crd`), builders of their child objects as pure
+//! functions (`build`), and the reconciler that applies them and reports
+//! status (`reconcile`). The control plane imports the resource types, and
+//! only those, to validate and write what a customer asks for; the operator
+//! reconciles the same types, so the two never disagree on what is valid.
 
+pub mod build;
+pub mod crd;
+pub mod engine;
 pub mod engine_version;
-pub mod vector_cluster;
 
+pub mod names;
+
+pub use crd::vector_cluster::{
+    self as vector_cluster, SpecViolation, VectorCluster, VectorClusterSpec,
+};
 pub use engine_version::{EngineVersion, InvalidEngineVersion};
-pub use vector_cluster::{SpecViolation, VectorClusterSpec};

@@ -80,6 +80,9 @@ impl CreateCluster {
                 memory_mib: DEFAULT_MEMORY_MIB,
                 storage_gib: DEFAULT_STORAGE_GIB,
             },
+            storage_class: None,
+            suspend: false,
+            allowed_source_cidrs: Vec::new(),
         };
         let changes = UpdateCluster {
             version: self.version.clone(),
@@ -158,6 +161,7 @@ impl UpdateCluster {
                 memory_mib: memory_mib?,
                 storage_gib: storage_gib?,
             },
+            ..base.clone()
         })
     }
 }

@@ -112,6 +112,9 @@ impl Cluster {
                 memory_mib: count(self.memory_mib, "memory")?,
                 storage_gib: count(self.storage_gib, "storage")?,
             },
+            storage_class: None,
+            suspend: false,
+            allowed_source_cidrs: Vec::new(),
         })
     }
 }

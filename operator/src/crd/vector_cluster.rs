@@ -1,12 +1,16 @@
-//! The `VectorCluster` spec: what a tenant's Qdrant cluster should be.
+//! `VectorCluster`: a tenant's Qdrant cluster, what it should be and what
+//! it is.
 //!
 //! Bounds are public constants so that every edge that turns user input into
-//! a spec (the REST API, later the CRD schema) checks the same numbers.
+//! a spec (the REST API, the CRD schema) checks the same numbers.
 
 use std::ops::RangeInclusive;
 
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::condition::Condition;
 use crate::EngineVersion;
 
 /// Nodes (Qdrant peers) a cluster may have.
@@ -20,22 +24,105 @@ pub const MEMORY_MIB: RangeInclusive<u32> = 512..=524_288;
 /// Persistent volume per node, in GiB.
 pub const STORAGE_GIB: RangeInclusive<u32> = 1..=16_384;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A Qdrant cluster: `nodes` peers, each with its own volume, every shard
+/// kept `replicationFactor` times.
+#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "quartermaster.dev",
+    version = "v1alpha1",
+    kind = "VectorCluster",
+    namespaced,
+    status = "VectorClusterStatus",
+    shortname = "vc",
+    category = "quartermaster",
+    doc = "A tenant's Qdrant vector database cluster",
+    scale(
+        spec_replicas_path = ".spec.nodes",
+        status_replicas_path = ".status.readyNodes",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".status.currentVersion"
+    ),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyNodes"),
+    printcolumn(name = "Nodes", type_ = "integer", json_path = ".spec.nodes"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct VectorClusterSpec {
+    /// Qdrant version, MAJOR.MINOR.PATCH. Raising it rolls the cluster one
+    /// node at a time; lowering it is refused.
     pub version: EngineVersion,
+    /// Qdrant peers, each a pod with its own volume.
+    #[schemars(range(min = 1, max = 64))]
     pub nodes: u32,
+    /// Copies of each shard; at most `nodes`.
+    #[schemars(range(min = 1, max = 8))]
     pub replication_factor: u32,
     pub resources: NodeResources,
+    /// The StorageClass of the volumes; the data plane's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Scale to zero, keeping the volumes; `false` brings the nodes back.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Source ranges (CIDR) allowed to reach the client ports; none: no one
+    /// outside the cluster's namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_source_cidrs: Vec<String>,
 }
 
 /// What each node of a cluster gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeResources {
+    #[schemars(range(min = 250, max = 64000))]
     pub cpu_millicores: u32,
+    #[schemars(range(min = 512, max = 524288))]
     pub memory_mib: u32,
+    #[schemars(range(min = 1, max = 16384))]
     pub storage_gib: u32,
+}
+
+/// Where a cluster is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    #[default]
+    Pending,
+    Provisioning,
+    Ready,
+    Updating,
+    Degraded,
+    Suspended,
+    Deleting,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VectorClusterStatus {
+    /// The generation this status describes.
+    pub observed_generation: Option<i64>,
+    pub phase: Phase,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Nodes ready to serve.
+    #[serde(default)]
+    pub ready_nodes: u32,
+    /// The version every node runs (during an upgrade: the old one).
+    pub current_version: Option<String>,
+    /// The version being rolled out, while an upgrade is under way.
+    pub target_version: Option<String>,
+    /// In-cluster address of the client (REST) port.
+    pub endpoint: Option<String>,
+    /// Label selector of the nodes, for the scale subresource.
+    pub selector: Option<String>,
 }
 
 /// One rule a spec, or a change to a spec, breaks.
@@ -60,6 +147,14 @@ impl VectorClusterSpec {
     /// the constants above, checked where the number is parsed).
     pub fn violations(&self) -> Vec<SpecViolation> {
         let mut found = Vec::new();
+        for cidr in &self.allowed_source_cidrs {
+            if !is_cidr(cidr) {
+                found.push(SpecViolation::new(
+                    "allowed_source_cidrs",
+                    format!("`{cidr}` is not an IPv4 or IPv6 range such as 203.0.113.0/24"),
+                ));
+            }
+        }
         if self.replication_factor > self.nodes {
             found.push(SpecViolation::new(
                 "replication_factor",
@@ -97,6 +192,21 @@ impl VectorClusterSpec {
     }
 }
 
+/// `address/prefix` with a prefix no longer than the address.
+fn is_cidr(raw: &str) -> bool {
+    let Some((address, prefix)) = raw.split_once('/') else {
+        return false;
+    };
+    let Ok(prefix) = prefix.parse::<u8>() else {
+        return false;
+    };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +221,9 @@ mod tests {
                 memory_mib: 2048,
                 storage_gib: 10,
             },
+            storage_class: None,
+            suspend: false,
+            allowed_source_cidrs: vec![],
         }
     }
 
@@ -145,6 +258,17 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(fields, vec!["version", "storage_gib"]);
+    }
+
+    #[test]
+    fn source_ranges_must_be_cidrs() {
+        let mut s = spec(1, 1);
+        s.allowed_source_cidrs = vec!["10.0.0.0/8".into(), "2001:db8::/32".into()];
+        assert_eq!(s.violations(), vec![]);
+        for bad in ["10.0.0.0", "10.0.0.0/33", "example.com/8", "10.0.0.0/x"] {
+            s.allowed_source_cidrs = vec![bad.into()];
+            assert_eq!(s.violations()[0].field, "allowed_source_cidrs", "{bad}");
+        }
     }
 
     #[test]

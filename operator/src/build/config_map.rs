@@ -1,0 +1,116 @@
+//! The Qdrant configuration and the start script that joins a node to its
+//! peers.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use sha2::{Digest, Sha256};
+
+use super::{GRPC_PORT, HTTP_PORT, P2P_PORT, ValidatedCluster, string_map};
+
+pub const CONFIG_FILE: &str = "production.yaml";
+pub const START_SCRIPT: &str = "start.sh";
+
+fn config(cluster: &ValidatedCluster) -> String {
+    format!(
+        "log_level: INFO
+storage:
+  storage_path: /qdrant/storage
+  snapshots_path: /qdrant/snapshots
+service:
+  http_port: {HTTP_PORT}
+  grpc_port: {GRPC_PORT}
+  enable_tls: false
+cluster:
+  enabled: {distributed}
+  p2p:
+    port: {P2P_PORT}
+  consensus:
+    tick_period_ms: 100
+telemetry_disabled: true
+",
+        distributed = cluster.distributed()
+    )
+}
+
+/// Node 0 founds the cluster; every other node bootstraps from node 0. A
+/// node's own URI is its stable StatefulSet DNS name.
+fn start_script(cluster: &ValidatedCluster) -> String {
+    if !cluster.distributed() {
+        return "#!/bin/sh\nexec /qdrant/entrypoint.sh\n".to_owned();
+    }
+    format!(
+        "#!/bin/sh
+set -e
+ordinal=\"${{HOSTNAME##*-}}\"
+self=\"http://${{HOSTNAME}}.{domain}:{P2P_PORT}\"
+if [ \"$ordinal\" = 0 ]; then
+  exec /qdrant/entrypoint.sh --uri \"$self\"
+fi
+exec /qdrant/entrypoint.sh --bootstrap \"http://{first}.{domain}:{P2P_PORT}\" --uri \"$self\"
+",
+        domain = cluster.peer_domain(),
+        first = cluster.names.pod(0),
+    )
+}
+
+pub fn build(cluster: &ValidatedCluster) -> ConfigMap {
+    ConfigMap {
+        metadata: cluster.meta(&cluster.names.config_map),
+        data: Some(string_map([
+            (CONFIG_FILE, config(cluster)),
+            (START_SCRIPT, start_script(cluster)),
+        ])),
+        ..ConfigMap::default()
+    }
+}
+
+/// A digest of the configuration, put on the pod template so that a change
+/// of configuration rolls the nodes like any other change.
+pub fn digest(config_map: &ConfigMap) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in config_map.data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::fixtures::*;
+
+    #[test]
+    fn a_single_node_runs_standalone() {
+        let cm = build(&validated(1, 1));
+        let data = cm.data.unwrap();
+        assert!(data[CONFIG_FILE].contains("enabled: false"));
+        assert_eq!(
+            data[START_SCRIPT],
+            "#!/bin/sh\nexec /qdrant/entrypoint.sh\n"
+        );
+    }
+
+    #[test]
+    fn other_nodes_bootstrap_from_node_zero() {
+        let cm = build(&validated(3, 2));
+        let data = cm.data.as_ref().unwrap();
+        assert!(data[CONFIG_FILE].contains("enabled: true"));
+        assert!(data[START_SCRIPT].contains(
+            "--bootstrap \"http://search-0.search-peers.org-acme.svc.cluster.local:6335\""
+        ));
+        assert_snapshot("configmap-3-nodes", &cm);
+    }
+
+    #[test]
+    fn the_digest_follows_the_content() {
+        let one = digest(&build(&validated(1, 1)));
+        assert_eq!(one, digest(&build(&validated(1, 1))));
+        assert_ne!(one, digest(&build(&validated(3, 1))));
+        assert_eq!(one.len(), 16);
+    }
+}

@@ -1,0 +1,182 @@
+//! What Qdrant itself says about a cluster, read through its HTTP API: the
+//! rollout gate's second half, after Kubernetes readiness.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+/// The cluster as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineHealth {
+    /// Peers in the consensus (1 for a single node).
+    pub peers: u32,
+    /// Shard transfers in progress across all collections.
+    pub pending_transfers: u32,
+}
+
+impl EngineHealth {
+    /// `Err` with the reason when the cluster should not lose another node yet.
+    pub fn ready_for_next_node(&self, expected_peers: u32) -> Result<(), String> {
+        if self.peers < expected_peers {
+            return Err(format!(
+                "Qdrant sees {} of {expected_peers} peers",
+                self.peers
+            ));
+        }
+        if self.pending_transfers > 0 {
+            return Err(format!(
+                "Qdrant is moving {} shard{}",
+                self.pending_transfers,
+                if self.pending_transfers == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("Qdrant did not answer: {0}")]
+    Unreachable(String),
+    #[error("Qdrant answered {status} to {path}")]
+    Status { path: String, status: u16 },
+}
+
+/// Reads a cluster's health; a trait so that tests can stand in for Qdrant.
+pub trait Engine: Send + Sync {
+    fn health<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+    ) -> BoxFuture<'a, Result<EngineHealth, EngineError>>;
+}
+
+/// The real thing: Qdrant's REST API.
+#[derive(Debug, Clone)]
+pub struct QdrantHttp {
+    client: reqwest::Client,
+}
+
+impl QdrantHttp {
+    pub fn new() -> Result<Self, EngineError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        Ok(QdrantHttp { client })
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        api_key: &str,
+    ) -> Result<T, EngineError> {
+        let response = self
+            .client
+            .get(format!("{endpoint}{path}"))
+            .header("api-key", api_key)
+            .send()
+            .await
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(EngineError::Status {
+                path: path.to_owned(),
+                status: response.status().as_u16(),
+            });
+        }
+        let body: Envelope<T> = response
+            .json()
+            .await
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        Ok(body.result)
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    result: T,
+}
+
+#[derive(Deserialize)]
+struct ClusterInfo {
+    status: String,
+    #[serde(default)]
+    peers: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Collections {
+    collections: Vec<CollectionName>,
+}
+
+#[derive(Deserialize)]
+struct CollectionName {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct CollectionCluster {
+    #[serde(default)]
+    shard_transfers: Vec<serde_json::Value>,
+}
+
+impl Engine for QdrantHttp {
+    fn health<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+    ) -> BoxFuture<'a, Result<EngineHealth, EngineError>> {
+        Box::pin(async move {
+            let cluster: ClusterInfo = self.get(endpoint, "/cluster", api_key).await?;
+            let peers = if cluster.status == "enabled" {
+                u32::try_from(cluster.peers.len()).unwrap_or(u32::MAX)
+            } else {
+                1
+            };
+            let collections: Collections = self.get(endpoint, "/collections", api_key).await?;
+            let mut pending_transfers = 0u32;
+            for collection in collections.collections {
+                let path = format!("/collections/{}/cluster", collection.name);
+                let info: CollectionCluster = self.get(endpoint, &path, api_key).await?;
+                pending_transfers += u32::try_from(info.shard_transfers.len()).unwrap_or(u32::MAX);
+            }
+            Ok(EngineHealth {
+                peers,
+                pending_transfers,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_wants_every_peer_and_no_transfers() {
+        let healthy = EngineHealth {
+            peers: 3,
+            pending_transfers: 0,
+        };
+        assert_eq!(healthy.ready_for_next_node(3), Ok(()));
+        let missing = EngineHealth {
+            peers: 2,
+            pending_transfers: 0,
+        };
+        assert_eq!(
+            missing.ready_for_next_node(3),
+            Err("Qdrant sees 2 of 3 peers".to_owned())
+        );
+        let moving = EngineHealth {
+            peers: 3,
+            pending_transfers: 2,
+        };
+        assert_eq!(
+            moving.ready_for_next_node(3),
+            Err("Qdrant is moving 2 shards".to_owned())
+        );
+    }
+}
