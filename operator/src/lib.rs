@@ -10,8 +10,9 @@ pub mod build;
 pub mod crd;
 pub mod engine;
 pub mod engine_version;
-
+pub mod metrics;
 pub mod names;
+pub mod reconcile;
 
 pub use crd::vector_cluster::{
     self as vector_cluster, SpecViolation, VectorCluster, VectorClusterSpec,

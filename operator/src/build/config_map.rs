@@ -2,7 +2,6 @@
 //! peers.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use sha2::{Digest, Sha256};
 
 use super::{GRPC_PORT, HTTP_PORT, P2P_PORT, ValidatedCluster, string_map};
 
@@ -66,17 +65,14 @@ pub fn build(cluster: &ValidatedCluster) -> ConfigMap {
 /// A digest of the configuration, put on the pod template so that a change
 /// of configuration rolls the nodes like any other change.
 pub fn digest(config_map: &ConfigMap) -> String {
-    let mut hasher = Sha256::new();
+    let mut bytes = Vec::new();
     for (key, value) in config_map.data.iter().flatten() {
-        hasher.update(key.as_bytes());
-        hasher.update([0]);
-        hasher.update(value.as_bytes());
-        hasher.update([0]);
+        for part in [key, value] {
+            bytes.extend_from_slice(part.as_bytes());
+            bytes.push(0);
+        }
     }
-    hasher.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::digest(&bytes)
 }
 
 #[cfg(test)]

@@ -19,9 +19,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 
 pub use secret::ApiKeys;
+pub use statefulset::replicas;
 
 use crate::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
 use crate::names::{NameTooLong, Names};
+
+pub use statefulset::TEMPLATE_HASH_ANNOTATION;
 
 pub const HTTP_PORT: i32 = 6333;
 pub const GRPC_PORT: i32 = 6334;
@@ -141,6 +144,15 @@ pub fn desired(cluster: &ValidatedCluster, keys: &ApiKeys, rollout: Rollout) -> 
         network_policy: network_policy::build(cluster),
         config_map,
     }
+}
+
+/// A short hex digest of `bytes`, for change-detecting annotations.
+fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn string_map<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {

@@ -23,6 +23,9 @@ use super::{GRPC_PORT, HTTP_PORT, P2P_PORT, Rollout, ValidatedCluster, string_ma
 
 pub const CONTAINER: &str = "qdrant";
 pub const CONFIG_HASH_ANNOTATION: &str = "quartermaster.dev/config-hash";
+/// On the StatefulSet: a digest of the pod template it was built with, so
+/// that the next reconcile knows whether a rollout is due.
+pub const TEMPLATE_HASH_ANNOTATION: &str = "quartermaster.dev/template-hash";
 const STORAGE_VOLUME: &str = "storage";
 const CONFIG_VOLUME: &str = "config";
 
@@ -193,8 +196,30 @@ pub fn build(cluster: &ValidatedCluster, rollout: Rollout, config_hash: &str) ->
         )])),
         ..ObjectMeta::default()
     };
+    let template = PodTemplateSpec {
+        metadata: Some(pod_meta),
+        spec: Some(PodSpec {
+            containers: vec![container(cluster)],
+            volumes: Some(vec![Volume {
+                name: CONFIG_VOLUME.to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: cluster.names.config_map.clone(),
+                    default_mode: Some(0o755),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]),
+            affinity: Some(spread(cluster)),
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(60),
+            ..PodSpec::default()
+        }),
+    };
+    let template_hash = super::digest(&serde_json::to_vec(&template).unwrap_or_default());
+    let mut metadata = cluster.meta(&cluster.names.statefulset);
+    metadata.annotations = Some(string_map([(TEMPLATE_HASH_ANNOTATION, template_hash)]));
     StatefulSet {
-        metadata: cluster.meta(&cluster.names.statefulset),
+        metadata,
         spec: Some(StatefulSetSpec {
             replicas: Some(i32::try_from(replicas(cluster)).unwrap_or(i32::MAX)),
             selector: LabelSelector {
@@ -219,25 +244,7 @@ pub fn build(cluster: &ValidatedCluster, rollout: Rollout, config_hash: &str) ->
                     when_scaled: Some("Retain".to_owned()),
                 },
             ),
-            template: PodTemplateSpec {
-                metadata: Some(pod_meta),
-                spec: Some(PodSpec {
-                    containers: vec![container(cluster)],
-                    volumes: Some(vec![Volume {
-                        name: CONFIG_VOLUME.to_owned(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: cluster.names.config_map.clone(),
-                            default_mode: Some(0o755),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
-                    affinity: Some(spread(cluster)),
-                    enable_service_links: Some(false),
-                    termination_grace_period_seconds: Some(60),
-                    ..PodSpec::default()
-                }),
-            },
+            template,
             volume_claim_templates: Some(vec![volume_claim(cluster)]),
             ..StatefulSetSpec::default()
         }),

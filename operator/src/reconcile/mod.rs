@@ -1,0 +1,326 @@
+//! The `VectorCluster` reconciler: a fixed pipeline with the client only at
+//! its ends.
+//!
+//! read (Secret, StatefulSet, pods) → validate (pure) → decide the rollout
+//! step (pure, plus Qdrant's own health when Kubernetes is satisfied) →
+//! build (pure) → apply every child with server-side apply → compute the
+//! status (pure) → patch it only when it changed.
+
+mod error;
+pub mod events;
+mod observe;
+pub mod rollout;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalize, finalizer};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::Error;
+use events::{Event, EventSink};
+use rollout::Step;
+
+use crate::build::{self, ApiKeys, Desired, Rollout, TEMPLATE_HASH_ANNOTATION, ValidatedCluster};
+use crate::crd::vector_cluster::{Phase, VectorCluster, VectorClusterStatus};
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+
+/// The field manager of every object the operator applies.
+pub const FIELD_MANAGER: &str = "quartermaster-operator";
+pub const FINALIZER: &str = "quartermaster.dev/cleanup";
+
+/// How often a settled cluster is looked at again, to repair drift.
+const SETTLED_REQUEUE: Duration = Duration::from_secs(300);
+/// How often a cluster in motion is looked at.
+const MOVING_REQUEUE: Duration = Duration::from_secs(10);
+
+pub struct Context {
+    pub client: Client,
+    pub engine: Arc<dyn Engine>,
+    pub events: Arc<dyn EventSink>,
+    pub metrics: Arc<Metrics>,
+    /// The operator's own namespace, let through each cluster's NetworkPolicy.
+    pub operator_namespace: String,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("operator_namespace", &self.operator_namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn reconcile(cluster: Arc<VectorCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, cluster, |event| async {
+        match event {
+            Finalize::Apply(cluster) => apply(&cluster, &ctx).await,
+            Finalize::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(err) => err.category(),
+    };
+    ctx.metrics.observe(started.elapsed(), outcome);
+    result
+}
+
+/// Transient errors back off; deletion in progress is simply waited for.
+pub fn error_policy(_cluster: Arc<VectorCluster>, error: &Error, _ctx: Arc<Context>) -> Action {
+    match error {
+        Error::StillDeleting(_) => Action::requeue(Duration::from_secs(5)),
+        _ => {
+            tracing::warn!(category = error.category(), %error, "reconcile failed");
+            Action::requeue(Duration::from_secs(30))
+        }
+    }
+}
+
+async fn server_side_apply<K>(api: &Api<K>, name: &str, object: &K) -> Result<(), Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(object)).await?;
+    Ok(())
+}
+
+/// Applies every child, in dependency order. The destructuring names every
+/// field: a child added to [`Desired`] that is not applied does not compile.
+async fn apply_children(client: &Client, namespace: &str, desired: Desired) -> Result<(), Error> {
+    let Desired {
+        config_map,
+        secret,
+        headless_service,
+        client_service,
+        statefulset,
+        pdb,
+        network_policy,
+    } = desired;
+    macro_rules! apply {
+        ($object:expr) => {{
+            let object = $object;
+            let api = Api::namespaced(client.clone(), namespace);
+            server_side_apply(&api, &object.name_any(), &object).await?;
+        }};
+    }
+    apply!(config_map);
+    apply!(secret);
+    apply!(headless_service);
+    apply!(client_service);
+    apply!(statefulset);
+    apply!(pdb);
+    apply!(network_policy);
+    Ok(())
+}
+
+async fn publish_status(
+    ctx: &Context,
+    cluster: &VectorCluster,
+    status: VectorClusterStatus,
+) -> Result<(), Error> {
+    let previous = cluster.status.as_ref();
+    if previous == Some(&status) {
+        return Ok(());
+    }
+    if previous.map(|p| p.phase) != Some(status.phase)
+        && let Some(event) = phase_event(&status)
+    {
+        ctx.events.publish(cluster, event).await;
+    }
+    let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = serde_json::json!({ "status": status });
+    api.patch_status(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+fn phase_event(status: &VectorClusterStatus) -> Option<Event> {
+    let message = status
+        .conditions
+        .iter()
+        .find(|c| c.status == "True")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    let (warning, reason) = match status.phase {
+        Phase::Pending => return None,
+        Phase::Provisioning => (false, "Provisioning"),
+        Phase::Ready => (false, "Ready"),
+        Phase::Updating => (false, "Updating"),
+        Phase::Suspended => (false, "Suspended"),
+        Phase::Deleting => (false, "Deleting"),
+        Phase::Degraded => (
+            true,
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Degraded")
+                .map(|c| {
+                    if c.reason == "InvalidSpec" {
+                        "InvalidSpec"
+                    } else {
+                        "RolloutHalted"
+                    }
+                })
+                .unwrap_or("Degraded"),
+        ),
+    };
+    Some(Event {
+        warning,
+        reason,
+        note: message,
+    })
+}
+
+async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
+    let now = Utc::now();
+    let cluster = match ValidatedCluster::new(vc, &ctx.operator_namespace) {
+        Ok(cluster) => cluster,
+        Err(invalid) => {
+            // Permanent until the spec changes: report it and wait.
+            let status = status::invalid(
+                vc.status.as_ref(),
+                vc.metadata.generation,
+                invalid.to_string(),
+                now,
+            );
+            publish_status(ctx, vc, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let namespace = &cluster.namespace;
+    let names = &cluster.names;
+
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let keys = secrets
+        .get_opt(&names.api_key_secret)
+        .await?
+        .as_ref()
+        .and_then(ApiKeys::from_secret)
+        .unwrap_or_else(ApiKeys::generate);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let existing = statefulsets.get_opt(&names.statefulset).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pods = pods
+        .list(&ListParams::default().labels(&names.selector_string()))
+        .await?
+        .items;
+
+    let template_hash = build::desired(&cluster, &keys, Rollout { partition: 0 })
+        .statefulset
+        .metadata
+        .annotations
+        .and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION).cloned())
+        .unwrap_or_default();
+    let observed = observe::existing(existing.as_ref(), &template_hash);
+    let pod_states = observe::pods(
+        &pods,
+        &names.statefulset,
+        observe::update_revision(existing.as_ref()),
+    );
+    let replicas = build::replicas(&cluster);
+    let mut step = rollout::step(observed, &pod_states, replicas, |o| names.pod(o));
+    if let Step::CheckEngine { partition, next } = step {
+        let verdict = match ctx.engine.health(&cluster.endpoint(), &keys.admin).await {
+            Ok(health) => health.ready_for_next_node(replicas),
+            Err(err) => Err(err.to_string()),
+        };
+        step = rollout::after_engine(partition, next, verdict);
+        if step.partition() == next {
+            let note = format!(
+                "{} runs {} and Qdrant is healthy; rolling {}",
+                names.pod(partition),
+                cluster.spec.version,
+                names.pod(next)
+            );
+            ctx.events
+                .publish(
+                    vc,
+                    Event {
+                        warning: false,
+                        reason: "NodeUpgraded",
+                        note,
+                    },
+                )
+                .await;
+        }
+    }
+
+    let desired = build::desired(
+        &cluster,
+        &keys,
+        Rollout {
+            partition: step.partition(),
+        },
+    );
+    apply_children(&ctx.client, namespace, desired).await?;
+
+    let all_current = observed.is_some_and(|o| o.template_current)
+        && pod_states.len() == replicas as usize
+        && pod_states.iter().all(|p| p.updated && p.ready);
+    let facts = status::Facts {
+        generation: vc.metadata.generation,
+        version: cluster.spec.version.to_string(),
+        desired_nodes: replicas,
+        suspended: cluster.spec.suspend,
+        ready_nodes: observe::ready_replicas(existing.as_ref()),
+        all_current,
+        step: &step,
+        endpoint: cluster.endpoint(),
+        selector: names.selector_string(),
+        previous: vc.status.as_ref(),
+    };
+    let status = status::compute(&facts, now);
+    let settled = matches!(status.phase, Phase::Ready | Phase::Suspended);
+    publish_status(ctx, vc, status).await?;
+    Ok(Action::requeue(if settled {
+        SETTLED_REQUEUE
+    } else {
+        MOVING_REQUEUE
+    }))
+}
+
+/// Deletes the StatefulSet in the foreground (its pods and, by its retention
+/// policy, its volumes go with it) and keeps the finalizer until it is gone.
+/// The other children go by their owner references.
+async fn cleanup(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
+    if vc.status.as_ref().map(|s| s.phase) != Some(Phase::Deleting) {
+        let mut status = vc.status.clone().unwrap_or_default();
+        status.phase = Phase::Deleting;
+        publish_status(ctx, vc, status).await?;
+    }
+    let namespace = vc.namespace().ok_or(Error::NoNamespace)?;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = vc.name_any();
+    match statefulsets.get_opt(&name).await? {
+        None => Ok(Action::await_change()),
+        Some(sts) => {
+            if sts.metadata.deletion_timestamp.is_none() {
+                statefulsets
+                    .delete(&name, &DeleteParams::foreground())
+                    .await?;
+            }
+            Err(Error::StillDeleting(format!("StatefulSet {name}")))
+        }
+    }
+}

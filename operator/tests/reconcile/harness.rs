@@ -1,0 +1,334 @@
+//! A mocked API server (tower-test) that asserts every request the
+//! reconciler makes, in order, with a 1-second timeout so that a missing
+//! call fails; and stand-ins for Qdrant and the event sink that record what
+//! they are asked.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::Client;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use operator::VectorCluster;
+use operator::engine::{Engine, EngineError, EngineHealth};
+use operator::metrics::Metrics;
+use operator::reconcile::events::{Event, EventSink};
+use operator::reconcile::{self, Context, Error};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tower_test::mock::{Handle, SendResponse};
+
+pub const NS: &str = "org-acme";
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Qdrant as the test wants it, recording each health check.
+#[derive(Default)]
+pub struct FakeQdrant {
+    pub answers: Mutex<Vec<EngineHealth>>,
+    pub calls: Mutex<Vec<(String, String)>>,
+}
+
+impl Engine for FakeQdrant {
+    fn health<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+    ) -> BoxFuture<'a, Result<EngineHealth, EngineError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((endpoint.to_owned(), api_key.to_owned()));
+            let mut answers = self.answers.lock().unwrap();
+            assert!(
+                !answers.is_empty(),
+                "Qdrant was asked for health, and no answer was expected"
+            );
+            Ok(answers.remove(0))
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct Events(pub Mutex<Vec<Event>>);
+
+impl EventSink for Events {
+    fn publish<'a>(&'a self, _cluster: &'a VectorCluster, event: Event) -> BoxFuture<'a, ()> {
+        self.0.lock().unwrap().push(event);
+        Box::pin(async {})
+    }
+}
+
+impl Events {
+    pub fn take(&self) -> Vec<(bool, &'static str)> {
+        self.0
+            .lock()
+            .unwrap()
+            .drain(..)
+            .map(|e| (e.warning, e.reason))
+            .collect()
+    }
+}
+
+pub struct ApiServer {
+    handle: Handle<Request<Body>, Response<Body>>,
+}
+
+/// One request as received.
+#[derive(Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+}
+
+pub struct Harness {
+    pub server: ApiServer,
+    pub ctx: Arc<Context>,
+    pub qdrant: Arc<FakeQdrant>,
+    pub events: Arc<Events>,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, NS);
+        let qdrant = Arc::new(FakeQdrant::default());
+        let events = Arc::new(Events::default());
+        let ctx = Arc::new(Context {
+            client,
+            engine: qdrant.clone(),
+            events: events.clone(),
+            metrics: Arc::new(Metrics::default()),
+            operator_namespace: "quartermaster-system".to_owned(),
+        });
+        Harness {
+            server: ApiServer { handle },
+            ctx,
+            qdrant,
+            events,
+        }
+    }
+
+    pub fn start(&self, cluster: &VectorCluster) -> JoinHandle<Result<Action, Error>> {
+        tokio::spawn(reconcile::reconcile(
+            Arc::new(cluster.clone()),
+            self.ctx.clone(),
+        ))
+    }
+}
+
+impl ApiServer {
+    /// The next request, which must be `method` on `path`.
+    pub async fn expect(
+        &mut self,
+        method: &str,
+        path: &str,
+    ) -> (Call, SendResponse<Response<Body>>) {
+        let (request, send) = tokio::time::timeout(TIMEOUT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("no request within 1 s; expected {method} {path}"))
+            .expect("the client went away");
+        let call = Call {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            content_type: request
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            body: {
+                let bytes = request.into_body().collect_bytes().await.unwrap();
+                if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).unwrap()
+                }
+            },
+        };
+        assert_eq!(
+            (call.method.as_str(), call.path.as_str()),
+            (method, path),
+            "unexpected request: {call:?}"
+        );
+        (call, send)
+    }
+
+    /// Asserts the client sends nothing more.
+    pub async fn expect_nothing(&mut self) {
+        if let Ok(Some((request, _))) =
+            tokio::time::timeout(Duration::from_millis(200), self.handle.next_request()).await
+        {
+            panic!("unexpected request: {} {}", request.method(), request.uri());
+        }
+    }
+}
+
+pub fn respond(send: SendResponse<Response<Body>>, status: u16, body: &Value) {
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    send.send_response(response);
+}
+
+pub fn not_found() -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "not found", "reason": "NotFound", "code": 404 })
+}
+
+/// What the data plane holds when a reconcile starts.
+#[derive(Clone, Default)]
+pub struct World {
+    pub secret: Option<Secret>,
+    pub statefulset: Option<StatefulSet>,
+    pub pods: Vec<Pod>,
+}
+
+/// What a reconcile applied, by kind, and the status it patched, if any.
+#[derive(Debug)]
+pub struct Applied {
+    pub objects: BTreeMap<&'static str, Value>,
+    pub status: Option<Value>,
+}
+
+impl Applied {
+    pub fn statefulset(&self) -> StatefulSet {
+        serde_json::from_value(self.objects["statefulset"].clone()).unwrap()
+    }
+
+    pub fn secret(&self) -> Secret {
+        serde_json::from_value(self.objects["secret"].clone()).unwrap()
+    }
+
+    pub fn partition(&self) -> i64 {
+        self.objects["statefulset"]["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub fn image(&self) -> &str {
+        self.objects["statefulset"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+    }
+}
+
+const CHILDREN: [(&str, &str); 7] = [
+    (
+        "configmap",
+        "/api/v1/namespaces/org-acme/configmaps/search-config",
+    ),
+    (
+        "secret",
+        "/api/v1/namespaces/org-acme/secrets/search-api-keys",
+    ),
+    (
+        "headless",
+        "/api/v1/namespaces/org-acme/services/search-peers",
+    ),
+    ("client", "/api/v1/namespaces/org-acme/services/search"),
+    (
+        "statefulset",
+        "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+    ),
+    (
+        "pdb",
+        "/apis/policy/v1/namespaces/org-acme/poddisruptionbudgets/search",
+    ),
+    (
+        "networkpolicy",
+        "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/search",
+    ),
+];
+
+pub const CLUSTER_PATH: &str =
+    "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusters/search";
+
+impl Harness {
+    /// Runs one reconcile of a cluster that has its finalizer, serving
+    /// `world`, and asserts the whole sequence of requests.
+    pub async fn reconcile(&mut self, cluster: &VectorCluster, world: &World) -> Applied {
+        let task = self.start(cluster);
+        let server = &mut self.server;
+
+        let (_, send) = server
+            .expect("GET", "/api/v1/namespaces/org-acme/secrets/search-api-keys")
+            .await;
+        match &world.secret {
+            Some(secret) => respond(send, 200, &serde_json::to_value(secret).unwrap()),
+            None => respond(send, 404, &not_found()),
+        }
+        let (_, send) = server
+            .expect(
+                "GET",
+                "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+            )
+            .await;
+        match &world.statefulset {
+            Some(sts) => respond(send, 200, &serde_json::to_value(sts).unwrap()),
+            None => respond(send, 404, &not_found()),
+        }
+        let (call, send) = server
+            .expect("GET", "/api/v1/namespaces/org-acme/pods")
+            .await;
+        assert!(
+            call.query.contains("labelSelector=app.kubernetes.io%2Finstance%3Dsearch%2Capp.kubernetes.io%2Fname%3Dqdrant"),
+            "{}",
+            call.query
+        );
+        respond(
+            send,
+            200,
+            &json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": world.pods }),
+        );
+
+        let mut objects = BTreeMap::new();
+        for (kind, path) in CHILDREN {
+            let (call, send) = server.expect("PATCH", path).await;
+            assert!(
+                call.query.contains("fieldManager=quartermaster-operator"),
+                "{}",
+                call.query
+            );
+            assert!(call.query.contains("force=true"), "{}", call.query);
+            assert_eq!(call.content_type, "application/apply-patch+yaml");
+            respond(send, 200, &call.body);
+            objects.insert(kind, call.body);
+        }
+
+        // Then either a status patch, or nothing at all.
+        let status_path = format!("{CLUSTER_PATH}/status");
+        let status = tokio::select! {
+            next = server.expect("PATCH", &status_path) => {
+                let (call, send) = next;
+                assert_eq!(call.content_type, "application/merge-patch+json");
+                let mut echoed = serde_json::to_value(cluster).unwrap();
+                echoed["status"] = call.body["status"].clone();
+                respond(send, 200, &echoed);
+                Some(call.body["status"].clone())
+            }
+            () = wait_for(&task) => None,
+        };
+        let result = tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        server.expect_nothing().await;
+        Applied { objects, status }
+    }
+}
+
+async fn wait_for(task: &JoinHandle<Result<Action, Error>>) {
+    while !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,459 @@
+//! The reconciler against a mocked API server: every request asserted, in
+//! order. With `QM_TEST_KUBECONFIG` set, `real_cluster` runs the same
+//! journey against a real API server.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on the first unexpected value"
+)]
+
+mod harness;
+mod real_cluster;
+
+use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use operator::crd::vector_cluster::NodeResources;
+use operator::engine::EngineHealth;
+use operator::reconcile::FINALIZER;
+use operator::{EngineVersion, VectorCluster, VectorClusterSpec};
+use serde_json::{Value, json};
+
+pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> VectorCluster {
+    let mut vc = VectorCluster::new(
+        "search",
+        VectorClusterSpec {
+            version,
+            nodes,
+            replication_factor,
+            resources: NodeResources {
+                cpu_millicores: 1000,
+                memory_mib: 2048,
+                storage_gib: 10,
+            },
+            storage_class: None,
+            suspend: false,
+            allowed_source_cidrs: vec![],
+        },
+    );
+    vc.metadata.namespace = Some(harness::NS.to_owned());
+    vc.metadata.uid = Some("7d3a0c6e-1111-4000-8000-000000000001".to_owned());
+    vc.metadata.generation = Some(1);
+    vc.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    vc
+}
+
+fn v(minor: u16) -> EngineVersion {
+    EngineVersion::new(1, minor, 0)
+}
+
+fn pod(ordinal: u32, revision: &str, ready: bool, waiting: Option<&str>) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": format!("search-{ordinal}"), "namespace": "org-acme",
+                      "labels": { "controller-revision-hash": revision } },
+        "status": {
+            "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
+            "containerStatuses": [{
+                "name": "qdrant", "image": "qdrant", "imageID": "", "ready": ready, "restartCount": 0,
+                "state": match waiting {
+                    Some(reason) => json!({ "waiting": { "reason": reason } }),
+                    None => json!({ "running": {} }),
+                },
+            }],
+        },
+    }))
+    .unwrap()
+}
+
+/// The data plane after the StatefulSet controller acted on `applied`:
+/// the StatefulSet with its status, and the given pods.
+fn world_after(applied: &Applied, update_revision: &str, ready: i32, pods: Vec<Pod>) -> World {
+    let mut sts: StatefulSet = applied.statefulset();
+    sts.metadata.generation = Some(1);
+    sts.status = Some(StatefulSetStatus {
+        observed_generation: Some(1),
+        replicas: sts.spec.as_ref().unwrap().replicas.unwrap(),
+        ready_replicas: Some(ready),
+        update_revision: Some(update_revision.to_owned()),
+        ..StatefulSetStatus::default()
+    });
+    World {
+        secret: Some(applied.secret()),
+        statefulset: Some(sts),
+        pods,
+    }
+}
+
+fn with_status(mut vc: VectorCluster, status: &Option<Value>) -> VectorCluster {
+    if let Some(status) = status {
+        vc.status = Some(serde_json::from_value(status.clone()).unwrap());
+    }
+    vc
+}
+
+fn healthy(peers: u32) -> EngineHealth {
+    EngineHealth {
+        peers,
+        pending_transfers: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_new_cluster_gets_its_finalizer_first() {
+    let mut h = Harness::new();
+    let mut vc = cluster(v(13), 3, 2);
+    vc.metadata.finalizers = None;
+    let task = h.start(&vc);
+    let (call, send) = h.server.expect("PATCH", CLUSTER_PATH).await;
+    assert_eq!(call.content_type, "application/json-patch+json");
+    assert_eq!(
+        call.body[1],
+        json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] })
+    );
+    respond(send, 200, &serde_json::to_value(&vc).unwrap());
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn create_then_a_second_reconcile_changes_nothing() {
+    let mut h = Harness::new();
+    let vc = cluster(v(13), 3, 2);
+
+    // First pass: nothing exists; everything is applied, keys are generated.
+    let first = h.reconcile(&vc, &World::default()).await;
+    assert_eq!(first.objects["statefulset"]["spec"]["replicas"], 3);
+    assert_eq!(first.partition(), 0);
+    assert_eq!(first.image(), "qdrant/qdrant:v1.13.0");
+    let status = first.status.clone().unwrap();
+    assert_eq!(status["phase"], "Provisioning");
+    assert_eq!(
+        status["endpoint"],
+        "http://search.org-acme.svc.cluster.local:6333"
+    );
+    assert_eq!(h.events.take(), [(false, "Provisioning")]);
+    let keys = first.secret().data.unwrap();
+    assert_eq!(keys["api-key"].0.len(), 43);
+
+    // The nodes come up: Ready, with the version current.
+    let pods = (0..3).map(|o| pod(o, "r1", true, None)).collect();
+    let world = world_after(&first, "r1", 3, pods);
+    let ready = h
+        .reconcile(&with_status(vc.clone(), &first.status), &world)
+        .await;
+    let status = ready.status.clone().unwrap();
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(status["currentVersion"], "1.13.0");
+    assert_eq!(status["readyNodes"], 3);
+    assert_eq!(h.events.take(), [(false, "Ready")]);
+    assert_eq!(ready.secret(), first.secret(), "existing keys are kept");
+
+    // Nothing changed since: the same objects are applied, no status patch, no event.
+    let again = h.reconcile(&with_status(vc, &ready.status), &world).await;
+    assert_eq!(again.objects, ready.objects);
+    assert_eq!(again.status, None);
+    assert!(h.events.take().is_empty());
+    assert!(h.qdrant.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn scaling_three_to_five_nodes_changes_replicas_without_a_rollout() {
+    let mut h = Harness::new();
+    let vc = cluster(v(13), 3, 2);
+    let first = h.reconcile(&vc, &World::default()).await;
+    let pods = (0..3).map(|o| pod(o, "r1", true, None)).collect();
+    let world = world_after(&first, "r1", 3, pods);
+    let ready = h
+        .reconcile(&with_status(vc.clone(), &first.status), &world)
+        .await;
+    h.events.take();
+
+    let mut bigger = with_status(vc, &ready.status);
+    bigger.spec.nodes = 5;
+    bigger.metadata.generation = Some(2);
+    let scaled = h.reconcile(&bigger, &world).await;
+    assert_eq!(scaled.objects["statefulset"]["spec"]["replicas"], 5);
+    assert_eq!(scaled.partition(), 0);
+    assert_eq!(
+        scaled.objects["statefulset"]["spec"]["template"],
+        ready.objects["statefulset"]["spec"]["template"],
+        "the pod template is untouched, so no pod restarts"
+    );
+    let status = scaled.status.unwrap();
+    assert_eq!(status["phase"], "Updating");
+    assert_eq!(status["observedGeneration"], 2);
+}
+
+#[tokio::test]
+async fn an_upgrade_rolls_one_pod_at_a_time_as_each_turns_ready() {
+    let mut h = Harness::new();
+    let old = cluster(v(12), 3, 2);
+    let first = h.reconcile(&old, &World::default()).await;
+    let pods = (0..3).map(|o| pod(o, "r12", true, None)).collect();
+    let settled = h
+        .reconcile(
+            &with_status(old.clone(), &first.status),
+            &world_after(&first, "r12", 3, pods),
+        )
+        .await;
+    h.events.take();
+    let mut vc = with_status(old, &settled.status);
+    vc.spec.version = v(13);
+    vc.metadata.generation = Some(2);
+    let world12 = world_after(
+        &settled,
+        "r12",
+        3,
+        (0..3).map(|o| pod(o, "r12", true, None)).collect(),
+    );
+
+    // The new template goes in with the partition at the highest ordinal.
+    let start = h.reconcile(&vc, &world12).await;
+    assert_eq!(
+        (start.partition(), start.image()),
+        (2, "qdrant/qdrant:v1.13.0")
+    );
+    let status = start.status.clone().unwrap();
+    assert_eq!(
+        (
+            status["phase"].as_str(),
+            status["currentVersion"].as_str(),
+            status["targetVersion"].as_str()
+        ),
+        (Some("Updating"), Some("1.12.0"), Some("1.13.0"))
+    );
+    assert_eq!(h.events.take(), [(false, "Updating")]);
+    let vc = with_status(vc, &start.status);
+
+    // search-2 restarts on the new version but is not Ready: hold at 2.
+    let pods = vec![
+        pod(0, "r12", true, None),
+        pod(1, "r12", true, None),
+        pod(2, "r13", false, None),
+    ];
+    let hold = h.reconcile(&vc, &world_after(&start, "r13", 2, pods)).await;
+    assert_eq!(hold.partition(), 2);
+    assert!(
+        h.qdrant.calls.lock().unwrap().is_empty(),
+        "Qdrant is asked only once Kubernetes is satisfied"
+    );
+    let vc = with_status(vc, &hold.status);
+
+    // search-2 Ready, Qdrant healthy: move to 1.
+    h.qdrant.answers.lock().unwrap().push(healthy(3));
+    let pods = vec![
+        pod(0, "r12", true, None),
+        pod(1, "r12", true, None),
+        pod(2, "r13", true, None),
+    ];
+    let step1 = h.reconcile(&vc, &world_after(&hold, "r13", 3, pods)).await;
+    assert_eq!(step1.partition(), 1);
+    assert_eq!(h.events.take(), [(false, "NodeUpgraded")]);
+    let calls = h.qdrant.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].0, "http://search.org-acme.svc.cluster.local:6333");
+    assert_eq!(calls[0].1.len(), 43, "asked with the cluster's admin key");
+    let vc = with_status(vc, &step1.status);
+
+    // Qdrant still moving shards: hold at 1 even though search-1 is Ready.
+    h.qdrant.answers.lock().unwrap().push(EngineHealth {
+        peers: 3,
+        pending_transfers: 1,
+    });
+    let pods = vec![
+        pod(0, "r12", true, None),
+        pod(1, "r13", true, None),
+        pod(2, "r13", true, None),
+    ];
+    let wait = h
+        .reconcile(&vc, &world_after(&step1, "r13", 3, pods.clone()))
+        .await;
+    assert_eq!(wait.partition(), 1);
+    let message = wait.status.as_ref().unwrap()["conditions"][1]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("Qdrant is moving 1 shard"), "{message}");
+    let vc = with_status(vc, &wait.status);
+
+    h.qdrant.answers.lock().unwrap().push(healthy(3));
+    let step0 = h.reconcile(&vc, &world_after(&wait, "r13", 3, pods)).await;
+    assert_eq!(step0.partition(), 0);
+    let vc = with_status(vc, &step0.status);
+
+    // All three on the new version and Ready: done.
+    let pods = (0..3).map(|o| pod(o, "r13", true, None)).collect();
+    let done = h.reconcile(&vc, &world_after(&step0, "r13", 3, pods)).await;
+    assert_eq!(done.partition(), 0);
+    let status = done.status.unwrap();
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(status["currentVersion"], "1.13.0");
+    // `null` in a merge patch removes the field.
+    assert_eq!(status["targetVersion"], Value::Null);
+    assert!(h.qdrant.answers.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_new_version_halts_the_rollout_and_touches_no_other_pod() {
+    let mut h = Harness::new();
+    let old = cluster(v(12), 3, 2);
+    let first = h.reconcile(&old, &World::default()).await;
+    let settled_pods = (0..3).map(|o| pod(o, "r12", true, None)).collect();
+    let settled = h
+        .reconcile(
+            &with_status(old.clone(), &first.status),
+            &world_after(&first, "r12", 3, settled_pods),
+        )
+        .await;
+    let mut vc = with_status(old, &settled.status);
+    vc.spec.version = v(13);
+    let start = h
+        .reconcile(
+            &vc,
+            &world_after(
+                &settled,
+                "r12",
+                3,
+                (0..3).map(|o| pod(o, "r12", true, None)).collect(),
+            ),
+        )
+        .await;
+    let vc = with_status(vc, &start.status);
+    h.events.take();
+
+    let pods = vec![
+        pod(0, "r12", true, None),
+        pod(1, "r12", true, None),
+        pod(2, "r13", false, Some("CrashLoopBackOff")),
+    ];
+    let halted = h
+        .reconcile(&vc, &world_after(&start, "r13", 2, pods.clone()))
+        .await;
+    assert_eq!(
+        halted.partition(),
+        2,
+        "search-0 and search-1 keep the old version"
+    );
+    let status = halted.status.clone().unwrap();
+    assert_eq!(status["phase"], "Degraded");
+    let degraded = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .unwrap()
+        .clone();
+    assert_eq!(degraded["status"], "True");
+    assert_eq!(degraded["reason"], "RolloutHalted");
+    assert_eq!(
+        degraded["message"],
+        "search-2 fails on the new version: CrashLoopBackOff"
+    );
+    assert_eq!(h.events.take(), [(true, "RolloutHalted")]);
+
+    // It stays halted, quietly, until someone changes the spec.
+    let again = h
+        .reconcile(
+            &with_status(vc, &halted.status),
+            &world_after(&start, "r13", 2, pods),
+        )
+        .await;
+    assert_eq!(again.partition(), 2);
+    assert_eq!(again.status, None);
+    assert!(h.events.take().is_empty());
+    assert!(h.qdrant.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delete_waits_for_the_statefulset_then_releases_the_finalizer() {
+    let mut h = Harness::new();
+    let mut vc = cluster(v(13), 3, 2);
+    vc.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+
+    // First pass: report Deleting, delete the StatefulSet in the foreground, keep the finalizer.
+    let task = h.start(&vc);
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{CLUSTER_PATH}/status"))
+        .await;
+    assert_eq!(call.body["status"]["phase"], "Deleting");
+    respond(send, 200, &serde_json::to_value(&vc).unwrap());
+    let (_, send) = h
+        .server
+        .expect(
+            "GET",
+            "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+        )
+        .await;
+    respond(
+        send,
+        200,
+        &json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": "search", "namespace": "org-acme" } }),
+    );
+    let (call, send) = h
+        .server
+        .expect(
+            "DELETE",
+            "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+        )
+        .await;
+    assert_eq!(call.body["propagationPolicy"], "Foreground");
+    respond(
+        send,
+        200,
+        &json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": "search", "namespace": "org-acme" } }),
+    );
+    let result = task.await.unwrap();
+    assert!(
+        matches!(result, Err(ref e) if e.category() == "deleting"),
+        "{result:?}"
+    );
+    h.server.expect_nothing().await;
+    assert_eq!(h.events.take(), [(false, "Deleting")]);
+
+    // Second pass: the StatefulSet is gone; the finalizer is removed.
+    vc.status = Some(serde_json::from_value(json!({ "phase": "Deleting" })).unwrap());
+    let task = h.start(&vc);
+    let (_, send) = h
+        .server
+        .expect(
+            "GET",
+            "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+        )
+        .await;
+    respond(send, 404, &not_found());
+    let (call, send) = h.server.expect("PATCH", CLUSTER_PATH).await;
+    assert_eq!(
+        call.body[1],
+        json!({ "op": "remove", "path": "/metadata/finalizers/0" })
+    );
+    respond(send, 200, &serde_json::to_value(&vc).unwrap());
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_and_nothing_is_applied() {
+    let mut h = Harness::new();
+    let vc = cluster(v(13), 2, 3);
+    let task = h.start(&vc);
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{CLUSTER_PATH}/status"))
+        .await;
+    assert_eq!(call.body["status"]["phase"], "Degraded");
+    let degraded = &call.body["status"]["conditions"][2];
+    assert_eq!(degraded["reason"], "InvalidSpec");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("replication_factor")
+    );
+    respond(send, 200, &serde_json::to_value(&vc).unwrap());
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+    assert_eq!(h.events.take(), [(true, "InvalidSpec")]);
+}
