@@ -10,6 +10,7 @@ pub mod build;
 pub mod crd;
 pub mod engine;
 pub mod engine_version;
+pub mod lease;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;

@@ -276,6 +276,36 @@ mod tests {
     }
 
     #[test]
+    fn the_crd_has_status_scale_printer_columns_and_a_structural_schema() {
+        use kube::CustomResourceExt;
+        let crd = VectorCluster::crd();
+        assert_eq!(crd.spec.group, "quartermaster.dev");
+        let version = &crd.spec.versions[0];
+        assert_eq!(version.name, "v1alpha1");
+        let subresources = version.subresources.as_ref().unwrap();
+        assert!(subresources.status.is_some());
+        let scale = subresources.scale.as_ref().unwrap();
+        assert_eq!(scale.spec_replicas_path, ".spec.nodes");
+        assert_eq!(scale.status_replicas_path, ".status.readyNodes");
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(columns, ["Phase", "Version", "Ready", "Nodes", "Age"]);
+        let schema = serde_json::to_string(&version.schema).unwrap();
+        assert!(
+            !schema.contains("$ref"),
+            "a structural schema has no references"
+        );
+        assert!(
+            schema.contains("\"minimum\":1.0"),
+            "bounds are in the schema"
+        );
+    }
+
+    #[test]
     fn serializes_in_kubernetes_camel_case() {
         let json = serde_json::to_value(spec(3, 2)).unwrap();
         assert_eq!(json["replicationFactor"], 2);

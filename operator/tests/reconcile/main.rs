@@ -9,6 +9,7 @@
 )]
 
 mod harness;
+mod lease;
 mod real_cluster;
 
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};

@@ -1,0 +1,146 @@
+//! `quartermaster-operator`: prints the CRDs, or runs the controller with
+//! leader election and a Prometheus endpoint.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client, CustomResourceExt};
+use operator::VectorCluster;
+use operator::engine::QdrantHttp;
+use operator::lease::{self, Candidate};
+use operator::metrics::Metrics;
+use operator::names::MANAGED_BY;
+use operator::reconcile::events::KubeEvents;
+use operator::reconcile::{self, Context};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "quartermaster-operator",
+    version,
+    about = "Reconciles Quartermaster's custom resources"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+    /// Run the controller.
+    Run {
+        /// The operator's namespace (for its Lease and the clusters' NetworkPolicies).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "quartermaster-system")]
+        namespace: String,
+        /// This replica's name in the Lease.
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        #[arg(long, default_value = "0.0.0.0:9090")]
+        metrics_listen: SocketAddr,
+        /// Reconciles at once; kube-rs runs unboundedly many otherwise.
+        #[arg(long, default_value_t = 4)]
+        concurrency: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .json()
+        .init();
+    let cli = Cli::parse();
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(err) => Err(err.into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "quartermaster-operator: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crd => {
+            let yaml = serde_yaml::to_string(&VectorCluster::crd())?;
+            std::io::stdout().write_all(yaml.as_bytes())?;
+            Ok(())
+        }
+        Command::Run {
+            namespace,
+            identity,
+            metrics_listen,
+            concurrency,
+        } => {
+            let client = Client::try_default()
+                .await
+                .context("connecting to Kubernetes")?;
+            let metrics = Arc::new(Metrics::default());
+            serve_metrics(metrics_listen, metrics.clone()).await?;
+            let identity =
+                identity.unwrap_or_else(|| format!("{MANAGED_BY}-{}", std::process::id()));
+            let candidate = Candidate {
+                name: MANAGED_BY.to_owned(),
+                namespace: namespace.clone(),
+                identity: identity.clone(),
+                duration: Duration::from_secs(15),
+            };
+            lease::hold(client.clone(), candidate).await;
+            let ctx = Arc::new(Context {
+                client: client.clone(),
+                engine: Arc::new(QdrantHttp::new()?),
+                events: Arc::new(KubeEvents::new(client.clone(), Some(identity))),
+                metrics,
+                operator_namespace: namespace,
+            });
+            let owned = watcher::Config::default()
+                .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+            Controller::new(
+                Api::<VectorCluster>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .owns(Api::<StatefulSet>::all(client), owned)
+            .with_config(controller::Config::default().concurrency(concurrency))
+            .shutdown_on_signal()
+            .run(reconcile::reconcile, reconcile::error_policy, ctx)
+            .for_each(|_| async {})
+            .await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve_metrics(listen: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { metrics.render() }),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(error = %err, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}

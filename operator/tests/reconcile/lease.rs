@@ -1,0 +1,64 @@
+//! Leader election against the mocked API server: the lease is created when
+//! absent, and a lost write race (409) is not leadership.
+
+use operator::lease::Candidate;
+use serde_json::json;
+
+use crate::harness::{Harness, not_found, respond};
+
+const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/quartermaster-operator";
+
+fn candidate() -> Candidate {
+    Candidate {
+        name: "quartermaster-operator".into(),
+        namespace: "ops".into(),
+        identity: "pod-a".into(),
+        duration: std::time::Duration::from_secs(15),
+    }
+}
+
+#[tokio::test]
+async fn an_absent_lease_is_created_and_held() {
+    let mut h = Harness::new();
+    let client = h.ctx.client.clone();
+    let task = tokio::spawn(async move { candidate().try_hold(&client).await });
+    let (_, send) = h.server.expect("GET", LEASE).await;
+    respond(send, 404, &not_found());
+    let (call, send) = h
+        .server
+        .expect("POST", "/apis/coordination.k8s.io/v1/namespaces/ops/leases")
+        .await;
+    assert_eq!(call.body["spec"]["holderIdentity"], "pod-a");
+    assert_eq!(call.body["spec"]["leaseDurationSeconds"], 15);
+    respond(send, 201, &call.body);
+    assert!(task.await.unwrap().unwrap());
+}
+
+#[tokio::test]
+async fn losing_the_race_for_an_expired_lease_is_not_leadership() {
+    let mut h = Harness::new();
+    let client = h.ctx.client.clone();
+    let task = tokio::spawn(async move { candidate().try_hold(&client).await });
+    let (_, send) = h.server.expect("GET", LEASE).await;
+    let expired = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": "quartermaster-operator", "namespace": "ops", "resourceVersion": "41" },
+        "spec": { "holderIdentity": "pod-b", "leaseDurationSeconds": 15,
+                  "renewTime": "2020-01-01T00:00:00.000000Z", "leaseTransitions": 2 },
+    });
+    respond(send, 200, &expired);
+    let (call, send) = h.server.expect("PUT", LEASE).await;
+    assert_eq!(
+        call.body["metadata"]["resourceVersion"], "41",
+        "the write is conditional"
+    );
+    assert_eq!(call.body["spec"]["leaseTransitions"], 3);
+    respond(
+        send,
+        409,
+        &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": "conflict", "reason": "Conflict", "code": 409 }),
+    );
+    assert!(!task.await.unwrap().unwrap());
+    h.server.expect_nothing().await;
+}
