@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -29,6 +30,9 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
+    /// Register and list data planes (one Kubernetes cluster per region).
+    #[command(subcommand)]
+    Dataplane(DataplaneCommand),
     /// Run everything on this machine: a throwaway PostgreSQL unless
     /// DATABASE_URL is set, and a simulated data plane.
     Dev {
@@ -36,6 +40,28 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DataplaneCommand {
+    /// Register a Kubernetes cluster as the data plane of a region.
+    Add {
+        name: String,
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        #[arg(long)]
+        region: String,
+        /// Register without first checking that the API server answers.
+        #[arg(long)]
+        no_check: bool,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// List the regions and what serves them.
+    List {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
     },
 }
 
@@ -79,6 +105,7 @@ impl Cli {
                 server::say("migrations applied");
                 Ok(())
             }
+            Command::Dataplane(command) => dataplane(command).await,
             Command::Dev {
                 listen,
                 database_url,
@@ -101,6 +128,60 @@ impl Cli {
                 };
                 server::run(&url, options).await
             }
+        }
+    }
+}
+
+async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
+    match command {
+        DataplaneCommand::Add {
+            name,
+            kubeconfig,
+            region,
+            no_check,
+            database_url,
+        } => {
+            let text = std::fs::read_to_string(&kubeconfig)
+                .with_context(|| format!("reading {}", kubeconfig.display()))?;
+            let client = control_plane::provisioner::kube_client(&text).await?;
+            if !no_check {
+                let version =
+                    tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+                        .await
+                        .map_err(|_| {
+                            anyhow::anyhow!(
+                                "the API server in {} did not answer within 10 s",
+                                kubeconfig.display()
+                            )
+                        })?
+                        .with_context(|| {
+                            format!("reaching the API server in {}", kubeconfig.display())
+                        })?;
+                server::say(&format!(
+                    "API server answers: Kubernetes {}.{}",
+                    version.major, version.minor
+                ));
+            }
+            let pool = server::connect(&database_url).await?;
+            control_plane::db::migrate(&pool).await?;
+            let mut conn = pool.acquire().await?;
+            control_plane::data_planes::register_kubernetes(&mut conn, &name, &region, &text)
+                .await?;
+            server::say(&format!("data plane `{name}` now serves region `{region}`"));
+            Ok(())
+        }
+        DataplaneCommand::List { database_url } => {
+            let pool = server::connect(&database_url).await?;
+            let mut conn = pool.acquire().await?;
+            for region in control_plane::data_planes::regions(&mut conn).await? {
+                let kind = if region.simulated {
+                    "simulated"
+                } else {
+                    "kubernetes"
+                };
+                server::say(&format!("{}\t{kind}", region.region));
+            }
+            Ok(())
         }
     }
 }

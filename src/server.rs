@@ -51,6 +51,11 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         let mut conn = pool.acquire().await?;
         control_plane::data_planes::ensure_simulated(&mut conn, "simulated-local", region).await?;
     }
+    let provisioner = control_plane::provisioner::Provisioner::new(
+        pool.clone(),
+        control_plane::provisioner::SIMULATED_DELAY,
+    );
+    let provisioning = tokio::spawn(provisioner.run(std::time::Duration::from_secs(1)));
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("listening on {}", options.listen))?;
@@ -76,6 +81,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    provisioning.abort();
     say("stopped");
     Ok(())
 }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::Result;
+use crate::error::on_unique;
+use crate::{Conflict, Result};
 
 /// A region customers can place clusters in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -28,6 +29,41 @@ pub async fn ensure_simulated(conn: &mut PgConnection, name: &str, region: &str)
     .bind(region)
     .fetch_one(&mut *conn)
     .await?;
+    Ok(id)
+}
+
+/// Registers a Kubernetes data plane serving `region`, reached with
+/// `kubeconfig` (kept in the database: treat its backups as secret).
+pub async fn register_kubernetes(
+    conn: &mut PgConnection,
+    name: &str,
+    region: &str,
+    kubeconfig: &str,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO data_planes (id, name, region, kind, kubeconfig)
+         VALUES ($1, $2, $3, 'kubernetes', $4)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(region)
+    .bind(kubeconfig)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        let name_taken = on_unique(
+            "data_planes_name_key",
+            Conflict::DataPlaneExists(format!("a data plane named `{name}`")),
+        );
+        match name_taken(err) {
+            crate::Error::Database(err) => on_unique(
+                "data_planes_region_key",
+                Conflict::DataPlaneExists(format!("a data plane for region `{region}`")),
+            )(err),
+            other => other,
+        }
+    })?;
     Ok(id)
 }
 

@@ -35,6 +35,10 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("data plane: {0}")]
+    DataPlane(#[from] kube::Error),
+    #[error("the kubeconfig cannot be used: {0}")]
+    Kubeconfig(String),
 }
 
 /// A request that contradicts the current state.
@@ -50,6 +54,8 @@ pub enum Conflict {
     AlreadyMember,
     #[error("an organization must keep at least one owner")]
     LastOwner,
+    #[error("there is already {0}")]
+    DataPlaneExists(String),
 }
 
 impl Error {

@@ -23,6 +23,7 @@ pub mod idempotency;
 pub mod organizations;
 pub mod outbox;
 pub mod page;
+pub mod provisioner;
 pub mod validation;
 
 pub use error::{Conflict, Error, Result};

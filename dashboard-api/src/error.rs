@@ -60,7 +60,7 @@ impl ApiError {
         use ProblemType as P;
         match self {
             ApiError::Domain(err) => match err {
-                Error::Validation(_) => P::ValidationFailed,
+                Error::Validation(_) | Error::Kubeconfig(_) => P::ValidationFailed,
                 Error::NotFound { .. } => P::NotFound,
                 Error::Conflict(conflict) => match conflict {
                     Conflict::EmailTaken => P::EmailTaken,
@@ -68,6 +68,7 @@ impl ApiError {
                     Conflict::ClusterDeleting => P::ClusterDeleting,
                     Conflict::AlreadyMember => P::AlreadyMember,
                     Conflict::LastOwner => P::LastOwner,
+                    Conflict::DataPlaneExists(_) => P::DataPlaneExists,
                 },
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,
@@ -79,6 +80,7 @@ impl ApiError {
                 Error::UnknownPlan(..)
                 | Error::PasswordHashing(_)
                 | Error::Join(_)
+                | Error::DataPlane(_)
                 | Error::Database(_) => P::Internal,
             },
             ApiError::Request(err) => match err {

@@ -31,6 +31,7 @@ pub enum ProblemType {
     ClusterDeleting,
     AlreadyMember,
     LastOwner,
+    DataPlaneExists,
     Internal,
 }
 
@@ -145,6 +146,11 @@ impl ProblemType {
                 "last-owner",
                 StatusCode::CONFLICT,
                 "The last owner cannot be removed",
+            ),
+            DataPlaneExists => (
+                "data-plane-exists",
+                StatusCode::CONFLICT,
+                "A data plane with this name or region exists",
             ),
             Internal => (
                 "internal",

@@ -11,4 +11,5 @@ mod helpers;
 mod idempotency;
 mod journey;
 mod openapi;
+mod provisioning;
 mod tenancy;

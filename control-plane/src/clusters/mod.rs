@@ -8,4 +8,5 @@ mod request;
 mod store;
 
 pub use request::{ClusterName, CreateCluster, UpdateCluster};
+pub(crate) use store::stored_spec;
 pub use store::{Cluster, ClusterPhase, create, delete, get, list, update};

@@ -94,29 +94,50 @@ pub struct Cluster {
 
 impl Cluster {
     fn spec(&self) -> Result<VectorClusterSpec> {
-        let corrupt = |what: &str| {
-            Error::Database(sqlx::Error::Decode(
-                format!("cluster {} has an invalid stored {what}", self.id).into(),
-            ))
-        };
-        let count = |n: i32, what: &str| u32::try_from(n).map_err(|_| corrupt(what));
-        Ok(VectorClusterSpec {
-            version: self
-                .version
-                .parse::<EngineVersion>()
-                .map_err(|_| corrupt("version"))?,
-            nodes: count(self.nodes, "node count")?,
-            replication_factor: count(self.replication_factor, "replication factor")?,
-            resources: NodeResources {
-                cpu_millicores: count(self.cpu_millicores, "cpu")?,
-                memory_mib: count(self.memory_mib, "memory")?,
-                storage_gib: count(self.storage_gib, "storage")?,
-            },
-            storage_class: None,
-            suspend: false,
-            allowed_source_cidrs: Vec::new(),
-        })
+        stored_spec(
+            self.id,
+            &self.version,
+            [
+                self.nodes,
+                self.replication_factor,
+                self.cpu_millicores,
+                self.memory_mib,
+                self.storage_gib,
+            ],
+        )
     }
+}
+
+/// The spec stored in a cluster's row: `counts` are nodes, replication
+/// factor, CPU millicores, memory MiB and storage GiB, in that order.
+pub(crate) fn stored_spec(id: Uuid, version: &str, counts: [i32; 5]) -> Result<VectorClusterSpec> {
+    let corrupt = |what: &str| {
+        Error::Database(sqlx::Error::Decode(
+            format!("cluster {id} has an invalid stored {what}").into(),
+        ))
+    };
+    let [
+        nodes,
+        replication_factor,
+        cpu_millicores,
+        memory_mib,
+        storage_gib,
+    ] = counts.map(|n| u32::try_from(n).map_err(|_| corrupt("size")));
+    Ok(VectorClusterSpec {
+        version: version
+            .parse::<EngineVersion>()
+            .map_err(|_| corrupt("version"))?,
+        nodes: nodes?,
+        replication_factor: replication_factor?,
+        resources: NodeResources {
+            cpu_millicores: cpu_millicores?,
+            memory_mib: memory_mib?,
+            storage_gib: storage_gib?,
+        },
+        storage_class: None,
+        suspend: false,
+        allowed_source_cidrs: Vec::new(),
+    })
 }
 
 macro_rules! select_clusters {

@@ -1,0 +1,273 @@
+//! The provisioner: carries each cluster's desired spec into the data plane
+//! of its region and mirrors the observed status back into PostgreSQL.
+//!
+//! One provisioner works at a time (a PostgreSQL advisory lock), so the
+//! control plane itself can run any number of replicas. Each pass takes the
+//! clusters with work to do (an unapplied generation, a phase not yet
+//! settled, a deletion, or a resync due) and handles them one by one; a
+//! failing data plane delays only its own clusters.
+
+pub mod kubernetes;
+mod observed;
+pub mod simulated;
+
+use std::collections::HashMap;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+pub use kubernetes::KubernetesPlane;
+pub use observed::{Observed, Tracked};
+
+use crate::clusters::stored_spec;
+use crate::{Error, Result, audit};
+
+/// How long the simulated data plane takes to act on a change.
+pub const SIMULATED_DELAY: Duration = Duration::seconds(3);
+/// How often a settled cluster's status is read again.
+const RESYNC: Duration = Duration::seconds(60);
+const BATCH: i64 = 100;
+/// `pg_advisory_lock` key of the provisioner ("qmprov").
+const LOCK_KEY: i64 = 0x716d_7072_6f76;
+
+#[derive(Debug, Clone)]
+enum Plane {
+    Simulated,
+    Kubernetes(KubernetesPlane),
+}
+
+#[derive(Debug)]
+pub struct Provisioner {
+    pool: PgPool,
+    simulated_delay: Duration,
+    planes: Mutex<HashMap<Uuid, Plane>>,
+}
+
+/// A client for a data plane registered with a kubeconfig.
+pub async fn kube_client(kubeconfig: &str) -> Result<kube::Client> {
+    let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    let mut config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    config.connect_timeout = Some(StdDuration::from_secs(5));
+    config.read_timeout = Some(StdDuration::from_secs(30));
+    config.write_timeout = Some(StdDuration::from_secs(30));
+    kube::Client::try_from(config).map_err(|e| Error::Kubeconfig(e.to_string()))
+}
+
+impl Provisioner {
+    pub fn new(pool: PgPool, simulated_delay: Duration) -> Self {
+        Provisioner {
+            pool,
+            simulated_delay,
+            planes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Uses `client` for data plane `id` instead of one from its kubeconfig.
+    pub async fn with_client(self, id: Uuid, client: kube::Client) -> Self {
+        self.planes
+            .lock()
+            .await
+            .insert(id, Plane::Kubernetes(KubernetesPlane::new(client)));
+        self
+    }
+
+    async fn plane(&self, id: Uuid) -> Result<Plane> {
+        let mut planes = self.planes.lock().await;
+        if let Some(plane) = planes.get(&id) {
+            return Ok(plane.clone());
+        }
+        let (kind, kubeconfig): (String, Option<String>) =
+            sqlx::query_as("SELECT kind, kubeconfig FROM data_planes WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+        let plane = match (kind.as_str(), kubeconfig) {
+            ("kubernetes", Some(kubeconfig)) => {
+                Plane::Kubernetes(KubernetesPlane::new(kube_client(&kubeconfig).await?))
+            }
+            _ => Plane::Simulated,
+        };
+        planes.insert(id, plane.clone());
+        Ok(plane)
+    }
+
+    /// Runs passes for as long as the process lives, whenever this replica
+    /// holds the provisioner lock.
+    pub async fn run(self, tick: StdDuration) {
+        loop {
+            match self.lead(tick).await {
+                Ok(()) => {}
+                Err(err) => tracing::warn!(error = %err, "provisioner pass failed"),
+            }
+            tokio::time::sleep(tick).await;
+        }
+    }
+
+    /// Takes the lock (or returns) and works while it holds it.
+    async fn lead(&self, tick: StdDuration) -> Result<()> {
+        let mut lock = self.pool.acquire().await?;
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LOCK_KEY)
+            .fetch_one(&mut *lock)
+            .await?;
+        if !held {
+            return Ok(());
+        }
+        loop {
+            self.run_once_at(Utc::now()).await?;
+            tokio::time::sleep(tick).await;
+            // Still connected, so still holding the lock.
+            sqlx::query("SELECT 1").execute(&mut *lock).await?;
+        }
+    }
+
+    /// One pass over every cluster with work to do; returns how many it handled.
+    pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<usize> {
+        let clusters: Vec<Tracked> = sqlx::query_as(
+            "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
+                    applied_at, deletion_requested_at, version, nodes, replication_factor,
+                    cpu_millicores, memory_mib, storage_gib, observed_generation,
+                    current_version, ready_nodes
+             FROM vector_clusters
+             WHERE phase NOT IN ('Ready', 'Suspended') OR applied_generation < generation
+                OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
+             ORDER BY synced_at NULLS FIRST, id
+             LIMIT $2",
+        )
+        .bind(now - RESYNC)
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = clusters.len();
+        for cluster in clusters {
+            if let Err(err) = self.handle(&cluster, now).await {
+                tracing::warn!(cluster = %cluster.id, error = %err, "provisioning failed; will retry");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn handle(&self, cluster: &Tracked, now: DateTime<Utc>) -> Result<()> {
+        let plane = self.plane(cluster.data_plane_id).await?;
+        if cluster.deletion_requested_at.is_some() {
+            let gone = match &plane {
+                Plane::Simulated => simulated::gone(cluster, now, self.simulated_delay),
+                Plane::Kubernetes(k8s) => k8s.delete(cluster).await?,
+            };
+            return self.finish_deletion(cluster, gone, now).await;
+        }
+        let mut cluster = cluster.clone();
+        if cluster.applied_generation < cluster.generation {
+            if let Plane::Kubernetes(k8s) = &plane {
+                let spec = stored_spec(
+                    cluster.id,
+                    &cluster.version,
+                    [
+                        cluster.nodes,
+                        cluster.replication_factor,
+                        cluster.cpu_millicores,
+                        cluster.memory_mib,
+                        cluster.storage_gib,
+                    ],
+                )?;
+                k8s.apply_cluster(&cluster, spec).await?;
+            }
+            sqlx::query(
+                "UPDATE vector_clusters SET applied_generation = $2, applied_at = $3
+                 WHERE id = $1 AND applied_generation < $2",
+            )
+            .bind(cluster.id)
+            .bind(cluster.generation)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            cluster.applied_generation = cluster.generation;
+            cluster.applied_at = Some(now);
+        }
+        let observed = match &plane {
+            Plane::Simulated => Some(simulated::observe(&cluster, now, self.simulated_delay)),
+            Plane::Kubernetes(k8s) => k8s.observe(&cluster).await?,
+        };
+        self.mirror(&cluster, observed, now).await
+    }
+
+    async fn mirror(
+        &self,
+        cluster: &Tracked,
+        observed: Option<Observed>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(o) = observed else {
+            sqlx::query("UPDATE vector_clusters SET synced_at = $2 WHERE id = $1")
+                .bind(cluster.id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        };
+        // A deletion asked for meanwhile keeps its phase.
+        sqlx::query(
+            "UPDATE vector_clusters
+             SET phase = CASE WHEN deletion_requested_at IS NULL THEN $2 ELSE phase END,
+                 observed_generation = $3, current_version = $4, ready_nodes = $5,
+                 endpoint = $6, conditions = $7, synced_at = $8
+             WHERE id = $1",
+        )
+        .bind(cluster.id)
+        .bind(o.phase.as_str())
+        .bind(o.observed_generation)
+        .bind(&o.current_version)
+        .bind(o.ready_nodes)
+        .bind(&o.endpoint)
+        .bind(&o.conditions)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_deletion(
+        &self,
+        cluster: &Tracked,
+        gone: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !gone {
+            sqlx::query(
+                "UPDATE vector_clusters SET phase = 'Deleting', synced_at = $2 WHERE id = $1",
+            )
+            .bind(cluster.id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM vector_clusters WHERE id = $1 AND deletion_requested_at IS NOT NULL",
+        )
+        .bind(cluster.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 1 {
+            audit::record(
+                &mut tx,
+                Some(cluster.organization_id),
+                "system:provisioner",
+                "cluster.deleted",
+                "vector_cluster",
+                &cluster.id.to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! What a data plane reports about a cluster, in the control plane's terms.
+
+use serde_json::Value;
+
+use crate::clusters::ClusterPhase;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub phase: ClusterPhase,
+    /// The control plane generation the data plane has acted on.
+    pub observed_generation: i64,
+    pub current_version: Option<String>,
+    pub ready_nodes: i32,
+    pub endpoint: Option<String>,
+    pub conditions: Value,
+}
+
+/// A cluster as the provisioner tracks it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Tracked {
+    pub id: uuid::Uuid,
+    pub organization_id: uuid::Uuid,
+    pub name: String,
+    pub data_plane_id: uuid::Uuid,
+    pub generation: i64,
+    pub applied_generation: i64,
+    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub deletion_requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub version: String,
+    pub nodes: i32,
+    pub replication_factor: i32,
+    pub cpu_millicores: i32,
+    pub memory_mib: i32,
+    pub storage_gib: i32,
+    pub observed_generation: i64,
+    pub current_version: Option<String>,
+    pub ready_nodes: i32,
+}

@@ -1,0 +1,128 @@
+//! The simulated data plane of `quartermaster dev`: nothing runs, and a
+//! cluster is reported as a real one would be, `delay` after each change.
+//! Pure: the answer depends only on the cluster's row and the time.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::observed::{Observed, Tracked};
+use crate::clusters::ClusterPhase;
+
+/// The endpoint of a simulated cluster: shaped like a real one, marked so.
+pub fn endpoint(cluster: &Tracked) -> String {
+    format!(
+        "http://{}.{}.simulated.invalid:6333",
+        cluster.name,
+        cluster.organization_id.simple()
+    )
+}
+
+pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observed {
+    let settled =
+        cluster.applied_at.is_some_and(|at| at + delay <= now) && cluster.applied_generation > 0;
+    if settled {
+        let message = format!(
+            "simulated: {} of {} nodes ready",
+            cluster.nodes, cluster.nodes
+        );
+        return Observed {
+            phase: ClusterPhase::Ready,
+            observed_generation: cluster.applied_generation,
+            current_version: Some(cluster.version.clone()),
+            ready_nodes: cluster.nodes,
+            endpoint: Some(endpoint(cluster)),
+            conditions: json!([{ "type": "Ready", "status": "True", "reason": "Simulated", "message": message }]),
+        };
+    }
+    let phase = if cluster.current_version.is_none() {
+        ClusterPhase::Provisioning
+    } else {
+        ClusterPhase::Updating
+    };
+    Observed {
+        phase,
+        observed_generation: cluster.observed_generation,
+        current_version: cluster.current_version.clone(),
+        ready_nodes: cluster.ready_nodes,
+        endpoint: cluster.current_version.as_ref().map(|_| endpoint(cluster)),
+        conditions: json!([{ "type": "Ready", "status": "False", "reason": "Simulated",
+                             "message": "simulated: applying the change" }]),
+    }
+}
+
+/// A simulated cluster is gone `delay` after its deletion was asked for.
+pub fn gone(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> bool {
+    cluster
+        .deletion_requested_at
+        .is_some_and(|at| at + delay <= now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn tracked(applied_at: Option<DateTime<Utc>>) -> Tracked {
+        Tracked {
+            id: uuid::Uuid::nil(),
+            organization_id: uuid::Uuid::nil(),
+            name: "search".into(),
+            data_plane_id: uuid::Uuid::nil(),
+            generation: 1,
+            applied_generation: i64::from(applied_at.is_some()),
+            applied_at,
+            deletion_requested_at: None,
+            version: "1.13.6".into(),
+            nodes: 3,
+            replication_factor: 2,
+            cpu_millicores: 1000,
+            memory_mib: 2048,
+            storage_gib: 10,
+            observed_generation: 0,
+            current_version: None,
+            ready_nodes: 0,
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_provisioning_until_the_delay_has_passed() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let delay = Duration::seconds(3);
+        let c = tracked(Some(t0));
+        assert_eq!(
+            observe(&c, t0 + Duration::seconds(1), delay).phase,
+            ClusterPhase::Provisioning
+        );
+        let ready = observe(&c, t0 + Duration::seconds(3), delay);
+        assert_eq!(ready.phase, ClusterPhase::Ready);
+        assert_eq!(ready.ready_nodes, 3);
+        assert_eq!(ready.observed_generation, 1);
+        assert_eq!(ready.current_version.as_deref(), Some("1.13.6"));
+        assert!(ready.endpoint.unwrap().ends_with(".simulated.invalid:6333"));
+    }
+
+    #[test]
+    fn a_change_to_a_running_cluster_shows_updating() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut c = tracked(Some(t0));
+        c.current_version = Some("1.13.6".into());
+        assert_eq!(
+            observe(&c, t0, Duration::seconds(3)).phase,
+            ClusterPhase::Updating
+        );
+        assert_eq!(
+            observe(&tracked(None), t0, Duration::zero()).phase,
+            ClusterPhase::Provisioning
+        );
+    }
+
+    #[test]
+    fn deletion_completes_after_the_delay() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut c = tracked(Some(t0));
+        assert!(!gone(&c, t0, Duration::zero()));
+        c.deletion_requested_at = Some(t0);
+        assert!(!gone(&c, t0 + Duration::seconds(1), Duration::seconds(2)));
+        assert!(gone(&c, t0 + Duration::seconds(2), Duration::seconds(2)));
+    }
+}

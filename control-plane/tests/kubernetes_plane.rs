@@ -1,0 +1,223 @@
+//! The Kubernetes data plane against a mocked API server: every request
+//! the provisioner makes, in order, with its field manager and body.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::time::Duration;
+
+use control_plane::provisioner::{KubernetesPlane, Tracked};
+use http::{Request, Response};
+use kube::client::Body;
+use operator::crd::vector_cluster::NodeResources;
+use operator::{EngineVersion, VectorClusterSpec};
+use serde_json::{Value, json};
+use tower_test::mock::{Handle, SendResponse};
+use uuid::Uuid;
+
+type Server = Handle<Request<Body>, Response<Body>>;
+
+async fn expect(
+    server: &mut Server,
+    method: &str,
+    path: &str,
+) -> (String, Value, SendResponse<Response<Body>>) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(1), server.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request within 1 s; expected {method} {path}"))
+        .expect("client gone");
+    assert_eq!(
+        (request.method().as_str(), request.uri().path()),
+        (method, path)
+    );
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (query, body, send)
+}
+
+fn respond(send: SendResponse<Response<Body>>, status: u16, body: &Value) {
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap(),
+    );
+}
+
+fn tracked() -> Tracked {
+    Tracked {
+        id: Uuid::parse_str("0190f0f0-0000-7000-8000-00000000000c").unwrap(),
+        organization_id: Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap(),
+        name: "search".into(),
+        data_plane_id: Uuid::nil(),
+        generation: 2,
+        applied_generation: 2,
+        applied_at: None,
+        deletion_requested_at: None,
+        version: "1.13.6".into(),
+        nodes: 3,
+        replication_factor: 2,
+        cpu_millicores: 1000,
+        memory_mib: 2048,
+        storage_gib: 10,
+        observed_generation: 1,
+        current_version: Some("1.13.6".into()),
+        ready_nodes: 3,
+    }
+}
+
+const NS: &str = "qm-0190f0f00000700080000000000000aa";
+
+fn spec() -> VectorClusterSpec {
+    VectorClusterSpec {
+        version: EngineVersion::new(1, 13, 6),
+        nodes: 3,
+        replication_factor: 2,
+        resources: NodeResources {
+            cpu_millicores: 1000,
+            memory_mib: 2048,
+            storage_gib: 10,
+        },
+        storage_class: None,
+        suspend: false,
+        allowed_source_cidrs: vec![],
+    }
+}
+
+#[tokio::test]
+async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resource() {
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
+    let task = tokio::spawn(async move { plane.apply_cluster(&tracked(), spec()).await });
+
+    let steps = [
+        ("/api/v1/namespaces/".to_owned() + NS, "Namespace"),
+        (
+            format!("/api/v1/namespaces/{NS}/resourcequotas/quartermaster"),
+            "ResourceQuota",
+        ),
+        (
+            format!("/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/default-deny"),
+            "NetworkPolicy",
+        ),
+        (
+            format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search"),
+            "VectorCluster",
+        ),
+    ];
+    let mut bodies = Vec::new();
+    for (path, kind) in &steps {
+        let (query, body, send) = expect(&mut server, "PATCH", path).await;
+        assert!(
+            query.contains("fieldManager=quartermaster&")
+                || query.ends_with("fieldManager=quartermaster"),
+            "{query}"
+        );
+        assert!(query.contains("force=true"));
+        assert_eq!(body["kind"], *kind);
+        assert_eq!(
+            body["metadata"]["labels"]["quartermaster.dev/organization"],
+            "0190f0f0-0000-7000-8000-0000000000aa"
+        );
+        respond(send, 200, &body);
+        bodies.push(body);
+    }
+    task.await.unwrap().unwrap();
+
+    assert_eq!(bodies[1]["spec"]["hard"]["services.loadbalancers"], "0");
+    assert_eq!(
+        bodies[2]["spec"],
+        json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
+        "deny all ingress by default"
+    );
+    let cluster = &bodies[3];
+    assert_eq!(
+        cluster["metadata"]["labels"]["quartermaster.dev/cluster-id"],
+        "0190f0f0-0000-7000-8000-00000000000c"
+    );
+    assert_eq!(cluster["spec"]["version"], "1.13.6");
+    assert_eq!(cluster["spec"]["nodes"], 3);
+    assert_eq!(cluster["spec"]["replicationFactor"], 2);
+    let more = tokio::time::timeout(Duration::from_millis(100), server.next_request()).await;
+    assert!(!matches!(more, Ok(Some(_))), "no further request");
+}
+
+#[tokio::test]
+async fn status_is_mirrored_once_the_operator_has_caught_up() {
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
+    let path = format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search");
+    let resource = |observed: i64| {
+        json!({
+            "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorCluster",
+            "metadata": { "name": "search", "namespace": NS, "generation": 5 },
+            "spec": serde_json::to_value(spec()).unwrap(),
+            "status": { "observedGeneration": observed, "phase": "Updating", "readyNodes": 2,
+                        "currentVersion": "1.13.6", "endpoint": "http://search.x.svc:6333", "conditions": [] },
+        })
+    };
+
+    let behind = {
+        let plane = plane.clone();
+        tokio::spawn(async move { plane.observe(&tracked()).await })
+    };
+    let (_, _, send) = expect(&mut server, "GET", &path).await;
+    respond(send, 200, &resource(4));
+    let observed = behind.await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        observed.observed_generation, 1,
+        "the operator has not acted on generation 2 yet"
+    );
+    assert_eq!(observed.phase.as_str(), "Updating");
+    assert_eq!(observed.ready_nodes, 2);
+
+    let current = tokio::spawn(async move { plane.observe(&tracked()).await });
+    let (_, _, send) = expect(&mut server, "GET", &path).await;
+    respond(send, 200, &resource(5));
+    let observed = current.await.unwrap().unwrap().unwrap();
+    assert_eq!(observed.observed_generation, 2);
+    assert_eq!(
+        observed.endpoint.as_deref(),
+        Some("http://search.x.svc:6333")
+    );
+}
+
+#[tokio::test]
+async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
+    let path = format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search");
+    let existing = json!({
+        "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorCluster",
+        "metadata": { "name": "search", "namespace": NS },
+        "spec": serde_json::to_value(spec()).unwrap(),
+    });
+
+    let first = {
+        let plane = plane.clone();
+        tokio::spawn(async move { plane.delete(&tracked()).await })
+    };
+    let (_, _, send) = expect(&mut server, "GET", &path).await;
+    respond(send, 200, &existing);
+    let (_, _, send) = expect(&mut server, "DELETE", &path).await;
+    respond(send, 200, &existing);
+    assert!(
+        !first.await.unwrap().unwrap(),
+        "not gone while the finalizer runs"
+    );
+
+    let second = tokio::spawn(async move { plane.delete(&tracked()).await });
+    let (_, _, send) = expect(&mut server, "GET", &path).await;
+    respond(
+        send,
+        404,
+        &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "reason": "NotFound", "code": 404, "message": "gone" }),
+    );
+    assert!(second.await.unwrap().unwrap());
+}
