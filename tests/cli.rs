@@ -181,3 +181,123 @@ fn a_bad_argument_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'not-an-address'"));
 }
+
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: https://127.0.0.1:1
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: test
+current-context: test
+users:
+- name: test
+  user:
+    token: not-a-real-token
+";
+
+fn quartermaster(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn dataplane_add_registers_a_region_once(pool: PgPool) {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, KUBECONFIG).unwrap();
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    // An API server that does not answer is refused unless told not to check.
+    let unreachable = quartermaster(&[
+        "dataplane",
+        "add",
+        "eu-1",
+        "--kubeconfig",
+        kubeconfig,
+        "--region",
+        "eu-west",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!unreachable.status.success());
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("quartermaster: reaching the API server in"),
+        "{stderr}"
+    );
+
+    let added = quartermaster(&[
+        "dataplane",
+        "add",
+        "eu-1",
+        "--kubeconfig",
+        kubeconfig,
+        "--region",
+        "eu-west",
+        "--no-check",
+        "--database-url",
+        &url,
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&added.stdout).trim(),
+        "data plane `eu-1` now serves region `eu-west`"
+    );
+
+    let again = quartermaster(&[
+        "dataplane",
+        "add",
+        "eu-2",
+        "--kubeconfig",
+        kubeconfig,
+        "--region",
+        "eu-west",
+        "--no-check",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        "quartermaster: there is already a data plane for region `eu-west`"
+    );
+
+    let listed = quartermaster(&["dataplane", "list", "--database-url", &url]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "eu-west\tkubernetes\n"
+    );
+
+    std::fs::write(dir.path().join("broken"), "not: [a kubeconfig").unwrap();
+    let broken = quartermaster(&[
+        "dataplane",
+        "add",
+        "x",
+        "--kubeconfig",
+        dir.path().join("broken").to_str().unwrap(),
+        "--region",
+        "x",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!broken.status.success());
+    assert!(
+        String::from_utf8_lossy(&broken.stderr)
+            .starts_with("quartermaster: the kubeconfig cannot be used")
+    );
+}
