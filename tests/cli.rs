@@ -1,5 +1,7 @@
 //! The `quartermaster` binary as a newcomer runs it.
 
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
