@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use control_plane::access::{self, OrgAccess, Principal};
 use control_plane::idempotency::{self, Begun, Key, Saved, Scope};
 use serde::Serialize;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -23,6 +24,22 @@ impl Unit {
             tx: state.db.begin().await?,
             record: None,
         })
+    }
+
+    /// A unit for a mutation in organization `org_id`: access first, then
+    /// the Idempotency-Key. `Err(response)` is a replay to send as it is.
+    pub async fn for_organization<T>(
+        state: &AppState,
+        principal: &Principal,
+        org_id: uuid::Uuid,
+        mutation: &Mutation<T>,
+    ) -> Result<Result<(Unit, OrgAccess), Response>, ApiError> {
+        let mut unit = Unit::begin(state).await?;
+        let access = access::resolve(unit.conn(), principal, org_id).await?;
+        match unit.claim(Scope::organization(org_id), mutation).await? {
+            Some(replay) => Ok(Err(replay)),
+            None => Ok(Ok((unit, access))),
+        }
     }
 
     pub fn conn(&mut self) -> &mut PgConnection {

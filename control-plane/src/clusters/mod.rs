@@ -7,6 +7,7 @@
 mod request;
 mod store;
 
+pub use operator::vector_cluster::Phase as ClusterPhase;
 pub use request::{ClusterName, CreateCluster, UpdateCluster};
 pub(crate) use store::stored_spec;
-pub use store::{Cluster, ClusterPhase, create, delete, get, list, update};
+pub use store::{Cluster, create, delete, get, list, update};

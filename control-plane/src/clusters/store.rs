@@ -4,7 +4,7 @@
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
-use operator::vector_cluster::NodeResources;
+use operator::vector_cluster::{NodeResources, Phase};
 use operator::{EngineVersion, VectorClusterSpec};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -17,54 +17,6 @@ use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit, data_planes, organizations};
-
-/// Where a cluster is in its life, as last observed (or, before the data
-/// plane has answered, as last asked for).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ClusterPhase {
-    Pending,
-    Provisioning,
-    Ready,
-    Updating,
-    Degraded,
-    Suspended,
-    Deleting,
-}
-
-impl ClusterPhase {
-    const ALL: [ClusterPhase; 7] = [
-        ClusterPhase::Pending,
-        ClusterPhase::Provisioning,
-        ClusterPhase::Ready,
-        ClusterPhase::Updating,
-        ClusterPhase::Degraded,
-        ClusterPhase::Suspended,
-        ClusterPhase::Deleting,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClusterPhase::Pending => "Pending",
-            ClusterPhase::Provisioning => "Provisioning",
-            ClusterPhase::Ready => "Ready",
-            ClusterPhase::Updating => "Updating",
-            ClusterPhase::Degraded => "Degraded",
-            ClusterPhase::Suspended => "Suspended",
-            ClusterPhase::Deleting => "Deleting",
-        }
-    }
-}
-
-impl TryFrom<String> for ClusterPhase {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        ClusterPhase::ALL
-            .into_iter()
-            .find(|p| p.as_str() == value)
-            .ok_or_else(|| format!("unknown cluster phase `{value}`"))
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Cluster {
@@ -81,7 +33,7 @@ pub struct Cluster {
     pub storage_gib: i32,
     pub generation: i64,
     #[sqlx(try_from = "String")]
-    pub phase: ClusterPhase,
+    pub phase: Phase,
     pub observed_generation: i64,
     pub current_version: Option<String>,
     pub ready_nodes: i32,

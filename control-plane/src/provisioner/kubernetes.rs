@@ -11,12 +11,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
-use operator::crd::vector_cluster::{Phase, VectorCluster, VectorClusterSpec};
+use operator::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::observed::{Observed, Tracked};
-use crate::clusters::ClusterPhase;
 
 pub const FIELD_MANAGER: &str = "quartermaster";
 const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
@@ -154,7 +153,7 @@ impl KubernetesPlane {
         let caught_up = status.observed_generation.is_some()
             && status.observed_generation == resource.metadata.generation;
         Ok(Some(Observed {
-            phase: phase(status.phase),
+            phase: status.phase,
             observed_generation: if caught_up {
                 cluster.applied_generation
             } else {
@@ -180,17 +179,5 @@ impl KubernetesPlane {
                 Ok(false)
             }
         }
-    }
-}
-
-fn phase(phase: Phase) -> ClusterPhase {
-    match phase {
-        Phase::Pending => ClusterPhase::Pending,
-        Phase::Provisioning => ClusterPhase::Provisioning,
-        Phase::Ready => ClusterPhase::Ready,
-        Phase::Updating => ClusterPhase::Updating,
-        Phase::Degraded => ClusterPhase::Degraded,
-        Phase::Suspended => ClusterPhase::Suspended,
-        Phase::Deleting => ClusterPhase::Deleting,
     }
 }

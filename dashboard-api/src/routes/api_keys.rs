@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::access;
 use control_plane::api_keys::{self, NewApiKey};
-use control_plane::idempotency::Scope;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
@@ -33,11 +32,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request = &mutation.body.0;
     let new = NewApiKey::parse(&request.name, request.scopes.clone())?;
-    let mut unit = Unit::begin(&state).await?;
-    let access = access::resolve(unit.conn(), &principal, org_id).await?;
-    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
     let (key, token) = api_keys::create(unit.conn(), &access, new).await?;
     let body = CreatedApiKey {
         key: key.into(),
@@ -78,11 +77,11 @@ pub async fn revoke(
     Path((org_id, key_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let mut unit = Unit::begin(&state).await?;
-    let access = access::resolve(unit.conn(), &principal, org_id).await?;
-    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
     let key = api_keys::revoke(unit.conn(), &access, key_id).await?;
     unit.commit(StatusCode::OK, &ApiKeyJson::from(key)).await
 }

@@ -18,6 +18,23 @@ use crate::json::{
 };
 use crate::state::AppState;
 
+/// `body` with a new session's cookie.
+fn with_session(
+    status: StatusCode,
+    body: impl serde::Serialize,
+    token: &sessions::SessionToken,
+    secure: bool,
+) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    set_session(
+        &mut response,
+        token.expose(),
+        sessions::LIFETIME.num_seconds(),
+        secure,
+    );
+    response
+}
+
 fn set_session(response: &mut Response, value: &str, max_age: i64, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
@@ -62,15 +79,12 @@ pub async fn signup(
         user: user.into(),
         organization: organization.into(),
     };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
-    let max_age = sessions::LIFETIME.num_seconds();
-    set_session(
-        &mut response,
-        token.expose(),
-        max_age,
+    Ok(with_session(
+        StatusCode::CREATED,
+        body,
+        &token,
         state.config.secure_cookies,
-    );
-    Ok(response)
+    ))
 }
 
 /// Logs in with email and password; sets the session cookie.
@@ -88,15 +102,12 @@ pub async fn login(
     let user = accounts::login(&mut tx, &request.email, request.password).await?;
     let token = sessions::start(&mut tx, user.id).await?;
     tx.commit().await?;
-    let mut response = axum::Json(UserJson::from(user)).into_response();
-    let max_age = sessions::LIFETIME.num_seconds();
-    set_session(
-        &mut response,
-        token.expose(),
-        max_age,
+    Ok(with_session(
+        StatusCode::OK,
+        UserJson::from(user),
+        &token,
         state.config.secure_cookies,
-    );
-    Ok(response)
+    ))
 }
 
 /// Ends the session and clears the cookie.

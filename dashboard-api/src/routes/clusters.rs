@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::access;
 use control_plane::clusters;
-use control_plane::idempotency::Scope;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
@@ -36,11 +35,11 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<CreateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let mut unit = Unit::begin(&state).await?;
-    let access = access::resolve(unit.conn(), &principal, org_id).await?;
-    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
     let request = clusters::CreateCluster::from(mutation.body.0);
     let cluster = clusters::create(unit.conn(), &access, &state.catalog, &request).await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
@@ -98,11 +97,11 @@ pub async fn update(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<UpdateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let mut unit = Unit::begin(&state).await?;
-    let access = access::resolve(unit.conn(), &principal, org_id).await?;
-    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
     let request = clusters::UpdateCluster::from(mutation.body.0);
     let cluster =
         clusters::update(unit.conn(), &access, &state.catalog, cluster_id, &request).await?;
@@ -120,11 +119,11 @@ pub async fn delete(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let mut unit = Unit::begin(&state).await?;
-    let access = access::resolve(unit.conn(), &principal, org_id).await?;
-    if let Some(replay) = unit.claim(Scope::organization(org_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await

@@ -14,6 +14,9 @@ fn config(cluster: &ValidatedCluster) -> String {
 storage:
   storage_path: /qdrant/storage
   snapshots_path: /qdrant/snapshots
+  collection:
+    replication_factor: {replication_factor}
+    write_consistency_factor: 1
 service:
   http_port: {HTTP_PORT}
   grpc_port: {GRPC_PORT}
@@ -26,7 +29,8 @@ cluster:
     tick_period_ms: 100
 telemetry_disabled: true
 ",
-        distributed = cluster.distributed()
+        distributed = cluster.distributed(),
+        replication_factor = cluster.spec.replication_factor,
     )
 }
 
@@ -96,6 +100,7 @@ mod tests {
         let cm = build(&validated(3, 2));
         let data = cm.data.as_ref().unwrap();
         assert!(data[CONFIG_FILE].contains("enabled: true"));
+        assert!(data[CONFIG_FILE].contains("replication_factor: 2"));
         assert!(data[START_SCRIPT].contains(
             "--bootstrap \"http://search-0.search-peers.org-acme.svc.cluster.local:6335\""
         ));

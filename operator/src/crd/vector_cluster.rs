@@ -108,6 +108,41 @@ pub enum Phase {
     Deleting,
 }
 
+impl Phase {
+    const ALL: [Phase; 7] = [
+        Phase::Pending,
+        Phase::Provisioning,
+        Phase::Ready,
+        Phase::Updating,
+        Phase::Degraded,
+        Phase::Suspended,
+        Phase::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Provisioning => "Provisioning",
+            Phase::Ready => "Ready",
+            Phase::Updating => "Updating",
+            Phase::Degraded => "Degraded",
+            Phase::Suspended => "Suspended",
+            Phase::Deleting => "Deleting",
+        }
+    }
+}
+
+impl TryFrom<String> for Phase {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| format!("unknown phase `{value}`"))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VectorClusterStatus {
@@ -303,6 +338,15 @@ mod tests {
             schema.contains("\"minimum\":1.0"),
             "bounds are in the schema"
         );
+    }
+
+    #[test]
+    fn phases_round_trip_through_their_names() {
+        for phase in Phase::ALL {
+            assert_eq!(Phase::try_from(phase.as_str().to_owned()), Ok(phase));
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
+        }
+        assert!(Phase::try_from("Running".to_owned()).is_err());
     }
 
     #[test]
