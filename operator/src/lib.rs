@@ -10,10 +10,12 @@ pub mod build;
 pub mod crd;
 pub mod engine;
 pub mod engine_version;
+pub mod gpu;
 pub mod lease;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
+pub mod serving;
 
 pub use crd::vector_cluster::{
     self as vector_cluster, SpecViolation, VectorCluster, VectorClusterSpec,

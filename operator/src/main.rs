@@ -10,17 +10,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, CustomResourceExt};
 use operator::VectorCluster;
+use operator::crd::inference_endpoint::InferenceEndpoint;
 use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
 use operator::reconcile::events::KubeEvents;
-use operator::reconcile::{self, Context};
+use operator::reconcile::{self, Context, endpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,8 +80,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crd => {
-            let yaml = serde_yaml::to_string(&VectorCluster::crd())?;
-            std::io::stdout().write_all(yaml.as_bytes())?;
+            let mut out = std::io::stdout().lock();
+            for crd in [VectorCluster::crd(), InferenceEndpoint::crd()] {
+                out.write_all(b"---\n")?;
+                out.write_all(serde_yaml::to_string(&crd)?.as_bytes())?;
+            }
             Ok(())
         }
         Command::Run {
@@ -103,25 +107,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 duration: Duration::from_secs(15),
             };
             lease::hold(client.clone(), candidate).await;
+            let http = Arc::new(QdrantHttp::new()?);
             let ctx = Arc::new(Context {
                 client: client.clone(),
-                engine: Arc::new(QdrantHttp::new()?),
+                engine: http.clone(),
+                requests: http,
                 events: Arc::new(KubeEvents::new(client.clone(), Some(identity))),
                 metrics,
                 operator_namespace: namespace,
             });
             let owned = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-            Controller::new(
+            let config = controller::Config::default().concurrency(concurrency);
+            let clusters = Controller::new(
                 Api::<VectorCluster>::all(client.clone()),
                 watcher::Config::default(),
             )
-            .owns(Api::<StatefulSet>::all(client), owned)
-            .with_config(controller::Config::default().concurrency(concurrency))
+            .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
+            .with_config(config.clone())
             .shutdown_on_signal()
-            .run(reconcile::reconcile, reconcile::error_policy, ctx)
-            .for_each(|_| async {})
-            .await;
+            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .for_each(|_| async {});
+            let endpoints = Controller::new(
+                Api::<InferenceEndpoint>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .owns(Api::<Deployment>::all(client), owned)
+            .with_config(config)
+            .shutdown_on_signal()
+            .run(endpoint::reconcile, endpoint::error_policy, ctx)
+            .for_each(|_| async {});
+            futures::join!(clusters, endpoints);
             Ok(())
         }
     }

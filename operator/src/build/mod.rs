@@ -3,6 +3,7 @@
 //! passed in), so each builder is tested on its exact output.
 
 mod config_map;
+pub mod endpoint;
 mod network_policy;
 mod pdb;
 mod secret;
@@ -81,15 +82,8 @@ impl ValidatedCluster {
         })
     }
 
-    /// Metadata for a child called `name`: namespace, labels, owner.
     fn meta(&self, name: &str) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(self.namespace.clone()),
-            labels: Some(self.names.labels()),
-            owner_references: Some(vec![self.owner.clone()]),
-            ..ObjectMeta::default()
-        }
+        child_meta(&self.namespace, self.names.labels(), &self.owner, name)
     }
 
     /// The in-cluster DNS suffix of the peers: `<pod>.<this>`.
@@ -146,8 +140,24 @@ pub fn desired(cluster: &ValidatedCluster, keys: &ApiKeys, rollout: Rollout) -> 
     }
 }
 
+/// Metadata for a child called `name`: namespace, labels, owner.
+fn child_meta(
+    namespace: &str,
+    labels: BTreeMap<String, String>,
+    owner: &OwnerReference,
+    name: &str,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(labels),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
 /// A short hex digest of `bytes`, for change-detecting annotations.
-fn digest(bytes: &[u8]) -> String {
+pub fn digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes)[..8]
         .iter()

@@ -2,10 +2,8 @@
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
-
-use crate::crd::vector_cluster::VectorCluster;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -17,7 +15,7 @@ pub struct Event {
 
 /// Where events go; a trait so that tests can see every event.
 pub trait EventSink: Send + Sync {
-    fn publish<'a>(&'a self, cluster: &'a VectorCluster, event: Event) -> BoxFuture<'a, ()>;
+    fn publish<'a>(&'a self, regarding: &'a ObjectReference, event: Event) -> BoxFuture<'a, ()>;
 }
 
 /// Events through the API server, reported as `quartermaster-operator`.
@@ -44,9 +42,8 @@ impl KubeEvents {
 }
 
 impl EventSink for KubeEvents {
-    fn publish<'a>(&'a self, cluster: &'a VectorCluster, event: Event) -> BoxFuture<'a, ()> {
+    fn publish<'a>(&'a self, regarding: &'a ObjectReference, event: Event) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let reference: ObjectReference = cluster.object_ref(&());
             let published = self
                 .recorder
                 .publish(
@@ -61,7 +58,7 @@ impl EventSink for KubeEvents {
                         action: "Reconcile".to_owned(),
                         secondary: None,
                     },
-                    &reference,
+                    regarding,
                 )
                 .await;
             // An event that cannot be written must not fail the reconcile.

@@ -6,6 +6,8 @@
 //! build (pure) → apply every child with server-side apply → compute the
 //! status (pure) → patch it only when it changed.
 
+pub mod endpoint;
+pub mod endpoint_plan;
 mod error;
 pub mod events;
 mod observe;
@@ -31,7 +33,7 @@ use rollout::Step;
 
 use crate::build::{self, ApiKeys, Desired, Rollout, TEMPLATE_HASH_ANNOTATION, ValidatedCluster};
 use crate::crd::vector_cluster::{Phase, VectorCluster, VectorClusterStatus};
-use crate::engine::Engine;
+use crate::engine::{Engine, RequestCounter};
 use crate::metrics::Metrics;
 
 /// The field manager of every object the operator applies.
@@ -46,6 +48,8 @@ const MOVING_REQUEUE: Duration = Duration::from_secs(10);
 pub struct Context {
     pub client: Client,
     pub engine: Arc<dyn Engine>,
+    /// Reads inference engines' request counters.
+    pub requests: Arc<dyn RequestCounter>,
     pub events: Arc<dyn EventSink>,
     pub metrics: Arc<Metrics>,
     /// The operator's own namespace, let through each cluster's NetworkPolicy.
@@ -141,7 +145,7 @@ async fn publish_status(
     if previous.map(|p| p.phase) != Some(status.phase)
         && let Some(event) = phase_event(&status)
     {
-        ctx.events.publish(cluster, event).await;
+        ctx.events.publish(&cluster.object_ref(&()), event).await;
     }
     let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -255,7 +259,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
             );
             ctx.events
                 .publish(
-                    vc,
+                    &vc.object_ref(&()),
                     Event {
                         warning: false,
                         reason: "NodeUpgraded",

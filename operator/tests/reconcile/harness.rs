@@ -10,12 +10,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Secret};
 use kube::Client;
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use operator::VectorCluster;
-use operator::engine::{Engine, EngineError, EngineHealth};
+use operator::engine::{Engine, EngineError, EngineHealth, RequestCounter};
 use operator::metrics::Metrics;
 use operator::reconcile::events::{Event, EventSink};
 use operator::reconcile::{self, Context, Error};
@@ -31,6 +31,7 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 pub struct FakeQdrant {
     pub answers: Mutex<Vec<EngineHealth>>,
     pub calls: Mutex<Vec<(String, String)>>,
+    pub request_count: Mutex<u64>,
 }
 
 impl Engine for FakeQdrant {
@@ -54,11 +55,28 @@ impl Engine for FakeQdrant {
     }
 }
 
+/// The inference engine's request counter, as the test sets it.
+impl RequestCounter for FakeQdrant {
+    fn requests<'a>(
+        &'a self,
+        base_url: &'a str,
+        metric: &'static str,
+    ) -> BoxFuture<'a, Result<u64, EngineError>> {
+        Box::pin(async move {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((base_url.to_owned(), metric.to_owned()));
+            Ok(*self.request_count.lock().unwrap())
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct Events(pub Mutex<Vec<Event>>);
 
 impl EventSink for Events {
-    fn publish<'a>(&'a self, _cluster: &'a VectorCluster, event: Event) -> BoxFuture<'a, ()> {
+    fn publish<'a>(&'a self, _regarding: &'a ObjectReference, event: Event) -> BoxFuture<'a, ()> {
         self.0.lock().unwrap().push(event);
         Box::pin(async {})
     }
@@ -105,6 +123,7 @@ impl Harness {
         let ctx = Arc::new(Context {
             client,
             engine: qdrant.clone(),
+            requests: qdrant.clone(),
             events: events.clone(),
             metrics: Arc::new(Metrics::default()),
             operator_namespace: "quartermaster-system".to_owned(),

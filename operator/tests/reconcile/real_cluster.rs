@@ -54,6 +54,7 @@ async fn against_a_real_cluster_create_reconcile_scale_and_delete() {
     let ctx = Arc::new(Context {
         client: client.clone(),
         engine: Arc::new(FakeQdrant::default()),
+        requests: Arc::new(FakeQdrant::default()),
         events: Arc::new(Events::default()),
         metrics: Arc::new(Metrics::default()),
         operator_namespace: "quartermaster-system".to_owned(),

@@ -1,0 +1,534 @@
+//! Children of an `InferenceEndpoint`: a Deployment on GPU nodes, a
+//! Service, a PodDisruptionBudget, a HorizontalPodAutoscaler, and a Secret
+//! with the endpoint's API key. Pure functions of the validated endpoint.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec,
+    MetricIdentifier, MetricSpec, MetricTarget, PodsMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Secret, SecretKeySelector, Service, ServicePort,
+    ServiceSpec, Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+
+use super::{InvalidCluster, child_meta, string_map};
+use crate::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec, Served};
+use crate::names::{MANAGED_BY, MAX_CLUSTER_NAME, NameTooLong};
+use crate::{gpu, serving};
+
+pub const API_KEY: &str = "api-key";
+/// The custom metric the autoscaler reads: requests in flight per pod.
+pub const CONCURRENCY_METRIC: &str = "inference_requests_running";
+
+#[derive(Debug, Clone)]
+pub struct ValidatedEndpoint {
+    pub name: String,
+    pub namespace: String,
+    pub spec: InferenceEndpointSpec,
+    pub owner: OwnerReference,
+}
+
+impl ValidatedEndpoint {
+    pub fn new(endpoint: &InferenceEndpoint) -> Result<Self, InvalidCluster> {
+        let name = endpoint.meta().name.clone().unwrap_or_default();
+        if name.len() > MAX_CLUSTER_NAME {
+            return Err(NameTooLong(name).into());
+        }
+        let namespace = endpoint
+            .meta()
+            .namespace
+            .clone()
+            .ok_or(InvalidCluster::Incomplete)?;
+        let owner = endpoint
+            .controller_owner_ref(&())
+            .ok_or(InvalidCluster::Incomplete)?;
+        if let Some(v) = endpoint.spec.violations().into_iter().next() {
+            return Err(InvalidCluster::Spec {
+                field: v.field,
+                message: v.message,
+            });
+        }
+        Ok(ValidatedEndpoint {
+            name,
+            namespace,
+            spec: endpoint.spec.clone(),
+            owner,
+        })
+    }
+
+    pub fn selector(&self) -> BTreeMap<String, String> {
+        string_map([
+            ("app.kubernetes.io/name", "inference".to_owned()),
+            ("app.kubernetes.io/instance", self.name.clone()),
+        ])
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.selector();
+        labels.insert(
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGED_BY.to_owned(),
+        );
+        labels.insert("quartermaster.dev/endpoint".to_owned(), self.name.clone());
+        labels
+    }
+
+    fn meta(&self, name: &str) -> ObjectMeta {
+        child_meta(&self.namespace, self.labels(), &self.owner, name)
+    }
+
+    pub fn secret_name(&self) -> String {
+        format!("{}-api-key", self.name)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}.{}.svc.cluster.local", self.name, self.namespace)
+    }
+}
+
+/// What this reconcile runs: which model, and how many replicas it sets
+/// itself (`None`: the autoscaler decides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub served: Served,
+    pub replicas: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredEndpoint {
+    pub secret: Secret,
+    pub service: Service,
+    pub deployment: Deployment,
+    pub pdb: PodDisruptionBudget,
+    pub hpa: HorizontalPodAutoscaler,
+}
+
+pub fn desired(endpoint: &ValidatedEndpoint, api_key: &str, plan: &Plan) -> DesiredEndpoint {
+    DesiredEndpoint {
+        secret: secret(endpoint, api_key),
+        service: service(endpoint),
+        deployment: deployment(endpoint, plan),
+        pdb: pdb(endpoint),
+        hpa: hpa(endpoint),
+    }
+}
+
+fn secret(endpoint: &ValidatedEndpoint, api_key: &str) -> Secret {
+    Secret {
+        metadata: endpoint.meta(&endpoint.secret_name()),
+        type_: Some("Opaque".to_owned()),
+        data: Some([(API_KEY.to_owned(), ByteString(api_key.as_bytes().to_vec()))].into()),
+        ..Secret::default()
+    }
+}
+
+fn service(endpoint: &ValidatedEndpoint) -> Service {
+    Service {
+        metadata: endpoint.meta(&endpoint.name),
+        spec: Some(ServiceSpec {
+            selector: Some(endpoint.selector()),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: 80,
+                target_port: Some(IntOrString::String("http".to_owned())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn container(endpoint: &ValidatedEndpoint, served: &Served) -> Container {
+    let spec = &endpoint.spec;
+    let engine = serving::engine(spec.engine);
+    let running = InferenceEndpointSpec {
+        model: served.model.clone(),
+        image: served.image.clone(),
+        ..spec.clone()
+    };
+    let gpus = Quantity(spec.gpu.count.to_string());
+    let amounts: BTreeMap<String, Quantity> = [
+        (
+            "cpu".to_owned(),
+            Quantity(format!("{}m", spec.resources.cpu_millicores)),
+        ),
+        (
+            "memory".to_owned(),
+            Quantity(format!("{}Mi", spec.resources.memory_mib)),
+        ),
+        (gpu::RESOURCE.to_owned(), gpus),
+    ]
+    .into();
+    let mut env = vec![EnvVar {
+        name: "VLLM_API_KEY".to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: endpoint.secret_name(),
+                key: API_KEY.to_owned(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }];
+    env.extend(spec.env.iter().map(|e| EnvVar {
+        name: e.name.clone(),
+        value: Some(e.value.clone()),
+        ..EnvVar::default()
+    }));
+    Container {
+        name: "engine".to_owned(),
+        image: Some(
+            served
+                .image
+                .clone()
+                .unwrap_or_else(|| engine.image().to_owned()),
+        ),
+        args: served.model.as_ref().map(|_| engine.args(&running)),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: engine.port(),
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(amounts.clone()),
+            limits: Some(amounts),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(probe(engine.health_path(), 5, 3)),
+        liveness_probe: Some(probe(engine.health_path(), 15, 4)),
+        // Downloading and loading weights takes minutes: up to 20 here.
+        startup_probe: Some(probe(engine.health_path(), 10, 120)),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "shm".to_owned(),
+                mount_path: "/dev/shm".to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "model-cache".to_owned(),
+                mount_path: "/root/.cache/huggingface".to_owned(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    }
+}
+
+/// Rolling with no capacity lost: a new pod must be Ready before an old one
+/// goes; a revision that is not Ready within the deadline is reported by the
+/// Deployment as `ProgressDeadlineExceeded`, and rolled back.
+pub const PROGRESS_DEADLINE_SECONDS: i32 = 1500;
+
+fn deployment(endpoint: &ValidatedEndpoint, plan: &Plan) -> Deployment {
+    let spec = &endpoint.spec;
+    let product = gpu::model(&spec.gpu.model)
+        .map(|m| m.product)
+        .unwrap_or_default();
+    let mut pod_labels = endpoint.labels();
+    pod_labels.insert(
+        "quartermaster.dev/revision".to_owned(),
+        super::digest(plan.served.revision().as_bytes()),
+    );
+    Deployment {
+        metadata: endpoint.meta(&endpoint.name),
+        spec: Some(DeploymentSpec {
+            replicas: plan.replicas.map(|n| i32::try_from(n).unwrap_or(i32::MAX)),
+            selector: LabelSelector {
+                match_labels: Some(endpoint.selector()),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_unavailable: Some(IntOrString::Int(0)),
+                    max_surge: Some(IntOrString::Int(1)),
+                }),
+            }),
+            progress_deadline_seconds: Some(PROGRESS_DEADLINE_SECONDS),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container(endpoint, &plan.served)],
+                    node_selector: Some(string_map([(gpu::PRODUCT_LABEL, product.to_owned())])),
+                    tolerations: Some(vec![Toleration {
+                        key: Some(gpu::RESOURCE.to_owned()),
+                        operator: Some("Exists".to_owned()),
+                        effect: Some("NoSchedule".to_owned()),
+                        ..Toleration::default()
+                    }]),
+                    volumes: Some(vec![
+                        Volume {
+                            name: "shm".to_owned(),
+                            empty_dir: Some(EmptyDirVolumeSource {
+                                medium: Some("Memory".to_owned()),
+                                size_limit: Some(Quantity(format!("{}Mi", spec.resources.shm_mib))),
+                            }),
+                            ..Volume::default()
+                        },
+                        Volume {
+                            name: "model-cache".to_owned(),
+                            empty_dir: Some(EmptyDirVolumeSource::default()),
+                            ..Volume::default()
+                        },
+                    ]),
+                    termination_grace_period_seconds: Some(60),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+fn pdb(endpoint: &ValidatedEndpoint) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: endpoint.meta(&endpoint.name),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(endpoint.selector()),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// Scales between `max(min, 1)` and `max` on requests in flight per pod.
+/// Scaling to and from zero is the operator's (an HPA cannot).
+fn hpa(endpoint: &ValidatedEndpoint) -> HorizontalPodAutoscaler {
+    let replicas = endpoint.spec.replicas;
+    HorizontalPodAutoscaler {
+        metadata: endpoint.meta(&endpoint.name),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".to_owned()),
+                kind: "Deployment".to_owned(),
+                name: endpoint.name.clone(),
+            },
+            min_replicas: Some(i32::try_from(replicas.min.max(1)).unwrap_or(1)),
+            max_replicas: i32::try_from(replicas.max).unwrap_or(i32::MAX),
+            metrics: Some(vec![MetricSpec {
+                type_: "Pods".to_owned(),
+                pods: Some(PodsMetricSource {
+                    metric: MetricIdentifier {
+                        name: CONCURRENCY_METRIC.to_owned(),
+                        selector: None,
+                    },
+                    target: MetricTarget {
+                        type_: "AverageValue".to_owned(),
+                        average_value: Some(Quantity(endpoint.spec.target_concurrency.to_string())),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            ..HorizontalPodAutoscalerSpec::default()
+        }),
+        ..HorizontalPodAutoscaler::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::fixtures::assert_snapshot;
+    use crate::crd::inference_endpoint::tests::spec;
+
+    fn validated(gpu_model: &str, count: u32) -> ValidatedEndpoint {
+        let mut ie = InferenceEndpoint::new("chat", spec(gpu_model, count));
+        ie.metadata.namespace = Some("org-acme".to_owned());
+        ie.metadata.uid = Some("5f1c2d7e-0000-4000-8000-0000000000e1".to_owned());
+        ValidatedEndpoint::new(&ie).unwrap()
+    }
+
+    fn plan(endpoint: &ValidatedEndpoint) -> Plan {
+        Plan {
+            served: endpoint.spec.served(),
+            replicas: None,
+        }
+    }
+
+    fn pod(d: &Deployment) -> &PodSpec {
+        d.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn one_l4() {
+        let e = validated("nvidia-l4", 1);
+        let d = deployment(&e, &plan(&e));
+        let p = pod(&d);
+        let c = &p.containers[0];
+        let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!(limits["nvidia.com/gpu"], Quantity("1".into()));
+        assert_eq!(
+            c.resources.as_ref().unwrap().requests.as_ref().unwrap()["nvidia.com/gpu"],
+            Quantity("1".into())
+        );
+        assert_eq!(
+            p.node_selector.as_ref().unwrap()["nvidia.com/gpu.product"],
+            "NVIDIA-L4"
+        );
+        let toleration = &p.tolerations.as_ref().unwrap()[0];
+        assert_eq!(
+            (toleration.key.as_deref(), toleration.operator.as_deref()),
+            (Some("nvidia.com/gpu"), Some("Exists"))
+        );
+        let args = c.args.as_ref().unwrap();
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--tensor-parallel-size", "1"])
+        );
+        assert!(args.windows(2).any(|w| w == ["--revision", "0e9e39f"]));
+        assert_eq!(
+            c.readiness_probe
+                .as_ref()
+                .unwrap()
+                .http_get
+                .as_ref()
+                .unwrap()
+                .path
+                .as_deref(),
+            Some("/health")
+        );
+        assert_eq!(
+            c.startup_probe.as_ref().unwrap().failure_threshold,
+            Some(120)
+        );
+        let shm = &p.volumes.as_ref().unwrap()[0];
+        assert_eq!(
+            shm.empty_dir.as_ref().unwrap().medium.as_deref(),
+            Some("Memory")
+        );
+        let strategy = d
+            .spec
+            .as_ref()
+            .unwrap()
+            .strategy
+            .as_ref()
+            .unwrap()
+            .rolling_update
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            strategy.max_unavailable,
+            Some(IntOrString::Int(0)),
+            "no capacity lost while rolling"
+        );
+        assert_eq!(
+            d.spec.as_ref().unwrap().replicas,
+            None,
+            "the autoscaler owns the replica count"
+        );
+        assert_snapshot("endpoint-deployment-1xl4", &d);
+    }
+
+    #[test]
+    fn four_h100() {
+        let e = validated("nvidia-h100-80gb", 4);
+        let d = deployment(&e, &plan(&e));
+        let p = pod(&d);
+        let c = &p.containers[0];
+        assert_eq!(
+            c.resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"],
+            Quantity("4".into())
+        );
+        assert_eq!(
+            p.node_selector.as_ref().unwrap()["nvidia.com/gpu.product"],
+            "NVIDIA-H100-80GB-HBM3"
+        );
+        assert!(
+            c.args
+                .as_ref()
+                .unwrap()
+                .windows(2)
+                .any(|w| w == ["--tensor-parallel-size", "4"])
+        );
+        assert_snapshot("endpoint-deployment-4xh100", &d);
+        let h = hpa(&e);
+        let s = h.spec.as_ref().unwrap();
+        assert_eq!((s.min_replicas, s.max_replicas), (Some(1), 4));
+        let target = &s.metrics.as_ref().unwrap()[0].pods.as_ref().unwrap().target;
+        assert_eq!(target.average_value, Some(Quantity("16".into())));
+    }
+
+    #[test]
+    fn scaled_to_zero_the_operator_sets_the_replicas() {
+        let e = validated("nvidia-l4", 1);
+        let d = deployment(
+            &e,
+            &Plan {
+                served: e.spec.served(),
+                replicas: Some(0),
+            },
+        );
+        assert_eq!(d.spec.unwrap().replicas, Some(0));
+    }
+
+    #[test]
+    fn a_rollback_serves_the_last_good_revision() {
+        let e = validated("nvidia-l4", 1);
+        let mut old = e.spec.served();
+        if let Some(model) = old.model.as_mut() {
+            model.revision = "a1b2c3d".into();
+        }
+        let d = deployment(
+            &e,
+            &Plan {
+                served: old.clone(),
+                replicas: None,
+            },
+        );
+        let args = pod(&d).containers[0].args.clone().unwrap();
+        assert!(args.windows(2).any(|w| w == ["--revision", "a1b2c3d"]));
+        let current = deployment(&e, &plan(&e));
+        let label = |d: &Deployment| {
+            d.spec
+                .as_ref()
+                .unwrap()
+                .template
+                .metadata
+                .as_ref()
+                .unwrap()
+                .labels
+                .as_ref()
+                .unwrap()["quartermaster.dev/revision"]
+                .clone()
+        };
+        assert_ne!(label(&d), label(&current));
+    }
+}

@@ -1,0 +1,295 @@
+//! `InferenceEndpoint`: a model served on GPUs behind an OpenAI-compatible
+//! API, scaled by load and, when allowed, to zero when idle.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+use crate::SpecViolation;
+use crate::gpu;
+
+#[expect(
+    clippy::duplicated_attributes,
+    reason = "each printer column repeats `type_`; clippy reads them as one attribute"
+)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "quartermaster.dev",
+    version = "v1alpha1",
+    kind = "InferenceEndpoint",
+    namespaced,
+    status = "InferenceEndpointStatus",
+    shortname = "ie",
+    category = "quartermaster",
+    doc = "A tenant's GPU inference endpoint",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Model", type_ = "string", json_path = ".spec.model.repository"),
+    printcolumn(
+        name = "Revision",
+        type_ = "string",
+        json_path = ".status.servedRevision"
+    ),
+    printcolumn(name = "GPU", type_ = "string", json_path = ".spec.gpu.model"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceEndpointSpec {
+    /// A model from a model hub, served by `engine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<HubModel>,
+    /// Or a container image that serves a model itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub engine: EngineKind,
+    pub gpu: GpuRequest,
+    pub replicas: Replicas,
+    /// Concurrent requests per replica the autoscaler aims for.
+    #[schemars(range(min = 1, max = 1024))]
+    pub target_concurrency: u32,
+    pub resources: EndpointResources,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HubModel {
+    /// For example `meta-llama/Llama-3.1-8B-Instruct`.
+    pub repository: String,
+    /// A commit or tag; changing it rolls the endpoint to the new weights.
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    #[default]
+    Vllm,
+    Tgi,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuRequest {
+    /// A GPU model id such as `nvidia-l4` or `nvidia-h100-80gb`.
+    pub model: String,
+    /// GPUs per replica; the model is split across them (tensor parallel).
+    #[schemars(range(min = 1, max = 8))]
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Replicas {
+    /// 0 allows scaling to zero when idle.
+    #[schemars(range(min = 0, max = 64))]
+    pub min: u32,
+    #[schemars(range(min = 1, max = 64))]
+    pub max: u32,
+    /// With `min: 0`: scale to zero after this long without a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_to_zero_after_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointResources {
+    pub cpu_millicores: u32,
+    pub memory_mib: u32,
+    /// Shared memory for the engine's worker processes.
+    pub shm_mib: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvEntry {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum EndpointPhase {
+    #[default]
+    Pending,
+    Provisioning,
+    Ready,
+    Updating,
+    Degraded,
+    ScaledToZero,
+    Deleting,
+}
+
+/// The model an endpoint serves: what a rollback returns to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Served {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<HubModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceEndpointStatus {
+    pub observed_generation: Option<i64>,
+    pub phase: EndpointPhase,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub ready_replicas: u32,
+    /// The model revision (or image) every ready replica serves.
+    pub served_revision: Option<String>,
+    /// The last model that became Ready: where a failed rollout goes back to.
+    pub last_good: Option<Served>,
+    /// A revision that never became Ready and was rolled back; not retried
+    /// until the spec changes again.
+    pub failed_revision: Option<String>,
+    pub endpoint: Option<String>,
+    /// When a request was last seen (RFC 3339), for scale to zero.
+    pub last_request_at: Option<String>,
+    /// The request counter at `lastRequestAt`.
+    pub requests_seen: Option<u64>,
+}
+
+impl InferenceEndpointSpec {
+    pub fn served(&self) -> Served {
+        Served {
+            model: self.model.clone(),
+            image: self.image.clone(),
+        }
+    }
+
+    pub fn violations(&self) -> Vec<SpecViolation> {
+        let mut found = Vec::new();
+        let mut add =
+            |field: &'static str, message: String| found.push(SpecViolation { field, message });
+        match (&self.model, &self.image) {
+            (Some(_), Some(_)) | (None, None) => add(
+                "model",
+                "give either a hub model (repository and revision) or an image, not both".into(),
+            ),
+            (Some(m), None) if m.repository.trim().is_empty() || m.revision.trim().is_empty() => {
+                add(
+                    "model",
+                    "a hub model needs a repository and a revision".into(),
+                )
+            }
+            _ => {}
+        }
+        if gpu::model(&self.gpu.model).is_none() {
+            add(
+                "gpu_model",
+                format!(
+                    "unknown GPU model `{}`; known: {}",
+                    self.gpu.model,
+                    gpu::known()
+                ),
+            );
+        }
+        if !(1..=8).contains(&self.gpu.count) {
+            add("gpu_count", "must be from 1 to 8".into());
+        }
+        if self.replicas.max == 0 || self.replicas.min > self.replicas.max {
+            add(
+                "max_replicas",
+                format!(
+                    "must be at least 1 and at least min_replicas ({})",
+                    self.replicas.min
+                ),
+            );
+        }
+        if self.replicas.min == 0 && self.replicas.scale_to_zero_after_seconds.is_none() {
+            add(
+                "scale_to_zero_after_seconds",
+                "is required when min_replicas is 0".into(),
+            );
+        }
+        found
+    }
+}
+
+impl Served {
+    /// How a person reads what is served: `repo@revision` or the image.
+    pub fn revision(&self) -> String {
+        match (&self.model, &self.image) {
+            (Some(m), _) => format!("{}@{}", m.repository, m.revision),
+            (None, Some(image)) => image.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn spec(gpu_model: &str, count: u32) -> InferenceEndpointSpec {
+        InferenceEndpointSpec {
+            model: Some(HubModel {
+                repository: "meta-llama/Llama-3.1-8B-Instruct".into(),
+                revision: "0e9e39f".into(),
+            }),
+            image: None,
+            engine: EngineKind::Vllm,
+            gpu: GpuRequest {
+                model: gpu_model.into(),
+                count,
+            },
+            replicas: Replicas {
+                min: 1,
+                max: 4,
+                scale_to_zero_after_seconds: None,
+            },
+            target_concurrency: 16,
+            resources: EndpointResources {
+                cpu_millicores: 8000,
+                memory_mib: 32768,
+                shm_mib: 8192,
+            },
+            env: vec![],
+        }
+    }
+
+    #[test]
+    fn a_valid_spec_has_no_violations() {
+        assert_eq!(spec("nvidia-l4", 1).violations(), vec![]);
+        assert_eq!(spec("nvidia-h100-80gb", 4).violations(), vec![]);
+    }
+
+    #[test]
+    fn model_or_image_gpu_and_replicas_are_checked() {
+        let mut s = spec("nvidia-t4", 9);
+        s.image = Some("ghcr.io/acme/server:1".into());
+        s.replicas = Replicas {
+            min: 0,
+            max: 0,
+            scale_to_zero_after_seconds: None,
+        };
+        let fields: Vec<_> = s.violations().into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "model",
+                "gpu_model",
+                "gpu_count",
+                "max_replicas",
+                "scale_to_zero_after_seconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_served_revision_reads_as_repo_at_revision() {
+        assert_eq!(
+            spec("nvidia-l4", 1).served().revision(),
+            "meta-llama/Llama-3.1-8B-Instruct@0e9e39f"
+        );
+    }
+}
