@@ -274,46 +274,52 @@ const CHILDREN: [(&str, &str); 7] = [
 pub const CLUSTER_PATH: &str =
     "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusters/search";
 
+/// A read the reconciler makes: the path, what its query must contain, and
+/// the object to answer with (`None`: 404).
+pub struct Read {
+    pub path: String,
+    pub query_contains: Option<&'static str>,
+    pub answer: Option<Value>,
+}
+
+impl Read {
+    pub fn get(path: &str, answer: Option<Value>) -> Read {
+        Read {
+            path: path.to_owned(),
+            query_contains: None,
+            answer,
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(object: &Option<T>) -> Option<Value> {
+    object.as_ref().map(|o| serde_json::to_value(o).unwrap())
+}
+
 impl Harness {
-    /// Runs one reconcile of a cluster that has its finalizer, serving
-    /// `world`, and asserts the whole sequence of requests.
-    pub async fn reconcile(&mut self, cluster: &VectorCluster, world: &World) -> Applied {
-        let task = self.start(cluster);
+    /// Serves one reconcile pass: the reads in order, then one server-side
+    /// apply per child in order, then a status patch or nothing at all.
+    pub async fn pass(
+        &mut self,
+        task: JoinHandle<Result<Action, Error>>,
+        reads: Vec<Read>,
+        children: &[(&'static str, &str)],
+        resource_path: &str,
+        resource: Value,
+    ) -> Applied {
         let server = &mut self.server;
-
-        let (_, send) = server
-            .expect("GET", "/api/v1/namespaces/org-acme/secrets/search-api-keys")
-            .await;
-        match &world.secret {
-            Some(secret) => respond(send, 200, &serde_json::to_value(secret).unwrap()),
-            None => respond(send, 404, &not_found()),
+        for read in reads {
+            let (call, send) = server.expect("GET", &read.path).await;
+            if let Some(needle) = read.query_contains {
+                assert!(call.query.contains(needle), "{}", call.query);
+            }
+            match read.answer {
+                Some(answer) => respond(send, 200, &answer),
+                None => respond(send, 404, &not_found()),
+            }
         }
-        let (_, send) = server
-            .expect(
-                "GET",
-                "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
-            )
-            .await;
-        match &world.statefulset {
-            Some(sts) => respond(send, 200, &serde_json::to_value(sts).unwrap()),
-            None => respond(send, 404, &not_found()),
-        }
-        let (call, send) = server
-            .expect("GET", "/api/v1/namespaces/org-acme/pods")
-            .await;
-        assert!(
-            call.query.contains("labelSelector=app.kubernetes.io%2Finstance%3Dsearch%2Capp.kubernetes.io%2Fname%3Dqdrant"),
-            "{}",
-            call.query
-        );
-        respond(
-            send,
-            200,
-            &json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": world.pods }),
-        );
-
         let mut objects = BTreeMap::new();
-        for (kind, path) in CHILDREN {
+        for (kind, path) in children {
             let (call, send) = server.expect("PATCH", path).await;
             assert!(
                 call.query.contains("fieldManager=quartermaster-operator"),
@@ -323,16 +329,14 @@ impl Harness {
             assert!(call.query.contains("force=true"), "{}", call.query);
             assert_eq!(call.content_type, "application/apply-patch+yaml");
             respond(send, 200, &call.body);
-            objects.insert(kind, call.body);
+            objects.insert(*kind, call.body);
         }
-
-        // Then either a status patch, or nothing at all.
-        let status_path = format!("{CLUSTER_PATH}/status");
+        let status_path = format!("{resource_path}/status");
         let status = tokio::select! {
             next = server.expect("PATCH", &status_path) => {
                 let (call, send) = next;
                 assert_eq!(call.content_type, "application/merge-patch+json");
-                let mut echoed = serde_json::to_value(cluster).unwrap();
+                let mut echoed = resource;
                 echoed["status"] = call.body["status"].clone();
                 respond(send, 200, &echoed);
                 Some(call.body["status"].clone())
@@ -343,6 +347,38 @@ impl Harness {
         assert!(result.is_ok(), "{result:?}");
         server.expect_nothing().await;
         Applied { objects, status }
+    }
+
+    /// One reconcile of a cluster that has its finalizer, serving `world`.
+    pub async fn reconcile(&mut self, cluster: &VectorCluster, world: &World) -> Applied {
+        let task = self.start(cluster);
+        let reads = vec![
+            Read::get(
+                "/api/v1/namespaces/org-acme/secrets/search-api-keys",
+                to_value(&world.secret),
+            ),
+            Read::get(
+                "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+                to_value(&world.statefulset),
+            ),
+            Read {
+                path: "/api/v1/namespaces/org-acme/pods".to_owned(),
+                query_contains: Some(
+                    "labelSelector=app.kubernetes.io%2Finstance%3Dsearch%2Capp.kubernetes.io%2Fname%3Dqdrant",
+                ),
+                answer: Some(
+                    json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": world.pods }),
+                ),
+            },
+        ];
+        self.pass(
+            task,
+            reads,
+            &CHILDREN,
+            CLUSTER_PATH,
+            serde_json::to_value(cluster).unwrap(),
+        )
+        .await
     }
 }
 

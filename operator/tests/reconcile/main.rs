@@ -8,6 +8,7 @@
     reason = "test helpers fail loudly on the first unexpected value"
 )]
 
+mod endpoint;
 mod harness;
 mod lease;
 mod real_cluster;
