@@ -78,6 +78,33 @@ pub fn may_shape_cluster(plan: &Plan, shape: ClusterShape) -> Result<(), Denial>
     Ok(())
 }
 
+/// May an endpoint use `gpus` GPUs per replica on this plan?
+pub fn may_use_gpus(plan: &Plan, gpus: u32) -> Result<(), Denial> {
+    if plan.max_gpus_per_endpoint == 0 {
+        return Err(Denial {
+            limit: "max_gpus_per_endpoint",
+            field: Some("gpu_count"),
+            message: format!(
+                "The {} plan does not include GPU inference; upgrade to add endpoints.",
+                plan.name
+            ),
+        });
+    }
+    if gpus > plan.max_gpus_per_endpoint {
+        return Err(Denial {
+            limit: "max_gpus_per_endpoint",
+            field: Some("gpu_count"),
+            message: format!(
+                "The {} plan allows up to {} GPU{} per endpoint; {gpus} were requested.",
+                plan.name,
+                plan.max_gpus_per_endpoint,
+                plural(plan.max_gpus_per_endpoint)
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -141,6 +168,24 @@ mod tests {
         let denial = may_shape_cluster(&starter, too_replicated).unwrap_err();
         assert_eq!(denial.field, Some("replication_factor"));
         assert!(denial.message.contains("up to 2; 3 was requested"));
+    }
+
+    #[test]
+    fn gpus_are_a_paid_feature_bounded_per_plan() {
+        let denial = may_use_gpus(&plan("free"), 1).unwrap_err();
+        assert_eq!(
+            denial.message,
+            "The Free plan does not include GPU inference; upgrade to add endpoints."
+        );
+        assert_eq!(may_use_gpus(&plan("starter"), 1), Ok(()));
+        assert!(
+            may_use_gpus(&plan("starter"), 2)
+                .unwrap_err()
+                .message
+                .contains("up to 1 GPU per endpoint; 2 were")
+        );
+        assert_eq!(may_use_gpus(&plan("business"), 8), Ok(()));
+        assert!(may_use_gpus(&plan("business"), 9).is_err());
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub enum Permission {
     ClustersRead,
     #[serde(rename = "clusters:write")]
     ClustersWrite,
+    #[serde(rename = "endpoints:read")]
+    EndpointsRead,
+    #[serde(rename = "endpoints:write")]
+    EndpointsWrite,
     #[serde(rename = "api_keys:read")]
     ApiKeysRead,
     #[serde(rename = "api_keys:write")]
@@ -42,9 +46,11 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 8] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
+        Permission::EndpointsRead,
+        Permission::EndpointsWrite,
         Permission::ApiKeysRead,
         Permission::ApiKeysWrite,
         Permission::MembersRead,
@@ -55,6 +61,8 @@ impl Permission {
         match self {
             Permission::ClustersRead => "clusters:read",
             Permission::ClustersWrite => "clusters:write",
+            Permission::EndpointsRead => "endpoints:read",
+            Permission::EndpointsWrite => "endpoints:write",
             Permission::ApiKeysRead => "api_keys:read",
             Permission::ApiKeysWrite => "api_keys:write",
             Permission::MembersRead => "members:read",
@@ -93,7 +101,13 @@ impl Role {
             Role::Owner | Role::Admin => true,
             Role::Member => matches!(
                 permission,
-                ClustersRead | ClustersWrite | ApiKeysRead | ApiKeysWrite | MembersRead
+                ClustersRead
+                    | ClustersWrite
+                    | EndpointsRead
+                    | EndpointsWrite
+                    | ApiKeysRead
+                    | ApiKeysWrite
+                    | MembersRead
             ),
             Role::Billing => matches!(permission, MembersRead),
         }

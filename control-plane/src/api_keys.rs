@@ -69,8 +69,14 @@ pub struct NewApiKey {
     scopes: Vec<Permission>,
 }
 
-/// Scopes a key gets when none are asked for.
-pub const DEFAULT_SCOPES: [Permission; 2] = [Permission::ClustersRead, Permission::ClustersWrite];
+/// Scopes a key gets when none are asked for: everything it takes to run
+/// workloads, nothing that manages people or keys.
+pub const DEFAULT_SCOPES: [Permission; 4] = [
+    Permission::ClustersRead,
+    Permission::ClustersWrite,
+    Permission::EndpointsRead,
+    Permission::EndpointsWrite,
+];
 
 impl NewApiKey {
     pub fn parse(name: &str, scopes: Option<Vec<String>>) -> Result<NewApiKey> {

@@ -50,6 +50,10 @@ pub enum Conflict {
     ClusterNameTaken(String),
     #[error("the cluster is being deleted and can no longer be changed")]
     ClusterDeleting,
+    #[error("this organization already has an endpoint named `{0}`")]
+    EndpointNameTaken(String),
+    #[error("the endpoint is being deleted and can no longer be changed")]
+    EndpointDeleting,
     #[error("this user is already a member of the organization")]
     AlreadyMember,
     #[error("an organization must keep at least one owner")]

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod clusters;
 pub mod data_planes;
 pub mod db;
+pub mod endpoints;
 pub mod error;
 pub mod idempotency;
 pub mod organizations;

@@ -137,7 +137,7 @@ async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resou
     );
     let cluster = &bodies[3];
     assert_eq!(
-        cluster["metadata"]["labels"]["quartermaster.dev/cluster-id"],
+        cluster["metadata"]["labels"]["quartermaster.dev/id"],
         "0190f0f0-0000-7000-8000-00000000000c"
     );
     assert_eq!(cluster["spec"]["version"], "1.13.6");
@@ -200,7 +200,11 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
 
     let first = {
         let plane = plane.clone();
-        tokio::spawn(async move { plane.delete(&tracked()).await })
+        tokio::spawn(async move {
+            plane
+                .delete::<operator::VectorCluster>(tracked().organization_id, "search")
+                .await
+        })
     };
     let (_, _, send) = expect(&mut server, "GET", &path).await;
     respond(send, 200, &existing);
@@ -211,7 +215,11 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
         "not gone while the finalizer runs"
     );
 
-    let second = tokio::spawn(async move { plane.delete(&tracked()).await });
+    let second = tokio::spawn(async move {
+        plane
+            .delete::<operator::VectorCluster>(tracked().organization_id, "search")
+            .await
+    });
     let (_, _, send) = expect(&mut server, "GET", &path).await;
     respond(
         send,
@@ -220,4 +228,71 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
                                 "reason": "NotFound", "code": 404, "message": "gone" }),
     );
     assert!(second.await.unwrap().unwrap());
+}
+
+#[tokio::test]
+async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
+    use operator::crd::inference_endpoint::{
+        EndpointResources, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
+    };
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
+    let org = tracked().organization_id;
+    let id = Uuid::now_v7();
+    let spec = InferenceEndpointSpec {
+        model: Some(HubModel {
+            repository: "org/model".into(),
+            revision: "v1".into(),
+        }),
+        image: None,
+        engine: EngineKind::Vllm,
+        gpu: GpuRequest {
+            model: "nvidia-l4".into(),
+            count: 1,
+        },
+        replicas: Replicas {
+            min: 0,
+            max: 2,
+            scale_to_zero_after_seconds: Some(600),
+        },
+        target_concurrency: 8,
+        resources: EndpointResources {
+            cpu_millicores: 4000,
+            memory_mib: 16384,
+            shm_mib: 8192,
+        },
+        env: vec![],
+    };
+    let wake: chrono::DateTime<chrono::Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
+    let task = tokio::spawn(async move {
+        plane
+            .apply_endpoint(org, id, "chat", spec, Some(wake))
+            .await
+    });
+    for path in [
+        format!("/api/v1/namespaces/{NS}"),
+        format!("/api/v1/namespaces/{NS}/resourcequotas/quartermaster"),
+        format!("/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/default-deny"),
+    ] {
+        let (_, body, send) = expect(&mut server, "PATCH", &path).await;
+        respond(send, 200, &body);
+    }
+    let path = format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/inferenceendpoints/chat");
+    let (query, body, send) = expect(&mut server, "PATCH", &path).await;
+    assert!(query.contains("fieldManager=quartermaster"));
+    assert_eq!(body["kind"], "InferenceEndpoint");
+    assert_eq!(
+        body["metadata"]["annotations"]["quartermaster.dev/wake-requested-at"],
+        "2026-11-25T12:00:00+00:00"
+    );
+    assert_eq!(
+        body["metadata"]["labels"]["quartermaster.dev/id"],
+        id.to_string()
+    );
+    assert_eq!(
+        body["spec"]["gpu"],
+        json!({ "model": "nvidia-l4", "count": 1 })
+    );
+    respond(send, 200, &body);
+    task.await.unwrap().unwrap();
 }

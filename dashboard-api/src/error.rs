@@ -66,6 +66,8 @@ impl ApiError {
                     Conflict::EmailTaken => P::EmailTaken,
                     Conflict::ClusterNameTaken(_) => P::ClusterNameTaken,
                     Conflict::ClusterDeleting => P::ClusterDeleting,
+                    Conflict::EndpointNameTaken(_) => P::EndpointNameTaken,
+                    Conflict::EndpointDeleting => P::EndpointDeleting,
                     Conflict::AlreadyMember => P::AlreadyMember,
                     Conflict::LastOwner => P::LastOwner,
                     Conflict::DataPlaneExists(_) => P::DataPlaneExists,

@@ -29,6 +29,8 @@ pub enum ProblemType {
     EmailTaken,
     ClusterNameTaken,
     ClusterDeleting,
+    EndpointNameTaken,
+    EndpointDeleting,
     AlreadyMember,
     LastOwner,
     DataPlaneExists,
@@ -140,6 +142,16 @@ impl ProblemType {
                 "cluster-deleting",
                 StatusCode::CONFLICT,
                 "The cluster is being deleted",
+            ),
+            EndpointNameTaken => (
+                "endpoint-name-taken",
+                StatusCode::CONFLICT,
+                "The endpoint name is taken",
+            ),
+            EndpointDeleting => (
+                "endpoint-deleting",
+                StatusCode::CONFLICT,
+                "The endpoint is being deleted",
             ),
             AlreadyMember => ("already-member", StatusCode::CONFLICT, "Already a member"),
             LastOwner => (

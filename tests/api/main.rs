@@ -7,6 +7,7 @@
 )]
 
 mod bad_input;
+mod endpoints;
 mod helpers;
 mod idempotency;
 mod journey;

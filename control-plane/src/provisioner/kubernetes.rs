@@ -5,21 +5,25 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
+use operator::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
 use operator::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
+use operator::reconcile::endpoint::WAKE_ANNOTATION;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use super::observed::{Observed, Tracked};
 
 pub const FIELD_MANAGER: &str = "quartermaster";
 const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
-const LABEL_CLUSTER_ID: &str = "quartermaster.dev/cluster-id";
+const LABEL_TENANT_ID: &str = "quartermaster.dev/id";
 
 #[derive(Clone)]
 pub struct KubernetesPlane {
@@ -32,20 +36,17 @@ impl std::fmt::Debug for KubernetesPlane {
     }
 }
 
-/// The namespace that holds an organization's clusters.
-pub fn namespace_of(cluster: &Tracked) -> String {
-    format!("qm-{}", cluster.organization_id.simple())
+/// The namespace that holds an organization's clusters and endpoints.
+pub fn namespace_of(organization_id: Uuid) -> String {
+    format!("qm-{}", organization_id.simple())
 }
 
-fn meta(name: &str, namespace: Option<&str>, cluster: &Tracked) -> ObjectMeta {
+fn meta(name: &str, namespace: Option<&str>, organization_id: Uuid) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
         namespace: namespace.map(str::to_owned),
         labels: Some(BTreeMap::from([
-            (
-                LABEL_ORGANIZATION.to_owned(),
-                cluster.organization_id.to_string(),
-            ),
+            (LABEL_ORGANIZATION.to_owned(), organization_id.to_string()),
             (
                 "app.kubernetes.io/managed-by".to_owned(),
                 FIELD_MANAGER.to_owned(),
@@ -57,7 +58,7 @@ fn meta(name: &str, namespace: Option<&str>, cluster: &Tracked) -> ObjectMeta {
 
 /// The tenant namespace's guard rails: no load balancers or node ports
 /// (clusters are reached through the platform's ingress), and bounded counts.
-fn quota(cluster: &Tracked, namespace: &str) -> ResourceQuota {
+fn quota(organization_id: Uuid, namespace: &str) -> ResourceQuota {
     let hard = [
         ("pods", "200"),
         ("persistentvolumeclaims", "200"),
@@ -65,7 +66,7 @@ fn quota(cluster: &Tracked, namespace: &str) -> ResourceQuota {
         ("services.nodeports", "0"),
     ];
     ResourceQuota {
-        metadata: meta("quartermaster", Some(namespace), cluster),
+        metadata: meta("quartermaster", Some(namespace), organization_id),
         spec: Some(ResourceQuotaSpec {
             hard: Some(
                 hard.iter()
@@ -79,9 +80,9 @@ fn quota(cluster: &Tracked, namespace: &str) -> ResourceQuota {
 }
 
 /// Nothing gets in unless a cluster's own policy lets it.
-fn default_deny(cluster: &Tracked, namespace: &str) -> NetworkPolicy {
+fn default_deny(organization_id: Uuid, namespace: &str) -> NetworkPolicy {
     NetworkPolicy {
-        metadata: meta("default-deny", Some(namespace), cluster),
+        metadata: meta("default-deny", Some(namespace), organization_id),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_owned()]),
@@ -109,39 +110,107 @@ impl KubernetesPlane {
         .map(|_| ())
     }
 
-    pub async fn apply_cluster(
-        &self,
-        cluster: &Tracked,
-        spec: VectorClusterSpec,
-    ) -> Result<(), kube::Error> {
-        let ns = namespace_of(cluster);
+    /// The organization's namespace with its quota and default-deny policy.
+    async fn prepare_namespace(&self, organization_id: Uuid) -> Result<String, kube::Error> {
+        let ns = namespace_of(organization_id);
         let namespace = Namespace {
-            metadata: meta(&ns, None, cluster),
+            metadata: meta(&ns, None, organization_id),
             ..Namespace::default()
         };
         self.apply(Api::all(self.client.clone()), &namespace)
             .await?;
         self.apply(
             Api::namespaced(self.client.clone(), &ns),
-            &quota(cluster, &ns),
+            &quota(organization_id, &ns),
         )
         .await?;
         self.apply(
             Api::namespaced(self.client.clone(), &ns),
-            &default_deny(cluster, &ns),
+            &default_deny(organization_id, &ns),
         )
         .await?;
-        let mut resource = VectorCluster::new(&cluster.name, spec);
-        resource.metadata = meta(&cluster.name, Some(&ns), cluster);
-        if let Some(labels) = resource.metadata.labels.as_mut() {
-            labels.insert(LABEL_CLUSTER_ID.to_owned(), cluster.id.to_string());
+        Ok(ns)
+    }
+
+    /// Applies a tenant's resource into its namespace, labelled with its id.
+    async fn apply_tenant<K>(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        mut resource: K,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<(), kube::Error>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let ns = self.prepare_namespace(organization_id).await?;
+        let name = resource.meta().name.clone().unwrap_or_default();
+        let mut metadata = meta(&name, Some(&ns), organization_id);
+        if let Some(labels) = metadata.labels.as_mut() {
+            labels.insert(LABEL_TENANT_ID.to_owned(), id.to_string());
         }
+        if !annotations.is_empty() {
+            metadata.annotations = Some(annotations);
+        }
+        *resource.meta_mut() = metadata;
         self.apply(Api::namespaced(self.client.clone(), &ns), &resource)
             .await
     }
 
+    pub async fn apply_cluster(
+        &self,
+        cluster: &Tracked,
+        spec: VectorClusterSpec,
+    ) -> Result<(), kube::Error> {
+        let resource = VectorCluster::new(&cluster.name, spec);
+        self.apply_tenant(
+            cluster.organization_id,
+            cluster.id,
+            resource,
+            BTreeMap::new(),
+        )
+        .await
+    }
+
+    pub async fn apply_endpoint(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        name: &str,
+        spec: InferenceEndpointSpec,
+        wake_requested_at: Option<DateTime<Utc>>,
+    ) -> Result<(), kube::Error> {
+        let annotations = wake_requested_at
+            .map(|t| BTreeMap::from([(WAKE_ANNOTATION.to_owned(), t.to_rfc3339())]))
+            .unwrap_or_default();
+        self.apply_tenant(
+            organization_id,
+            id,
+            InferenceEndpoint::new(name, spec),
+            annotations,
+        )
+        .await
+    }
+
+    /// An endpoint's resource, if it exists.
+    pub async fn endpoint(
+        &self,
+        organization_id: Uuid,
+        name: &str,
+    ) -> Result<Option<InferenceEndpoint>, kube::Error> {
+        Api::<InferenceEndpoint>::namespaced(self.client.clone(), &namespace_of(organization_id))
+            .get_opt(name)
+            .await
+    }
+
     pub async fn observe(&self, cluster: &Tracked) -> Result<Option<Observed>, kube::Error> {
-        let api: Api<VectorCluster> = Api::namespaced(self.client.clone(), &namespace_of(cluster));
+        let api: Api<VectorCluster> =
+            Api::namespaced(self.client.clone(), &namespace_of(cluster.organization_id));
         let Some(resource) = api.get_opt(&cluster.name).await? else {
             return Ok(None);
         };
@@ -166,15 +235,22 @@ impl KubernetesPlane {
         }))
     }
 
-    /// Asks for deletion; `true` once the resource (and so its finalizer's
-    /// cleanup) is gone.
-    pub async fn delete(&self, cluster: &Tracked) -> Result<bool, kube::Error> {
-        let api: Api<VectorCluster> = Api::namespaced(self.client.clone(), &namespace_of(cluster));
-        match api.get_opt(&cluster.name).await? {
+    /// Asks for deletion of a tenant's resource; `true` once it (and so
+    /// its finalizer's cleanup) is gone.
+    pub async fn delete<K>(&self, organization_id: Uuid, name: &str) -> Result<bool, kube::Error>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &namespace_of(organization_id));
+        match api.get_opt(name).await? {
             None => Ok(true),
             Some(resource) => {
-                if resource.metadata.deletion_timestamp.is_none() {
-                    api.delete(&cluster.name, &DeleteParams::default()).await?;
+                if resource.meta().deletion_timestamp.is_none() {
+                    api.delete(name, &DeleteParams::default()).await?;
                 }
                 Ok(false)
             }

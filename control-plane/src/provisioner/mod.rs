@@ -7,6 +7,7 @@
 //! settled, a deletion, or a resync due) and handles them one by one; a
 //! failing data plane delays only its own clusters.
 
+mod endpoints;
 pub mod kubernetes;
 mod observed;
 pub mod simulated;
@@ -127,7 +128,8 @@ impl Provisioner {
         }
     }
 
-    /// One pass over every cluster with work to do; returns how many it handled.
+    /// One pass over every cluster and endpoint with work to do; returns how
+    /// many it handled.
     pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<usize> {
         let clusters: Vec<Tracked> = sqlx::query_as(
             "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
@@ -150,7 +152,7 @@ impl Provisioner {
                 tracing::warn!(cluster = %cluster.id, error = %err, "provisioning failed; will retry");
             }
         }
-        Ok(count)
+        Ok(count + self.endpoints_pass(now).await?)
     }
 
     async fn handle(&self, cluster: &Tracked, now: DateTime<Utc>) -> Result<()> {
@@ -158,7 +160,10 @@ impl Provisioner {
         if cluster.deletion_requested_at.is_some() {
             let gone = match &plane {
                 Plane::Simulated => simulated::gone(cluster, now, self.simulated_delay),
-                Plane::Kubernetes(k8s) => k8s.delete(cluster).await?,
+                Plane::Kubernetes(k8s) => {
+                    k8s.delete::<operator::VectorCluster>(cluster.organization_id, &cluster.name)
+                        .await?
+                }
             };
             return self.finish_deletion(cluster, gone, now).await;
         }

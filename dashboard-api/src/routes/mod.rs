@@ -4,6 +4,7 @@
 mod api_keys;
 mod auth;
 mod clusters;
+mod endpoints;
 mod health;
 mod organizations;
 mod regions;
@@ -73,6 +74,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::revoke))
         .routes(routes!(clusters::list, clusters::create))
         .routes(routes!(clusters::get, clusters::update, clusters::delete))
+        .routes(routes!(endpoints::list, endpoints::create))
+        .routes(routes!(
+            endpoints::get,
+            endpoints::update,
+            endpoints::delete
+        ))
+        .routes(routes!(endpoints::wake))
 }
 
 /// The OpenAPI document of every route [`router`] serves.

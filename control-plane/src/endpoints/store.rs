@@ -1,0 +1,399 @@
+//! Inference endpoint operations over `inference_endpoints`, every
+//! statement scoped by the caller's organization.
+
+use billing::Catalog;
+use billing::entitlements;
+use chrono::{DateTime, Utc};
+use operator::crd::inference_endpoint::{
+    EndpointPhase, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
+};
+use serde::Serialize;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::request::resources;
+use super::{CreateEndpoint, UpdateEndpoint};
+use crate::access::{OrgAccess, Permission};
+use crate::error::on_unique;
+use crate::page::{Page, PageRequest};
+use crate::validation::ValidationErrors;
+use crate::{Conflict, Error, Result, audit, data_planes, organizations};
+
+macro_rules! select_endpoints {
+    ($($rest:literal)*) => {
+        concat!(
+            "SELECT e.id, e.name, d.region, d.kind = 'simulated' AS simulated, e.model_repository,
+                    e.model_revision, e.image, e.engine, e.gpu_model, e.gpu_count, e.min_replicas,
+                    e.max_replicas, e.scale_to_zero_after_seconds, e.target_concurrency,
+                    e.generation, e.phase, e.observed_generation, e.served_revision,
+                    e.ready_replicas, e.endpoint, e.conditions, e.created_at, e.updated_at,
+                    e.deletion_requested_at, e.wake_requested_at
+             FROM inference_endpoints e JOIN data_planes d ON d.id = e.data_plane_id ",
+            $($rest),*
+        )
+    };
+}
+
+fn phase_from(value: String) -> Result<EndpointPhase, String> {
+    serde_json::from_value(serde_json::Value::String(value.clone()))
+        .map_err(|_| format!("unknown endpoint phase `{value}`"))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    pub simulated: bool,
+    pub spec: InferenceEndpointSpec,
+    pub generation: i64,
+    pub phase: EndpointPhase,
+    pub observed_generation: i64,
+    pub served_revision: Option<String>,
+    pub ready_replicas: i32,
+    pub endpoint: Option<String>,
+    pub conditions: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    pub wake_requested_at: Option<DateTime<Utc>>,
+}
+
+/// The row as stored; [`Endpoint`] is its checked form.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    pub simulated: bool,
+    pub model_repository: Option<String>,
+    pub model_revision: Option<String>,
+    pub image: Option<String>,
+    pub engine: String,
+    pub gpu_model: String,
+    pub gpu_count: i32,
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    pub scale_to_zero_after_seconds: Option<i32>,
+    pub target_concurrency: Option<i32>,
+    pub generation: i64,
+    pub phase: String,
+    pub observed_generation: i64,
+    pub served_revision: Option<String>,
+    pub ready_replicas: i32,
+    pub endpoint: Option<String>,
+    pub conditions: Json<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+    pub wake_requested_at: Option<DateTime<Utc>>,
+}
+
+/// What the provisioner needs besides the row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct Tracking {
+    pub organization_id: Uuid,
+    pub data_plane_id: Uuid,
+    pub applied_generation: i64,
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+/// An endpoint by id, across organizations: for the provisioner only.
+pub(crate) async fn tracked(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Row, Tracking)>> {
+    let row: Option<Row> = sqlx::query_as(select_endpoints!("WHERE e.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let tracking: Tracking = sqlx::query_as(
+        "SELECT organization_id, data_plane_id, applied_generation, applied_at FROM inference_endpoints WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some((row, tracking)))
+}
+
+/// The spec stored in an endpoint's row.
+pub(crate) fn stored_spec(row: &Row) -> Result<InferenceEndpointSpec> {
+    let corrupt = || {
+        Error::Database(sqlx::Error::Decode(
+            format!("endpoint {} has an invalid stored spec", row.id).into(),
+        ))
+    };
+    let count = |n: i32| u32::try_from(n).map_err(|_| corrupt());
+    let gpus = count(row.gpu_count)?;
+    Ok(InferenceEndpointSpec {
+        model: row.model_repository.clone().map(|repository| HubModel {
+            repository,
+            revision: row.model_revision.clone().unwrap_or_default(),
+        }),
+        image: row.image.clone(),
+        engine: if row.engine == "tgi" {
+            EngineKind::Tgi
+        } else {
+            EngineKind::Vllm
+        },
+        gpu: GpuRequest {
+            model: row.gpu_model.clone(),
+            count: gpus,
+        },
+        replicas: Replicas {
+            min: count(row.min_replicas)?,
+            max: count(row.max_replicas)?,
+            scale_to_zero_after_seconds: row.scale_to_zero_after_seconds.map(count).transpose()?,
+        },
+        target_concurrency: row.target_concurrency.map(count).transpose()?.unwrap_or(16),
+        resources: resources(gpus),
+        env: Vec::new(),
+    })
+}
+
+impl TryFrom<Row> for Endpoint {
+    type Error = Error;
+
+    fn try_from(row: Row) -> Result<Endpoint> {
+        Ok(Endpoint {
+            spec: stored_spec(&row)?,
+            phase: phase_from(row.phase)
+                .map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))?,
+            id: row.id,
+            name: row.name,
+            region: row.region,
+            simulated: row.simulated,
+            generation: row.generation,
+            observed_generation: row.observed_generation,
+            served_revision: row.served_revision,
+            ready_replicas: row.ready_replicas,
+            endpoint: row.endpoint,
+            conditions: row.conditions.0,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deletion_requested_at: row.deletion_requested_at,
+            wake_requested_at: row.wake_requested_at,
+        })
+    }
+}
+
+fn sql_int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn engine_name(engine: EngineKind) -> &'static str {
+    match engine {
+        EngineKind::Vllm => "vllm",
+        EngineKind::Tgi => "tgi",
+    }
+}
+
+async fn plan<'c>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &'c Catalog,
+) -> Result<&'c billing::Plan> {
+    let id = organizations::lock_plan(conn, access).await?;
+    catalog
+        .plan(&id)
+        .ok_or_else(|| Error::UnknownPlan(access.organization_id(), id.to_string()))
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    request: &CreateEndpoint,
+) -> Result<Endpoint> {
+    access.require(Permission::EndpointsWrite)?;
+    let mut errors = ValidationErrors::default();
+    let parsed = request.parse(&mut errors);
+    let data_plane = data_planes::by_region(conn, request.region.trim()).await?;
+    if data_plane.is_none() && !request.region.trim().is_empty() {
+        errors.add("region", format!("unknown region `{}`", request.region));
+    }
+    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    entitlements::may_use_gpus(plan(conn, access, catalog).await?, spec.gpu.count)?;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO inference_endpoints (id, organization_id, data_plane_id, name, model_repository,
+             model_revision, image, engine, gpu_model, gpu_count, min_replicas, max_replicas,
+             scale_to_zero_after_seconds, target_concurrency, cpu_millicores, memory_mib)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(id)
+    .bind(access.organization_id())
+    .bind(data_plane)
+    .bind(name.as_str())
+    .bind(spec.model.as_ref().map(|m| m.repository.clone()))
+    .bind(spec.model.as_ref().map(|m| m.revision.clone()))
+    .bind(&spec.image)
+    .bind(engine_name(spec.engine))
+    .bind(&spec.gpu.model)
+    .bind(sql_int(spec.gpu.count))
+    .bind(sql_int(spec.replicas.min))
+    .bind(sql_int(spec.replicas.max))
+    .bind(spec.replicas.scale_to_zero_after_seconds.map(sql_int))
+    .bind(sql_int(spec.target_concurrency))
+    .bind(sql_int(spec.resources.cpu_millicores))
+    .bind(sql_int(spec.resources.memory_mib))
+    .execute(&mut *conn)
+    .await
+    .map_err(on_unique(
+        "inference_endpoints_organization_name_key",
+        Conflict::EndpointNameTaken(name.as_str().to_owned()),
+    ))?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "endpoint.create",
+        "inference_endpoint",
+        &id.to_string(),
+        serde_json::to_value(&spec).unwrap_or_default(),
+    )
+    .await?;
+    get(conn, access, id).await
+}
+
+pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
+    access.require(Permission::EndpointsRead)?;
+    let row: Row = sqlx::query_as(select_endpoints!(
+        "WHERE e.organization_id = $1 AND e.id = $2"
+    ))
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found("endpoint"))?;
+    row.try_into()
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    page: PageRequest,
+) -> Result<Page<Endpoint>> {
+    access.require(Permission::EndpointsRead)?;
+    let rows: Vec<Row> = sqlx::query_as(select_endpoints!(
+        "WHERE e.organization_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3"
+    ))
+    .bind(access.organization_id())
+    .bind(page.after())
+    .bind(page.fetch())
+    .fetch_all(&mut *conn)
+    .await?;
+    let endpoints = rows
+        .into_iter()
+        .map(Endpoint::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.finish(endpoints))
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    id: Uuid,
+    request: &UpdateEndpoint,
+) -> Result<Endpoint> {
+    access.require(Permission::EndpointsWrite)?;
+    let plan = plan(conn, access, catalog).await?;
+    let row: Row = sqlx::query_as(select_endpoints!(
+        "WHERE e.organization_id = $1 AND e.id = $2 FOR UPDATE OF e"
+    ))
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found("endpoint"))?;
+    if row.deletion_requested_at.is_some() {
+        return Err(Error::Conflict(Conflict::EndpointDeleting));
+    }
+    let current = stored_spec(&row)?;
+    let mut errors = ValidationErrors::default();
+    let next = request.apply(&current, &mut errors);
+    let next = errors.finish(next)?;
+    if next == current {
+        return row.try_into();
+    }
+    entitlements::may_use_gpus(plan, next.gpu.count)?;
+    sqlx::query(
+        "UPDATE inference_endpoints SET model_revision = $3, image = $4, min_replicas = $5,
+             max_replicas = $6, scale_to_zero_after_seconds = $7, target_concurrency = $8,
+             generation = generation + 1, updated_at = now(),
+             phase = CASE WHEN phase IN ('Ready', 'ScaledToZero') THEN 'Updating' ELSE phase END
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .bind(next.model.as_ref().map(|m| m.revision.clone()))
+    .bind(&next.image)
+    .bind(sql_int(next.replicas.min))
+    .bind(sql_int(next.replicas.max))
+    .bind(next.replicas.scale_to_zero_after_seconds.map(sql_int))
+    .bind(sql_int(next.target_concurrency))
+    .execute(&mut *conn)
+    .await?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "endpoint.update",
+        "inference_endpoint",
+        &id.to_string(),
+        serde_json::json!({ "from": current, "to": next }),
+    )
+    .await?;
+    get(conn, access, id).await
+}
+
+/// Wakes an endpoint scaled to zero (or keeps an awake one awake).
+pub async fn wake(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
+    access.require(Permission::EndpointsWrite)?;
+    let updated = sqlx::query(
+        "UPDATE inference_endpoints SET wake_requested_at = now(), updated_at = now()
+         WHERE organization_id = $1 AND id = $2 AND deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        // Absent, or being deleted: tell which by what get finds.
+        let endpoint = get(conn, access, id).await?;
+        if endpoint.deletion_requested_at.is_some() {
+            return Err(Error::Conflict(Conflict::EndpointDeleting));
+        }
+    }
+    get(conn, access, id).await
+}
+
+pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
+    access.require(Permission::EndpointsWrite)?;
+    let first: Option<bool> = sqlx::query_scalar(
+        "UPDATE inference_endpoints AS e
+         SET deletion_requested_at = coalesce(e.deletion_requested_at, now()), phase = 'Deleting', updated_at = now()
+         FROM inference_endpoints AS before
+         WHERE e.organization_id = $1 AND e.id = $2 AND before.id = e.id
+         RETURNING before.deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if first.ok_or_else(|| Error::not_found("endpoint"))? {
+        audit::record(
+            &mut *conn,
+            Some(access.organization_id()),
+            &access.principal().actor(),
+            "endpoint.delete",
+            "inference_endpoint",
+            &id.to_string(),
+        )
+        .await?;
+    }
+    get(conn, access, id).await
+}

@@ -1,0 +1,345 @@
+//! Provisioning inference endpoints: the same pass as for clusters, over
+//! `inference_endpoints`. A wake request counts as a change to apply (the
+//! data plane sees it as an annotation).
+
+use chrono::{DateTime, Duration, Utc};
+use operator::crd::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpointSpec};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{BATCH, Plane, Provisioner, RESYNC};
+use crate::endpoints::{Row, Tracking, stored_spec, tracked};
+use crate::{Result, audit};
+
+/// An endpoint as a data plane reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointObserved {
+    pub phase: EndpointPhase,
+    pub observed_generation: i64,
+    pub served_revision: Option<String>,
+    pub ready_replicas: i32,
+    pub endpoint: Option<String>,
+    pub conditions: serde_json::Value,
+}
+
+/// What the simulated data plane knows of an endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulated<'a> {
+    pub spec: &'a InferenceEndpointSpec,
+    pub name: &'a str,
+    pub organization_id: Uuid,
+    pub generation: i64,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub wake_requested_at: Option<DateTime<Utc>>,
+}
+
+/// The simulated data plane: ready `delay` after a change or a wake; with
+/// `min_replicas: 0`, scaled to zero once idle past its limit.
+pub fn simulate(endpoint: Simulated<'_>, now: DateTime<Utc>, delay: Duration) -> EndpointObserved {
+    let Simulated {
+        spec,
+        name,
+        organization_id,
+        generation,
+        applied_at,
+        wake_requested_at,
+    } = endpoint;
+    let url = format!(
+        "http://{name}.{}.simulated.invalid",
+        organization_id.simple()
+    );
+    let active_since = applied_at.max(wake_requested_at);
+    let settled = active_since.is_some_and(|t| t + delay <= now);
+    let revision = spec.served().revision();
+    let idle_limit = spec
+        .replicas
+        .scale_to_zero_after_seconds
+        .map(|s| Duration::seconds(i64::from(s)));
+    let asleep = spec.replicas.min == 0
+        && active_since
+            .zip(idle_limit)
+            .is_some_and(|(since, limit)| since + delay + limit <= now);
+    let (phase, ready, message) = if asleep {
+        (
+            EndpointPhase::ScaledToZero,
+            0,
+            "simulated: idle, scaled to zero".to_owned(),
+        )
+    } else if settled {
+        let replicas = spec.replicas.min.max(1);
+        (
+            EndpointPhase::Ready,
+            i32::try_from(replicas).unwrap_or(1),
+            format!("simulated: {replicas} replicas serve {revision}"),
+        )
+    } else {
+        (
+            EndpointPhase::Provisioning,
+            0,
+            format!("simulated: loading {revision}"),
+        )
+    };
+    let serving = matches!(phase, EndpointPhase::Ready | EndpointPhase::ScaledToZero);
+    EndpointObserved {
+        phase,
+        observed_generation: if serving { generation } else { 0 },
+        served_revision: serving.then_some(revision),
+        ready_replicas: ready,
+        endpoint: Some(url),
+        conditions: json!([{ "type": "Ready", "status": if phase == EndpointPhase::Ready { "True" } else { "False" },
+                             "reason": "Simulated", "message": message }]),
+    }
+}
+
+fn from_resource(
+    resource: InferenceEndpoint,
+    applied_generation: i64,
+    previous: i64,
+) -> Option<EndpointObserved> {
+    let status = resource.status?;
+    let caught_up = status.observed_generation.is_some()
+        && status.observed_generation == resource.metadata.generation;
+    Some(EndpointObserved {
+        phase: status.phase,
+        observed_generation: if caught_up {
+            applied_generation
+        } else {
+            previous
+        },
+        served_revision: status.served_revision,
+        ready_replicas: i32::try_from(status.ready_replicas).unwrap_or(i32::MAX),
+        endpoint: status.endpoint,
+        conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
+    })
+}
+
+impl Provisioner {
+    pub(super) async fn endpoints_pass(&self, now: DateTime<Utc>) -> Result<usize> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM inference_endpoints
+             WHERE phase NOT IN ('Ready', 'ScaledToZero') OR applied_generation < generation
+                OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
+                OR wake_requested_at > coalesce(applied_at, '-infinity')
+             ORDER BY synced_at NULLS FIRST, id
+             LIMIT $2",
+        )
+        .bind(now - RESYNC)
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        for id in &ids {
+            if let Err(err) = self.handle_endpoint(*id, now).await {
+                tracing::warn!(endpoint = %id, error = %err, "provisioning failed; will retry");
+            }
+        }
+        Ok(ids.len())
+    }
+
+    async fn handle_endpoint(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let Some((row, mut tracking)) = tracked(&mut conn, id).await? else {
+            return Ok(());
+        };
+        drop(conn);
+        let plane = self.plane(tracking.data_plane_id).await?;
+        let spec = stored_spec(&row)?;
+        if row.deletion_requested_at.is_some() {
+            let gone = match &plane {
+                Plane::Simulated => row
+                    .deletion_requested_at
+                    .is_some_and(|at| at + self.simulated_delay <= now),
+                Plane::Kubernetes(k8s) => {
+                    k8s.delete::<InferenceEndpoint>(tracking.organization_id, &row.name)
+                        .await?
+                }
+            };
+            return self
+                .finish_endpoint_deletion(&row, &tracking, gone, now)
+                .await;
+        }
+        let woken = row
+            .wake_requested_at
+            .is_some_and(|w| tracking.applied_at.is_none_or(|a| w > a));
+        if tracking.applied_generation < row.generation || woken {
+            if let Plane::Kubernetes(k8s) = &plane {
+                k8s.apply_endpoint(
+                    tracking.organization_id,
+                    row.id,
+                    &row.name,
+                    spec.clone(),
+                    row.wake_requested_at,
+                )
+                .await?;
+            }
+            sqlx::query("UPDATE inference_endpoints SET applied_generation = $2, applied_at = $3 WHERE id = $1")
+                .bind(row.id)
+                .bind(row.generation)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            tracking.applied_generation = row.generation;
+            tracking.applied_at = Some(now);
+        }
+        let observed = match &plane {
+            Plane::Simulated => Some(simulate(
+                Simulated {
+                    spec: &spec,
+                    name: &row.name,
+                    organization_id: tracking.organization_id,
+                    generation: tracking.applied_generation,
+                    applied_at: tracking.applied_at,
+                    wake_requested_at: row.wake_requested_at,
+                },
+                now,
+                self.simulated_delay,
+            )),
+            Plane::Kubernetes(k8s) => k8s
+                .endpoint(tracking.organization_id, &row.name)
+                .await?
+                .and_then(|r| {
+                    from_resource(r, tracking.applied_generation, row.observed_generation)
+                }),
+        };
+        let Some(o) = observed else {
+            sqlx::query("UPDATE inference_endpoints SET synced_at = $2 WHERE id = $1")
+                .bind(row.id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        };
+        let phase = serde_json::to_value(o.phase).unwrap_or_default();
+        sqlx::query(
+            "UPDATE inference_endpoints
+             SET phase = CASE WHEN deletion_requested_at IS NULL THEN $2 ELSE phase END,
+                 observed_generation = $3, served_revision = $4, ready_replicas = $5,
+                 endpoint = $6, conditions = $7, synced_at = $8
+             WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(phase.as_str().unwrap_or("Pending"))
+        .bind(o.observed_generation)
+        .bind(&o.served_revision)
+        .bind(o.ready_replicas)
+        .bind(&o.endpoint)
+        .bind(&o.conditions)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_endpoint_deletion(
+        &self,
+        row: &Row,
+        tracking: &Tracking,
+        gone: bool,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !gone {
+            sqlx::query("UPDATE inference_endpoints SET synced_at = $2 WHERE id = $1")
+                .bind(row.id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM inference_endpoints WHERE id = $1 AND deletion_requested_at IS NOT NULL",
+        )
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 1 {
+            audit::record(
+                &mut tx,
+                Some(tracking.organization_id),
+                "system:provisioner",
+                "endpoint.deleted",
+                "inference_endpoint",
+                &row.id.to_string(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use operator::crd::inference_endpoint::{
+        EndpointResources, EngineKind, GpuRequest, HubModel, Replicas,
+    };
+
+    fn spec(min: u32) -> InferenceEndpointSpec {
+        InferenceEndpointSpec {
+            model: Some(HubModel {
+                repository: "org/model".into(),
+                revision: "v1".into(),
+            }),
+            image: None,
+            engine: EngineKind::Vllm,
+            gpu: GpuRequest {
+                model: "nvidia-l4".into(),
+                count: 1,
+            },
+            replicas: Replicas {
+                min,
+                max: 2,
+                scale_to_zero_after_seconds: (min == 0).then_some(600),
+            },
+            target_concurrency: 8,
+            resources: EndpointResources {
+                cpu_millicores: 4000,
+                memory_mib: 16384,
+                shm_mib: 8192,
+            },
+            env: vec![],
+        }
+    }
+
+    #[test]
+    fn a_simulated_endpoint_loads_serves_sleeps_and_wakes() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let delay = Duration::seconds(3);
+        let s = spec(0);
+        let endpoint = |spec, wake| Simulated {
+            spec,
+            name: "chat",
+            organization_id: Uuid::nil(),
+            generation: 1,
+            applied_at: Some(t0),
+            wake_requested_at: wake,
+        };
+        let at = |now, wake| simulate(endpoint(&s, wake), now, delay);
+        assert_eq!(at(t0, None).phase, EndpointPhase::Provisioning);
+        let ready = at(t0 + Duration::seconds(3), None);
+        assert_eq!(
+            (ready.phase, ready.ready_replicas),
+            (EndpointPhase::Ready, 1)
+        );
+        assert_eq!(ready.served_revision.as_deref(), Some("org/model@v1"));
+        let asleep = at(t0 + Duration::seconds(603), None);
+        assert_eq!(
+            (asleep.phase, asleep.ready_replicas),
+            (EndpointPhase::ScaledToZero, 0)
+        );
+        let wake = t0 + Duration::seconds(700);
+        assert_eq!(
+            at(wake + Duration::seconds(1), Some(wake)).phase,
+            EndpointPhase::Provisioning
+        );
+        assert_eq!(
+            at(wake + Duration::seconds(3), Some(wake)).phase,
+            EndpointPhase::Ready
+        );
+        let always_on = spec(1);
+        let late = simulate(endpoint(&always_on, None), t0 + Duration::days(1), delay);
+        assert_eq!(late.phase, EndpointPhase::Ready);
+    }
+}

@@ -1,0 +1,149 @@
+//! GPU inference endpoints. Changes are accepted (`202`) and carried out by
+//! the provisioner; `status` shows what the data plane serves.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::access;
+use control_plane::endpoints;
+use control_plane::page::PageRequest;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::json::{
+    CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
+};
+use crate::state::AppState;
+use crate::unit::Unit;
+
+/// Creates an inference endpoint, within the plan's GPU allowance.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
+    params(("org_id" = Uuid, Path)),
+    request_body = CreateEndpointRequest,
+    responses(
+        (status = 202, body = EndpointJson, description = "Accepted; the endpoint is Provisioning"),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded (GPUs) or forbidden"),
+        (status = 409, body = ProblemJson, description = "endpoint-name-taken"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<CreateEndpointRequest>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let request = endpoints::CreateEndpoint::from(mutation.body.0);
+    let endpoint = endpoints::create(unit.conn(), &access, &state.catalog, &request).await?;
+    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+        .await
+}
+
+/// Lists the organization's endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
+    params(("org_id" = Uuid, Path), ListParams),
+    responses((status = 200, body = List<EndpointJson>), (status = 404, body = ProblemJson)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<List<EndpointJson>>, ApiError> {
+    let page = PageRequest::parse(params.limit, params.starting_after)?;
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let found = endpoints::list(&mut conn, &access, page).await?;
+    Ok(Json(List::from_page(found, EndpointJson::from)))
+}
+
+/// One endpoint with its spec and what it serves.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/endpoints/{endpoint_id}", tag = "endpoints",
+    params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
+    responses((status = 200, body = EndpointJson), (status = 404, body = ProblemJson)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<EndpointJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    Ok(Json(
+        endpoints::get(&mut conn, &access, endpoint_id)
+            .await?
+            .into(),
+    ))
+}
+
+/// Changes the model revision or the scaling.
+#[utoipa::path(patch, path = "/v1/organizations/{org_id}/endpoints/{endpoint_id}", tag = "endpoints",
+    params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
+    request_body = UpdateEndpointRequest,
+    responses(
+        (status = 202, body = EndpointJson),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson, description = "endpoint-deleting"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<Body<UpdateEndpointRequest>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let request = endpoints::UpdateEndpoint::from(mutation.body.0);
+    let endpoint =
+        endpoints::update(unit.conn(), &access, &state.catalog, endpoint_id, &request).await?;
+    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+        .await
+}
+
+/// Wakes an endpoint scaled to zero; it serves again once a replica is Ready.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints/{endpoint_id}/wake", tag = "endpoints",
+    params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
+    responses((status = 202, body = EndpointJson), (status = 404, body = ProblemJson), (status = 409, body = ProblemJson)))]
+pub async fn wake(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let endpoint = endpoints::wake(unit.conn(), &access, endpoint_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+        .await
+}
+
+/// Deletes an endpoint: `Deleting` until the data plane has removed it.
+#[utoipa::path(delete, path = "/v1/organizations/{org_id}/endpoints/{endpoint_id}", tag = "endpoints",
+    params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
+    responses((status = 202, body = EndpointJson), (status = 404, body = ProblemJson)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let endpoint = endpoints::delete(unit.conn(), &access, endpoint_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+        .await
+}
