@@ -1,9 +1,17 @@
-//! Usage metering: the meters Quartermaster records and how each aggregates.
+//! Usage metering: what Quartermaster measures, and recording it exactly once.
 //!
 //! This crate sits at the end of the dependency line: it knows nothing of
-//! plans, prices or clusters. Billing prices what is defined here; the
-//! operator's collector produces events for these meters.
+//! plans, prices or data planes. Billing prices what is defined here; the
+//! operator's collector produces the events; the HTTP layer authenticates
+//! the sender and checks that it may report for each tenant.
 
+pub mod event;
+pub mod gauge;
+pub mod ingest;
 pub mod meter;
+pub mod report;
+pub mod window;
 
+pub use event::{Rejected, UsageEvent};
+pub use ingest::{IngestError, Ingested, Ingester};
 pub use meter::{Aggregation, Meter, UnknownMeter};

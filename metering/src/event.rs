@@ -1,0 +1,305 @@
+//! Usage events as data planes send them: CloudEvents 1.0 in JSON, one
+//! object per event, checked one by one so that a malformed event is
+//! refused with its own reason while the rest of its batch is kept.
+//!
+//! ```json
+//! { "specversion": "1.0", "id": "…", "source": "dataplane/eu-1/collector",
+//!   "type": "dev.quartermaster.usage", "time": "2026-11-25T12:00:00Z",
+//!   "subject": "organizations/<uuid>/clusters/<uuid>",
+//!   "data": { "meter": "gpu_seconds", "value": 60, "dimension": "nvidia-l4" } }
+//! ```
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::Meter;
+
+pub const EVENT_TYPE: &str = "dev.quartermaster.usage";
+
+/// A checked usage event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageEvent {
+    pub source: String,
+    pub id: String,
+    pub organization_id: Uuid,
+    /// The cluster or endpoint the usage is of.
+    pub resource_id: Uuid,
+    pub meter: Meter,
+    /// For `gpu_seconds`, the GPU model; empty for other meters.
+    pub dimension: String,
+    pub time: DateTime<Utc>,
+    pub value: i64,
+}
+
+/// Why one event of a batch was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// Its position in the batch.
+    pub index: usize,
+    /// Its id, when it had a readable one.
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    specversion: String,
+    id: String,
+    source: String,
+    #[serde(rename = "type")]
+    type_: String,
+    time: String,
+    subject: String,
+    #[serde(default)]
+    datacontenttype: Option<String>,
+    data: WireData,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireData {
+    meter: String,
+    value: i64,
+    #[serde(default)]
+    dimension: Option<String>,
+}
+
+/// How far ahead of the ingester's clock an event may be (clock skew).
+const MAX_FUTURE: Duration = Duration::minutes(5);
+
+fn text(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 255 {
+        return Err(format!("{field} must be 1 to 255 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// `organizations/<uuid>/clusters/<uuid>` or `…/endpoints/<uuid>`.
+fn subject(raw: &str) -> Result<(Uuid, Uuid), String> {
+    let bad = || {
+        format!(
+            "subject `{raw}` is not organizations/<uuid>/clusters/<uuid> or organizations/<uuid>/endpoints/<uuid>"
+        )
+    };
+    let parts: Vec<&str> = raw.split('/').collect();
+    match parts.as_slice() {
+        ["organizations", org, "clusters" | "endpoints", resource] => Ok((
+            org.parse().map_err(|_| bad())?,
+            resource.parse().map_err(|_| bad())?,
+        )),
+        _ => Err(bad()),
+    }
+}
+
+/// Checks one event. `now` and `lateness` bound its time.
+pub fn parse(
+    value: serde_json::Value,
+    now: DateTime<Utc>,
+    lateness: Duration,
+) -> Result<UsageEvent, (Option<String>, String)> {
+    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    let fail = |reason: String| (id.clone(), reason);
+    let wire: Wire = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
+    if wire.specversion != "1.0" {
+        return Err(fail(format!(
+            "specversion must be \"1.0\", not {:?}",
+            wire.specversion
+        )));
+    }
+    if wire.type_ != EVENT_TYPE {
+        return Err(fail(format!("type must be \"{EVENT_TYPE}\"")));
+    }
+    if let Some(content) = &wire.datacontenttype
+        && content != "application/json"
+    {
+        return Err(fail("datacontenttype must be application/json".to_owned()));
+    }
+    text("id", &wire.id).map_err(&fail)?;
+    text("source", &wire.source).map_err(&fail)?;
+    let (organization_id, resource_id) = subject(&wire.subject).map_err(&fail)?;
+    let time = DateTime::parse_from_rfc3339(&wire.time)
+        .map_err(|_| fail(format!("time `{}` is not an RFC 3339 timestamp", wire.time)))?
+        .with_timezone(&Utc);
+    if time > now + MAX_FUTURE {
+        return Err(fail(format!("time {time} is in the future")));
+    }
+    if time < now - lateness {
+        return Err(fail(format!(
+            "time {time} is older than the {} hours late events are accepted for",
+            lateness.num_hours()
+        )));
+    }
+    let meter: Meter = wire
+        .data
+        .meter
+        .parse()
+        .map_err(|e: crate::UnknownMeter| fail(e.to_string()))?;
+    if wire.data.value < 0 {
+        return Err(fail(format!(
+            "value must not be negative; got {}",
+            wire.data.value
+        )));
+    }
+    let dimension = wire.data.dimension.unwrap_or_default();
+    match meter {
+        Meter::GpuSeconds if dimension.is_empty() => {
+            return Err(fail(
+                "gpu_seconds needs the GPU model as its dimension".to_owned(),
+            ));
+        }
+        Meter::GpuSeconds => text("dimension", &dimension).map_err(&fail)?,
+        _ if !dimension.is_empty() => {
+            return Err(fail(format!("{meter} takes no dimension")));
+        }
+        _ => {}
+    }
+    Ok(UsageEvent {
+        source: wire.source,
+        id: wire.id,
+        organization_id,
+        resource_id,
+        meter,
+        dimension,
+        time,
+        value: wire.data.value,
+    })
+}
+
+/// Checks a batch: the valid events, and a reason for each refused one.
+pub fn parse_batch(
+    values: Vec<serde_json::Value>,
+    now: DateTime<Utc>,
+    lateness: Duration,
+) -> (Vec<UsageEvent>, Vec<Rejected>) {
+    let mut valid = Vec::with_capacity(values.len());
+    let mut rejected = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        match parse(value, now, lateness) {
+            Ok(event) => valid.push(event),
+            Err((id, reason)) => rejected.push(Rejected { index, id, reason }),
+        }
+    }
+    (valid, rejected)
+}
+
+impl UsageEvent {
+    /// The event in its wire form, for senders (the collector, tests, benchmarks).
+    pub fn to_wire(&self) -> serde_json::Value {
+        let kind = "clusters";
+        let mut data = serde_json::json!({ "meter": self.meter, "value": self.value });
+        if !self.dimension.is_empty() {
+            data["dimension"] = serde_json::json!(self.dimension);
+        }
+        serde_json::json!({
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": EVENT_TYPE,
+            "time": self.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "subject": format!("organizations/{}/{kind}/{}", self.organization_id, self.resource_id),
+            "data": data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn event() -> UsageEvent {
+        UsageEvent {
+            source: "dataplane/eu-1".into(),
+            id: "e-1".into(),
+            organization_id: Uuid::from_u128(1),
+            resource_id: Uuid::from_u128(2),
+            meter: Meter::GpuSeconds,
+            dimension: "nvidia-l4".into(),
+            time: now() - Duration::minutes(1),
+            value: 60,
+        }
+    }
+
+    #[test]
+    fn the_wire_form_parses_back_to_the_event() {
+        assert_eq!(
+            parse(event().to_wire(), now(), Duration::hours(48)),
+            Ok(event())
+        );
+    }
+
+    #[test]
+    fn each_kind_of_bad_event_gets_its_reason() {
+        let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+            (Box::new(|e| e["specversion"] = "0.3".into()), "specversion"),
+            (Box::new(|e| e["type"] = "other".into()), "type must be"),
+            (Box::new(|e| e["subject"] = "clusters/x".into()), "subject"),
+            (Box::new(|e| e["time"] = "yesterday".into()), "RFC 3339"),
+            (
+                Box::new(|e| e["time"] = "2026-11-22T11:00:00Z".into()),
+                "older than the 48 hours",
+            ),
+            (
+                Box::new(|e| e["time"] = "2026-11-25T13:00:00Z".into()),
+                "in the future",
+            ),
+            (
+                Box::new(|e| e["data"]["meter"] = "gpu_hours".into()),
+                "unknown meter `gpu_hours`",
+            ),
+            (
+                Box::new(|e| e["data"]["value"] = (-5).into()),
+                "must not be negative",
+            ),
+            (
+                Box::new(|e| e["data"]["value"] = 1.5.into()),
+                "invalid type",
+            ),
+            (
+                Box::new(|e| e["data"]["dimension"] = serde_json::Value::Null),
+                "needs the GPU model",
+            ),
+            (Box::new(|e| e["id"] = "".into()), "id must be 1 to 255"),
+            (
+                Box::new(|e| e["source"] = "a\tb".into()),
+                "control characters",
+            ),
+            (Box::new(|e| e["extra"] = 1.into()), "unknown field `extra`"),
+        ];
+        for (mutate, expected) in cases {
+            let mut wire = event().to_wire();
+            mutate(&mut wire);
+            let (_, reason) = parse(wire.clone(), now(), Duration::hours(48)).unwrap_err();
+            assert!(reason.contains(expected), "{wire}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_valid_events_and_says_why_for_the_others() {
+        let mut bad = event().to_wire();
+        bad["data"]["meter"] = "nope".into();
+        let mut storage = event();
+        storage.meter = Meter::StorageBytes;
+        storage.dimension = String::new();
+        let (valid, rejected) = parse_batch(
+            vec![event().to_wire(), bad, storage.to_wire()],
+            now(),
+            Duration::hours(48),
+        );
+        assert_eq!(valid.len(), 2);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(
+            (rejected[0].index, rejected[0].id.as_deref()),
+            (1, Some("e-1"))
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! Ingestion: exactly once, durable before it answers, fast.
+//!
+//! One batch is one transaction, under a PostgreSQL advisory lock so that
+//! batches (from any replica) are applied one at a time:
+//!
+//! 1. catch the in-memory [`Window`] up with rows other replicas wrote
+//!    (`seq` above the last one seen);
+//! 2. drop events already in the window, or twice in the batch;
+//! 3. `COPY` the rest into the append-only `usage_events`;
+//! 4. add sums to their hourly rollups, computed in process, and recompute
+//!    the hours of gauges touched (time-weighted, see [`crate::gauge`]) from
+//!    the raw samples, so that a late or out-of-order sample lands exactly;
+//! 5. commit, and only then remember the new keys.
+//!
+//! A crash anywhere before the commit leaves nothing behind and the sender
+//! retries; a crash after it leaves everything, and the retry is a duplicate.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::event::UsageEvent;
+use crate::gauge::{self, HOLD, Sample};
+use crate::window::{self, Window};
+use crate::{Aggregation, Meter};
+
+/// Late events are accepted, and correct their hour, for this long.
+pub const DEFAULT_LATENESS: Duration = Duration::hours(48);
+/// `pg_advisory_xact_lock` key of ingestion ("qmmeter").
+const LOCK_KEY: i64 = 0x716d_6d65_7465_72;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What happened to a batch's checked events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Ingested {
+    /// Stored now.
+    pub accepted: usize,
+    /// Already stored before (or twice in this batch): nothing changed.
+    pub duplicates: usize,
+}
+
+#[derive(Debug)]
+pub struct Ingester {
+    pool: PgPool,
+    lateness: Duration,
+    window: Mutex<Window>,
+}
+
+type Series = (Uuid, Uuid, Meter, String);
+
+impl Ingester {
+    /// An ingester whose window is rebuilt from the stored events.
+    pub async fn start(pool: PgPool, lateness: Duration) -> Result<Ingester, IngestError> {
+        let ingester = Ingester {
+            pool,
+            lateness,
+            window: Mutex::new(Window::default()),
+        };
+        let mut conn = ingester.pool.acquire().await?;
+        let mut window = ingester.window.lock().await;
+        let since = Utc::now() - lateness - Duration::hours(1);
+        let rows: Vec<(String, String, DateTime<Utc>, i64)> =
+            sqlx::query_as("SELECT source, event_id, time, seq FROM usage_events WHERE time >= $1")
+                .bind(since)
+                .fetch_all(&mut *conn)
+                .await?;
+        window.last_seq = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM usage_events")
+            .fetch_one(&mut *conn)
+            .await?;
+        for (source, id, time, _) in rows {
+            window.insert(window::key(&source, &id), time);
+        }
+        tracing::info!(events = window.len(), "usage deduplication window rebuilt");
+        drop(window);
+        Ok(ingester)
+    }
+
+    pub fn lateness(&self) -> Duration {
+        self.lateness
+    }
+
+    /// Stores checked events exactly once; durable when this returns `Ok`.
+    pub async fn ingest(&self, events: &[UsageEvent]) -> Result<Ingested, IngestError> {
+        let mut window = self.window.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let caught_up = catch_up(&mut tx, &mut window).await?;
+
+        let mut fresh = Vec::with_capacity(events.len());
+        let mut batch_keys = HashSet::with_capacity(events.len());
+        for event in events {
+            let key = window::key(&event.source, &event.id);
+            if !window.contains(key) && batch_keys.insert(key) {
+                fresh.push(event);
+            }
+        }
+        let outcome = Ingested {
+            accepted: fresh.len(),
+            duplicates: events.len() - fresh.len(),
+        };
+        if fresh.is_empty() {
+            tx.commit().await?;
+            window.last_seq = caught_up;
+            return Ok(outcome);
+        }
+
+        copy_events(&mut tx, &fresh).await?;
+        add_sums(&mut tx, &fresh).await?;
+        recompute_gauges(&mut tx, &fresh).await?;
+        let last_seq: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM usage_events WHERE seq > $1")
+                .bind(caught_up)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+
+        for event in &fresh {
+            window.insert(window::key(&event.source, &event.id), event.time);
+        }
+        window.last_seq = last_seq.max(caught_up);
+        window.forget_before(Utc::now() - self.lateness - Duration::hours(1));
+        Ok(outcome)
+    }
+}
+
+/// Adds to the window what other writers stored since it last looked.
+async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, sqlx::Error> {
+    let rows: Vec<(String, String, DateTime<Utc>, i64)> =
+        sqlx::query_as("SELECT source, event_id, time, seq FROM usage_events WHERE seq > $1")
+            .bind(window.last_seq)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut last = window.last_seq;
+    for (source, id, time, seq) in rows {
+        window.insert(window::key(&source, &id), time);
+        last = last.max(seq);
+    }
+    Ok(last)
+}
+
+/// COPY text format; fields were checked to hold no control characters, so
+/// only the backslash needs escaping.
+fn escape(value: &str, out: &mut String) {
+    for c in value.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+async fn copy_events(conn: &mut PgConnection, events: &[&UsageEvent]) -> Result<(), sqlx::Error> {
+    let mut data = String::with_capacity(events.len() * 160);
+    for e in events {
+        escape(&e.source, &mut data);
+        data.push('\t');
+        escape(&e.id, &mut data);
+        let _ = write!(
+            data,
+            "\t{}\t{}\t{}\t",
+            e.organization_id,
+            e.resource_id,
+            e.meter.as_str()
+        );
+        escape(&e.dimension, &mut data);
+        let _ = writeln!(
+            data,
+            "\t{}\t{}",
+            e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+            e.value
+        );
+    }
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY usage_events (source, event_id, organization_id, resource_id, meter, dimension, time, value) FROM STDIN",
+        )
+        .await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn add_sums(conn: &mut PgConnection, events: &[&UsageEvent]) -> Result<(), sqlx::Error> {
+    let mut sums: BTreeMap<(Series, DateTime<Utc>), (i64, i32)> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.meter.aggregation() == Aggregation::Sum)
+    {
+        let series = (
+            e.organization_id,
+            e.resource_id,
+            e.meter,
+            e.dimension.clone(),
+        );
+        let entry = sums.entry((series, gauge::hour_of(e.time))).or_default();
+        entry.0 += e.value;
+        entry.1 += 1;
+    }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let mut columns = Columns::default();
+    for (((org, resource, meter, dimension), hour), (quantity, count)) in sums {
+        columns.push(
+            org,
+            resource,
+            meter,
+            dimension,
+            hour,
+            quantity.to_string(),
+            "0".to_owned(),
+            count,
+        );
+    }
+    columns
+        .upsert(
+            conn,
+            "quantity = usage_hourly.quantity + EXCLUDED.quantity, events = usage_hourly.events + EXCLUDED.events",
+        )
+        .await
+}
+
+/// Recomputes every (gauge series, hour) that the new samples touch — the
+/// sample's hour and the next, into which it may hold — from all samples.
+async fn recompute_gauges(
+    conn: &mut PgConnection,
+    events: &[&UsageEvent],
+) -> Result<(), sqlx::Error> {
+    let touched: BTreeSet<(Series, DateTime<Utc>)> = events
+        .iter()
+        .filter(|e| e.meter.aggregation() == Aggregation::TimeWeightedAverage)
+        .flat_map(|e| {
+            let series = (
+                e.organization_id,
+                e.resource_id,
+                e.meter,
+                e.dimension.clone(),
+            );
+            let hour = gauge::hour_of(e.time);
+            [(series.clone(), hour), (series, hour + Duration::hours(1))]
+        })
+        .collect();
+    let (Some(first), Some(last)) = (
+        touched.iter().map(|t| t.1).min(),
+        touched.iter().map(|t| t.1).max(),
+    ) else {
+        return Ok(());
+    };
+    let resources: Vec<Uuid> = touched
+        .iter()
+        .map(|((_, r, _, _), _)| *r)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, i64)> = sqlx::query_as(
+        "SELECT organization_id, resource_id, meter, dimension, time, value FROM usage_events
+         WHERE resource_id = ANY($1) AND meter IN ('storage_bytes', 'object_count')
+           AND time >= $2 AND time < $3
+         ORDER BY seq",
+    )
+    .bind(&resources)
+    .bind(first - HOLD)
+    .bind(last + Duration::hours(1))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut samples: BTreeMap<Series, Vec<Sample>> = BTreeMap::new();
+    for (org, resource, meter, dimension, time, value) in rows {
+        let Ok(meter) = meter.parse::<Meter>() else {
+            continue;
+        };
+        samples
+            .entry((org, resource, meter, dimension))
+            .or_default()
+            .push(Sample { time, value });
+    }
+    let mut columns = Columns::default();
+    for ((org, resource, meter, dimension), hour) in touched {
+        let series_samples = samples
+            .get(&(org, resource, meter, dimension.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let integral = gauge::integrate(series_samples, hour);
+        let count = series_samples
+            .iter()
+            .filter(|s| gauge::hour_of(s.time) == hour)
+            .count();
+        if integral.covered_ms == 0 && count == 0 {
+            continue;
+        }
+        columns.push(
+            org,
+            resource,
+            meter,
+            dimension,
+            hour,
+            gauge::millis_decimal(integral.value_ms),
+            gauge::millis_decimal(i128::from(integral.covered_ms)),
+            i32::try_from(count).unwrap_or(i32::MAX),
+        );
+    }
+    columns
+        .upsert(
+            conn,
+            "quantity = EXCLUDED.quantity, covered_seconds = EXCLUDED.covered_seconds, events = EXCLUDED.events",
+        )
+        .await
+}
+
+/// Rollup rows as columns, for one `UNNEST` upsert.
+#[derive(Default)]
+struct Columns {
+    org: Vec<Uuid>,
+    resource: Vec<Uuid>,
+    meter: Vec<&'static str>,
+    dimension: Vec<String>,
+    hour: Vec<DateTime<Utc>>,
+    quantity: Vec<String>,
+    covered: Vec<String>,
+    events: Vec<i32>,
+}
+
+impl Columns {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per column of the row"
+    )]
+    fn push(
+        &mut self,
+        org: Uuid,
+        resource: Uuid,
+        meter: Meter,
+        dimension: String,
+        hour: DateTime<Utc>,
+        quantity: String,
+        covered: String,
+        events: i32,
+    ) {
+        self.org.push(org);
+        self.resource.push(resource);
+        self.meter.push(meter.as_str());
+        self.dimension.push(dimension);
+        self.hour.push(hour);
+        self.quantity.push(quantity);
+        self.covered.push(covered);
+        self.events.push(events);
+    }
+
+    async fn upsert(
+        self,
+        conn: &mut PgConnection,
+        on_conflict: &'static str,
+    ) -> Result<(), sqlx::Error> {
+        if self.org.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity, covered_seconds, events)
+             SELECT o, r, m, d, h, q::numeric, c::numeric, e
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::int[])
+                  AS t(o, r, m, d, h, q, c, e)
+             ON CONFLICT (organization_id, resource_id, meter, dimension, hour) DO UPDATE
+             SET {on_conflict}, updated_at = now()"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.org)
+            .bind(&self.resource)
+            .bind(&self.meter)
+            .bind(&self.dimension)
+            .bind(&self.hour)
+            .bind(&self.quantity)
+            .bind(&self.covered)
+            .bind(&self.events)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}

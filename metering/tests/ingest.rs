@@ -1,0 +1,332 @@
+//! Ingestion and reports against the real PostgreSQL.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use metering::ingest::DEFAULT_LATENESS;
+use metering::report::{Granularity, ReportQuery, report};
+use metering::{Ingested, Ingester, Meter, UsageEvent};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+fn hour() -> DateTime<Utc> {
+    (Utc::now() - Duration::hours(3))
+        .duration_trunc(Duration::hours(1))
+        .unwrap()
+}
+
+fn event(
+    org: Uuid,
+    resource: Uuid,
+    id: &str,
+    meter: Meter,
+    time: DateTime<Utc>,
+    value: i64,
+) -> UsageEvent {
+    UsageEvent {
+        source: "dataplane/test".into(),
+        id: id.into(),
+        organization_id: org,
+        resource_id: resource,
+        meter,
+        dimension: if meter == Meter::GpuSeconds {
+            "nvidia-l4".into()
+        } else {
+            String::new()
+        },
+        time,
+        value,
+    }
+}
+
+async fn rollup(
+    pool: &PgPool,
+    resource: Uuid,
+    meter: Meter,
+    hour: DateTime<Utc>,
+) -> Option<(String, String, i32)> {
+    sqlx::query_as(
+        "SELECT quantity::text, covered_seconds::text, events FROM usage_hourly
+         WHERE resource_id = $1 AND meter = $2 AND hour = $3",
+    )
+    .bind(resource)
+    .bind(meter.as_str())
+    .bind(hour)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+}
+
+async fn stored(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM usage_events")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn duplicates_and_replayed_batches_count_once(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, gpu) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let batch: Vec<_> = (0..10)
+        .map(|i| {
+            event(
+                org,
+                gpu,
+                &format!("e{i}"),
+                Meter::GpuSeconds,
+                h + Duration::minutes(i),
+                60,
+            )
+        })
+        .collect();
+    let mut with_dup = batch.clone();
+    with_dup.push(batch[3].clone());
+
+    assert_eq!(
+        ingester.ingest(&with_dup).await.unwrap(),
+        Ingested {
+            accepted: 10,
+            duplicates: 1
+        }
+    );
+    assert_eq!(
+        ingester.ingest(&batch).await.unwrap(),
+        Ingested {
+            accepted: 0,
+            duplicates: 10
+        }
+    );
+    assert_eq!(stored(&pool).await, 10);
+    assert_eq!(
+        rollup(&pool, gpu, Meter::GpuSeconds, h).await,
+        Some(("600".into(), "0".into(), 10))
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_restart_or_another_replica_still_counts_a_replay_once(pool: PgPool) {
+    let (org, node) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let batch: Vec<_> = (0..5)
+        .map(|i| {
+            event(
+                org,
+                node,
+                &format!("n{i}"),
+                Meter::NodeSeconds,
+                h + Duration::minutes(i),
+                60,
+            )
+        })
+        .collect();
+
+    // The first replica stores the batch; its answer is lost (the sender crashes
+    // or the connection drops after the commit) and the sender retries elsewhere.
+    let first = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let second = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    assert_eq!(first.ingest(&batch).await.unwrap().accepted, 5);
+    assert_eq!(
+        second.ingest(&batch).await.unwrap(),
+        Ingested {
+            accepted: 0,
+            duplicates: 5
+        },
+        "caught up by seq"
+    );
+    // A process that starts afresh rebuilds its window from the table.
+    let restarted = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    assert_eq!(restarted.ingest(&batch).await.unwrap().duplicates, 5);
+    assert_eq!(
+        rollup(&pool, node, Meter::NodeSeconds, h).await.unwrap().0,
+        "300"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn gauges_average_exactly_over_irregular_samples(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, cluster) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let samples = [(0, 1_000), (7, 4_000), (9, 2_500), (30, 1_000)];
+    let batch: Vec<_> = samples
+        .iter()
+        .map(|(m, v)| {
+            event(
+                org,
+                cluster,
+                &format!("s{m}"),
+                Meter::StorageBytes,
+                h + Duration::minutes(*m),
+                *v,
+            )
+        })
+        .collect();
+    ingester.ingest(&batch).await.unwrap();
+    // 1000×420 s + 4000×120 s + 2500×600 s (held 10 min) + 1000×600 s (held 10 min)
+    let integral = 1_000 * 420 + 4_000 * 120 + 2_500 * 600 + 1_000 * 600;
+    assert_eq!(
+        rollup(&pool, cluster, Meter::StorageBytes, h).await,
+        Some((format!("{integral}.000"), "1740.000".into(), 4))
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    let rows = report(
+        &mut conn,
+        &ReportQuery {
+            organization_id: org,
+            from: h,
+            to: h + Duration::hours(1),
+            granularity: Granularity::Hour,
+            resource_id: None,
+            meter: Some(Meter::StorageBytes),
+        },
+    )
+    .await
+    .unwrap();
+    // 3 000 000 / 1740 = 1724.137931…
+    assert_eq!(rows[0].average.as_deref(), Some("1724.137931"));
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn late_events_update_the_hour_they_belong_to(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, cluster) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let earlier = h - Duration::hours(20);
+    ingester
+        .ingest(&[event(org, cluster, "now", Meter::NodeSeconds, h, 60)])
+        .await
+        .unwrap();
+    ingester
+        .ingest(&[event(
+            org,
+            cluster,
+            "late",
+            Meter::NodeSeconds,
+            earlier + Duration::minutes(5),
+            30,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        rollup(&pool, cluster, Meter::NodeSeconds, earlier)
+            .await
+            .unwrap()
+            .0,
+        "30"
+    );
+    assert_eq!(
+        rollup(&pool, cluster, Meter::NodeSeconds, h)
+            .await
+            .unwrap()
+            .0,
+        "60"
+    );
+
+    // A late gauge sample between two others changes its hour's integral.
+    ingester
+        .ingest(&[
+            event(org, cluster, "g0", Meter::ObjectCount, h, 100),
+            event(
+                org,
+                cluster,
+                "g2",
+                Meter::ObjectCount,
+                h + Duration::minutes(10),
+                100,
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        rollup(&pool, cluster, Meter::ObjectCount, h)
+            .await
+            .unwrap()
+            .0,
+        "120000.000"
+    );
+    ingester
+        .ingest(&[event(
+            org,
+            cluster,
+            "g1",
+            Meter::ObjectCount,
+            h + Duration::minutes(5),
+            300,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        rollup(&pool, cluster, Meter::ObjectCount, h)
+            .await
+            .unwrap()
+            .0,
+        "180000.000"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn one_organizations_usage_never_appears_in_anothers_report(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (ada, eve) = (Uuid::now_v7(), Uuid::now_v7());
+    let (ada_gpu, eve_gpu) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    ingester
+        .ingest(&[
+            event(ada, ada_gpu, "a1", Meter::GpuSeconds, h, 3600),
+            event(
+                ada,
+                ada_gpu,
+                "a2",
+                Meter::GpuSeconds,
+                h + Duration::hours(1),
+                1800,
+            ),
+            event(eve, eve_gpu, "e1", Meter::GpuSeconds, h, 60),
+        ])
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let query = |org, granularity| ReportQuery {
+        organization_id: org,
+        from: h - Duration::days(1),
+        to: h + Duration::days(1),
+        granularity,
+        resource_id: None,
+        meter: None,
+    };
+    let ada_rows = report(&mut conn, &query(ada, Granularity::Hour))
+        .await
+        .unwrap();
+    assert_eq!(ada_rows.len(), 2);
+    assert!(ada_rows.iter().all(|r| r.resource_id == ada_gpu));
+    let eve_rows = report(&mut conn, &query(eve, Granularity::Day))
+        .await
+        .unwrap();
+    assert_eq!(eve_rows.len(), 1);
+    assert_eq!(
+        (eve_rows[0].resource_id, eve_rows[0].quantity.as_str()),
+        (eve_gpu, "60")
+    );
+    // Filtering by another organization's resource finds nothing.
+    let mut probe = query(eve, Granularity::Day);
+    probe.resource_id = Some(ada_gpu);
+    assert!(report(&mut conn, &probe).await.unwrap().is_empty());
+}
