@@ -239,7 +239,8 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_event_gets_its_reason() {
-        let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|e| e["specversion"] = "0.3".into()), "specversion"),
             (Box::new(|e| e["type"] = "other".into()), "type must be"),
             (Box::new(|e| e["subject"] = "clusters/x".into()), "subject"),

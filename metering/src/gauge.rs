@@ -91,7 +91,8 @@ mod tests {
             sample(at(12, 55, 0), 7),
         ];
         let h = integrate(&samples, at(12, 0, 0));
-        let expected_value_s = 10 * 300 + 20 * 600 + 40 * 480 + 0 * 600 + 7 * 300;
+        // The zero sample adds no value, only covered time.
+        let expected_value_s = 10 * 300 + 20 * 600 + 40 * 480 + 7 * 300;
         assert_eq!(h.value_ms, i128::from(expected_value_s) * 1000);
         assert_eq!(h.covered_ms, (300 + 600 + 480 + 600 + 300) * 1000);
         // 7 holds into the next hour until 13:05.

@@ -31,7 +31,7 @@ use crate::{Aggregation, Meter};
 /// Late events are accepted, and correct their hour, for this long.
 pub const DEFAULT_LATENESS: Duration = Duration::hours(48);
 /// `pg_advisory_xact_lock` key of ingestion ("qmmeter").
-const LOCK_KEY: i64 = 0x716d_6d65_7465_72;
+const LOCK_KEY: i64 = 0x0071_6d6d_6574_6572;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
