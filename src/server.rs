@@ -64,7 +64,10 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         secure_cookies: options.secure_cookies,
         ..Config::default()
     };
-    let app = dashboard_api::router(AppState::new(pool, options.catalog, config));
+    let state = AppState::new(pool, options.catalog, config)
+        .await
+        .context("rebuilding the usage deduplication window")?;
+    let app = dashboard_api::router(state);
     say(&format!("Quartermaster API listening on http://{address}"));
     say(&format!(
         "  OpenAPI document: http://{address}/openapi.json"

@@ -256,9 +256,12 @@ async fn dataplane_add_registers_a_region_once(pool: PgPool) {
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&added.stdout).trim(),
-        "data plane `eu-1` now serves region `eu-west`"
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines[0], "data plane `eu-1` now serves region `eu-west`");
+    assert!(
+        lines[1].starts_with("its usage collector's ingest token (shown once): qmdp_"),
+        "{stdout}"
     );
 
     let again = quartermaster(&[

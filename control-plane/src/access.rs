@@ -35,6 +35,8 @@ pub enum Permission {
     EndpointsRead,
     #[serde(rename = "endpoints:write")]
     EndpointsWrite,
+    #[serde(rename = "usage:read")]
+    UsageRead,
     #[serde(rename = "api_keys:read")]
     ApiKeysRead,
     #[serde(rename = "api_keys:write")]
@@ -46,11 +48,12 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
         Permission::EndpointsWrite,
+        Permission::UsageRead,
         Permission::ApiKeysRead,
         Permission::ApiKeysWrite,
         Permission::MembersRead,
@@ -63,6 +66,7 @@ impl Permission {
             Permission::ClustersWrite => "clusters:write",
             Permission::EndpointsRead => "endpoints:read",
             Permission::EndpointsWrite => "endpoints:write",
+            Permission::UsageRead => "usage:read",
             Permission::ApiKeysRead => "api_keys:read",
             Permission::ApiKeysWrite => "api_keys:write",
             Permission::MembersRead => "members:read",
@@ -105,11 +109,12 @@ impl Role {
                     | ClustersWrite
                     | EndpointsRead
                     | EndpointsWrite
+                    | UsageRead
                     | ApiKeysRead
                     | ApiKeysWrite
                     | MembersRead
             ),
-            Role::Billing => matches!(permission, MembersRead),
+            Role::Billing => matches!(permission, MembersRead | UsageRead),
         }
     }
 }

@@ -71,11 +71,12 @@ pub struct NewApiKey {
 
 /// Scopes a key gets when none are asked for: everything it takes to run
 /// workloads, nothing that manages people or keys.
-pub const DEFAULT_SCOPES: [Permission; 4] = [
+pub const DEFAULT_SCOPES: [Permission; 5] = [
     Permission::ClustersRead,
     Permission::ClustersWrite,
     Permission::EndpointsRead,
     Permission::EndpointsWrite,
+    Permission::UsageRead,
 ];
 
 impl NewApiKey {

@@ -4,10 +4,16 @@
 
 use serde::Serialize;
 use sqlx::PgConnection;
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::on_unique;
-use crate::{Conflict, Result};
+use crate::{Conflict, Error, Result};
 
 /// A region customers can place clusters in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -82,4 +88,59 @@ pub(crate) async fn by_region(conn: &mut PgConnection, region: &str) -> Result<O
             .fetch_optional(&mut *conn)
             .await?,
     )
+}
+
+/// A new ingest token for a data plane's usage collector, replacing any
+/// previous one. Shown once; only its SHA-256 is kept.
+pub async fn issue_ingest_token(conn: &mut PgConnection, data_plane_id: Uuid) -> Result<String> {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!("qmdp_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let updated = sqlx::query("UPDATE data_planes SET ingest_token_hash = $2 WHERE id = $1")
+        .bind(data_plane_id)
+        .bind(Sha256::digest(token.as_bytes()).to_vec())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Err(Error::NotFound {
+            resource: "data plane",
+        });
+    }
+    Ok(token)
+}
+
+/// The data plane an ingest token belongs to.
+pub async fn authenticate_ingest(conn: &mut PgConnection, token: &str) -> Result<Uuid> {
+    if !token.starts_with("qmdp_") {
+        return Err(Error::InvalidApiKey);
+    }
+    sqlx::query_scalar("SELECT id FROM data_planes WHERE ingest_token_hash = $1")
+        .bind(Sha256::digest(token.as_bytes()).to_vec())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::InvalidApiKey)
+}
+
+/// Of `pairs` (organization, cluster or endpoint), those that run in this
+/// data plane: a data plane reports usage for its own tenants only.
+pub async fn tenants(
+    conn: &mut PgConnection,
+    data_plane_id: Uuid,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<HashSet<(Uuid, Uuid)>> {
+    let (orgs, resources): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT p.o, p.r FROM UNNEST($2::uuid[], $3::uuid[]) AS p(o, r)
+         WHERE EXISTS (SELECT 1 FROM vector_clusters c
+                       WHERE c.organization_id = p.o AND c.id = p.r AND c.data_plane_id = $1)
+            OR EXISTS (SELECT 1 FROM inference_endpoints e
+                       WHERE e.organization_id = p.o AND e.id = p.r AND e.data_plane_id = $1)",
+    )
+    .bind(data_plane_id)
+    .bind(&orgs)
+    .bind(&resources)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use billing::Catalog;
+use metering::Ingester;
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
@@ -31,15 +32,23 @@ pub struct Inner {
     pub db: PgPool,
     pub catalog: Catalog,
     pub config: Config,
+    pub ingester: Ingester,
 }
 
 impl AppState {
-    pub fn new(db: PgPool, catalog: Catalog, config: Config) -> Self {
-        AppState(Arc::new(Inner {
+    /// The state, with a usage ingester whose window is rebuilt from `db`.
+    pub async fn new(
+        db: PgPool,
+        catalog: Catalog,
+        config: Config,
+    ) -> Result<Self, metering::IngestError> {
+        let ingester = Ingester::start(db.clone(), metering::ingest::DEFAULT_LATENESS).await?;
+        Ok(AppState(Arc::new(Inner {
             db,
             catalog,
             config,
-        }))
+            ingester,
+        })))
     }
 }
 

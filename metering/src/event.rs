@@ -170,17 +170,18 @@ pub fn parse(
     })
 }
 
-/// Checks a batch: the valid events, and a reason for each refused one.
+/// Checks a batch: the valid events with their positions, and a reason for
+/// each refused one.
 pub fn parse_batch(
     values: Vec<serde_json::Value>,
     now: DateTime<Utc>,
     lateness: Duration,
-) -> (Vec<UsageEvent>, Vec<Rejected>) {
+) -> (Vec<(usize, UsageEvent)>, Vec<Rejected>) {
     let mut valid = Vec::with_capacity(values.len());
     let mut rejected = Vec::new();
     for (index, value) in values.into_iter().enumerate() {
         match parse(value, now, lateness) {
-            Ok(event) => valid.push(event),
+            Ok(event) => valid.push((index, event)),
             Err((id, reason)) => rejected.push(Rejected { index, id, reason }),
         }
     }

@@ -14,6 +14,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
+    /// The simulated data plane serving [`REGION`].
+    pub data_plane: Uuid,
     client: reqwest::Client,
 }
 
@@ -70,9 +72,10 @@ pub struct Customer {
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> TestApp {
         let mut conn = pool.acquire().await.unwrap();
-        control_plane::data_planes::ensure_simulated(&mut conn, "sim-test", REGION)
-            .await
-            .unwrap();
+        let data_plane =
+            control_plane::data_planes::ensure_simulated(&mut conn, "sim-test", REGION)
+                .await
+                .unwrap();
         drop(conn);
         let config = dashboard_api::Config {
             secure_cookies: false,
@@ -82,7 +85,9 @@ impl TestApp {
             pool.clone(),
             billing::Catalog::default_catalog().unwrap(),
             config,
-        );
+        )
+        .await
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, dashboard_api::router(state)).await });
@@ -90,7 +95,12 @@ impl TestApp {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
-        TestApp { base, pool, client }
+        TestApp {
+            base,
+            pool,
+            data_plane,
+            client,
+        }
     }
 
     pub async fn send(

@@ -14,3 +14,4 @@ mod journey;
 mod openapi;
 mod provisioning;
 mod tenancy;
+mod usage;

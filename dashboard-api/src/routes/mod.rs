@@ -8,6 +8,7 @@ mod endpoints;
 mod health;
 mod organizations;
 mod regions;
+mod usage;
 
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ fn api() -> OpenApiRouter<AppState> {
             endpoints::delete
         ))
         .routes(routes!(endpoints::wake))
+        .routes(routes!(usage::ingest))
+        .routes(routes!(usage::usage))
 }
 
 /// The OpenAPI document of every route [`router`] serves.

@@ -1,0 +1,220 @@
+//! Usage: data planes report it (`POST /v1/usage/events`), customers read it
+//! (`GET /v1/organizations/{org}/usage`, JSON or CSV).
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use control_plane::access::{self, Permission};
+use control_plane::{Error, data_planes};
+use metering::report::{self, Granularity, ReportQuery};
+use metering::{Meter, Rejected, event};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::error::{ApiError, RequestError};
+use crate::extract::{Caller, Json, Path, Query};
+use crate::json::ProblemJson;
+use crate::state::AppState;
+
+/// The most events one request may carry.
+pub const MAX_BATCH: usize = 5_000;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Stored by this request.
+    pub accepted: usize,
+    /// Stored before (same `source` and `id`): nothing changed.
+    pub duplicates: usize,
+    /// Refused, each with its reason; the rest of the batch is kept.
+    #[schema(value_type = Vec<Object>)]
+    pub rejected: Vec<Rejected>,
+}
+
+/// Records a batch of usage events (CloudEvents 1.0, a JSON array), exactly
+/// once per `(source, id)`. Authenticated with the data plane's ingest token.
+/// Valid events are stored even when others in the batch are refused; the
+/// answer comes once they are durable, so a sender that gets no answer
+/// simply sends the batch again.
+#[utoipa::path(post, path = "/v1/usage/events", tag = "usage",
+    request_body(content = Vec<Object>, description = "CloudEvents of type dev.quartermaster.usage"),
+    responses(
+        (status = 200, body = IngestResponse),
+        (status = 401, body = ProblemJson, description = "no or an invalid data-plane token"),
+        (status = 422, body = ProblemJson, description = "more than 5000 events"),
+    ))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(events): Json<Vec<serde_json::Value>>,
+) -> Result<axum::Json<IngestResponse>, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(RequestError::Unauthenticated)?;
+    let mut conn = state.db.acquire().await?;
+    let data_plane = data_planes::authenticate_ingest(&mut conn, token.trim()).await?;
+    if events.len() > MAX_BATCH {
+        return Err(
+            Error::Validation(control_plane::validation::ValidationErrors::single(
+                "events",
+                format!(
+                    "at most {MAX_BATCH} events per request; got {}",
+                    events.len()
+                ),
+            ))
+            .into(),
+        );
+    }
+    let (valid, mut rejected) = event::parse_batch(events, Utc::now(), state.ingester.lateness());
+    let pairs: Vec<(Uuid, Uuid)> = valid
+        .iter()
+        .map(|(_, e)| (e.organization_id, e.resource_id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let tenants = data_planes::tenants(&mut conn, data_plane, &pairs).await?;
+    drop(conn);
+    let mut allowed = Vec::with_capacity(valid.len());
+    for (index, event) in valid {
+        if tenants.contains(&(event.organization_id, event.resource_id)) {
+            allowed.push(event);
+        } else {
+            rejected.push(Rejected {
+                index,
+                id: Some(event.id),
+                reason: "the subject is not a cluster or endpoint of this data plane".to_owned(),
+            });
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    let ingested = state
+        .ingester
+        .ingest(&allowed)
+        .await
+        .map_err(|metering::IngestError::Database(e)| ApiError::from(e))?;
+    Ok(axum::Json(IngestResponse {
+        accepted: ingested.accepted,
+        duplicates: ingested.duplicates,
+        rejected,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageParams {
+    /// Start (inclusive), RFC 3339; 7 days before `to` when left out.
+    pub from: Option<DateTime<Utc>>,
+    /// End (exclusive), RFC 3339; the end of the current hour when left out.
+    pub to: Option<DateTime<Utc>>,
+    /// `hour` (default) or `day`.
+    pub granularity: Option<String>,
+    /// Only this cluster or endpoint.
+    pub resource_id: Option<Uuid>,
+    /// Only this meter: gpu_seconds, node_seconds, storage_bytes, object_count.
+    pub meter: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReport {
+    pub object: &'static str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub granularity: String,
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<report::ReportRow>,
+}
+
+/// An organization's usage by hour or day, per resource, meter and
+/// dimension. Sums are totals; gauges give their time integral and
+/// time-weighted average. `format=csv` answers `text/csv`.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/usage", tag = "usage",
+    params(("org_id" = Uuid, Path), UsageParams),
+    responses(
+        (status = 200, body = UsageReport, description = "JSON, or CSV with format=csv"),
+        (status = 404, body = ProblemJson),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn usage(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    Query(params): Query<UsageParams>,
+) -> Result<Response, ApiError> {
+    let mut errors = control_plane::validation::ValidationErrors::default();
+    let to = params.to.unwrap_or_else(|| {
+        let now = Utc::now();
+        now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1)
+    });
+    let from = params.from.unwrap_or(to - Duration::days(7));
+    if from >= to {
+        errors.add("from", "must be before `to`");
+    }
+    if to - from > Duration::days(400) {
+        errors.add("to", "a report covers at most 400 days");
+    }
+    let granularity = errors.check(
+        "granularity",
+        params
+            .granularity
+            .as_deref()
+            .unwrap_or("hour")
+            .parse::<Granularity>(),
+    );
+    let meter = match params.meter.as_deref() {
+        None => Some(None),
+        Some(raw) => errors.check("meter", raw.parse::<Meter>()).map(Some),
+    };
+    let csv = match params.format.as_deref() {
+        None | Some("json") => Some(false),
+        Some("csv") => Some(true),
+        Some(other) => {
+            errors.add(
+                "format",
+                format!("format must be json or csv, not `{other}`"),
+            );
+            None
+        }
+    };
+    let (granularity, (meter, csv)) = errors.finish(granularity.zip(meter.zip(csv)))?;
+
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    access.require(Permission::UsageRead)?;
+    let query = ReportQuery {
+        organization_id: access.organization_id(),
+        from,
+        to,
+        granularity,
+        resource_id: params.resource_id,
+        meter,
+    };
+    let rows = report::report(&mut conn, &query).await?;
+    if csv {
+        let mut response = report::to_csv(&rows).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        response.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"usage.csv\""),
+        );
+        return Ok(response);
+    }
+    Ok(axum::Json(UsageReport {
+        object: "usage_report",
+        from,
+        to,
+        granularity: params.granularity.unwrap_or_else(|| "hour".to_owned()),
+        data: rows,
+    })
+    .into_response())
+}

@@ -1,0 +1,197 @@
+//! Usage through HTTP: a data plane reports it with its own token, exactly
+//! once even when it resends after a lost answer; customers read it as JSON
+//! or CSV, and only their own.
+
+use std::io::Write;
+
+use chrono::{Duration, DurationRound, Utc};
+use metering::{Meter, UsageEvent};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{Auth, TestApp};
+
+fn events(org: Uuid, cluster: Uuid, ids: std::ops::Range<u32>) -> Vec<Value> {
+    let hour = (Utc::now() - Duration::hours(2))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    ids.map(|i| {
+        UsageEvent {
+            source: "dataplane/sim-test/collector".into(),
+            id: format!("node-{i}"),
+            organization_id: org,
+            resource_id: cluster,
+            meter: Meter::NodeSeconds,
+            dimension: String::new(),
+            time: hour + Duration::minutes(i64::from(i)),
+            value: 60,
+        }
+        .to_wire()
+    })
+    .collect()
+}
+
+async fn node_seconds(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(quantity), 0)::bigint FROM usage_hourly WHERE meter = 'node_seconds'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    let eve = app.signup("eve@example.com").await;
+    let cluster: Uuid = app.create_cluster(ada.org_id, &ada.session, "search").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let eve_cluster: Uuid = app.create_cluster(eve.org_id, &eve.session, "other").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let token = control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
+        .await
+        .unwrap();
+    drop(conn);
+    let data_plane = Auth::Key(token.clone());
+
+    // No token, or a customer's key, is not a data plane.
+    let batch = events(ada.org_id, cluster, 0..10);
+    app.post("/v1/usage/events", &Auth::None, json!(batch))
+        .await
+        .problem(401, "unauthenticated");
+    let key = app.api_key(&ada).await;
+    app.post("/v1/usage/events", &key, json!(batch))
+        .await
+        .problem(401, "invalid-api-key");
+
+    // A batch with a malformed event and one for a resource the data plane
+    // does not run: those two are refused with reasons, the rest kept.
+    let mut mixed = events(ada.org_id, cluster, 0..10);
+    mixed[3]["data"]["meter"] = json!("gpu_hours");
+    mixed.push(events(ada.org_id, Uuid::now_v7(), 50..51).remove(0));
+    let reply = app
+        .post("/v1/usage/events", &data_plane, json!(mixed))
+        .await;
+    let body = reply.ok(200);
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(9), Some(0))
+    );
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(
+        (rejected[0]["index"].as_u64(), rejected[0]["id"].as_str()),
+        (Some(3), Some("node-3"))
+    );
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown meter `gpu_hours`")
+    );
+    assert_eq!(rejected[1]["index"], 10);
+    assert!(
+        rejected[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a cluster or endpoint of this data plane")
+    );
+    assert_eq!(node_seconds(&app).await, 540);
+
+    // The sender loses the connection before the answer and sends again:
+    // whatever the server had done, the usage counts once.
+    let all = events(ada.org_id, cluster, 0..20);
+    let body = serde_json::to_vec(&all).unwrap();
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /v1/usage/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body).unwrap();
+    drop(stream);
+    let retry = app.post("/v1/usage/events", &data_plane, json!(all)).await;
+    let retry = retry.ok(200);
+    assert_eq!(
+        retry["accepted"].as_u64().unwrap() + retry["duplicates"].as_u64().unwrap(),
+        20
+    );
+    let again = app.post("/v1/usage/events", &data_plane, json!(all)).await;
+    assert_eq!(again.ok(200)["duplicates"], 20);
+    assert_eq!(
+        node_seconds(&app).await,
+        1200,
+        "20 events of 60 s, once each"
+    );
+
+    // Eve's cluster, reported by the same data plane, stays Eve's.
+    app.post(
+        "/v1/usage/events",
+        &data_plane,
+        json!(events(eve.org_id, eve_cluster, 0..3)),
+    )
+    .await
+    .ok(200);
+
+    let usage = format!("/v1/organizations/{}/usage?granularity=day", ada.org_id);
+    let report = app.get(&usage, &ada.session).await;
+    let rows = report.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["resource_id"], cluster.to_string());
+    assert_eq!(rows[0]["quantity"], "1200");
+    assert_eq!(rows[0]["events"], 20);
+
+    let Auth::Session(cookie) = &ada.session else {
+        unreachable!()
+    };
+    let csv = app
+        .request(Method::GET, &format!("{usage}&format=csv"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "bucket,resource_id,meter,dimension,unit,quantity,average,events"
+    );
+    assert!(
+        lines[1].ends_with(&format!(",{cluster},node_seconds,,seconds,1200,,20")),
+        "{text}"
+    );
+
+    let eve_report = app
+        .get(
+            &format!("/v1/organizations/{}/usage", eve.org_id),
+            &eve.session,
+        )
+        .await;
+    let eve_rows = eve_report.ok(200)["data"].as_array().unwrap().clone();
+    assert!(
+        eve_rows
+            .iter()
+            .all(|r| r["resource_id"] == eve_cluster.to_string())
+    );
+    app.get(&usage, &eve.session)
+        .await
+        .problem(404, "not-found");
+    app.get(&format!("{usage}&meter=gpu_hours"), &ada.session)
+        .await
+        .problem(422, "validation-failed");
+}
