@@ -165,9 +165,14 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
             let pool = server::connect(&database_url).await?;
             control_plane::db::migrate(&pool).await?;
             let mut conn = pool.acquire().await?;
-            control_plane::data_planes::register_kubernetes(&mut conn, &name, &region, &text)
-                .await?;
+            let id =
+                control_plane::data_planes::register_kubernetes(&mut conn, &name, &region, &text)
+                    .await?;
+            let token = control_plane::data_planes::issue_ingest_token(&mut conn, id).await?;
             server::say(&format!("data plane `{name}` now serves region `{region}`"));
+            server::say(&format!(
+                "its usage collector's ingest token (shown once): {token}"
+            ));
             Ok(())
         }
         DataplaneCommand::List { database_url } => {
