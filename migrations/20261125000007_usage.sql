@@ -20,6 +20,10 @@ CREATE TABLE usage_events (
 );
 CREATE INDEX usage_events_time_brin ON usage_events USING brin (time);
 CREATE INDEX usage_events_seq_brin ON usage_events USING brin (seq);
+-- Gauge samples are read back to recompute their hours; only they (a small
+-- share of events) are indexed for it.
+CREATE INDEX usage_events_gauges_idx ON usage_events (resource_id, time)
+    WHERE meter IN ('storage_bytes', 'object_count');
 
 -- One row per (organization, resource, meter, dimension, hour). For sums,
 -- `quantity` is the sum of values; for gauges it is the time integral of
@@ -38,6 +42,15 @@ CREATE TABLE usage_hourly (
     CONSTRAINT usage_hourly_on_the_hour CHECK (date_trunc('hour', hour) = hour)
 );
 CREATE INDEX usage_hourly_organization_hour_idx ON usage_hourly (organization_id, hour);
+
+-- The ingesters' shared state: the last `seq` written. Its row lock
+-- serializes batches across replicas; a replica whose window is behind it
+-- catches up from `usage_events` before deduplicating.
+CREATE TABLE usage_ingest_state (
+    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
+    last_seq bigint NOT NULL
+);
+INSERT INTO usage_ingest_state (last_seq) VALUES (0);
 
 -- Data planes authenticate their usage reports with a token of their own.
 ALTER TABLE data_planes ADD COLUMN ingest_token_hash bytea;

@@ -1,10 +1,11 @@
 //! Ingestion: exactly once, durable before it answers, fast.
 //!
-//! One batch is one transaction, under a PostgreSQL advisory lock so that
-//! batches (from any replica) are applied one at a time:
+//! One batch is one transaction, holding the row lock of
+//! `usage_ingest_state` so that batches (from any replica) are applied one
+//! at a time:
 //!
-//! 1. catch the in-memory [`Window`] up with rows other replicas wrote
-//!    (`seq` above the last one seen);
+//! 1. if another replica wrote since (its `last_seq` is ahead of the
+//!    window's), catch the in-memory [`Window`] up from `usage_events`;
 //! 2. drop events already in the window, or twice in the batch;
 //! 3. `COPY` the rest into the append-only `usage_events`;
 //! 4. add sums to their hourly rollups, computed in process, and recompute
@@ -30,8 +31,6 @@ use crate::{Aggregation, Meter};
 
 /// Late events are accepted, and correct their hour, for this long.
 pub const DEFAULT_LATENESS: Duration = Duration::hours(48);
-/// `pg_advisory_xact_lock` key of ingestion ("qmmeter").
-const LOCK_KEY: i64 = 0x0071_6d6d_6574_6572;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -73,7 +72,7 @@ impl Ingester {
                 .bind(since)
                 .fetch_all(&mut *conn)
                 .await?;
-        window.last_seq = sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM usage_events")
+        window.last_seq = sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state")
             .fetch_one(&mut *conn)
             .await?;
         for (source, id, time, _) in rows {
@@ -92,11 +91,15 @@ impl Ingester {
     pub async fn ingest(&self, events: &[UsageEvent]) -> Result<Ingested, IngestError> {
         let mut window = self.window.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        let caught_up = catch_up(&mut tx, &mut window).await?;
+        let stored_seq: i64 =
+            sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let caught_up = if stored_seq > window.last_seq {
+            catch_up(&mut tx, &mut window).await?
+        } else {
+            window.last_seq
+        };
 
         let mut fresh = Vec::with_capacity(events.len());
         let mut batch_keys = HashSet::with_capacity(events.len());
@@ -119,11 +122,15 @@ impl Ingester {
         copy_events(&mut tx, &fresh).await?;
         add_sums(&mut tx, &fresh).await?;
         recompute_gauges(&mut tx, &fresh).await?;
-        let last_seq: i64 =
-            sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM usage_events WHERE seq > $1")
-                .bind(caught_up)
-                .fetch_one(&mut *tx)
-                .await?;
+        // Only this transaction writes events now, so the session's last
+        // identity value is the highest seq.
+        let last_seq: i64 = sqlx::query_scalar(
+            "UPDATE usage_ingest_state
+             SET last_seq = currval(pg_get_serial_sequence('usage_events', 'seq'))
+             RETURNING last_seq",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
 
         for event in &fresh {
