@@ -89,6 +89,11 @@ impl Ingester {
 
     /// Stores checked events exactly once; durable when this returns `Ok`.
     pub async fn ingest(&self, events: &[UsageEvent]) -> Result<Ingested, IngestError> {
+        // What does not depend on the stored state is done before the lock.
+        let prepared: Vec<(window::Key, String)> = events
+            .iter()
+            .map(|e| (window::key(&e.source, &e.id), copy_line(e)))
+            .collect();
         let mut window = self.window.lock().await;
         let mut tx = self.pool.begin().await?;
         let stored_seq: i64 =
@@ -102,11 +107,15 @@ impl Ingester {
         };
 
         let mut fresh = Vec::with_capacity(events.len());
+        let mut fresh_keys = Vec::with_capacity(events.len());
+        let mut copy_data =
+            String::with_capacity(prepared.iter().map(|(_, line)| line.len()).sum());
         let mut batch_keys = HashSet::with_capacity(events.len());
-        for event in events {
-            let key = window::key(&event.source, &event.id);
-            if !window.contains(key) && batch_keys.insert(key) {
+        for (event, (key, line)) in events.iter().zip(&prepared) {
+            if !window.contains(*key) && batch_keys.insert(*key) {
                 fresh.push(event);
+                fresh_keys.push((*key, event.time));
+                copy_data.push_str(line);
             }
         }
         let outcome = Ingested {
@@ -119,7 +128,7 @@ impl Ingester {
             return Ok(outcome);
         }
 
-        copy_events(&mut tx, &fresh).await?;
+        copy_events(&mut tx, copy_data).await?;
         add_sums(&mut tx, &fresh).await?;
         recompute_gauges(&mut tx, &fresh).await?;
         // Only this transaction writes events now, so the session's last
@@ -133,8 +142,8 @@ impl Ingester {
         .await?;
         tx.commit().await?;
 
-        for event in &fresh {
-            window.insert(window::key(&event.source, &event.id), event.time);
+        for (key, time) in fresh_keys {
+            window.insert(key, time);
         }
         window.last_seq = last_seq.max(caught_up);
         window.forget_before(Utc::now() - self.lateness - Duration::hours(1));
@@ -169,27 +178,30 @@ fn escape(value: &str, out: &mut String) {
     }
 }
 
-async fn copy_events(conn: &mut PgConnection, events: &[&UsageEvent]) -> Result<(), sqlx::Error> {
-    let mut data = String::with_capacity(events.len() * 160);
-    for e in events {
-        escape(&e.source, &mut data);
-        data.push('\t');
-        escape(&e.id, &mut data);
-        let _ = write!(
-            data,
-            "\t{}\t{}\t{}\t",
-            e.organization_id,
-            e.resource_id,
-            e.meter.as_str()
-        );
-        escape(&e.dimension, &mut data);
-        let _ = writeln!(
-            data,
-            "\t{}\t{}",
-            e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
-            e.value
-        );
-    }
+/// One event as a line of `COPY … FROM STDIN` text.
+fn copy_line(e: &UsageEvent) -> String {
+    let mut line = String::with_capacity(160);
+    escape(&e.source, &mut line);
+    line.push('\t');
+    escape(&e.id, &mut line);
+    let _ = write!(
+        line,
+        "\t{}\t{}\t{}\t",
+        e.organization_id,
+        e.resource_id,
+        e.meter.as_str()
+    );
+    escape(&e.dimension, &mut line);
+    let _ = writeln!(
+        line,
+        "\t{}\t{}",
+        e.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        e.value
+    );
+    line
+}
+
+async fn copy_events(conn: &mut PgConnection, data: String) -> Result<(), sqlx::Error> {
     let mut copy = conn
         .copy_in_raw(
             "COPY usage_events (source, event_id, organization_id, resource_id, meter, dimension, time, value) FROM STDIN",
