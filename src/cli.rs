@@ -164,11 +164,13 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
             }
             let pool = server::connect(&database_url).await?;
             control_plane::db::migrate(&pool).await?;
-            let mut conn = pool.acquire().await?;
+            // Registered with its token, or not at all.
+            let mut tx = pool.begin().await?;
             let id =
-                control_plane::data_planes::register_kubernetes(&mut conn, &name, &region, &text)
+                control_plane::data_planes::register_kubernetes(&mut tx, &name, &region, &text)
                     .await?;
-            let token = control_plane::data_planes::issue_ingest_token(&mut conn, id).await?;
+            let token = control_plane::data_planes::issue_ingest_token(&mut tx, id).await?;
+            tx.commit().await?;
             server::say(&format!("data plane `{name}` now serves region `{region}`"));
             server::say(&format!(
                 "its usage collector's ingest token (shown once): {token}"
