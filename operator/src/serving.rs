@@ -32,19 +32,7 @@ impl ServingEngine for Vllm {
     }
 
     fn args(&self, spec: &InferenceEndpointSpec) -> Vec<String> {
-        let Some(model) = &spec.model else {
-            return Vec::new();
-        };
-        vec![
-            "--model".into(),
-            model.repository.clone(),
-            "--revision".into(),
-            model.revision.clone(),
-            "--port".into(),
-            self.port().to_string(),
-            "--tensor-parallel-size".into(),
-            spec.gpu.count.to_string(),
-        ]
+        hub_args(spec, "--model", self.port(), "--tensor-parallel-size")
     }
 
     fn requests_metric(&self) -> &'static str {
@@ -66,24 +54,35 @@ impl ServingEngine for Tgi {
     }
 
     fn args(&self, spec: &InferenceEndpointSpec) -> Vec<String> {
-        let Some(model) = &spec.model else {
-            return Vec::new();
-        };
-        vec![
-            "--model-id".into(),
-            model.repository.clone(),
-            "--revision".into(),
-            model.revision.clone(),
-            "--port".into(),
-            self.port().to_string(),
-            "--num-shard".into(),
-            spec.gpu.count.to_string(),
-        ]
+        hub_args(spec, "--model-id", self.port(), "--num-shard")
     }
 
     fn requests_metric(&self) -> &'static str {
         "tgi_request_success"
     }
+}
+
+/// `--<model flag> <repository> --revision <revision> --port <port> --<shard flag> <gpus>`:
+/// the shape both engines share.
+fn hub_args(
+    spec: &InferenceEndpointSpec,
+    model_flag: &str,
+    port: i32,
+    shard_flag: &str,
+) -> Vec<String> {
+    let Some(model) = &spec.model else {
+        return Vec::new();
+    };
+    vec![
+        model_flag.into(),
+        model.repository.clone(),
+        "--revision".into(),
+        model.revision.clone(),
+        "--port".into(),
+        port.to_string(),
+        shard_flag.into(),
+        spec.gpu.count.to_string(),
+    ]
 }
 
 pub fn engine(kind: EngineKind) -> &'static dyn ServingEngine {

@@ -8,4 +8,4 @@ mod store;
 pub use operator::crd::inference_endpoint::{EndpointPhase, EngineKind};
 pub use request::{CreateEndpoint, UpdateEndpoint};
 pub use store::{Endpoint, create, delete, get, list, update, wake};
-pub(crate) use store::{Row, Tracking, stored_spec, tracked};
+pub(crate) use store::{stored_spec, tracked};

@@ -7,9 +7,9 @@ use operator::crd::inference_endpoint::{EndpointPhase, InferenceEndpoint, Infere
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{BATCH, Plane, Provisioner, RESYNC};
-use crate::endpoints::{Row, Tracking, stored_spec, tracked};
-use crate::{Result, audit};
+use super::{BATCH, Kind, Plane, Provisioner, RESYNC};
+use crate::Result;
+use crate::endpoints::{stored_spec, tracked};
 
 /// An endpoint as a data plane reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +154,7 @@ impl Provisioner {
                 }
             };
             return self
-                .finish_endpoint_deletion(&row, &tracking, gone, now)
+                .finish_deletion(Kind::Endpoint, row.id, tracking.organization_id, gone, now)
                 .await;
         }
         let woken = row
@@ -226,44 +226,6 @@ impl Provisioner {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(())
-    }
-
-    async fn finish_endpoint_deletion(
-        &self,
-        row: &Row,
-        tracking: &Tracking,
-        gone: bool,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        if !gone {
-            sqlx::query("UPDATE inference_endpoints SET synced_at = $2 WHERE id = $1")
-                .bind(row.id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM inference_endpoints WHERE id = $1 AND deletion_requested_at IS NOT NULL",
-        )
-        .bind(row.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 1 {
-            audit::record(
-                &mut tx,
-                Some(tracking.organization_id),
-                "system:provisioner",
-                "endpoint.deleted",
-                "inference_endpoint",
-                &row.id.to_string(),
-            )
-            .await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -35,6 +35,31 @@ const BATCH: i64 = 100;
 /// `pg_advisory_lock` key of the provisioner ("qmprov").
 const LOCK_KEY: i64 = 0x716d_7072_6f76;
 
+/// What a provisioner pass handles; each kind has its own table.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Cluster,
+    Endpoint,
+}
+
+impl Kind {
+    /// A table name from this closed set, never from input.
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Cluster => "vector_clusters",
+            Kind::Endpoint => "inference_endpoints",
+        }
+    }
+
+    /// The audit action and target type of a completed deletion.
+    fn audit(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Cluster => ("cluster.deleted", "vector_cluster"),
+            Kind::Endpoint => ("endpoint.deleted", "inference_endpoint"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Plane {
     Simulated,
@@ -165,7 +190,15 @@ impl Provisioner {
                         .await?
                 }
             };
-            return self.finish_deletion(cluster, gone, now).await;
+            return self
+                .finish_deletion(
+                    Kind::Cluster,
+                    cluster.id,
+                    cluster.organization_id,
+                    gone,
+                    now,
+                )
+                .await;
         }
         let mut cluster = cluster.clone();
         if cluster.applied_generation < cluster.generation {
@@ -237,38 +270,44 @@ impl Provisioner {
         Ok(())
     }
 
+    /// Ends a deletion: the row goes once the data plane reports the
+    /// resource gone; until then it stays, marked as synced.
     async fn finish_deletion(
         &self,
-        cluster: &Tracked,
+        kind: Kind,
+        id: Uuid,
+        organization_id: Uuid,
         gone: bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let table = kind.table();
         if !gone {
-            sqlx::query(
-                "UPDATE vector_clusters SET phase = 'Deleting', synced_at = $2 WHERE id = $1",
-            )
-            .bind(cluster.id)
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET phase = 'Deleting', synced_at = $2 WHERE id = $1"
+            )))
+            .bind(id)
             .bind(now)
             .execute(&self.pool)
             .await?;
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM vector_clusters WHERE id = $1 AND deletion_requested_at IS NOT NULL",
-        )
-        .bind(cluster.id)
+        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = $1 AND deletion_requested_at IS NOT NULL"
+        )))
+        .bind(id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if deleted == 1 {
+            let (action, target) = kind.audit();
             audit::record(
                 &mut tx,
-                Some(cluster.organization_id),
+                Some(organization_id),
                 "system:provisioner",
-                "cluster.deleted",
-                "vector_cluster",
-                &cluster.id.to_string(),
+                action,
+                target,
+                &id.to_string(),
             )
             .await?;
         }
