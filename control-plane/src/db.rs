@@ -18,9 +18,6 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(10))
-        // A broken connection fails its first statement and is dropped;
-        // pinging before every use would add a round trip to each request.
-        .test_before_acquire(false)
         .connect_with(options)
         .await
 }

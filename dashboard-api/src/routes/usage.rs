@@ -92,10 +92,12 @@ pub async fn ingest(
         }
     }
     rejected.sort_by_key(|r| r.index);
-    let ingested = state
-        .ingester
-        .ingest(&allowed)
+    // Run to the end even if the sender hangs up: a batch cut off in the
+    // middle of its COPY would leave its connection unusable.
+    let ingester = state.clone();
+    let ingested = tokio::spawn(async move { ingester.ingester.ingest(&allowed).await })
         .await
+        .map_err(|e| ApiError::from(Error::Join(e)))?
         .map_err(|metering::IngestError::Database(e)| ApiError::from(e))?;
     Ok(axum::Json(IngestResponse {
         accepted: ingested.accepted,
