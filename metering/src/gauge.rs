@@ -6,6 +6,8 @@
 //! (value × milliseconds, an integer) and the milliseconds a value was known;
 //! their ratio is the average, with no rounding anywhere before it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 /// How long a sample speaks for when no next sample follows.
@@ -55,6 +57,58 @@ pub fn integrate(samples: &[Sample], hour: DateTime<Utc>) -> HourIntegral {
         }
     }
     total
+}
+
+/// What `value`, held over `[from, to)`, adds to each hour it overlaps.
+pub fn held(
+    value: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, HourIntegral)> {
+    let mut parts = Vec::new();
+    let mut start = from;
+    while start < to {
+        let hour = hour_of(start);
+        let end = to.min(hour + Duration::hours(1));
+        let ms = (end - start).num_milliseconds();
+        parts.push((
+            hour,
+            HourIntegral {
+                value_ms: i128::from(value) * i128::from(ms),
+                covered_ms: ms,
+            },
+        ));
+        start = end;
+    }
+    parts
+}
+
+/// The change to each hour's rollup when `new` samples — sorted, at distinct
+/// times, all after `last` — follow the series' `last` sample: `last` now
+/// holds only until the first new one, and each new one holds as usual.
+/// Adding these changes gives exactly what [`integrate`] gives over all
+/// samples (a property test below checks it).
+pub fn append(last: Option<Sample>, new: &[Sample]) -> BTreeMap<DateTime<Utc>, HourIntegral> {
+    let mut changes: BTreeMap<DateTime<Utc>, HourIntegral> = BTreeMap::new();
+    let mut add = |parts: Vec<(DateTime<Utc>, HourIntegral)>, sign: i64| {
+        for (hour, part) in parts {
+            let entry = changes.entry(hour).or_default();
+            entry.value_ms += i128::from(sign) * part.value_ms;
+            entry.covered_ms += sign * part.covered_ms;
+        }
+    };
+    if let (Some(previous), Some(first)) = (last, new.first()) {
+        let old_end = previous.time + HOLD;
+        let new_end = first.time.min(old_end);
+        add(held(previous.value, new_end, old_end), -1);
+    }
+    for (i, sample) in new.iter().enumerate() {
+        let end = new
+            .get(i + 1)
+            .map_or(sample.time + HOLD, |next| next.time.min(sample.time + HOLD));
+        add(held(sample.value, sample.time, end), 1);
+    }
+    changes
 }
 
 /// `n / 1000` as an exact decimal string, for a `numeric` column.
@@ -131,6 +185,40 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn appending_in_batches_adds_up_to_integrating_everything(
+            steps in proptest::collection::vec((1i64..1_500, 0i64..1_000_000), 1..60),
+            cuts in proptest::collection::vec(0usize..60, 0..6),
+        ) {
+            let mut t = at(11, 50, 0);
+            let samples: Vec<Sample> = steps
+                .iter()
+                .map(|(gap, value)| {
+                    t += Duration::seconds(*gap);
+                    sample(t, *value)
+                })
+                .collect();
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c % samples.len()).collect();
+            bounds.push(0);
+            bounds.push(samples.len());
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut totals: BTreeMap<DateTime<Utc>, HourIntegral> = BTreeMap::new();
+            let mut last = None;
+            for pair in bounds.windows(2) {
+                let batch = &samples[pair[0]..pair[1]];
+                for (hour, change) in append(last, batch) {
+                    let total = totals.entry(hour).or_default();
+                    total.value_ms += change.value_ms;
+                    total.covered_ms += change.covered_ms;
+                }
+                last = batch.last().copied().or(last);
+            }
+            for (hour, total) in totals {
+                prop_assert_eq!(total, integrate(&samples, hour), "hour {}", hour);
+            }
+        }
+
         #[test]
         fn a_constant_gauge_averages_to_itself(value in 0i64..1_000_000_000, gaps in proptest::collection::vec(1u32..600, 1..40)) {
             let mut t = at(12, 0, 0);

@@ -54,7 +54,7 @@ pub struct Ingester {
     window: Mutex<Window>,
 }
 
-type Series = (Uuid, Uuid, Meter, String);
+use crate::window::Series;
 
 impl Ingester {
     /// An ingester whose window is rebuilt from the stored events.
@@ -77,6 +77,19 @@ impl Ingester {
             .await?;
         for (source, id, time, _) in rows {
             window.insert(window::key(&source, &id), time);
+        }
+        let gauges: Vec<GaugeRow> = sqlx::query_as(
+            "SELECT DISTINCT ON (organization_id, resource_id, meter, dimension)
+                    organization_id, resource_id, meter, dimension, time, value
+             FROM usage_events
+             WHERE meter IN ('storage_bytes', 'object_count') AND time >= $1
+             ORDER BY organization_id, resource_id, meter, dimension, time DESC, seq DESC",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in gauges {
+            remember_gauge(&mut window, row);
         }
         tracing::info!(events = window.len(), "usage deduplication window rebuilt");
         drop(window);
@@ -130,7 +143,7 @@ impl Ingester {
 
         copy_events(&mut tx, copy_data).await?;
         add_sums(&mut tx, &fresh).await?;
-        recompute_gauges(&mut tx, &fresh).await?;
+        roll_up_gauges(&mut tx, &window, &fresh).await?;
         // Only this transaction writes events now, so the session's last
         // identity value is the highest seq.
         let last_seq: i64 = sqlx::query_scalar(
@@ -145,6 +158,24 @@ impl Ingester {
         for (key, time) in fresh_keys {
             window.insert(key, time);
         }
+        for e in fresh
+            .iter()
+            .filter(|e| e.meter.aggregation() == Aggregation::TimeWeightedAverage)
+        {
+            let series = (
+                e.organization_id,
+                e.resource_id,
+                e.meter,
+                e.dimension.clone(),
+            );
+            window.saw_gauge(
+                series,
+                Sample {
+                    time: e.time,
+                    value: e.value,
+                },
+            );
+        }
         window.last_seq = last_seq.max(caught_up);
         window.forget_before(Utc::now() - self.lateness - Duration::hours(1));
         Ok(outcome)
@@ -153,17 +184,65 @@ impl Ingester {
 
 /// Adds to the window what other writers stored since it last looked.
 async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, sqlx::Error> {
-    let rows: Vec<(String, String, DateTime<Utc>, i64)> =
-        sqlx::query_as("SELECT source, event_id, time, seq FROM usage_events WHERE seq > $1")
-            .bind(window.last_seq)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(
+        String,
+        String,
+        i64,
+        Uuid,
+        Uuid,
+        String,
+        String,
+        DateTime<Utc>,
+        i64,
+    )> = sqlx::query_as(
+        "SELECT source, event_id, seq, organization_id, resource_id, meter, dimension, time, value
+         FROM usage_events WHERE seq > $1 ORDER BY seq",
+    )
+    .bind(window.last_seq)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut last = window.last_seq;
-    for (source, id, time, seq) in rows {
+    for (source, id, seq, organization_id, resource_id, meter, dimension, time, value) in rows {
         window.insert(window::key(&source, &id), time);
         last = last.max(seq);
+        remember_gauge(
+            window,
+            GaugeRow {
+                organization_id,
+                resource_id,
+                meter,
+                dimension,
+                time,
+                value,
+            },
+        );
     }
     Ok(last)
+}
+
+#[derive(sqlx::FromRow)]
+struct GaugeRow {
+    organization_id: Uuid,
+    resource_id: Uuid,
+    meter: String,
+    dimension: String,
+    time: DateTime<Utc>,
+    value: i64,
+}
+
+fn remember_gauge(window: &mut Window, row: GaugeRow) {
+    if let Ok(meter) = row.meter.parse::<Meter>()
+        && meter.aggregation() == Aggregation::TimeWeightedAverage
+    {
+        let series = (row.organization_id, row.resource_id, meter, row.dimension);
+        window.saw_gauge(
+            series,
+            Sample {
+                time: row.time,
+                value: row.value,
+            },
+        );
+    }
 }
 
 /// COPY text format; fields were checked to hold no control characters, so
@@ -250,6 +329,77 @@ async fn add_sums(conn: &mut PgConnection, events: &[&UsageEvent]) -> Result<(),
             "quantity = usage_hourly.quantity + EXCLUDED.quantity, events = usage_hourly.events + EXCLUDED.events",
         )
         .await
+}
+
+/// Gauge rollups for the new samples. A series whose new samples all come
+/// after its latest stored one (the usual case: collectors send in order)
+/// gets the exact change [`gauge::append`] computes from that one sample;
+/// any other series has its touched hours recomputed from the raw samples.
+async fn roll_up_gauges(
+    conn: &mut PgConnection,
+    window: &Window,
+    events: &[&UsageEvent],
+) -> Result<(), sqlx::Error> {
+    let mut by_series: BTreeMap<Series, Vec<&UsageEvent>> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.meter.aggregation() == Aggregation::TimeWeightedAverage)
+    {
+        by_series
+            .entry((
+                e.organization_id,
+                e.resource_id,
+                e.meter,
+                e.dimension.clone(),
+            ))
+            .or_default()
+            .push(e);
+    }
+    let mut out_of_order: Vec<&UsageEvent> = Vec::new();
+    let mut columns = Columns::default();
+    for (series, mut samples) in by_series {
+        samples.sort_by_key(|e| e.time);
+        let last = window.last_gauge.get(&series).copied();
+        let distinct = samples.windows(2).all(|w| w[0].time < w[1].time);
+        let after = last.is_none_or(|l| samples[0].time > l.time);
+        if !(distinct && after) {
+            out_of_order.extend(samples);
+            continue;
+        }
+        let new: Vec<Sample> = samples
+            .iter()
+            .map(|e| Sample {
+                time: e.time,
+                value: e.value,
+            })
+            .collect();
+        let (org, resource, meter, dimension) = series;
+        for (hour, change) in gauge::append(last, &new) {
+            let count = new
+                .iter()
+                .filter(|s| gauge::hour_of(s.time) == hour)
+                .count();
+            columns.push(
+                org,
+                resource,
+                meter,
+                dimension.clone(),
+                hour,
+                gauge::millis_decimal(change.value_ms),
+                gauge::millis_decimal(i128::from(change.covered_ms)),
+                i32::try_from(count).unwrap_or(i32::MAX),
+            );
+        }
+    }
+    columns
+        .upsert(
+            conn,
+            "quantity = usage_hourly.quantity + EXCLUDED.quantity,
+             covered_seconds = usage_hourly.covered_seconds + EXCLUDED.covered_seconds,
+             events = usage_hourly.events + EXCLUDED.events",
+        )
+        .await?;
+    recompute_gauges(conn, &out_of_order).await
 }
 
 /// Recomputes every (gauge series, hour) that the new samples touch — the

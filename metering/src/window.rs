@@ -8,12 +8,18 @@
 //! n²/2¹²⁹ for n events in the window.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
 
-use crate::gauge::hour_of;
+use uuid::Uuid;
+
+use crate::Meter;
+use crate::gauge::{Sample, hour_of};
+
+/// A gauge series: organization, resource, meter, dimension.
+pub type Series = (Uuid, Uuid, Meter, String);
 
 pub type Key = u128;
 
@@ -35,6 +41,9 @@ pub struct Window {
     by_hour: BTreeMap<DateTime<Utc>, Vec<Key>>,
     /// The highest `usage_events.seq` reflected here.
     pub last_seq: i64,
+    /// Each gauge series' latest stored sample (within the window), from
+    /// which a following sample's rollup change is computed.
+    pub last_gauge: HashMap<Series, Sample>,
 }
 
 impl Window {
@@ -55,6 +64,14 @@ impl Window {
             for key in keys {
                 self.seen.remove(&key);
             }
+        }
+    }
+
+    /// Records a stored gauge sample; at equal times the later-stored wins.
+    pub fn saw_gauge(&mut self, series: Series, sample: Sample) {
+        let entry = self.last_gauge.entry(series).or_insert(sample);
+        if sample.time >= entry.time {
+            *entry = sample;
         }
     }
 

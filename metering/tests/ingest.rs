@@ -330,3 +330,53 @@ async fn one_organizations_usage_never_appears_in_anothers_report(pool: PgPool) 
     probe.resource_id = Some(ada_gpu);
     assert!(report(&mut conn, &probe).await.unwrap().is_empty());
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn in_order_batches_roll_up_gauges_incrementally_to_the_exact_integral(pool: PgPool) {
+    use metering::gauge::{Sample, integrate};
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, cluster) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    // Irregular gaps, some longer than a sample holds, across an hour boundary.
+    let gaps = [0, 50, 70, 700, 30, 900, 45, 1200, 60, 61, 599, 601];
+    let mut t = h + Duration::minutes(25);
+    let mut samples = Vec::new();
+    for (i, gap) in gaps.iter().enumerate() {
+        t += Duration::seconds(*gap);
+        samples.push((
+            format!("o{i}"),
+            Sample {
+                time: t,
+                value: (i as i64 + 1) * 1_000,
+            },
+        ));
+    }
+    // Three batches, in order, as a collector sends them.
+    for batch in samples.chunks(4) {
+        let events: Vec<_> = batch
+            .iter()
+            .map(|(id, s)| event(org, cluster, id, Meter::ObjectCount, s.time, s.value))
+            .collect();
+        ingester.ingest(&events).await.unwrap();
+    }
+    let all: Vec<Sample> = samples.iter().map(|(_, s)| *s).collect();
+    for hour in [h, h + Duration::hours(1), h + Duration::hours(2)] {
+        let expected = integrate(&all, hour);
+        let stored = rollup(&pool, cluster, Meter::ObjectCount, hour).await;
+        let (quantity, covered) = stored
+            .map(|(q, c, _)| (q, c))
+            .unwrap_or(("0.000".into(), "0.000".into()));
+        assert_eq!(
+            quantity,
+            metering::gauge::millis_decimal(expected.value_ms),
+            "{hour}"
+        );
+        assert_eq!(
+            covered,
+            metering::gauge::millis_decimal(i128::from(expected.covered_ms)),
+            "{hour}"
+        );
+    }
+}
