@@ -184,17 +184,7 @@ impl Ingester {
 
 /// Adds to the window what other writers stored since it last looked.
 async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, sqlx::Error> {
-    let rows: Vec<(
-        String,
-        String,
-        i64,
-        Uuid,
-        Uuid,
-        String,
-        String,
-        DateTime<Utc>,
-        i64,
-    )> = sqlx::query_as(
+    let rows: Vec<StoredRow> = sqlx::query_as(
         "SELECT source, event_id, seq, organization_id, resource_id, meter, dimension, time, value
          FROM usage_events WHERE seq > $1 ORDER BY seq",
     )
@@ -202,22 +192,22 @@ async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, s
     .fetch_all(&mut *conn)
     .await?;
     let mut last = window.last_seq;
-    for (source, id, seq, organization_id, resource_id, meter, dimension, time, value) in rows {
-        window.insert(window::key(&source, &id), time);
-        last = last.max(seq);
-        remember_gauge(
-            window,
-            GaugeRow {
-                organization_id,
-                resource_id,
-                meter,
-                dimension,
-                time,
-                value,
-            },
-        );
+    for row in rows {
+        window.insert(window::key(&row.source, &row.event_id), row.gauge.time);
+        last = last.max(row.seq);
+        remember_gauge(window, row.gauge);
     }
     Ok(last)
+}
+
+/// An event another writer stored.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    source: String,
+    event_id: String,
+    seq: i64,
+    #[sqlx(flatten)]
+    gauge: GaugeRow,
 }
 
 #[derive(sqlx::FromRow)]
