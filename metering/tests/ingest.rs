@@ -380,3 +380,54 @@ async fn in_order_batches_roll_up_gauges_incrementally_to_the_exact_integral(poo
         );
     }
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_replica_continues_a_gauge_another_one_started(pool: PgPool) {
+    use metering::gauge::{Sample, integrate};
+    let first = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let second = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, cluster) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let a = Sample {
+        time: h + Duration::minutes(10),
+        value: 500,
+    };
+    let b = Sample {
+        time: h + Duration::minutes(14),
+        value: 900,
+    };
+    first
+        .ingest(&[event(
+            org,
+            cluster,
+            "a",
+            Meter::StorageBytes,
+            a.time,
+            a.value,
+        )])
+        .await
+        .unwrap();
+    // The second replica must learn of `a` to cut its hold short at `b`.
+    second
+        .ingest(&[event(
+            org,
+            cluster,
+            "b",
+            Meter::StorageBytes,
+            b.time,
+            b.value,
+        )])
+        .await
+        .unwrap();
+    let expected = integrate(&[a, b], h);
+    assert_eq!(expected.value_ms, (500 * 240 + 900 * 600) * 1000);
+    let (quantity, _, events) = rollup(&pool, cluster, Meter::StorageBytes, h)
+        .await
+        .unwrap();
+    assert_eq!(quantity, metering::gauge::millis_decimal(expected.value_ms));
+    assert_eq!(events, 2);
+}
