@@ -7,6 +7,7 @@
 //! reconciles the same types, so the two never disagree on what is valid.
 
 pub mod build;
+pub mod collector;
 pub mod crd;
 pub mod engine;
 pub mod engine_version;

@@ -15,6 +15,7 @@ use kube::runtime::controller::{self, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, CustomResourceExt};
 use operator::VectorCluster;
+use operator::collector::{self, spool::Spool, spool::deliver};
 use operator::crd::inference_endpoint::InferenceEndpoint;
 use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
@@ -38,6 +39,23 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
+    /// Sample usage every interval and report it to the control plane.
+    Collect {
+        /// The control plane's `POST /v1/usage/events` URL.
+        #[arg(long, env = "QM_INGEST_URL")]
+        ingest_url: String,
+        /// A file holding the data plane's ingest token (from `quartermaster dataplane add`).
+        #[arg(long, env = "QM_INGEST_TOKEN_FILE")]
+        token_file: std::path::PathBuf,
+        /// Where reports wait until acknowledged; keep it on a volume.
+        #[arg(long, default_value = "/var/lib/quartermaster/usage-spool")]
+        spool_dir: std::path::PathBuf,
+        /// This data plane's name, in each event's `source`.
+        #[arg(long, env = "QM_DATA_PLANE")]
+        data_plane: String,
+        #[arg(long, default_value_t = 60)]
+        interval_seconds: u64,
+    },
     /// Run the controller.
     Run {
         /// The operator's namespace (for its Lease and the clusters' NetworkPolicies).
@@ -86,6 +104,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.write_all(serde_yaml::to_string(&crd)?.as_bytes())?;
             }
             Ok(())
+        }
+        Command::Collect {
+            ingest_url,
+            token_file,
+            spool_dir,
+            data_plane,
+            interval_seconds,
+        } => {
+            let token = std::fs::read_to_string(&token_file)
+                .with_context(|| format!("reading {}", token_file.display()))?
+                .trim()
+                .to_owned();
+            let client = Client::try_default()
+                .await
+                .context("connecting to Kubernetes")?;
+            let spool = Spool::open(&spool_dir)
+                .with_context(|| format!("opening {}", spool_dir.display()))?;
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?;
+            let source = format!("dataplane/{data_plane}/collector");
+            let interval = chrono::Duration::seconds(i64::try_from(interval_seconds).unwrap_or(60));
+            let mut ticker = tokio::time::interval(Duration::from_secs(interval_seconds));
+            loop {
+                ticker.tick().await;
+                let now = chrono::Utc::now();
+                match collector::running(&client).await {
+                    Ok(running) => {
+                        let events = collector::sample(&source, now, interval, &running);
+                        if !events.is_empty() {
+                            spool.put(now.timestamp(), &events)?;
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "listing resources to sample failed"),
+                }
+                if let Err(err) = deliver(&spool, &http, &ingest_url, &token).await {
+                    tracing::warn!(error = %err, "reading the usage spool failed");
+                }
+            }
         }
         Command::Run {
             namespace,
