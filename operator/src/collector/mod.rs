@@ -133,6 +133,63 @@ pub fn sample(
     events
 }
 
+/// The resources running in this data plane, as the collector samples them:
+/// every `VectorCluster` and `InferenceEndpoint` the control plane placed
+/// (labelled with its organization and id).
+pub async fn running(client: &kube::Client) -> Result<Vec<Running>, kube::Error> {
+    use crate::crd::inference_endpoint::InferenceEndpoint;
+    use crate::crd::vector_cluster::VectorCluster;
+    use kube::api::{Api, ListParams};
+
+    let placed =
+        ListParams::default().labels("quartermaster.dev/organization,quartermaster.dev/id");
+    let labels = |meta: &kube::api::ObjectMeta| {
+        let labels = meta.labels.as_ref()?;
+        Some((
+            labels.get("quartermaster.dev/organization")?.clone(),
+            labels.get("quartermaster.dev/id")?.clone(),
+        ))
+    };
+    let mut found = Vec::new();
+    for vc in Api::<VectorCluster>::all(client.clone())
+        .list(&placed)
+        .await?
+        .items
+    {
+        if let Some((organization_id, resource_id)) = labels(&vc.metadata) {
+            let ready_nodes = vc.status.as_ref().map_or(0, |s| s.ready_nodes);
+            let storage_gib_per_node = vc.spec.resources.storage_gib;
+            found.push(Running {
+                organization_id,
+                resource_id,
+                kind: Kind::Cluster {
+                    ready_nodes,
+                    storage_gib_per_node,
+                    points: None,
+                },
+            });
+        }
+    }
+    for ie in Api::<InferenceEndpoint>::all(client.clone())
+        .list(&placed)
+        .await?
+        .items
+    {
+        if let Some((organization_id, resource_id)) = labels(&ie.metadata) {
+            found.push(Running {
+                organization_id,
+                resource_id,
+                kind: Kind::Endpoint {
+                    ready_replicas: ie.status.as_ref().map_or(0, |s| s.ready_replicas),
+                    gpus: ie.spec.gpu.count,
+                    gpu_model: ie.spec.gpu.model.clone(),
+                },
+            });
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,61 +274,4 @@ mod tests {
         );
         assert_ne!(a[0]["id"], later[0]["id"]);
     }
-}
-
-/// The resources running in this data plane, as the collector samples them:
-/// every `VectorCluster` and `InferenceEndpoint` the control plane placed
-/// (labelled with its organization and id).
-pub async fn running(client: &kube::Client) -> Result<Vec<Running>, kube::Error> {
-    use crate::crd::inference_endpoint::InferenceEndpoint;
-    use crate::crd::vector_cluster::VectorCluster;
-    use kube::api::{Api, ListParams};
-
-    let placed =
-        ListParams::default().labels("quartermaster.dev/organization,quartermaster.dev/id");
-    let labels = |meta: &kube::api::ObjectMeta| {
-        let labels = meta.labels.as_ref()?;
-        Some((
-            labels.get("quartermaster.dev/organization")?.clone(),
-            labels.get("quartermaster.dev/id")?.clone(),
-        ))
-    };
-    let mut found = Vec::new();
-    for vc in Api::<VectorCluster>::all(client.clone())
-        .list(&placed)
-        .await?
-        .items
-    {
-        if let Some((organization_id, resource_id)) = labels(&vc.metadata) {
-            let ready_nodes = vc.status.as_ref().map_or(0, |s| s.ready_nodes);
-            let storage_gib_per_node = vc.spec.resources.storage_gib;
-            found.push(Running {
-                organization_id,
-                resource_id,
-                kind: Kind::Cluster {
-                    ready_nodes,
-                    storage_gib_per_node,
-                    points: None,
-                },
-            });
-        }
-    }
-    for ie in Api::<InferenceEndpoint>::all(client.clone())
-        .list(&placed)
-        .await?
-        .items
-    {
-        if let Some((organization_id, resource_id)) = labels(&ie.metadata) {
-            found.push(Running {
-                organization_id,
-                resource_id,
-                kind: Kind::Endpoint {
-                    ready_replicas: ie.status.as_ref().map_or(0, |s| s.ready_replicas),
-                    gpus: ie.spec.gpu.count,
-                    gpu_model: ie.spec.gpu.model.clone(),
-                },
-            });
-        }
-    }
-    Ok(found)
 }
