@@ -118,9 +118,29 @@ struct CollectionName {
 }
 
 #[derive(Deserialize)]
+struct CollectionInfo {
+    #[serde(default)]
+    points_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct CollectionCluster {
     #[serde(default)]
     shard_transfers: Vec<serde_json::Value>,
+}
+
+impl QdrantHttp {
+    /// Points stored across every collection, as Qdrant counts them.
+    pub async fn points(&self, endpoint: &str, api_key: &str) -> Result<u64, EngineError> {
+        let collections: Collections = self.get(endpoint, "/collections", api_key).await?;
+        let mut points = 0;
+        for collection in collections.collections {
+            let path = format!("/collections/{}", collection.name);
+            let info: CollectionInfo = self.get(endpoint, &path, api_key).await?;
+            points += info.points_count.unwrap_or(0);
+        }
+        Ok(points)
+    }
 }
 
 impl Engine for QdrantHttp {

@@ -125,12 +125,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .timeout(Duration::from_secs(30))
                 .build()?;
             let source = format!("dataplane/{data_plane}/collector");
+            let qdrant = QdrantHttp::new()?;
             let interval = chrono::Duration::seconds(i64::try_from(interval_seconds).unwrap_or(60));
             let mut ticker = tokio::time::interval(Duration::from_secs(interval_seconds));
             loop {
                 ticker.tick().await;
                 let now = chrono::Utc::now();
-                match collector::running(&client).await {
+                match collector::running(&client, &qdrant).await {
                     Ok(running) => {
                         let events = collector::sample(&source, now, interval, &running);
                         if !events.is_empty() {

@@ -136,7 +136,10 @@ pub fn sample(
 /// The resources running in this data plane, as the collector samples them:
 /// every `VectorCluster` and `InferenceEndpoint` the control plane placed
 /// (labelled with its organization and id).
-pub async fn running(client: &kube::Client) -> Result<Vec<Running>, kube::Error> {
+pub async fn running(
+    client: &kube::Client,
+    qdrant: &crate::engine::QdrantHttp,
+) -> Result<Vec<Running>, kube::Error> {
     use crate::crd::inference_endpoint::InferenceEndpoint;
     use crate::crd::vector_cluster::VectorCluster;
     use kube::api::{Api, ListParams};
@@ -159,13 +162,18 @@ pub async fn running(client: &kube::Client) -> Result<Vec<Running>, kube::Error>
         if let Some((organization_id, resource_id)) = labels(&vc.metadata) {
             let ready_nodes = vc.status.as_ref().map_or(0, |s| s.ready_nodes);
             let storage_gib_per_node = vc.spec.resources.storage_gib;
+            let points = if ready_nodes > 0 {
+                cluster_points(client, qdrant, &vc).await
+            } else {
+                None
+            };
             found.push(Running {
                 organization_id,
                 resource_id,
                 kind: Kind::Cluster {
                     ready_nodes,
                     storage_gib_per_node,
-                    points: None,
+                    points,
                 },
             });
         }
@@ -188,6 +196,32 @@ pub async fn running(client: &kube::Client) -> Result<Vec<Running>, kube::Error>
         }
     }
     Ok(found)
+}
+
+/// The cluster's point count from Qdrant itself, with the cluster's admin
+/// key; `None` (and no `object_count` event) when it cannot be read now.
+async fn cluster_points(
+    client: &kube::Client,
+    qdrant: &crate::engine::QdrantHttp,
+    vc: &crate::crd::vector_cluster::VectorCluster,
+) -> Option<u64> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::ResourceExt;
+    let namespace = vc.namespace()?;
+    let names = crate::names::Names::of(&vc.name_any()).ok()?;
+    let secret = kube::Api::<Secret>::namespaced(client.clone(), &namespace)
+        .get_opt(&names.api_key_secret)
+        .await
+        .ok()??;
+    let keys = crate::build::ApiKeys::from_secret(&secret)?;
+    let endpoint = vc.status.as_ref()?.endpoint.clone()?;
+    match qdrant.points(&endpoint, &keys.admin).await {
+        Ok(points) => Some(points),
+        Err(err) => {
+            tracing::warn!(cluster = %vc.name_any(), error = %err, "reading the point count failed");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -97,3 +97,33 @@ async fn reports_wait_in_the_spool_until_acknowledged_and_go_oldest_first() {
         "the failed report is resent first, then the next"
     );
 }
+
+#[tokio::test]
+async fn point_counts_come_from_qdrant_with_the_clusters_admin_key() {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, uri: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            assert_eq!(headers["api-key"], "admin-key");
+            log.lock().unwrap().push(uri.path().to_owned());
+            let body = match uri.path() {
+                "/collections" => serde_json::json!({ "result": { "collections": [{ "name": "docs" }, { "name": "faq" }] } }),
+                "/collections/docs" => serde_json::json!({ "result": { "points_count": 1200 } }),
+                "/collections/faq" => serde_json::json!({ "result": { "points_count": 34 } }),
+                other => panic!("unexpected call to {other}"),
+            };
+            axum::Json(body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let qdrant = operator::engine::QdrantHttp::new().unwrap();
+    assert_eq!(qdrant.points(&endpoint, "admin-key").await.unwrap(), 1234);
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        ["/collections", "/collections/docs", "/collections/faq"]
+    );
+}
