@@ -25,3 +25,9 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
+
+/// A spec count as an `integer` column. Every bound in the specs is far
+/// below `i32::MAX`.
+pub(crate) fn sql_int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

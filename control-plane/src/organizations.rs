@@ -137,14 +137,20 @@ pub async fn get(conn: &mut PgConnection, access: &OrgAccess) -> Result<Organiza
 /// The organization's plan, with its subscription row locked until the
 /// transaction ends, so that limit checks and the changes they allow are
 /// serialized per organization.
-pub async fn lock_plan(conn: &mut PgConnection, access: &OrgAccess) -> Result<PlanId> {
+pub async fn lock_plan<'c>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &'c billing::Catalog,
+) -> Result<&'c billing::Plan> {
     let plan: String =
         sqlx::query_scalar("SELECT plan FROM subscriptions WHERE organization_id = $1 FOR UPDATE")
             .bind(access.organization_id())
             .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| Error::not_found("organization"))?;
-    Ok(PlanId::from(plan))
+    catalog
+        .plan(&PlanId::from(plan.clone()))
+        .ok_or_else(|| Error::UnknownPlan(access.organization_id(), plan))
 }
 
 pub async fn members(conn: &mut PgConnection, access: &OrgAccess) -> Result<Vec<Member>> {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{CreateCluster, UpdateCluster};
 use crate::access::{OrgAccess, Permission};
+use crate::db::sql_int;
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::validation::ValidationErrors;
@@ -113,23 +114,6 @@ fn shape(spec: &VectorClusterSpec) -> ClusterShape {
     }
 }
 
-fn sql_int(n: u32) -> i32 {
-    // Every bound in `operator::vector_cluster` is far below i32::MAX.
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// The plan the organization is on, locked for the rest of the transaction.
-async fn locked_plan<'c>(
-    conn: &mut PgConnection,
-    access: &OrgAccess,
-    catalog: &'c Catalog,
-) -> Result<&'c billing::Plan> {
-    let plan_id = organizations::lock_plan(conn, access).await?;
-    catalog
-        .plan(&plan_id)
-        .ok_or_else(|| Error::UnknownPlan(access.organization_id(), plan_id.to_string()))
-}
-
 pub async fn create(
     conn: &mut PgConnection,
     access: &OrgAccess,
@@ -157,7 +141,7 @@ pub async fn create(
     }
     let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
 
-    let plan = locked_plan(conn, access, catalog).await?;
+    let plan = organizations::lock_plan(conn, access, catalog).await?;
     let existing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
@@ -242,7 +226,7 @@ pub async fn update(
     request: &UpdateCluster,
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
-    let plan = locked_plan(conn, access, catalog).await?;
+    let plan = organizations::lock_plan(conn, access, catalog).await?;
     let current: Cluster = sqlx::query_as(select_clusters!(
         "WHERE c.organization_id = $1 AND c.id = $2 FOR UPDATE OF c"
     ))

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::request::resources;
 use super::{CreateEndpoint, UpdateEndpoint};
 use crate::access::{OrgAccess, Permission};
+use crate::db::sql_int;
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::validation::ValidationErrors;
@@ -178,26 +179,11 @@ impl TryFrom<Row> for Endpoint {
     }
 }
 
-fn sql_int(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 fn engine_name(engine: EngineKind) -> &'static str {
     match engine {
         EngineKind::Vllm => "vllm",
         EngineKind::Tgi => "tgi",
     }
-}
-
-async fn plan<'c>(
-    conn: &mut PgConnection,
-    access: &OrgAccess,
-    catalog: &'c Catalog,
-) -> Result<&'c billing::Plan> {
-    let id = organizations::lock_plan(conn, access).await?;
-    catalog
-        .plan(&id)
-        .ok_or_else(|| Error::UnknownPlan(access.organization_id(), id.to_string()))
 }
 
 pub async fn create(
@@ -214,7 +200,10 @@ pub async fn create(
         errors.add("region", format!("unknown region `{}`", request.region));
     }
     let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
-    entitlements::may_use_gpus(plan(conn, access, catalog).await?, spec.gpu.count)?;
+    entitlements::may_use_gpus(
+        organizations::lock_plan(conn, access, catalog).await?,
+        spec.gpu.count,
+    )?;
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO inference_endpoints (id, organization_id, data_plane_id, name, model_repository,
@@ -299,7 +288,7 @@ pub async fn update(
     request: &UpdateEndpoint,
 ) -> Result<Endpoint> {
     access.require(Permission::EndpointsWrite)?;
-    let plan = plan(conn, access, catalog).await?;
+    let plan = organizations::lock_plan(conn, access, catalog).await?;
     let row: Row = sqlx::query_as(select_endpoints!(
         "WHERE e.organization_id = $1 AND e.id = $2 FOR UPDATE OF e"
     ))
