@@ -61,6 +61,9 @@ pub struct Plan {
     pub included_storage_gib: u32,
     /// Whether storage beyond the allowance is refused rather than billed.
     pub storage_hard_cap: bool,
+    /// Whether usage is charged at the catalog prices. A free plan is held
+    /// to its hard limits instead.
+    pub bills_usage: bool,
     pub backups: BackupEntitlement,
 }
 
@@ -130,6 +133,15 @@ impl Catalog {
 
     pub fn plan(&self, id: &PlanId) -> Option<&Plan> {
         self.plans.iter().find(|p| &p.id == id)
+    }
+
+    /// The price of a meter for one dimension value: a price for exactly
+    /// that value, else the meter's price for any value.
+    pub fn price(&self, meter: Meter, dimension: &str) -> Option<&Price> {
+        let of_meter = || self.prices.iter().filter(move |p| p.meter == meter);
+        of_meter()
+            .find(|p| p.dimension.as_deref() == Some(dimension))
+            .or_else(|| of_meter().find(|p| p.dimension.is_none()))
     }
 }
 

@@ -6,6 +6,9 @@
 
 pub mod catalog;
 pub mod entitlements;
+pub mod period;
+pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
+pub use period::Period;
 pub use entitlements::{ClusterShape, Denial};

@@ -1,0 +1,304 @@
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use proptest::prelude::*;
+
+use super::*;
+use crate::PlanId;
+
+fn catalog() -> Catalog {
+    Catalog::default_catalog().unwrap()
+}
+
+fn plan<'c>(catalog: &'c Catalog, id: &str) -> &'c Plan {
+    catalog.plan(&PlanId::from(id.to_owned())).unwrap()
+}
+
+const NOV: &str = "2026-11";
+
+fn nov() -> Period {
+    NOV.parse().unwrap()
+}
+
+#[test]
+fn a_whole_month_on_starter_pays_the_fee_and_storage_beyond_four_gib() {
+    let catalog = catalog();
+    let period = nov();
+    let segments = segments(period, &[(plan(&catalog, "starter"), period.start(), None)]);
+    // 10 GiB held for the whole month: 10 GiB-months, 4 included.
+    let held = Decimal::from(10 * GIB) * Decimal::from(period.seconds());
+    let usage = [UsageTotal {
+        usage_from: period.start(),
+        meter: Meter::StorageBytes,
+        dimension: String::new(),
+        rows: 720,
+        quantity: held,
+    }];
+    let invoice = rate(&catalog, period, &segments, &usage, &[]).unwrap();
+    let amounts: Vec<_> = invoice
+        .lines
+        .iter()
+        .map(|l| (l.kind, l.amount_minor))
+        .collect();
+    assert_eq!(
+        amounts,
+        [(LineKind::BaseFee, 2500), (LineKind::Usage, 6 * 25)]
+    );
+    assert_eq!(invoice.lines[1].quantity, Decimal::from(6));
+    assert_eq!(invoice.lines[1].unit, "GiB-month");
+    assert_eq!(invoice.total_minor, 2650);
+}
+
+#[test]
+fn gpu_hours_are_priced_by_model_and_an_unknown_model_is_an_error() {
+    let catalog = catalog();
+    let period = nov();
+    let segments = segments(period, &[(plan(&catalog, "business"), period.start(), None)]);
+    let gpu = |model: &str, hours: i64| UsageTotal {
+        usage_from: period.start(),
+        meter: Meter::GpuSeconds,
+        dimension: model.to_owned(),
+        rows: hours,
+        quantity: Decimal::from(hours * 3600),
+    };
+    let invoice = rate(
+        &catalog,
+        period,
+        &segments,
+        &[gpu("nvidia-h100-80gb", 10), gpu("nvidia-l4", 3)],
+        &[],
+    )
+    .unwrap();
+    let usage: Vec<_> = invoice.lines[1..].iter().map(|l| l.amount_minor).collect();
+    assert_eq!(usage, [10 * 450, 3 * 80]);
+    assert_eq!(
+        rate(&catalog, period, &segments, &[gpu("tpu-v5", 1)], &[]),
+        Err(RatingError::NoPrice {
+            meter: Meter::GpuSeconds,
+            dimension: "tpu-v5".to_owned()
+        })
+    );
+}
+
+#[test]
+fn an_upgrade_mid_month_prorates_the_fee_and_bills_only_the_paid_half() {
+    let catalog = catalog();
+    let period = nov();
+    let change = period.start() + Duration::days(15) + Duration::minutes(30);
+    let segments = segments(
+        period,
+        &[
+            (plan(&catalog, "free"), period.start() - Duration::days(40), Some(change)),
+            (plan(&catalog, "starter"), change, None),
+        ],
+    );
+    // The change at 00:30 moves that whole hour to the new plan.
+    assert_eq!(
+        segments[1].usage_hours().0,
+        period.start() + Duration::days(15)
+    );
+    let nodes = |from, hours: i64| UsageTotal {
+        usage_from: from,
+        meter: Meter::NodeSeconds,
+        dimension: String::new(),
+        rows: hours,
+        quantity: Decimal::from(hours * 3600),
+    };
+    let invoice = rate(
+        &catalog,
+        period,
+        &segments,
+        &[
+            nodes(segments[0].usage_hours().0, 360),
+            nodes(segments[1].usage_hours().0, 360),
+        ],
+        &[],
+    )
+    .unwrap();
+    // Half a month minus 30 minutes of $25, rounded down.
+    let fee = 2500 * (15 * 86_400 - 1800) / (30 * 86_400);
+    assert_eq!(invoice.lines[0].amount_minor, fee);
+    assert_eq!(invoice.lines.len(), 2, "free usage is not billed");
+    assert_eq!(invoice.lines[1].amount_minor, 360 * 5);
+    assert_eq!(invoice.total_minor, fee + 1800);
+}
+
+#[test]
+fn credits_reduce_the_total_to_no_less_than_zero_oldest_first() {
+    let catalog = catalog();
+    let period = nov();
+    let segments = segments(period, &[(plan(&catalog, "starter"), period.start(), None)]);
+    let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let credits = [
+        CreditBalance {
+            id: a,
+            remaining_minor: 1000,
+        },
+        CreditBalance {
+            id: b,
+            remaining_minor: 5000,
+        },
+    ];
+    let invoice = rate(&catalog, period, &segments, &[], &credits).unwrap();
+    let used: Vec<_> = invoice
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Credit)
+        .map(|l| (l.credit_id.unwrap(), l.amount_minor))
+        .collect();
+    assert_eq!(used, [(a, -1000), (b, -1500)]);
+    assert_eq!(
+        (invoice.subtotal_minor, invoice.credits_minor, invoice.total_minor),
+        (2500, 2500, 0)
+    );
+    assert!(!invoice.is_empty());
+}
+
+#[test]
+fn a_free_month_is_empty() {
+    let catalog = catalog();
+    let period = nov();
+    let segments = segments(period, &[(plan(&catalog, "free"), period.start(), None)]);
+    let usage = [UsageTotal {
+        usage_from: period.start(),
+        meter: Meter::StorageBytes,
+        dimension: String::new(),
+        rows: 1,
+        quantity: Decimal::from(GIB),
+    }];
+    assert!(rate(&catalog, period, &segments, &usage, &[]).unwrap().is_empty());
+}
+
+/// One generated rollup: hour index in the period, meter, dimension, value.
+type Rollup = (i64, Meter, &'static str, Decimal);
+
+fn rollup() -> impl Strategy<Value = Rollup> {
+    let meter = prop_oneof![
+        Just((Meter::NodeSeconds, "")),
+        Just((Meter::StorageBytes, "")),
+        Just((Meter::ObjectCount, "")),
+        Just((Meter::GpuSeconds, "nvidia-l4")),
+        Just((Meter::GpuSeconds, "nvidia-h100-80gb")),
+    ];
+    // Values up to 64 GiB held for an hour, with millisecond precision.
+    (0i64..720, meter, 0i64..(64 * GIB * 3_600_000))
+        .prop_map(|(hour, (m, d), v)| (hour, m, d, Decimal::new(v, 3)))
+}
+
+fn history() -> impl Strategy<Value = Vec<(usize, i64)>> {
+    // Up to four plans; each change at a second of the month (the first
+    // may start before it).
+    prop::collection::vec((0usize..3, 0i64..30 * 86_400), 1..5)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn invoices_add_up_trace_to_their_rollups_and_never_bill_an_hour_twice(
+        changes in history(),
+        rollups in prop::collection::vec(rollup(), 0..200),
+        credits in prop::collection::vec(0i64..20_000, 0..3),
+    ) {
+        let catalog = catalog();
+        let period = nov();
+        let ids = ["free", "starter", "business"];
+        let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts[0] = -86_400; // the first plan began before the period
+        let at = |s: i64| period.start() + Duration::seconds(s);
+        let history: Vec<_> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let to = starts.get(i + 1).map(|&n| at(n));
+                (plan(&catalog, ids[changes[i % changes.len()].0]), at(s), to)
+            })
+            .collect();
+        let segments = segments(period, &history);
+
+        // Every hour of the period belongs to exactly one segment.
+        let mut totals: BTreeMap<(DateTime<Utc>, Meter, &str), (i64, Decimal)> = BTreeMap::new();
+        for &(hour, meter, dimension, value) in &rollups {
+            let start = at(hour * 3600);
+            let owners: Vec<_> = segments
+                .iter()
+                .filter(|s| { let (f, t) = s.usage_hours(); f <= start && start < t })
+                .collect();
+            prop_assert_eq!(owners.len(), 1, "hour {} has {} segments", start, owners.len());
+            let total = totals.entry((owners[0].usage_hours().0, meter, dimension)).or_default();
+            total.0 += 1;
+            total.1 += value;
+        }
+        let usage: Vec<_> = totals
+            .iter()
+            .map(|(&(usage_from, meter, dimension), &(rows, quantity))| UsageTotal {
+                usage_from, meter, dimension: dimension.to_owned(), rows, quantity,
+            })
+            .collect();
+        let balances: Vec<_> = credits
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| CreditBalance { id: Uuid::from_u128(i as u128), remaining_minor: c })
+            .collect();
+
+        let invoice = rate(&catalog, period, &segments, &usage, &balances).unwrap();
+
+        // The total is the sum of the lines, and never negative.
+        let sum: i64 = invoice.lines.iter().map(|l| l.amount_minor).sum();
+        prop_assert_eq!(invoice.total_minor, sum);
+        prop_assert_eq!(invoice.subtotal_minor - invoice.credits_minor, invoice.total_minor);
+        prop_assert!(invoice.total_minor >= 0);
+        prop_assert!(invoice.credits_minor <= credits.iter().sum::<i64>());
+
+        // Each usage line is its rollups beyond the allowance, at the price.
+        let mut rated = Decimal::ZERO;
+        for line in invoice.lines.iter().filter(|l| l.kind == LineKind::Usage) {
+            let source = line.source.as_ref().unwrap();
+            let price = catalog.price(source.meter, &source.dimension).unwrap();
+            prop_assert_eq!(line.unit_amount_minor, price.unit_amount_minor);
+            let billable = (source.quantity - source.included).max(Decimal::ZERO);
+            prop_assert_eq!(line.quantity, billable / unit_size(source.meter, period));
+            prop_assert_eq!(
+                line.amount_minor,
+                (line.quantity * Decimal::from(price.unit_amount_minor))
+                    .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                    .try_into().unwrap_or(i64::MAX)
+            );
+            let expected: Decimal = rollups
+                .iter()
+                .filter(|r| r.1 == source.meter && r.2 == source.dimension)
+                .filter(|r| { let t = at(r.0 * 3600); source.from <= t && t < source.to })
+                .map(|r| r.3)
+                .sum();
+            prop_assert_eq!(source.quantity, expected);
+            rated += source.quantity;
+        }
+
+        // Nothing billed twice and nothing paid lost: the usage rated is
+        // exactly the usage of the hours under plans that bill usage.
+        let billed_hours: Decimal = rollups
+            .iter()
+            .filter(|r| {
+                let t = at(r.0 * 3600);
+                segments.iter().any(|s| {
+                    let (f, to) = s.usage_hours();
+                    s.plan.bills_usage && f <= t && t < to
+                })
+            })
+            .map(|r| r.3)
+            .sum();
+        prop_assert_eq!(rated, billed_hours);
+
+        // Base fees: each segment its share, rounded down, never more than
+        // the fee of the most expensive plan.
+        let fees: i64 = invoice.lines.iter().filter(|l| l.kind == LineKind::BaseFee).map(|l| l.amount_minor).sum();
+        let exact: Decimal = segments
+            .iter()
+            .map(|s| Decimal::from(s.plan.base_fee_minor) * Decimal::from(s.seconds()) / Decimal::from(period.seconds()))
+            .sum();
+        prop_assert!(Decimal::from(fees) <= exact);
+        prop_assert!(exact - Decimal::from(fees) < Decimal::from(segments.len() as i64));
+    }
+}
