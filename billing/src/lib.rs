@@ -10,5 +10,5 @@ pub mod period;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
-pub use period::Period;
 pub use entitlements::{ClusterShape, Denial};
+pub use period::Period;

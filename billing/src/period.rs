@@ -124,7 +124,9 @@ mod tests {
 
     #[test]
     fn malformed_periods_are_refused_with_the_expected_form() {
-        for bad in ["2026-13", "2026-1", "26-11", "2026/11", "", "2026-00", "abcd-ef"] {
+        for bad in [
+            "2026-13", "2026-1", "26-11", "2026/11", "", "2026-00", "abcd-ef",
+        ] {
             let err = bad.parse::<Period>().unwrap_err();
             assert!(err.to_string().contains("YYYY-MM"), "{bad}: {err}");
         }

@@ -38,18 +38,28 @@ impl Segment<'_> {
     }
 }
 
-/// Clips an organization's plan history (`(plan, valid_from, valid_to)`,
-/// ordered, open-ended last) to the period.
-pub fn segments<'c>(
-    period: Period,
-    history: &[(&'c Plan, DateTime<Utc>, Option<DateTime<Utc>>)],
-) -> Vec<Segment<'c>> {
+/// A plan an organization was on over `[valid_from, valid_to)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanPeriod<'c> {
+    pub plan: &'c Plan,
+    pub valid_from: DateTime<Utc>,
+    /// `None`: still in force.
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+/// Clips an organization's plan history (ordered, open-ended last) to the
+/// period.
+pub fn segments<'c>(period: Period, history: &[PlanPeriod<'c>]) -> Vec<Segment<'c>> {
     history
         .iter()
-        .filter_map(|&(plan, from, to)| {
-            let from = from.max(period.start());
-            let to = to.unwrap_or(period.end()).min(period.end());
-            (from < to).then_some(Segment { plan, from, to })
+        .filter_map(|p| {
+            let from = p.valid_from.max(period.start());
+            let to = p.valid_to.unwrap_or(period.end()).min(period.end());
+            (from < to).then_some(Segment {
+                plan: p.plan,
+                from,
+                to,
+            })
         })
         .collect()
 }
@@ -154,7 +164,11 @@ pub fn rate(
 ) -> Result<RatedInvoice, RatingError> {
     let mut lines = Vec::new();
     for segment in segments {
-        let fee = prorate(segment.plan.base_fee_minor, segment.seconds(), period.seconds())?;
+        let fee = prorate(
+            segment.plan.base_fee_minor,
+            segment.seconds(),
+            period.seconds(),
+        )?;
         if segment.plan.base_fee_minor > 0 {
             lines.push(Line {
                 kind: LineKind::BaseFee,

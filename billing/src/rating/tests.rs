@@ -14,6 +14,18 @@ fn plan<'c>(catalog: &'c Catalog, id: &str) -> &'c Plan {
     catalog.plan(&PlanId::from(id.to_owned())).unwrap()
 }
 
+fn on<'c>(
+    plan: &'c Plan,
+    valid_from: DateTime<Utc>,
+    valid_to: Option<DateTime<Utc>>,
+) -> PlanPeriod<'c> {
+    PlanPeriod {
+        plan,
+        valid_from,
+        valid_to,
+    }
+}
+
 const NOV: &str = "2026-11";
 
 fn nov() -> Period {
@@ -24,7 +36,10 @@ fn nov() -> Period {
 fn a_whole_month_on_starter_pays_the_fee_and_storage_beyond_four_gib() {
     let catalog = catalog();
     let period = nov();
-    let segments = segments(period, &[(plan(&catalog, "starter"), period.start(), None)]);
+    let segments = segments(
+        period,
+        &[on(plan(&catalog, "starter"), period.start(), None)],
+    );
     // 10 GiB held for the whole month: 10 GiB-months, 4 included.
     let held = Decimal::from(10 * GIB) * Decimal::from(period.seconds());
     let usage = [UsageTotal {
@@ -53,7 +68,10 @@ fn a_whole_month_on_starter_pays_the_fee_and_storage_beyond_four_gib() {
 fn gpu_hours_are_priced_by_model_and_an_unknown_model_is_an_error() {
     let catalog = catalog();
     let period = nov();
-    let segments = segments(period, &[(plan(&catalog, "business"), period.start(), None)]);
+    let segments = segments(
+        period,
+        &[on(plan(&catalog, "business"), period.start(), None)],
+    );
     let gpu = |model: &str, hours: i64| UsageTotal {
         usage_from: period.start(),
         meter: Meter::GpuSeconds,
@@ -88,8 +106,12 @@ fn an_upgrade_mid_month_prorates_the_fee_and_bills_only_the_paid_half() {
     let segments = segments(
         period,
         &[
-            (plan(&catalog, "free"), period.start() - Duration::days(40), Some(change)),
-            (plan(&catalog, "starter"), change, None),
+            on(
+                plan(&catalog, "free"),
+                period.start() - Duration::days(40),
+                Some(change),
+            ),
+            on(plan(&catalog, "starter"), change, None),
         ],
     );
     // The change at 00:30 moves that whole hour to the new plan.
@@ -127,7 +149,10 @@ fn an_upgrade_mid_month_prorates_the_fee_and_bills_only_the_paid_half() {
 fn credits_reduce_the_total_to_no_less_than_zero_oldest_first() {
     let catalog = catalog();
     let period = nov();
-    let segments = segments(period, &[(plan(&catalog, "starter"), period.start(), None)]);
+    let segments = segments(
+        period,
+        &[on(plan(&catalog, "starter"), period.start(), None)],
+    );
     let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
     let credits = [
         CreditBalance {
@@ -148,7 +173,11 @@ fn credits_reduce_the_total_to_no_less_than_zero_oldest_first() {
         .collect();
     assert_eq!(used, [(a, -1000), (b, -1500)]);
     assert_eq!(
-        (invoice.subtotal_minor, invoice.credits_minor, invoice.total_minor),
+        (
+            invoice.subtotal_minor,
+            invoice.credits_minor,
+            invoice.total_minor
+        ),
         (2500, 2500, 0)
     );
     assert!(!invoice.is_empty());
@@ -158,7 +187,7 @@ fn credits_reduce_the_total_to_no_less_than_zero_oldest_first() {
 fn a_free_month_is_empty() {
     let catalog = catalog();
     let period = nov();
-    let segments = segments(period, &[(plan(&catalog, "free"), period.start(), None)]);
+    let segments = segments(period, &[on(plan(&catalog, "free"), period.start(), None)]);
     let usage = [UsageTotal {
         usage_from: period.start(),
         meter: Meter::StorageBytes,
@@ -166,7 +195,11 @@ fn a_free_month_is_empty() {
         rows: 1,
         quantity: Decimal::from(GIB),
     }];
-    assert!(rate(&catalog, period, &segments, &usage, &[]).unwrap().is_empty());
+    assert!(
+        rate(&catalog, period, &segments, &usage, &[])
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// One generated rollup: hour index in the period, meter, dimension, value.
@@ -213,7 +246,7 @@ proptest! {
             .enumerate()
             .map(|(i, &s)| {
                 let to = starts.get(i + 1).map(|&n| at(n));
-                (plan(&catalog, ids[changes[i % changes.len()].0]), at(s), to)
+                on(plan(&catalog, ids[changes[i % changes.len()].0]), at(s), to)
             })
             .collect();
         let segments = segments(period, &history);
