@@ -118,3 +118,7 @@ ALTER TABLE inference_endpoints
     ADD COLUMN suspended_by text CHECK (suspended_by IN ('billing', 'storage_cap', 'spend_limit', 'admin')),
     ADD COLUMN suspended_reason text,
     ADD CONSTRAINT inference_endpoints_suspension CHECK ((suspended_by IS NULL) = (suspended_reason IS NULL));
+
+CREATE SEQUENCE invoice_numbers;
+ALTER TABLE invoices ALTER COLUMN number
+    SET DEFAULT 'QM-' || lpad(nextval('invoice_numbers')::text, 6, '0');

@@ -90,6 +90,12 @@ pub struct Catalog {
 pub enum CatalogError {
     #[error("the plan catalog is not valid TOML of the expected shape: {0}")]
     Parse(#[from] toml::de::Error),
+    #[error("the plan catalog is not of the expected shape: {0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("`{0}` is not a currency code; use a lowercase ISO 4217 code such as `usd`")]
+    Currency(String),
+    #[error("plan `{0}` is in use by organizations and cannot be removed from the catalog")]
+    PlanInUse(String),
     #[error("the plan catalog must contain the plan `free`, which new organizations start on")]
     NoFreePlan,
     #[error("plan `{0}` appears more than once in the catalog")]
@@ -108,6 +114,21 @@ impl Catalog {
 
     pub fn from_toml(text: &str) -> Result<Catalog, CatalogError> {
         let catalog: Catalog = toml::from_str(text)?;
+        catalog.validated()
+    }
+
+    /// A catalog as JSON, the form it is stored and edited in.
+    pub fn from_json(value: serde_json::Value) -> Result<Catalog, CatalogError> {
+        let catalog: Catalog = serde_json::from_value(value)?;
+        catalog.validated()
+    }
+
+    fn validated(self) -> Result<Catalog, CatalogError> {
+        let catalog = self;
+        if catalog.currency.len() != 3 || !catalog.currency.bytes().all(|b| b.is_ascii_lowercase())
+        {
+            return Err(CatalogError::Currency(catalog.currency));
+        }
         for (i, plan) in catalog.plans.iter().enumerate() {
             if catalog.plans[..i].iter().any(|p| p.id == plan.id) {
                 return Err(CatalogError::DuplicatePlan(plan.id.clone()));

@@ -5,10 +5,16 @@
 //! answer. It depends only on `metering`, whose meters it prices.
 
 pub mod catalog;
+pub mod catalog_store;
+pub mod close;
 pub mod entitlements;
+pub mod error;
+pub mod invoice;
+pub mod payments;
 pub mod period;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
 pub use entitlements::{ClusterShape, Denial};
+pub use error::{Error, Result};
 pub use period::Period;

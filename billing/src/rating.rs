@@ -150,6 +150,8 @@ pub enum RatingError {
     NoPrice { meter: Meter, dimension: String },
     #[error("usage from {0} matches no plan segment of the period")]
     OutsideSegments(DateTime<Utc>),
+    #[error("the organization is on plan `{0}`, which the catalog does not contain")]
+    UnknownPlan(String),
     #[error("an amount overflowed while rating")]
     Overflow,
 }

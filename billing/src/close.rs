@@ -1,0 +1,432 @@
+//! Period close: every organization's month of rollups rated into invoices.
+//!
+//! Set-based at the edges and pure in the middle: one aggregate statement
+//! reads the period's usage per organization, plan segment, meter and
+//! dimension; [`rating::rate`] turns each organization's totals into lines;
+//! invoices and lines are written in batches. An invoice is unique per
+//! organization and period, so closing twice creates nothing the second time.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use metering::Meter;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::catalog::PlanId;
+use crate::catalog_store::Published;
+use crate::rating::{self, CreditBalance, PlanPeriod, RatedInvoice, UsageTotal};
+use crate::{Error, Period, Result};
+
+/// `pg_advisory_lock` key of the period close ("qmclose").
+const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
+/// Invoices written per transaction.
+const BATCH: usize = 500;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CloseReport {
+    pub organizations: usize,
+    pub created: usize,
+    pub already_closed: usize,
+    pub nothing_to_bill: usize,
+    /// Organizations whose usage could not be rated, and why. Their invoice
+    /// is not written; a later close retries them.
+    pub failed: Vec<(Uuid, String)>,
+    pub rollup_rows: i64,
+    pub billed_minor: i64,
+    pub finalized: u64,
+}
+
+/// Progress of a close: invoices written so far, of how many.
+pub type Progress<'a> = &'a mut (dyn FnMut(usize, usize) + Send);
+
+/// The earliest time `period` may be closed: once usage arriving late
+/// can no longer change it.
+pub fn closes_at(period: Period) -> DateTime<Utc> {
+    period.end() + metering::ingest::DEFAULT_LATENESS
+}
+
+/// Closes `period` for every organization. With `finalize`, the new
+/// invoices are opened for payment at once (those that credits paid in full
+/// are paid); without, they stay drafts for review.
+pub async fn close(
+    pool: &PgPool,
+    published: &Published,
+    period: Period,
+    now: DateTime<Utc>,
+    finalize: bool,
+    progress: Progress<'_>,
+) -> Result<CloseReport> {
+    if now < closes_at(period) {
+        return Err(Error::PeriodOpen {
+            period,
+            closes_at: closes_at(period),
+        });
+    }
+    // Detached: if this process dies, the connection and the lock go with it.
+    let mut lock = pool.acquire().await?.detach();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(&mut lock)
+        .await?;
+    if !held {
+        return Err(Error::CloseRunning);
+    }
+    let mut conn = pool.acquire().await?;
+    let rated = rate_all(&mut conn, published, period, None).await?;
+    let closed: HashSet<Uuid> =
+        sqlx::query_scalar("SELECT organization_id FROM invoices WHERE period_start = $1")
+            .bind(period.start())
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+
+    let mut report = CloseReport {
+        organizations: rated.len(),
+        ..CloseReport::default()
+    };
+    let mut to_write = Vec::new();
+    for (organization_id, outcome) in rated {
+        if closed.contains(&organization_id) {
+            report.already_closed += 1;
+            continue;
+        }
+        match outcome {
+            Err(err) => report.failed.push((organization_id, err.to_string())),
+            Ok((invoice, _)) if invoice.is_empty() => report.nothing_to_bill += 1,
+            Ok((invoice, rows)) => {
+                report.rollup_rows += rows;
+                to_write.push((organization_id, invoice));
+            }
+        }
+    }
+    let total = to_write.len();
+    let mut done = 0;
+    for chunk in to_write.chunks(BATCH) {
+        let mut tx = pool.begin().await?;
+        let written = write(&mut tx, published, period, chunk).await?;
+        tx.commit().await?;
+        report.created += written.len();
+        report.billed_minor += chunk
+            .iter()
+            .filter(|(org, _)| written.contains(org))
+            .map(|(_, i)| i.total_minor)
+            .sum::<i64>();
+        report.already_closed += chunk.len() - written.len();
+        done += chunk.len();
+        progress(done, total);
+    }
+    if finalize {
+        report.finalized = finalize_drafts(&mut conn, period, now).await?;
+    }
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut lock)
+        .await?;
+    tracing::info!(
+        %period,
+        created = report.created,
+        already_closed = report.already_closed,
+        failed = report.failed.len(),
+        "period closed"
+    );
+    Ok(report)
+}
+
+/// Opens the period's drafts for payment; an invoice that credits paid in
+/// full is paid at once (Stripe does the same with a zero total).
+pub async fn finalize_drafts(
+    conn: &mut PgConnection,
+    period: Period,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE invoices
+         SET status = CASE WHEN total_minor = 0 THEN 'paid' ELSE 'open' END,
+             finalized_at = $2, due_at = $2,
+             paid_at = CASE WHEN total_minor = 0 THEN $2 END
+         WHERE period_start = $1 AND status = 'draft'",
+    )
+    .bind(period.start())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// An organization's bill for the period so far: what closing it now would
+/// invoice (the base fee in full, usage up to now).
+pub async fn estimate(
+    conn: &mut PgConnection,
+    published: &Published,
+    organization_id: Uuid,
+    period: Period,
+) -> Result<RatedInvoice> {
+    let mut rated = rate_all(conn, published, period, Some(organization_id)).await?;
+    match rated.pop() {
+        Some((_, outcome)) => Ok(outcome?.0),
+        None => Ok(RatedInvoice {
+            lines: Vec::new(),
+            subtotal_minor: 0,
+            credits_minor: 0,
+            total_minor: 0,
+        }),
+    }
+}
+
+type Rated = (RatedInvoice, i64);
+/// Organization, plan, valid from, valid to.
+type HistoryRow = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// Rates the period for every organization (or one), reading plan history,
+/// usage and credits with one statement each.
+async fn rate_all(
+    conn: &mut PgConnection,
+    published: &Published,
+    period: Period,
+    only: Option<Uuid>,
+) -> Result<Vec<(Uuid, Result<Rated, rating::RatingError>)>> {
+    let catalog = &published.catalog;
+    let history: Vec<HistoryRow> = sqlx::query_as(
+        "SELECT organization_id, plan, valid_from, valid_to FROM plan_periods
+         WHERE valid_from < $2 AND (valid_to IS NULL OR valid_to > $1)
+           AND ($3::uuid IS NULL OR organization_id = $3)
+         ORDER BY organization_id, valid_from",
+    )
+    .bind(period.start())
+    .bind(period.end())
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    let usage = usage_totals(conn, period, only).await?;
+    let credits = credit_balances(conn, only).await?;
+
+    let mut plans: BTreeMap<Uuid, Vec<PlanPeriod<'_>>> = BTreeMap::new();
+    let mut unknown: BTreeMap<Uuid, String> = BTreeMap::new();
+    for (organization_id, plan, valid_from, valid_to) in history {
+        match catalog.plan(&PlanId::from(plan.clone())) {
+            Some(plan) => plans.entry(organization_id).or_default().push(PlanPeriod {
+                plan,
+                valid_from,
+                valid_to,
+            }),
+            None => {
+                unknown.insert(organization_id, plan);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(plans.len());
+    for (organization_id, history) in plans {
+        if let Some(plan) = unknown.get(&organization_id) {
+            out.push((
+                organization_id,
+                Err(rating::RatingError::UnknownPlan(plan.clone())),
+            ));
+            continue;
+        }
+        let segments = rating::segments(period, &history);
+        let usage = usage.get(&organization_id).map_or(&[][..], Vec::as_slice);
+        let credits = credits.get(&organization_id).map_or(&[][..], Vec::as_slice);
+        let rows = usage.iter().map(|u| u.rows).sum();
+        let outcome =
+            rating::rate(catalog, period, &segments, usage, credits).map(|invoice| (invoice, rows));
+        out.push((organization_id, outcome));
+    }
+    Ok(out)
+}
+
+/// The period's rollups summed per organization, plan segment (by the hour
+/// it starts rating from), meter and dimension. The segment boundaries are
+/// those of [`rating::Segment::usage_hours`]: each plan period's start and
+/// end, clipped to the period and taken down to the hour, in UTC.
+async fn usage_totals(
+    conn: &mut PgConnection,
+    period: Period,
+    only: Option<Uuid>,
+) -> Result<BTreeMap<Uuid, Vec<UsageTotal>>> {
+    let rows: Vec<(Uuid, DateTime<Utc>, String, String, i64, Decimal)> = sqlx::query_as(
+        "SELECT u.organization_id, s.usage_from, u.meter, u.dimension, count(*), sum(u.quantity)
+         FROM (SELECT organization_id,
+                      date_trunc('hour', greatest(valid_from, $1), 'UTC') AS usage_from,
+                      date_trunc('hour', least(coalesce(valid_to, $2), $2), 'UTC') AS usage_to
+               FROM plan_periods
+               WHERE valid_from < $2 AND (valid_to IS NULL OR valid_to > $1)
+                 AND ($3::uuid IS NULL OR organization_id = $3)) s
+         JOIN usage_hourly u ON u.organization_id = s.organization_id
+              AND u.hour >= s.usage_from AND u.hour < s.usage_to
+         WHERE u.hour >= $1 AND u.hour < $2
+         GROUP BY 1, 2, 3, 4
+         ORDER BY 1, 2, 3, 4",
+    )
+    .bind(period.start())
+    .bind(period.end())
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut totals: BTreeMap<Uuid, Vec<UsageTotal>> = BTreeMap::new();
+    for (organization_id, usage_from, meter, dimension, rows, quantity) in rows {
+        let meter = Meter::from_str(&meter).map_err(|_| Error::Corrupt("usage meter"))?;
+        totals.entry(organization_id).or_default().push(UsageTotal {
+            usage_from,
+            meter,
+            dimension,
+            rows,
+            quantity,
+        });
+    }
+    Ok(totals)
+}
+
+/// Credit left per organization, oldest grant first: each grant less what
+/// invoice lines have used of it.
+async fn credit_balances(
+    conn: &mut PgConnection,
+    only: Option<Uuid>,
+) -> Result<BTreeMap<Uuid, Vec<CreditBalance>>> {
+    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT c.organization_id, c.id, c.amount_minor + coalesce(sum(l.amount_minor), 0)::bigint
+         FROM credits c LEFT JOIN invoice_lines l ON l.credit_id = c.id
+         WHERE $1::uuid IS NULL OR c.organization_id = $1
+         GROUP BY c.id
+         HAVING c.amount_minor + coalesce(sum(l.amount_minor), 0) > 0
+         ORDER BY c.organization_id, c.created_at, c.id",
+    )
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut balances: BTreeMap<Uuid, Vec<CreditBalance>> = BTreeMap::new();
+    for (organization_id, id, remaining_minor) in rows {
+        balances
+            .entry(organization_id)
+            .or_default()
+            .push(CreditBalance {
+                id,
+                remaining_minor,
+            });
+    }
+    Ok(balances)
+}
+
+/// Writes drafts for `chunk`; returns the organizations whose invoice was
+/// written (another close may have written some meanwhile).
+async fn write(
+    conn: &mut PgConnection,
+    published: &Published,
+    period: Period,
+    chunk: &[(Uuid, RatedInvoice)],
+) -> Result<HashSet<Uuid>> {
+    let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+    let orgs: Vec<Uuid> = chunk.iter().map(|(o, _)| *o).collect();
+    let subtotals: Vec<i64> = chunk.iter().map(|(_, i)| i.subtotal_minor).collect();
+    let credits: Vec<i64> = chunk.iter().map(|(_, i)| i.credits_minor).collect();
+    let totals: Vec<i64> = chunk.iter().map(|(_, i)| i.total_minor).collect();
+    let written: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "INSERT INTO invoices (id, organization_id, period_start, period_end, currency,
+                               subtotal_minor, credits_minor, total_minor, catalog_version)
+         SELECT id, org, $3, $4, $5, subtotal, credits, total, $6
+         FROM UNNEST($1::uuid[], $2::uuid[], $7::bigint[], $8::bigint[], $9::bigint[])
+              AS t(id, org, subtotal, credits, total)
+         ON CONFLICT ON CONSTRAINT invoices_one_per_period DO NOTHING
+         RETURNING id, organization_id",
+    )
+    .bind(&ids)
+    .bind(&orgs)
+    .bind(period.start())
+    .bind(period.end())
+    .bind(&published.catalog.currency)
+    .bind(published.version)
+    .bind(&subtotals)
+    .bind(&credits)
+    .bind(&totals)
+    .fetch_all(&mut *conn)
+    .await?;
+    let invoice_of: BTreeMap<Uuid, Uuid> = written.iter().map(|&(id, org)| (org, id)).collect();
+
+    let mut l = Lines::default();
+    for (org, invoice) in chunk {
+        let Some(&invoice_id) = invoice_of.get(org) else {
+            continue;
+        };
+        for (n, line) in invoice.lines.iter().enumerate() {
+            l.push(invoice_id, n, line);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO invoice_lines (invoice_id, line_no, kind, description, plan, meter, dimension,
+                                    usage_from, usage_to, rollup_rows, rollup_quantity,
+                                    included_quantity, quantity, unit, unit_amount_minor,
+                                    amount_minor, credit_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+                              $10::bigint[], $11::numeric[], $12::numeric[], $13::numeric[],
+                              $14::text[], $15::bigint[], $16::bigint[], $17::uuid[])",
+    )
+    .bind(&l.invoice_id)
+    .bind(&l.line_no)
+    .bind(&l.kind)
+    .bind(&l.description)
+    .bind(&l.plan)
+    .bind(&l.meter)
+    .bind(&l.dimension)
+    .bind(&l.usage_from)
+    .bind(&l.usage_to)
+    .bind(&l.rollup_rows)
+    .bind(&l.rollup_quantity)
+    .bind(&l.included_quantity)
+    .bind(&l.quantity)
+    .bind(&l.unit)
+    .bind(&l.unit_amount_minor)
+    .bind(&l.amount_minor)
+    .bind(&l.credit_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(invoice_of.into_keys().collect())
+}
+
+/// Invoice lines as columns, for one `UNNEST` insert.
+#[derive(Default)]
+struct Lines {
+    invoice_id: Vec<Uuid>,
+    line_no: Vec<i32>,
+    kind: Vec<&'static str>,
+    description: Vec<String>,
+    plan: Vec<Option<String>>,
+    meter: Vec<Option<&'static str>>,
+    dimension: Vec<Option<String>>,
+    usage_from: Vec<Option<DateTime<Utc>>>,
+    usage_to: Vec<Option<DateTime<Utc>>>,
+    rollup_rows: Vec<Option<i64>>,
+    rollup_quantity: Vec<Option<Decimal>>,
+    included_quantity: Vec<Option<Decimal>>,
+    quantity: Vec<Decimal>,
+    unit: Vec<String>,
+    unit_amount_minor: Vec<i64>,
+    amount_minor: Vec<i64>,
+    credit_id: Vec<Option<Uuid>>,
+}
+
+impl Lines {
+    fn push(&mut self, invoice_id: Uuid, n: usize, line: &rating::Line) {
+        let source = line.source.as_ref();
+        self.invoice_id.push(invoice_id);
+        self.line_no.push(i32::try_from(n + 1).unwrap_or(i32::MAX));
+        self.kind.push(line.kind.as_str());
+        self.description.push(line.description.clone());
+        self.plan.push(line.plan.clone());
+        self.meter.push(source.map(|s| s.meter.as_str()));
+        self.dimension.push(source.map(|s| s.dimension.clone()));
+        self.usage_from.push(source.map(|s| s.from));
+        self.usage_to.push(source.map(|s| s.to));
+        self.rollup_rows.push(source.map(|s| s.rows));
+        self.rollup_quantity.push(source.map(|s| s.quantity));
+        self.included_quantity.push(source.map(|s| s.included));
+        self.quantity.push(line.quantity);
+        self.unit.push(line.unit.clone());
+        self.unit_amount_minor.push(line.unit_amount_minor);
+        self.amount_minor.push(line.amount_minor);
+        self.credit_id.push(line.credit_id);
+    }
+}

@@ -1,0 +1,108 @@
+//! Collecting payment: one small trait for the payment provider, its Stripe
+//! implementation, and webhook verification.
+//!
+//! Every call carries an idempotency key derived from what it is for (the
+//! organization, the invoice, the line), so a retry after a timeout or a
+//! crash repeats the same request rather than making a second one.
+
+pub mod stripe;
+pub mod webhook;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+pub use webhook::{PaymentEvent, WebhookError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The provider answered and refused: retrying the same request will
+    /// not help (a declined card, an invalid parameter).
+    #[error("the payment provider refused: {0}")]
+    Refused(String),
+    /// The provider could not be reached or failed; retry later.
+    #[error("the payment provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A customer to create for an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    pub organization_id: Uuid,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// What the browser needs to collect a card (Stripe.js `confirmCardSetup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSetup {
+    pub id: String,
+    pub client_secret: String,
+}
+
+/// An invoice as the provider is asked to collect it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceToCollect {
+    pub invoice_id: Uuid,
+    pub number: String,
+    pub customer: String,
+    pub currency: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    /// Description and amount in minor units (negative for credits).
+    pub lines: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Paid,
+    Failed(String),
+}
+
+/// The payment provider. Implemented with async-stripe by
+/// [`stripe::StripeProvider`].
+pub trait PaymentProvider: Send + Sync + fmt::Debug {
+    /// Creates the customer of an organization; returns its id.
+    fn create_customer<'a>(
+        &'a self,
+        customer: &'a NewCustomer,
+    ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// Starts collecting a card for later, off-session payments.
+    fn start_card_setup<'a>(
+        &'a self,
+        customer: &'a str,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<CardSetup, PaymentError>>;
+
+    /// Once the customer confirmed the setup (in the browser), makes its
+    /// card the customer's default for invoices; returns the card's id.
+    /// Refused unless the setup succeeded and belongs to `customer`.
+    fn complete_card_setup<'a>(
+        &'a self,
+        customer: &'a str,
+        setup_id: &'a str,
+    ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// Creates the provider's invoice, empty, as a draft; returns its id.
+    fn create_invoice<'a>(
+        &'a self,
+        invoice: &'a InvoiceToCollect,
+    ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// Adds the lines to the provider's invoice and finalizes it.
+    fn finalize_invoice<'a>(
+        &'a self,
+        provider_invoice_id: &'a str,
+        invoice: &'a InvoiceToCollect,
+    ) -> BoxFuture<'a, Result<(), PaymentError>>;
+
+    /// Charges the customer's default payment method for the invoice.
+    fn pay_invoice<'a>(
+        &'a self,
+        provider_invoice_id: &'a str,
+        invoice_id: Uuid,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>>;
+}
