@@ -68,6 +68,7 @@ fn tracked() -> Tracked {
         observed_generation: 1,
         current_version: Some("1.13.6".into()),
         ready_nodes: 3,
+        suspended: false,
     }
 }
 
@@ -262,6 +263,7 @@ async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
             shm_mib: 8192,
         },
         env: vec![],
+        suspend: false,
     };
     let wake: chrono::DateTime<chrono::Utc> = "2026-11-25T12:00:00Z".parse().unwrap();
     let task = tokio::spawn(async move {

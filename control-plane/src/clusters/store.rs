@@ -43,6 +43,8 @@ pub struct Cluster {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// Why the cluster is suspended, for the customer; `None` when it is not.
+    pub suspended_reason: Option<String>,
 }
 
 impl Cluster {
@@ -57,13 +59,19 @@ impl Cluster {
                 self.memory_mib,
                 self.storage_gib,
             ],
+            self.suspended_reason.is_some(),
         )
     }
 }
 
 /// The spec stored in a cluster's row: `counts` are nodes, replication
 /// factor, CPU millicores, memory MiB and storage GiB, in that order.
-pub(crate) fn stored_spec(id: Uuid, version: &str, counts: [i32; 5]) -> Result<VectorClusterSpec> {
+pub(crate) fn stored_spec(
+    id: Uuid,
+    version: &str,
+    counts: [i32; 5],
+    suspend: bool,
+) -> Result<VectorClusterSpec> {
     let corrupt = |what: &str| {
         Error::Database(sqlx::Error::Decode(
             format!("cluster {id} has an invalid stored {what}").into(),
@@ -88,7 +96,7 @@ pub(crate) fn stored_spec(id: Uuid, version: &str, counts: [i32; 5]) -> Result<V
             storage_gib: storage_gib?,
         },
         storage_class: None,
-        suspend: false,
+        suspend,
         allowed_source_cidrs: Vec::new(),
     })
 }
@@ -100,7 +108,7 @@ macro_rules! select_clusters {
                     c.nodes, c.replication_factor, c.cpu_millicores, c.memory_mib, c.storage_gib,
                     c.generation, c.phase, c.observed_generation, c.current_version,
                     c.ready_nodes, c.endpoint, c.conditions, c.created_at, c.updated_at,
-                    c.deletion_requested_at
+                    c.deletion_requested_at, c.suspended_reason
              FROM vector_clusters c JOIN data_planes d ON d.id = c.data_plane_id ",
             $($rest),*
         )

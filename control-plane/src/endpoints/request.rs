@@ -93,6 +93,7 @@ impl CreateEndpoint {
             target_concurrency: 16,
             resources: resources(gpus.unwrap_or(1)),
             env: Vec::new(),
+            suspend: false,
         };
         let spec = self.scaling.apply(&base, errors)?;
         Some((name?, spec))

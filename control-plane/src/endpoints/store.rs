@@ -29,7 +29,7 @@ macro_rules! select_endpoints {
                     e.max_replicas, e.scale_to_zero_after_seconds, e.target_concurrency,
                     e.generation, e.phase, e.observed_generation, e.served_revision,
                     e.ready_replicas, e.endpoint, e.conditions, e.created_at, e.updated_at,
-                    e.deletion_requested_at, e.wake_requested_at
+                    e.deletion_requested_at, e.wake_requested_at, e.suspended_reason
              FROM inference_endpoints e JOIN data_planes d ON d.id = e.data_plane_id ",
             $($rest),*
         )
@@ -59,6 +59,8 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
     pub deletion_requested_at: Option<DateTime<Utc>>,
     pub wake_requested_at: Option<DateTime<Utc>>,
+    /// Why the endpoint is suspended, for the customer; `None` when it is not.
+    pub suspended_reason: Option<String>,
 }
 
 /// The row as stored; [`Endpoint`] is its checked form.
@@ -89,6 +91,8 @@ pub(crate) struct Row {
     pub updated_at: DateTime<Utc>,
     pub deletion_requested_at: Option<DateTime<Utc>>,
     pub wake_requested_at: Option<DateTime<Utc>>,
+    /// Why the endpoint is suspended, for the customer; `None` when it is not.
+    pub suspended_reason: Option<String>,
 }
 
 /// What the provisioner needs besides the row.
@@ -150,6 +154,7 @@ pub(crate) fn stored_spec(row: &Row) -> Result<InferenceEndpointSpec> {
         target_concurrency: row.target_concurrency.map(count).transpose()?.unwrap_or(16),
         resources: resources(gpus),
         env: Vec::new(),
+        suspend: row.suspended_reason.is_some(),
     })
 }
 
@@ -175,6 +180,7 @@ impl TryFrom<Row> for Endpoint {
             updated_at: row.updated_at,
             deletion_requested_at: row.deletion_requested_at,
             wake_requested_at: row.wake_requested_at,
+            suspended_reason: row.suspended_reason,
         })
     }
 }

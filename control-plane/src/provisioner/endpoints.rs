@@ -59,7 +59,13 @@ pub fn simulate(endpoint: Simulated<'_>, now: DateTime<Utc>, delay: Duration) ->
         && active_since
             .zip(idle_limit)
             .is_some_and(|(since, limit)| since + delay + limit <= now);
-    let (phase, ready, message) = if asleep {
+    let (phase, ready, message) = if spec.suspend && settled {
+        (
+            EndpointPhase::Suspended,
+            0,
+            "simulated: suspended, no replicas run".to_owned(),
+        )
+    } else if asleep {
         (
             EndpointPhase::ScaledToZero,
             0,
@@ -79,7 +85,10 @@ pub fn simulate(endpoint: Simulated<'_>, now: DateTime<Utc>, delay: Duration) ->
             format!("simulated: loading {revision}"),
         )
     };
-    let serving = matches!(phase, EndpointPhase::Ready | EndpointPhase::ScaledToZero);
+    let serving = matches!(
+        phase,
+        EndpointPhase::Ready | EndpointPhase::ScaledToZero | EndpointPhase::Suspended
+    );
     EndpointObserved {
         phase,
         observed_generation: if serving { generation } else { 0 },
@@ -117,7 +126,7 @@ impl Provisioner {
     pub(super) async fn endpoints_pass(&self, now: DateTime<Utc>) -> Result<usize> {
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM inference_endpoints
-             WHERE phase NOT IN ('Ready', 'ScaledToZero') OR applied_generation < generation
+             WHERE phase NOT IN ('Ready', 'ScaledToZero', 'Suspended') OR applied_generation < generation
                 OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
                 OR wake_requested_at > coalesce(applied_at, '-infinity')
              ORDER BY synced_at NULLS FIRST, id
@@ -262,6 +271,7 @@ mod tests {
                 shm_mib: 8192,
             },
             env: vec![],
+            suspend: false,
         }
     }
 

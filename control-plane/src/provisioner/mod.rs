@@ -160,7 +160,7 @@ impl Provisioner {
             "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
                     applied_at, deletion_requested_at, version, nodes, replication_factor,
                     cpu_millicores, memory_mib, storage_gib, observed_generation,
-                    current_version, ready_nodes
+                    current_version, ready_nodes, suspended_by IS NOT NULL AS suspended
              FROM vector_clusters
              WHERE phase NOT IN ('Ready', 'Suspended') OR applied_generation < generation
                 OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
@@ -213,6 +213,7 @@ impl Provisioner {
                         cluster.memory_mib,
                         cluster.storage_gib,
                     ],
+                    cluster.suspended,
                 )?;
                 k8s.apply_cluster(&cluster, spec).await?;
             }

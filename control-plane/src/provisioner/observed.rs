@@ -35,4 +35,5 @@ pub struct Tracked {
     pub observed_generation: i64,
     pub current_version: Option<String>,
     pub ready_nodes: i32,
+    pub suspended: bool,
 }

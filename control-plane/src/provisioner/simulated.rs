@@ -20,6 +20,17 @@ pub fn endpoint(cluster: &Tracked) -> String {
 pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observed {
     let settled =
         cluster.applied_at.is_some_and(|at| at + delay <= now) && cluster.applied_generation > 0;
+    if settled && cluster.suspended {
+        return Observed {
+            phase: ClusterPhase::Suspended,
+            observed_generation: cluster.applied_generation,
+            current_version: Some(cluster.version.clone()),
+            ready_nodes: 0,
+            endpoint: Some(endpoint(cluster)),
+            conditions: json!([{ "type": "Ready", "status": "False", "reason": "Suspended",
+                                 "message": "simulated: suspended, no nodes run, data is kept" }]),
+        };
+    }
     if settled {
         let message = format!(
             "simulated: {} of {} nodes ready",
@@ -81,7 +92,21 @@ mod tests {
             observed_generation: 0,
             current_version: None,
             ready_nodes: 0,
+            suspended: false,
         }
+    }
+
+    #[test]
+    fn a_suspended_cluster_runs_no_nodes_once_applied() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let mut c = tracked(Some(t0));
+        c.suspended = true;
+        c.current_version = Some("1.13.6".into());
+        let delay = Duration::seconds(3);
+        assert_eq!(observe(&c, t0, delay).phase, ClusterPhase::Updating);
+        let settled = observe(&c, t0 + delay, delay);
+        assert_eq!(settled.phase, ClusterPhase::Suspended);
+        assert_eq!(settled.ready_nodes, 0);
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct InferenceEndpointSpec {
     pub resources: EndpointResources,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvEntry>,
+    /// Run no replicas whatever the load (the control plane suspends an
+    /// endpoint for an unpaid bill or a spend limit); a wake is ignored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -122,6 +126,7 @@ pub enum EndpointPhase {
     Updating,
     Degraded,
     ScaledToZero,
+    Suspended,
     Deleting,
 }
 
@@ -254,6 +259,7 @@ pub(crate) mod tests {
                 shm_mib: 8192,
             },
             env: vec![],
+            suspend: false,
         }
     }
 

@@ -60,6 +60,7 @@ async fn patch_status(
         let event = match status.phase {
             EndpointPhase::Ready => Some((false, "Ready")),
             EndpointPhase::ScaledToZero => Some((false, "ScaledToZero")),
+            EndpointPhase::Suspended => Some((false, "Suspended")),
             EndpointPhase::Provisioning => Some((false, "Provisioning")),
             EndpointPhase::Updating => Some((false, "Updating")),
             EndpointPhase::Pending | EndpointPhase::Degraded | EndpointPhase::Deleting => None,

@@ -96,7 +96,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     let idle =
         f.spec.replicas.min == 0 && idle_limit.is_some_and(|limit| f.now - last_request >= limit);
     let currently_zero = f.deployment.as_ref().is_some_and(|d| d.replicas == 0);
-    let replicas = if idle {
+    let replicas = if f.spec.suspend || idle {
         Some(0)
     } else if currently_zero {
         Some(f.spec.replicas.min.max(1))
@@ -112,7 +112,13 @@ pub fn decide(f: &Facts<'_>) -> Decision {
             && d.ready == d.replicas
             && d.replicas > 0
     });
-    let (phase, reason, message) = if replicas == Some(0) {
+    let (phase, reason, message) = if f.spec.suspend {
+        (
+            EndpointPhase::Suspended,
+            "Suspended",
+            "suspended: no replicas run until it is resumed".to_owned(),
+        )
+    } else if replicas == Some(0) {
         (
             EndpointPhase::ScaledToZero,
             "ScaledToZero",
@@ -274,6 +280,26 @@ mod tests {
         let woken = decide(&woken);
         assert_eq!(woken.plan.replicas, Some(1));
         assert_eq!(woken.status.phase, EndpointPhase::Updating);
+    }
+
+    #[test]
+    fn a_suspended_endpoint_runs_nothing_and_ignores_a_wake() {
+        let mut s = spec("nvidia-l4", 1);
+        s.suspend = true;
+        let mut f = facts(&s, None, Some(running(&s, 2)), t(0));
+        f.wake_requested_at = Some(t(0));
+        let suspended = decide(&f);
+        assert_eq!(suspended.plan.replicas, Some(0));
+        assert_eq!(suspended.status.phase, EndpointPhase::Suspended);
+        s.suspend = false;
+        let zero = DeploymentFacts {
+            replicas: 0,
+            ready: 0,
+            updated: 0,
+            ..running(&s, 1)
+        };
+        let resumed = decide(&facts(&s, Some(&suspended.status), Some(zero), t(1)));
+        assert_eq!(resumed.plan.replicas, Some(1), "resumed at its minimum");
     }
 
     #[test]

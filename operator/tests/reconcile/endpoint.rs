@@ -55,6 +55,7 @@ fn endpoint(min: u32, revision: &str) -> InferenceEndpoint {
                 shm_mib: 4096,
             },
             env: vec![],
+            suspend: false,
         },
     );
     ie.metadata.namespace = Some("org-acme".into());
