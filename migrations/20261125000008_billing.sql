@@ -50,7 +50,12 @@ CREATE TABLE invoices (
     credits_minor       bigint NOT NULL CHECK (credits_minor >= 0),
     total_minor         bigint NOT NULL CHECK (total_minor = subtotal_minor - credits_minor AND total_minor >= 0),
     catalog_version     bigint NOT NULL REFERENCES catalog_versions (version),
+    -- Collection through the payment provider: its invoice, when it was
+    -- finalized there, and when to try charging next.
     provider_invoice_id text,
+    provider_finalized_at timestamptz,
+    payment_attempts    integer NOT NULL DEFAULT 0,
+    next_payment_at     timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     finalized_at        timestamptz,
     due_at              timestamptz,
@@ -62,8 +67,12 @@ CREATE TABLE invoices (
     CONSTRAINT invoices_period_forward CHECK (period_end > period_start)
 );
 CREATE INDEX invoices_unpaid_idx ON invoices (due_at) WHERE status = 'open';
-CREATE INDEX invoices_unsynced_idx ON invoices (id)
-    WHERE status <> 'draft' AND total_minor > 0 AND provider_invoice_id IS NULL;
+-- Each period closed, with what the close reported.
+CREATE TABLE period_closes (
+    period_start timestamptz PRIMARY KEY,
+    closed_at    timestamptz NOT NULL,
+    report       jsonb NOT NULL
+);
 
 -- Grants of credit; what an invoice used of them is its credit lines.
 CREATE TABLE credits (

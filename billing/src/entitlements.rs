@@ -13,6 +13,14 @@ use crate::catalog::Plan;
 pub struct ClusterShape {
     pub nodes: u32,
     pub replication_factor: u32,
+    /// Volume size per node.
+    pub storage_gib: u32,
+}
+
+impl ClusterShape {
+    fn storage_gib_total(self) -> u64 {
+        u64::from(self.nodes) * u64::from(self.storage_gib)
+    }
 }
 
 /// Why a plan refuses something, worded for the customer.
@@ -65,6 +73,19 @@ pub fn may_shape_cluster(plan: &Plan, shape: ClusterShape) -> Result<(), Denial>
             ),
         });
     }
+    if plan.storage_hard_cap && shape.storage_gib_total() > u64::from(plan.included_storage_gib) {
+        return Err(Denial {
+            limit: "included_storage_gib",
+            field: Some("storage_gib"),
+            message: format!(
+                "The {} plan includes {} GiB of storage in all; {} GiB were requested. \
+                 Upgrade your plan for more.",
+                plan.name,
+                plan.included_storage_gib,
+                shape.storage_gib_total()
+            ),
+        });
+    }
     if shape.replication_factor > plan.max_replication_factor {
         return Err(Denial {
             limit: "max_replication_factor",
@@ -105,6 +126,74 @@ pub fn may_use_gpus(plan: &Plan, gpus: u32) -> Result<(), Denial> {
     Ok(())
 }
 
+/// What an organization holds, to check against another plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    pub clusters: Vec<ClusterShape>,
+    /// GPUs per replica of each inference endpoint.
+    pub endpoint_gpus: Vec<u32>,
+}
+
+/// May an organization holding `holdings` move to `plan`? A downgrade is
+/// refused while something it holds would be over the new plan's limits.
+pub fn may_change_plan(plan: &Plan, holdings: &Holdings) -> Result<(), Denial> {
+    let count = u32::try_from(holdings.clusters.len()).unwrap_or(u32::MAX);
+    if let Some(max) = plan.max_vector_clusters
+        && count > max
+    {
+        return Err(Denial {
+            limit: "max_vector_clusters",
+            field: Some("plan"),
+            message: format!(
+                "The {} plan allows {max} vector cluster{}; this organization has {count}. \
+                 Delete some before changing plans.",
+                plan.name,
+                plural(max)
+            ),
+        });
+    }
+    let in_the_way = |denial: Denial| Denial {
+        field: Some("plan"),
+        message: format!("{} Change or delete it first.", denial.message),
+        ..denial
+    };
+    for shape in &holdings.clusters {
+        may_shape_cluster(plan, *shape).map_err(in_the_way)?;
+    }
+    for gpus in &holdings.endpoint_gpus {
+        may_use_gpus(plan, *gpus).map_err(in_the_way)?;
+    }
+    Ok(())
+}
+
+/// Whether a cluster storing `bytes` is over a hard-capped plan's allowance;
+/// the reason to show when it is.
+pub fn over_storage_cap(plan: &Plan, bytes: u64) -> Option<String> {
+    let cap = u64::from(plan.included_storage_gib) << 30;
+    (plan.storage_hard_cap && bytes > cap).then(|| {
+        format!(
+            "This cluster stores {:.2} GiB, over the {} GiB the {} plan includes. It is \
+             suspended (data is kept) until it is back under the limit or the plan is upgraded.",
+            bytes as f64 / f64::from(1u32 << 30),
+            plan.included_storage_gib,
+            plan.name
+        )
+    })
+}
+
+/// Whether a period's usage charges so far are over the organization's
+/// spend limit; the reason to show when they are.
+pub fn over_spend_limit(limit_minor: i64, usage_minor: i64, currency: &str) -> Option<String> {
+    (usage_minor > limit_minor).then(|| {
+        format!(
+            "Usage this period has reached {}, over the spend limit of {}. Resources are \
+             suspended (data is kept) until the limit is raised or the next period starts.",
+            crate::money::format(usage_minor, currency),
+            crate::money::format(limit_minor, currency)
+        )
+    })
+}
+
 fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
@@ -125,6 +214,7 @@ mod tests {
     const SMALL: ClusterShape = ClusterShape {
         nodes: 1,
         replication_factor: 1,
+        storage_gib: 1,
     };
 
     #[test]
@@ -141,6 +231,7 @@ mod tests {
         let three = ClusterShape {
             nodes: 3,
             replication_factor: 1,
+            storage_gib: 1,
         };
         let denial = may_create_cluster(&free, 0, three).unwrap_err();
         assert_eq!(
@@ -155,6 +246,7 @@ mod tests {
         let ok = ClusterShape {
             nodes: 3,
             replication_factor: 2,
+            storage_gib: 100,
         };
         assert_eq!(may_create_cluster(&starter, 4, ok), Ok(()));
         assert_eq!(
@@ -164,6 +256,7 @@ mod tests {
         let too_replicated = ClusterShape {
             nodes: 3,
             replication_factor: 3,
+            storage_gib: 10,
         };
         let denial = may_shape_cluster(&starter, too_replicated).unwrap_err();
         assert_eq!(denial.field, Some("replication_factor"));
@@ -194,12 +287,72 @@ mod tests {
         let big = ClusterShape {
             nodes: 16,
             replication_factor: 3,
+            storage_gib: 1000,
         };
         assert_eq!(may_create_cluster(&business, 10_000, big), Ok(()));
         let too_big = ClusterShape {
             nodes: 17,
             replication_factor: 3,
+            storage_gib: 10,
         };
         assert!(may_create_cluster(&business, 0, too_big).is_err());
+    }
+
+    #[test]
+    fn the_free_plan_caps_storage_at_admission_and_paid_plans_do_not() {
+        let ten = ClusterShape {
+            storage_gib: 10,
+            ..SMALL
+        };
+        let denial = may_create_cluster(&plan("free"), 0, ten).unwrap_err();
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("included_storage_gib", Some("storage_gib"))
+        );
+        assert!(
+            denial
+                .message
+                .contains("includes 1 GiB of storage in all; 10 GiB")
+        );
+        assert_eq!(may_create_cluster(&plan("starter"), 0, ten), Ok(()));
+    }
+
+    #[test]
+    fn a_downgrade_is_refused_while_holdings_exceed_the_new_plan() {
+        let holdings = Holdings {
+            clusters: vec![SMALL, SMALL],
+            endpoint_gpus: vec![],
+        };
+        let denial = may_change_plan(&plan("free"), &holdings).unwrap_err();
+        assert_eq!(denial.limit, "max_vector_clusters");
+        assert_eq!(denial.field, Some("plan"));
+        let gpus = Holdings {
+            clusters: vec![SMALL],
+            endpoint_gpus: vec![4],
+        };
+        let denial = may_change_plan(&plan("starter"), &gpus).unwrap_err();
+        assert_eq!(denial.limit, "max_gpus_per_endpoint");
+        assert!(denial.message.ends_with("Change or delete it first."));
+        assert_eq!(may_change_plan(&plan("business"), &gpus), Ok(()));
+        assert_eq!(may_change_plan(&plan("free"), &Holdings::default()), Ok(()));
+    }
+
+    #[test]
+    fn storage_and_spend_over_their_limits_give_a_reason() {
+        let free = plan("free");
+        assert_eq!(over_storage_cap(&free, 1 << 30), None);
+        let reason = over_storage_cap(&free, (1 << 30) + (1 << 29)).unwrap();
+        assert!(
+            reason.starts_with("This cluster stores 1.50 GiB, over the 1 GiB"),
+            "{reason}"
+        );
+        assert_eq!(over_storage_cap(&plan("starter"), 1 << 40), None);
+        assert_eq!(over_spend_limit(5000, 5000, "usd"), None);
+        let reason = over_spend_limit(5000, 5001, "usd").unwrap();
+        assert!(
+            reason.starts_with(
+                "Usage this period has reached $50.01, over the spend limit of $50.00"
+            )
+        );
     }
 }

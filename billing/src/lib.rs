@@ -7,14 +7,16 @@
 pub mod catalog;
 pub mod catalog_store;
 pub mod close;
+pub mod dunning;
 pub mod entitlements;
 pub mod error;
 pub mod invoice;
+pub mod money;
 pub mod payments;
 pub mod period;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
-pub use entitlements::{ClusterShape, Denial};
+pub use entitlements::{ClusterShape, Denial, Holdings};
 pub use error::{Error, Result};
 pub use period::Period;
