@@ -35,7 +35,10 @@ ALTER TABLE subscriptions
     ADD COLUMN payment_method_ready boolean NOT NULL DEFAULT false,
     -- Optional ceiling on a period's usage charges, in minor units.
     ADD COLUMN spend_limit_minor bigint CHECK (spend_limit_minor >= 0),
-    ADD COLUMN suspended_reason text;
+    -- An organization-wide suspension, as on its resources below.
+    ADD COLUMN suspended_by text CHECK (suspended_by IN ('billing', 'storage_cap', 'spend_limit', 'admin')),
+    ADD COLUMN suspended_reason text,
+    ADD CONSTRAINT subscriptions_suspension CHECK ((suspended_by IS NULL) = (suspended_reason IS NULL));
 
 CREATE TABLE invoices (
     id                  uuid PRIMARY KEY,

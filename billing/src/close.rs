@@ -25,7 +25,7 @@ const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
 /// Invoices written per transaction.
 const BATCH: usize = 500;
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CloseReport {
     pub organizations: usize,
     pub created: usize,
@@ -74,15 +74,23 @@ pub async fn close(
     if !held {
         return Err(Error::CloseRunning);
     }
-    let mut conn = pool.acquire().await?;
-    let rated = rate_all(&mut conn, published, period, None).await?;
+    // One consistent snapshot of the period, however long it takes to read.
+    let mut read = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *read)
+        .await?;
+    sqlx::query("SET LOCAL statement_timeout = '1h'")
+        .execute(&mut *read)
+        .await?;
+    let rated = rate_all(&mut read, published, period, None).await?;
     let closed: HashSet<Uuid> =
         sqlx::query_scalar("SELECT organization_id FROM invoices WHERE period_start = $1")
             .bind(period.start())
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut *read)
             .await?
             .into_iter()
             .collect();
+    read.commit().await?;
 
     let mut report = CloseReport {
         organizations: rated.len(),
@@ -119,9 +127,19 @@ pub async fn close(
         done += chunk.len();
         progress(done, total);
     }
+    let mut conn = pool.acquire().await?;
     if finalize {
         report.finalized = finalize_drafts(&mut conn, period, now).await?;
     }
+    sqlx::query(
+        "INSERT INTO period_closes (period_start, closed_at, report) VALUES ($1, $2, $3)
+         ON CONFLICT (period_start) DO UPDATE SET closed_at = $2, report = $3",
+    )
+    .bind(period.start())
+    .bind(now)
+    .bind(serde_json::to_value(&report).unwrap_or_default())
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK_KEY)
         .execute(&mut lock)
@@ -134,6 +152,16 @@ pub async fn close(
         "period closed"
     );
     Ok(report)
+}
+
+/// Whether `period` has been closed (by hand or by the billing worker).
+pub async fn is_closed(conn: &mut PgConnection, period: Period) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM period_closes WHERE period_start = $1)")
+            .bind(period.start())
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
 
 /// Opens the period's drafts for payment; an invoice that credits paid in

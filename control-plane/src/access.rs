@@ -45,10 +45,14 @@ pub enum Permission {
     MembersRead,
     #[serde(rename = "members:write")]
     MembersWrite,
+    #[serde(rename = "billing:read")]
+    BillingRead,
+    #[serde(rename = "billing:write")]
+    BillingWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
@@ -58,6 +62,8 @@ impl Permission {
         Permission::ApiKeysWrite,
         Permission::MembersRead,
         Permission::MembersWrite,
+        Permission::BillingRead,
+        Permission::BillingWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +77,8 @@ impl Permission {
             Permission::ApiKeysWrite => "api_keys:write",
             Permission::MembersRead => "members:read",
             Permission::MembersWrite => "members:write",
+            Permission::BillingRead => "billing:read",
+            Permission::BillingWrite => "billing:write",
         }
     }
 }
@@ -113,8 +121,12 @@ impl Role {
                     | ApiKeysRead
                     | ApiKeysWrite
                     | MembersRead
+                    | BillingRead
             ),
-            Role::Billing => matches!(permission, MembersRead | UsageRead),
+            Role::Billing => matches!(
+                permission,
+                MembersRead | UsageRead | BillingRead | BillingWrite
+            ),
         }
     }
 }
@@ -264,6 +276,9 @@ mod tests {
         assert!(!Role::Member.allows(MembersWrite));
         assert!(Role::Billing.allows(MembersRead));
         assert!(!Role::Billing.allows(ClustersRead));
+        assert!(Role::Billing.allows(BillingWrite));
+        assert!(Role::Member.allows(BillingRead));
+        assert!(!Role::Member.allows(BillingWrite));
     }
 
     #[test]

@@ -22,6 +22,31 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// Runs `pass` every `tick` for as long as this process holds the
+/// PostgreSQL advisory lock `key`, so that one replica at a time does a
+/// singleton's work. Returns when the lock is held elsewhere or its
+/// connection is lost; the caller tries again later.
+pub async fn lead<F, Fut>(pool: &PgPool, key: i64, tick: Duration, mut pass: F) -> Result<(), sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut lock = pool.acquire().await?;
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !held {
+        return Ok(());
+    }
+    loop {
+        pass().await;
+        tokio::time::sleep(tick).await;
+        // Still connected, so still holding the lock.
+        sqlx::query("SELECT 1").execute(&mut *lock).await?;
+    }
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }

@@ -27,6 +27,16 @@ pub enum Error {
     Denied(#[from] billing::Denial),
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    #[error("a paid plan needs a card on file; add one first")]
+    PaymentMethodRequired,
+    #[error("the organization's payment account is still being set up; try again in a minute")]
+    PaymentAccountPending,
+    #[error("payments are not configured on this installation")]
+    PaymentsNotConfigured,
+    #[error(transparent)]
+    Payment(#[from] billing::payments::PaymentError),
+    #[error(transparent)]
+    Billing(#[from] billing::Error),
     #[error("organization {0} is on plan `{1}`, which the catalog does not contain")]
     UnknownPlan(uuid::Uuid, String),
     #[error("password hashing failed: {0}")]

@@ -12,19 +12,25 @@
 //! one). This crate never speaks HTTP.
 
 pub mod access;
+pub mod admin;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod billing_worker;
 pub mod clusters;
 pub mod data_planes;
 pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod idempotency;
+pub mod invoices;
 pub mod organizations;
 pub mod outbox;
 pub mod page;
+pub mod payments;
 pub mod provisioner;
+pub mod subscriptions;
+pub mod suspension;
 pub mod validation;
 
 pub use error::{Conflict, Error, Result};

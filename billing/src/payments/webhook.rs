@@ -99,10 +99,8 @@ pub enum PaymentEvent {
         provider_invoice_id: String,
         reason: String,
     },
-    PaymentMethodReady {
-        customer: String,
-        payment_method: String,
-    },
+    /// A card setup (a SetupIntent) succeeded.
+    CardSetupSucceeded { customer: String, setup_id: String },
     /// Any other type: acknowledged and ignored.
     Other,
 }
@@ -147,9 +145,9 @@ pub fn parse(body: &[u8]) -> Result<(String, String, PaymentEvent), WebhookError
                 .unwrap_or("the payment was declined")
                 .to_owned(),
         },
-        "setup_intent.succeeded" => PaymentEvent::PaymentMethodReady {
+        "setup_intent.succeeded" => PaymentEvent::CardSetupSucceeded {
             customer: field("customer")?,
-            payment_method: field("payment_method")?,
+            setup_id: field("id")?,
         },
         _ => PaymentEvent::Other,
     };

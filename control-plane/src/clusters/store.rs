@@ -119,6 +119,7 @@ fn shape(spec: &VectorClusterSpec) -> ClusterShape {
     ClusterShape {
         nodes: spec.nodes,
         replication_factor: spec.replication_factor,
+        storage_gib: spec.resources.storage_gib,
     }
 }
 
@@ -147,9 +148,14 @@ pub async fn create(
             ),
         );
     }
-    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    let ((name, mut spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
 
     let plan = organizations::lock_plan(conn, access, catalog).await?;
+    if request.storage_gib.is_none() && plan.storage_hard_cap {
+        // Unasked, a capped plan's cluster gets what fits under the cap.
+        let fits = (plan.included_storage_gib / spec.nodes.max(1)).max(1);
+        spec.resources.storage_gib = spec.resources.storage_gib.min(fits);
+    }
     let existing: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",

@@ -127,29 +127,16 @@ impl Provisioner {
     /// holds the provisioner lock.
     pub async fn run(self, tick: StdDuration) {
         loop {
-            match self.lead(tick).await {
-                Ok(()) => {}
-                Err(err) => tracing::warn!(error = %err, "provisioner pass failed"),
+            let led = crate::db::lead(&self.pool, LOCK_KEY, tick, || async {
+                if let Err(err) = self.run_once_at(Utc::now()).await {
+                    tracing::warn!(error = %err, "provisioner pass failed");
+                }
+            })
+            .await;
+            if let Err(err) = led {
+                tracing::warn!(error = %err, "provisioner lost its lock");
             }
             tokio::time::sleep(tick).await;
-        }
-    }
-
-    /// Takes the lock (or returns) and works while it holds it.
-    async fn lead(&self, tick: StdDuration) -> Result<()> {
-        let mut lock = self.pool.acquire().await?;
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK_KEY)
-            .fetch_one(&mut *lock)
-            .await?;
-        if !held {
-            return Ok(());
-        }
-        loop {
-            self.run_once_at(Utc::now()).await?;
-            tokio::time::sleep(tick).await;
-            // Still connected, so still holding the lock.
-            sqlx::query("SELECT 1").execute(&mut *lock).await?;
         }
     }
 

@@ -1,0 +1,152 @@
+//! The platform's own administrators: the people who run the service.
+//! Proof of being one is [`PlatformAdmin`], obtained only from a user
+//! account flagged in the database (granted with `quartermaster admin grant`).
+
+use billing::Catalog;
+use billing::catalog_store::{self, Published};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::access::Principal;
+use crate::accounts::Email;
+use crate::validation::ValidationErrors;
+use crate::{Error, Result, audit};
+
+/// A caller checked to be a platform administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformAdmin {
+    user_id: Uuid,
+}
+
+impl PlatformAdmin {
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.user_id)
+    }
+}
+
+/// Checks that `principal` is a platform administrator. API keys belong to
+/// organizations and never are.
+pub async fn check(conn: &mut PgConnection, principal: &Principal) -> Result<PlatformAdmin> {
+    let forbidden = Error::Forbidden {
+        permission: "platform_admin",
+    };
+    let Principal::User { user_id } = principal else {
+        return Err(forbidden);
+    };
+    let admin: bool = sqlx::query_scalar("SELECT platform_admin FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or(false);
+    if admin {
+        Ok(PlatformAdmin { user_id: *user_id })
+    } else {
+        Err(forbidden)
+    }
+}
+
+/// Makes the user with `email` a platform administrator (from the CLI).
+pub async fn grant(conn: &mut PgConnection, email: &Email) -> Result<()> {
+    let user: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE users SET platform_admin = true WHERE email = $1 RETURNING id",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let user = user.ok_or_else(|| Error::not_found("user"))?;
+    audit::record(&mut *conn, None, "system:cli", "admin.grant", "user", &user.to_string()).await
+}
+
+/// Publishes a new catalog version, in force from now on.
+pub async fn publish_catalog(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    document: serde_json::Value,
+) -> Result<Published> {
+    let catalog = Catalog::from_json(document).map_err(|e| {
+        let mut errors = ValidationErrors::default();
+        errors.add("catalog", e.to_string());
+        Error::Validation(errors)
+    })?;
+    let published = catalog_store::publish(conn, &catalog, &admin.actor())
+        .await
+        .map_err(|e| match e {
+            billing::Error::Catalog(e) => {
+                let mut errors = ValidationErrors::default();
+                errors.add("catalog", e.to_string());
+                Error::Validation(errors)
+            }
+            other => Error::Billing(other),
+        })?;
+    audit::record(
+        &mut *conn,
+        None,
+        &admin.actor(),
+        "catalog.publish",
+        "catalog",
+        &published.version.to_string(),
+    )
+    .await?;
+    Ok(published)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Credit {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Grants an organization credit, used by its next invoices.
+pub async fn grant_credit(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    organization_id: Uuid,
+    amount_minor: i64,
+    reason: &str,
+) -> Result<Credit> {
+    let mut errors = ValidationErrors::default();
+    if amount_minor <= 0 {
+        errors.add("amount_minor", "must be more than zero");
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.add("reason", "must be 1 to 500 characters");
+    }
+    errors.finish(Some(()))?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+        .bind(organization_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(Error::not_found("organization"));
+    }
+    let credit: Credit = sqlx::query_as(
+        "INSERT INTO credits (id, organization_id, amount_minor, reason, created_by)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, organization_id, amount_minor, reason, created_by, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(organization_id)
+    .bind(amount_minor)
+    .bind(reason)
+    .bind(admin.actor())
+    .fetch_one(&mut *conn)
+    .await?;
+    audit::record_with(
+        &mut *conn,
+        Some(organization_id),
+        &admin.actor(),
+        "credit.grant",
+        "credit",
+        &credit.id.to_string(),
+        serde_json::json!({ "amount_minor": amount_minor, "reason": reason }),
+    )
+    .await?;
+    Ok(credit)
+}

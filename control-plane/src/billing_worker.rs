@@ -1,0 +1,99 @@
+//! The billing worker: the singleton that closes periods, ends cancelled
+//! plans, creates payment customers, collects invoices and enforces limits.
+//! Every step is idempotent, so a pass repeated or cut short is harmless.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use billing::catalog_store::LiveCatalog;
+use billing::{Period, close};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgPool;
+
+use crate::payments::{self, Provider};
+use crate::suspension::{self, Enforced};
+use crate::{Result, subscriptions};
+
+/// `pg_advisory_lock` key of the billing worker ("qmbill").
+const LOCK_KEY: i64 = 0x716d_6269_6c6c;
+
+#[derive(Debug, Clone)]
+pub struct BillingWorker {
+    pool: PgPool,
+    catalog: Arc<LiveCatalog>,
+    provider: Option<Provider>,
+    grace: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pass {
+    pub closed: Option<close::CloseReport>,
+    pub plans_ended: usize,
+    pub customers_created: usize,
+    pub invoices_paid: usize,
+    pub enforced: Enforced,
+}
+
+impl BillingWorker {
+    pub fn new(
+        pool: PgPool,
+        catalog: Arc<LiveCatalog>,
+        provider: Option<Provider>,
+        grace: Duration,
+    ) -> Self {
+        BillingWorker {
+            pool,
+            catalog,
+            provider,
+            grace,
+        }
+    }
+
+    /// Runs passes while this replica holds the billing lock.
+    pub async fn run(self, tick: StdDuration) {
+        loop {
+            let led = crate::db::lead(&self.pool, LOCK_KEY, tick, || async {
+                if let Err(err) = self.run_once_at(Utc::now()).await {
+                    tracing::warn!(error = %err, "billing pass failed");
+                }
+            })
+            .await;
+            if let Err(err) = led {
+                tracing::warn!(error = %err, "billing worker lost its lock");
+            }
+            tokio::time::sleep(tick).await;
+        }
+    }
+
+    /// One pass at `now`.
+    pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<Pass> {
+        self.catalog.refresh(&self.pool).await?;
+        let published = self.catalog.get();
+        let mut pass = Pass::default();
+
+        let previous = Period::containing(now).previous();
+        let mut conn = self.pool.acquire().await?;
+        if now >= close::closes_at(previous) && !close::is_closed(&mut conn, previous).await? {
+            pass.closed =
+                Some(close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?);
+        }
+        let mut tx = self.pool.begin().await?;
+        pass.plans_ended = subscriptions::end_cancelled(&mut tx, now).await?;
+        tx.commit().await?;
+
+        if let Some(provider) = &self.provider {
+            pass.customers_created = payments::create_customers(&self.pool, provider.as_ref(), now).await?;
+            pass.invoices_paid = payments::collect(&self.pool, provider.as_ref(), now).await?;
+        }
+        for enforced in [
+            suspension::enforce_payment(&self.pool, now, self.grace).await?,
+            suspension::enforce_storage(&self.pool, &published).await?,
+            suspension::enforce_spend(&self.pool, &published, now).await?,
+        ] {
+            pass.enforced.suspended += enforced.suspended;
+            pass.enforced.resumed += enforced.resumed;
+        }
+        Ok(pass)
+    }
+}

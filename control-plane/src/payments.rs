@@ -1,0 +1,426 @@
+//! Collecting payment: the payment provider driven from PostgreSQL.
+//!
+//! Nothing here runs inside a customer's request except starting and
+//! completing a card setup. Customers are created from the outbox; open
+//! invoices are pushed to the provider, finalized there and charged by a
+//! resumable sync that records each step as it completes, every call keyed
+//! for idempotency; webhooks report payments.
+
+use std::sync::Arc;
+
+use billing::invoice::{self, InvoiceEvent};
+use billing::payments::{
+    CardSetup, InvoiceToCollect, NewCustomer, PaymentError, PaymentEvent, PaymentOutcome,
+    PaymentProvider,
+};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::access::{OrgAccess, Permission};
+use crate::outbox::Topic;
+use crate::{Error, Result, audit};
+
+/// How long after a failed charge the next one is tried.
+pub const RETRY_PAYMENT_AFTER: Duration = Duration::days(3);
+/// At most this many outbox rows or invoices per pass.
+const BATCH: i64 = 50;
+
+pub type Provider = Arc<dyn PaymentProvider>;
+
+/// Backoff of an outbox row after `attempts` failures: 30 s doubling, at
+/// most 6 hours.
+fn backoff(attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
+    Duration::seconds((30i64 << exp).min(6 * 3600))
+}
+
+/// Creates the provider's customers that signups asked for. Returns how
+/// many were created.
+pub async fn create_customers(
+    pool: &PgPool,
+    provider: &dyn PaymentProvider,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(i64, serde_json::Value, i32)> = sqlx::query_as(
+        "SELECT id, payload, attempts FROM outbox
+         WHERE topic = $1 AND processed_at IS NULL AND available_at <= $2
+         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(Topic::CreatePaymentCustomer.as_str())
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut created = 0;
+    for (id, payload, attempts) in rows {
+        let organization_id = payload
+            .get("organization_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<Uuid>().ok());
+        let outcome = match organization_id {
+            Some(org) => create_customer(&mut tx, provider, org).await,
+            None => Err(Error::Payment(PaymentError::Refused(
+                "the outbox row names no organization".to_owned(),
+            ))),
+        };
+        match outcome {
+            Ok(()) => {
+                created += 1;
+                sqlx::query("UPDATE outbox SET processed_at = $2, attempts = attempts + 1 WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Err(err) => {
+                tracing::warn!(outbox = id, error = %err, "creating a payment customer failed; will retry");
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(err.to_string())
+                .bind(now + backoff(attempts))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn create_customer(
+    conn: &mut PgConnection,
+    provider: &dyn PaymentProvider,
+    organization_id: Uuid,
+) -> Result<()> {
+    let found: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT o.name, s.payment_customer_id,
+                (SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.organization_id = o.id AND m.role = 'owner'
+                 ORDER BY m.created_at LIMIT 1)
+         FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
+         WHERE o.id = $1",
+    )
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // Deleted meanwhile, or done by an earlier attempt: nothing to do.
+    let Some((name, None, email)) = found else {
+        return Ok(());
+    };
+    let customer = provider
+        .create_customer(&NewCustomer {
+            organization_id,
+            name,
+            email,
+        })
+        .await?;
+    sqlx::query("UPDATE subscriptions SET payment_customer_id = $2 WHERE organization_id = $1")
+        .bind(organization_id)
+        .bind(&customer)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
+    let customer: Option<String> = sqlx::query_scalar(
+        "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
+    )
+    .bind(access.organization_id())
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    customer.ok_or(Error::PaymentAccountPending)
+}
+
+/// Starts collecting a card: what the browser hands to Stripe.js.
+pub async fn start_card_setup(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    provider: &dyn PaymentProvider,
+    request_key: &str,
+) -> Result<CardSetup> {
+    access.require(Permission::BillingWrite)?;
+    let customer = customer_of(conn, access).await?;
+    Ok(provider
+        .start_card_setup(&customer, &format!("{}-{request_key}", access.organization_id()))
+        .await?)
+}
+
+/// Completes a card setup the customer confirmed: the card becomes the
+/// default for invoices, and paid plans open up.
+pub async fn complete_card_setup(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    provider: &dyn PaymentProvider,
+    setup_id: &str,
+) -> Result<()> {
+    access.require(Permission::BillingWrite)?;
+    let customer = customer_of(conn, access).await?;
+    provider.complete_card_setup(&customer, setup_id).await?;
+    mark_card_ready(conn, &customer).await?;
+    audit::record(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "billing.card_added",
+        "organization",
+        &access.organization_id().to_string(),
+    )
+    .await
+}
+
+async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
+    // A card makes failed invoices worth charging again now.
+    sqlx::query(
+        "WITH s AS (UPDATE subscriptions SET payment_method_ready = true
+                    WHERE payment_customer_id = $1 RETURNING organization_id)
+         UPDATE invoices SET next_payment_at = NULL
+         WHERE status = 'open' AND organization_id IN (SELECT organization_id FROM s)",
+    )
+    .bind(customer)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An open invoice waiting on the provider.
+#[derive(Debug, sqlx::FromRow)]
+struct Uncollected {
+    id: Uuid,
+    organization_id: Uuid,
+    number: String,
+    currency: String,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    provider_invoice_id: Option<String>,
+    provider_finalized_at: Option<DateTime<Utc>>,
+    customer: String,
+    card: bool,
+}
+
+/// One pass of collection over open invoices: push to the provider,
+/// finalize there, and charge where a card is on file and a charge is due.
+/// Returns how many invoices were paid.
+pub async fn collect(pool: &PgPool, provider: &dyn PaymentProvider, now: DateTime<Utc>) -> Result<usize> {
+    let due: Vec<Uncollected> = sqlx::query_as(
+        "SELECT i.id, i.organization_id, i.number, i.currency, i.period_start, i.period_end,
+                i.provider_invoice_id, i.provider_finalized_at,
+                s.payment_customer_id AS customer, s.payment_method_ready AS card
+         FROM invoices i JOIN subscriptions s ON s.organization_id = i.organization_id
+         WHERE i.status = 'open' AND i.total_minor > 0 AND s.payment_customer_id IS NOT NULL
+           AND (i.provider_finalized_at IS NULL
+                OR (s.payment_method_ready AND coalesce(i.next_payment_at, '-infinity') <= $1))
+         ORDER BY i.due_at, i.id LIMIT $2",
+    )
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(pool)
+    .await?;
+    let mut paid = 0;
+    for invoice in due {
+        match collect_one(pool, provider, &invoice, now).await {
+            Ok(true) => paid += 1,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(invoice = %invoice.number, error = %err, "collecting an invoice failed; will retry")
+            }
+        }
+    }
+    Ok(paid)
+}
+
+async fn collect_one(
+    pool: &PgPool,
+    provider: &dyn PaymentProvider,
+    invoice: &Uncollected,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let lines: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT description, amount_minor FROM invoice_lines
+         WHERE invoice_id = $1 AND amount_minor <> 0 ORDER BY line_no",
+    )
+    .bind(invoice.id)
+    .fetch_all(pool)
+    .await?;
+    let request = InvoiceToCollect {
+        invoice_id: invoice.id,
+        number: invoice.number.clone(),
+        customer: invoice.customer.clone(),
+        currency: invoice.currency.clone(),
+        period_start: invoice.period_start,
+        period_end: invoice.period_end,
+        lines,
+    };
+    // Each step is recorded before the next, so a crash resumes where it was.
+    let provider_id = match &invoice.provider_invoice_id {
+        Some(id) => id.clone(),
+        None => {
+            let id = provider.create_invoice(&request).await?;
+            sqlx::query("UPDATE invoices SET provider_invoice_id = $2 WHERE id = $1")
+                .bind(invoice.id)
+                .bind(&id)
+                .execute(pool)
+                .await?;
+            id
+        }
+    };
+    if invoice.provider_finalized_at.is_none() {
+        provider.finalize_invoice(&provider_id, &request).await?;
+        sqlx::query("UPDATE invoices SET provider_finalized_at = $2 WHERE id = $1")
+            .bind(invoice.id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+    }
+    if !invoice.card {
+        return Ok(false);
+    }
+    let outcome = provider.pay_invoice(&provider_id, invoice.id).await?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE invoices SET payment_attempts = payment_attempts + 1, next_payment_at = $2
+         WHERE id = $1",
+    )
+    .bind(invoice.id)
+    .bind(now + RETRY_PAYMENT_AFTER)
+    .execute(&mut *tx)
+    .await?;
+    let paid = match outcome {
+        PaymentOutcome::Paid => {
+            mark_paid(&mut tx, invoice.id, now).await?;
+            true
+        }
+        PaymentOutcome::Failed(reason) => {
+            mark_failed(&mut tx, invoice.id, invoice.organization_id, &reason, now).await?;
+            false
+        }
+    };
+    tx.commit().await?;
+    Ok(paid)
+}
+
+async fn mark_paid(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    if let Some(paid) = invoice::apply(conn, id, InvoiceEvent::Pay, now).await? {
+        audit::record(
+            &mut *conn,
+            Some(paid.organization_id),
+            "system:payments",
+            "invoice.paid",
+            "invoice",
+            &paid.number,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn mark_failed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    organization_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    invoice::payment_failed(conn, id, reason, now).await?;
+    sqlx::query("UPDATE subscriptions SET status = 'past_due' WHERE organization_id = $1 AND status = 'active'")
+        .bind(organization_id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record_with(
+        &mut *conn,
+        Some(organization_id),
+        "system:payments",
+        "invoice.payment_failed",
+        "invoice",
+        &id.to_string(),
+        serde_json::json!({ "reason": reason }),
+    )
+    .await
+}
+
+/// Applies a verified webhook event once; a redelivered event changes
+/// nothing. Returns whether it was new.
+pub async fn apply_event(
+    pool: &PgPool,
+    provider: Option<&dyn PaymentProvider>,
+    event_id: &str,
+    kind: &str,
+    event: PaymentEvent,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let new = sqlx::query(
+        "INSERT INTO payment_events (id, type, received_at) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(kind)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !new {
+        return Ok(false);
+    }
+    match event {
+        PaymentEvent::InvoicePaid {
+            provider_invoice_id,
+        } => {
+            if let Some(id) = by_provider_id(&mut tx, &provider_invoice_id).await? {
+                mark_paid(&mut tx, id, now).await?;
+            }
+        }
+        PaymentEvent::InvoicePaymentFailed {
+            provider_invoice_id,
+            reason,
+        } => {
+            if let Some(id) = by_provider_id(&mut tx, &provider_invoice_id).await? {
+                let organization_id: Uuid =
+                    sqlx::query_scalar("SELECT organization_id FROM invoices WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                mark_failed(&mut tx, id, organization_id, &reason, now).await?;
+            }
+        }
+        PaymentEvent::CardSetupSucceeded { customer, setup_id } => {
+            // The browser may have closed before completing the setup itself.
+            if let Some(provider) = provider {
+                provider.complete_card_setup(&customer, &setup_id).await?;
+                mark_card_ready(&mut tx, &customer).await?;
+            }
+        }
+        PaymentEvent::Other => {}
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn by_provider_id(conn: &mut PgConnection, provider_invoice_id: &str) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM invoices WHERE provider_invoice_id = $1")
+            .bind(provider_invoice_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_backoff_doubles_up_to_six_hours() {
+        assert_eq!(backoff(0), Duration::seconds(30));
+        assert_eq!(backoff(3), Duration::seconds(240));
+        assert_eq!(backoff(20), Duration::hours(6));
+        assert_eq!(backoff(-1), Duration::seconds(30));
+    }
+}

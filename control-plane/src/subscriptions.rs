@@ -1,0 +1,255 @@
+//! An organization's subscription: its plan over time, cancellation at the
+//! end of a period, a spend limit, and whether a card is on file.
+
+use billing::entitlements::{self, ClusterShape, Holdings};
+use billing::{Catalog, Period, PlanId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+
+use crate::access::{OrgAccess, Permission};
+use crate::validation::ValidationErrors;
+use crate::{Error, Result, audit};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Subscription {
+    pub plan: String,
+    pub status: String,
+    /// The plan falls back to free when the current period ends.
+    pub cancel_at_period_end: bool,
+    pub payment_method_ready: bool,
+    pub spend_limit_minor: Option<i64>,
+    /// Why the organization's resources are suspended, if they are.
+    pub suspended_reason: Option<String>,
+    #[sqlx(skip)]
+    pub current_period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+const SELECT: &str = "SELECT plan, status, cancel_at_period_end, payment_method_ready,
+        spend_limit_minor, suspended_reason
+     FROM subscriptions WHERE organization_id = $1";
+
+pub async fn get(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    access.require(Permission::BillingRead)?;
+    read(conn, access, now, "").await
+}
+
+async fn read(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    now: DateTime<Utc>,
+    lock: &str,
+) -> Result<Subscription> {
+    let mut subscription: Subscription = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}{lock}")))
+        .bind(access.organization_id())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::not_found("organization"))?;
+    let period = Period::containing(now);
+    subscription.current_period = Some((period.start(), period.end()));
+    Ok(subscription)
+}
+
+/// What the organization holds now, to check against another plan.
+async fn holdings(conn: &mut PgConnection, access: &OrgAccess) -> Result<Holdings> {
+    let clusters: Vec<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT nodes, replication_factor, storage_gib FROM vector_clusters
+         WHERE organization_id = $1 AND deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .fetch_all(&mut *conn)
+    .await?;
+    let endpoint_gpus: Vec<i32> = sqlx::query_scalar(
+        "SELECT gpu_count FROM inference_endpoints
+         WHERE organization_id = $1 AND deletion_requested_at IS NULL",
+    )
+    .bind(access.organization_id())
+    .fetch_all(&mut *conn)
+    .await?;
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    Ok(Holdings {
+        clusters: clusters
+            .into_iter()
+            .map(|(nodes, rf, storage)| ClusterShape {
+                nodes: count(nodes),
+                replication_factor: count(rf),
+                storage_gib: count(storage),
+            })
+            .collect(),
+        endpoint_gpus: endpoint_gpus.into_iter().map(count).collect(),
+    })
+}
+
+/// Moves the organization to `plan` from `now` on. The period is split
+/// there: the old plan's fee and allowance cover the time before, the new
+/// plan's the time after. A paid plan needs a card on file when a payment
+/// provider is configured (`card_required`).
+pub async fn change_plan(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    plan: &str,
+    card_required: bool,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    access.require(Permission::BillingWrite)?;
+    let current = read(conn, access, now, " FOR UPDATE").await?;
+    let Some(target) = catalog.plan(&PlanId::from(plan.trim().to_owned())) else {
+        let mut errors = ValidationErrors::default();
+        let known: Vec<&str> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
+        errors.add(
+            "plan",
+            format!("unknown plan `{plan}`; plans are {}", known.join(", ")),
+        );
+        return Err(Error::Validation(errors));
+    };
+    if target.id.as_str() == current.plan {
+        // Choosing the current plan again undoes a pending cancellation.
+        sqlx::query("UPDATE subscriptions SET cancel_at_period_end = false WHERE organization_id = $1")
+            .bind(access.organization_id())
+            .execute(&mut *conn)
+            .await?;
+        return read(conn, access, now, "").await;
+    }
+    entitlements::may_change_plan(target, &holdings(conn, access).await?)?;
+    let paid = target.base_fee_minor > 0 || target.bills_usage;
+    if paid && card_required && !current.payment_method_ready {
+        return Err(Error::PaymentMethodRequired);
+    }
+    switch_plan(conn, access.organization_id(), target.id.as_str(), now).await?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "subscription.change_plan",
+        "organization",
+        &access.organization_id().to_string(),
+        serde_json::json!({ "from": current.plan, "to": target.id }),
+    )
+    .await?;
+    read(conn, access, now, "").await
+}
+
+/// Ends the current plan period at `at` and starts `plan`.
+pub(crate) async fn switch_plan(
+    conn: &mut PgConnection,
+    organization_id: uuid::Uuid,
+    plan: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE plan_periods SET valid_to = $2
+         WHERE organization_id = $1 AND valid_to IS NULL",
+    )
+    .bind(organization_id)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO plan_periods (organization_id, plan, valid_from) VALUES ($1, $2, $3)")
+        .bind(organization_id)
+        .bind(plan)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE subscriptions SET plan = $2, cancel_at_period_end = false
+         WHERE organization_id = $1",
+    )
+    .bind(organization_id)
+    .bind(plan)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Asks for the paid plan to end with the current period.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    access.require(Permission::BillingWrite)?;
+    let current = read(conn, access, now, " FOR UPDATE").await?;
+    if current.plan == PlanId::free().as_str() {
+        let mut errors = ValidationErrors::default();
+        errors.add("plan", "the free plan has nothing to cancel");
+        return Err(Error::Validation(errors));
+    }
+    sqlx::query("UPDATE subscriptions SET cancel_at_period_end = true WHERE organization_id = $1")
+        .bind(access.organization_id())
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "subscription.cancel",
+        "organization",
+        &access.organization_id().to_string(),
+    )
+    .await?;
+    read(conn, access, now, "").await
+}
+
+/// Sets (or with `None` removes) the ceiling on a period's usage charges.
+pub async fn set_spend_limit(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    limit_minor: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    access.require(Permission::BillingWrite)?;
+    if limit_minor.is_some_and(|l| l < 0) {
+        let mut errors = ValidationErrors::default();
+        errors.add("spend_limit_minor", "must be zero or more");
+        return Err(Error::Validation(errors));
+    }
+    sqlx::query("UPDATE subscriptions SET spend_limit_minor = $2 WHERE organization_id = $1")
+        .bind(access.organization_id())
+        .bind(limit_minor)
+        .execute(&mut *conn)
+        .await?;
+    audit::record_with(
+        &mut *conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        "subscription.spend_limit",
+        "organization",
+        &access.organization_id().to_string(),
+        serde_json::json!({ "spend_limit_minor": limit_minor }),
+    )
+    .await?;
+    read(conn, access, now, "").await
+}
+
+/// Ends cancelled paid plans whose period is over: from the first instant
+/// of the new period, they are on free. Returns how many.
+pub async fn end_cancelled(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize> {
+    let start = Period::containing(now).start();
+    let due: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT s.organization_id FROM subscriptions s
+         JOIN plan_periods p ON p.organization_id = s.organization_id AND p.valid_to IS NULL
+         WHERE s.cancel_at_period_end AND p.valid_from < $1
+         FOR UPDATE OF s",
+    )
+    .bind(start)
+    .fetch_all(&mut *conn)
+    .await?;
+    for organization_id in &due {
+        switch_plan(conn, *organization_id, PlanId::free().as_str(), start).await?;
+        audit::record(
+            &mut *conn,
+            Some(*organization_id),
+            "system:billing",
+            "subscription.ended",
+            "organization",
+            &organization_id.to_string(),
+        )
+        .await?;
+    }
+    Ok(due.len())
+}

@@ -1,0 +1,306 @@
+//! Suspending and resuming resources, and the continuous enforcement that
+//! decides when: unpaid invoices past their grace period, free-tier storage
+//! over its cap, usage over a spend limit.
+//!
+//! Billing decides (pure functions); this module gathers the facts and acts.
+//! A suspension records who suspended (`billing`, `storage_cap`,
+//! `spend_limit`, `admin`) and why; only the same cause lifts it, so a
+//! cluster over its storage cap stays suspended when an invoice is paid.
+
+use billing::catalog_store::Published;
+use billing::dunning::{self, Standing, Unpaid};
+use billing::{Period, PlanId, close, entitlements, rating};
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{Result, audit};
+
+/// Who suspended a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Billing,
+    StorageCap,
+    SpendLimit,
+    Admin,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Billing => "billing",
+            Cause::StorageCap => "storage_cap",
+            Cause::SpendLimit => "spend_limit",
+            Cause::Admin => "admin",
+        }
+    }
+}
+
+/// Which of an organization's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every cluster and endpoint.
+    Organization,
+    /// One vector cluster.
+    Cluster(Uuid),
+}
+
+/// Suspends what `scope` covers that is not suspended already; returns how
+/// many resources it suspended.
+pub async fn suspend(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    scope: Scope,
+    cause: Cause,
+    reason: &str,
+    actor: &str,
+) -> Result<u64> {
+    let only = match scope {
+        Scope::Organization => None,
+        Scope::Cluster(id) => Some(id),
+    };
+    let mut changed = 0;
+    for table in ["vector_clusters", "inference_endpoints"] {
+        if only.is_some() && table == "inference_endpoints" {
+            continue;
+        }
+        changed += sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table}
+             SET suspended_by = $3, suspended_reason = $4, generation = generation + 1,
+                 updated_at = now()
+             WHERE organization_id = $1 AND ($2::uuid IS NULL OR id = $2)
+               AND suspended_by IS NULL AND deletion_requested_at IS NULL"
+        )))
+        .bind(organization_id)
+        .bind(only)
+        .bind(cause.as_str())
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if scope == Scope::Organization {
+        sqlx::query(
+            "UPDATE subscriptions SET suspended_by = $3, suspended_reason = $2,
+                 status = CASE WHEN $3 = 'billing' THEN 'suspended' ELSE status END
+             WHERE organization_id = $1 AND (suspended_by IS NULL OR suspended_by = $3)",
+        )
+        .bind(organization_id)
+        .bind(reason)
+        .bind(cause.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if changed > 0 {
+        audit::record_with(
+            &mut *conn,
+            Some(organization_id),
+            actor,
+            "resources.suspend",
+            "organization",
+            &organization_id.to_string(),
+            serde_json::json!({ "cause": cause.as_str(), "reason": reason, "resources": changed, "cluster": only }),
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+/// Lifts the suspensions `cause` made within `scope`; returns how many.
+pub async fn resume(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    scope: Scope,
+    cause: Cause,
+    actor: &str,
+) -> Result<u64> {
+    let only = match scope {
+        Scope::Organization => None,
+        Scope::Cluster(id) => Some(id),
+    };
+    let mut changed = 0;
+    for table in ["vector_clusters", "inference_endpoints"] {
+        changed += sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table}
+             SET suspended_by = NULL, suspended_reason = NULL, generation = generation + 1,
+                 updated_at = now()
+             WHERE organization_id = $1 AND ($2::uuid IS NULL OR id = $2) AND suspended_by = $3"
+        )))
+        .bind(organization_id)
+        .bind(only)
+        .bind(cause.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if scope == Scope::Organization {
+        // The organization-wide reason goes with the cause that set it; a
+        // paid-up organization is in good standing again.
+        sqlx::query(
+            "UPDATE subscriptions
+             SET suspended_by = CASE WHEN suspended_by = $2 THEN NULL ELSE suspended_by END,
+                 suspended_reason = CASE WHEN suspended_by = $2 THEN NULL ELSE suspended_reason END,
+                 status = CASE WHEN status IN ('suspended', 'past_due') AND $2 = 'billing'
+                               THEN 'active' ELSE status END
+             WHERE organization_id = $1",
+        )
+        .bind(organization_id)
+        .bind(cause.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if changed > 0 {
+        audit::record_with(
+            &mut *conn,
+            Some(organization_id),
+            actor,
+            "resources.resume",
+            "organization",
+            &organization_id.to_string(),
+            serde_json::json!({ "cause": cause.as_str(), "resources": changed, "cluster": only }),
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+/// What a pass of enforcement did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Enforced {
+    pub suspended: u64,
+    pub resumed: u64,
+}
+
+impl Enforced {
+    fn add(&mut self, suspended: u64, resumed: u64) {
+        self.suspended += suspended;
+        self.resumed += resumed;
+    }
+}
+
+const ACTOR: &str = "system:billing";
+
+/// Dunning: suspends organizations with an invoice unpaid past `grace`,
+/// resumes those that have paid.
+pub async fn enforce_payment(pool: &PgPool, now: DateTime<Utc>, grace: Duration) -> Result<Enforced> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, Option<String>, Option<i64>, Option<String>, Option<DateTime<Utc>>)> =
+        sqlx::query_as(
+            "SELECT s.organization_id, i.number, i.total_minor, i.currency, i.due_at
+             FROM subscriptions s
+             LEFT JOIN invoices i ON i.organization_id = s.organization_id AND i.status = 'open'
+             WHERE i.id IS NOT NULL OR s.status IN ('suspended', 'past_due')
+             ORDER BY s.organization_id
+             FOR UPDATE OF s",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut by_org: std::collections::BTreeMap<Uuid, Vec<Unpaid>> = Default::default();
+    for (org, number, total, currency, due_at) in rows {
+        let unpaid = by_org.entry(org).or_default();
+        if let (Some(number), Some(total_minor), Some(currency), Some(due_at)) =
+            (number, total, currency, due_at)
+        {
+            unpaid.push(Unpaid {
+                number,
+                total_minor,
+                currency,
+                due_at,
+            });
+        }
+    }
+    let mut done = Enforced::default();
+    for (org, unpaid) in by_org {
+        match dunning::standing(&unpaid, now, grace) {
+            Standing::Suspend { reason } => {
+                let n = suspend(&mut tx, org, Scope::Organization, Cause::Billing, &reason, ACTOR).await?;
+                done.add(n, 0);
+            }
+            Standing::PastDue { .. } => {}
+            Standing::Good => {
+                let n = resume(&mut tx, org, Scope::Organization, Cause::Billing, ACTOR).await?;
+                done.add(0, n);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Free-tier storage: a cluster on a hard-capped plan whose average stored
+/// bytes over its latest reported hour exceed the cap is suspended; one
+/// back under the cap, or whose organization upgraded, is resumed.
+pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enforced> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, Uuid, String, Option<String>, Option<rust_decimal::Decimal>)> =
+        sqlx::query_as(
+            "SELECT c.organization_id, c.id, s.plan, c.suspended_by,
+                    (SELECT u.quantity / nullif(u.covered_seconds, 0) FROM usage_hourly u
+                     WHERE u.organization_id = c.organization_id AND u.resource_id = c.id
+                       AND u.meter = 'storage_bytes'
+                     ORDER BY u.hour DESC LIMIT 1)
+             FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
+             WHERE c.deletion_requested_at IS NULL
+               AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
+             FOR UPDATE OF c",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut done = Enforced::default();
+    for (org, cluster, plan, suspended_by, bytes) in rows {
+        let Some(plan) = published.catalog.plan(&PlanId::from(plan)) else {
+            continue;
+        };
+        let bytes = bytes.and_then(|b| b.to_u64()).unwrap_or(0);
+        let scope = Scope::Cluster(cluster);
+        match (entitlements::over_storage_cap(plan, bytes), suspended_by) {
+            (Some(reason), None) => {
+                done.add(suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR).await?, 0);
+            }
+            (None, Some(_)) => done.add(0, resume(&mut tx, org, scope, Cause::StorageCap, ACTOR).await?),
+            _ => {}
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Spend limits: an organization whose usage charges this period exceed
+/// its limit is suspended until the limit is raised or the period ends.
+pub async fn enforce_spend(pool: &PgPool, published: &Published, now: DateTime<Utc>) -> Result<Enforced> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, Option<i64>)> = sqlx::query_as(
+        "SELECT organization_id, spend_limit_minor FROM subscriptions s
+         WHERE spend_limit_minor IS NOT NULL
+            OR EXISTS (SELECT 1 FROM vector_clusters c WHERE c.organization_id = s.organization_id
+                       AND c.suspended_by = 'spend_limit')
+            OR EXISTS (SELECT 1 FROM inference_endpoints e WHERE e.organization_id = s.organization_id
+                       AND e.suspended_by = 'spend_limit')
+         ORDER BY organization_id
+         FOR UPDATE",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut done = Enforced::default();
+    for (org, limit) in rows {
+        let estimate = close::estimate(&mut tx, published, org, Period::containing(now)).await?;
+        let usage: i64 = estimate
+            .lines
+            .iter()
+            .filter(|l| l.kind == rating::LineKind::Usage)
+            .map(|l| l.amount_minor)
+            .sum();
+        let over = limit.and_then(|limit| {
+            entitlements::over_spend_limit(limit, usage, &published.catalog.currency)
+        });
+        match over {
+            Some(reason) => {
+                done.add(suspend(&mut tx, org, Scope::Organization, Cause::SpendLimit, &reason, ACTOR).await?, 0);
+            }
+            None => done.add(0, resume(&mut tx, org, Scope::Organization, Cause::SpendLimit, ACTOR).await?),
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
