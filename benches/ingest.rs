@@ -119,6 +119,7 @@ async fn http(pool: &PgPool, data_plane: Uuid, events: &[UsageEvent]) -> f64 {
     let config = dashboard_api::Config {
         secure_cookies: false,
         max_body_bytes: 1024 * 1024,
+        payments: None,
     };
     let state = dashboard_api::AppState::new(
         pool.clone(),

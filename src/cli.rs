@@ -33,6 +33,12 @@ enum Command {
     /// Register and list data planes (one Kubernetes cluster per region).
     #[command(subcommand)]
     Dataplane(DataplaneCommand),
+    /// Close billing periods by hand.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+    /// Administer the platform.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Run everything on this machine: a throwaway PostgreSQL unless
     /// DATABASE_URL is set, and a simulated data plane.
     Dev {
@@ -65,6 +71,76 @@ enum DataplaneCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Rate a period's usage into invoices for every organization. Safe to
+    /// run twice: an organization's invoice for a period is written once.
+    Close {
+        /// The month, as YYYY-MM.
+        #[arg(long)]
+        period: billing::Period,
+        /// Leave the new invoices as drafts instead of opening them for payment.
+        #[arg(long)]
+        draft: bool,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make an existing user a platform administrator.
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+}
+
+/// Collecting payment through Stripe (or a Stripe-compatible server).
+#[derive(Debug, Args)]
+pub struct StripeArgs {
+    /// Stripe secret key; without it, payments are off (paid plans need no card).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    stripe_secret_key: Option<String>,
+    /// Stripe's API base, ending with a slash (for localstripe).
+    #[arg(long, env = "STRIPE_API_BASE")]
+    stripe_api_base: Option<String>,
+    /// The webhook endpoint's signing secret.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    stripe_webhook_secret: Option<String>,
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY")]
+    stripe_publishable_key: Option<String>,
+    /// Days an invoice may stay unpaid past due before suspension.
+    #[arg(long, env = "QM_DUNNING_GRACE_DAYS", default_value_t = 14)]
+    grace_days: u32,
+}
+
+impl StripeArgs {
+    fn payments(&self) -> anyhow::Result<Option<dashboard_api::Payments>> {
+        let Some(secret) = &self.stripe_secret_key else {
+            return Ok(None);
+        };
+        let webhook_secret = self.stripe_webhook_secret.clone().context(
+            "STRIPE_WEBHOOK_SECRET is needed with STRIPE_SECRET_KEY, to verify Stripe's events",
+        )?;
+        let provider = billing::payments::stripe::StripeProvider::new(
+            secret,
+            self.stripe_api_base.as_deref(),
+        )?;
+        Ok(Some(dashboard_api::Payments {
+            provider: std::sync::Arc::new(provider),
+            webhook_secret,
+            publishable_key: self.stripe_publishable_key.clone(),
+        }))
+    }
+
+    fn grace(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.grace_days))
+    }
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:8080", env = "QM_LISTEN")]
@@ -77,6 +153,8 @@ struct ServeArgs {
     /// Send cookies without the `Secure` flag (only for plain-HTTP testing).
     #[arg(long)]
     insecure_cookies: bool,
+    #[command(flatten)]
+    stripe: StripeArgs,
 }
 
 impl Cli {
@@ -96,6 +174,8 @@ impl Cli {
                     secure_cookies: !args.insecure_cookies,
                     catalog,
                     simulated_region: None,
+                    payments: args.stripe.payments()?,
+                    grace: args.stripe.grace(),
                 };
                 server::run(&args.database_url, options).await
             }
@@ -106,6 +186,21 @@ impl Cli {
                 Ok(())
             }
             Command::Dataplane(command) => dataplane(command).await,
+            Command::Billing(command) => billing_command(command).await,
+            Command::Admin(AdminCommand::Grant {
+                email,
+                database_url,
+            }) => {
+                let email = control_plane::accounts::Email::parse(&email)
+                    .map_err(|e| anyhow::anyhow!("`{email}` is not an email address: {e}"))?;
+                let pool = server::connect(&database_url).await?;
+                let mut conn = pool.acquire().await?;
+                control_plane::admin::grant(&mut conn, &email)
+                    .await
+                    .with_context(|| format!("granting {email}"))?;
+                server::say(&format!("{email} is now a platform administrator"));
+                Ok(())
+            }
             Command::Dev {
                 listen,
                 database_url,
@@ -125,11 +220,67 @@ impl Cli {
                     secure_cookies: false,
                     catalog: billing::Catalog::default_catalog()?,
                     simulated_region: Some("local"),
+                    payments: None,
+                    grace: billing::dunning::DEFAULT_GRACE,
                 };
                 server::run(&url, options).await
             }
         }
     }
+}
+
+async fn billing_command(command: BillingCommand) -> anyhow::Result<()> {
+    let BillingCommand::Close {
+        period,
+        draft,
+        database_url,
+    } = command;
+    let pool = server::connect(&database_url).await?;
+    control_plane::db::migrate(&pool).await?;
+    let published =
+        billing::catalog_store::ensure(&pool, &billing::Catalog::default_catalog()?).await?;
+    server::say(&format!(
+        "closing {period} with catalog version {}…",
+        published.version
+    ));
+    let mut last_shown = 0;
+    let mut progress = |done: usize, total: usize| {
+        // Every tenth of the way, and at the end.
+        if done == total || done * 10 / total.max(1) > last_shown {
+            last_shown = done * 10 / total.max(1);
+            server::say(&format!("  {done} of {total} invoices written"));
+        }
+    };
+    let report = billing::close::close(
+        &pool,
+        &published,
+        period,
+        chrono::Utc::now(),
+        !draft,
+        &mut progress,
+    )
+    .await?;
+    server::say(&format!(
+        "{period}: {} invoices created ({} already closed, {} with nothing to bill), \
+         {} rollup rows rated, {} billed",
+        report.created,
+        report.already_closed,
+        report.nothing_to_bill,
+        report.rollup_rows,
+        billing::money::format(report.billed_minor, &published.catalog.currency)
+    ));
+    if !report.failed.is_empty() {
+        for (organization, reason) in &report.failed {
+            server::say(&format!(
+                "  not closed: organization {organization}: {reason}"
+            ));
+        }
+        anyhow::bail!(
+            "{} organizations could not be rated; fix the catalog and run the close again",
+            report.failed.len()
+        );
+    }
+    Ok(())
 }
 
 async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {

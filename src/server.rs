@@ -15,6 +15,9 @@ pub struct Options {
     pub catalog: billing::Catalog,
     /// Register a simulated data plane for this region (for `dev`).
     pub simulated_region: Option<&'static str>,
+    pub payments: Option<dashboard_api::Payments>,
+    /// How long an invoice may stay unpaid past due before suspension.
+    pub grace: chrono::Duration,
 }
 
 /// Logs to stderr; JSON lines when `QM_LOG_FORMAT=json`.
@@ -60,18 +63,30 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", options.listen))?;
     let address = listener.local_addr()?;
+    let payments_on = options.payments.is_some();
     let config = Config {
         secure_cookies: options.secure_cookies,
+        payments: options.payments,
         ..Config::default()
     };
-    let state = AppState::new(pool, options.catalog, config)
+    let state = AppState::new(pool.clone(), options.catalog, config.clone())
         .await
-        .context("rebuilding the usage deduplication window")?;
+        .context("starting the API")?;
+    let worker = control_plane::billing_worker::BillingWorker::new(
+        pool,
+        state.catalog.clone(),
+        config.payments.as_ref().map(|p| p.provider.clone()),
+        options.grace,
+    );
+    let billing = tokio::spawn(worker.run(std::time::Duration::from_secs(30)));
     let app = dashboard_api::router(state);
     say(&format!("Quartermaster API listening on http://{address}"));
     say(&format!(
         "  OpenAPI document: http://{address}/openapi.json"
     ));
+    if !payments_on {
+        say("  Payments: off (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to collect them)");
+    }
     if options.simulated_region.is_some() {
         say("  Data plane: simulated (region `local`); clusters there serve no traffic");
         say(&format!(
@@ -85,6 +100,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     provisioning.abort();
+    billing.abort();
     say("stopped");
     Ok(())
 }

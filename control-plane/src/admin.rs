@@ -49,14 +49,21 @@ pub async fn check(conn: &mut PgConnection, principal: &Principal) -> Result<Pla
 
 /// Makes the user with `email` a platform administrator (from the CLI).
 pub async fn grant(conn: &mut PgConnection, email: &Email) -> Result<()> {
-    let user: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE users SET platform_admin = true WHERE email = $1 RETURNING id",
-    )
-    .bind(email.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let user: Option<Uuid> =
+        sqlx::query_scalar("UPDATE users SET platform_admin = true WHERE email = $1 RETURNING id")
+            .bind(email.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
     let user = user.ok_or_else(|| Error::not_found("user"))?;
-    audit::record(&mut *conn, None, "system:cli", "admin.grant", "user", &user.to_string()).await
+    audit::record(
+        &mut *conn,
+        None,
+        "system:cli",
+        "admin.grant",
+        "user",
+        &user.to_string(),
+    )
+    .await
 }
 
 /// Publishes a new catalog version, in force from now on.
@@ -119,10 +126,11 @@ pub async fn grant_credit(
         errors.add("reason", "must be 1 to 500 characters");
     }
     errors.finish(Some(()))?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
-        .bind(organization_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+            .bind(organization_id)
+            .fetch_one(&mut *conn)
+            .await?;
     if !exists {
         return Err(Error::not_found("organization"));
     }

@@ -75,15 +75,17 @@ impl BillingWorker {
         let previous = Period::containing(now).previous();
         let mut conn = self.pool.acquire().await?;
         if now >= close::closes_at(previous) && !close::is_closed(&mut conn, previous).await? {
-            pass.closed =
-                Some(close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?);
+            pass.closed = Some(
+                close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?,
+            );
         }
         let mut tx = self.pool.begin().await?;
         pass.plans_ended = subscriptions::end_cancelled(&mut tx, now).await?;
         tx.commit().await?;
 
         if let Some(provider) = &self.provider {
-            pass.customers_created = payments::create_customers(&self.pool, provider.as_ref(), now).await?;
+            pass.customers_created =
+                payments::create_customers(&self.pool, provider.as_ref(), now).await?;
             pass.invoices_paid = payments::collect(&self.pool, provider.as_ref(), now).await?;
         }
         for enforced in [

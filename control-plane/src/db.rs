@@ -26,7 +26,12 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
 /// PostgreSQL advisory lock `key`, so that one replica at a time does a
 /// singleton's work. Returns when the lock is held elsewhere or its
 /// connection is lost; the caller tries again later.
-pub async fn lead<F, Fut>(pool: &PgPool, key: i64, tick: Duration, mut pass: F) -> Result<(), sqlx::Error>
+pub async fn lead<F, Fut>(
+    pool: &PgPool,
+    key: i64,
+    tick: Duration,
+    mut pass: F,
+) -> Result<(), sqlx::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,

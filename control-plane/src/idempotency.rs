@@ -37,6 +37,10 @@ impl Key {
             Err("the Idempotency-Key header must be 1 to 255 visible ASCII characters")
         }
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// What identifies a request besides its key: a key reused with another

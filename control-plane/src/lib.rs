@@ -12,8 +12,8 @@
 //! one). This crate never speaks HTTP.
 
 pub mod access;
-pub mod admin;
 pub mod accounts;
+pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod billing_worker;

@@ -68,11 +68,13 @@ pub async fn create_customers(
         match outcome {
             Ok(()) => {
                 created += 1;
-                sqlx::query("UPDATE outbox SET processed_at = $2, attempts = attempts + 1 WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE outbox SET processed_at = $2, attempts = attempts + 1 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             }
             Err(err) => {
                 tracing::warn!(outbox = id, error = %err, "creating a payment customer failed; will retry");
@@ -148,7 +150,10 @@ pub async fn start_card_setup(
     access.require(Permission::BillingWrite)?;
     let customer = customer_of(conn, access).await?;
     Ok(provider
-        .start_card_setup(&customer, &format!("{}-{request_key}", access.organization_id()))
+        .start_card_setup(
+            &customer,
+            &format!("{}-{request_key}", access.organization_id()),
+        )
         .await?)
 }
 
@@ -207,7 +212,11 @@ struct Uncollected {
 /// One pass of collection over open invoices: push to the provider,
 /// finalize there, and charge where a card is on file and a charge is due.
 /// Returns how many invoices were paid.
-pub async fn collect(pool: &PgPool, provider: &dyn PaymentProvider, now: DateTime<Utc>) -> Result<usize> {
+pub async fn collect(
+    pool: &PgPool,
+    provider: &dyn PaymentProvider,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let due: Vec<Uncollected> = sqlx::query_as(
         "SELECT i.id, i.organization_id, i.number, i.currency, i.period_start, i.period_end,
                 i.provider_invoice_id, i.provider_finalized_at,
@@ -403,7 +412,10 @@ pub async fn apply_event(
     Ok(true)
 }
 
-async fn by_provider_id(conn: &mut PgConnection, provider_invoice_id: &str) -> Result<Option<Uuid>> {
+async fn by_provider_id(
+    conn: &mut PgConnection,
+    provider_invoice_id: &str,
+) -> Result<Option<Uuid>> {
     Ok(
         sqlx::query_scalar("SELECT id FROM invoices WHERE provider_invoice_id = $1")
             .bind(provider_invoice_id)

@@ -44,11 +44,12 @@ async fn read(
     now: DateTime<Utc>,
     lock: &str,
 ) -> Result<Subscription> {
-    let mut subscription: Subscription = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}{lock}")))
-        .bind(access.organization_id())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::not_found("organization"))?;
+    let mut subscription: Subscription =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}{lock}")))
+            .bind(access.organization_id())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| Error::not_found("organization"))?;
     let period = Period::containing(now);
     subscription.current_period = Some((period.start(), period.end()));
     Ok(subscription)
@@ -109,10 +110,12 @@ pub async fn change_plan(
     };
     if target.id.as_str() == current.plan {
         // Choosing the current plan again undoes a pending cancellation.
-        sqlx::query("UPDATE subscriptions SET cancel_at_period_end = false WHERE organization_id = $1")
-            .bind(access.organization_id())
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "UPDATE subscriptions SET cancel_at_period_end = false WHERE organization_id = $1",
+        )
+        .bind(access.organization_id())
+        .execute(&mut *conn)
+        .await?;
         return read(conn, access, now, "").await;
     }
     entitlements::may_change_plan(target, &holdings(conn, access).await?)?;

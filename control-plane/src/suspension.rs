@@ -181,26 +181,47 @@ impl Enforced {
 
 const ACTOR: &str = "system:billing";
 
+#[derive(Debug, sqlx::FromRow)]
+struct OpenInvoiceRow {
+    organization_id: Uuid,
+    number: Option<String>,
+    total_minor: Option<i64>,
+    currency: Option<String>,
+    due_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StorageRow {
+    organization_id: Uuid,
+    cluster_id: Uuid,
+    plan: String,
+    suspended_by: Option<String>,
+    bytes: Option<rust_decimal::Decimal>,
+}
+
 /// Dunning: suspends organizations with an invoice unpaid past `grace`,
 /// resumes those that have paid.
-pub async fn enforce_payment(pool: &PgPool, now: DateTime<Utc>, grace: Duration) -> Result<Enforced> {
+pub async fn enforce_payment(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, Option<String>, Option<i64>, Option<String>, Option<DateTime<Utc>>)> =
-        sqlx::query_as(
-            "SELECT s.organization_id, i.number, i.total_minor, i.currency, i.due_at
+    let rows: Vec<OpenInvoiceRow> = sqlx::query_as(
+        "SELECT s.organization_id, i.number, i.total_minor, i.currency, i.due_at
              FROM subscriptions s
              LEFT JOIN invoices i ON i.organization_id = s.organization_id AND i.status = 'open'
              WHERE i.id IS NOT NULL OR s.status IN ('suspended', 'past_due')
              ORDER BY s.organization_id
              FOR UPDATE OF s",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let mut by_org: std::collections::BTreeMap<Uuid, Vec<Unpaid>> = Default::default();
-    for (org, number, total, currency, due_at) in rows {
-        let unpaid = by_org.entry(org).or_default();
+    for row in rows {
+        let unpaid = by_org.entry(row.organization_id).or_default();
         if let (Some(number), Some(total_minor), Some(currency), Some(due_at)) =
-            (number, total, currency, due_at)
+            (row.number, row.total_minor, row.currency, row.due_at)
         {
             unpaid.push(Unpaid {
                 number,
@@ -214,7 +235,15 @@ pub async fn enforce_payment(pool: &PgPool, now: DateTime<Utc>, grace: Duration)
     for (org, unpaid) in by_org {
         match dunning::standing(&unpaid, now, grace) {
             Standing::Suspend { reason } => {
-                let n = suspend(&mut tx, org, Scope::Organization, Cause::Billing, &reason, ACTOR).await?;
+                let n = suspend(
+                    &mut tx,
+                    org,
+                    Scope::Organization,
+                    Cause::Billing,
+                    &reason,
+                    ACTOR,
+                )
+                .await?;
                 done.add(n, 0);
             }
             Standing::PastDue { .. } => {}
@@ -233,32 +262,41 @@ pub async fn enforce_payment(pool: &PgPool, now: DateTime<Utc>, grace: Duration)
 /// back under the cap, or whose organization upgraded, is resumed.
 pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, Uuid, String, Option<String>, Option<rust_decimal::Decimal>)> =
-        sqlx::query_as(
-            "SELECT c.organization_id, c.id, s.plan, c.suspended_by,
+    let rows: Vec<StorageRow> = sqlx::query_as(
+        "SELECT c.organization_id, c.id, s.plan, c.suspended_by,
                     (SELECT u.quantity / nullif(u.covered_seconds, 0) FROM usage_hourly u
                      WHERE u.organization_id = c.organization_id AND u.resource_id = c.id
                        AND u.meter = 'storage_bytes'
-                     ORDER BY u.hour DESC LIMIT 1)
+                     ORDER BY u.hour DESC LIMIT 1) AS bytes
              FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
              WHERE c.deletion_requested_at IS NULL
                AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
              FOR UPDATE OF c",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let mut done = Enforced::default();
-    for (org, cluster, plan, suspended_by, bytes) in rows {
-        let Some(plan) = published.catalog.plan(&PlanId::from(plan)) else {
+    for row in rows {
+        let Some(plan) = published.catalog.plan(&PlanId::from(row.plan)) else {
             continue;
         };
-        let bytes = bytes.and_then(|b| b.to_u64()).unwrap_or(0);
-        let scope = Scope::Cluster(cluster);
-        match (entitlements::over_storage_cap(plan, bytes), suspended_by) {
+        let org = row.organization_id;
+        let bytes = row.bytes.and_then(|b| b.to_u64()).unwrap_or(0);
+        let scope = Scope::Cluster(row.cluster_id);
+        match (
+            entitlements::over_storage_cap(plan, bytes),
+            row.suspended_by,
+        ) {
             (Some(reason), None) => {
-                done.add(suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR).await?, 0);
+                done.add(
+                    suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR).await?,
+                    0,
+                );
             }
-            (None, Some(_)) => done.add(0, resume(&mut tx, org, scope, Cause::StorageCap, ACTOR).await?),
+            (None, Some(_)) => done.add(
+                0,
+                resume(&mut tx, org, scope, Cause::StorageCap, ACTOR).await?,
+            ),
             _ => {}
         }
     }
@@ -268,7 +306,11 @@ pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enf
 
 /// Spend limits: an organization whose usage charges this period exceed
 /// its limit is suspended until the limit is raised or the period ends.
-pub async fn enforce_spend(pool: &PgPool, published: &Published, now: DateTime<Utc>) -> Result<Enforced> {
+pub async fn enforce_spend(
+    pool: &PgPool,
+    published: &Published,
+    now: DateTime<Utc>,
+) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
     let rows: Vec<(Uuid, Option<i64>)> = sqlx::query_as(
         "SELECT organization_id, spend_limit_minor FROM subscriptions s
@@ -296,9 +338,23 @@ pub async fn enforce_spend(pool: &PgPool, published: &Published, now: DateTime<U
         });
         match over {
             Some(reason) => {
-                done.add(suspend(&mut tx, org, Scope::Organization, Cause::SpendLimit, &reason, ACTOR).await?, 0);
+                done.add(
+                    suspend(
+                        &mut tx,
+                        org,
+                        Scope::Organization,
+                        Cause::SpendLimit,
+                        &reason,
+                        ACTOR,
+                    )
+                    .await?,
+                    0,
+                );
             }
-            None => done.add(0, resume(&mut tx, org, Scope::Organization, Cause::SpendLimit, ACTOR).await?),
+            None => done.add(
+                0,
+                resume(&mut tx, org, Scope::Organization, Cause::SpendLimit, ACTOR).await?,
+            ),
         }
     }
     tx.commit().await?;

@@ -7,6 +7,7 @@ use crate::json::{FieldErrorJson, ProblemJson};
 use crate::problem::ProblemType;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use billing::payments::PaymentError;
 use control_plane::{Conflict, Error};
 
 /// Why a request was refused before it reached the domain.
@@ -39,6 +40,8 @@ pub enum RequestError {
     NotFound(&'static str),
     #[error("this path does not accept that method")]
     MethodNotAllowed,
+    #[error("{0}")]
+    Webhook(#[from] billing::payments::WebhookError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,22 @@ impl ApiError {
                 Error::Forbidden { .. } => P::Forbidden,
                 Error::Denied(_) => P::PlanLimitExceeded,
                 Error::IdempotencyKeyReused => P::IdempotencyKeyReused,
+                Error::PaymentMethodRequired => P::PaymentMethodRequired,
+                Error::PaymentAccountPending => P::PaymentAccountPending,
+                Error::PaymentsNotConfigured => P::PaymentsNotConfigured,
+                Error::Payment(PaymentError::Refused(_)) => P::PaymentRefused,
+                Error::Payment(PaymentError::Unavailable(_)) => P::PaymentProviderUnavailable,
+                Error::Billing(err) => match err {
+                    billing::Error::PeriodOpen { .. } | billing::Error::CloseRunning => {
+                        P::PeriodOpen
+                    }
+                    billing::Error::Transition { .. } => P::InvoiceState,
+                    billing::Error::Catalog(_) => P::ValidationFailed,
+                    billing::Error::Rating(_)
+                    | billing::Error::NoCatalog
+                    | billing::Error::Corrupt(_)
+                    | billing::Error::Database(_) => P::Internal,
+                },
                 Error::UnknownPlan(..)
                 | Error::PasswordHashing(_)
                 | Error::Join(_)
@@ -98,6 +117,7 @@ impl ApiError {
                 RequestError::UserRequired => P::Forbidden,
                 RequestError::NotFound(_) => P::NotFound,
                 RequestError::MethodNotAllowed => P::MethodNotAllowed,
+                RequestError::Webhook(_) => P::WebhookSignatureInvalid,
             },
         }
     }

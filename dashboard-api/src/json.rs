@@ -309,6 +309,9 @@ pub struct ClusterStatusJson {
     pub endpoint: Option<String>,
     #[schema(value_type = Vec<Object>)]
     pub conditions: serde_json::Value,
+    /// Why the cluster is suspended (an unpaid invoice, the storage cap, a
+    /// spend limit); absent when it is not.
+    pub suspended_reason: Option<String>,
 }
 
 impl From<Cluster> for ClusterJson {
@@ -335,6 +338,7 @@ impl From<Cluster> for ClusterJson {
                 ready_nodes: c.ready_nodes,
                 endpoint: c.endpoint,
                 conditions: c.conditions.0,
+                suspended_reason: c.suspended_reason,
             },
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -452,7 +456,7 @@ pub struct EndpointSpecJson {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointStatusJson {
-    /// Pending, Provisioning, Ready, Updating, Degraded, ScaledToZero or Deleting.
+    /// Pending, Provisioning, Ready, Updating, Degraded, ScaledToZero, Suspended or Deleting.
     pub phase: String,
     pub observed_generation: i64,
     /// What the ready replicas serve: `repository@revision` or the image.
@@ -462,6 +466,8 @@ pub struct EndpointStatusJson {
     #[schema(value_type = Vec<Object>)]
     pub conditions: serde_json::Value,
     pub wake_requested_at: Option<DateTime<Utc>>,
+    /// Why the endpoint is suspended; absent when it is not.
+    pub suspended_reason: Option<String>,
 }
 
 impl From<Endpoint> for EndpointJson {
@@ -500,6 +506,7 @@ impl From<Endpoint> for EndpointJson {
                 endpoint: e.endpoint,
                 conditions: e.conditions,
                 wake_requested_at: e.wake_requested_at,
+                suspended_reason: e.suspended_reason,
             },
             created_at: e.created_at,
             updated_at: e.updated_at,

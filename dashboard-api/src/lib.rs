@@ -7,6 +7,7 @@
 
 mod error;
 mod extract;
+mod invoice_document;
 mod json;
 mod problem;
 mod routes;
@@ -16,4 +17,4 @@ mod unit;
 pub use error::ApiError;
 pub use problem::ProblemType;
 pub use routes::{openapi, router};
-pub use state::{AppState, Config};
+pub use state::{AppState, Config, Payments, StartError};

@@ -34,6 +34,14 @@ pub enum ProblemType {
     AlreadyMember,
     LastOwner,
     DataPlaneExists,
+    PaymentMethodRequired,
+    PaymentAccountPending,
+    PaymentsNotConfigured,
+    PaymentRefused,
+    PaymentProviderUnavailable,
+    WebhookSignatureInvalid,
+    PeriodOpen,
+    InvoiceState,
     Internal,
 }
 
@@ -163,6 +171,46 @@ impl ProblemType {
                 "data-plane-exists",
                 StatusCode::CONFLICT,
                 "A data plane with this name or region exists",
+            ),
+            PaymentMethodRequired => (
+                "payment-method-required",
+                StatusCode::PAYMENT_REQUIRED,
+                "A card on file is needed for this plan",
+            ),
+            PaymentAccountPending => (
+                "payment-account-pending",
+                StatusCode::CONFLICT,
+                "The payment account is still being set up",
+            ),
+            PaymentsNotConfigured => (
+                "payments-not-configured",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Payments are not configured on this installation",
+            ),
+            PaymentRefused => (
+                "payment-refused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The payment provider refused the request",
+            ),
+            PaymentProviderUnavailable => (
+                "payment-provider-unavailable",
+                StatusCode::BAD_GATEWAY,
+                "The payment provider could not be reached",
+            ),
+            WebhookSignatureInvalid => (
+                "webhook-signature-invalid",
+                StatusCode::BAD_REQUEST,
+                "The webhook signature does not verify",
+            ),
+            PeriodOpen => (
+                "period-open",
+                StatusCode::CONFLICT,
+                "The billing period is still open",
+            ),
+            InvoiceState => (
+                "invoice-state",
+                StatusCode::CONFLICT,
+                "The invoice cannot make this change in its current state",
             ),
             Internal => (
                 "internal",

@@ -4,6 +4,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use billing::Catalog;
+use billing::catalog_store::{self, LiveCatalog};
+use control_plane::payments::Provider;
 use metering::Ingester;
 use sqlx::PgPool;
 
@@ -13,6 +15,18 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Collecting payment; `None` where no payment provider is configured
+    /// (then paid plans need no card, and invoices wait unpaid).
+    pub payments: Option<Payments>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Payments {
+    pub provider: Provider,
+    /// The secret webhook events are signed with.
+    pub webhook_secret: String,
+    /// The publishable key the browser uses with Stripe.js.
+    pub publishable_key: Option<String>,
 }
 
 impl Default for Config {
@@ -20,6 +34,7 @@ impl Default for Config {
         Config {
             secure_cookies: true,
             max_body_bytes: 1024 * 1024,
+            payments: None,
         }
     }
 }
@@ -30,18 +45,19 @@ pub struct AppState(Arc<Inner>);
 #[derive(Debug)]
 pub struct Inner {
     pub db: PgPool,
-    pub catalog: Catalog,
+    /// The catalog in force, refreshed by the billing worker.
+    pub catalog: Arc<LiveCatalog>,
     pub config: Config,
     pub ingester: Ingester,
 }
 
 impl AppState {
     /// The state, with a usage ingester whose window is rebuilt from `db`.
-    pub async fn new(
-        db: PgPool,
-        catalog: Catalog,
-        config: Config,
-    ) -> Result<Self, metering::IngestError> {
+    /// `initial` is published as the catalog if none ever was.
+    pub async fn new(db: PgPool, initial: Catalog, config: Config) -> Result<Self, StartError> {
+        let catalog = Arc::new(LiveCatalog::new(
+            catalog_store::ensure(&db, &initial).await?,
+        ));
         let ingester = Ingester::start(db.clone(), metering::ingest::DEFAULT_LATENESS).await?;
         Ok(AppState(Arc::new(Inner {
             db,
@@ -50,6 +66,14 @@ impl AppState {
             ingester,
         })))
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("rebuilding the usage deduplication window: {0}")]
+    Ingester(#[from] metering::IngestError),
+    #[error("loading the plan catalog: {0}")]
+    Catalog(#[from] billing::Error),
 }
 
 impl Deref for AppState {

@@ -38,11 +38,7 @@ async fn endpoints_from_plan_check_to_ready_upgrade_sleep_wake_and_delete(pool: 
     assert_eq!(app.stored_rows().await, before);
 
     // Starter: one GPU per endpoint.
-    sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
-        .bind(ada.org_id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
     app.post(&endpoints, &key, chat("big", 2, 1))
         .await
         .problem(403, "plan-limit-exceeded");
@@ -136,11 +132,7 @@ async fn an_idle_endpoint_scales_to_zero_and_wakes_on_request(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let provisioner = Provisioner::new(pool, Duration::seconds(3));
     let ada = app.signup("ada@example.com").await;
-    sqlx::query("UPDATE subscriptions SET plan = 'business' WHERE organization_id = $1")
-        .bind(ada.org_id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.set_plan(ada.org_id, &ada.session, "business").await;
     let endpoints = format!("/v1/organizations/{}/endpoints", ada.org_id);
     let created = app
         .post(&endpoints, &ada.session, chat("sleepy", 1, 0))

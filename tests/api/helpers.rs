@@ -184,6 +184,21 @@ impl TestApp {
         Auth::Key(reply.ok(201)["token"].as_str().unwrap().to_owned())
     }
 
+    /// Moves organization `org_id` to `plan` through the API (no payment
+    /// provider is configured here, so no card is needed).
+    pub async fn set_plan(&self, org_id: Uuid, auth: &Auth, plan: &str) {
+        let reply = self
+            .send(
+                Method::PUT,
+                &format!("/v1/organizations/{org_id}/billing/plan"),
+                auth,
+                Some(json!({ "plan": plan })),
+                &[],
+            )
+            .await;
+        assert_eq!(reply.ok(200)["plan"], plan);
+    }
+
     pub async fn create_cluster(&self, org_id: Uuid, auth: &Auth, name: &str) -> Value {
         self.post(
             &format!("/v1/organizations/{org_id}/clusters"),

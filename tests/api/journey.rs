@@ -84,7 +84,8 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
     assert_eq!(leaked, 0, "the token is stored nowhere");
     let key = Auth::Key(token);
 
-    // A cluster, created with the key.
+    // A cluster, created with the key, on a plan with room to grow.
+    app.set_plan(ada.org_id, &session, "starter").await;
     let clusters = format!("/v1/organizations/{}/clusters", ada.org_id);
     let cluster = app
         .post(
@@ -141,6 +142,7 @@ async fn signup_login_key_and_a_cluster_through_its_whole_life(pool: PgPool) {
             "user.signup",
             "organization.create",
             "api_key.create",
+            "subscription.change_plan",
             "cluster.create",
             "cluster.update",
             "cluster.delete"

@@ -14,6 +14,7 @@ async fn create_ready_resize_delete_with_the_simulated_data_plane(pool: PgPool) 
     let app = TestApp::spawn(pool.clone()).await;
     let provisioner = Provisioner::new(pool, Duration::seconds(3));
     let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
     let key = app.api_key(&ada).await;
     let clusters = format!("/v1/organizations/{}/clusters", ada.org_id);
 

@@ -100,7 +100,10 @@ pub enum PaymentEvent {
         reason: String,
     },
     /// A card setup (a SetupIntent) succeeded.
-    CardSetupSucceeded { customer: String, setup_id: String },
+    CardSetupSucceeded {
+        customer: String,
+        setup_id: String,
+    },
     /// Any other type: acknowledged and ignored.
     Other,
 }

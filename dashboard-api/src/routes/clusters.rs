@@ -41,7 +41,8 @@ pub async fn create(
             Err(replay) => return Ok(replay),
         };
     let request = clusters::CreateCluster::from(mutation.body.0);
-    let cluster = clusters::create(unit.conn(), &access, &state.catalog, &request).await?;
+    let cluster =
+        clusters::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
@@ -103,8 +104,14 @@ pub async fn update(
             Err(replay) => return Ok(replay),
         };
     let request = clusters::UpdateCluster::from(mutation.body.0);
-    let cluster =
-        clusters::update(unit.conn(), &access, &state.catalog, cluster_id, &request).await?;
+    let cluster = clusters::update(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        cluster_id,
+        &request,
+    )
+    .await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }

@@ -40,7 +40,8 @@ pub async fn create(
             Err(replay) => return Ok(replay),
         };
     let request = endpoints::CreateEndpoint::from(mutation.body.0);
-    let endpoint = endpoints::create(unit.conn(), &access, &state.catalog, &request).await?;
+    let endpoint =
+        endpoints::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
     unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }
@@ -102,8 +103,14 @@ pub async fn update(
             Err(replay) => return Ok(replay),
         };
     let request = endpoints::UpdateEndpoint::from(mutation.body.0);
-    let endpoint =
-        endpoints::update(unit.conn(), &access, &state.catalog, endpoint_id, &request).await?;
+    let endpoint = endpoints::update(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        endpoint_id,
+        &request,
+    )
+    .await?;
     unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }

@@ -1,14 +1,17 @@
 //! The router and the OpenAPI document, built from one declaration per
 //! route (`routes!`), so the document cannot drift from what is served.
 
+mod admin;
 mod api_keys;
 mod auth;
+mod billing;
 mod clusters;
 mod endpoints;
 mod health;
 mod organizations;
 mod regions;
 mod usage;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -84,6 +87,20 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(endpoints::wake))
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
+        .routes(routes!(billing::subscription))
+        .routes(routes!(billing::change_plan))
+        .routes(routes!(billing::cancel))
+        .routes(routes!(billing::spend_limit))
+        .routes(routes!(billing::start_card_setup))
+        .routes(routes!(billing::complete_card_setup))
+        .routes(routes!(billing::estimate))
+        .routes(routes!(billing::list_invoices))
+        .routes(routes!(billing::get_invoice))
+        .routes(routes!(billing::invoice_html))
+        .routes(routes!(billing::line_usage))
+        .routes(routes!(webhooks::stripe))
+        .routes(routes!(admin::catalog, admin::publish_catalog))
+        .routes(routes!(admin::grant_credit))
 }
 
 /// The OpenAPI document of every route [`router`] serves.

@@ -1,0 +1,522 @@
+//! Billing for customers: the subscription (plan, cancellation, spend
+//! limit, card), the current period's estimate, and invoices with their
+//! lines, each line traceable to the hourly rollups it rated.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use billing::invoice::{Invoice, Rollup, StoredLine};
+use billing::money;
+use billing::rating::{Line, RatedInvoice};
+use chrono::{DateTime, Utc};
+use control_plane::access;
+use control_plane::subscriptions::{self, Subscription};
+use control_plane::{Error, invoices, payments};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::json::{List, ProblemJson};
+use crate::state::{AppState, Payments};
+use crate::unit::Unit;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionJson {
+    /// Always `subscription`.
+    pub object: &'static str,
+    pub plan: String,
+    /// active, past_due (a payment failed), suspended (unpaid past the grace period) or canceled.
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    /// A card is on file for paid plans.
+    pub payment_method_ready: bool,
+    pub spend_limit_minor: Option<i64>,
+    /// Why the organization's resources are suspended, if they are.
+    pub suspended_reason: Option<String>,
+    pub current_period_start: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+}
+
+impl From<Subscription> for SubscriptionJson {
+    fn from(s: Subscription) -> Self {
+        SubscriptionJson {
+            object: "subscription",
+            plan: s.plan,
+            status: s.status,
+            cancel_at_period_end: s.cancel_at_period_end,
+            payment_method_ready: s.payment_method_ready,
+            spend_limit_minor: s.spend_limit_minor,
+            suspended_reason: s.suspended_reason,
+            current_period_start: s.current_period.map(|p| p.0),
+            current_period_end: s.current_period.map(|p| p.1),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlanRequest {
+    /// `free`, `starter`, `business`, or another plan of the catalog.
+    pub plan: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpendLimitRequest {
+    /// In minor units of the catalog's currency; `null` removes the limit.
+    pub spend_limit_minor: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardSetupJson {
+    /// The SetupIntent to confirm with Stripe.js, then to complete here.
+    pub id: String,
+    pub client_secret: String,
+    pub publishable_key: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineJson {
+    pub line_no: Option<i32>,
+    /// base_fee, usage or credit.
+    pub kind: String,
+    pub description: String,
+    pub plan: Option<String>,
+    /// For usage lines: which rollups were rated.
+    pub meter: Option<String>,
+    pub dimension: Option<String>,
+    pub usage_from: Option<DateTime<Utc>>,
+    pub usage_to: Option<DateTime<Utc>>,
+    pub rollup_rows: Option<i64>,
+    /// The rollups' sum (seconds, or value × seconds for gauges).
+    #[schema(value_type = Option<String>)]
+    pub rollup_quantity: Option<Decimal>,
+    /// The plan's allowance over the same time, in the same unit.
+    #[schema(value_type = Option<String>)]
+    pub included_quantity: Option<Decimal>,
+    /// Billed quantity in `unit`s: (rollups − allowance) ÷ unit size.
+    #[schema(value_type = String)]
+    pub quantity: Decimal,
+    pub unit: String,
+    pub unit_amount_minor: i64,
+    /// `quantity × unit_amount_minor`, rounded half away from zero.
+    pub amount_minor: i64,
+    pub amount: String,
+}
+
+impl LineJson {
+    fn from_stored(l: StoredLine, currency: &str) -> Self {
+        LineJson {
+            line_no: Some(l.line_no),
+            amount: money::format(l.amount_minor, currency),
+            kind: l.kind,
+            description: l.description,
+            plan: l.plan,
+            meter: l.meter,
+            dimension: l.dimension,
+            usage_from: l.usage_from,
+            usage_to: l.usage_to,
+            rollup_rows: l.rollup_rows,
+            rollup_quantity: l.rollup_quantity,
+            included_quantity: l.included_quantity,
+            quantity: l.quantity,
+            unit: l.unit,
+            unit_amount_minor: l.unit_amount_minor,
+            amount_minor: l.amount_minor,
+        }
+    }
+
+    fn from_rated(l: Line, currency: &str) -> Self {
+        let source = l.source;
+        LineJson {
+            line_no: None,
+            amount: money::format(l.amount_minor, currency),
+            kind: l.kind.as_str().to_owned(),
+            description: l.description,
+            plan: l.plan,
+            meter: source.as_ref().map(|s| s.meter.as_str().to_owned()),
+            dimension: source.as_ref().map(|s| s.dimension.clone()),
+            usage_from: source.as_ref().map(|s| s.from),
+            usage_to: source.as_ref().map(|s| s.to),
+            rollup_rows: source.as_ref().map(|s| s.rows),
+            rollup_quantity: source.as_ref().map(|s| s.quantity),
+            included_quantity: source.as_ref().map(|s| s.included),
+            quantity: l.quantity,
+            unit: l.unit,
+            unit_amount_minor: l.unit_amount_minor,
+            amount_minor: l.amount_minor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EstimateJson {
+    /// Always `estimate`.
+    pub object: &'static str,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub currency: String,
+    pub lines: Vec<LineJson>,
+    pub subtotal_minor: i64,
+    pub credits_minor: i64,
+    pub total_minor: i64,
+    pub total: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceJson {
+    /// Always `invoice`.
+    pub object: &'static str,
+    pub id: Uuid,
+    pub number: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub currency: String,
+    /// open, paid, void or uncollectible.
+    pub status: String,
+    pub subtotal_minor: i64,
+    pub credits_minor: i64,
+    pub total_minor: i64,
+    pub total: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payment_error: Option<String>,
+    /// The catalog version it was rated with.
+    pub catalog_version: i64,
+    /// With `GET …/invoices/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<LineJson>>,
+}
+
+impl InvoiceJson {
+    fn new(i: Invoice, lines: Option<Vec<StoredLine>>) -> Self {
+        let currency = i.currency.clone();
+        InvoiceJson {
+            object: "invoice",
+            id: i.id,
+            total: money::format(i.total_minor, &i.currency),
+            number: i.number,
+            period_start: i.period_start,
+            period_end: i.period_end,
+            status: i.status.as_str().to_owned(),
+            subtotal_minor: i.subtotal_minor,
+            credits_minor: i.credits_minor,
+            total_minor: i.total_minor,
+            due_at: i.due_at,
+            paid_at: i.paid_at,
+            payment_error: i.payment_error,
+            catalog_version: i.catalog_version,
+            currency: i.currency,
+            lines: lines.map(|lines| {
+                lines
+                    .into_iter()
+                    .map(|l| LineJson::from_stored(l, &currency))
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineUsageJson {
+    /// Always `line_usage`.
+    pub object: &'static str,
+    pub line: LineJson,
+    /// The hourly rollups the line rated, as stored now.
+    #[schema(value_type = Vec<Object>)]
+    pub rollups: Vec<Rollup>,
+    /// Their sum now; equal to the line's `rollup_quantity` unless late
+    /// usage arrived after the close.
+    #[schema(value_type = String)]
+    pub sum: Decimal,
+}
+
+fn payments(state: &AppState) -> Result<&Payments, ApiError> {
+    state
+        .config
+        .payments
+        .as_ref()
+        .ok_or(ApiError::Domain(Error::PaymentsNotConfigured))
+}
+
+/// The organization's subscription.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/billing", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = SubscriptionJson), (status = 404, body = ProblemJson)))]
+pub async fn subscription(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+) -> Result<Json<SubscriptionJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let subscription = subscriptions::get(&mut conn, &access, Utc::now()).await?;
+    Ok(Json(subscription.into()))
+}
+
+/// Changes the plan from now on: the period is split, each part billed at
+/// its own plan's prorated fee and allowance. A downgrade is refused while
+/// clusters or endpoints exceed the new plan; a paid plan needs a card.
+#[utoipa::path(put, path = "/v1/organizations/{org_id}/billing/plan", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    request_body = ChangePlanRequest,
+    responses(
+        (status = 200, body = SubscriptionJson),
+        (status = 402, body = ProblemJson, description = "A card is needed first"),
+        (status = 403, body = ProblemJson, description = "Holdings exceed the new plan"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn change_plan(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<ChangePlanRequest>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let subscription = subscriptions::change_plan(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        &mutation.body.0.plan,
+        state.config.payments.is_some(),
+        Utc::now(),
+    )
+    .await?;
+    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+        .await
+}
+
+/// Ends the paid plan when the current period ends (back to free).
+/// Choosing the current plan again undoes it.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/billing/cancel", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = SubscriptionJson), (status = 422, body = ProblemJson)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let subscription = subscriptions::cancel(unit.conn(), &access, Utc::now()).await?;
+    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+        .await
+}
+
+/// Sets the most the period's usage may cost; past it, clusters and
+/// endpoints are suspended until the limit is raised or the period ends.
+#[utoipa::path(put, path = "/v1/organizations/{org_id}/billing/spend-limit", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    request_body = SpendLimitRequest,
+    responses((status = 200, body = SubscriptionJson), (status = 422, body = ProblemJson)))]
+pub async fn spend_limit(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<SpendLimitRequest>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let subscription = subscriptions::set_spend_limit(
+        unit.conn(),
+        &access,
+        mutation.body.0.spend_limit_minor,
+        Utc::now(),
+    )
+    .await?;
+    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+        .await
+}
+
+/// Starts adding a card: confirm the returned SetupIntent with Stripe.js,
+/// then complete it here.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/billing/card-setups", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses(
+        (status = 201, body = CardSetupJson),
+        (status = 409, body = ProblemJson, description = "The payment account is not created yet"),
+        (status = 503, body = ProblemJson, description = "No payment provider is configured"),
+    ))]
+pub async fn start_card_setup(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let payments = payments(&state)?;
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    // The provider dedupes by this key; without one, each call is new.
+    let key = mutation
+        .key
+        .as_ref()
+        .map_or_else(|| Uuid::now_v7().to_string(), |k| k.as_str().to_owned());
+    let setup =
+        payments::start_card_setup(&mut conn, &access, payments.provider.as_ref(), &key).await?;
+    let body = CardSetupJson {
+        id: setup.id,
+        client_secret: setup.client_secret,
+        publishable_key: payments.publishable_key.clone(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Completes a card setup the customer confirmed: the card becomes the
+/// default for invoices.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/billing/card-setups/{setup_id}/complete",
+    tag = "billing",
+    params(("org_id" = Uuid, Path), ("setup_id" = String, Path)),
+    responses(
+        (status = 200, body = SubscriptionJson),
+        (status = 422, body = ProblemJson, description = "The setup has not succeeded"),
+    ))]
+pub async fn complete_card_setup(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, setup_id)): Path<(Uuid, String)>,
+    _mutation: Mutation<()>,
+) -> Result<Json<SubscriptionJson>, ApiError> {
+    let payments = payments(&state)?;
+    let mut tx = state.db.begin().await?;
+    let access = access::resolve(&mut tx, &principal, org_id).await?;
+    payments::complete_card_setup(&mut tx, &access, payments.provider.as_ref(), &setup_id).await?;
+    let subscription = subscriptions::get(&mut tx, &access, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(Json(subscription.into()))
+}
+
+/// What the current period would bill if it closed now: the base fee in
+/// full and the usage so far.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/billing/estimate", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = EstimateJson), (status = 404, body = ProblemJson)))]
+pub async fn estimate(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+) -> Result<Json<EstimateJson>, ApiError> {
+    let published = state.catalog.get();
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let (period, estimate) = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
+    Ok(Json(estimate_json(
+        period,
+        estimate,
+        &published.catalog.currency,
+    )))
+}
+
+fn estimate_json(period: billing::Period, e: RatedInvoice, currency: &str) -> EstimateJson {
+    EstimateJson {
+        object: "estimate",
+        period_start: period.start(),
+        period_end: period.end(),
+        currency: currency.to_owned(),
+        total: money::format(e.total_minor, currency),
+        subtotal_minor: e.subtotal_minor,
+        credits_minor: e.credits_minor,
+        total_minor: e.total_minor,
+        lines: e
+            .lines
+            .into_iter()
+            .map(|l| LineJson::from_rated(l, currency))
+            .collect(),
+    }
+}
+
+/// The organization's invoices, newest first.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = List<InvoiceJson>), (status = 404, body = ProblemJson)))]
+pub async fn list_invoices(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+) -> Result<Json<List<InvoiceJson>>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let invoices = invoices::list(&mut conn, &access).await?;
+    Ok(Json(List {
+        object: "list",
+        data: invoices
+            .into_iter()
+            .map(|i| InvoiceJson::new(i, None))
+            .collect(),
+        has_more: false,
+    }))
+}
+
+/// One invoice with its lines.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}", tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
+    responses((status = 200, body = InvoiceJson), (status = 404, body = ProblemJson)))]
+pub async fn get_invoice(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<InvoiceJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
+    Ok(Json(InvoiceJson::new(invoice, Some(lines))))
+}
+
+/// The invoice as a printable HTML document.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/html", tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/html", body = String), (status = 404, body = ProblemJson)))]
+pub async fn invoice_html(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let organization = control_plane::organizations::get(&mut conn, &access).await?;
+    let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
+    let html = crate::invoice_document::render(&organization.name, &invoice, &lines);
+    let mut response = html.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// The hourly rollups behind one usage line.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/lines/{line_no}/usage",
+    tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), ("line_no" = i32, Path)),
+    responses((status = 200, body = LineUsageJson), (status = 404, body = ProblemJson)))]
+pub async fn line_usage(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id, line_no)): Path<(Uuid, Uuid, i32)>,
+) -> Result<Json<LineUsageJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let (invoice, _) = invoices::get(&mut conn, &access, invoice_id).await?;
+    let (line, rollups) = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
+    let sum = rollups.iter().map(|r| r.quantity).sum();
+    Ok(Json(LineUsageJson {
+        object: "line_usage",
+        line: LineJson::from_stored(line, &invoice.currency),
+        rollups,
+        sum,
+    }))
+}
