@@ -135,15 +135,10 @@ pub async fn resume(
         .rows_affected();
     }
     if scope == Scope::Organization {
-        // The organization-wide reason goes with the cause that set it; a
-        // paid-up organization is in good standing again.
+        // The organization-wide reason goes with the cause that set it.
         sqlx::query(
-            "UPDATE subscriptions
-             SET suspended_by = CASE WHEN suspended_by = $2 THEN NULL ELSE suspended_by END,
-                 suspended_reason = CASE WHEN suspended_by = $2 THEN NULL ELSE suspended_reason END,
-                 status = CASE WHEN status IN ('suspended', 'past_due') AND $2 = 'billing'
-                               THEN 'active' ELSE status END
-             WHERE organization_id = $1",
+            "UPDATE subscriptions SET suspended_by = NULL, suspended_reason = NULL
+             WHERE organization_id = $1 AND suspended_by = $2",
         )
         .bind(organization_id)
         .bind(cause.as_str())
@@ -246,10 +241,24 @@ pub async fn enforce_payment(
                 .await?;
                 done.add(n, 0);
             }
-            Standing::PastDue { .. } => {}
-            Standing::Good => {
+            // Within the grace period nothing is suspended for it; an older
+            // invoice that was paid no longer holds the suspension.
+            standing @ (Standing::PastDue { .. } | Standing::Good) => {
                 let n = resume(&mut tx, org, Scope::Organization, Cause::Billing, ACTOR).await?;
                 done.add(0, n);
+                let status = if standing == Standing::Good {
+                    "active"
+                } else {
+                    "past_due"
+                };
+                sqlx::query(
+                    "UPDATE subscriptions SET status = $2
+                     WHERE organization_id = $1 AND status IN ('active', 'past_due', 'suspended')",
+                )
+                .bind(org)
+                .bind(status)
+                .execute(&mut *tx)
+                .await?;
             }
         }
     }
@@ -263,7 +272,7 @@ pub async fn enforce_payment(
 pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
     let rows: Vec<StorageRow> = sqlx::query_as(
-        "SELECT c.organization_id, c.id, s.plan, c.suspended_by,
+        "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by,
                     (SELECT u.quantity / nullif(u.covered_seconds, 0) FROM usage_hourly u
                      WHERE u.organization_id = c.organization_id AND u.resource_id = c.id
                        AND u.meter = 'storage_bytes'

@@ -71,6 +71,11 @@ pub struct Customer {
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> TestApp {
+        Self::spawn_with(pool, None).await
+    }
+
+    /// As [`TestApp::spawn`], collecting payment through `payments`.
+    pub async fn spawn_with(pool: PgPool, payments: Option<dashboard_api::Payments>) -> TestApp {
         let mut conn = pool.acquire().await.unwrap();
         let data_plane =
             control_plane::data_planes::ensure_simulated(&mut conn, "sim-test", REGION)
@@ -79,6 +84,7 @@ impl TestApp {
         drop(conn);
         let config = dashboard_api::Config {
             secure_cookies: false,
+            payments,
             ..Default::default()
         };
         let state = dashboard_api::AppState::new(

@@ -1,0 +1,445 @@
+//! Collecting payment against localstripe: customers from the outbox, cards
+//! through a SetupIntent, invoices charged, Stripe's signed webhooks, and
+//! dunning from a declined card to suspension and back, with time injected.
+//!
+//! localstripe cannot create a one-off invoice or finalize one; those calls
+//! are verified against a loopback server in `billing/tests/stripe_adapter.rs`.
+//! Here an invoice made by localstripe's subscription machinery stands in
+//! for the one the adapter would have created.
+
+use std::sync::Arc;
+
+use billing::catalog_store::{self, LiveCatalog};
+use billing::payments::stripe::StripeProvider;
+use billing::payments::webhook;
+use billing::{Period, close, dunning};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use control_plane::billing_worker::BillingWorker;
+use control_plane::payments;
+use control_plane::provisioner::Provisioner;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{Auth, Customer, TestApp};
+use crate::localstripe::{DECLINING_CARD, GOOD_CARD, LocalStripe, SECRET_KEY};
+
+const WEBHOOK_SECRET: &str = "whsec_quartermaster_test";
+
+struct Setup {
+    app: TestApp,
+    stripe: LocalStripe,
+    provider: Arc<StripeProvider>,
+}
+
+async fn setup(pool: PgPool) -> Setup {
+    let stripe = LocalStripe::start().await;
+    let provider = Arc::new(StripeProvider::new(SECRET_KEY, Some(stripe.api_base())).unwrap());
+    let app = TestApp::spawn_with(
+        pool,
+        Some(dashboard_api::Payments {
+            provider: provider.clone(),
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
+            publishable_key: Some("pk_test_quartermaster".to_owned()),
+        }),
+    )
+    .await;
+    Setup {
+        app,
+        stripe,
+        provider,
+    }
+}
+
+impl Setup {
+    /// Runs the outbox: the organization's Stripe customer, by its id.
+    async fn customer_of(&self, customer: &Customer) -> String {
+        payments::create_customers(&self.app.pool, self.provider.as_ref(), Utc::now())
+            .await
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
+        )
+        .bind(customer.org_id)
+        .fetch_one(&self.app.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The customer adds `card` the way the dashboard does it: a setup
+    /// started here, confirmed by Stripe.js, completed here.
+    async fn add_card(&self, customer: &Customer, card: &str) -> Value {
+        let billing = format!("/v1/organizations/{}/billing", customer.org_id);
+        let setup = self
+            .app
+            .post(
+                &format!("{billing}/card-setups"),
+                &customer.session,
+                json!(null),
+            )
+            .await;
+        let setup_id = setup.ok(201)["id"].as_str().unwrap().to_owned();
+        assert!(
+            setup.body["client_secret"]
+                .as_str()
+                .unwrap()
+                .starts_with("seti_")
+        );
+        assert_eq!(setup.body["publishable_key"], "pk_test_quartermaster");
+        self.stripe.confirm_card_setup(&setup_id, card).await;
+        let completed = self
+            .app
+            .post(
+                &format!("{billing}/card-setups/{setup_id}/complete"),
+                &customer.session,
+                json!(null),
+            )
+            .await;
+        completed.ok(200).clone()
+    }
+
+    /// Ada, on starter since before `period`, closed: her open invoice for
+    /// it, linked to an open invoice in localstripe.
+    async fn invoice_for(
+        &self,
+        customer: &Customer,
+        stripe_customer: &str,
+        period: Period,
+        at: DateTime<Utc>,
+    ) -> Uuid {
+        let pool = &self.app.pool;
+        sqlx::query(
+            "UPDATE plan_periods SET plan = 'starter', valid_from = $2 WHERE organization_id = $1",
+        )
+        .bind(customer.org_id)
+        .bind(period.previous().start())
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
+            .bind(customer.org_id)
+            .execute(pool)
+            .await
+            .unwrap();
+        let published = catalog_store::current(&mut pool.acquire().await.unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let report = close::close(pool, &published, period, at, true, &mut |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((report.created, report.finalized), (1, 1), "{report:?}");
+        let (id, total): (Uuid, i64) =
+            sqlx::query_as("SELECT id, total_minor FROM invoices WHERE organization_id = $1")
+                .bind(customer.org_id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(total, 2500, "a whole month of Starter");
+        let stripe_invoice = self.stripe.open_invoice(stripe_customer, total).await;
+        sqlx::query("UPDATE invoices SET provider_invoice_id = $2, provider_finalized_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(stripe_invoice)
+            .bind(at)
+            .execute(pool)
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn invoice(&self, customer: &Customer, id: Uuid) -> Value {
+        self.app
+            .get(
+                &format!("/v1/organizations/{}/invoices/{id}", customer.org_id),
+                &customer.session,
+            )
+            .await
+            .ok(200)
+            .clone()
+    }
+
+    async fn post_event(&self, body: &str, signature: Option<String>) -> crate::helpers::Reply {
+        let mut request = self
+            .app
+            .request(Method::POST, "/v1/webhooks/stripe")
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("stripe-signature", signature);
+        }
+        self.app.raw(request).await
+    }
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn signup_creates_a_stripe_customer_and_a_confirmed_card_opens_paid_plans(pool: PgPool) {
+    let s = setup(pool).await;
+    let ada = s.app.signup("ada@example.com").await;
+    let billing = format!("/v1/organizations/{}/billing", ada.org_id);
+
+    // Before the outbox has run, there is no Stripe customer to add a card to.
+    s.app
+        .post(&format!("{billing}/card-setups"), &ada.session, json!(null))
+        .await
+        .problem(409, "payment-account-pending");
+
+    let customer = s.customer_of(&ada).await;
+    let stored = s.stripe.get(&format!("customers/{customer}")).await;
+    assert_eq!(
+        stored["metadata"]["organization_id"],
+        ada.org_id.to_string()
+    );
+    assert_eq!(stored["email"], "ada@example.com");
+    assert_eq!(stored["name"], "ada's organization");
+    // The outbox row is done: a second pass creates no second customer.
+    let again = payments::create_customers(&s.app.pool, s.provider.as_ref(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(
+        s.stripe.get("customers").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A paid plan needs a card first.
+    let upgrade = |session: Auth| {
+        let path = format!("{billing}/plan");
+        let app = &s.app;
+        async move {
+            app.send(
+                Method::PUT,
+                &path,
+                &session,
+                Some(json!({ "plan": "starter" })),
+                &[],
+            )
+            .await
+        }
+    };
+    upgrade(ada.session.clone())
+        .await
+        .problem(402, "payment-method-required");
+
+    let subscription = s.add_card(&ada, GOOD_CARD).await;
+    assert_eq!(subscription["payment_method_ready"], true);
+    let stored = s.stripe.get(&format!("customers/{customer}")).await;
+    let default_card = stored["invoice_settings"]["default_payment_method"]
+        .as_str()
+        .unwrap();
+    assert!(default_card.starts_with("pm_"), "{stored}");
+
+    // Someone else's card setup cannot be completed into this organization.
+    let other = s
+        .stripe
+        .post("customers", &[("name", "someone else")])
+        .await;
+    let foreign = s
+        .stripe
+        .post(
+            "setup_intents",
+            &[("customer", other["id"].as_str().unwrap())],
+        )
+        .await;
+    let foreign_id = foreign["id"].as_str().unwrap();
+    s.stripe.confirm_card_setup(foreign_id, GOOD_CARD).await;
+    s.app
+        .post(
+            &format!("{billing}/card-setups/{foreign_id}/complete"),
+            &ada.session,
+            json!(null),
+        )
+        .await
+        .problem(422, "payment-refused");
+
+    assert_eq!(
+        upgrade(ada.session.clone()).await.ok(200)["plan"],
+        "starter"
+    );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_signed_webhook_marks_the_invoice_paid_and_forged_ones_change_nothing(pool: PgPool) {
+    let s = setup(pool).await;
+    s.stripe
+        .register_webhook(
+            &format!("{}/v1/webhooks/stripe", s.app.base),
+            WEBHOOK_SECRET,
+        )
+        .await;
+    let ada = s.app.signup("ada@example.com").await;
+    let customer = s.customer_of(&ada).await;
+    s.add_card(&ada, GOOD_CARD).await;
+    let period: Period = "2025-01".parse().unwrap();
+    let id = s
+        .invoice_for(&ada, &customer, period, close::closes_at(period))
+        .await;
+    let stripe_invoice: String =
+        sqlx::query_scalar("SELECT provider_invoice_id FROM invoices WHERE id = $1")
+            .bind(id)
+            .fetch_one(&s.app.pool)
+            .await
+            .unwrap();
+
+    // Forged: signed with another secret, unsigned, or stale.
+    let forged = json!({
+        "id": "evt_forged", "object": "event", "type": "invoice.payment_succeeded",
+        "data": { "object": { "id": stripe_invoice, "object": "invoice", "status": "paid" } }
+    })
+    .to_string();
+    let now = Utc::now().timestamp();
+    for signature in [
+        Some(webhook::sign("whsec_not_ours", now, forged.as_bytes())),
+        None,
+        Some(webhook::sign(WEBHOOK_SECRET, now - 3600, forged.as_bytes())),
+    ] {
+        s.post_event(&forged, signature)
+            .await
+            .problem(400, "webhook-signature-invalid");
+    }
+    assert_eq!(s.invoice(&ada, id).await["status"], "open");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_events")
+        .fetch_one(&s.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0);
+
+    // Stripe collects the invoice and says so, signed: the invoice is paid.
+    s.stripe
+        .post(&format!("invoices/{stripe_invoice}/pay"), &[])
+        .await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = s.invoice(&ada, id).await["status"].clone();
+        if status == "paid" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, "paid",
+        "the invoice.payment_succeeded event arrived"
+    );
+
+    // The same event again, correctly signed, changes nothing.
+    let (seen,): (String,) =
+        sqlx::query_as("SELECT id FROM payment_events WHERE type = 'invoice.payment_succeeded'")
+            .fetch_one(&s.app.pool)
+            .await
+            .unwrap();
+    let redelivered = json!({
+        "id": seen, "object": "event", "type": "invoice.payment_succeeded",
+        "data": { "object": { "id": stripe_invoice, "object": "invoice", "status": "paid" } }
+    })
+    .to_string();
+    let signature = webhook::sign(
+        WEBHOOK_SECRET,
+        Utc::now().timestamp(),
+        redelivered.as_bytes(),
+    );
+    let reply = s.post_event(&redelivered, Some(signature)).await;
+    assert_eq!(reply.ok(200)["applied"], false);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_declined_card_suspends_after_the_grace_period_and_payment_resumes(pool: PgPool) {
+    let s = setup(pool.clone()).await;
+    let ada = s.app.signup("ada@example.com").await;
+    let customer = s.customer_of(&ada).await;
+    let key = s.app.api_key(&ada).await;
+    s.add_card(&ada, DECLINING_CARD).await;
+
+    // Time is injected from here on: January closed on February 3rd.
+    let period: Period = "2025-01".parse().unwrap();
+    let t0 = Utc.with_ymd_and_hms(2025, 2, 3, 0, 0, 0).unwrap();
+    let provisioner = Provisioner::new(pool.clone(), Duration::seconds(3));
+    let cluster = s.app.create_cluster(ada.org_id, &key, "search").await;
+    let cluster = format!(
+        "/v1/organizations/{}/clusters/{}",
+        ada.org_id,
+        cluster["id"].as_str().unwrap()
+    );
+    let phase_at = |at: DateTime<Utc>| {
+        let (provisioner, app, cluster, key) = (&provisioner, &s.app, &cluster, &key);
+        async move {
+            provisioner.run_once_at(at).await.unwrap();
+            provisioner
+                .run_once_at(at + Duration::seconds(5))
+                .await
+                .unwrap();
+            app.get(cluster, key).await.ok(200)["status"].clone()
+        }
+    };
+    assert_eq!(phase_at(t0).await["phase"], "Ready");
+
+    let id = s.invoice_for(&ada, &customer, period, t0).await;
+    let catalog = Arc::new(LiveCatalog::new(
+        catalog_store::current(&mut pool.acquire().await.unwrap())
+            .await
+            .unwrap()
+            .unwrap(),
+    ));
+    let worker = BillingWorker::new(
+        pool.clone(),
+        catalog,
+        Some(s.provider.clone()),
+        dunning::DEFAULT_GRACE,
+    );
+    let subscription = || async {
+        s.app
+            .get(
+                &format!("/v1/organizations/{}/billing", ada.org_id),
+                &ada.session,
+            )
+            .await
+            .ok(200)
+            .clone()
+    };
+
+    // The charge is declined: past due, still running.
+    let pass = worker.run_once_at(t0).await.unwrap();
+    assert_eq!((pass.invoices_paid, pass.enforced.suspended), (0, 0));
+    let invoice = s.invoice(&ada, id).await;
+    assert_eq!(invoice["status"], "open");
+    assert!(
+        invoice["payment_error"]
+            .as_str()
+            .unwrap()
+            .contains("invoice is open")
+    );
+    assert_eq!(subscription().await["status"], "past_due");
+    let pass = worker.run_once_at(t0 + Duration::days(13)).await.unwrap();
+    assert_eq!(pass.enforced.suspended, 0, "within the grace period");
+    assert_eq!(phase_at(t0 + Duration::days(13)).await["phase"], "Ready");
+
+    // Fourteen days on: suspended, and the customer is told why.
+    let pass = worker.run_once_at(t0 + Duration::days(14)).await.unwrap();
+    assert_eq!(pass.enforced.suspended, 1);
+    let status = phase_at(t0 + Duration::days(14)).await;
+    assert_eq!(status["phase"], "Suspended");
+    assert_eq!(status["ready_nodes"], 0);
+    let reason = status["suspended_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Invoice QM-")
+            && reason.contains("$25.00 has been unpaid since 2025-02-03"),
+        "{reason}"
+    );
+    let suspended = subscription().await;
+    assert_eq!(suspended["status"], "suspended");
+    assert_eq!(suspended["suspended_reason"], reason);
+
+    // A working card, and the next pass collects and resumes.
+    s.add_card(&ada, GOOD_CARD).await;
+    let pass = worker.run_once_at(t0 + Duration::days(15)).await.unwrap();
+    assert_eq!((pass.invoices_paid, pass.enforced.resumed), (1, 1));
+    assert_eq!(s.invoice(&ada, id).await["status"], "paid");
+    let status = phase_at(t0 + Duration::days(15)).await;
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(status["suspended_reason"], Value::Null);
+    let resumed = subscription().await;
+    assert_eq!(resumed["status"], "active");
+    assert_eq!(resumed["suspended_reason"], Value::Null);
+}
