@@ -7,6 +7,7 @@
 )]
 
 mod bad_input;
+mod billing;
 mod endpoints;
 mod helpers;
 mod idempotency;
