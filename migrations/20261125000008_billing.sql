@@ -10,9 +10,6 @@ CREATE TABLE catalog_versions (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The people who run the service.
-ALTER TABLE users ADD COLUMN platform_admin boolean NOT NULL DEFAULT false;
-
 -- Which plan an organization was on, when: [valid_from, valid_to). Rating
 -- splits a period at these boundaries, so a plan change is never billed twice.
 CREATE TABLE plan_periods (

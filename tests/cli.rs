@@ -306,3 +306,104 @@ async fn dataplane_add_registers_a_region_once(pool: PgPool) {
             .starts_with("quartermaster: the kubeconfig cannot be used")
     );
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn billing_close_writes_each_invoice_once_and_refuses_an_open_period(pool: PgPool) {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    // An organization on starter through October 2026.
+    let mut tx = pool.begin().await.unwrap();
+    let (_, organization) = control_plane::accounts::signup(
+        &mut tx,
+        control_plane::accounts::Email::parse("ada@example.com").unwrap(),
+        control_plane::accounts::Password::parse("correct horse battery staple".into()).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query(
+        "UPDATE plan_periods SET plan = 'starter', valid_from = '2026-09-15T00:00:00Z'
+         WHERE organization_id = $1",
+    )
+    .bind(organization.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let close = |period: &str| {
+        quartermaster(&[
+            "billing",
+            "close",
+            "--period",
+            period,
+            "--database-url",
+            &url,
+        ])
+    };
+    let first = close("2026-10");
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        stdout.contains("closing 2026-10 with catalog version 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 1 invoices written"), "{stdout}");
+    assert!(
+        stdout.contains("2026-10: 1 invoices created (0 already closed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("$25.00 billed"), "{stdout}");
+
+    let second = close("2026-10");
+    assert!(second.status.success());
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        stdout.contains("2026-10: 0 invoices created (1 already closed"),
+        "{stdout}"
+    );
+    let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(invoices, 1);
+
+    // Late usage may still arrive for a period that has just ended.
+    let open = close(&billing::Period::containing(chrono::Utc::now()).to_string());
+    assert!(!open.status.success());
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("is still open to late usage until"),
+        "{stderr}"
+    );
+
+    let malformed = close("2026-13");
+    assert!(!malformed.status.success());
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert!(stderr.contains("write a month as YYYY-MM"), "{stderr}");
+
+    // The people who run the service are made platform administrators here.
+    let grant =
+        |email: &str| quartermaster(&["admin", "grant", "--email", email, "--database-url", &url]);
+    let granted = grant("ada@example.com");
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let admin: bool = sqlx::query_scalar("SELECT is_platform_admin FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(admin);
+    let unknown = grant("nobody@example.com");
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("user not found"), "{stderr}");
+}

@@ -35,7 +35,7 @@ pub async fn check(conn: &mut PgConnection, principal: &Principal) -> Result<Pla
     let Principal::User { user_id } = principal else {
         return Err(forbidden);
     };
-    let admin: bool = sqlx::query_scalar("SELECT platform_admin FROM users WHERE id = $1")
+    let admin: bool = sqlx::query_scalar("SELECT is_platform_admin FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -49,11 +49,12 @@ pub async fn check(conn: &mut PgConnection, principal: &Principal) -> Result<Pla
 
 /// Makes the user with `email` a platform administrator (from the CLI).
 pub async fn grant(conn: &mut PgConnection, email: &Email) -> Result<()> {
-    let user: Option<Uuid> =
-        sqlx::query_scalar("UPDATE users SET platform_admin = true WHERE email = $1 RETURNING id")
-            .bind(email.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let user: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE users SET is_platform_admin = true WHERE email = $1 RETURNING id",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
     let user = user.ok_or_else(|| Error::not_found("user"))?;
     audit::record(
         &mut *conn,

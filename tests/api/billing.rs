@@ -333,7 +333,7 @@ async fn platform_admins_publish_the_catalog_and_grant_credit(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let ada = app.signup("ada@example.com").await;
     let root = app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET platform_admin = true WHERE id = $1")
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE id = $1")
         .bind(root.user_id)
         .execute(&pool)
         .await
