@@ -21,8 +21,10 @@ use std::time::Instant;
 
 use chrono::{Duration, DurationRound, SecondsFormat, Utc};
 use metering::{Meter, UsageEvent};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
+
+mod common;
 
 const BATCH: usize = 1_000;
 const CLUSTERS: usize = 100;
@@ -169,24 +171,9 @@ async fn http(pool: &PgPool, data_plane: Uuid, events: &[UsageEvent]) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let url = std::env::var("DATABASE_URL")
-        .expect("set DATABASE_URL to a PostgreSQL superuser connection");
-    let n: usize = std::env::var("QM_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let name = format!("qm_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let bench_url = match url.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("DATABASE_URL has no database part"),
-    };
-    let pool = control_plane::db::connect(&bench_url).await.unwrap();
-    control_plane::db::migrate(&pool).await.unwrap();
+    let n = common::size("QM_BENCH_EVENTS", 1_000_000);
+    let scratch = common::Scratch::create().await;
+    let pool = scratch.pool.clone();
 
     // One organization with its clusters in one data plane, for the HTTP path's tenant check.
     let mut conn = pool.acquire().await.unwrap();
@@ -242,9 +229,5 @@ async fn main() {
             copy / seconds
         );
     }
-    pool.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.drop().await;
 }

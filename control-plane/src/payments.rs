@@ -205,6 +205,7 @@ struct Uncollected {
     period_end: DateTime<Utc>,
     provider_invoice_id: Option<String>,
     provider_finalized_at: Option<DateTime<Utc>>,
+    payment_attempts: i32,
     customer: String,
     card: bool,
 }
@@ -219,7 +220,7 @@ pub async fn collect(
 ) -> Result<usize> {
     let due: Vec<Uncollected> = sqlx::query_as(
         "SELECT i.id, i.organization_id, i.number, i.currency, i.period_start, i.period_end,
-                i.provider_invoice_id, i.provider_finalized_at,
+                i.provider_invoice_id, i.provider_finalized_at, i.payment_attempts,
                 s.payment_customer_id AS customer, s.payment_method_ready AS card
          FROM invoices i JOIN subscriptions s ON s.organization_id = i.organization_id
          WHERE i.status = 'open' AND i.total_minor > 0 AND s.payment_customer_id IS NOT NULL
@@ -290,7 +291,9 @@ async fn collect_one(
     if !invoice.card {
         return Ok(false);
     }
-    let outcome = provider.pay_invoice(&provider_id, invoice.id).await?;
+    let outcome = provider
+        .pay_invoice(&provider_id, invoice.id, invoice.payment_attempts + 1)
+        .await?;
     let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE invoices SET payment_attempts = payment_attempts + 1, next_payment_at = $2

@@ -38,7 +38,7 @@ impl LocalStripe {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("python3 runs tests/fixtures/run_localstripe.py");
+            .unwrap_or_else(|e| panic!("python3 tests/fixtures/run_localstripe.py: {e}"));
         let stripe = LocalStripe {
             base: format!("http://127.0.0.1:{port}/"),
             http: reqwest::Client::builder()

@@ -100,9 +100,14 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<(), PaymentError>>;
 
     /// Charges the customer's default payment method for the invoice.
+    /// `attempt` counts charges of this invoice: a retry of the same
+    /// attempt is deduplicated by the provider, while a new attempt (after
+    /// a new card, say) is charged afresh rather than answered with the
+    /// saved result of the last.
     fn pay_invoice<'a>(
         &'a self,
         provider_invoice_id: &'a str,
         invoice_id: Uuid,
+        attempt: i32,
     ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>>;
 }

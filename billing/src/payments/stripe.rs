@@ -123,8 +123,10 @@ fn classify(err: StripeError) -> PaymentError {
                 PaymentError::Refused(message)
             }
         }
+        // Also what an error page without Stripe's error body gives (a 502
+        // from a proxy, say): worth retrying under the same key.
         StripeError::JSONDeserialize(e) => {
-            PaymentError::Refused(format!("unexpected response from Stripe: {e}"))
+            PaymentError::Unavailable(format!("unexpected response from Stripe: {e}"))
         }
         StripeError::ConfigError(e) => PaymentError::Refused(e),
         StripeError::ClientError(e) => PaymentError::Unavailable(e),
@@ -268,9 +270,10 @@ impl PaymentProvider for StripeProvider {
         &'a self,
         provider_invoice_id: &'a str,
         invoice_id: Uuid,
+        attempt: i32,
     ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
         async move {
-            let key = format!("qm-invoice-{invoice_id}-pay");
+            let key = format!("qm-invoice-{invoice_id}-pay-{attempt}");
             let paid: Result<InvoiceState, _> = self
                 .send(&PayInvoice::new(provider_invoice_id), Some(key))
                 .await;

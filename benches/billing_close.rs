@@ -1,0 +1,161 @@
+//! A period close against a plain SQL aggregate of the same rollups, in
+//! one process, on one PostgreSQL.
+//!
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench billing_close`
+//!
+//! Creates a scratch database with N organizations (default 10,000;
+//! `QM_BENCH_ORGS` to change), each on starter for the whole of September
+//! 2026 (30 days) with one cluster reporting node-seconds and stored bytes
+//! every hour: 2 × 720 rollups per organization. Then times, on the same
+//! data, the baseline (one `GROUP BY` over the period's rollups, the least
+//! any close must read) and the close (rating every organization and
+//! writing its invoice and lines). Prints both, the rollups rated per
+//! second and the ratio.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    reason = "a benchmark program"
+)]
+
+mod common;
+
+use std::time::Instant;
+
+use billing::{Period, close};
+use sqlx::PgPool;
+
+async fn seed(pool: &PgPool, organizations: usize, period: Period) {
+    let started = Instant::now();
+    let n = i64::try_from(organizations).unwrap();
+    sqlx::query(
+        "INSERT INTO organizations (id, name)
+         SELECT ('00000000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bench ' || i
+         FROM generate_series(1, $1) i",
+    )
+    .bind(n)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO subscriptions (organization_id, plan) SELECT id, 'starter' FROM organizations",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO plan_periods (organization_id, plan, valid_from)
+         SELECT id, 'starter', $1 FROM organizations",
+    )
+    .bind(period.previous().start())
+    .execute(pool)
+    .await
+    .unwrap();
+    // One cluster per organization: a node all hour, 6 GiB held all hour.
+    sqlx::query(
+        "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity,
+                                   covered_seconds, events)
+         SELECT o.id, o.id, m.meter, '', h.hour, m.quantity, m.covered, 60
+         FROM organizations o
+         CROSS JOIN generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h(hour)
+         CROSS JOIN (VALUES ('node_seconds', 3600::numeric, 0::numeric),
+                            ('storage_bytes', 6442450944::numeric * 3600, 3600::numeric))
+                    AS m(meter, quantity, covered)",
+    )
+    .bind(period.start())
+    .bind(period.end())
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("VACUUM ANALYZE usage_hourly")
+        .execute(pool)
+        .await
+        .unwrap();
+    println!(
+        "seeded {organizations} organizations in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The least any close must do: read and sum the period's rollups.
+async fn aggregate(pool: &PgPool, period: Period) -> (f64, i64) {
+    let started = Instant::now();
+    let groups: Vec<(i64,)> = sqlx::query_as(
+        "SELECT count(*) FROM usage_hourly
+         WHERE hour >= $1 AND hour < $2
+         GROUP BY organization_id, meter, dimension",
+    )
+    .bind(period.start())
+    .bind(period.end())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (
+        started.elapsed().as_secs_f64(),
+        groups.iter().map(|g| g.0).sum(),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let organizations = common::size("QM_BENCH_ORGS", 10_000);
+    let scratch = common::Scratch::create().await;
+    let pool = scratch.pool.clone();
+    let period: Period = "2026-09".parse().unwrap();
+    seed(&pool, organizations, period).await;
+    let published =
+        billing::catalog_store::ensure(&pool, &billing::Catalog::default_catalog().unwrap())
+            .await
+            .unwrap();
+    sqlx::query("CHECKPOINT").execute(&pool).await.unwrap();
+
+    // Twice each, the first to warm the cache; the second is reported.
+    aggregate(&pool, period).await;
+    let (baseline, rows) = aggregate(&pool, period).await;
+    let started = Instant::now();
+    let report = close::close(
+        &pool,
+        &published,
+        period,
+        close::closes_at(period),
+        true,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let closing = started.elapsed().as_secs_f64();
+    assert_eq!(report.created, organizations);
+    assert_eq!(report.rollup_rows, rows);
+    let started = Instant::now();
+    let again = close::close(
+        &pool,
+        &published,
+        period,
+        close::closes_at(period),
+        true,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let reclosing = started.elapsed().as_secs_f64();
+    assert_eq!(again.created, 0);
+
+    println!("{organizations} organizations, {rows} hourly rollups in {period}");
+    println!(
+        "{:<44} {:>10} {:>14} {:>8}",
+        "run", "seconds", "rollups/s", "ratio"
+    );
+    for (run, seconds) in [
+        ("plain SQL aggregate (baseline)", baseline),
+        ("period close: rate, write invoices + lines", closing),
+        ("period close again (nothing to write)", reclosing),
+    ] {
+        println!(
+            "{run:<44} {seconds:>10.2} {:>14.0} {:>8.2}",
+            rows as f64 / seconds,
+            baseline / seconds
+        );
+    }
+    scratch.drop().await;
+}
