@@ -4,9 +4,10 @@
 //! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench billing_close`
 //!
 //! Creates a scratch database with N organizations (default 10,000;
-//! `QM_BENCH_ORGS` to change), each on starter for the whole of September
-//! 2026 (30 days) with one cluster reporting node-seconds and stored bytes
-//! every hour: 2 × 720 rollups per organization. Then times, on the same
+//! `QM_BENCH_ORGS` to change), each on starter in September 2026 (30 days;
+//! one in ten upgrades to business mid-month) with one cluster reporting
+//! node-seconds and stored bytes every hour: 2 × 720 rollups per
+//! organization. Then times, on the same
 //! data, the baseline (one `GROUP BY` over the period's rollups, the least
 //! any close must read) and the close (rating every organization and
 //! writing its invoice and lines). Prints both, the rollups rated per
@@ -49,6 +50,21 @@ async fn seed(pool: &PgPool, organizations: usize, period: Period) {
          SELECT id, 'starter', $1 FROM organizations",
     )
     .bind(period.previous().start())
+    .execute(pool)
+    .await
+    .unwrap();
+    // Every tenth organization upgrades to business mid-month, so the close
+    // also rates periods split by a plan change.
+    let change = period.start() + chrono::Duration::days(14) + chrono::Duration::minutes(30);
+    sqlx::query(
+        "WITH changed AS (
+             UPDATE plan_periods SET valid_to = $1
+             WHERE get_byte(uuid_send(organization_id), 15) % 10 = 0
+             RETURNING organization_id)
+         INSERT INTO plan_periods (organization_id, plan, valid_from)
+         SELECT organization_id, 'business', $1 FROM changed",
+    )
+    .bind(change)
     .execute(pool)
     .await
     .unwrap();
