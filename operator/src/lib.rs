@@ -6,6 +6,7 @@
 //! only those, to validate and write what a customer asks for; the operator
 //! reconciles the same types, so the two never disagree on what is valid.
 
+pub mod backup;
 pub mod build;
 pub mod collector;
 pub mod crd;

@@ -1,0 +1,36 @@
+//! Backups of a vector cluster: every node's snapshot of every collection,
+//! streamed to S3-compatible storage with a SHA-256 of each, then a
+//! manifest; and restores that check every byte before Qdrant sees it.
+//! Run as a Kubernetes Job: `quartermaster-operator backup|restore`.
+
+pub mod manifest;
+pub mod qdrant;
+pub mod run;
+pub mod store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("Qdrant: {0}")]
+    Qdrant(String),
+    #[error("object storage: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("backup `{0}` has no manifest: it never completed, and cannot be restored")]
+    Incomplete(String),
+    #[error("the manifest of backup `{backup}` is not readable: {reason}")]
+    Manifest { backup: String, reason: String },
+    #[error(
+        "{key} does not match its manifest: expected {expected_size} bytes with SHA-256 {expected}, \
+         found {actual_size} bytes with SHA-256 {actual}; nothing was restored from it"
+    )]
+    Checksum {
+        key: String,
+        expected: String,
+        expected_size: u64,
+        actual: String,
+        actual_size: u64,
+    },
+    #[error("the backup has {backup} nodes' snapshots but the target cluster has {target} nodes")]
+    NodeCount { backup: u32, target: usize },
+}

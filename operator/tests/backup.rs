@@ -1,0 +1,450 @@
+//! The backup and restore program against an S3-compatible server on
+//! loopback (`moto_server`, PyPI `moto[server]`) and Qdrant nodes served by
+//! test servers that record every call.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use operator::backup::BackupError;
+use operator::backup::manifest;
+use operator::backup::qdrant::SnapshotApi;
+use operator::backup::run::{self, Source};
+use operator::backup::store::{Destination, Store};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const API_KEY: &str = "qdrant-admin-key";
+const BUCKET: &str = "backups";
+const PREFIX: &str = "org-acme/search";
+
+/// moto's S3, on a free loopback port, stopped when dropped.
+struct Moto {
+    endpoint: String,
+    _process: tokio::process::Child,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let process = tokio::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("moto_server ({e}); install it with `pip install 'moto[server]'`")
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            // Creating the bucket is also the readiness check.
+            if let Ok(reply) = http.put(format!("{endpoint}/{BUCKET}")).send().await
+                && reply.status().is_success()
+            {
+                return Moto {
+                    endpoint,
+                    _process: process,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("moto_server did not start");
+    }
+
+    fn store(&self) -> Store {
+        Store::s3(&Destination {
+            bucket: BUCKET.into(),
+            endpoint: self.endpoint.clone(),
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        })
+        .unwrap()
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted.
+    async fn open_uploads(&self) -> usize {
+        let xml = reqwest::get(format!("{}/{BUCKET}?uploads", self.endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        xml.matches("<Upload>").count()
+    }
+}
+
+/// What a test Qdrant node holds and was asked.
+#[derive(Default)]
+struct NodeState {
+    /// Collection → the bytes of its snapshot on this node.
+    snapshots: BTreeMap<String, Vec<u8>>,
+    /// Downloads that break off half-way, before one goes through.
+    broken_downloads: usize,
+    calls: Vec<String>,
+    /// Collection → the bytes a restore uploaded.
+    recovered: BTreeMap<String, Vec<u8>>,
+    created: usize,
+}
+
+type Node = Arc<Mutex<NodeState>>;
+
+async fn qdrant_node(snapshots: &[(&str, Vec<u8>)], broken_downloads: usize) -> (String, Node) {
+    let state: Node = Arc::new(Mutex::new(NodeState {
+        snapshots: snapshots
+            .iter()
+            .map(|(c, b)| ((*c).to_owned(), b.clone()))
+            .collect(),
+        broken_downloads,
+        ..NodeState::default()
+    }));
+    let app = Router::new()
+        .route("/collections/{collection}/snapshots/upload", post(upload))
+        .fallback(any(answer))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, state)
+}
+
+fn record(state: &Node, headers: &HeaderMap, call: String) {
+    assert_eq!(
+        headers["api-key"], API_KEY,
+        "every call carries the key: {call}"
+    );
+    state.lock().unwrap().calls.push(call);
+}
+
+async fn answer(
+    State(state): State<Node>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let call = format!("{method} {uri}");
+    record(&state, &headers, call);
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let mut node = state.lock().unwrap();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["collections"]) => {
+            let names: Vec<_> = node
+                .snapshots
+                .keys()
+                .map(|n| json!({ "name": n }))
+                .collect();
+            axum::Json(json!({ "result": { "collections": names }, "status": "ok" }))
+                .into_response()
+        }
+        ("POST", ["collections", collection, "snapshots"]) => {
+            node.created += 1;
+            let name = format!("{collection}-{}.snapshot", node.created);
+            axum::Json(json!({ "result": { "name": name, "size": 0 }, "status": "ok" }))
+                .into_response()
+        }
+        ("GET", ["collections", collection, "snapshots", _]) => {
+            let bytes = node.snapshots[*collection].clone();
+            if node.broken_downloads > 0 {
+                node.broken_downloads -= 1;
+                // Half the bytes, then the connection breaks.
+                let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+                let stream = futures::stream::iter([
+                    Ok::<_, std::io::Error>(half),
+                    Err(std::io::Error::other("connection lost")),
+                ]);
+                return Response::new(Body::from_stream(stream));
+            }
+            Response::new(Body::from(bytes))
+        }
+        ("DELETE", ["collections", _, "snapshots", _]) => {
+            axum::Json(json!({ "result": true, "status": "ok" })).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn upload(
+    State(state): State<Node>,
+    Path(collection): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    record(&state, &headers, format!("POST {uri}"));
+    let field = form.next_field().await.unwrap().unwrap();
+    assert_eq!(field.name(), Some("snapshot"));
+    let bytes = field.bytes().await.unwrap();
+    state
+        .lock()
+        .unwrap()
+        .recovered
+        .insert(collection, bytes.to_vec());
+    axum::Json(json!({ "result": true, "status": "ok" })).into_response()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Distinct bytes per node and collection; `docs` on node 0 spans two
+/// multipart parts.
+fn snapshot(node: u8, collection: &str, len: usize) -> Vec<u8> {
+    let seed = collection.bytes().fold(node, u8::wrapping_add);
+    (0..len)
+        .map(|i| seed.wrapping_add((i % 251) as u8))
+        .collect()
+}
+
+fn calls(node: &Node) -> Vec<String> {
+    node.lock().unwrap().calls.clone()
+}
+
+#[tokio::test]
+async fn a_backup_restores_the_same_bytes_into_a_new_cluster() {
+    let moto = Moto::start().await;
+    let store = moto.store();
+    let api = SnapshotApi::new(API_KEY).unwrap();
+    let docs0 = snapshot(0, "docs", 9 * 1024 * 1024);
+    let (node0, state0) = qdrant_node(
+        &[
+            ("docs", docs0.clone()),
+            ("images", snapshot(0, "images", 1000)),
+        ],
+        0,
+    )
+    .await;
+    let (node1, state1) = qdrant_node(
+        &[
+            ("docs", snapshot(1, "docs", 2000)),
+            ("images", snapshot(1, "images", 3000)),
+        ],
+        0,
+    )
+    .await;
+    let nodes = [node0, node1];
+
+    let source = Source {
+        cluster: "org-acme/search",
+        version: "1.13.6",
+        nodes: &nodes,
+    };
+    let taken = run::take(&api, &store, PREFIX, "b1", &source)
+        .await
+        .unwrap();
+
+    assert_eq!(taken.collections(), ["docs", "images"]);
+    let stored: Vec<(u32, &str, u64, &str)> = taken
+        .snapshots
+        .iter()
+        .map(|s| (s.node, s.collection.as_str(), s.size, s.sha256.as_str()))
+        .collect();
+    let hashes = [
+        sha256(&docs0),
+        sha256(&snapshot(0, "images", 1000)),
+        sha256(&snapshot(1, "docs", 2000)),
+        sha256(&snapshot(1, "images", 3000)),
+    ];
+    assert_eq!(
+        stored,
+        [
+            (0, "docs", 9 * 1024 * 1024, hashes[0].as_str()),
+            (0, "images", 1000, hashes[1].as_str()),
+            (1, "docs", 2000, hashes[2].as_str()),
+            (1, "images", 3000, hashes[3].as_str()),
+        ]
+    );
+    assert_eq!(
+        taken.snapshots[0].key,
+        "org-acme/search/b1/node-0/docs.snapshot"
+    );
+    assert_eq!(
+        calls(&state0),
+        [
+            "GET /collections",
+            "POST /collections/docs/snapshots?wait=true",
+            "GET /collections/docs/snapshots/docs-1.snapshot",
+            "DELETE /collections/docs/snapshots/docs-1.snapshot?wait=true",
+            "POST /collections/images/snapshots?wait=true",
+            "GET /collections/images/snapshots/images-2.snapshot",
+            "DELETE /collections/images/snapshots/images-2.snapshot?wait=true",
+        ]
+    );
+    assert_eq!(calls(&state1).len(), 7);
+    // The manifest is in the bucket, as the program returned it.
+    assert_eq!(
+        run::read_manifest(&store, PREFIX, "b1").await.unwrap(),
+        taken
+    );
+    assert_eq!(moto.open_uploads().await, 0);
+
+    // Restore into two new, empty nodes: node n's snapshots onto node n.
+    let (new0, fresh0) = qdrant_node(&[], 0).await;
+    let (new1, fresh1) = qdrant_node(&[], 0).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let restored = run::restore(&api, &store, PREFIX, "b1", &[new0, new1], workdir.path())
+        .await
+        .unwrap();
+    assert_eq!(restored, taken);
+    let recovered = |node: &Node| node.lock().unwrap().recovered.clone();
+    assert_eq!(recovered(&fresh0)["docs"], docs0);
+    assert_eq!(recovered(&fresh0)["images"], snapshot(0, "images", 1000));
+    assert_eq!(recovered(&fresh1)["docs"], snapshot(1, "docs", 2000));
+    assert_eq!(recovered(&fresh1)["images"], snapshot(1, "images", 3000));
+    assert_eq!(
+        calls(&fresh0),
+        [
+            "POST /collections/docs/snapshots/upload?priority=snapshot&wait=true",
+            "POST /collections/images/snapshots/upload?priority=snapshot&wait=true",
+        ]
+    );
+    assert_eq!(
+        std::fs::read_dir(workdir.path()).unwrap().count(),
+        0,
+        "no files left behind"
+    );
+
+    // Into a smaller cluster, refused before anything is loaded.
+    let (only, lonely) = qdrant_node(&[], 0).await;
+    let err = run::restore(&api, &store, PREFIX, "b1", &[only], workdir.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::NodeCount {
+                backup: 2,
+                target: 1
+            }
+        ),
+        "{err}"
+    );
+    assert!(calls(&lonely).is_empty());
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_is_retried_and_a_failed_backup_has_no_manifest() {
+    let moto = Moto::start().await;
+    let store = moto.store();
+    let api = SnapshotApi::new(API_KEY).unwrap();
+    let docs = snapshot(0, "docs", 6 * 1024 * 1024);
+
+    // The first download breaks off half-way: made and sent again.
+    let (node, state) = qdrant_node(&[("docs", docs.clone())], 1).await;
+    let nodes = [node];
+    let source = Source {
+        cluster: "org-acme/search",
+        version: "1.13.6",
+        nodes: &nodes,
+    };
+    let taken = run::take(&api, &store, PREFIX, "b1", &source)
+        .await
+        .unwrap();
+    assert_eq!(taken.snapshots[0].sha256, sha256(&docs));
+    assert_eq!(taken.snapshots[0].size, docs.len() as u64);
+    assert_eq!(
+        state.lock().unwrap().created,
+        2,
+        "a fresh snapshot for the retry"
+    );
+    assert_eq!(
+        moto.open_uploads().await,
+        0,
+        "the broken upload was aborted"
+    );
+    let workdir = tempfile::tempdir().unwrap();
+    let (target, fresh) = qdrant_node(&[], 0).await;
+    run::restore(&api, &store, PREFIX, "b1", &[target], workdir.path())
+        .await
+        .unwrap();
+    assert_eq!(fresh.lock().unwrap().recovered["docs"], docs);
+
+    // A node whose downloads always break: the backup fails, and without a
+    // manifest it can never be restored from.
+    let (node, _) = qdrant_node(&[("docs", docs)], usize::MAX).await;
+    let nodes = [node];
+    let source = Source {
+        nodes: &nodes,
+        ..source
+    };
+    let err = run::take(&api, &store, PREFIX, "b2", &source)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("reading the snapshot"), "{err}");
+    assert_eq!(moto.open_uploads().await, 0);
+    let (target, fresh) = qdrant_node(&[], 0).await;
+    let err = run::restore(&api, &store, PREFIX, "b2", &[target], workdir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "backup `b2` has no manifest: it never completed, and cannot be restored"
+    );
+    assert!(calls(&fresh).is_empty());
+}
+
+#[tokio::test]
+async fn a_snapshot_changed_in_storage_fails_the_restore_before_anything_is_loaded() {
+    let moto = Moto::start().await;
+    let store = moto.store();
+    let api = SnapshotApi::new(API_KEY).unwrap();
+    let (node, _) = qdrant_node(
+        &[
+            ("docs", snapshot(0, "docs", 4000)),
+            ("images", snapshot(0, "images", 4000)),
+        ],
+        0,
+    )
+    .await;
+    let nodes = [node];
+    let source = Source {
+        cluster: "org-acme/search",
+        version: "1.13.6",
+        nodes: &nodes,
+    };
+    let taken = run::take(&api, &store, PREFIX, "b1", &source)
+        .await
+        .unwrap();
+
+    // One byte of the second snapshot changes in the bucket.
+    let mut damaged = snapshot(0, "images", 4000);
+    damaged[100] ^= 1;
+    let key = manifest::snapshot_key(PREFIX, "b1", 0, "images");
+    store.put(&key, damaged.clone()).await.unwrap();
+
+    let (target, fresh) = qdrant_node(&[], 0).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let err = run::restore(&api, &store, PREFIX, "b1", &[target], workdir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{key} does not match its manifest: expected 4000 bytes with SHA-256 {}, found 4000 \
+             bytes with SHA-256 {}; nothing was restored from it",
+            taken.snapshots[1].sha256,
+            sha256(&damaged)
+        )
+    );
+    assert!(
+        calls(&fresh).is_empty(),
+        "not even the intact collection was loaded"
+    );
+}
