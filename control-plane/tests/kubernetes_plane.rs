@@ -87,6 +87,7 @@ fn spec() -> VectorClusterSpec {
         storage_class: None,
         suspend: false,
         allowed_source_cidrs: vec![],
+        backup: None,
     }
 }
 

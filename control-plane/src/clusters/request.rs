@@ -83,6 +83,7 @@ impl CreateCluster {
             storage_class: None,
             suspend: false,
             allowed_source_cidrs: Vec::new(),
+            backup: None,
         };
         let changes = UpdateCluster {
             version: self.version.clone(),

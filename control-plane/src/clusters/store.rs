@@ -98,6 +98,7 @@ pub(crate) fn stored_spec(
         storage_class: None,
         suspend,
         allowed_source_cidrs: Vec::new(),
+        backup: None,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod manifest;
 pub mod qdrant;
 pub mod run;
+pub mod schedule;
 pub mod store;
 
 #[derive(Debug, thiserror::Error)]

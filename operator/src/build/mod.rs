@@ -191,6 +191,7 @@ pub(crate) mod fixtures {
                 storage_class: None,
                 suspend: false,
                 allowed_source_cidrs: vec!["203.0.113.0/24".to_owned()],
+                backup: None,
             },
         );
         vc.metadata.namespace = Some("org-acme".to_owned());

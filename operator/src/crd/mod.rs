@@ -1,5 +1,6 @@
 //! The custom resources of group `quartermaster.dev`, version `v1alpha1`.
 
+pub mod backup;
 pub mod condition;
 pub mod inference_endpoint;
 pub mod vector_cluster;

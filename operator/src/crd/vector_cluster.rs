@@ -81,6 +81,9 @@ pub struct VectorClusterSpec {
     /// outside the cluster's namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_source_cidrs: Vec<String>,
+    /// Scheduled backups; none when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::backup::BackupPolicy>,
 }
 
 /// What each node of a cluster gets.
@@ -162,6 +165,9 @@ pub struct VectorClusterStatus {
     pub endpoint: Option<String>,
     /// Label selector of the nodes, for the scale subresource.
     pub selector: Option<String>,
+    /// Kept by the backup scheduler; the main reconciler carries it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups: Option<super::backup::BackupSummary>,
 }
 
 /// One rule a spec, or a change to a spec, breaks.
@@ -263,6 +269,7 @@ mod tests {
             storage_class: None,
             suspend: false,
             allowed_source_cidrs: vec![],
+            backup: None,
         }
     }
 

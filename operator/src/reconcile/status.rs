@@ -86,6 +86,8 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         target_version: rolling.then(|| f.version.clone()),
         endpoint: Some(f.endpoint.clone()),
         selector: Some(f.selector.clone()),
+        // The backup scheduler's part: carried over, never decided here.
+        backups: f.previous.and_then(|p| p.backups.clone()),
     }
 }
 

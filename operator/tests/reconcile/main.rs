@@ -39,6 +39,7 @@ pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> V
             storage_class: None,
             suspend: false,
             allowed_source_cidrs: vec![],
+            backup: None,
         },
     );
     vc.metadata.namespace = Some(harness::NS.to_owned());
