@@ -11,18 +11,23 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, CustomResourceExt};
 use operator::VectorCluster;
+use operator::backup::qdrant::SnapshotApi;
+use operator::backup::run::{self, Source};
+use operator::backup::store::{Destination, Store};
 use operator::collector::{self, spool::Spool, spool::deliver};
+use operator::crd::backup::{VectorClusterBackup, VectorClusterRestore};
 use operator::crd::inference_endpoint::InferenceEndpoint;
 use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
 use operator::reconcile::events::KubeEvents;
-use operator::reconcile::{self, Context, endpoint};
+use operator::reconcile::{self, Context, backup, endpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,7 +74,67 @@ enum Command {
         /// Reconciles at once; kube-rs runs unboundedly many otherwise.
         #[arg(long, default_value_t = 4)]
         concurrency: u16,
+        /// The image backup and restore Jobs run: this operator's own.
+        #[arg(long, env = "QM_OPERATOR_IMAGE", default_value = concat!("ghcr.io/quartermaster/quartermaster-operator:", env!("CARGO_PKG_VERSION")))]
+        backup_image: String,
     },
+    /// Back a cluster up into a bucket (what a backup Job runs).
+    Backup {
+        #[command(flatten)]
+        transfer: Transfer,
+        /// The Qdrant version the cluster runs, for the manifest.
+        #[arg(long)]
+        version: String,
+    },
+    /// Restore a backup into a cluster (what a restore Job runs).
+    Restore {
+        #[command(flatten)]
+        transfer: Transfer,
+        /// Where snapshots are checked before they are loaded.
+        #[arg(long, default_value = "/work")]
+        workdir: std::path::PathBuf,
+    },
+}
+
+/// A backup's place in a bucket, and the cluster's nodes.
+#[derive(Debug, clap::Args)]
+struct Transfer {
+    /// `namespace/name` of the cluster.
+    #[arg(long)]
+    cluster: String,
+    /// The backup's name (its VectorClusterBackup's).
+    #[arg(long)]
+    backup: String,
+    #[arg(long)]
+    bucket: String,
+    #[arg(long, default_value = "")]
+    prefix: String,
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Each node's API URL, in ordinal order.
+    #[arg(long = "node", required = true)]
+    nodes: Vec<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    access_key_id: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: String,
+    #[arg(long, env = "QDRANT_API_KEY", hide_env_values = true)]
+    qdrant_api_key: String,
+}
+
+impl Transfer {
+    fn open(&self) -> anyhow::Result<(SnapshotApi, Store)> {
+        let store = Store::s3(&Destination {
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+        })?;
+        Ok((SnapshotApi::new(&self.qdrant_api_key)?, store))
+    }
 }
 
 fn main() -> ExitCode {
@@ -99,7 +164,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crd => {
             let mut out = std::io::stdout().lock();
-            for crd in [VectorCluster::crd(), InferenceEndpoint::crd()] {
+            for crd in [
+                VectorCluster::crd(),
+                InferenceEndpoint::crd(),
+                VectorClusterBackup::crd(),
+                VectorClusterRestore::crd(),
+            ] {
                 out.write_all(b"---\n")?;
                 out.write_all(serde_yaml::to_string(&crd)?.as_bytes())?;
             }
@@ -150,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             identity,
             metrics_listen,
             concurrency,
+            backup_image,
         } => {
             let client = Client::try_default()
                 .await
@@ -173,6 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 events: Arc::new(KubeEvents::new(client.clone(), Some(identity))),
                 metrics,
                 operator_namespace: namespace,
+                backup_image: backup_image.clone(),
             });
             let owned = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
@@ -190,12 +262,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Api::<InferenceEndpoint>::all(client.clone()),
                 watcher::Config::default(),
             )
-            .owns(Api::<Deployment>::all(client), owned)
+            .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+            .with_config(config.clone())
+            .shutdown_on_signal()
+            .run(endpoint::reconcile, endpoint::error_policy, ctx.clone())
+            .for_each(|_| async {});
+            let schedules = Controller::new(
+                Api::<VectorCluster>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .with_config(config.clone())
+            .shutdown_on_signal()
+            .run(backup::schedule, backup::error_policy, ctx.clone())
+            .for_each(|_| async {});
+            let backups = Controller::new(
+                Api::<VectorClusterBackup>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .owns(Api::<Job>::all(client), owned)
             .with_config(config)
             .shutdown_on_signal()
-            .run(endpoint::reconcile, endpoint::error_policy, ctx)
+            .run(backup::run, backup::error_policy, ctx)
             .for_each(|_| async {});
-            futures::join!(clusters, endpoints);
+            futures::join!(clusters, endpoints, schedules, backups);
+            Ok(())
+        }
+        Command::Backup { transfer, version } => {
+            let (api, store) = transfer.open()?;
+            let source = Source {
+                cluster: &transfer.cluster,
+                version: &version,
+                nodes: &transfer.nodes,
+            };
+            let manifest =
+                run::take(&api, &store, &transfer.prefix, &transfer.backup, &source).await?;
+            tracing::info!(
+                backup = %transfer.backup,
+                snapshots = manifest.snapshots.len(),
+                bytes = manifest.size(),
+                "backup complete"
+            );
+            Ok(())
+        }
+        Command::Restore { transfer, workdir } => {
+            let (api, store) = transfer.open()?;
+            let manifest = run::restore(
+                &api,
+                &store,
+                &transfer.prefix,
+                &transfer.backup,
+                &transfer.nodes,
+                &workdir,
+            )
+            .await?;
+            tracing::info!(
+                backup = %transfer.backup,
+                collections = manifest.collections().len(),
+                "restore complete"
+            );
             Ok(())
         }
     }

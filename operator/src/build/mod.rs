@@ -2,6 +2,7 @@
 //! validated cluster: no client, no clock, no randomness (the API keys are
 //! passed in), so each builder is tested on its exact output.
 
+pub mod backup_job;
 mod config_map;
 pub mod endpoint;
 mod network_policy;

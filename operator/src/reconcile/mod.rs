@@ -6,6 +6,7 @@
 //! build (pure) → apply every child with server-side apply → compute the
 //! status (pure) → patch it only when it changed.
 
+pub mod backup;
 pub mod endpoint;
 pub mod endpoint_plan;
 mod error;
@@ -54,6 +55,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The operator's own namespace, let through each cluster's NetworkPolicy.
     pub operator_namespace: String,
+    /// The image backup and restore Jobs run (the operator's own).
+    pub backup_image: String,
 }
 
 impl std::fmt::Debug for Context {

@@ -127,6 +127,7 @@ impl Harness {
             events: events.clone(),
             metrics: Arc::new(Metrics::default()),
             operator_namespace: "quartermaster-system".to_owned(),
+            backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
         });
         Harness {
             server: ApiServer { handle },

@@ -58,6 +58,7 @@ async fn against_a_real_cluster_create_reconcile_scale_and_delete() {
         events: Arc::new(Events::default()),
         metrics: Arc::new(Metrics::default()),
         operator_namespace: "quartermaster-system".to_owned(),
+        backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
     });
     let clusters: Api<VectorCluster> = Api::namespaced(client.clone(), &namespace);
     let mut vc = crate::cluster(operator::EngineVersion::new(1, 13, 0), 3, 2);

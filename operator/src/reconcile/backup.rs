@@ -1,0 +1,377 @@
+//! Backups in the data plane: the scheduler, which makes a
+//! `VectorClusterBackup` when a cluster's schedule fires, deletes those past
+//! retention and sums them up in the cluster's status; and the runner, which
+//! takes each backup with a Job and reports how it went.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+
+use super::events::Event;
+use super::{Context, Error, server_side_apply};
+use crate::VectorCluster;
+use crate::backup::schedule::{self, Kept, Schedule};
+use crate::build::backup_job::{self, BackupJob, Work};
+use crate::crd::backup::{
+    BackupPhase, BackupStatus, BackupSummary, VectorClusterBackup, VectorClusterBackupSpec,
+};
+use crate::names::{LABEL_CLUSTER, Names};
+
+/// The label that records when the schedule took a backup.
+pub const LABEL_SCHEDULED_AT: &str = "quartermaster.dev/scheduled-at";
+/// The longest the scheduler waits between looks.
+const RECHECK: Duration = Duration::from_secs(300);
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A Kubernetes time (k8s-openapi's `jiff`) as chrono's.
+fn chrono(t: &k8s_openapi::jiff::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(t.as_microsecond())
+}
+
+/// `scheduled-at` labels hold the time as `YYYYMMDDTHHMMZ` (labels allow no
+/// colons).
+fn label_time(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%MZ").to_string()
+}
+
+fn from_label(value: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y%m%dT%H%MZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+pub async fn schedule(vc: Arc<VectorCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    schedule_at(&vc, &ctx, Utc::now()).await
+}
+
+pub fn error_policy<K>(_object: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(category = error.category(), %error, "backup reconcile failed");
+    Action::requeue(Duration::from_secs(30))
+}
+
+/// One look at a cluster's backups at `now`.
+pub async fn schedule_at(
+    vc: &VectorCluster,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Action, Error> {
+    let Some(policy) = &vc.spec.backup else {
+        return Ok(Action::await_change());
+    };
+    let namespace = vc.namespace().ok_or(Error::NoNamespace)?;
+    let name = vc.name_any();
+    let backups: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let listed = backups
+        .list(&ListParams::default().labels(&format!("{LABEL_CLUSTER}={name}")))
+        .await?;
+    let schedule = match Schedule::parse(&policy.schedule) {
+        Ok(schedule) => schedule,
+        Err(reason) => {
+            let summary = BackupSummary {
+                last_failure_message: Some(reason),
+                ..summarize(&listed.items)
+            };
+            publish(ctx, vc, &namespace, summary).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    // Due: the latest firing since the last scheduled backup (or since the
+    // cluster was created). The name follows the time, so this is idempotent.
+    let since = listed
+        .items
+        .iter()
+        .filter_map(|b| {
+            b.labels()
+                .get(LABEL_SCHEDULED_AT)
+                .and_then(|v| from_label(v))
+        })
+        .max()
+        .or_else(|| {
+            vc.meta()
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| chrono(&t.0))
+        })
+        .unwrap_or(now);
+    if let Some(at) = schedule.due(since, now) {
+        let backup_name = schedule::scheduled_name(&name, at);
+        let mut backup = VectorClusterBackup::new(
+            &backup_name,
+            VectorClusterBackupSpec {
+                cluster: name.clone(),
+                destination: policy.destination.clone(),
+            },
+        );
+        backup.metadata.namespace = Some(namespace.clone());
+        backup.metadata.labels = Some(
+            [
+                (LABEL_CLUSTER.to_owned(), name.clone()),
+                (LABEL_SCHEDULED_AT.to_owned(), label_time(at)),
+            ]
+            .into(),
+        );
+        server_side_apply(&backups, &backup_name, &backup).await?;
+        ctx.events
+            .publish(
+                &vc.object_ref(&()),
+                Event {
+                    warning: false,
+                    reason: "BackupScheduled",
+                    note: format!("backup {backup_name} scheduled for {}", rfc3339(at)),
+                },
+            )
+            .await;
+    }
+
+    let kept: Vec<Kept> = listed
+        .items
+        .iter()
+        .filter_map(|b| {
+            Some(Kept {
+                name: b.name_any(),
+                phase: b.status.as_ref().map(|s| s.phase).unwrap_or_default(),
+                at: chrono(&b.meta().creation_timestamp.as_ref()?.0)?,
+            })
+        })
+        .collect();
+    for expired in schedule::expired(&kept, policy.retention, now) {
+        backups.delete(&expired, &DeleteParams::default()).await?;
+    }
+
+    let next = schedule.next_after(now);
+    let summary = BackupSummary {
+        next_at: next.map(rfc3339),
+        ..summarize(&listed.items)
+    };
+    publish(ctx, vc, &namespace, summary).await?;
+    let wait = next
+        .and_then(|n| (n - now).to_std().ok())
+        .map_or(RECHECK, |d| d.min(RECHECK));
+    Ok(Action::requeue(wait))
+}
+
+/// The newest success, and the newest failure if it came after it.
+fn summarize(backups: &[VectorClusterBackup]) -> BackupSummary {
+    let finished = |phase: BackupPhase| {
+        backups
+            .iter()
+            .filter_map(|b| {
+                let status = b.status.as_ref().filter(|s| s.phase == phase)?;
+                Some((
+                    status.finished_at.clone().unwrap_or_default(),
+                    b.name_any(),
+                    status,
+                ))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0))
+    };
+    let success = finished(BackupPhase::Succeeded);
+    let failure =
+        finished(BackupPhase::Failed).filter(|f| success.as_ref().is_none_or(|s| f.0 > s.0));
+    BackupSummary {
+        last_success: success.as_ref().map(|s| s.1.clone()),
+        last_success_at: success.as_ref().and_then(|s| s.2.finished_at.clone()),
+        last_failure: failure.as_ref().map(|f| f.1.clone()),
+        last_failure_message: failure.and_then(|f| f.2.message.clone()),
+        next_at: None,
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    vc: &VectorCluster,
+    namespace: &str,
+    summary: BackupSummary,
+) -> Result<(), Error> {
+    if vc.status.as_ref().and_then(|s| s.backups.as_ref()) == Some(&summary) {
+        return Ok(());
+    }
+    let clusters: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({ "status": { "backups": summary } });
+    clusters
+        .patch_status(
+            &vc.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn run(backup: Arc<VectorClusterBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
+    run_at(&backup, &ctx, Utc::now()).await
+}
+
+/// Takes a backup with a Job, and follows the Job to the end.
+pub async fn run_at(
+    backup: &VectorClusterBackup,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Action, Error> {
+    let current = backup.status.clone().unwrap_or_default();
+    if matches!(current.phase, BackupPhase::Succeeded | BackupPhase::Failed) {
+        return Ok(Action::await_change());
+    }
+    let namespace = backup.namespace().ok_or(Error::NoNamespace)?;
+    let name = backup.name_any();
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    let status = match jobs.get_opt(&name).await? {
+        None => {
+            let clusters: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+            let Some(cluster) = clusters.get_opt(&backup.spec.cluster).await? else {
+                return finish(
+                    ctx,
+                    backup,
+                    &namespace,
+                    BackupStatus {
+                        phase: BackupPhase::Failed,
+                        finished_at: Some(rfc3339(now)),
+                        message: Some(format!("cluster {} does not exist", backup.spec.cluster)),
+                        ..current
+                    },
+                )
+                .await;
+            };
+            let names = Names::of(&backup.spec.cluster).map_err(|_| Error::NoNamespace)?;
+            let version = cluster.spec.version.to_string();
+            let owner = backup.controller_owner_ref(&()).ok_or(Error::NoNamespace)?;
+            let job = backup_job::build(
+                &BackupJob {
+                    name: &name,
+                    namespace: &namespace,
+                    cluster: &backup.spec.cluster,
+                    backup: &name,
+                    destination: &backup.spec.destination,
+                    work: Work::Backup {
+                        version: &version,
+                        nodes: cluster.spec.nodes,
+                    },
+                    image: &ctx.backup_image,
+                    owner,
+                },
+                &names,
+            );
+            server_side_apply(&jobs, &name, &job).await?;
+            BackupStatus {
+                phase: BackupPhase::Running,
+                job: Some(name.clone()),
+                started_at: Some(rfc3339(now)),
+                ..current
+            }
+        }
+        Some(job) => job_status(&job, current, now),
+    };
+    finish(ctx, backup, &namespace, status).await
+}
+
+/// What the Job says of the backup.
+fn job_status(job: &Job, current: BackupStatus, now: DateTime<Utc>) -> BackupStatus {
+    let status = job.status.as_ref();
+    let condition = |kind: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == kind && c.status == "True"))
+    };
+    if let Some(done) = condition("Complete") {
+        let at = status
+            .and_then(|s| s.completion_time.as_ref())
+            .or(done.last_transition_time.as_ref())
+            .and_then(|t| chrono(&t.0))
+            .unwrap_or(now);
+        return BackupStatus {
+            phase: BackupPhase::Succeeded,
+            finished_at: Some(rfc3339(at)),
+            message: None,
+            ..current
+        };
+    }
+    if let Some(failed) = condition("Failed") {
+        return BackupStatus {
+            phase: BackupPhase::Failed,
+            finished_at: Some(rfc3339(
+                failed
+                    .last_transition_time
+                    .as_ref()
+                    .and_then(|t| chrono(&t.0))
+                    .unwrap_or(now),
+            )),
+            message: Some(
+                failed
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "the backup Job failed".to_owned()),
+            ),
+            ..current
+        };
+    }
+    BackupStatus {
+        phase: BackupPhase::Running,
+        ..current
+    }
+}
+
+async fn finish(
+    ctx: &Context,
+    backup: &VectorClusterBackup,
+    namespace: &str,
+    status: BackupStatus,
+) -> Result<Action, Error> {
+    let terminal = matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed);
+    if backup.status.as_ref() != Some(&status) {
+        if terminal {
+            let (warning, reason) = if status.phase == BackupPhase::Succeeded {
+                (false, "BackupSucceeded")
+            } else {
+                (true, "BackupFailed")
+            };
+            ctx.events
+                .publish(
+                    &backup.object_ref(&()),
+                    Event {
+                        warning,
+                        reason,
+                        note: status
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "backup stored".to_owned()),
+                    },
+                )
+                .await;
+        }
+        let api: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), namespace);
+        let patch = serde_json::json!({ "status": status });
+        api.patch_status(
+            &backup.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    Ok(if terminal {
+        Action::await_change()
+    } else {
+        Action::requeue(Duration::from_secs(30))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduled_times_survive_the_label_format() {
+        let t: DateTime<Utc> = "2026-11-25T02:00:00Z".parse().unwrap();
+        assert_eq!(label_time(t), "20261125T0200Z");
+        assert_eq!(from_label(&label_time(t)), Some(t));
+        assert_eq!(from_label("yesterday"), None);
+    }
+}
