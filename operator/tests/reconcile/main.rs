@@ -8,6 +8,7 @@
     reason = "test helpers fail loudly on the first unexpected value"
 )]
 
+mod backup;
 mod collector;
 mod endpoint;
 mod harness;
