@@ -279,12 +279,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Api::<VectorClusterBackup>::all(client.clone()),
                 watcher::Config::default(),
             )
+            .owns(Api::<Job>::all(client.clone()), owned.clone())
+            .with_config(config.clone())
+            .shutdown_on_signal()
+            .run(backup::run, backup::error_policy, ctx.clone())
+            .for_each(|_| async {});
+            let restores = Controller::new(
+                Api::<VectorClusterRestore>::all(client.clone()),
+                watcher::Config::default(),
+            )
             .owns(Api::<Job>::all(client), owned)
             .with_config(config)
             .shutdown_on_signal()
-            .run(backup::run, backup::error_policy, ctx)
+            .run(backup::restore, backup::error_policy, ctx)
             .for_each(|_| async {});
-            futures::join!(clusters, endpoints, schedules, backups);
+            futures::join!(clusters, endpoints, schedules, backups, restores);
             Ok(())
         }
         Command::Backup { transfer, version } => {

@@ -19,8 +19,8 @@ use crate::names::{LABEL_CLUSTER, MANAGED_BY, Names};
 pub enum Work<'a> {
     /// Back up the cluster, which runs `version` on `nodes` nodes.
     Backup { version: &'a str, nodes: u32 },
-    /// Restore backup `backup` into the cluster, which has `nodes` nodes.
-    Restore { backup: &'a str, nodes: u32 },
+    /// Restore the backup into the cluster, which has `nodes` nodes.
+    Restore { nodes: u32 },
 }
 
 /// One backup or restore of `cluster` in `namespace`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 
@@ -19,8 +20,13 @@ use crate::backup::schedule::{self, Kept, Schedule};
 use crate::build::backup_job::{self, BackupJob, Work};
 use crate::crd::backup::{
     BackupPhase, BackupStatus, BackupSummary, VectorClusterBackup, VectorClusterBackupSpec,
+    VectorClusterRestore,
 };
+use crate::crd::vector_cluster::Phase;
 use crate::names::{LABEL_CLUSTER, Names};
+
+/// Event reasons of a backup that ends: succeeded, failed.
+const BACKUP_REASONS: (&str, &str) = ("BackupSucceeded", "BackupFailed");
 
 /// The label that records when the schedule took a backup.
 pub const LABEL_SCHEDULED_AT: &str = "quartermaster.dev/scheduled-at";
@@ -231,13 +237,14 @@ pub async fn run_at(
                 return finish(
                     ctx,
                     backup,
-                    &namespace,
+                    backup.status.as_ref(),
                     BackupStatus {
                         phase: BackupPhase::Failed,
                         finished_at: Some(rfc3339(now)),
                         message: Some(format!("cluster {} does not exist", backup.spec.cluster)),
                         ..current
                     },
+                    BACKUP_REASONS,
                 )
                 .await;
             };
@@ -270,7 +277,7 @@ pub async fn run_at(
         }
         Some(job) => job_status(&job, current, now),
     };
-    finish(ctx, backup, &namespace, status).await
+    finish(ctx, backup, backup.status.as_ref(), status, BACKUP_REASONS).await
 }
 
 /// What the Job says of the backup.
@@ -319,38 +326,45 @@ fn job_status(job: &Job, current: BackupStatus, now: DateTime<Utc>) -> BackupSta
     }
 }
 
-async fn finish(
+/// Patches a backup's or restore's status when it changed, with an event
+/// when it ends (`reasons`: on success, on failure).
+async fn finish<K>(
     ctx: &Context,
-    backup: &VectorClusterBackup,
-    namespace: &str,
+    object: &K,
+    current: Option<&BackupStatus>,
     status: BackupStatus,
-) -> Result<Action, Error> {
+    reasons: (&'static str, &'static str),
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
     let terminal = matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed);
-    if backup.status.as_ref() != Some(&status) {
+    if current != Some(&status) {
         if terminal {
             let (warning, reason) = if status.phase == BackupPhase::Succeeded {
-                (false, "BackupSucceeded")
+                (false, reasons.0)
             } else {
-                (true, "BackupFailed")
+                (true, reasons.1)
             };
             ctx.events
                 .publish(
-                    &backup.object_ref(&()),
+                    &object.object_ref(&()),
                     Event {
                         warning,
                         reason,
-                        note: status
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| "backup stored".to_owned()),
+                        note: status.message.clone().unwrap_or_else(|| "done".to_owned()),
                     },
                 )
                 .await;
         }
-        let api: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), namespace);
+        let namespace = object.namespace().ok_or(Error::NoNamespace)?;
+        let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = serde_json::json!({ "status": status });
         api.patch_status(
-            &backup.name_any(),
+            &object.name_any(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )
@@ -361,6 +375,96 @@ async fn finish(
     } else {
         Action::requeue(Duration::from_secs(30))
     })
+}
+
+pub async fn restore(
+    restore: Arc<VectorClusterRestore>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    restore_at(&restore, &ctx, Utc::now()).await
+}
+
+/// Loads a backup into its target cluster with a Job, once the backup has
+/// succeeded and the target is Ready.
+pub async fn restore_at(
+    restore: &VectorClusterRestore,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Action, Error> {
+    const REASONS: (&str, &str) = ("RestoreSucceeded", "RestoreFailed");
+    let current = restore.status.clone().unwrap_or_default();
+    if matches!(current.phase, BackupPhase::Succeeded | BackupPhase::Failed) {
+        return Ok(Action::await_change());
+    }
+    let namespace = restore.namespace().ok_or(Error::NoNamespace)?;
+    let name = restore.name_any();
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Some(job) = jobs.get_opt(&name).await? {
+        let status = job_status(&job, current, now);
+        return finish(ctx, restore, restore.status.as_ref(), status, REASONS).await;
+    }
+    let failed = |message: String| BackupStatus {
+        phase: BackupPhase::Failed,
+        finished_at: Some(rfc3339(now)),
+        message: Some(message),
+        ..BackupStatus::default()
+    };
+    let backups: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(backup) = backups.get_opt(&restore.spec.backup).await? else {
+        let status = failed(format!("backup {} does not exist", restore.spec.backup));
+        return finish(ctx, restore, restore.status.as_ref(), status, REASONS).await;
+    };
+    let backup_phase = backup.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    if backup_phase != BackupPhase::Succeeded {
+        let status = failed(format!(
+            "backup {} has not succeeded (it is {backup_phase:?}); only a complete backup is restored",
+            restore.spec.backup
+        ));
+        return finish(ctx, restore, restore.status.as_ref(), status, REASONS).await;
+    }
+    let clusters: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    let target = clusters.get_opt(&restore.spec.target).await?;
+    let Some(target) =
+        target.filter(|t| t.status.as_ref().is_some_and(|s| s.phase == Phase::Ready))
+    else {
+        let status = BackupStatus {
+            phase: BackupPhase::Pending,
+            message: Some(format!(
+                "waiting for cluster {} to be Ready",
+                restore.spec.target
+            )),
+            ..current
+        };
+        return finish(ctx, restore, restore.status.as_ref(), status, REASONS).await;
+    };
+    let names = Names::of(&restore.spec.target).map_err(|_| Error::NoNamespace)?;
+    let owner = restore
+        .controller_owner_ref(&())
+        .ok_or(Error::NoNamespace)?;
+    let job = backup_job::build(
+        &BackupJob {
+            name: &name,
+            namespace: &namespace,
+            cluster: &restore.spec.target,
+            backup: &restore.spec.backup,
+            destination: &backup.spec.destination,
+            work: Work::Restore {
+                nodes: target.spec.nodes,
+            },
+            image: &ctx.backup_image,
+            owner,
+        },
+        &names,
+    );
+    server_side_apply(&jobs, &name, &job).await?;
+    let status = BackupStatus {
+        phase: BackupPhase::Running,
+        job: Some(name),
+        started_at: Some(rfc3339(now)),
+        message: None,
+        ..current
+    };
+    finish(ctx, restore, restore.status.as_ref(), status, REASONS).await
 }
 
 #[cfg(test)]

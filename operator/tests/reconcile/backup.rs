@@ -363,3 +363,119 @@ async fn a_backup_runs_as_a_job_and_reports_how_it_went() {
     assert_eq!(status["message"], "cluster search does not exist");
     task.await.unwrap();
 }
+
+const RESTORES: &str = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusterrestores";
+
+async fn restore_status_patch(h: &mut Harness) -> Value {
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{RESTORES}/search-copy-from-b1/status"))
+        .await;
+    respond(send, 200, &serde_json::to_value(restore_cr()).unwrap());
+    call.body["status"].clone()
+}
+
+fn restore_cr() -> operator::crd::backup::VectorClusterRestore {
+    serde_json::from_value(json!({
+        "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorClusterRestore",
+        "metadata": { "name": "search-copy-from-b1", "namespace": "org-acme", "uid": "r-1" },
+        "spec": { "backup": "search-20261125-0200", "target": "search-copy" }
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_restore_waits_for_its_target_and_loads_only_a_complete_backup() {
+    let mut h = Harness::new();
+    let job_path = format!("{JOBS}/search-copy-from-b1");
+    let target = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusters/search-copy";
+    let spawn = |h: &Harness| {
+        let ctx = h.ctx.clone();
+        tokio::spawn(async move {
+            backup::restore_at(&restore_cr(), &ctx, t("2026-11-26T09:00:00Z"))
+                .await
+                .unwrap();
+        })
+    };
+    let succeeded = backup_object(
+        "search-20261125-0200",
+        "2026-11-25T02:00:05Z",
+        Some("Succeeded"),
+        json!({ "finishedAt": "2026-11-25T02:10:00Z" }),
+    );
+
+    // The target is not there yet: the restore waits.
+    let task = spawn(&h);
+    let (_, send) = h.server.expect("GET", &job_path).await;
+    respond(send, 404, &not_found());
+    let (_, send) = h
+        .server
+        .expect("GET", &format!("{BACKUPS}/search-20261125-0200"))
+        .await;
+    respond(send, 200, &succeeded);
+    let (_, send) = h.server.expect("GET", target).await;
+    respond(send, 404, &not_found());
+    let status = restore_status_patch(&mut h).await;
+    assert_eq!(
+        (status["phase"].clone(), status["message"].clone()),
+        (
+            json!("Pending"),
+            json!("waiting for cluster search-copy to be Ready")
+        )
+    );
+    task.await.unwrap();
+
+    // The target exists and is Ready: a restore Job for its 2 nodes.
+    let task = spawn(&h);
+    let (_, send) = h.server.expect("GET", &job_path).await;
+    respond(send, 404, &not_found());
+    let (_, send) = h
+        .server
+        .expect("GET", &format!("{BACKUPS}/search-20261125-0200"))
+        .await;
+    respond(send, 200, &succeeded);
+    let (_, send) = h.server.expect("GET", target).await;
+    let mut copy = cluster(Some(json!({})));
+    copy["metadata"]["name"] = json!("search-copy");
+    respond(send, 200, &copy);
+    let (call, send) = h.server.expect("PATCH", &job_path).await;
+    let args = call.body["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    assert_eq!(args[0], "restore");
+    assert_eq!(args[2], "org-acme/search-copy");
+    assert_eq!(args[4], "search-20261125-0200");
+    assert_eq!(
+        args.as_array().unwrap().last().unwrap(),
+        "http://search-copy-1.search-copy-peers.org-acme.svc:6333"
+    );
+    respond(send, 200, &call.body);
+    assert_eq!(restore_status_patch(&mut h).await["phase"], "Running");
+    task.await.unwrap();
+    h.server.expect_nothing().await;
+
+    // A failed backup is never restored from.
+    let task = spawn(&h);
+    let (_, send) = h.server.expect("GET", &job_path).await;
+    respond(send, 404, &not_found());
+    let (_, send) = h
+        .server
+        .expect("GET", &format!("{BACKUPS}/search-20261125-0200"))
+        .await;
+    respond(
+        send,
+        200,
+        &backup_object(
+            "search-20261125-0200",
+            "2026-11-25T02:00:05Z",
+            Some("Failed"),
+            json!({}),
+        ),
+    );
+    let status = restore_status_patch(&mut h).await;
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(
+        status["message"],
+        "backup search-20261125-0200 has not succeeded (it is Failed); only a complete backup is restored"
+    );
+    task.await.unwrap();
+    assert_eq!(h.events.take(), [(true, "RestoreFailed")]);
+}
