@@ -247,6 +247,15 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     );
     let replicas = build::replicas(&cluster);
     let mut step = rollout::step(observed, &pod_states, replicas, |o| names.pod(o));
+    // No node moves to a new version before its backup is safe.
+    if step.partition() < replicas
+        && let Some(reason) = backup::upgrade_gate(ctx, vc).await?
+    {
+        step = Step::Hold {
+            partition: replicas,
+            reason,
+        };
+    }
     if let Step::CheckEngine { partition, next } = step {
         let verdict = match ctx.engine.health(&cluster.endpoint(), &keys.admin).await {
             Ok(health) => health.ready_for_next_node(replicas),

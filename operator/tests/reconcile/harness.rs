@@ -308,6 +308,22 @@ impl Harness {
         resource_path: &str,
         resource: Value,
     ) -> Applied {
+        self.pass_with(task, reads, vec![], children, resource_path, resource)
+            .await
+    }
+
+    /// As [`Harness::pass`], with `between` served after the reads: each a
+    /// method, a path and the answer (status and body). Returns what they
+    /// carried too.
+    pub async fn pass_with(
+        &mut self,
+        task: JoinHandle<Result<Action, Error>>,
+        reads: Vec<Read>,
+        between: Vec<(&str, String, u16, Value)>,
+        children: &[(&'static str, &str)],
+        resource_path: &str,
+        resource: Value,
+    ) -> Applied {
         let server = &mut self.server;
         for read in reads {
             let (call, send) = server.expect("GET", &read.path).await;
@@ -320,6 +336,13 @@ impl Harness {
             }
         }
         let mut objects = BTreeMap::new();
+        for (method, path, status, answer) in between {
+            let (call, send) = server.expect(method, &path).await;
+            if call.body != Value::Null {
+                objects.insert("between", call.body);
+            }
+            respond(send, status, &answer);
+        }
         for (kind, path) in children {
             let (call, send) = server.expect("PATCH", path).await;
             assert!(
@@ -352,6 +375,16 @@ impl Harness {
 
     /// One reconcile of a cluster that has its finalizer, serving `world`.
     pub async fn reconcile(&mut self, cluster: &VectorCluster, world: &World) -> Applied {
+        self.reconcile_with(cluster, world, vec![]).await
+    }
+
+    /// As [`Harness::reconcile`], with `between` as in [`Harness::pass_with`].
+    pub async fn reconcile_with(
+        &mut self,
+        cluster: &VectorCluster,
+        world: &World,
+        between: Vec<(&str, String, u16, Value)>,
+    ) -> Applied {
         let task = self.start(cluster);
         let reads = vec![
             Read::get(
@@ -372,9 +405,10 @@ impl Harness {
                 ),
             },
         ];
-        self.pass(
+        self.pass_with(
             task,
             reads,
+            between,
             &CHILDREN,
             CLUSTER_PATH,
             serde_json::to_value(cluster).unwrap(),

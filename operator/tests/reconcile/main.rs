@@ -301,6 +301,109 @@ async fn an_upgrade_rolls_one_pod_at_a_time_as_each_turns_ready() {
 }
 
 #[tokio::test]
+async fn an_upgrade_of_a_backed_up_cluster_waits_for_a_backup_first() {
+    let mut h = Harness::new();
+    let mut old = cluster(v(12), 3, 2);
+    old.spec.backup = Some(
+        serde_json::from_value(json!({
+            "schedule": "0 2 * * *", "retention": { "count": 7, "maxAgeDays": 7 },
+            "destination": { "bucket": "backups", "endpoint": "http://s3.test:9000",
+                             "credentialsSecret": "backup-credentials" }
+        }))
+        .unwrap(),
+    );
+    let first = h.reconcile(&old, &World::default()).await;
+    let pods = (0..3).map(|o| pod(o, "r12", true, None)).collect();
+    let settled = h
+        .reconcile(
+            &with_status(old.clone(), &first.status),
+            &world_after(&first, "r12", 3, pods),
+        )
+        .await;
+    h.events.take();
+    let mut vc = with_status(old, &settled.status);
+    vc.spec.version = v(13);
+    vc.metadata.generation = Some(2);
+    let world12 = world_after(
+        &settled,
+        "r12",
+        3,
+        (0..3).map(|o| pod(o, "r12", true, None)).collect(),
+    );
+    let backup_path = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusterbackups/search-pre-1-13-0";
+    let backup = |phase: Option<&str>| {
+        let mut b = json!({
+            "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorClusterBackup",
+            "metadata": { "name": "search-pre-1-13-0", "namespace": "org-acme" },
+            "spec": { "cluster": "search", "destination": old_destination() }
+        });
+        if let Some(phase) = phase {
+            b["status"] = json!({ "phase": phase });
+        }
+        b
+    };
+
+    // The upgrade asks for a backup and holds every node on 1.12.
+    let held = h
+        .reconcile_with(
+            &vc,
+            &world12,
+            vec![
+                ("GET", backup_path.to_owned(), 404, harness::not_found()),
+                ("PATCH", backup_path.to_owned(), 200, backup(None)),
+            ],
+        )
+        .await;
+    assert_eq!(held.partition(), 3, "no pod may move yet");
+    assert_eq!(held.objects["between"]["spec"]["cluster"], "search");
+    let status = held.status.clone().unwrap();
+    assert_eq!(status["phase"], "Updating");
+    assert!(
+        status["conditions"]
+            .to_string()
+            .contains("taking backup search-pre-1-13-0 before upgrading to 1.13.0"),
+        "{status}"
+    );
+    let vc = with_status(vc, &held.status);
+    let world = world_after(
+        &held,
+        "r13",
+        3,
+        (0..3).map(|o| pod(o, "r12", true, None)).collect(),
+    );
+
+    // Still running: still held.
+    let still = h
+        .reconcile_with(
+            &vc,
+            &world,
+            vec![("GET", backup_path.to_owned(), 200, backup(Some("Running")))],
+        )
+        .await;
+    assert_eq!(still.partition(), 3);
+
+    // Stored: the rollout begins at the highest ordinal.
+    let begun = h
+        .reconcile_with(
+            &vc,
+            &world,
+            vec![(
+                "GET",
+                backup_path.to_owned(),
+                200,
+                backup(Some("Succeeded")),
+            )],
+        )
+        .await;
+    assert_eq!(begun.partition(), 2);
+}
+
+fn old_destination() -> Value {
+    json!({ "bucket": "backups", "prefix": "", "endpoint": "http://s3.test:9000",
+            "region": "us-east-1", "credentialsSecret": "backup-credentials" })
+}
+
+#[tokio::test]
 async fn a_failing_new_version_halts_the_rollout_and_touches_no_other_pod() {
     let mut h = Harness::new();
     let old = cluster(v(12), 3, 2);
