@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::catalog::Plan;
+use crate::catalog::{BackupEntitlement, Plan};
 
 /// The parts of a vector cluster that a plan limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,80 @@ pub fn may_use_gpus(plan: &Plan, gpus: u32) -> Result<(), Denial> {
         });
     }
     Ok(())
+}
+
+/// A backup schedule as a plan limits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupRequest {
+    /// The shortest time between two scheduled backups, in minutes.
+    pub min_interval_minutes: i64,
+    pub retention_days: u32,
+}
+
+fn no_backups(plan: &Plan) -> Denial {
+    Denial {
+        limit: "backups",
+        field: None,
+        message: format!(
+            "The {} plan does not include backups; upgrade to Starter for daily backups.",
+            plan.name
+        ),
+    }
+}
+
+/// May a cluster be backed up on this schedule and keep backups this long?
+/// Starter: daily at most, 7 days kept; business: hourly or any cron, 30
+/// days kept.
+pub fn may_schedule_backups(plan: &Plan, request: BackupRequest) -> Result<(), Denial> {
+    let (min_minutes, max_days, every) = match plan.backups {
+        BackupEntitlement::None => return Err(no_backups(plan)),
+        BackupEntitlement::Daily => (24 * 60, 7, "daily"),
+        BackupEntitlement::Scheduled => (60, 30, "hourly"),
+    };
+    if request.min_interval_minutes < min_minutes {
+        return Err(Denial {
+            limit: "backup_schedule",
+            field: Some("schedule"),
+            message: format!(
+                "The {} plan backs up at most {every}; this schedule runs every {} minutes.",
+                plan.name, request.min_interval_minutes
+            ),
+        });
+    }
+    if request.retention_days > max_days {
+        return Err(Denial {
+            limit: "backup_retention",
+            field: Some("retention_days"),
+            message: format!(
+                "The {} plan keeps backups up to {max_days} days; {} were requested.",
+                plan.name, request.retention_days
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// May a backup be taken by hand?
+pub fn may_take_backup(plan: &Plan) -> Result<(), Denial> {
+    match plan.backups {
+        BackupEntitlement::None => Err(no_backups(plan)),
+        BackupEntitlement::Daily | BackupEntitlement::Scheduled => Ok(()),
+    }
+}
+
+/// May a backup be restored into a new cluster? A business feature.
+pub fn may_restore(plan: &Plan) -> Result<(), Denial> {
+    match plan.backups {
+        BackupEntitlement::Scheduled => Ok(()),
+        BackupEntitlement::None | BackupEntitlement::Daily => Err(Denial {
+            limit: "restore",
+            field: None,
+            message: format!(
+                "The {} plan does not include restoring into a new cluster; upgrade to Business.",
+                plan.name
+            ),
+        }),
+    }
 }
 
 /// What an organization holds, to check against another plan.
@@ -354,5 +428,44 @@ mod tests {
                 "Usage this period has reached $50.01, over the spend limit of $50.00"
             )
         );
+    }
+
+    #[test]
+    fn backups_follow_the_tiers() {
+        let daily = BackupRequest {
+            min_interval_minutes: 24 * 60,
+            retention_days: 7,
+        };
+        assert_eq!(
+            may_schedule_backups(&plan("free"), daily)
+                .unwrap_err()
+                .limit,
+            "backups"
+        );
+        assert_eq!(may_schedule_backups(&plan("starter"), daily), Ok(()));
+        let hourly = BackupRequest {
+            min_interval_minutes: 60,
+            retention_days: 7,
+        };
+        let denial = may_schedule_backups(&plan("starter"), hourly).unwrap_err();
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("backup_schedule", Some("schedule"))
+        );
+        assert_eq!(may_schedule_backups(&plan("business"), hourly), Ok(()));
+        let long = BackupRequest {
+            min_interval_minutes: 60,
+            retention_days: 31,
+        };
+        assert!(
+            may_schedule_backups(&plan("business"), long)
+                .unwrap_err()
+                .message
+                .contains("up to 30 days; 31 were")
+        );
+        assert!(may_take_backup(&plan("free")).is_err());
+        assert_eq!(may_take_backup(&plan("starter")), Ok(()));
+        assert!(may_restore(&plan("starter")).is_err());
+        assert_eq!(may_restore(&plan("business")), Ok(()));
     }
 }

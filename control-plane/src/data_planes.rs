@@ -26,13 +26,18 @@ pub struct Region {
 /// Registers (or finds) the simulated data plane for `region`.
 pub async fn ensure_simulated(conn: &mut PgConnection, name: &str, region: &str) -> Result<Uuid> {
     let id = sqlx::query_scalar(
-        "INSERT INTO data_planes (id, name, region, kind) VALUES ($1, $2, $3, 'simulated')
+        "INSERT INTO data_planes (id, name, region, kind, backup_destination)
+         VALUES ($1, $2, $3, 'simulated', $4)
          ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
          RETURNING id",
     )
     .bind(Uuid::now_v7())
     .bind(name)
     .bind(region)
+    .bind(serde_json::json!({
+        "bucket": "simulated", "endpoint": "http://backups.simulated.invalid",
+        "region": "local", "credentialsSecret": "simulated"
+    }))
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)

@@ -70,6 +70,10 @@ pub enum Conflict {
     LastOwner,
     #[error("there is already {0}")]
     DataPlaneExists(String),
+    #[error("this cluster already has a backup named `{0}`; try again in a second")]
+    BackupNameTaken(String),
+    #[error("backup `{0}` has not succeeded or is being deleted, so it cannot be restored")]
+    BackupNotRestorable(String),
 }
 
 impl Error {

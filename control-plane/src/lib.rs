@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod backups;
 pub mod billing_worker;
 pub mod clusters;
 pub mod data_planes;

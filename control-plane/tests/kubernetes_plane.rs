@@ -69,6 +69,10 @@ fn tracked() -> Tracked {
         current_version: Some("1.13.6".into()),
         ready_nodes: 3,
         suspended: false,
+        backup_schedule: None,
+        backup_retention_days: None,
+        backup_retention_count: None,
+        backup_destination: None,
     }
 }
 

@@ -74,6 +74,8 @@ impl ApiError {
                     Conflict::AlreadyMember => P::AlreadyMember,
                     Conflict::LastOwner => P::LastOwner,
                     Conflict::DataPlaneExists(_) => P::DataPlaneExists,
+                    Conflict::BackupNameTaken(_) => P::BackupNameTaken,
+                    Conflict::BackupNotRestorable(_) => P::BackupNotRestorable,
                 },
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,

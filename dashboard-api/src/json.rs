@@ -284,6 +284,8 @@ pub struct ClusterJson {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// Made from a backup: how loading it went.
+    pub restore: Option<RestoreJson>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -294,8 +296,29 @@ pub struct ClusterSpecJson {
     pub cpu_millicores: i32,
     pub memory_mib: i32,
     pub storage_gib: i32,
+    /// Scheduled backups; absent when there are none.
+    pub backup: Option<BackupPolicyJson>,
     /// Moves on every change of the spec.
     pub generation: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPolicyJson {
+    /// Cron in UTC (`0 2 * * *`) or `@daily`, `@hourly`.
+    pub schedule: String,
+    pub retention_days: i64,
+    /// Successful backups kept, newest first; the retention in days if unset.
+    pub retention_count: Option<i64>,
+}
+
+/// Where loading the backup a cluster was made from stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RestoreJson {
+    pub backup_id: Uuid,
+    /// Pending (until the cluster is Ready), Running, Succeeded or Failed.
+    pub phase: Option<String>,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -329,6 +352,11 @@ impl From<Cluster> for ClusterJson {
                 cpu_millicores: c.cpu_millicores,
                 memory_mib: c.memory_mib,
                 storage_gib: c.storage_gib,
+                backup: c.backup_schedule.map(|schedule| BackupPolicyJson {
+                    schedule,
+                    retention_days: c.backup_retention_days.map_or(0, i64::from),
+                    retention_count: c.backup_retention_count.map(i64::from),
+                }),
                 generation: c.generation,
             },
             status: ClusterStatusJson {
@@ -343,6 +371,11 @@ impl From<Cluster> for ClusterJson {
             created_at: c.created_at,
             updated_at: c.updated_at,
             deletion_requested_at: c.deletion_requested_at,
+            restore: c.restore_from.map(|backup_id| RestoreJson {
+                backup_id,
+                phase: c.restore_phase,
+                message: c.restore_message,
+            }),
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum ProblemType {
     AlreadyMember,
     LastOwner,
     DataPlaneExists,
+    BackupNameTaken,
+    BackupNotRestorable,
     PaymentMethodRequired,
     PaymentAccountPending,
     PaymentsNotConfigured,
@@ -171,6 +173,16 @@ impl ProblemType {
                 "data-plane-exists",
                 StatusCode::CONFLICT,
                 "A data plane with this name or region exists",
+            ),
+            BackupNameTaken => (
+                "backup-name-taken",
+                StatusCode::CONFLICT,
+                "A backup with this name exists",
+            ),
+            BackupNotRestorable => (
+                "backup-not-restorable",
+                StatusCode::CONFLICT,
+                "The backup cannot be restored",
             ),
             PaymentMethodRequired => (
                 "payment-method-required",

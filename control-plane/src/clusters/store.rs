@@ -45,6 +45,16 @@ pub struct Cluster {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// Why the cluster is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
+    pub backup_schedule: Option<String>,
+    pub backup_retention_days: Option<i32>,
+    pub backup_retention_count: Option<i32>,
+    /// Where its data plane keeps backups; `None`: backups unavailable there.
+    #[serde(skip)]
+    pub backup_destination: Option<Json<serde_json::Value>>,
+    /// The backup this cluster was made from, and how loading it went.
+    pub restore_from: Option<Uuid>,
+    pub restore_phase: Option<String>,
+    pub restore_message: Option<String>,
 }
 
 impl Cluster {
@@ -60,6 +70,13 @@ impl Cluster {
                 self.storage_gib,
             ],
             self.suspended_reason.is_some(),
+            crate::backups::stored_policy(
+                self.id,
+                self.backup_schedule.as_deref(),
+                self.backup_retention_days,
+                self.backup_retention_count,
+                self.backup_destination.as_ref(),
+            )?,
         )
     }
 }
@@ -71,6 +88,7 @@ pub(crate) fn stored_spec(
     version: &str,
     counts: [i32; 5],
     suspend: bool,
+    backup: Option<operator::crd::backup::BackupPolicy>,
 ) -> Result<VectorClusterSpec> {
     let corrupt = |what: &str| {
         Error::Database(sqlx::Error::Decode(
@@ -98,7 +116,7 @@ pub(crate) fn stored_spec(
         storage_class: None,
         suspend,
         allowed_source_cidrs: Vec::new(),
-        backup: None,
+        backup,
     })
 }
 
@@ -109,7 +127,9 @@ macro_rules! select_clusters {
                     c.nodes, c.replication_factor, c.cpu_millicores, c.memory_mib, c.storage_gib,
                     c.generation, c.phase, c.observed_generation, c.current_version,
                     c.ready_nodes, c.endpoint, c.conditions, c.created_at, c.updated_at,
-                    c.deletion_requested_at, c.suspended_reason
+                    c.deletion_requested_at, c.suspended_reason, c.backup_schedule,
+                    c.backup_retention_days, c.backup_retention_count, d.backup_destination,
+                    c.restore_from, c.restore_phase, c.restore_message
              FROM vector_clusters c JOIN data_planes d ON d.id = c.data_plane_id ",
             $($rest),*
         )

@@ -12,6 +12,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
+use operator::crd::backup::{
+    VectorClusterBackup, VectorClusterBackupSpec, VectorClusterRestore, VectorClusterRestoreSpec,
+};
 use operator::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
 use operator::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
 use operator::reconcile::endpoint::WAKE_ANNOTATION;
@@ -203,7 +206,45 @@ impl KubernetesPlane {
         organization_id: Uuid,
         name: &str,
     ) -> Result<Option<InferenceEndpoint>, kube::Error> {
-        Api::<InferenceEndpoint>::namespaced(self.client.clone(), &namespace_of(organization_id))
+        self.get(organization_id, name).await
+    }
+
+    /// A backup taken by hand: the operator runs its Job.
+    pub async fn apply_backup(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        name: &str,
+        spec: VectorClusterBackupSpec,
+    ) -> Result<(), kube::Error> {
+        let resource = VectorClusterBackup::new(name, spec);
+        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
+            .await
+    }
+
+    /// A backup loaded into a cluster: the operator runs its Job.
+    pub async fn apply_restore(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+        name: &str,
+        spec: VectorClusterRestoreSpec,
+    ) -> Result<(), kube::Error> {
+        let resource = VectorClusterRestore::new(name, spec);
+        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
+            .await
+    }
+
+    /// A tenant resource, if it exists.
+    pub async fn get<K>(&self, organization_id: Uuid, name: &str) -> Result<Option<K>, kube::Error>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        Api::<K>::namespaced(self.client.clone(), &namespace_of(organization_id))
             .get_opt(name)
             .await
     }

@@ -7,6 +7,7 @@
 //! settled, a deletion, or a resync due) and handles them one by one; a
 //! failing data plane delays only its own clusters.
 
+mod backups;
 mod endpoints;
 pub mod kubernetes;
 mod observed;
@@ -147,7 +148,10 @@ impl Provisioner {
             "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
                     applied_at, deletion_requested_at, version, nodes, replication_factor,
                     cpu_millicores, memory_mib, storage_gib, observed_generation,
-                    current_version, ready_nodes, suspended_by IS NOT NULL AS suspended
+                    current_version, ready_nodes, suspended_by IS NOT NULL AS suspended,
+                    backup_schedule, backup_retention_days, backup_retention_count,
+                    (SELECT d.backup_destination FROM data_planes d WHERE d.id = data_plane_id)
+                        AS backup_destination
              FROM vector_clusters
              WHERE phase NOT IN ('Ready', 'Suspended') OR applied_generation < generation
                 OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
@@ -164,7 +168,7 @@ impl Provisioner {
                 tracing::warn!(cluster = %cluster.id, error = %err, "provisioning failed; will retry");
             }
         }
-        Ok(count + self.endpoints_pass(now).await?)
+        Ok(count + self.endpoints_pass(now).await? + self.backups_pass(now).await?)
     }
 
     async fn handle(&self, cluster: &Tracked, now: DateTime<Utc>) -> Result<()> {
@@ -201,6 +205,13 @@ impl Provisioner {
                         cluster.storage_gib,
                     ],
                     cluster.suspended,
+                    crate::backups::stored_policy(
+                        cluster.id,
+                        cluster.backup_schedule.as_deref(),
+                        cluster.backup_retention_days,
+                        cluster.backup_retention_count,
+                        cluster.backup_destination.as_ref(),
+                    )?,
                 )?;
                 k8s.apply_cluster(&cluster, spec).await?;
             }

@@ -36,4 +36,8 @@ pub struct Tracked {
     pub current_version: Option<String>,
     pub ready_nodes: i32,
     pub suspended: bool,
+    pub backup_schedule: Option<String>,
+    pub backup_retention_days: Option<i32>,
+    pub backup_retention_count: Option<i32>,
+    pub backup_destination: Option<sqlx::types::Json<serde_json::Value>>,
 }

@@ -93,6 +93,10 @@ mod tests {
             current_version: None,
             ready_nodes: 0,
             suspended: false,
+            backup_schedule: None,
+            backup_retention_days: None,
+            backup_retention_count: None,
+            backup_destination: None,
         }
     }
 

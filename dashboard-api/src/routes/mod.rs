@@ -4,6 +4,7 @@
 mod admin;
 mod api_keys;
 mod auth;
+mod backups;
 mod billing;
 mod clusters;
 mod endpoints;
@@ -87,6 +88,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(endpoints::wake))
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
+        .routes(routes!(backups::set_policy, backups::clear_policy))
+        .routes(routes!(backups::list, backups::create))
+        .routes(routes!(backups::get, backups::delete))
+        .routes(routes!(backups::restore))
         .routes(routes!(billing::subscription))
         .routes(routes!(billing::change_plan))
         .routes(routes!(billing::cancel))

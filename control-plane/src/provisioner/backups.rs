@@ -1,0 +1,233 @@
+//! Backups taken by hand and restores into new clusters, carried into the
+//! data plane and mirrored back. In the simulated data plane, each finishes
+//! `delay` after it was applied and stores nothing.
+
+use chrono::{DateTime, Utc};
+use operator::crd::backup::{
+    BackupDestination, BackupPhase, BackupStatus, VectorClusterBackup, VectorClusterBackupSpec,
+    VectorClusterRestore, VectorClusterRestoreSpec,
+};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{BATCH, Plane, Provisioner};
+use crate::{Error, Result};
+
+#[derive(Debug, sqlx::FromRow)]
+struct BackupWork {
+    id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    applied_at: Option<DateTime<Utc>>,
+    deletion_requested_at: Option<DateTime<Utc>>,
+    cluster_id: Uuid,
+    cluster_name: String,
+    data_plane_id: Uuid,
+    backup_destination: Option<Json<serde_json::Value>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RestoreWork {
+    id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    data_plane_id: Uuid,
+    restore_started_at: Option<DateTime<Utc>>,
+    backup_name: String,
+}
+
+fn phase_name(phase: BackupPhase) -> &'static str {
+    match phase {
+        BackupPhase::Pending => "Pending",
+        BackupPhase::Running => "Running",
+        BackupPhase::Succeeded => "Succeeded",
+        BackupPhase::Failed => "Failed",
+    }
+}
+
+/// The simulated data plane: running once applied, done `delay` later.
+fn simulated(
+    applied_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    delay: chrono::Duration,
+) -> BackupStatus {
+    match applied_at {
+        Some(at) if at + delay <= now => BackupStatus {
+            phase: BackupPhase::Succeeded,
+            finished_at: Some(now.to_rfc3339()),
+            message: Some("simulated: nothing was stored".to_owned()),
+            ..BackupStatus::default()
+        },
+        _ => BackupStatus {
+            phase: BackupPhase::Running,
+            ..BackupStatus::default()
+        },
+    }
+}
+
+impl Provisioner {
+    /// One pass over backups and restores with work to do.
+    pub(super) async fn backups_pass(&self, now: DateTime<Utc>) -> Result<usize> {
+        let backups: Vec<BackupWork> = sqlx::query_as(
+            "SELECT b.id, b.organization_id, b.name, b.applied_at, b.deletion_requested_at,
+                    b.cluster_id, c.name AS cluster_name, c.data_plane_id, d.backup_destination
+             FROM cluster_backups b
+             JOIN vector_clusters c ON c.id = b.cluster_id
+             JOIN data_planes d ON d.id = c.data_plane_id
+             WHERE b.phase IN ('Pending', 'Running') OR b.deletion_requested_at IS NOT NULL
+             ORDER BY b.created_at LIMIT $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut handled = 0;
+        for backup in &backups {
+            match self.backup(backup, now).await {
+                Ok(()) => handled += 1,
+                Err(err) => {
+                    tracing::warn!(backup = %backup.id, error = %err, "backup work failed; will retry")
+                }
+            }
+        }
+        let restores: Vec<RestoreWork> = sqlx::query_as(
+            "SELECT c.id, c.organization_id, c.name, c.data_plane_id, c.restore_started_at,
+                    b.name AS backup_name
+             FROM vector_clusters c JOIN cluster_backups b ON b.id = c.restore_from
+             WHERE c.restore_phase IN ('Pending', 'Running') AND c.phase = 'Ready'
+               AND c.deletion_requested_at IS NULL
+             LIMIT $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?;
+        for restore in &restores {
+            match self.restore(restore, now).await {
+                Ok(()) => handled += 1,
+                Err(err) => {
+                    tracing::warn!(cluster = %restore.id, error = %err, "restore failed; will retry")
+                }
+            }
+        }
+        Ok(handled)
+    }
+
+    async fn backup(&self, backup: &BackupWork, now: DateTime<Utc>) -> Result<()> {
+        let plane = self.plane(backup.data_plane_id).await?;
+        if backup.deletion_requested_at.is_some() {
+            let gone = match &plane {
+                Plane::Simulated => true,
+                Plane::Kubernetes(k8s) => {
+                    k8s.delete::<VectorClusterBackup>(backup.organization_id, &backup.name)
+                        .await?
+                }
+            };
+            if gone {
+                sqlx::query("DELETE FROM cluster_backups WHERE id = $1 AND deletion_requested_at IS NOT NULL")
+                    .bind(backup.id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let status = match &plane {
+            Plane::Simulated => simulated(backup.applied_at, now, self.simulated_delay),
+            Plane::Kubernetes(k8s) => {
+                if backup.applied_at.is_none() {
+                    let destination = destination(backup)?;
+                    k8s.apply_backup(
+                        backup.organization_id,
+                        backup.id,
+                        &backup.name,
+                        VectorClusterBackupSpec {
+                            cluster: backup.cluster_name.clone(),
+                            destination,
+                        },
+                    )
+                    .await?;
+                }
+                k8s.get::<VectorClusterBackup>(backup.organization_id, &backup.name)
+                    .await?
+                    .and_then(|b| b.status)
+                    .unwrap_or_default()
+            }
+        };
+        mirror(&self.pool, backup.id, backup.applied_at, &status, now).await
+    }
+
+    async fn restore(&self, restore: &RestoreWork, now: DateTime<Utc>) -> Result<()> {
+        let plane = self.plane(restore.data_plane_id).await?;
+        let name = format!("{}-restore", restore.name);
+        let started = restore.restore_started_at.unwrap_or(now);
+        let status = match &plane {
+            Plane::Simulated => simulated(restore.restore_started_at, now, self.simulated_delay),
+            Plane::Kubernetes(k8s) => {
+                if restore.restore_started_at.is_none() {
+                    k8s.apply_restore(
+                        restore.organization_id,
+                        restore.id,
+                        &name,
+                        VectorClusterRestoreSpec {
+                            backup: restore.backup_name.clone(),
+                            target: restore.name.clone(),
+                        },
+                    )
+                    .await?;
+                }
+                k8s.get::<VectorClusterRestore>(restore.organization_id, &name)
+                    .await?
+                    .and_then(|r| r.status)
+                    .unwrap_or_default()
+            }
+        };
+        // Applied: at least running, whatever the data plane says yet.
+        let phase = match status.phase {
+            BackupPhase::Pending => BackupPhase::Running,
+            other => other,
+        };
+        sqlx::query(
+            "UPDATE vector_clusters SET restore_phase = $2, restore_message = $3,
+                 restore_started_at = $4
+             WHERE id = $1",
+        )
+        .bind(restore.id)
+        .bind(phase_name(phase))
+        .bind(&status.message)
+        .bind(started)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Where a backup goes: its data plane's destination, under the cluster.
+fn destination(backup: &BackupWork) -> Result<BackupDestination> {
+    let destination = backup.backup_destination.as_ref().ok_or_else(|| {
+        Error::Database(sqlx::Error::Decode(
+            format!("backup {} has no destination in its region", backup.id).into(),
+        ))
+    })?;
+    crate::backups::destination_for(backup.cluster_id, destination)
+}
+
+async fn mirror(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+    applied_at: Option<DateTime<Utc>>,
+    status: &BackupStatus,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let finished = matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed);
+    sqlx::query(
+        "UPDATE cluster_backups SET phase = $2, message = $3, applied_at = coalesce(applied_at, $4),
+             finished_at = CASE WHEN $5 THEN coalesce(finished_at, $4) ELSE finished_at END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(phase_name(status.phase))
+    .bind(&status.message)
+    .bind(applied_at.unwrap_or(now))
+    .bind(finished)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Backups of a cluster: its schedule and retention, backups taken by hand,
+//! and restores into a new cluster. Limited by the plan: none on free,
+//! daily and 7 days on starter, hourly or any cron and 30 days on business,
+//! which alone restores into a new cluster.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use control_plane::access;
+use control_plane::backups::{self, Backup, PolicyRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
+use crate::state::AppState;
+use crate::unit::Unit;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupJson {
+    /// Always `backup`.
+    pub object: &'static str,
+    pub id: Uuid,
+    pub cluster_id: Uuid,
+    pub name: String,
+    /// manual, scheduled or pre-upgrade.
+    pub origin: String,
+    /// Pending, Running, Succeeded or Failed.
+    pub phase: String,
+    pub message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub deletion_requested_at: Option<DateTime<Utc>>,
+}
+
+impl From<Backup> for BackupJson {
+    fn from(b: Backup) -> Self {
+        BackupJson {
+            object: "backup",
+            id: b.id,
+            cluster_id: b.cluster_id,
+            name: b.name,
+            origin: b.origin,
+            phase: b.phase,
+            message: b.message,
+            created_at: b.created_at,
+            finished_at: b.finished_at,
+            deletion_requested_at: b.deletion_requested_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// The new cluster's name.
+    pub name: String,
+}
+
+/// Sets the cluster's backup schedule and retention.
+#[utoipa::path(put, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backup-policy",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    request_body = BackupPolicyJson,
+    responses(
+        (status = 202, body = ClusterJson),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded"),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<Body<BackupPolicyJson>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let body = &mutation.body.0;
+    let request = PolicyRequest {
+        schedule: body.schedule.clone(),
+        retention_days: body.retention_days,
+        retention_count: body.retention_count,
+    };
+    let cluster = backups::set_policy(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        cluster_id,
+        &request,
+    )
+    .await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
+
+/// Stops scheduled backups; backups already taken stay until deleted.
+#[utoipa::path(delete, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backup-policy",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
+pub async fn clear_policy(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let cluster = backups::clear_policy(unit.conn(), &access, cluster_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
+
+/// Takes a backup now.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backups",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses(
+        (status = 202, body = BackupJson),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded"),
+        (status = 404, body = ProblemJson),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let backup = backups::create(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        cluster_id,
+        Utc::now(),
+    )
+    .await?;
+    unit.commit(StatusCode::ACCEPTED, &BackupJson::from(backup))
+        .await
+}
+
+/// The cluster's backups, newest first.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backups",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses((status = 200, body = List<BackupJson>), (status = 404, body = ProblemJson)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<List<BackupJson>>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let found = backups::list(&mut conn, &access, cluster_id).await?;
+    Ok(Json(List {
+        object: "list",
+        data: found.into_iter().map(BackupJson::from).collect(),
+        has_more: false,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backups/{backup_id}",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), ("backup_id" = Uuid, Path)),
+    responses((status = 200, body = BackupJson), (status = 404, body = ProblemJson)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+) -> Result<Json<BackupJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let backup = backups::get(&mut conn, &access, cluster_id, backup_id).await?;
+    Ok(Json(backup.into()))
+}
+
+/// Deletes a backup and what it stored.
+#[utoipa::path(delete, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backups/{backup_id}",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), ("backup_id" = Uuid, Path)),
+    responses((status = 202, body = BackupJson), (status = 404, body = ProblemJson)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let backup = backups::delete(unit.conn(), &access, cluster_id, backup_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &BackupJson::from(backup))
+        .await
+}
+
+/// Restores a succeeded backup into a new cluster of the same shape; it is
+/// loaded once the new cluster is Ready (`restore` in its answer).
+#[utoipa::path(post,
+    path = "/v1/organizations/{org_id}/clusters/{cluster_id}/backups/{backup_id}/restore",
+    tag = "backups",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), ("backup_id" = Uuid, Path)),
+    request_body = RestoreRequest,
+    responses(
+        (status = 202, body = ClusterJson, description = "The new cluster"),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded"),
+        (status = 409, body = ProblemJson, description = "backup-not-restorable, cluster-name-taken"),
+    ))]
+pub async fn restore(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+    mutation: Mutation<Body<RestoreRequest>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Ok(begun) => begun,
+            Err(replay) => return Ok(replay),
+        };
+    let cluster = backups::restore(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        cluster_id,
+        backup_id,
+        &mutation.body.0.name,
+    )
+    .await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
