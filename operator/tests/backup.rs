@@ -5,9 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,74 +17,16 @@ use operator::backup::BackupError;
 use operator::backup::manifest;
 use operator::backup::qdrant::SnapshotApi;
 use operator::backup::run::{self, Source};
-use operator::backup::store::{Destination, Store};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+#[path = "common/moto.rs"]
+mod moto;
+
+use moto::Moto;
+
 const API_KEY: &str = "qdrant-admin-key";
-const BUCKET: &str = "backups";
 const PREFIX: &str = "org-acme/search";
-
-/// moto's S3, on a free loopback port, stopped when dropped.
-struct Moto {
-    endpoint: String,
-    _process: tokio::process::Child,
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let process = tokio::process::Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("moto_server ({e}); install it with `pip install 'moto[server]'`")
-            });
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            // Creating the bucket is also the readiness check.
-            if let Ok(reply) = http.put(format!("{endpoint}/{BUCKET}")).send().await
-                && reply.status().is_success()
-            {
-                return Moto {
-                    endpoint,
-                    _process: process,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("moto_server did not start");
-    }
-
-    fn store(&self) -> Store {
-        Store::s3(&Destination {
-            bucket: BUCKET.into(),
-            endpoint: self.endpoint.clone(),
-            region: "us-east-1".into(),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-        })
-        .unwrap()
-    }
-
-    /// Multipart uploads begun and neither completed nor aborted.
-    async fn open_uploads(&self) -> usize {
-        let xml = reqwest::get(format!("{}/{BUCKET}?uploads", self.endpoint))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        xml.matches("<Upload>").count()
-    }
-}
 
 /// What a test Qdrant node holds and was asked.
 #[derive(Default)]

@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
 use super::events::Event;
 use super::{Context, Error, server_side_apply};
 use crate::VectorCluster;
 use crate::backup::schedule::{self, Kept, Schedule};
+use crate::backup::store::{Destination, Store};
 use crate::build::backup_job::{self, BackupJob, Work};
 use crate::crd::backup::{
     BackupPhase, BackupStatus, BackupSummary, VectorClusterBackup, VectorClusterBackupSpec,
@@ -266,8 +269,71 @@ pub async fn upgrade_gate(ctx: &Context, vc: &VectorCluster) -> Result<Option<St
     }
 }
 
+/// Keeps a backup until its objects are deleted from the bucket.
+pub const BACKUP_FINALIZER: &str = "quartermaster.dev/backup-objects";
+
 pub async fn run(backup: Arc<VectorClusterBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
-    run_at(&backup, &ctx, Utc::now()).await
+    let namespace = backup.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, BACKUP_FINALIZER, backup, |event| async {
+        match event {
+            Finalize::Apply(backup) => run_at(&backup, &ctx, Utc::now()).await,
+            Finalize::Cleanup(backup) => remove_objects(&backup, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Deletes what a backup stored, with the credentials of its destination.
+/// Without them nothing can be deleted: the objects are reported left
+/// behind and the backup goes anyway, so a namespace can always be removed.
+async fn remove_objects(backup: &VectorClusterBackup, ctx: &Context) -> Result<Action, Error> {
+    let namespace = backup.namespace().ok_or(Error::NoNamespace)?;
+    let destination = &backup.spec.destination;
+    let prefix = crate::backup::manifest::backup_prefix(&destination.prefix, &backup.name_any());
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let credentials = secrets.get_opt(&destination.credentials_secret).await?;
+    let read = |key: &str| {
+        credentials
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .and_then(|d| d.get(key))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+    };
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (read("AWS_ACCESS_KEY_ID"), read("AWS_SECRET_ACCESS_KEY"))
+    else {
+        let note = format!(
+            "objects under {}/{prefix} were left behind: Secret {} has no credentials",
+            destination.bucket, destination.credentials_secret
+        );
+        ctx.events
+            .publish(
+                &backup.object_ref(&()),
+                Event {
+                    warning: true,
+                    reason: "ObjectsLeft",
+                    note,
+                },
+            )
+            .await;
+        return Ok(Action::await_change());
+    };
+    let store = Store::s3(&Destination {
+        bucket: destination.bucket.clone(),
+        endpoint: destination.endpoint.clone(),
+        region: destination.region.clone(),
+        access_key_id,
+        secret_access_key,
+    })
+    .map_err(|e| Error::Storage(e.to_string()))?;
+    let deleted = store
+        .delete_prefix(&prefix)
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    tracing::info!(backup = %backup.name_any(), objects = deleted, "backup objects deleted");
+    Ok(Action::await_change())
 }
 
 /// Takes a backup with a Job, and follows the Job to the end.

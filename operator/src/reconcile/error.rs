@@ -10,6 +10,8 @@ pub enum Error {
     StillDeleting(String),
     #[error("the resource has no namespace")]
     NoNamespace,
+    #[error("backup storage: {0}")]
+    Storage(String),
 }
 
 impl Error {
@@ -20,6 +22,7 @@ impl Error {
             Error::Kube(_) => "kube_api",
             Error::StillDeleting(_) => "deleting",
             Error::NoNamespace => "invalid_object",
+            Error::Storage(_) => "storage",
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "finalizer",

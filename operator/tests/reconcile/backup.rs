@@ -479,3 +479,68 @@ async fn a_restore_waits_for_its_target_and_loads_only_a_complete_backup() {
     task.await.unwrap();
     assert_eq!(h.events.take(), [(true, "RestoreFailed")]);
 }
+
+#[tokio::test]
+async fn deleting_a_backup_deletes_its_objects_first() {
+    use crate::moto::{BUCKET, Moto};
+    use std::sync::Arc;
+
+    let moto = Moto::start().await;
+    let store = moto.store();
+    for key in [
+        "org-acme/search-20261125-0200/manifest.json",
+        "org-acme/search-20261125-0200/node-0/docs.snapshot",
+        "org-acme/search-20261124-0200/manifest.json",
+    ] {
+        store.put(key, b"bytes".to_vec()).await.unwrap();
+    }
+    let mut h = Harness::new();
+    let mut object = backup_object(
+        "search-20261125-0200",
+        "2026-11-25T02:00:05Z",
+        Some("Succeeded"),
+        json!({}),
+    );
+    object["metadata"]["deletionTimestamp"] = json!("2026-11-26T00:00:00Z");
+    object["metadata"]["finalizers"] = json!([backup::BACKUP_FINALIZER]);
+    object["spec"]["destination"]["endpoint"] = json!(moto.endpoint);
+    object["spec"]["destination"]["bucket"] = json!(BUCKET);
+    let deleted: VectorClusterBackup = serde_json::from_value(object.clone()).unwrap();
+
+    let task = tokio::spawn(backup::run(Arc::new(deleted), h.ctx.clone()));
+    let (_, send) = h
+        .server
+        .expect(
+            "GET",
+            "/api/v1/namespaces/org-acme/secrets/backup-credentials",
+        )
+        .await;
+    respond(
+        send,
+        200,
+        &json!({ "apiVersion": "v1", "kind": "Secret",
+                 "metadata": { "name": "backup-credentials", "namespace": "org-acme" },
+                 // base64 of "test"
+                 "data": { "AWS_ACCESS_KEY_ID": "dGVzdA==", "AWS_SECRET_ACCESS_KEY": "dGVzdA==" } }),
+    );
+    // Then, and only then, the finalizer goes.
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{BACKUPS}/search-20261125-0200"))
+        .await;
+    assert_eq!(call.content_type, "application/json-patch+json");
+    assert!(call.body.to_string().contains("remove"), "{}", call.body);
+    respond(send, 200, &object);
+    task.await.unwrap().unwrap();
+
+    let gone = |key: &'static str| {
+        let store = store.clone();
+        async move { store.get(key).await.unwrap().is_none() }
+    };
+    assert!(gone("org-acme/search-20261125-0200/manifest.json").await);
+    assert!(gone("org-acme/search-20261125-0200/node-0/docs.snapshot").await);
+    assert!(
+        !gone("org-acme/search-20261124-0200/manifest.json").await,
+        "other backups stay"
+    );
+}

@@ -13,6 +13,8 @@ mod collector;
 mod endpoint;
 mod harness;
 mod lease;
+#[path = "../common/moto.rs"]
+mod moto;
 mod real_cluster;
 
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
