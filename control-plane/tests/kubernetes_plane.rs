@@ -303,3 +303,138 @@ async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
     respond(send, 200, &body);
     task.await.unwrap().unwrap();
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_removes_them(
+    pool: sqlx::PgPool,
+) {
+    let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
+    let cluster = Uuid::now_v7();
+    sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
+        .bind(org)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let plane =
+        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
+            .await
+            .unwrap();
+    drop(conn);
+    sqlx::query(
+        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
+             replication_factor, cpu_millicores, memory_mib, storage_gib, applied_generation,
+             phase, backup_schedule, backup_retention_days, backup_retention_count)
+         VALUES ($1, $2, $3, 'search', '1.13.6', 1, 1, 1000, 2048, 10, 1, 'Ready', '0 2 * * *', 7, 7)",
+    )
+    .bind(cluster)
+    .bind(org)
+    .bind(plane)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // A backup taken by hand is the control plane's own: left alone.
+    sqlx::query(
+        "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase)
+         VALUES ($1, $2, $3, 'search-manual', 'manual', 'Succeeded')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(cluster)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let provisioner =
+        control_plane::provisioner::Provisioner::new(pool.clone(), chrono::Duration::seconds(3))
+            .with_client(plane, kube::Client::new(service, "default"))
+            .await;
+    let item = |name: &str, origin: &str, status: Value| {
+        json!({ "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorClusterBackup",
+                "metadata": { "name": name, "namespace": NS, "creationTimestamp": "2026-11-25T02:00:01Z",
+                              "labels": { "quartermaster.dev/cluster": "search", "quartermaster.dev/origin": origin } },
+                "spec": { "cluster": "search", "destination": { "bucket": "b", "endpoint": "http://s3", "credentialsSecret": "c" } },
+                "status": status })
+    };
+    let nightly = item(
+        "search-20261125-0200",
+        "scheduled",
+        json!({ "phase": "Succeeded", "finishedAt": "2026-11-25T02:10:00Z" }),
+    );
+    let before_upgrade = item(
+        "search-pre-1-14-0",
+        "pre-upgrade",
+        json!({ "phase": "Running" }),
+    );
+    let list = |items: Vec<Value>| json!({ "apiVersion": "v1", "kind": "List", "metadata": {}, "items": items });
+
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, String, bool)>(
+            "SELECT name, origin, phase, finished_at IS NOT NULL FROM cluster_backups ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+
+    let t0 = chrono::Utc::now();
+    serve_pass(
+        &provisioner,
+        &mut server,
+        t0,
+        list(vec![nightly, before_upgrade.clone()]),
+    )
+    .await;
+    let row = |n: &str, o: &str, p: &str, f: bool| (n.to_owned(), o.to_owned(), p.to_owned(), f);
+    assert_eq!(
+        rows().await,
+        [
+            row("search-20261125-0200", "scheduled", "Succeeded", true),
+            row("search-manual", "manual", "Succeeded", false),
+            row("search-pre-1-14-0", "pre-upgrade", "Running", false),
+        ]
+    );
+
+    // Retention removed the nightly backup in the data plane: gone here too.
+    serve_pass(
+        &provisioner,
+        &mut server,
+        t0 + chrono::Duration::seconds(61),
+        list(vec![before_upgrade]),
+    )
+    .await;
+    let names: Vec<String> = rows().await.into_iter().map(|r| r.0).collect();
+    assert_eq!(names, ["search-manual", "search-pre-1-14-0"]);
+}
+
+/// One provisioner pass over the cluster: its backups listed (answered with
+/// `listed`), then its resource read (not there yet).
+async fn serve_pass(
+    provisioner: &control_plane::provisioner::Provisioner,
+    server: &mut Server,
+    at: chrono::DateTime<chrono::Utc>,
+    listed: Value,
+) {
+    let serve = async {
+        let backups =
+            format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusterbackups");
+        let (query, _, send) = expect(server, "GET", &backups).await;
+        assert!(
+            query.contains("labelSelector=quartermaster.dev%2Fcluster%3Dsearch"),
+            "{query}"
+        );
+        respond(send, 200, &listed);
+        let path =
+            format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search");
+        let (_, _, send) = expect(server, "GET", &path).await;
+        respond(
+            send,
+            404,
+            &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+                     "status": "Failure", "reason": "NotFound", "code": 404 }),
+        );
+    };
+    let (handled, ()) = tokio::join!(provisioner.run_once_at(at), serve);
+    handled.unwrap();
+}

@@ -3,10 +3,12 @@
 //! `delay` after it was applied and stores nothing.
 
 use chrono::{DateTime, Utc};
+use kube::Resource;
 use operator::crd::backup::{
     BackupDestination, BackupPhase, BackupStatus, VectorClusterBackup, VectorClusterBackupSpec,
     VectorClusterRestore, VectorClusterRestoreSpec,
 };
+use operator::reconcile::backup::LABEL_ORIGIN;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -74,7 +76,8 @@ impl Provisioner {
              FROM cluster_backups b
              JOIN vector_clusters c ON c.id = b.cluster_id
              JOIN data_planes d ON d.id = c.data_plane_id
-             WHERE b.phase IN ('Pending', 'Running') OR b.deletion_requested_at IS NOT NULL
+             WHERE (b.origin = 'manual' AND b.phase IN ('Pending', 'Running'))
+                OR b.deletion_requested_at IS NOT NULL
              ORDER BY b.created_at LIMIT $1",
         )
         .bind(BATCH)
@@ -195,6 +198,73 @@ impl Provisioner {
         .bind(started)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+}
+
+impl Provisioner {
+    /// Mirrors the backups the operator took of `cluster` (by schedule or
+    /// before an upgrade) into `cluster_backups`, and drops the rows of
+    /// those it has since deleted (retention).
+    pub(super) async fn mirror_operator_backups(
+        &self,
+        k8s: &super::KubernetesPlane,
+        cluster: &super::Tracked,
+    ) -> Result<()> {
+        let found = k8s
+            .backups_of(cluster.organization_id, &cluster.name)
+            .await?;
+        let mut tx = self.pool.begin().await?;
+        let mut names = Vec::with_capacity(found.len());
+        for backup in &found {
+            use kube::ResourceExt;
+            let origin = match backup.labels().get(LABEL_ORIGIN).map(String::as_str) {
+                Some("pre-upgrade") => "pre-upgrade",
+                _ => "scheduled",
+            };
+            let status = backup.status.clone().unwrap_or_default();
+            let created = backup
+                .meta()
+                .creation_timestamp
+                .as_ref()
+                .and_then(|t| DateTime::from_timestamp_micros(t.0.as_microsecond()));
+            let finished = status
+                .finished_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            let name = backup.name_any();
+            sqlx::query(
+                "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase,
+                                             message, created_at, applied_at, finished_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), coalesce($8, now()), $9)
+                 ON CONFLICT ON CONSTRAINT cluster_backups_name_key DO UPDATE
+                 SET phase = EXCLUDED.phase, message = EXCLUDED.message,
+                     finished_at = EXCLUDED.finished_at
+                 WHERE cluster_backups.origin <> 'manual'",
+            )
+            .bind(Uuid::now_v7())
+            .bind(cluster.organization_id)
+            .bind(cluster.id)
+            .bind(&name)
+            .bind(origin)
+            .bind(phase_name(status.phase))
+            .bind(&status.message)
+            .bind(created)
+            .bind(finished)
+            .execute(&mut *tx)
+            .await?;
+            names.push(name);
+        }
+        sqlx::query(
+            "DELETE FROM cluster_backups
+             WHERE cluster_id = $1 AND origin <> 'manual' AND NOT (name = ANY($2))",
+        )
+        .bind(cluster.id)
+        .bind(&names)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -235,6 +235,22 @@ impl KubernetesPlane {
             .await
     }
 
+    /// The backups the operator took of a cluster (by schedule or before
+    /// an upgrade).
+    pub async fn backups_of(
+        &self,
+        organization_id: Uuid,
+        cluster: &str,
+    ) -> Result<Vec<VectorClusterBackup>, kube::Error> {
+        let api: Api<VectorClusterBackup> =
+            Api::namespaced(self.client.clone(), &namespace_of(organization_id));
+        let selector = format!("{}={cluster}", operator::names::LABEL_CLUSTER);
+        Ok(api
+            .list(&kube::api::ListParams::default().labels(&selector))
+            .await?
+            .items)
+    }
+
     /// A tenant resource, if it exists.
     pub async fn get<K>(&self, organization_id: Uuid, name: &str) -> Result<Option<K>, kube::Error>
     where

@@ -229,7 +229,12 @@ impl Provisioner {
         }
         let observed = match &plane {
             Plane::Simulated => Some(simulated::observe(&cluster, now, self.simulated_delay)),
-            Plane::Kubernetes(k8s) => k8s.observe(&cluster).await?,
+            Plane::Kubernetes(k8s) => {
+                if cluster.backup_schedule.is_some() {
+                    self.mirror_operator_backups(k8s, &cluster).await?;
+                }
+                k8s.observe(&cluster).await?
+            }
         };
         self.mirror(&cluster, observed, now).await
     }

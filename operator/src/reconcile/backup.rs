@@ -31,6 +31,10 @@ use crate::names::{LABEL_CLUSTER, Names};
 /// Event reasons of a backup that ends: succeeded, failed.
 const BACKUP_REASONS: (&str, &str) = ("BackupSucceeded", "BackupFailed");
 
+/// Why a backup was taken: `scheduled` or `pre-upgrade` (a backup the
+/// control plane asked for carries none).
+pub const LABEL_ORIGIN: &str = "quartermaster.dev/origin";
+
 /// The label that records when the schedule took a backup.
 pub const LABEL_SCHEDULED_AT: &str = "quartermaster.dev/scheduled-at";
 /// The longest the scheduler waits between looks.
@@ -125,6 +129,7 @@ pub async fn schedule_at(
             [
                 (LABEL_CLUSTER.to_owned(), name.clone()),
                 (LABEL_SCHEDULED_AT.to_owned(), label_time(at)),
+                (LABEL_ORIGIN.to_owned(), "scheduled".to_owned()),
             ]
             .into(),
         );
@@ -251,7 +256,13 @@ pub async fn upgrade_gate(ctx: &Context, vc: &VectorCluster) -> Result<Option<St
                 },
             );
             backup.metadata.namespace = Some(namespace);
-            backup.metadata.labels = Some([(LABEL_CLUSTER.to_owned(), cluster)].into());
+            backup.metadata.labels = Some(
+                [
+                    (LABEL_CLUSTER.to_owned(), cluster),
+                    (LABEL_ORIGIN.to_owned(), "pre-upgrade".to_owned()),
+                ]
+                .into(),
+            );
             server_side_apply(&backups, &name, &backup).await?;
             Ok(Some(waiting))
         }

@@ -126,7 +126,8 @@ async fn a_schedule_creates_one_backup_when_it_fires_and_none_before() {
     );
     assert_eq!(
         call.body["metadata"]["labels"],
-        json!({ "quartermaster.dev/cluster": "search", "quartermaster.dev/scheduled-at": "20261125T0200Z" })
+        json!({ "quartermaster.dev/cluster": "search", "quartermaster.dev/scheduled-at": "20261125T0200Z",
+                "quartermaster.dev/origin": "scheduled" })
     );
     respond(send, 200, &call.body);
     let summary = status_patch(&mut h, &cluster(None)).await;
