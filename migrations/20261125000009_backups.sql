@@ -18,6 +18,10 @@ ALTER TABLE vector_clusters
 -- Where a data plane's clusters are backed up: bucket, endpoint, region, and
 -- the Secret (in each tenant namespace) with the bucket's credentials.
 ALTER TABLE data_planes ADD COLUMN backup_destination jsonb;
+-- Its access key, written into each tenant namespace as the Secret the
+-- destination names (kept like the kubeconfig: treat database backups as
+-- secret).
+ALTER TABLE data_planes ADD COLUMN backup_credentials jsonb;
 
 CREATE TABLE cluster_backups (
     id                    uuid PRIMARY KEY,

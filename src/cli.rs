@@ -61,6 +61,8 @@ enum DataplaneCommand {
         /// Register without first checking that the API server answers.
         #[arg(long)]
         no_check: bool,
+        #[command(flatten)]
+        backups: BackupStorageArgs,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
@@ -69,6 +71,52 @@ enum DataplaneCommand {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
+}
+
+/// Where the data plane's clusters are backed up; without a bucket,
+/// backups are not offered in its region.
+#[derive(Debug, Args)]
+struct BackupStorageArgs {
+    /// An S3-compatible bucket.
+    #[arg(long, requires = "backup_endpoint")]
+    backup_bucket: Option<String>,
+    /// The bucket's endpoint, such as https://s3.eu-west-1.amazonaws.com.
+    #[arg(long)]
+    backup_endpoint: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    backup_region: String,
+    #[arg(long, default_value = "")]
+    backup_prefix: String,
+    /// The bucket's access key; each tenant namespace gets it as a Secret.
+    #[arg(long, env = "QM_BACKUP_ACCESS_KEY_ID", hide_env_values = true)]
+    backup_access_key_id: Option<String>,
+    #[arg(long, env = "QM_BACKUP_SECRET_ACCESS_KEY", hide_env_values = true)]
+    backup_secret_access_key: Option<String>,
+}
+
+impl BackupStorageArgs {
+    fn storage(&self) -> anyhow::Result<Option<control_plane::data_planes::BackupStorage>> {
+        let Some(bucket) = &self.backup_bucket else {
+            return Ok(None);
+        };
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (&self.backup_access_key_id, &self.backup_secret_access_key)
+        else {
+            anyhow::bail!(
+                "--backup-bucket needs the bucket's key in QM_BACKUP_ACCESS_KEY_ID and QM_BACKUP_SECRET_ACCESS_KEY"
+            );
+        };
+        Ok(Some(control_plane::data_planes::BackupStorage {
+            bucket: bucket.clone(),
+            endpoint: self.backup_endpoint.clone().unwrap_or_default(),
+            region: self.backup_region.clone(),
+            prefix: self.backup_prefix.clone(),
+            credentials: control_plane::provisioner::kubernetes::BackupCredentials {
+                access_key_id: access_key_id.clone(),
+                secret_access_key: secret_access_key.clone(),
+            },
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,8 +338,10 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
             kubeconfig,
             region,
             no_check,
+            backups,
             database_url,
         } => {
+            let storage = backups.storage()?;
             let text = std::fs::read_to_string(&kubeconfig)
                 .with_context(|| format!("reading {}", kubeconfig.display()))?;
             let client = control_plane::provisioner::kube_client(&text).await?;
@@ -321,8 +371,14 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
                 control_plane::data_planes::register_kubernetes(&mut tx, &name, &region, &text)
                     .await?;
             let token = control_plane::data_planes::issue_ingest_token(&mut tx, id).await?;
+            if let Some(storage) = &storage {
+                control_plane::data_planes::set_backup_storage(&mut tx, id, storage).await?;
+            }
             tx.commit().await?;
             server::say(&format!("data plane `{name}` now serves region `{region}`"));
+            if let Some(storage) = &storage {
+                server::say(&format!("  backups go to bucket `{}`", storage.bucket));
+            }
             server::say(&format!(
                 "its usage collector's ingest token (shown once): {token}"
             ));

@@ -407,3 +407,68 @@ async fn billing_close_writes_each_invoice_once_and_refuses_an_open_period(pool:
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("user not found"), "{stderr}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn dataplane_add_takes_a_backup_bucket_with_its_key(pool: PgPool) {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, KUBECONFIG).unwrap();
+    let args = [
+        "dataplane",
+        "add",
+        "eu-1",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--region",
+        "eu-west",
+        "--no-check",
+        "--backup-bucket",
+        "qm-backups",
+        "--backup-endpoint",
+        "https://s3.eu-west-1.amazonaws.com",
+        "--database-url",
+        &url,
+    ];
+    let keyless = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "off")
+        .env_remove("QM_BACKUP_ACCESS_KEY_ID")
+        .env_remove("QM_BACKUP_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(!keyless.status.success());
+    let stderr = String::from_utf8_lossy(&keyless.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("QM_BACKUP_ACCESS_KEY_ID"), "{stderr}");
+
+    let added = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "off")
+        .env("QM_BACKUP_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .env("QM_BACKUP_SECRET_ACCESS_KEY", "s3cr3t")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        stdout.contains("backups go to bucket `qm-backups`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cr3t"), "the key is never printed");
+    let (destination,): (serde_json::Value,) =
+        sqlx::query_as("SELECT backup_destination FROM data_planes WHERE name = 'eu-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(destination["bucket"], "qm-backups");
+    assert_eq!(
+        destination["credentialsSecret"],
+        "quartermaster-backup-credentials"
+    );
+}

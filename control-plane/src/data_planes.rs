@@ -43,6 +43,42 @@ pub async fn ensure_simulated(conn: &mut PgConnection, name: &str, region: &str)
     Ok(id)
 }
 
+/// Where a data plane keeps backups: an S3-compatible bucket and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupStorage {
+    pub bucket: String,
+    pub endpoint: String,
+    pub region: String,
+    pub prefix: String,
+    pub credentials: crate::provisioner::kubernetes::BackupCredentials,
+}
+
+/// Sets where data plane `id` keeps backups; from then on each tenant
+/// namespace gets the key as a Secret, and clusters there may be backed up.
+pub async fn set_backup_storage(
+    conn: &mut PgConnection,
+    id: Uuid,
+    storage: &BackupStorage,
+) -> Result<()> {
+    let destination = serde_json::json!({
+        "bucket": storage.bucket, "endpoint": storage.endpoint, "region": storage.region,
+        "prefix": storage.prefix,
+        "credentialsSecret": crate::provisioner::kubernetes::BACKUP_CREDENTIALS_SECRET,
+    });
+    let credentials = serde_json::to_value(&storage.credentials)
+        .map_err(|e| crate::Error::Database(sqlx::Error::Encode(e.into())))?;
+    sqlx::query(
+        "UPDATE data_planes SET backup_destination = $2, backup_credentials = $3
+         WHERE id = $1 AND kind = 'kubernetes'",
+    )
+    .bind(id)
+    .bind(destination)
+    .bind(credentials)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Registers a Kubernetes data plane serving `region`, reached with
 /// `kubeconfig` (kept in the database: treat its backups as secret).
 pub async fn register_kubernetes(

@@ -438,3 +438,46 @@ async fn serve_pass(
     let (handled, ()) = tokio::join!(provisioner.run_once_at(at), serve);
     handled.unwrap();
 }
+
+#[tokio::test]
+async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
+    use control_plane::provisioner::kubernetes::{BACKUP_CREDENTIALS_SECRET, BackupCredentials};
+
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let credentials = BackupCredentials {
+        access_key_id: "AKIAEXAMPLE".into(),
+        secret_access_key: "s3cr3t".into(),
+    };
+    assert_eq!(format!("{credentials:?}"), "BackupCredentials(<redacted>)");
+    let plane = KubernetesPlane::new(kube::Client::new(service, "default"))
+        .with_backup_credentials(Some(credentials));
+    let task = tokio::spawn(async move { plane.apply_cluster(&tracked(), spec()).await });
+    for path in [
+        format!("/api/v1/namespaces/{NS}"),
+        format!("/api/v1/namespaces/{NS}/resourcequotas/quartermaster"),
+        format!("/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies/default-deny"),
+    ] {
+        let (_, body, send) = expect(&mut server, "PATCH", &path).await;
+        respond(send, 200, &body);
+    }
+    let (query, secret, send) = expect(
+        &mut server,
+        "PATCH",
+        &format!("/api/v1/namespaces/{NS}/secrets/{BACKUP_CREDENTIALS_SECRET}"),
+    )
+    .await;
+    assert!(query.contains("fieldManager=quartermaster"), "{query}");
+    assert_eq!(
+        secret["stringData"],
+        json!({ "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t" })
+    );
+    respond(send, 200, &secret);
+    let (_, body, send) = expect(
+        &mut server,
+        "PATCH",
+        &format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search"),
+    )
+    .await;
+    respond(send, 200, &body);
+    task.await.unwrap().unwrap();
+}

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -31,7 +31,25 @@ const LABEL_TENANT_ID: &str = "quartermaster.dev/id";
 #[derive(Clone)]
 pub struct KubernetesPlane {
     client: Client,
+    backup_credentials: Option<BackupCredentials>,
 }
+
+/// The bucket's access key, given to every tenant namespace for its
+/// backup Jobs.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct BackupCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for BackupCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BackupCredentials(<redacted>)")
+    }
+}
+
+/// The Secret in each tenant namespace that backup Jobs read.
+pub const BACKUP_CREDENTIALS_SECRET: &str = "quartermaster-backup-credentials";
 
 impl std::fmt::Debug for KubernetesPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +114,16 @@ fn default_deny(organization_id: Uuid, namespace: &str) -> NetworkPolicy {
 
 impl KubernetesPlane {
     pub fn new(client: Client) -> Self {
-        KubernetesPlane { client }
+        KubernetesPlane {
+            client,
+            backup_credentials: None,
+        }
+    }
+
+    /// Also writes `credentials` into each tenant namespace it prepares.
+    pub fn with_backup_credentials(mut self, credentials: Option<BackupCredentials>) -> Self {
+        self.backup_credentials = credentials;
+        self
     }
 
     async fn apply<K>(&self, api: Api<K>, object: &K) -> Result<(), kube::Error>
@@ -132,6 +159,25 @@ impl KubernetesPlane {
             &default_deny(organization_id, &ns),
         )
         .await?;
+        if let Some(credentials) = &self.backup_credentials {
+            let secret = Secret {
+                metadata: meta(BACKUP_CREDENTIALS_SECRET, Some(&ns), organization_id),
+                type_: Some("Opaque".to_owned()),
+                string_data: Some(BTreeMap::from([
+                    (
+                        "AWS_ACCESS_KEY_ID".to_owned(),
+                        credentials.access_key_id.clone(),
+                    ),
+                    (
+                        "AWS_SECRET_ACCESS_KEY".to_owned(),
+                        credentials.secret_access_key.clone(),
+                    ),
+                ])),
+                ..Secret::default()
+            };
+            self.apply(Api::namespaced(self.client.clone(), &ns), &secret)
+                .await?;
+        }
         Ok(ns)
     }
 

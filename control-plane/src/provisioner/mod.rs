@@ -109,15 +109,21 @@ impl Provisioner {
         if let Some(plane) = planes.get(&id) {
             return Ok(plane.clone());
         }
-        let (kind, kubeconfig): (String, Option<String>) =
-            sqlx::query_as("SELECT kind, kubeconfig FROM data_planes WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
+        let (kind, kubeconfig, credentials): (
+            String,
+            Option<String>,
+            Option<sqlx::types::Json<kubernetes::BackupCredentials>>,
+        ) = sqlx::query_as(
+            "SELECT kind, kubeconfig, backup_credentials FROM data_planes WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
         let plane = match (kind.as_str(), kubeconfig) {
-            ("kubernetes", Some(kubeconfig)) => {
-                Plane::Kubernetes(KubernetesPlane::new(kube_client(&kubeconfig).await?))
-            }
+            ("kubernetes", Some(kubeconfig)) => Plane::Kubernetes(
+                KubernetesPlane::new(kube_client(&kubeconfig).await?)
+                    .with_backup_credentials(credentials.map(|c| c.0)),
+            ),
             _ => Plane::Simulated,
         };
         planes.insert(id, plane.clone());
