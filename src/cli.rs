@@ -62,7 +62,7 @@ enum DataplaneCommand {
         #[arg(long)]
         no_check: bool,
         #[command(flatten)]
-        backups: BackupStorageArgs,
+        backups: Box<BackupStorageArgs>,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
