@@ -159,3 +159,91 @@ pub async fn grant_credit(
     .await?;
     Ok(credit)
 }
+
+/// An organization as the platform's administrators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrganizationSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub plan: String,
+    pub status: String,
+    pub suspended_reason: Option<String>,
+    pub clusters: i64,
+    pub open_invoices_minor: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every organization, newest first.
+pub async fn organizations(
+    conn: &mut PgConnection,
+    _admin: &PlatformAdmin,
+) -> Result<Vec<OrganizationSummary>> {
+    Ok(sqlx::query_as(
+        "SELECT o.id, o.name, s.plan, s.status, s.suspended_reason,
+                (SELECT count(*) FROM vector_clusters c
+                 WHERE c.organization_id = o.id AND c.deletion_requested_at IS NULL) AS clusters,
+                coalesce((SELECT sum(i.total_minor) FROM invoices i
+                          WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint
+                    AS open_invoices_minor,
+                o.created_at
+         FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
+         ORDER BY o.created_at DESC, o.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Suspends everything an organization runs, with `reason` shown to it.
+pub async fn suspend(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    organization_id: Uuid,
+    reason: &str,
+) -> Result<u64> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        let mut errors = ValidationErrors::default();
+        errors.add("reason", "must be 1 to 500 characters");
+        return Err(Error::Validation(errors));
+    }
+    exists(conn, organization_id).await?;
+    crate::suspension::suspend(
+        conn,
+        organization_id,
+        crate::suspension::Scope::Organization,
+        crate::suspension::Cause::Admin,
+        reason,
+        &admin.actor(),
+    )
+    .await
+}
+
+/// Lifts an administrator's suspension.
+pub async fn resume(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    organization_id: Uuid,
+) -> Result<u64> {
+    exists(conn, organization_id).await?;
+    crate::suspension::resume(
+        conn,
+        organization_id,
+        crate::suspension::Scope::Organization,
+        crate::suspension::Cause::Admin,
+        &admin.actor(),
+    )
+    .await
+}
+
+async fn exists(conn: &mut PgConnection, organization_id: Uuid) -> Result<()> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+            .bind(organization_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::not_found("organization"))
+    }
+}

@@ -157,16 +157,26 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the text to show a person: for the JSON API's problem
+    /// documents and the dashboard's pages alike. Internal errors are
+    /// logged here, with their cause, and never shown.
+    pub(crate) fn status_and_detail(&self) -> (StatusCode, String) {
         let kind = self.problem_type();
         let detail = if kind == ProblemType::Internal {
-            // Logged once, here, with the cause; the client gets no internals.
             tracing::error!(error = %self, cause = ?self, "request failed");
             "The error has been logged; retrying with the same Idempotency-Key is safe.".to_owned()
         } else {
             self.to_string()
         };
+        (kind.status(), detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.problem_type();
+        let (_, detail) = self.status_and_detail();
         let problem = ProblemJson {
             type_uri: kind.type_uri(),
             title: kind.title(),

@@ -13,6 +13,7 @@ mod problem;
 mod routes;
 mod state;
 mod unit;
+mod web;
 
 pub use error::ApiError;
 pub use problem::ProblemType;

@@ -35,7 +35,7 @@ fn with_session(
     response
 }
 
-fn set_session(response: &mut Response, value: &str, max_age: i64, secure: bool) {
+pub(crate) fn set_session(response: &mut Response, value: &str, max_age: i64, secure: bool) {
     let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"

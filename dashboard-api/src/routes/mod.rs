@@ -3,7 +3,7 @@
 
 mod admin;
 mod api_keys;
-mod auth;
+pub(crate) mod auth;
 mod backups;
 mod billing;
 mod clusters;
@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     routes
+        .merge(crate::web::routes())
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(Arc::clone(&doc)) }),

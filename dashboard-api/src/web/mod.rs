@@ -1,0 +1,235 @@
+//! The web dashboard and the admin console: pages rendered on the server
+//! (maud), plain forms that work without JavaScript, the same domain calls
+//! as the JSON API.
+//!
+//! Every form carries a CSRF token. Logged in, it is derived from the
+//! session token (which scripts cannot read: the cookie is HttpOnly), so a
+//! page on another site cannot know it; before login, it is a random value
+//! also set as a cookie (double submit).
+
+mod admin;
+mod auth;
+mod chart;
+mod layout;
+mod org;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use control_plane::access::{self, OrgAccess, Principal};
+use control_plane::accounts::{self, sessions};
+use control_plane::organizations;
+use maud::{Markup, html};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::session_token;
+use crate::state::AppState;
+pub use layout::Viewer;
+
+/// The dashboard's routes, beside the JSON API's.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signup", get(auth::signup_form).post(auth::signup))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/orgs/{org_id}", get(org::overview))
+        .route("/orgs/{org_id}/clusters", post(org::create_cluster))
+        .route("/orgs/{org_id}/clusters/{cluster_id}", get(org::cluster))
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/delete",
+            post(org::delete_cluster),
+        )
+        .route(
+            "/orgs/{org_id}/api-keys",
+            get(org::api_keys).post(org::create_api_key),
+        )
+        .route("/orgs/{org_id}/usage", get(org::usage))
+        .route("/orgs/{org_id}/billing", get(org::billing))
+        .route("/admin", get(admin::console))
+        .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))
+        .route("/admin/orgs/{org_id}/resume", post(admin::resume))
+}
+
+/// The CSRF token of a session.
+fn csrf_for(session: &str) -> String {
+    Sha256::digest(format!("quartermaster-csrf:{session}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A logged-in person, with the session's CSRF token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub email: String,
+    pub admin: bool,
+    pub csrf: String,
+}
+
+impl Session {
+    pub fn principal(&self) -> Principal {
+        Principal::User {
+            user_id: self.user_id,
+        }
+    }
+
+    /// The answer to a form whose token is not this session's; `None`
+    /// when it is.
+    pub fn refuse(&self, token: &str) -> Option<Response> {
+        (!constant_time_eq(token.as_bytes(), self.csrf.as_bytes())).then(|| {
+            message(
+                StatusCode::FORBIDDEN,
+                "The form has expired",
+                "Reload the page and send it again.",
+            )
+        })
+    }
+
+    /// The navigation's view of this person in `organization`.
+    pub fn viewer(&self, organization: Option<(Uuid, String)>) -> Viewer {
+        Viewer {
+            email: self.email.clone(),
+            organization,
+            admin: self.admin,
+            csrf: self.csrf.clone(),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let token = session_token(&parts.headers).ok_or_else(to_login)?;
+        let mut conn = state.db.acquire().await.map_err(|e| fail(e.into()))?;
+        let user_id = sessions::user_for(&mut conn, &token)
+            .await
+            .map_err(|_| to_login())?;
+        let user = accounts::user(&mut conn, user_id)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        Ok(Session {
+            user_id,
+            email: user.email,
+            admin: user.is_platform_admin,
+            csrf: csrf_for(&token),
+        })
+    }
+}
+
+/// An organization the session may see, for a page under `/orgs/{id}`.
+pub async fn organization(
+    state: &AppState,
+    session: &Session,
+    org_id: Uuid,
+) -> Result<(OrgAccess, Viewer), Response> {
+    let mut conn = state.db.acquire().await.map_err(|e| fail(e.into()))?;
+    let access = access::resolve(&mut conn, &session.principal(), org_id)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let org = organizations::get(&mut conn, &access)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    Ok((access, session.viewer(Some((org.id, org.name)))))
+}
+
+/// `/`: the first organization's clusters, or the login page.
+async fn home(state: axum::extract::State<AppState>, session: Option<Session>) -> Response {
+    let Some(session) = session else {
+        return Redirect::to("/login").into_response();
+    };
+    let mut conn = match state.db.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => return fail(e.into()),
+    };
+    match organizations::memberships(&mut conn, session.user_id).await {
+        Ok(memberships) => match memberships.first() {
+            Some(first) => {
+                Redirect::to(&format!("/orgs/{}", first.organization_id)).into_response()
+            }
+            None if session.admin => Redirect::to("/admin").into_response(),
+            None => message(
+                StatusCode::OK,
+                "No organization",
+                "You belong to no organization yet.",
+            ),
+        },
+        Err(e) => fail(e.into()),
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Response> {
+        Ok(
+            <Session as FromRequestParts<AppState>>::from_request_parts(parts, state)
+                .await
+                .ok(),
+        )
+    }
+}
+
+/// A page answering `status`.
+pub fn render(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup.into_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// A short page saying what happened.
+pub fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    render(
+        status,
+        layout::page(
+            title,
+            None,
+            None,
+            html! { h1 { (title) } p { (text) } p { a href="/" { "Back to the dashboard" } } },
+        ),
+    )
+}
+
+/// A domain error as a page: what went wrong, in the API's words.
+pub fn fail(err: ApiError) -> Response {
+    let (status, detail) = err.status_and_detail();
+    let title = if status == StatusCode::NOT_FOUND {
+        "Not found"
+    } else {
+        "That did not work"
+    };
+    message(status, title, &detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csrf_token_follows_the_session_and_is_compared_whole() {
+        let a = csrf_for("session-a");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, csrf_for("session-a"));
+        assert_ne!(a, csrf_for("session-b"));
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[..63]));
+    }
+}

@@ -1,0 +1,463 @@
+//! An organization's pages: clusters, a cluster, API keys, usage, billing.
+
+use std::collections::BTreeMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use billing::{Period, money};
+use chrono::{Duration, DurationRound, Utc};
+use control_plane::access::Permission;
+use control_plane::api_keys::{self, NewApiKey};
+use control_plane::clusters::{self, CreateCluster};
+use control_plane::page::PageRequest;
+use control_plane::{data_planes, invoices, organizations};
+use maud::{Markup, html};
+use metering::report::{self, Granularity, ReportQuery};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::layout::page;
+use super::{Session, chart, fail, organization, render};
+use crate::state::AppState;
+
+/// Runs `work` on a pooled connection; a domain error becomes a page.
+macro_rules! db {
+    ($state:expr, |$conn:ident| $work:expr) => {{
+        let result = async {
+            let mut $conn = $state.db.acquire().await?;
+            $work.await
+        }
+        .await;
+        match result {
+            Ok(value) => value,
+            Err(e) => return fail(control_plane::Error::from(e).into()),
+        }
+    }};
+}
+
+fn phase(name: &str) -> Markup {
+    html! { span class={ "phase " (name) } { (name) } }
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let published = state.catalog.get();
+    let (clusters, regions, plan) = db!(state, |conn| async {
+        let clusters =
+            clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
+        let regions = data_planes::regions(&mut conn).await?;
+        let org = organizations::get(&mut conn, &access).await?;
+        Ok::<_, control_plane::Error>((clusters.data, regions, org.plan))
+    });
+    let plan = published.catalog.plan(&plan.clone().into()).cloned();
+    let body = html! {
+        h1 { "Clusters" }
+        @if clusters.is_empty() {
+            p { "No clusters yet." }
+        } @else {
+            table {
+                thead { tr { th { "Name" } th { "Region" } th { "Phase" } th { "Version" } th class="num" { "Nodes" } } }
+                tbody {
+                    @for c in &clusters {
+                        tr {
+                            td { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { (c.name) } }
+                            td { (c.region) @if c.simulated { " (simulated)" } }
+                            td { (phase(c.phase.as_str())) @if let Some(r) = &c.suspended_reason { br; small { (r) } } }
+                            td { (c.current_version.as_deref().unwrap_or("—")) }
+                            td class="num" { (c.ready_nodes) " / " (c.nodes) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "New cluster" }
+        @if let Some(plan) = &plan {
+            p {
+                "The " (plan.name) " plan allows "
+                @match plan.max_vector_clusters { Some(n) => { (n) " cluster" @if n != 1 { "s" } }, None => "any number of clusters" }
+                ", up to " (plan.max_nodes_per_cluster) " node" @if plan.max_nodes_per_cluster != 1 { "s" }
+                " each, replication up to " (plan.max_replication_factor)
+                @if plan.storage_hard_cap { ", " (plan.included_storage_gib) " GiB of storage in all" }
+                "."
+            }
+        }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Name" small { "3–40 lowercase letters, digits and dashes" }
+                input name="name" required pattern="[a-z][a-z0-9-]{1,38}[a-z0-9]"; }
+            label { "Region"
+                select name="region" {
+                    @for r in &regions { option value=(r.region) { (r.region) @if r.simulated { " (simulated)" } } }
+                }
+            }
+            label { "Nodes" input type="number" name="nodes" min="1"
+                max=(plan.as_ref().map_or(64, |p| p.max_nodes_per_cluster)) value="1"; }
+            button type="submit" { "Create cluster" }
+        }
+    };
+    render(StatusCode::OK, page("Clusters", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewCluster {
+    csrf: String,
+    name: String,
+    region: String,
+    nodes: Option<i64>,
+}
+
+pub async fn create_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewCluster>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let request = CreateCluster {
+        name: form.name,
+        region: form.region,
+        version: None,
+        nodes: form.nodes,
+        replication_factor: None,
+        cpu_millicores: None,
+        memory_mib: None,
+        storage_gib: None,
+    };
+    let catalog = state.catalog.get();
+    let created = async {
+        let mut tx = state.db.begin().await?;
+        let created = clusters::create(&mut tx, &access, &catalog.catalog, &request).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(created)
+    }
+    .await;
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => return fail(e.into()),
+    };
+    Redirect::to(&format!("/orgs/{org_id}/clusters/{}", created.id)).into_response()
+}
+
+pub async fn cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let c = db!(state, |conn| clusters::get(&mut conn, &access, cluster_id));
+    let conditions = c.conditions.0.as_array().cloned().unwrap_or_default();
+    let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
+    let body = html! {
+        h1 { (c.name) " " (phase(c.phase.as_str())) }
+        @if let Some(reason) = &c.suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+        table {
+            tbody {
+                tr { th { "Region" } td { (c.region) @if c.simulated { " (simulated: serves no traffic)" } } }
+                tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.version) ")" } }
+                tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
+                tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }
+                tr { th { "Endpoint" } td { code { (endpoint) } } }
+            }
+        }
+        h2 { "Conditions" }
+        table {
+            thead { tr { th { "Type" } th { "Status" } th { "Reason" } th { "Message" } } }
+            tbody {
+                @for cond in &conditions {
+                    tr {
+                        td { (cond["type"].as_str().unwrap_or("")) }
+                        td { (cond["status"].as_str().unwrap_or("")) }
+                        td { (cond["reason"].as_str().unwrap_or("")) }
+                        td { (cond["message"].as_str().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+        h2 { "Connect" }
+        pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
+        h2 { "Delete" }
+        form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { input type="checkbox" name="confirm" value="yes" required;
+                " I understand the cluster and its data will be deleted" }
+            button class="danger" type="submit" { "Delete " (c.name) }
+        }
+    };
+    render(StatusCode::OK, page(&c.name, Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Confirmed {
+    csrf: String,
+    confirm: Option<String>,
+}
+
+pub async fn delete_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Confirmed>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return super::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not deleted",
+            "Tick the box to confirm the deletion.",
+        );
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    db!(state, |conn| clusters::delete(
+        &mut conn, &access, cluster_id
+    ));
+    Redirect::to(&format!("/orgs/{org_id}")).into_response()
+}
+
+fn keys_page(
+    session: &Session,
+    viewer: &super::Viewer,
+    org_id: Uuid,
+    keys: &[api_keys::ApiKey],
+    token: Option<&str>,
+) -> Markup {
+    let body = html! {
+        h1 { "API keys" }
+        @if let Some(token) = token {
+            div class="notice" role="status" {
+                p { strong { "Your new key. " } "Copy it now: it is shown only once." }
+                p class="secret" data-testid="new-token" { (token) }
+            }
+        }
+        table {
+            thead { tr { th { "Name" } th { "Prefix" } th { "Scopes" } th { "Last used" } } }
+            tbody {
+                @for k in keys {
+                    tr {
+                        td { (k.name) @if k.revoked_at.is_some() { " (revoked)" } }
+                        td { code { (k.prefix) } }
+                        td { (k.scopes.0.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (k.last_used_at.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())) }
+                    }
+                }
+            }
+        }
+        h2 { "New key" }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/api-keys" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Name" input name="name" required maxlength="100"; }
+            button type="submit" { "Create key" }
+        }
+    };
+    page("API keys", Some(viewer), None, body)
+}
+
+pub async fn api_keys(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let keys = db!(state, |conn| async {
+        Ok::<_, control_plane::Error>(
+            api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
+                .await?
+                .data,
+        )
+    });
+    render(
+        StatusCode::OK,
+        keys_page(&session, &viewer, org_id, &keys, None),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewKey {
+    csrf: String,
+    name: String,
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewKey>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let created = async {
+        let new = NewApiKey::parse(&form.name, None)?;
+        let mut tx = state.db.begin().await?;
+        let (_, token) = api_keys::create(&mut tx, &access, new).await?;
+        let keys = api_keys::list(&mut tx, &access, PageRequest::parse(Some(100), None)?).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>((keys.data, token.expose().to_owned()))
+    }
+    .await;
+    let (keys, token) = match created {
+        Ok(created) => created,
+        Err(e) => return fail(e.into()),
+    };
+    // Shown on this answer only; a reload shows the list without it.
+    let mut response = render(
+        StatusCode::CREATED,
+        keys_page(&session, &viewer, org_id, &keys, Some(&token)),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// The unit a meter is charted in, and how many of its raw units make one.
+fn chart_unit(meter: &str) -> (&'static str, f64, &'static str) {
+    match meter {
+        "gpu_seconds" => ("GPU-hours", 3600.0, "h"),
+        "node_seconds" => ("Node-hours", 3600.0, "h"),
+        "storage_bytes" => ("Stored data (average)", f64::from(1u32 << 30), "GiB"),
+        _ => ("Objects (average)", 1.0, "objects"),
+    }
+}
+
+pub async fn usage(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    if let Err(e) = access.require(Permission::UsageRead) {
+        return fail(e.into());
+    }
+    let now = Utc::now();
+    let to = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
+    let query = ReportQuery {
+        organization_id: org_id,
+        from: to - Duration::days(14),
+        to,
+        granularity: Granularity::Day,
+        resource_id: None,
+        meter: None,
+    };
+    let rows = db!(state, |conn| async {
+        Ok::<_, control_plane::Error>(report::report(&mut conn, &query).await?)
+    });
+    // Per meter, per day: sums add up; gauges show their average.
+    let mut series: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for row in &rows {
+        let value = row
+            .average
+            .as_deref()
+            .unwrap_or(&row.quantity)
+            .parse::<f64>()
+            .unwrap_or(0.0);
+        let (_, per, _) = chart_unit(&row.meter);
+        *series
+            .entry(row.meter.clone())
+            .or_default()
+            .entry(row.bucket.format("%m-%d").to_string())
+            .or_default() += value / per;
+    }
+    let body = html! {
+        h1 { "Usage" }
+        p { "The last 14 days, per day. " a href={ "/v1/organizations/" (org_id) "/usage?granularity=day&format=csv" } { "Download CSV" } }
+        @if series.is_empty() { p { "No usage recorded yet." } }
+        div class="charts" {
+            @for (meter, points) in &series {
+                @let (title, _, unit) = chart_unit(meter);
+                (chart::bars(title, unit, &points.iter().map(|(d, v)| (d.clone(), *v)).collect::<Vec<_>>()))
+            }
+        }
+    };
+    render(StatusCode::OK, page("Usage", Some(&viewer), None, body))
+}
+
+pub async fn billing(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let published = state.catalog.get();
+    let (subscription, (period, estimate), invoices) = db!(state, |conn| async {
+        let subscription =
+            control_plane::subscriptions::get(&mut conn, &access, Utc::now()).await?;
+        let estimate = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
+        let invoices = invoices::list(&mut conn, &access).await?;
+        Ok::<_, control_plane::Error>((subscription, estimate, invoices))
+    });
+    let currency = &published.catalog.currency;
+    let body = html! {
+        h1 { "Billing" }
+        @if let Some(reason) = &subscription.suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+        p { "Plan: " strong { (subscription.plan) } " · status " (subscription.status)
+            @if subscription.cancel_at_period_end { " · ends with this period" } }
+        h2 { "This period so far (" (Period::containing(period.start()).to_string()) ")" }
+        table {
+            tbody {
+                @for line in &estimate.lines {
+                    tr { td { (line.description) } td class="num" { (money::format(line.amount_minor, currency)) } }
+                }
+                tr { th { "Estimated total" } th class="num" { (money::format(estimate.total_minor, currency)) } }
+            }
+        }
+        h2 { "Invoices" }
+        @if invoices.is_empty() { p { "No invoices yet." } }
+        table {
+            @if !invoices.is_empty() {
+                thead { tr { th { "Number" } th { "Period" } th { "Status" } th class="num" { "Total" } } }
+            }
+            tbody {
+                @for i in &invoices {
+                    tr {
+                        td { a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html" } { (i.number) } }
+                        td { (i.period_start.format("%Y-%m")) }
+                        td { (i.status) }
+                        td class="num" { (money::format(i.total_minor, &i.currency)) }
+                    }
+                }
+            }
+        }
+    };
+    render(StatusCode::OK, page("Billing", Some(&viewer), None, body))
+}
