@@ -19,3 +19,4 @@ mod payments;
 mod provisioning;
 mod tenancy;
 mod usage;
+mod web;

@@ -1,0 +1,201 @@
+//! The dashboard's pages over HTTP: forms need their CSRF token, and a
+//! member of one organization cannot reach another's pages by changing ids.
+
+use reqwest::Method;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+/// A browser without JavaScript: follows no redirect by itself, keeps cookies.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookies: Vec<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser {
+            app,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: Vec::new(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> (u16, String, String) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.app.base));
+        if !self.cookies.is_empty() {
+            request = request.header(COOKIE, self.cookies.join("; "));
+        }
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        let response = request.send().await.unwrap();
+        for cookie in response.headers().get_all(SET_COOKIE) {
+            let pair = cookie
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, String) {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        self.send(Method::POST, path, Some(form)).await
+    }
+}
+
+/// The value of the first `name="csrf"` field on a page.
+fn csrf(html: &str) -> String {
+    let at =
+        html.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn forms_need_their_token_and_other_organizations_pages_are_not_found(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let bob = app.signup("bob@example.com").await;
+    let bob_cluster = app.create_cluster(bob.org_id, &bob.session, "bobs").await;
+
+    let mut ada = Browser::new(&app);
+    let (status, _, form) = ada.get("/signup").await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains(r#"<label>Email<input type="email" name="email""#),
+        "labelled fields"
+    );
+    // A form posted from elsewhere has no token: refused, nobody signed up.
+    let (status, _, page) = Browser::new(&app)
+        .post(
+            "/signup",
+            &[
+                ("csrf", "guess"),
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("The form expired"));
+    let token = csrf(&form);
+    let (status, location, _) = ada
+        .post(
+            "/signup",
+            &[
+                ("csrf", &token),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let (_, home, _) = ada.get("/").await;
+    assert!(home.starts_with("/orgs/"), "{home}");
+    let (status, _, overview) = ada.get(&home).await;
+    assert_eq!(status, 200);
+    assert!(
+        overview.contains("The Free plan allows 1 cluster"),
+        "limits shown before submit"
+    );
+
+    // A cross-site form without the session's token creates nothing.
+    let before = app.stored_rows().await;
+    let (status, _, _) = ada
+        .post(
+            &format!("{home}/clusters"),
+            &[
+                ("csrf", "0000"),
+                ("name", "search"),
+                ("region", crate::helpers::REGION),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.stored_rows().await, before);
+    let (status, location, _) = ada
+        .post(
+            &format!("{home}/clusters"),
+            &[
+                ("csrf", &csrf(&overview)),
+                ("name", "search"),
+                ("region", crate::helpers::REGION),
+                ("nodes", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(
+        location.starts_with(&format!("{home}/clusters/")),
+        "{location}"
+    );
+
+    // Bob's organization, and Bob's cluster under Ada's or Bob's id: 404.
+    let bob_cluster_id = bob_cluster["id"].as_str().unwrap();
+    for path in [
+        format!("/orgs/{}", bob.org_id),
+        format!("/orgs/{}/api-keys", bob.org_id),
+        format!("/orgs/{}/usage", bob.org_id),
+        format!("/orgs/{}/billing", bob.org_id),
+        format!("/orgs/{}/clusters/{bob_cluster_id}", bob.org_id),
+        format!("{home}/clusters/{bob_cluster_id}"),
+    ] {
+        let (status, _, page) = ada.get(&path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(!page.contains("bobs"), "{path} shows nothing of Bob's");
+    }
+    // Nor can she delete it.
+    let (status, _, _) = ada
+        .post(
+            &format!("/orgs/{}/clusters/{bob_cluster_id}/delete", bob.org_id),
+            &[("csrf", &csrf(&overview)), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(status, 404);
+    let cluster = app
+        .get(
+            &format!("/v1/organizations/{}/clusters/{bob_cluster_id}", bob.org_id),
+            &bob.session,
+        )
+        .await;
+    assert_eq!(
+        cluster.ok(200)["deletion_requested_at"],
+        serde_json::Value::Null
+    );
+
+    // The admin console is for platform administrators only.
+    let (status, _, _) = ada.get("/admin").await;
+    assert_eq!(status, 403);
+    // Logged out: pages send you to the login.
+    let (_, _, page) = ada.get(&home).await;
+    ada.post("/logout", &[("csrf", &csrf(&page))]).await;
+    let (status, location, _) = ada.get(&home).await;
+    assert_eq!((status, location.as_str()), (303, "/login"));
+}
