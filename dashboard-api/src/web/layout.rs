@@ -33,6 +33,7 @@ button.link { background: none; color: var(--accent); border: none; padding: 0; 
 .phase.Suspended, .phase.Degraded { color: var(--bad); border-color: var(--bad); }
 pre { background: var(--bg); padding: .75rem; border-radius: .4rem; overflow-x: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: var(--muted); }
+figure { margin: 0; } figure svg { max-width: 30rem; display: block; }
 .charts { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
 @media (max-width: 40rem) { th, td { padding: .3rem; } header { padding: .5rem; } }
 "#;

@@ -1,0 +1,300 @@
+//! The dashboard in headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven over WebDriver: a new customer signs up,
+//! creates a cluster and sees it Ready (simulated data plane), creates an
+//! API key, sees a usage chart and opens an invoice; a platform admin
+//! suspends the organization and the customer sees why. Screenshots of each
+//! page go to `target/tmp/screenshots/`.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+#[path = "api/helpers.rs"]
+#[expect(
+    dead_code,
+    reason = "the browser test uses part of the API tests' helpers"
+)]
+mod helpers;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use chrono::{Duration as Span, DurationRound, Utc};
+use fantoccini::{Client, ClientBuilder, Locator};
+use helpers::{PASSWORD, TestApp};
+use serde_json::json;
+use sqlx::PgPool;
+
+const SCREENSHOTS: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/screenshots");
+
+/// chromedriver on a free loopback port, stopped when dropped.
+struct Driver {
+    url: String,
+    _process: tokio::process::Child,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let process = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("chromedriver ({e}); install Debian's chromium and chromium-driver")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if reqwest::get(format!("{url}/status")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver {
+            url,
+            _process: process,
+            _profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A fresh browser: its own profile, so its own cookies.
+    async fn browser(&self, name: &str) -> Client {
+        let profile = self._profiles.path().join(name);
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--window-size=1280,900",
+                         format!("--user-data-dir={}", profile.display())]
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap()
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    std::fs::create_dir_all(SCREENSHOTS).unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(format!("{SCREENSHOTS}/{name}.png"), png).unwrap();
+}
+
+async fn fill(browser: &Client, css: &str, text: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn submit(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for the browser to reach a URL containing `part` (a form's answer
+/// arrives after the click returns); the URL it reached.
+async fn arrive(browser: &Client, part: &str) -> String {
+    for _ in 0..50 {
+        let url = browser.current_url().await.unwrap().to_string();
+        if url.contains(part) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "never reached {part}; at {} showing: {}",
+        browser.current_url().await.unwrap(),
+        text(browser).await
+    );
+}
+
+async fn text(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let provisioner = control_plane::provisioner::Provisioner::new(pool.clone(), Span::seconds(1));
+    tokio::spawn(provisioner.run(Duration::from_millis(200)));
+    let driver = Driver::start().await;
+    let ada = driver.browser("ada").await;
+
+    // Sign up.
+    ada.goto(&format!("{}/signup", app.base)).await.unwrap();
+    screenshot(&ada, "signup").await;
+    fill(&ada, "input[name=email]", "ada@example.com").await;
+    fill(&ada, "input[name=password]", PASSWORD).await;
+    submit(&ada, "form button[type=submit]").await;
+    let overview = arrive(&ada, "/orgs/").await;
+    assert!(text(&ada).await.contains("The Free plan allows 1 cluster"));
+
+    // Create a cluster, and watch it become Ready.
+    fill(&ada, "input[name=name]", "search").await;
+    submit(&ada, "main form button[type=submit]").await;
+    let cluster_page = arrive(&ada, "/clusters/").await;
+    let mut page = String::new();
+    for _ in 0..50 {
+        ada.refresh().await.unwrap();
+        page = text(&ada).await;
+        if page.contains("Ready") && page.contains("1 of 1 ready") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(page.contains("1 of 1 ready"), "{page}");
+    screenshot(&ada, "cluster").await;
+
+    // An API key, shown once.
+    let org = overview.rsplit('/').next().unwrap().to_owned();
+    ada.goto(&format!("{}/orgs/{org}/api-keys", app.base))
+        .await
+        .unwrap();
+    fill(&ada, "input[name=name]", "ci").await;
+    submit(&ada, "main form button[type=submit]").await;
+    let token = ada
+        .find(Locator::Css("[data-testid=new-token]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(token.starts_with("qm_"), "{token}");
+    screenshot(&ada, "api-keys").await;
+    ada.goto(&format!("{}/orgs/{org}/api-keys", app.base))
+        .await
+        .unwrap();
+    assert!(!text(&ada).await.contains(&token), "shown once");
+
+    // Usage as a chart.
+    let org_id: uuid::Uuid = org.parse().unwrap();
+    let cluster_id: uuid::Uuid = cluster_page.rsplit('/').next().unwrap().parse().unwrap();
+    let today = Utc::now().duration_trunc(Span::hours(1)).unwrap();
+    for h in 1..=3 {
+        sqlx::query(
+            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity, events)
+             VALUES ($1, $2, 'node_seconds', '', $3, 3600, 60)",
+        )
+        .bind(org_id)
+        .bind(cluster_id)
+        .bind(today - Span::hours(h * 24))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    ada.goto(&format!("{}/orgs/{org}/usage", app.base))
+        .await
+        .unwrap();
+    let chart = ada.find(Locator::Css("svg[role=img]")).await.unwrap();
+    let label = chart.attr("aria-label").await.unwrap().unwrap();
+    assert!(label.starts_with("Node-hours: 3 points"), "{label}");
+    screenshot(&ada, "usage").await;
+
+    // An invoice: October on starter, closed; opened from the billing page.
+    sqlx::query(
+        "UPDATE plan_periods SET plan = 'starter', valid_from = '2026-09-01T00:00:00Z' WHERE organization_id = $1",
+    )
+    .bind(org_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let period: billing::Period = "2026-10".parse().unwrap();
+    let published = billing::catalog_store::current(&mut pool.acquire().await.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    billing::close::close(
+        &pool,
+        &published,
+        period,
+        billing::close::closes_at(period),
+        true,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    ada.goto(&format!("{}/orgs/{org}/billing", app.base))
+        .await
+        .unwrap();
+    screenshot(&ada, "billing").await;
+    ada.find(Locator::Css("main table a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let invoice = ada.source().await.unwrap();
+    assert!(
+        invoice.contains("Invoice QM-") && invoice.contains("$25.00"),
+        "{invoice}"
+    );
+    screenshot(&ada, "invoice").await;
+
+    // A platform admin suspends the organization; the customer sees why.
+    app.signup("root@example.com").await;
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let root = driver.browser("root").await;
+    root.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&root, "input[name=email]", "root@example.com").await;
+    fill(&root, "input[name=password]", PASSWORD).await;
+    submit(&root, "form button[type=submit]").await;
+    arrive(&root, "/orgs/").await;
+    root.find(Locator::LinkText("Admin"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&root, "/admin").await;
+    let row = format!("form[action='/admin/orgs/{org}/suspend']");
+    fill(
+        &root,
+        &format!("{row} input[name=reason]"),
+        "Abuse report #42 under review",
+    )
+    .await;
+    screenshot(&root, "admin").await;
+    submit(&root, &format!("{row} button")).await;
+    assert!(text(&root).await.contains("Abuse report #42 under review"));
+
+    ada.goto(&cluster_page).await.unwrap();
+    let alert = ada
+        .find(Locator::Css("[role=alert]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(alert, "Suspended: Abuse report #42 under review");
+    screenshot(&ada, "suspended").await;
+
+    root.close().await.unwrap();
+    ada.close().await.unwrap();
+}
