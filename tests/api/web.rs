@@ -74,8 +74,7 @@ impl<'a> Browser<'a> {
 
 /// The value of the first `name="csrf"` field on a page.
 fn csrf(html: &str) -> String {
-    let at =
-        html.find(r#"name="csrf" value=""#).expect("a CSRF field") + r#"name="csrf" value=""#.len();
+    let at = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
     html[at..].split('"').next().unwrap().to_owned()
 }
 
