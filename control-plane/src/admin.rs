@@ -247,3 +247,121 @@ async fn exists(conn: &mut PgConnection, organization_id: Uuid) -> Result<()> {
         Err(Error::not_found("organization"))
     }
 }
+
+/// A cluster anywhere, for the fleet view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct FleetCluster {
+    pub id: Uuid,
+    pub organization: String,
+    pub name: String,
+    pub region: String,
+    pub phase: String,
+    pub version: String,
+    pub current_version: Option<String>,
+    pub nodes: i32,
+    pub ready_nodes: i32,
+}
+
+/// Every cluster across data planes, by region then organization.
+pub async fn fleet(conn: &mut PgConnection, _admin: &PlatformAdmin) -> Result<Vec<FleetCluster>> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, o.name AS organization, c.name, d.region, c.phase, c.version,
+                c.current_version, c.nodes, c.ready_nodes
+         FROM vector_clusters c
+         JOIN organizations o ON o.id = c.organization_id
+         JOIN data_planes d ON d.id = c.data_plane_id
+         WHERE c.deletion_requested_at IS NULL
+         ORDER BY d.region, o.name, c.name",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A data plane and how recently the provisioner heard from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PlaneHealth {
+    pub name: String,
+    pub region: String,
+    pub kind: String,
+    pub clusters: i64,
+    /// The latest time any of its clusters' status was read.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub backups: bool,
+}
+
+pub async fn data_planes(
+    conn: &mut PgConnection,
+    _admin: &PlatformAdmin,
+) -> Result<Vec<PlaneHealth>> {
+    Ok(sqlx::query_as(
+        "SELECT d.name, d.region, d.kind,
+                (SELECT count(*) FROM vector_clusters c WHERE c.data_plane_id = d.id) AS clusters,
+                (SELECT max(c.synced_at) FROM vector_clusters c WHERE c.data_plane_id = d.id)
+                    AS last_synced_at,
+                d.backup_destination IS NOT NULL AS backups
+         FROM data_planes d ORDER BY d.region",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub organization_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+}
+
+/// The latest `limit` entries of the audit log, across organizations.
+pub async fn audit_log(
+    conn: &mut PgConnection,
+    _admin: &PlatformAdmin,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    Ok(sqlx::query_as(
+        "SELECT at, organization_id, actor, action, target_type, target_id
+         FROM audit_log ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Moves an organization to `plan` at once, without asking for a card (the
+/// operator of the service decides); still refused while what it holds
+/// exceeds the plan.
+pub async fn change_plan(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    catalog: &billing::Catalog,
+    organization_id: Uuid,
+    plan: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    exists(conn, organization_id).await?;
+    let Some(target) = catalog.plan(&billing::PlanId::from(plan.to_owned())) else {
+        let mut errors = ValidationErrors::default();
+        errors.add("plan", format!("unknown plan `{plan}`"));
+        return Err(Error::Validation(errors));
+    };
+    sqlx::query("SELECT 1 FROM subscriptions WHERE organization_id = $1 FOR UPDATE")
+        .bind(organization_id)
+        .execute(&mut *conn)
+        .await?;
+    let holdings = crate::subscriptions::holdings_of(conn, organization_id).await?;
+    billing::entitlements::may_change_plan(target, &holdings)?;
+    crate::subscriptions::switch_plan(conn, organization_id, target.id.as_str(), now).await?;
+    audit::record_with(
+        &mut *conn,
+        Some(organization_id),
+        &admin.actor(),
+        "subscription.change_plan",
+        "organization",
+        &organization_id.to_string(),
+        serde_json::json!({ "to": target.id, "by": "admin" }),
+    )
+    .await
+}

@@ -57,18 +57,26 @@ async fn read(
 
 /// What the organization holds now, to check against another plan.
 async fn holdings(conn: &mut PgConnection, access: &OrgAccess) -> Result<Holdings> {
+    holdings_of(conn, access.organization_id()).await
+}
+
+/// As [`holdings`], for the platform's administrators.
+pub(crate) async fn holdings_of(
+    conn: &mut PgConnection,
+    organization_id: uuid::Uuid,
+) -> Result<Holdings> {
     let clusters: Vec<(i32, i32, i32)> = sqlx::query_as(
         "SELECT nodes, replication_factor, storage_gib FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
     )
-    .bind(access.organization_id())
+    .bind(organization_id)
     .fetch_all(&mut *conn)
     .await?;
     let endpoint_gpus: Vec<i32> = sqlx::query_scalar(
         "SELECT gpu_count FROM inference_endpoints
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
     )
-    .bind(access.organization_id())
+    .bind(organization_id)
     .fetch_all(&mut *conn)
     .await?;
     let count = |n: i32| u32::try_from(n).unwrap_or(0);

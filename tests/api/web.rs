@@ -198,3 +198,92 @@ async fn forms_need_their_token_and_other_organizations_pages_are_not_found(pool
     let (status, location, _) = ada.get(&home).await;
     assert_eq!((status, location.as_str()), (303, "/login"));
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ada = app.signup("ada@example.com").await;
+    app.create_cluster(ada.org_id, &ada.session, "search").await;
+    app.signup("root@example.com").await;
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut root = Browser::new(&app);
+    let (_, _, form) = root.get("/login").await;
+    root.post(
+        "/login",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "root@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (status, _, console) = root.get("/admin").await;
+    assert_eq!(status, 200);
+    for needle in [
+        "<h2>Clusters</h2>",
+        "search",
+        "<h2>Data planes</h2>",
+        "eu-test",
+        "organization.create",
+    ] {
+        assert!(console.contains(needle), "{needle}");
+    }
+    let token = csrf(&console);
+    let org = ada.org_id.to_string();
+
+    // A plan change needs no card here; an unknown plan is refused.
+    let (status, location, _) = root
+        .post(
+            &format!("/admin/orgs/{org}/plan"),
+            &[("csrf", &token), ("plan", "starter")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/admin"));
+    let plan: String =
+        sqlx::query_scalar("SELECT plan FROM subscriptions WHERE organization_id = $1")
+            .bind(ada.org_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(plan, "starter");
+    let (status, _, page) = root
+        .post(
+            &format!("/admin/orgs/{org}/plan"),
+            &[("csrf", &token), ("plan", "platinum")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("unknown plan `platinum`"));
+
+    // Credit, recorded with who granted it.
+    let (status, _, _) = root
+        .post(
+            &format!("/admin/orgs/{org}/credits"),
+            &[
+                ("csrf", &token),
+                ("amount_minor", "1500"),
+                ("reason", "outage on Nov 20"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (amount, by): (i64, String) =
+        sqlx::query_as("SELECT amount_minor, created_by FROM credits WHERE organization_id = $1")
+            .bind(ada.org_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(amount, 1500);
+    assert!(by.starts_with("admin:"));
+    // Without the console's token, nothing happens.
+    let (status, _, _) = root
+        .post(
+            &format!("/admin/orgs/{org}/plan"),
+            &[("csrf", "forged"), ("plan", "business")],
+        )
+        .await;
+    assert_eq!(status, 403);
+}

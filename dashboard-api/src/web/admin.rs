@@ -15,6 +15,31 @@ use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
 
+/// A console action: the form's token, the administrator, the change in one
+/// transaction, then back to the console (or a page saying what went wrong).
+macro_rules! act {
+    ($state:expr, $session:expr, $csrf:expr, |$tx:ident, $admin:ident| $change:expr) => {{
+        if let Some(refused) = $session.refuse($csrf) {
+            return refused;
+        }
+        let $admin = match check(&$state, &$session).await {
+            Ok(admin) => admin,
+            Err(page) => return page,
+        };
+        let done = async {
+            let mut $tx = $state.db.begin().await?;
+            $change.await?;
+            $tx.commit().await?;
+            Ok::<_, control_plane::Error>(())
+        }
+        .await;
+        match done {
+            Ok(()) => Redirect::to("/admin").into_response(),
+            Err(e) => fail(e.into()),
+        }
+    }};
+}
+
 async fn check(state: &AppState, session: &Session) -> Result<PlatformAdmin, Response> {
     let result = async {
         let mut conn = state.db.acquire().await?;
@@ -29,16 +54,22 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
         Ok(admin) => admin,
         Err(page) => return page,
     };
-    let organizations = async {
+    let found = async {
         let mut conn = state.db.acquire().await?;
-        admin::organizations(&mut conn, &admin).await
+        Ok::<_, control_plane::Error>((
+            admin::organizations(&mut conn, &admin).await?,
+            admin::fleet(&mut conn, &admin).await?,
+            admin::data_planes(&mut conn, &admin).await?,
+            admin::audit_log(&mut conn, &admin, 50).await?,
+        ))
     }
     .await;
-    let organizations = match organizations {
+    let (organizations, fleet, planes, audit) = match found {
         Ok(found) => found,
         Err(e) => return fail(e.into()),
     };
-    let currency = state.catalog.get().catalog.currency.clone();
+    let published = state.catalog.get();
+    let currency = published.catalog.currency.clone();
     let body = html! {
         h1 { "Organizations" }
         table {
@@ -52,6 +83,23 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
                         td class="num" { (org.clusters) }
                         td class="num" { (money::format(org.open_invoices_minor, &currency)) }
                         td {
+                            form method="post" action={ "/admin/orgs/" (org.id) "/plan" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                select name="plan" aria-label={ "Plan of " (org.name) } {
+                                    @for plan in &published.catalog.plans {
+                                        option value=(plan.id) selected[plan.id.as_str() == org.plan] { (plan.name) }
+                                    }
+                                }
+                                button type="submit" { "Change plan" }
+                            }
+                            form method="post" action={ "/admin/orgs/" (org.id) "/credits" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                input type="number" name="amount_minor" min="1" required
+                                    aria-label={ "Credit for " (org.name) ", in cents" } placeholder="cents";
+                                input name="reason" required maxlength="500"
+                                    aria-label={ "Why " (org.name) " gets credit" } placeholder="reason";
+                                button type="submit" { "Grant credit" }
+                            }
                             @if org.suspended_reason.is_some() {
                                 form method="post" action={ "/admin/orgs/" (org.id) "/resume" } {
                                     input type="hidden" name="csrf" value=(session.csrf);
@@ -66,6 +114,44 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
                                 }
                             }
                         }
+                    }
+                }
+            }
+        }
+        h2 { "Clusters" }
+        table {
+            thead { tr { th { "Region" } th { "Organization" } th { "Cluster" } th { "Phase" } th { "Version" } th class="num" { "Nodes" } } }
+            tbody {
+                @for c in &fleet {
+                    tr {
+                        td { (c.region) } td { (c.organization) } td { (c.name) } td { (c.phase) }
+                        td { (c.current_version.as_deref().unwrap_or("—")) @if c.current_version.as_deref() != Some(c.version.as_str()) { " → " (c.version) } }
+                        td class="num" { (c.ready_nodes) " / " (c.nodes) }
+                    }
+                }
+            }
+        }
+        h2 { "Data planes" }
+        table {
+            thead { tr { th { "Region" } th { "Name" } th { "Kind" } th class="num" { "Clusters" } th { "Last heard" } th { "Backups" } } }
+            tbody {
+                @for p in &planes {
+                    tr {
+                        td { (p.region) } td { (p.name) } td { (p.kind) } td class="num" { (p.clusters) }
+                        td { (p.last_synced_at.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())) }
+                        td { @if p.backups { "yes" } @else { "no bucket" } }
+                    }
+                }
+            }
+        }
+        h2 { "Audit log" }
+        table {
+            thead { tr { th { "When" } th { "Actor" } th { "Action" } th { "Target" } } }
+            tbody {
+                @for e in &audit {
+                    tr {
+                        td { (e.at.format("%Y-%m-%d %H:%M:%S")) } td { code { (e.actor) } } td { (e.action) }
+                        td { (e.target_type) " " code { (e.target_id) } }
                     }
                 }
             }
@@ -89,24 +175,12 @@ pub async fn suspend(
     Path(org_id): Path<Uuid>,
     Form(form): Form<SuspendForm>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let admin = match check(&state, &session).await {
-        Ok(admin) => admin,
-        Err(page) => return page,
-    };
-    let done = async {
-        let mut tx = state.db.begin().await?;
-        admin::suspend(&mut tx, &admin, org_id, &form.reason).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(())
-    }
-    .await;
-    match done {
-        Ok(()) => Redirect::to("/admin").into_response(),
-        Err(e) => fail(e.into()),
-    }
+    act!(state, session, &form.csrf, |tx, admin| admin::suspend(
+        &mut tx,
+        &admin,
+        org_id,
+        &form.reason
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,22 +194,52 @@ pub async fn resume(
     Path(org_id): Path<Uuid>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let admin = match check(&state, &session).await {
-        Ok(admin) => admin,
-        Err(page) => return page,
-    };
-    let done = async {
-        let mut tx = state.db.begin().await?;
-        admin::resume(&mut tx, &admin, org_id).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(())
-    }
-    .await;
-    match done {
-        Ok(()) => Redirect::to("/admin").into_response(),
-        Err(e) => fail(e.into()),
-    }
+    act!(state, session, &form.csrf, |tx, admin| admin::resume(
+        &mut tx, &admin, org_id
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlanForm {
+    csrf: String,
+    plan: String,
+}
+
+pub async fn change_plan(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<PlanForm>,
+) -> Response {
+    let catalog = state.catalog.get();
+    act!(state, session, &form.csrf, |tx, admin| admin::change_plan(
+        &mut tx,
+        &admin,
+        &catalog.catalog,
+        org_id,
+        &form.plan,
+        chrono::Utc::now()
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreditForm {
+    csrf: String,
+    amount_minor: i64,
+    reason: String,
+}
+
+pub async fn grant_credit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<CreditForm>,
+) -> Response {
+    act!(state, session, &form.csrf, |tx, admin| admin::grant_credit(
+        &mut tx,
+        &admin,
+        org_id,
+        form.amount_minor,
+        &form.reason
+    ))
 }

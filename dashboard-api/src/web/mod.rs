@@ -54,6 +54,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(admin::console))
         .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
+        .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))
+        .route("/admin/orgs/{org_id}/credits", post(admin::grant_credit))
 }
 
 /// The CSRF token of a session.
