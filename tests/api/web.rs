@@ -287,3 +287,117 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
         .await;
     assert_eq!(status, 403);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::new(&app);
+    let (_, _, form) = ada.get("/signup").await;
+    ada.post(
+        "/signup",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, overview) = ada.get(&home).await;
+    let token = csrf(&overview);
+    let (_, cluster, _) = ada
+        .post(
+            &format!("{home}/clusters"),
+            &[
+                ("csrf", &token),
+                ("name", "search"),
+                ("region", crate::helpers::REGION),
+                ("nodes", "1"),
+            ],
+        )
+        .await;
+
+    // Free: no backups, and the page says why.
+    let (status, _, page) = ada
+        .post(&format!("{cluster}/backups"), &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 403);
+    assert!(page.contains("does not include backups"), "{page}");
+
+    // Starter: resize to 2 nodes, a daily schedule, a backup now.
+    let org: uuid::Uuid = home.trim_start_matches("/orgs/").parse().unwrap();
+    let bob = app.signup("bob@example.com").await;
+    let (_, _, members) = ada.get(&format!("{home}/members")).await;
+    let (status, _, _) = ada
+        .post(
+            &format!("{home}/members"),
+            &[
+                ("csrf", &csrf(&members)),
+                ("email", &bob.email),
+                ("role", "owner"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, members) = ada.get(&format!("{home}/members")).await;
+    assert!(members.contains("bob@example.com"));
+    let (status, _, page) = ada
+        .post(
+            &format!("{home}/members"),
+            &[
+                ("csrf", &token),
+                ("email", "carol@example.com"),
+                ("role", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("unknown role `root`"));
+    app.set_plan(org, &bob.session, "starter").await;
+
+    let (status, _, _) = ada
+        .post(
+            &format!("{cluster}/update"),
+            &[
+                ("csrf", &token),
+                ("version", "1.13.6"),
+                ("nodes", "2"),
+                ("storage_gib", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = ada
+        .post(
+            &format!("{cluster}/backup-policy"),
+            &[
+                ("csrf", &token),
+                ("schedule", "@hourly"),
+                ("retention_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "starter backs up daily at most");
+    let (status, _, _) = ada
+        .post(
+            &format!("{cluster}/backup-policy"),
+            &[
+                ("csrf", &token),
+                ("schedule", "0 3 * * *"),
+                ("retention_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = ada
+        .post(&format!("{cluster}/backups"), &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, page) = ada.get(&cluster).await;
+    assert!(
+        page.contains("2 of 2") || page.contains("of 2 ready"),
+        "resized"
+    );
+    assert!(page.contains("Scheduled <code>0 3 * * *</code>"), "{page}");
+    assert!(page.contains("manual"), "the backup is listed");
+}

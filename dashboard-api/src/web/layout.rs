@@ -68,6 +68,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, notice: Option<&str>, body: Ma
                                 a href={ "/orgs/" (id) "/api-keys" } { "API keys" }
                                 a href={ "/orgs/" (id) "/usage" } { "Usage" }
                                 a href={ "/orgs/" (id) "/billing" } { "Billing" }
+                                a href={ "/orgs/" (id) "/members" } { "Members" }
                             }
                             @if viewer.admin {
                                 a href="/admin" { "Admin" }

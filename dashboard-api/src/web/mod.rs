@@ -46,6 +46,22 @@ pub fn routes() -> Router<AppState> {
             post(org::delete_cluster),
         )
         .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/update",
+            post(org::update_cluster),
+        )
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/backup-policy",
+            post(org::backup_policy),
+        )
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/backups",
+            post(org::take_backup),
+        )
+        .route(
+            "/orgs/{org_id}/members",
+            get(org::members).post(org::add_member),
+        )
+        .route(
             "/orgs/{org_id}/api-keys",
             get(org::api_keys).post(org::create_api_key),
         )

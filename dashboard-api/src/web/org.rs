@@ -162,7 +162,11 @@ pub async fn cluster(
         Ok(found) => found,
         Err(page) => return page,
     };
-    let c = db!(state, |conn| clusters::get(&mut conn, &access, cluster_id));
+    let (c, backups) = db!(state, |conn| async {
+        let c = clusters::get(&mut conn, &access, cluster_id).await?;
+        let backups = control_plane::backups::list(&mut conn, &access, cluster_id).await?;
+        Ok::<_, control_plane::Error>((c, backups))
+    });
     let conditions = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
@@ -195,6 +199,46 @@ pub async fn cluster(
         }
         h2 { "Connect" }
         pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
+        h2 { "Resize or upgrade" }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/update" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Version" input name="version" value=(c.version) required; }
+            label { "Nodes" input type="number" name="nodes" min="1" value=(c.nodes) required; }
+            label { "Storage per node (GiB)" small { "volumes only grow" }
+                input type="number" name="storage_gib" min=(c.storage_gib) value=(c.storage_gib) required; }
+            button type="submit" { "Apply" }
+        }
+        h2 { "Backups" }
+        @match &c.backup_schedule {
+            Some(schedule) => p { "Scheduled " code { (schedule) } " (UTC), kept "
+                (c.backup_retention_days.unwrap_or(0)) " days." },
+            None => p { "No schedule." },
+        }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backup-policy" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Schedule" small { "cron in UTC, such as 0 2 * * * or @daily" }
+                input name="schedule" required value=(c.backup_schedule.as_deref().unwrap_or("0 2 * * *")); }
+            label { "Keep (days)" input type="number" name="retention_days" min="1"
+                value=(c.backup_retention_days.unwrap_or(7)) required; }
+            button type="submit" { "Save schedule" }
+        }
+        form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button type="submit" { "Back up now" }
+        }
+        @if !backups.is_empty() {
+            table {
+                thead { tr { th { "Backup" } th { "Origin" } th { "Phase" } th { "Finished" } } }
+                tbody {
+                    @for b in &backups {
+                        tr {
+                            td { (b.name) } td { (b.origin) } td { (phase(&b.phase)) }
+                            td { (b.finished_at.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())) }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Delete" }
         form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/delete" } {
             input type="hidden" name="csrf" value=(session.csrf);
@@ -460,4 +504,234 @@ pub async fn billing(
         }
     };
     render(StatusCode::OK, page("Billing", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClusterChange {
+    csrf: String,
+    version: String,
+    nodes: i64,
+    storage_gib: i64,
+}
+
+pub async fn update_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<ClusterChange>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let change = clusters::UpdateCluster {
+        version: Some(form.version),
+        nodes: Some(form.nodes),
+        storage_gib: Some(form.storage_gib),
+        ..clusters::UpdateCluster::default()
+    };
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                clusters::update(tx, &access, &catalog.catalog, cluster_id, &change).await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Schedule {
+    csrf: String,
+    schedule: String,
+    retention_days: i64,
+}
+
+pub async fn backup_policy(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Schedule>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let request = control_plane::backups::PolicyRequest {
+        schedule: form.schedule,
+        retention_days: form.retention_days,
+        retention_count: None,
+    };
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::backups::set_policy(
+                    tx,
+                    &access,
+                    &catalog.catalog,
+                    cluster_id,
+                    &request,
+                )
+                .await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn take_backup(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::backups::create(
+                    tx,
+                    &access,
+                    &catalog.catalog,
+                    cluster_id,
+                    Utc::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+type Change<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), control_plane::Error>> + Send + 'a>,
+>;
+
+/// Runs `change` in one transaction, then goes to `then`; a refusal (a plan
+/// limit, a bad value) is a page saying why.
+async fn in_transaction<F>(state: &AppState, then: String, change: F) -> Response
+where
+    F: for<'t> FnOnce(&'t mut sqlx::PgConnection) -> Change<'t>,
+{
+    let done = async {
+        let mut tx = state.db.begin().await?;
+        change(&mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(())
+    }
+    .await;
+    match done {
+        Ok(()) => Redirect::to(&then).into_response(),
+        Err(e) => fail(e.into()),
+    }
+}
+
+pub async fn members(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let members = db!(state, |conn| organizations::members(&mut conn, &access));
+    let body = html! {
+        h1 { "Members" }
+        table {
+            thead { tr { th { "Email" } th { "Role" } th { "Since" } } }
+            tbody {
+                @for m in &members {
+                    tr { td { (m.email) } td { (m.role.as_str()) } td { (m.created_at.format("%Y-%m-%d")) } }
+                }
+            }
+        }
+        h2 { "Add a member" }
+        p { "They need an account: they sign up first, then you add their email address." }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/members" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Email" input type="email" name="email" required; }
+            label { "Role"
+                select name="role" {
+                    option value="member" { "member: clusters, endpoints, keys" }
+                    option value="billing" { "billing: invoices and plan" }
+                    option value="admin" { "admin: everything but owners" }
+                    option value="owner" { "owner" }
+                }
+            }
+            button type="submit" { "Add" }
+        }
+    };
+    render(StatusCode::OK, page("Members", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewMember {
+    csrf: String,
+    email: String,
+    role: String,
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewMember>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let parsed = control_plane::accounts::Email::parse(&form.email)
+        .map_err(|e| e.to_string())
+        .and_then(|email| {
+            form.role
+                .parse::<control_plane::access::Role>()
+                .map(|role| (email, role))
+        });
+    let (email, role) = match parsed {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", &reason);
+        }
+    };
+    in_transaction(&state, format!("/orgs/{org_id}/members"), |tx| {
+        Box::pin(async move {
+            organizations::add_member(tx, &access, &email, role).await?;
+            Ok(())
+        })
+    })
+    .await
 }
