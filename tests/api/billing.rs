@@ -233,6 +233,19 @@ async fn an_upgrade_mid_month_is_one_invoice_whose_lines_trace_to_their_rollups(
     let number = invoice["number"].as_str().unwrap();
     assert!(text.contains(&format!("Invoice {number}")));
     assert!(text.contains("ada&#39;s organization"));
+    let download = app
+        .request(
+            Method::GET,
+            &format!("{}/{id}/html?download=1", invoices_of(&ada)),
+        )
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.headers()["content-disposition"],
+        format!("attachment; filename=\"{number}.html\"").as_str()
+    );
 
     // Nobody else sees it, by list, id, line or document.
     assert_eq!(

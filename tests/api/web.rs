@@ -401,3 +401,92 @@ async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(poo
     assert!(page.contains("Scheduled <code>0 3 * * *</code>"), "{page}");
     assert!(page.contains("manual"), "the backup is listed");
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::new(&app);
+    let (_, _, form) = ada.get("/signup").await;
+    ada.post(
+        "/signup",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, endpoints) = ada.get(&format!("{home}/endpoints")).await;
+    assert!(
+        endpoints.contains("does not include GPU inference"),
+        "{endpoints}"
+    );
+    let token = csrf(&endpoints);
+
+    // Upgrade from the billing page (no payment provider here: no card needed).
+    let (status, location, _) = ada
+        .post(
+            &format!("{home}/billing/plan"),
+            &[("csrf", &token), ("plan", "starter")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("{home}/billing").as_str())
+    );
+    let (_, _, endpoints) = ada.get(&format!("{home}/endpoints")).await;
+    assert!(endpoints.contains("allows up to 1 GPU per endpoint"));
+    let fields = [
+        ("csrf", token.as_str()),
+        ("name", "chat"),
+        ("region", crate::helpers::REGION),
+        ("model_repository", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("model_revision", "main"),
+        ("gpu_model", "nvidia-l4"),
+        ("gpu_count", "2"),
+    ];
+    let (status, _, page) = ada.post(&format!("{home}/endpoints"), &fields).await;
+    assert_eq!(status, 403, "two GPUs are over starter's limit");
+    assert!(page.contains("up to 1 GPU per endpoint"));
+    let mut one = fields;
+    one[6] = ("gpu_count", "1");
+    let (status, _, _) = ada.post(&format!("{home}/endpoints"), &one).await;
+    assert_eq!(status, 303);
+    let (_, _, endpoints) = ada.get(&format!("{home}/endpoints")).await;
+    assert!(endpoints.contains("<td>chat</td>") && endpoints.contains("1 × nvidia-l4"));
+
+    let (status, _, usage) = ada.get(&format!("{home}/usage?by=hour")).await;
+    assert_eq!(status, 200);
+    assert!(usage.contains("The last 48 hours, per hour."));
+
+    // Two organizations: the switcher lists both.
+    let bob = app.signup("bob@example.com").await;
+    let (_, _, members) = ada.get(&format!("{home}/members")).await;
+    ada.post(
+        &format!("{home}/members"),
+        &[
+            ("csrf", &csrf(&members)),
+            ("email", &bob.email),
+            ("role", "member"),
+        ],
+    )
+    .await;
+    let mut bobs = Browser::new(&app);
+    let (_, _, form) = bobs.get("/login").await;
+    bobs.post(
+        "/login",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "bob@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, _, page) = bobs.get(&home).await;
+    assert!(
+        page.contains(r#"aria-label="Switch organization""#),
+        "{page}"
+    );
+    assert!(page.contains("ada's organization") && page.contains("bob's organization"));
+}

@@ -476,14 +476,21 @@ pub async fn get_invoice(
     Ok(Json(InvoiceJson::new(invoice, Some(lines))))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DocumentParams {
+    /// Any value: answer as a file to save (`Content-Disposition: attachment`).
+    pub download: Option<String>,
+}
+
 /// The invoice as a printable HTML document.
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/html", tag = "billing",
-    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), DocumentParams),
     responses((status = 200, content_type = "text/html", body = String), (status = 404, body = ProblemJson)))]
 pub async fn invoice_html(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+    crate::extract::Query(params): crate::extract::Query<DocumentParams>,
 ) -> Result<Response, ApiError> {
     let mut conn = state.db.acquire().await?;
     let access = access::resolve(&mut conn, &principal, org_id).await?;
@@ -495,6 +502,14 @@ pub async fn invoice_html(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    if params.download.is_some()
+        && let Ok(value) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{}.html\"", invoice.number))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
     Ok(response)
 }
 

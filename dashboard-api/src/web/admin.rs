@@ -159,7 +159,7 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
     };
     render(
         StatusCode::OK,
-        page("Admin", Some(&session.viewer(None)), None, body),
+        page("Admin", Some(&session.viewer(None, Vec::new())), None, body),
     )
 }
 

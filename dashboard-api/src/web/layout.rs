@@ -43,6 +43,8 @@ figure { margin: 0; } figure svg { max-width: 30rem; display: block; }
 pub struct Viewer {
     pub email: String,
     pub organization: Option<(Uuid, String)>,
+    /// Every organization the person belongs to, for the switcher.
+    pub organizations: Vec<(Uuid, String)>,
     pub admin: bool,
     pub csrf: String,
 }
@@ -63,8 +65,20 @@ pub fn page(title: &str, viewer: Option<&Viewer>, notice: Option<&str>, body: Ma
                     @if let Some(viewer) = viewer {
                         nav aria-label="Main" {
                             @if let Some((id, name)) = &viewer.organization {
-                                span { (name) }
+                                @if viewer.organizations.len() > 1 {
+                                    details {
+                                        summary { (name) }
+                                        ul aria-label="Switch organization" {
+                                            @for (other, other_name) in &viewer.organizations {
+                                                li { a href={ "/orgs/" (other) } { (other_name) } }
+                                            }
+                                        }
+                                    }
+                                } @else {
+                                    span { (name) }
+                                }
                                 a href={ "/orgs/" (id) } { "Clusters" }
+                                a href={ "/orgs/" (id) "/endpoints" } { "Endpoints" }
                                 a href={ "/orgs/" (id) "/api-keys" } { "API keys" }
                                 a href={ "/orgs/" (id) "/usage" } { "Usage" }
                                 a href={ "/orgs/" (id) "/billing" } { "Billing" }

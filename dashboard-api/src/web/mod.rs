@@ -67,6 +67,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/orgs/{org_id}/usage", get(org::usage))
         .route("/orgs/{org_id}/billing", get(org::billing))
+        .route("/orgs/{org_id}/billing/plan", post(org::change_plan))
+        .route(
+            "/orgs/{org_id}/endpoints",
+            get(org::endpoints).post(org::create_endpoint),
+        )
         .route("/admin", get(admin::console))
         .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
@@ -110,11 +115,17 @@ impl Session {
         })
     }
 
-    /// The navigation's view of this person in `organization`.
-    pub fn viewer(&self, organization: Option<(Uuid, String)>) -> Viewer {
+    /// The navigation's view of this person in `organization`, among
+    /// `organizations`.
+    pub fn viewer(
+        &self,
+        organization: Option<(Uuid, String)>,
+        organizations: Vec<(Uuid, String)>,
+    ) -> Viewer {
         Viewer {
             email: self.email.clone(),
             organization,
+            organizations,
             admin: self.admin,
             csrf: self.csrf.clone(),
         }
@@ -160,7 +171,13 @@ pub async fn organization(
     let org = organizations::get(&mut conn, &access)
         .await
         .map_err(|e| fail(e.into()))?;
-    Ok((access, session.viewer(Some((org.id, org.name)))))
+    let all = organizations::memberships(&mut conn, session.user_id)
+        .await
+        .map_err(|e| fail(e.into()))?
+        .into_iter()
+        .map(|m| (m.organization_id, m.organization_name))
+        .collect();
+    Ok((access, session.viewer(Some((org.id, org.name)), all)))
 }
 
 /// `/`: the first organization's clusters, or the login page.

@@ -396,10 +396,17 @@ fn chart_unit(meter: &str) -> (&'static str, f64, &'static str) {
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct UsageView {
+    /// `hour` for the last 48 hours by hour; days otherwise.
+    by: Option<String>,
+}
+
 pub async fn usage(
     State(state): State<AppState>,
     session: Session,
     Path(org_id): Path<Uuid>,
+    axum::extract::Query(view): axum::extract::Query<UsageView>,
 ) -> Response {
     let (access, viewer) = match organization(&state, &session, org_id).await {
         Ok(found) => found,
@@ -408,13 +415,23 @@ pub async fn usage(
     if let Err(e) = access.require(Permission::UsageRead) {
         return fail(e.into());
     }
+    let hourly = view.by.as_deref() == Some("hour");
+    let (step, span, label) = if hourly {
+        (Duration::hours(1), Duration::hours(48), "%d %Hh")
+    } else {
+        (Duration::days(1), Duration::days(14), "%m-%d")
+    };
     let now = Utc::now();
-    let to = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
+    let to = now.duration_trunc(step).unwrap_or(now) + step;
     let query = ReportQuery {
         organization_id: org_id,
-        from: to - Duration::days(14),
+        from: to - span,
         to,
-        granularity: Granularity::Day,
+        granularity: if hourly {
+            Granularity::Hour
+        } else {
+            Granularity::Day
+        },
         resource_id: None,
         meter: None,
     };
@@ -434,12 +451,19 @@ pub async fn usage(
         *series
             .entry(row.meter.clone())
             .or_default()
-            .entry(row.bucket.format("%m-%d").to_string())
+            .entry(row.bucket.format(label).to_string())
             .or_default() += value / per;
     }
     let body = html! {
         h1 { "Usage" }
-        p { "The last 14 days, per day. " a href={ "/v1/organizations/" (org_id) "/usage?granularity=day&format=csv" } { "Download CSV" } }
+        p {
+            @if hourly {
+                "The last 48 hours, per hour. " a href={ "/orgs/" (org_id) "/usage" } { "Per day" }
+            } @else {
+                "The last 14 days, per day. " a href={ "/orgs/" (org_id) "/usage?by=hour" } { "Per hour" }
+            }
+            " · " a href={ "/v1/organizations/" (org_id) "/usage?granularity=day&format=csv" } { "Download CSV" }
+        }
         @if series.is_empty() { p { "No usage recorded yet." } }
         div class="charts" {
             @for (meter, points) in &series {
@@ -476,6 +500,22 @@ pub async fn billing(
         }
         p { "Plan: " strong { (subscription.plan) } " · status " (subscription.status)
             @if subscription.cancel_at_period_end { " · ends with this period" } }
+        form method="post" action={ "/orgs/" (org_id) "/billing/plan" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Change plan"
+                select name="plan" {
+                    @for plan in &published.catalog.plans {
+                        option value=(plan.id) selected[plan.id.as_str() == subscription.plan] {
+                            (plan.name) " — " (money::format(plan.base_fee_minor, currency)) " a month"
+                        }
+                    }
+                }
+            }
+            button type="submit" { "Change plan" }
+            @if state.config.payments.is_some() && !subscription.payment_method_ready {
+                small { " Paid plans need a card on file: add one through the API's card setup (Stripe)." }
+            }
+        }
         h2 { "This period so far (" (Period::containing(period.start()).to_string()) ")" }
         table {
             tbody {
@@ -494,7 +534,11 @@ pub async fn billing(
             tbody {
                 @for i in &invoices {
                     tr {
-                        td { a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html" } { (i.number) } }
+                        td {
+                            a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html" } { (i.number) }
+                            " · " a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html?download=1" }
+                                aria-label={ "Download " (i.number) } { "download" }
+                        }
                         td { (i.period_start.format("%Y-%m")) }
                         td { (i.status) }
                         td class="num" { (money::format(i.total_minor, &i.currency)) }
@@ -730,6 +774,154 @@ pub async fn add_member(
     in_transaction(&state, format!("/orgs/{org_id}/members"), |tx| {
         Box::pin(async move {
             organizations::add_member(tx, &access, &email, role).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+pub async fn endpoints(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let published = state.catalog.get();
+    let (endpoints, regions, plan) = db!(state, |conn| async {
+        let endpoints = control_plane::endpoints::list(
+            &mut conn,
+            &access,
+            PageRequest::parse(Some(100), None)?,
+        )
+        .await?;
+        let regions = data_planes::regions(&mut conn).await?;
+        let org = organizations::get(&mut conn, &access).await?;
+        Ok::<_, control_plane::Error>((endpoints.data, regions, org.plan))
+    });
+    let gpus = published
+        .catalog
+        .plan(&plan.clone().into())
+        .map_or(0, |p| p.max_gpus_per_endpoint);
+    let body = html! {
+        h1 { "Inference endpoints" }
+        @if endpoints.is_empty() { p { "No endpoints yet." } }
+        @else {
+            table {
+                thead { tr { th { "Name" } th { "Serves" } th { "GPUs" } th { "Phase" } th class="num" { "Replicas" } } }
+                tbody {
+                    @for e in &endpoints {
+                        tr {
+                            td { (e.name) }
+                            td { (e.served_revision.as_deref().unwrap_or("—")) }
+                            td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
+                            td { (phase(serde_json::to_value(e.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str()))
+                                @if let Some(r) = &e.suspended_reason { br; small { (r) } } }
+                            td class="num" { (e.ready_replicas) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "New endpoint" }
+        @if gpus == 0 {
+            p { "The " (plan) " plan does not include GPU inference; upgrade to add endpoints." }
+        } @else {
+            p { "The " (plan) " plan allows up to " (gpus) " GPU" @if gpus != 1 { "s" } " per endpoint." }
+            form class="stack" method="post" action={ "/orgs/" (org_id) "/endpoints" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label { "Name" input name="name" required; }
+                label { "Region" select name="region" { @for r in &regions { option value=(r.region) { (r.region) } } } }
+                label { "Model" small { "a Hugging Face repository" } input name="model_repository" required placeholder="meta-llama/Llama-3.1-8B-Instruct"; }
+                label { "Revision" input name="model_revision" required placeholder="main"; }
+                label { "GPU" select name="gpu_model" { option value="nvidia-l4" { "NVIDIA L4" } option value="nvidia-a100-80gb" { "NVIDIA A100 80 GB" } option value="nvidia-h100-80gb" { "NVIDIA H100 80 GB" } } }
+                label { "GPUs per replica" input type="number" name="gpu_count" min="1" max=(gpus) value="1"; }
+                button type="submit" { "Create endpoint" }
+            }
+        }
+    };
+    render(StatusCode::OK, page("Endpoints", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewEndpoint {
+    csrf: String,
+    name: String,
+    region: String,
+    model_repository: String,
+    model_revision: String,
+    gpu_model: String,
+    gpu_count: Option<i64>,
+}
+
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewEndpoint>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let request = control_plane::endpoints::CreateEndpoint {
+        name: form.name,
+        region: form.region,
+        model_repository: Some(form.model_repository),
+        model_revision: Some(form.model_revision),
+        image: None,
+        engine: None,
+        gpu_model: form.gpu_model,
+        gpu_count: form.gpu_count,
+        scaling: control_plane::endpoints::UpdateEndpoint::default(),
+    };
+    let catalog = state.catalog.get();
+    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
+        Box::pin(async move {
+            control_plane::endpoints::create(tx, &access, &catalog.catalog, &request).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlanChoice {
+    csrf: String,
+    plan: String,
+}
+
+pub async fn change_plan(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<PlanChoice>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let catalog = state.catalog.get();
+    let card_required = state.config.payments.is_some();
+    in_transaction(&state, format!("/orgs/{org_id}/billing"), |tx| {
+        Box::pin(async move {
+            control_plane::subscriptions::change_plan(
+                tx,
+                &access,
+                &catalog.catalog,
+                &form.plan,
+                card_required,
+                Utc::now(),
+            )
+            .await?;
             Ok(())
         })
     })
