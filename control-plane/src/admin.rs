@@ -365,3 +365,91 @@ pub async fn change_plan(
     )
     .await
 }
+
+/// What one wave of a fleet upgrade did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Wave {
+    /// Clusters moved to the new version by this wave.
+    pub started: Vec<String>,
+    /// Clusters of earlier waves not Ready yet: a wave waits for them.
+    pub in_flight: i64,
+    /// Clusters still on the old version after this wave.
+    pub remaining: i64,
+}
+
+/// Moves the next `size` Ready clusters from version `from` to `to`, once
+/// every cluster of the previous wave is Ready again.
+pub async fn upgrade_wave(
+    conn: &mut PgConnection,
+    admin: &PlatformAdmin,
+    from: &str,
+    to: &str,
+    size: i64,
+) -> Result<Wave> {
+    let mut errors = ValidationErrors::default();
+    let parse = |v: &str| v.trim().parse::<operator::EngineVersion>().ok();
+    let (old, new) = (parse(from), parse(to));
+    if old.is_none() {
+        errors.add("from", format!("`{from}` is not a version such as 1.13.6"));
+    }
+    if new.is_none() {
+        errors.add("to", format!("`{to}` is not a version such as 1.13.6"));
+    }
+    if let (Some(old), Some(new)) = (&old, &new)
+        && new <= old
+    {
+        errors.add("to", "must be newer than the version upgraded from");
+    }
+    if !(1..=100).contains(&size) {
+        errors.add("size", "must be 1 to 100 clusters");
+    }
+    let (old, new) = errors.finish(old.zip(new))?;
+    let (old, new) = (old.to_string(), new.to_string());
+    // One fleet upgrade at a time changes these rows.
+    let in_flight: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM vector_clusters
+         WHERE version = $1 AND phase <> 'Ready' AND deletion_requested_at IS NULL",
+    )
+    .bind(&new)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut wave = Wave {
+        in_flight,
+        ..Wave::default()
+    };
+    if in_flight == 0 {
+        let started: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "UPDATE vector_clusters SET version = $2, generation = generation + 1, updated_at = now(),
+                 phase = 'Updating'
+             WHERE id IN (SELECT id FROM vector_clusters
+                          WHERE version = $1 AND phase = 'Ready' AND deletion_requested_at IS NULL
+                          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id, organization_id, name",
+        )
+        .bind(&old)
+        .bind(&new)
+        .bind(size)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, organization_id, name) in started {
+            audit::record_with(
+                &mut *conn,
+                Some(organization_id),
+                &admin.actor(),
+                "cluster.fleet_upgrade",
+                "vector_cluster",
+                &id.to_string(),
+                serde_json::json!({ "from": old, "to": new }),
+            )
+            .await?;
+            wave.started.push(name);
+        }
+    }
+    wave.remaining = sqlx::query_scalar(
+        "SELECT count(*) FROM vector_clusters WHERE version = $1 AND deletion_requested_at IS NULL",
+    )
+    .bind(&old)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(wave)
+}

@@ -490,3 +490,74 @@ async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool
     );
     assert!(page.contains("ada's organization") && page.contains("bob's organization"));
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    for who in ["a", "b", "c"] {
+        let customer = app.signup(&format!("{who}@example.com")).await;
+        app.create_cluster(customer.org_id, &customer.session, &format!("search-{who}"))
+            .await;
+    }
+    let ready = || async {
+        sqlx::query("UPDATE vector_clusters SET phase = 'Ready'")
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+    ready().await;
+    app.signup("root@example.com").await;
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut root = Browser::new(&app);
+    let (_, _, form) = root.get("/login").await;
+    root.post(
+        "/login",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "root@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, _, console) = root.get("/admin").await;
+    let token = csrf(&console);
+    let wave = |from: &'static str, to: &'static str| {
+        [
+            ("csrf", token.clone()),
+            ("from", from.to_owned()),
+            ("to", to.to_owned()),
+            ("size", "2".to_owned()),
+        ]
+    };
+    let first = wave("1.13.6", "1.14.0");
+    let pairs: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = root.post("/admin/fleet-upgrade", &pairs).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Started on 2 cluster(s)"), "{page}");
+    assert!(page.contains("1 cluster(s) remain on 1.13.6"));
+    // The wave is still rolling: no new one.
+    let (_, _, page) = root.post("/admin/fleet-upgrade", &pairs).await;
+    assert!(
+        page.contains("2 cluster(s) of the last wave are not Ready yet"),
+        "{page}"
+    );
+    ready().await;
+    let (_, _, page) = root.post("/admin/fleet-upgrade", &pairs).await;
+    assert!(page.contains("Started on 1 cluster(s)"), "{page}");
+    assert!(page.contains("0 cluster(s) remain"));
+    let upgraded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM vector_clusters WHERE version = '1.14.0'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(upgraded, 3);
+
+    let backwards = wave("1.14.0", "1.13.0");
+    let pairs: Vec<(&str, &str)> = backwards.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = root.post("/admin/fleet-upgrade", &pairs).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("must be newer"));
+}

@@ -118,6 +118,15 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
                 }
             }
         }
+        h2 { "Fleet upgrade" }
+        p { "Moves the next wave of Ready clusters to a new Qdrant version; the next wave starts only once every cluster of the last one is Ready again." }
+        form class="stack" method="post" action="/admin/fleet-upgrade" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "From version" input name="from" required placeholder="1.13.6"; }
+            label { "To version" input name="to" required placeholder="1.14.0"; }
+            label { "Clusters per wave" input type="number" name="size" min="1" max="100" value="5" required; }
+            button type="submit" { "Start the next wave" }
+        }
         h2 { "Clusters" }
         table {
             thead { tr { th { "Region" } th { "Organization" } th { "Cluster" } th { "Phase" } th { "Version" } th class="num" { "Nodes" } } }
@@ -242,4 +251,56 @@ pub async fn grant_credit(
         form.amount_minor,
         &form.reason
     ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FleetForm {
+    csrf: String,
+    from: String,
+    to: String,
+    size: i64,
+}
+
+pub async fn fleet_upgrade(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<FleetForm>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let admin = match check(&state, &session).await {
+        Ok(admin) => admin,
+        Err(page) => return page,
+    };
+    let wave = async {
+        let mut tx = state.db.begin().await?;
+        let wave = admin::upgrade_wave(&mut tx, &admin, &form.from, &form.to, form.size).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(wave)
+    }
+    .await;
+    let wave = match wave {
+        Ok(wave) => wave,
+        Err(e) => return fail(e.into()),
+    };
+    let body = html! {
+        h1 { "Fleet upgrade to " (form.to.trim()) }
+        @if wave.in_flight > 0 {
+            p class="notice" role="status" { (wave.in_flight) " cluster(s) of the last wave are not Ready yet: no new wave was started." }
+        } @else {
+            p role="status" { "Started on " (wave.started.len()) " cluster(s): " (wave.started.join(", ")) "." }
+        }
+        p { (wave.remaining) " cluster(s) remain on " (form.from.trim()) "." }
+        p { a href="/admin" { "Back to the console" } }
+    };
+    render(
+        StatusCode::OK,
+        page(
+            "Fleet upgrade",
+            Some(&session.viewer(None, Vec::new())),
+            None,
+            body,
+        ),
+    )
 }

@@ -77,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
         .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))
         .route("/admin/orgs/{org_id}/credits", post(admin::grant_credit))
+        .route("/admin/fleet-upgrade", post(admin::fleet_upgrade))
 }
 
 /// The CSRF token of a session.
