@@ -177,7 +177,8 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
     fill(&ada, "input[name=name]", "ci").await;
     submit(&ada, "main form button[type=submit]").await;
     let token = ada
-        .find(Locator::Css("[data-testid=new-token]"))
+        .wait()
+        .for_element(Locator::Css("[data-testid=new-token]"))
         .await
         .unwrap()
         .text()
@@ -282,9 +283,24 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
     .await;
     screenshot(&root, "admin").await;
     submit(&root, &format!("{row} button")).await;
+    root.wait()
+        .for_element(Locator::Css("form[action$='/resume']"))
+        .await
+        .unwrap();
     assert!(text(&root).await.contains("Abuse report #42 under review"));
 
     ada.goto(&cluster_page).await.unwrap();
+    // On a phone's width too: the page reflows rather than scrolls sideways.
+    ada.set_window_size(390, 844).await.unwrap();
+    let overflow: serde_json::Value = ada
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&ada, "cluster-phone").await;
+    assert_eq!(overflow, json!(true), "no sideways scrolling at 390 px");
     let alert = ada
         .find(Locator::Css("[role=alert]"))
         .await

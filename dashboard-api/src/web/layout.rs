@@ -35,7 +35,15 @@ pre { background: var(--bg); padding: .75rem; border-radius: .4rem; overflow-x: 
 svg text { font: 11px system-ui, sans-serif; fill: var(--muted); }
 figure { margin: 0; } figure svg { max-width: 30rem; display: block; }
 .charts { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
-@media (max-width: 40rem) { th, td { padding: .3rem; } header { padding: .5rem; } }
+code, .secret { overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+@media (max-width: 40rem) {
+  th, td { padding: .3rem; }
+  header { padding: .5rem; }
+  /* Wide tables scroll inside themselves, not the page. */
+  table { display: block; overflow-x: auto; }
+  main { padding: .75rem; }
+}
 "#;
 
 /// Who is looking, for the navigation.
