@@ -163,6 +163,8 @@ async fn forms_need_their_token_and_other_organizations_pages_are_not_found(pool
         format!("/orgs/{}/api-keys", bob.org_id),
         format!("/orgs/{}/usage", bob.org_id),
         format!("/orgs/{}/billing", bob.org_id),
+        format!("/orgs/{}/members", bob.org_id),
+        format!("/orgs/{}/endpoints", bob.org_id),
         format!("/orgs/{}/clusters/{bob_cluster_id}", bob.org_id),
         format!("{home}/clusters/{bob_cluster_id}"),
     ] {
@@ -400,6 +402,29 @@ async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(poo
     );
     assert!(page.contains("Scheduled <code>0 3 * * *</code>"), "{page}");
     assert!(page.contains("manual"), "the backup is listed");
+
+    // Business restores a finished backup into a new cluster from the page.
+    app.set_plan(org, &bob.session, "business").await;
+    sqlx::query("UPDATE cluster_backups SET phase = 'Succeeded', finished_at = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, _, page) = ada.get(&cluster).await;
+    let action = page
+        .split("action=\"")
+        .map(|a| a.split('"').next().unwrap())
+        .find(|a| a.ends_with("/restore"))
+        .unwrap()
+        .to_owned();
+    let (status, location, _) = ada
+        .post(&action, &[("csrf", &token), ("name", "search-copy")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, restored) = ada.get(&location).await;
+    assert!(
+        restored.contains("search-copy") && restored.contains("from a backup: Pending"),
+        "{restored}"
+    );
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
@@ -454,7 +479,29 @@ async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool
     let (status, _, _) = ada.post(&format!("{home}/endpoints"), &one).await;
     assert_eq!(status, 303);
     let (_, _, endpoints) = ada.get(&format!("{home}/endpoints")).await;
-    assert!(endpoints.contains("<td>chat</td>") && endpoints.contains("1 × nvidia-l4"));
+    assert!(endpoints.contains(">chat</a>") && endpoints.contains("1 × nvidia-l4"));
+    let link = endpoints
+        .split("href=\"")
+        .map(|a| a.split('"').next().unwrap())
+        .find(|a| a.contains("/endpoints/"))
+        .unwrap()
+        .to_owned();
+    let (status, _, detail) = ada.get(&link).await;
+    assert_eq!(status, 200);
+    assert!(detail.contains("1 × nvidia-l4 per replica"));
+    let (status, _, _) = ada.post(&format!("{link}/wake"), &[("csrf", &token)]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = ada
+        .post(&format!("{link}/delete"), &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 422, "not without the confirmation");
+    let (status, _, _) = ada
+        .post(
+            &format!("{link}/delete"),
+            &[("csrf", &token), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(status, 303);
 
     let (status, _, usage) = ada.get(&format!("{home}/usage?by=hour")).await;
     assert_eq!(status, 200);

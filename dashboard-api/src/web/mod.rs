@@ -58,6 +58,19 @@ pub fn routes() -> Router<AppState> {
             post(org::take_backup),
         )
         .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/backups/{backup_id}/restore",
+            post(org::restore_backup),
+        )
+        .route("/orgs/{org_id}/endpoints/{endpoint_id}", get(org::endpoint))
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}/wake",
+            post(org::wake_endpoint),
+        )
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}/delete",
+            post(org::delete_endpoint),
+        )
+        .route(
             "/orgs/{org_id}/members",
             get(org::members).post(org::add_member),
         )

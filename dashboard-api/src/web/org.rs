@@ -181,6 +181,10 @@ pub async fn cluster(
                 tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
                 tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }
                 tr { th { "Endpoint" } td { code { (endpoint) } } }
+                @if c.restore_from.is_some() {
+                    tr { th { "Restore" } td { "from a backup: " (c.restore_phase.as_deref().unwrap_or("Pending"))
+                        @if let Some(m) = &c.restore_message { " (" (m) ")" } } }
+                }
             }
         }
         h2 { "Conditions" }
@@ -228,12 +232,21 @@ pub async fn cluster(
         }
         @if !backups.is_empty() {
             table {
-                thead { tr { th { "Backup" } th { "Origin" } th { "Phase" } th { "Finished" } } }
+                thead { tr { th { "Backup" } th { "Origin" } th { "Phase" } th { "Finished" } th { "Restore" } } }
                 tbody {
                     @for b in &backups {
                         tr {
                             td { (b.name) } td { (b.origin) } td { (phase(&b.phase)) }
                             td { (b.finished_at.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())) }
+                            td {
+                                @if b.phase == "Succeeded" && b.deletion_requested_at.is_none() {
+                                    form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups/" (b.id) "/restore" } {
+                                        input type="hidden" name="csrf" value=(session.csrf);
+                                        input name="name" required aria-label={ "Name of the cluster to restore " (b.name) " into" } placeholder="new cluster name";
+                                        button type="submit" { "Restore" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -814,7 +827,7 @@ pub async fn endpoints(
                 tbody {
                     @for e in &endpoints {
                         tr {
-                            td { (e.name) }
+                            td { a href={ "/orgs/" (org_id) "/endpoints/" (e.id) } { (e.name) } }
                             td { (e.served_revision.as_deref().unwrap_or("—")) }
                             td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
                             td { (phase(serde_json::to_value(e.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str()))
@@ -922,6 +935,165 @@ pub async fn change_plan(
                 Utc::now(),
             )
             .await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RestoreForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn restore_backup(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+    Form(form): Form<RestoreForm>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let catalog = state.catalog.get();
+    let restored = async {
+        let mut tx = state.db.begin().await?;
+        let cluster = control_plane::backups::restore(
+            &mut tx,
+            &access,
+            &catalog.catalog,
+            cluster_id,
+            backup_id,
+            form.name.trim(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(cluster)
+    }
+    .await;
+    match restored {
+        Ok(cluster) => {
+            Redirect::to(&format!("/orgs/{org_id}/clusters/{}", cluster.id)).into_response()
+        }
+        Err(e) => fail(e.into()),
+    }
+}
+
+pub async fn endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let (access, viewer) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let e = db!(state, |conn| control_plane::endpoints::get(
+        &mut conn,
+        &access,
+        endpoint_id
+    ));
+    let phase_name = serde_json::to_value(e.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let conditions = e.conditions.as_array().cloned().unwrap_or_default();
+    let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
+    let body = html! {
+        h1 { (e.name) " " (phase(&phase_name)) }
+        @if let Some(reason) = &e.suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+        table {
+            tbody {
+                tr { th { "Region" } td { (e.region) @if e.simulated { " (simulated: serves no traffic)" } } }
+                tr { th { "Serves" } td { (e.served_revision.as_deref().unwrap_or("—")) } }
+                tr { th { "GPUs" } td { (e.spec.gpu.count) " × " (e.spec.gpu.model) " per replica" } }
+                tr { th { "Replicas" } td { (e.ready_replicas) " ready; " (e.spec.replicas.min) " to " (e.spec.replicas.max) } }
+                tr { th { "Endpoint" } td { code { (e.endpoint.as_deref().unwrap_or("(not yet)")) } } }
+            }
+        }
+        h2 { "Conditions" }
+        table {
+            tbody {
+                @for cond in &conditions {
+                    tr {
+                        td { (cond["type"].as_str().unwrap_or("")) }
+                        td { (cond["status"].as_str().unwrap_or("")) }
+                        td { (cond["message"].as_str().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+        form method="post" action={ (base) "/wake" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button type="submit" { "Wake" }
+        }
+        h2 { "Delete" }
+        form method="post" action={ (base) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { input type="checkbox" name="confirm" value="yes" required;
+                " I understand the endpoint will be deleted" }
+            button class="danger" type="submit" { "Delete " (e.name) }
+        }
+    };
+    render(StatusCode::OK, page(&e.name, Some(&viewer), None, body))
+}
+
+pub async fn wake_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/endpoints/{endpoint_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::endpoints::wake(tx, &access, endpoint_id).await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Confirmed>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return super::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not deleted",
+            "Tick the box to confirm the deletion.",
+        );
+    }
+    let (access, _) = match organization(&state, &session, org_id).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
+        Box::pin(async move {
+            control_plane::endpoints::delete(tx, &access, endpoint_id).await?;
             Ok(())
         })
     })
