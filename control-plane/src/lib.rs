@@ -24,6 +24,7 @@ pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod idempotency;
+pub mod invitations;
 pub mod invoices;
 pub mod organizations;
 pub mod outbox;

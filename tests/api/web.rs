@@ -608,3 +608,91 @@ async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPoo
     assert_eq!(status, 422);
     assert!(page.contains("must be newer"));
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::new(&app);
+    let (_, _, form) = ada.get("/signup").await;
+    ada.post(
+        "/signup",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, members) = ada.get(&format!("{home}/members")).await;
+    let (status, _, page) = ada
+        .post(
+            &format!("{home}/invitations"),
+            &[
+                ("csrf", &csrf(&members)),
+                ("email", "carol@example.com"),
+                ("role", "billing"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201);
+    let link = page
+        .split(r#"data-testid="invitation-link">"#)
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let path = link.trim_start_matches(&format!(
+        "http://{}",
+        app.base.trim_start_matches("http://")
+    ));
+    assert!(path.starts_with("/invitations/"), "{link}");
+
+    // Not logged in: told how to come back.
+    let (status, _, page) = Browser::new(&app).get(path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("then open this link again"));
+
+    // Someone else's account cannot use it.
+    let mut bob = Browser::new(&app);
+    let (_, _, form) = bob.get("/signup").await;
+    bob.post(
+        "/signup",
+        &[
+            ("csrf", &csrf(&form)),
+            ("email", "bob@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, _, page) = bob.get(path).await;
+    let (status, _, _) = bob.post(path, &[("csrf", &csrf(&page))]).await;
+    assert_eq!(status, 403);
+
+    // Carol signs up and joins, as billing; the link is then spent.
+    let mut carol = Browser::new(&app);
+    let (_, _, form) = carol.get("/signup").await;
+    carol
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf(&form)),
+                ("email", "carol@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let (_, _, page) = carol.get(path).await;
+    assert!(page.contains("As billing, for carol@example.com"));
+    let (status, location, _) = carol.post(path, &[("csrf", &csrf(&page))]).await;
+    assert_eq!((status, location.as_str()), (303, home.as_str()));
+    let (_, _, members) = ada.get(&format!("{home}/members")).await;
+    assert!(
+        members.contains("<td>carol@example.com</td><td>billing</td>"),
+        "{members}"
+    );
+    let (status, _, _) = carol.get(path).await;
+    assert_eq!(status, 404, "used once");
+}

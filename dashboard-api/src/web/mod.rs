@@ -70,6 +70,11 @@ pub fn routes() -> Router<AppState> {
             "/orgs/{org_id}/endpoints/{endpoint_id}/delete",
             post(org::delete_endpoint),
         )
+        .route("/orgs/{org_id}/invitations", post(org::invite))
+        .route(
+            "/invitations/{token}",
+            get(org::invitation).post(org::accept_invitation),
+        )
         .route(
             "/orgs/{org_id}/members",
             get(org::members).post(org::add_member),
