@@ -72,6 +72,35 @@ impl<'a> Browser<'a> {
     }
 }
 
+impl<'a> Browser<'a> {
+    /// A new account through the signup form, logged in.
+    async fn signed_up(app: &'a TestApp, email: &str) -> Browser<'a> {
+        Browser::through(app, "/signup", email).await
+    }
+
+    /// An existing account, logged in through the login form.
+    async fn logged_in(app: &'a TestApp, email: &str) -> Browser<'a> {
+        Browser::through(app, "/login", email).await
+    }
+
+    async fn through(app: &'a TestApp, path: &str, email: &str) -> Browser<'a> {
+        let mut browser = Browser::new(app);
+        let (_, _, form) = browser.get(path).await;
+        let (status, _, _) = browser
+            .post(
+                path,
+                &[
+                    ("csrf", &csrf(&form)),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "{path} as {email}");
+        browser
+    }
+}
+
 /// The value of the first `name="csrf"` field on a page.
 fn csrf(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
@@ -211,17 +240,7 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
         .execute(&pool)
         .await
         .unwrap();
-    let mut root = Browser::new(&app);
-    let (_, _, form) = root.get("/login").await;
-    root.post(
-        "/login",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "root@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut root = Browser::logged_in(&app, "root@example.com").await;
     let (status, _, console) = root.get("/admin").await;
     assert_eq!(status, 200);
     for needle in [
@@ -293,17 +312,7 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let mut ada = Browser::new(&app);
-    let (_, _, form) = ada.get("/signup").await;
-    ada.post(
-        "/signup",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "ada@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
     let (_, home, _) = ada.get("/").await;
     let (_, _, overview) = ada.get(&home).await;
     let token = csrf(&overview);
@@ -430,17 +439,7 @@ async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(poo
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let mut ada = Browser::new(&app);
-    let (_, _, form) = ada.get("/signup").await;
-    ada.post(
-        "/signup",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "ada@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
     let (_, home, _) = ada.get("/").await;
     let (_, _, endpoints) = ada.get(&format!("{home}/endpoints")).await;
     assert!(
@@ -519,17 +518,7 @@ async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool
         ],
     )
     .await;
-    let mut bobs = Browser::new(&app);
-    let (_, _, form) = bobs.get("/login").await;
-    bobs.post(
-        "/login",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "bob@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut bobs = Browser::logged_in(&app, "bob@example.com").await;
     let (_, _, page) = bobs.get(&home).await;
     assert!(
         page.contains(r#"aria-label="Switch organization""#),
@@ -558,17 +547,7 @@ async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPoo
         .execute(&pool)
         .await
         .unwrap();
-    let mut root = Browser::new(&app);
-    let (_, _, form) = root.get("/login").await;
-    root.post(
-        "/login",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "root@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut root = Browser::logged_in(&app, "root@example.com").await;
     let (_, _, console) = root.get("/admin").await;
     let token = csrf(&console);
     let wave = |from: &'static str, to: &'static str| {
@@ -612,17 +591,7 @@ async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPoo
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let mut ada = Browser::new(&app);
-    let (_, _, form) = ada.get("/signup").await;
-    ada.post(
-        "/signup",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "ada@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
     let (_, home, _) = ada.get("/").await;
     let (_, _, members) = ada.get(&format!("{home}/members")).await;
     let (status, _, page) = ada
@@ -656,17 +625,7 @@ async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
     assert!(page.contains("then open this link again"));
 
     // Someone else's account cannot use it.
-    let mut bob = Browser::new(&app);
-    let (_, _, form) = bob.get("/signup").await;
-    bob.post(
-        "/signup",
-        &[
-            ("csrf", &csrf(&form)),
-            ("email", "bob@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let mut bob = Browser::signed_up(&app, "bob@example.com").await;
     let (_, _, page) = bob.get(path).await;
     let (status, _, _) = bob.post(path, &[("csrf", &csrf(&page))]).await;
     assert_eq!(status, 403);

@@ -7,6 +7,30 @@
 //! page on another site cannot know it; before login, it is a random value
 //! also set as a cookie (double submit).
 
+/// The organization a page is about, with the navigation's view of the
+/// person; or, from the handler, the page that says why not (404).
+macro_rules! visit {
+    ($state:expr, $session:expr, $org:expr) => {
+        match $crate::web::organization(&$state, &$session, $org).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        }
+    };
+}
+
+/// As `visit!` for a form: its CSRF token is checked first.
+macro_rules! submit {
+    ($state:expr, $session:expr, $org:expr, $csrf:expr) => {
+        submit!($state, $session, $org, $csrf, with viewer).0
+    };
+    ($state:expr, $session:expr, $org:expr, $csrf:expr, with viewer) => {{
+        if let Some(refused) = $session.refuse($csrf) {
+            return refused;
+        }
+        visit!($state, $session, $org)
+    }};
+}
+
 mod admin;
 mod auth;
 mod chart;

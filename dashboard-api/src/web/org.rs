@@ -19,7 +19,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{Session, chart, fail, organization, render};
+use super::{Session, chart, fail, render};
 use crate::state::AppState;
 
 /// Runs `work` on a pooled connection; a domain error becomes a page.
@@ -46,10 +46,7 @@ pub async fn overview(
     session: Session,
     Path(org_id): Path<Uuid>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
     let (clusters, regions, plan) = db!(state, |conn| async {
         let clusters =
@@ -121,13 +118,7 @@ pub async fn create_cluster(
     Path(org_id): Path<Uuid>,
     Form(form): Form<NewCluster>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let request = CreateCluster {
         name: form.name,
         region: form.region,
@@ -158,10 +149,7 @@ pub async fn cluster(
     session: Session,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let (c, backups) = db!(state, |conn| async {
         let c = clusters::get(&mut conn, &access, cluster_id).await?;
         let backups = control_plane::backups::list(&mut conn, &access, cluster_id).await?;
@@ -275,9 +263,7 @@ pub async fn delete_cluster(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<Confirmed>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
+    let access = submit!(state, session, org_id, &form.csrf);
     if form.confirm.as_deref() != Some("yes") {
         return super::message(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -285,10 +271,6 @@ pub async fn delete_cluster(
             "Tick the box to confirm the deletion.",
         );
     }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
     db!(state, |conn| clusters::delete(
         &mut conn, &access, cluster_id
     ));
@@ -338,10 +320,7 @@ pub async fn api_keys(
     session: Session,
     Path(org_id): Path<Uuid>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let keys = db!(state, |conn| async {
         Ok::<_, control_plane::Error>(
             api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
@@ -367,13 +346,7 @@ pub async fn create_api_key(
     Path(org_id): Path<Uuid>,
     Form(form): Form<NewKey>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
     let created = async {
         let new = NewApiKey::parse(&form.name, None)?;
         let mut tx = state.db.begin().await?;
@@ -421,10 +394,7 @@ pub async fn usage(
     Path(org_id): Path<Uuid>,
     axum::extract::Query(view): axum::extract::Query<UsageView>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     if let Err(e) = access.require(Permission::UsageRead) {
         return fail(e.into());
     }
@@ -493,10 +463,7 @@ pub async fn billing(
     session: Session,
     Path(org_id): Path<Uuid>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
     let (subscription, (period, estimate), invoices) = db!(state, |conn| async {
         let subscription =
@@ -577,13 +544,7 @@ pub async fn update_cluster(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<ClusterChange>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let change = clusters::UpdateCluster {
         version: Some(form.version),
         nodes: Some(form.nodes),
@@ -617,13 +578,7 @@ pub async fn backup_policy(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<Schedule>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let request = control_plane::backups::PolicyRequest {
         schedule: form.schedule,
         retention_days: form.retention_days,
@@ -661,13 +616,7 @@ pub async fn take_backup(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
     in_transaction(
         &state,
@@ -717,10 +666,7 @@ pub async fn members(
     session: Session,
     Path(org_id): Path<Uuid>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let members = db!(state, |conn| organizations::members(&mut conn, &access));
     let body = html! {
         h1 { "Members" }
@@ -777,13 +723,7 @@ pub async fn add_member(
     Path(org_id): Path<Uuid>,
     Form(form): Form<NewMember>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let parsed = control_plane::accounts::Email::parse(&form.email)
         .map_err(|e| e.to_string())
         .and_then(|email| {
@@ -811,10 +751,7 @@ pub async fn endpoints(
     session: Session,
     Path(org_id): Path<Uuid>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
     let (endpoints, regions, plan) = db!(state, |conn| async {
         let endpoints = control_plane::endpoints::list(
@@ -888,13 +825,7 @@ pub async fn create_endpoint(
     Path(org_id): Path<Uuid>,
     Form(form): Form<NewEndpoint>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let request = control_plane::endpoints::CreateEndpoint {
         name: form.name,
         region: form.region,
@@ -928,13 +859,7 @@ pub async fn change_plan(
     Path(org_id): Path<Uuid>,
     Form(form): Form<PlanChoice>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
     let card_required = state.config.payments.is_some();
     in_transaction(&state, format!("/orgs/{org_id}/billing"), |tx| {
@@ -966,13 +891,7 @@ pub async fn restore_backup(
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
     Form(form): Form<RestoreForm>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
     let restored = async {
         let mut tx = state.db.begin().await?;
@@ -1002,10 +921,7 @@ pub async fn endpoint(
     session: Session,
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
 ) -> Response {
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = visit!(state, session, org_id);
     let e = db!(state, |conn| control_plane::endpoints::get(
         &mut conn,
         &access,
@@ -1064,13 +980,7 @@ pub async fn wake_endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let access = submit!(state, session, org_id, &form.csrf);
     in_transaction(
         &state,
         format!("/orgs/{org_id}/endpoints/{endpoint_id}"),
@@ -1090,9 +1000,7 @@ pub async fn delete_endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     Form(form): Form<Confirmed>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
+    let access = submit!(state, session, org_id, &form.csrf);
     if form.confirm.as_deref() != Some("yes") {
         return super::message(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1100,10 +1008,6 @@ pub async fn delete_endpoint(
             "Tick the box to confirm the deletion.",
         );
     }
-    let (access, _) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
     in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
         Box::pin(async move {
             control_plane::endpoints::delete(tx, &access, endpoint_id).await?;
@@ -1120,13 +1024,7 @@ pub async fn invite(
     headers: axum::http::HeaderMap,
     Form(form): Form<NewMember>,
 ) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let (access, viewer) = match organization(&state, &session, org_id).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
     let parsed = control_plane::accounts::Email::parse(&form.email)
         .map_err(|e| e.to_string())
         .and_then(|email| {
