@@ -83,7 +83,10 @@ impl Driver {
     }
 }
 
+/// Saves a screenshot of the page, after checking it with axe.
 async fn screenshot(browser: &Client, name: &str) {
+    let violations = accessibility(browser).await;
+    assert!(violations.is_empty(), "{name}: {violations:#?}");
     std::fs::create_dir_all(SCREENSHOTS).unwrap();
     let png = browser.screenshot().await.unwrap();
     std::fs::write(format!("{SCREENSHOTS}/{name}.png"), png).unwrap();
@@ -124,6 +127,28 @@ async fn arrive(browser: &Client, part: &str) -> String {
         browser.current_url().await.unwrap(),
         text(browser).await
     );
+}
+
+/// Runs axe-core (`npm ci` in `tests/fixtures`) on the page; the serious and
+/// critical accessibility violations it finds, as "rule: element" lines.
+async fn accessibility(browser: &Client) -> Vec<String> {
+    let axe = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/node_modules/axe-core/axe.min.js"
+    ))
+    .unwrap_or_else(|e| panic!("axe-core ({e}); run `npm ci` in tests/fixtures"));
+    browser.execute(&axe, vec![]).await.unwrap();
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .flatMap(v => v.nodes.map(n => v.id + ': ' + n.target.join(' ')))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
 }
 
 async fn text(browser: &Client) -> String {
