@@ -31,11 +31,32 @@ macro_rules! submit {
     }};
 }
 
+/// Runs `work` on a pooled connection; a domain error becomes a page.
+macro_rules! db {
+    ($state:expr, |$conn:ident| $work:expr) => {{
+        let result = async {
+            let mut $conn = $state.db.acquire().await?;
+            $work.await
+        }
+        .await;
+        match result {
+            Ok(value) => value,
+            Err(e) => return fail(control_plane::Error::from(e).into()),
+        }
+    }};
+}
+
 mod admin;
 mod auth;
+mod billing;
 mod chart;
+mod clusters;
+mod common;
+mod endpoints;
+mod keys;
 mod layout;
-mod org;
+mod members;
+mod usage;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -62,57 +83,63 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(auth::signup_form).post(auth::signup))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/orgs/{org_id}", get(org::overview))
-        .route("/orgs/{org_id}/clusters", post(org::create_cluster))
-        .route("/orgs/{org_id}/clusters/{cluster_id}", get(org::cluster))
+        .route("/orgs/{org_id}", get(clusters::overview))
+        .route("/orgs/{org_id}/clusters", post(clusters::create_cluster))
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}",
+            get(clusters::cluster),
+        )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/delete",
-            post(org::delete_cluster),
+            post(clusters::delete_cluster),
         )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/update",
-            post(org::update_cluster),
+            post(clusters::update_cluster),
         )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backup-policy",
-            post(org::backup_policy),
+            post(clusters::backup_policy),
         )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backups",
-            post(org::take_backup),
+            post(clusters::take_backup),
         )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backups/{backup_id}/restore",
-            post(org::restore_backup),
+            post(clusters::restore_backup),
         )
-        .route("/orgs/{org_id}/endpoints/{endpoint_id}", get(org::endpoint))
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}",
+            get(endpoints::endpoint),
+        )
         .route(
             "/orgs/{org_id}/endpoints/{endpoint_id}/wake",
-            post(org::wake_endpoint),
+            post(endpoints::wake_endpoint),
         )
         .route(
             "/orgs/{org_id}/endpoints/{endpoint_id}/delete",
-            post(org::delete_endpoint),
+            post(endpoints::delete_endpoint),
         )
-        .route("/orgs/{org_id}/invitations", post(org::invite))
+        .route("/orgs/{org_id}/invitations", post(members::invite))
         .route(
             "/invitations/{token}",
-            get(org::invitation).post(org::accept_invitation),
+            get(members::invitation).post(members::accept_invitation),
         )
         .route(
             "/orgs/{org_id}/members",
-            get(org::members).post(org::add_member),
+            get(members::members).post(members::add_member),
         )
         .route(
             "/orgs/{org_id}/api-keys",
-            get(org::api_keys).post(org::create_api_key),
+            get(keys::api_keys).post(keys::create_api_key),
         )
-        .route("/orgs/{org_id}/usage", get(org::usage))
-        .route("/orgs/{org_id}/billing", get(org::billing))
-        .route("/orgs/{org_id}/billing/plan", post(org::change_plan))
+        .route("/orgs/{org_id}/usage", get(usage::usage))
+        .route("/orgs/{org_id}/billing", get(billing::billing))
+        .route("/orgs/{org_id}/billing/plan", post(billing::change_plan))
         .route(
             "/orgs/{org_id}/endpoints",
-            get(org::endpoints).post(org::create_endpoint),
+            get(endpoints::endpoints).post(endpoints::create_endpoint),
         )
         .route("/admin", get(admin::console))
         .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))

@@ -1,0 +1,389 @@
+//! An organization's clusters: the list and the form to create one, a
+//! cluster's page, resize and upgrade, backups and restores, deletion.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use control_plane::clusters::{self, CreateCluster};
+use control_plane::page::PageRequest;
+use control_plane::{data_planes, organizations};
+use maud::html;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::common::{Confirmed, CsrfOnly, in_transaction, phase};
+use super::layout::page;
+use super::{Session, fail, render};
+use crate::state::AppState;
+
+pub async fn overview(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let published = state.catalog.get();
+    let (clusters, regions, plan) = db!(state, |conn| async {
+        let clusters =
+            clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
+        let regions = data_planes::regions(&mut conn).await?;
+        let org = organizations::get(&mut conn, &access).await?;
+        Ok::<_, control_plane::Error>((clusters.data, regions, org.plan))
+    });
+    let plan = published.catalog.plan(&plan.clone().into()).cloned();
+    let body = html! {
+        h1 { "Clusters" }
+        @if clusters.is_empty() {
+            p { "No clusters yet." }
+        } @else {
+            table {
+                thead { tr { th { "Name" } th { "Region" } th { "Phase" } th { "Version" } th class="num" { "Nodes" } } }
+                tbody {
+                    @for c in &clusters {
+                        tr {
+                            td { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { (c.name) } }
+                            td { (c.region) @if c.simulated { " (simulated)" } }
+                            td { (phase(c.phase.as_str())) @if let Some(r) = &c.suspended_reason { br; small { (r) } } }
+                            td { (c.current_version.as_deref().unwrap_or("—")) }
+                            td class="num" { (c.ready_nodes) " / " (c.nodes) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "New cluster" }
+        @if let Some(plan) = &plan {
+            p {
+                "The " (plan.name) " plan allows "
+                @match plan.max_vector_clusters { Some(n) => { (n) " cluster" @if n != 1 { "s" } }, None => "any number of clusters" }
+                ", up to " (plan.max_nodes_per_cluster) " node" @if plan.max_nodes_per_cluster != 1 { "s" }
+                " each, replication up to " (plan.max_replication_factor)
+                @if plan.storage_hard_cap { ", " (plan.included_storage_gib) " GiB of storage in all" }
+                "."
+            }
+        }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Name" small { "3–40 lowercase letters, digits and dashes" }
+                input name="name" required pattern="[a-z][a-z0-9-]{1,38}[a-z0-9]"; }
+            label { "Region"
+                select name="region" {
+                    @for r in &regions { option value=(r.region) { (r.region) @if r.simulated { " (simulated)" } } }
+                }
+            }
+            label { "Nodes" input type="number" name="nodes" min="1"
+                max=(plan.as_ref().map_or(64, |p| p.max_nodes_per_cluster)) value="1"; }
+            button type="submit" { "Create cluster" }
+        }
+    };
+    render(StatusCode::OK, page("Clusters", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewCluster {
+    csrf: String,
+    name: String,
+    region: String,
+    nodes: Option<i64>,
+}
+
+pub async fn create_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewCluster>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let request = CreateCluster {
+        name: form.name,
+        region: form.region,
+        version: None,
+        nodes: form.nodes,
+        replication_factor: None,
+        cpu_millicores: None,
+        memory_mib: None,
+        storage_gib: None,
+    };
+    let catalog = state.catalog.get();
+    let created = async {
+        let mut tx = state.db.begin().await?;
+        let created = clusters::create(&mut tx, &access, &catalog.catalog, &request).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(created)
+    }
+    .await;
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => return fail(e.into()),
+    };
+    Redirect::to(&format!("/orgs/{org_id}/clusters/{}", created.id)).into_response()
+}
+
+pub async fn cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let (c, backups) = db!(state, |conn| async {
+        let c = clusters::get(&mut conn, &access, cluster_id).await?;
+        let backups = control_plane::backups::list(&mut conn, &access, cluster_id).await?;
+        Ok::<_, control_plane::Error>((c, backups))
+    });
+    let conditions = c.conditions.0.as_array().cloned().unwrap_or_default();
+    let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
+    let body = html! {
+        h1 { (c.name) " " (phase(c.phase.as_str())) }
+        @if let Some(reason) = &c.suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+        table {
+            tbody {
+                tr { th { "Region" } td { (c.region) @if c.simulated { " (simulated: serves no traffic)" } } }
+                tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.version) ")" } }
+                tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
+                tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }
+                tr { th { "Endpoint" } td { code { (endpoint) } } }
+                @if c.restore_from.is_some() {
+                    tr { th { "Restore" } td { "from a backup: " (c.restore_phase.as_deref().unwrap_or("Pending"))
+                        @if let Some(m) = &c.restore_message { " (" (m) ")" } } }
+                }
+            }
+        }
+        h2 { "Conditions" }
+        table {
+            thead { tr { th { "Type" } th { "Status" } th { "Reason" } th { "Message" } } }
+            tbody {
+                @for cond in &conditions {
+                    tr {
+                        td { (cond["type"].as_str().unwrap_or("")) }
+                        td { (cond["status"].as_str().unwrap_or("")) }
+                        td { (cond["reason"].as_str().unwrap_or("")) }
+                        td { (cond["message"].as_str().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+        h2 { "Connect" }
+        pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
+        h2 { "Resize or upgrade" }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/update" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Version" input name="version" value=(c.version) required; }
+            label { "Nodes" input type="number" name="nodes" min="1" value=(c.nodes) required; }
+            label { "Storage per node (GiB)" small { "volumes only grow" }
+                input type="number" name="storage_gib" min=(c.storage_gib) value=(c.storage_gib) required; }
+            button type="submit" { "Apply" }
+        }
+        h2 { "Backups" }
+        @match &c.backup_schedule {
+            Some(schedule) => p { "Scheduled " code { (schedule) } " (UTC), kept "
+                (c.backup_retention_days.unwrap_or(0)) " days." },
+            None => p { "No schedule." },
+        }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backup-policy" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Schedule" small { "cron in UTC, such as 0 2 * * * or @daily" }
+                input name="schedule" required value=(c.backup_schedule.as_deref().unwrap_or("0 2 * * *")); }
+            label { "Keep (days)" input type="number" name="retention_days" min="1"
+                value=(c.backup_retention_days.unwrap_or(7)) required; }
+            button type="submit" { "Save schedule" }
+        }
+        form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button type="submit" { "Back up now" }
+        }
+        @if !backups.is_empty() {
+            table {
+                thead { tr { th { "Backup" } th { "Origin" } th { "Phase" } th { "Finished" } th { "Restore" } } }
+                tbody {
+                    @for b in &backups {
+                        tr {
+                            td { (b.name) } td { (b.origin) } td { (phase(&b.phase)) }
+                            td { (b.finished_at.map_or("—".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())) }
+                            td {
+                                @if b.phase == "Succeeded" && b.deletion_requested_at.is_none() {
+                                    form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups/" (b.id) "/restore" } {
+                                        input type="hidden" name="csrf" value=(session.csrf);
+                                        input name="name" required aria-label={ "Name of the cluster to restore " (b.name) " into" } placeholder="new cluster name";
+                                        button type="submit" { "Restore" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Delete" }
+        form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { input type="checkbox" name="confirm" value="yes" required;
+                " I understand the cluster and its data will be deleted" }
+            button class="danger" type="submit" { "Delete " (c.name) }
+        }
+    };
+    render(StatusCode::OK, page(&c.name, Some(&viewer), None, body))
+}
+
+pub async fn delete_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Confirmed>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    if form.confirm.as_deref() != Some("yes") {
+        return super::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not deleted",
+            "Tick the box to confirm the deletion.",
+        );
+    }
+    db!(state, |conn| clusters::delete(
+        &mut conn, &access, cluster_id
+    ));
+    Redirect::to(&format!("/orgs/{org_id}")).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClusterChange {
+    csrf: String,
+    version: String,
+    nodes: i64,
+    storage_gib: i64,
+}
+
+pub async fn update_cluster(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<ClusterChange>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let change = clusters::UpdateCluster {
+        version: Some(form.version),
+        nodes: Some(form.nodes),
+        storage_gib: Some(form.storage_gib),
+        ..clusters::UpdateCluster::default()
+    };
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                clusters::update(tx, &access, &catalog.catalog, cluster_id, &change).await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Schedule {
+    csrf: String,
+    schedule: String,
+    retention_days: i64,
+}
+
+pub async fn backup_policy(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Schedule>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let request = control_plane::backups::PolicyRequest {
+        schedule: form.schedule,
+        retention_days: form.retention_days,
+        retention_count: None,
+    };
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::backups::set_policy(
+                    tx,
+                    &access,
+                    &catalog.catalog,
+                    cluster_id,
+                    &request,
+                )
+                .await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+pub async fn take_backup(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let catalog = state.catalog.get();
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/clusters/{cluster_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::backups::create(
+                    tx,
+                    &access,
+                    &catalog.catalog,
+                    cluster_id,
+                    Utc::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RestoreForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn restore_backup(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+    Form(form): Form<RestoreForm>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let catalog = state.catalog.get();
+    let restored = async {
+        let mut tx = state.db.begin().await?;
+        let cluster = control_plane::backups::restore(
+            &mut tx,
+            &access,
+            &catalog.catalog,
+            cluster_id,
+            backup_id,
+            form.name.trim(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(cluster)
+    }
+    .await;
+    match restored {
+        Ok(cluster) => {
+            Redirect::to(&format!("/orgs/{org_id}/clusters/{}", cluster.id)).into_response()
+        }
+        Err(e) => fail(e.into()),
+    }
+}

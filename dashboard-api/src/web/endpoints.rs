@@ -1,0 +1,218 @@
+//! Inference endpoints: the list, creating one, an endpoint's page.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::page::PageRequest;
+use control_plane::{data_planes, organizations};
+use maud::html;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::common::{Confirmed, CsrfOnly, in_transaction, phase};
+use super::layout::page;
+use super::{Session, fail, render};
+use crate::state::AppState;
+
+pub async fn endpoints(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let published = state.catalog.get();
+    let (endpoints, regions, plan) = db!(state, |conn| async {
+        let endpoints = control_plane::endpoints::list(
+            &mut conn,
+            &access,
+            PageRequest::parse(Some(100), None)?,
+        )
+        .await?;
+        let regions = data_planes::regions(&mut conn).await?;
+        let org = organizations::get(&mut conn, &access).await?;
+        Ok::<_, control_plane::Error>((endpoints.data, regions, org.plan))
+    });
+    let gpus = published
+        .catalog
+        .plan(&plan.clone().into())
+        .map_or(0, |p| p.max_gpus_per_endpoint);
+    let body = html! {
+        h1 { "Inference endpoints" }
+        @if endpoints.is_empty() { p { "No endpoints yet." } }
+        @else {
+            table {
+                thead { tr { th { "Name" } th { "Serves" } th { "GPUs" } th { "Phase" } th class="num" { "Replicas" } } }
+                tbody {
+                    @for e in &endpoints {
+                        tr {
+                            td { a href={ "/orgs/" (org_id) "/endpoints/" (e.id) } { (e.name) } }
+                            td { (e.served_revision.as_deref().unwrap_or("—")) }
+                            td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
+                            td { (phase(serde_json::to_value(e.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str()))
+                                @if let Some(r) = &e.suspended_reason { br; small { (r) } } }
+                            td class="num" { (e.ready_replicas) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "New endpoint" }
+        @if gpus == 0 {
+            p { "The " (plan) " plan does not include GPU inference; upgrade to add endpoints." }
+        } @else {
+            p { "The " (plan) " plan allows up to " (gpus) " GPU" @if gpus != 1 { "s" } " per endpoint." }
+            form class="stack" method="post" action={ "/orgs/" (org_id) "/endpoints" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label { "Name" input name="name" required; }
+                label { "Region" select name="region" { @for r in &regions { option value=(r.region) { (r.region) } } } }
+                label { "Model" small { "a Hugging Face repository" } input name="model_repository" required placeholder="meta-llama/Llama-3.1-8B-Instruct"; }
+                label { "Revision" input name="model_revision" required placeholder="main"; }
+                label { "GPU" select name="gpu_model" { option value="nvidia-l4" { "NVIDIA L4" } option value="nvidia-a100-80gb" { "NVIDIA A100 80 GB" } option value="nvidia-h100-80gb" { "NVIDIA H100 80 GB" } } }
+                label { "GPUs per replica" input type="number" name="gpu_count" min="1" max=(gpus) value="1"; }
+                button type="submit" { "Create endpoint" }
+            }
+        }
+    };
+    render(StatusCode::OK, page("Endpoints", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewEndpoint {
+    csrf: String,
+    name: String,
+    region: String,
+    model_repository: String,
+    model_revision: String,
+    gpu_model: String,
+    gpu_count: Option<i64>,
+}
+
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewEndpoint>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let request = control_plane::endpoints::CreateEndpoint {
+        name: form.name,
+        region: form.region,
+        model_repository: Some(form.model_repository),
+        model_revision: Some(form.model_revision),
+        image: None,
+        engine: None,
+        gpu_model: form.gpu_model,
+        gpu_count: form.gpu_count,
+        scaling: control_plane::endpoints::UpdateEndpoint::default(),
+    };
+    let catalog = state.catalog.get();
+    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
+        Box::pin(async move {
+            control_plane::endpoints::create(tx, &access, &catalog.catalog, &request).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+pub async fn endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let e = db!(state, |conn| control_plane::endpoints::get(
+        &mut conn,
+        &access,
+        endpoint_id
+    ));
+    let phase_name = serde_json::to_value(e.phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let conditions = e.conditions.as_array().cloned().unwrap_or_default();
+    let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
+    let body = html! {
+        h1 { (e.name) " " (phase(&phase_name)) }
+        @if let Some(reason) = &e.suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+        table {
+            tbody {
+                tr { th { "Region" } td { (e.region) @if e.simulated { " (simulated: serves no traffic)" } } }
+                tr { th { "Serves" } td { (e.served_revision.as_deref().unwrap_or("—")) } }
+                tr { th { "GPUs" } td { (e.spec.gpu.count) " × " (e.spec.gpu.model) " per replica" } }
+                tr { th { "Replicas" } td { (e.ready_replicas) " ready; " (e.spec.replicas.min) " to " (e.spec.replicas.max) } }
+                tr { th { "Endpoint" } td { code { (e.endpoint.as_deref().unwrap_or("(not yet)")) } } }
+            }
+        }
+        h2 { "Conditions" }
+        table {
+            tbody {
+                @for cond in &conditions {
+                    tr {
+                        td { (cond["type"].as_str().unwrap_or("")) }
+                        td { (cond["status"].as_str().unwrap_or("")) }
+                        td { (cond["message"].as_str().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+        form method="post" action={ (base) "/wake" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button type="submit" { "Wake" }
+        }
+        h2 { "Delete" }
+        form method="post" action={ (base) "/delete" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { input type="checkbox" name="confirm" value="yes" required;
+                " I understand the endpoint will be deleted" }
+            button class="danger" type="submit" { "Delete " (e.name) }
+        }
+    };
+    render(StatusCode::OK, page(&e.name, Some(&viewer), None, body))
+}
+
+pub async fn wake_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    in_transaction(
+        &state,
+        format!("/orgs/{org_id}/endpoints/{endpoint_id}"),
+        |tx| {
+            Box::pin(async move {
+                control_plane::endpoints::wake(tx, &access, endpoint_id).await?;
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Confirmed>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    if form.confirm.as_deref() != Some("yes") {
+        return super::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not deleted",
+            "Tick the box to confirm the deletion.",
+        );
+    }
+    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
+        Box::pin(async move {
+            control_plane::endpoints::delete(tx, &access, endpoint_id).await?;
+            Ok(())
+        })
+    })
+    .await
+}

@@ -1,0 +1,110 @@
+//! API keys: listed, and created with the token shown once.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::api_keys::{self, NewApiKey};
+use control_plane::page::PageRequest;
+use maud::{Markup, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::layout::page;
+use super::{Session, fail, render};
+use crate::state::AppState;
+
+fn keys_page(
+    session: &Session,
+    viewer: &super::Viewer,
+    org_id: Uuid,
+    keys: &[api_keys::ApiKey],
+    token: Option<&str>,
+) -> Markup {
+    let body = html! {
+        h1 { "API keys" }
+        @if let Some(token) = token {
+            div class="notice" role="status" {
+                p { strong { "Your new key. " } "Copy it now: it is shown only once." }
+                p class="secret" data-testid="new-token" { (token) }
+            }
+        }
+        table {
+            thead { tr { th { "Name" } th { "Prefix" } th { "Scopes" } th { "Last used" } } }
+            tbody {
+                @for k in keys {
+                    tr {
+                        td { (k.name) @if k.revoked_at.is_some() { " (revoked)" } }
+                        td { code { (k.prefix) } }
+                        td { (k.scopes.0.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                        td { (k.last_used_at.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())) }
+                    }
+                }
+            }
+        }
+        h2 { "New key" }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/api-keys" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Name" input name="name" required maxlength="100"; }
+            button type="submit" { "Create key" }
+        }
+    };
+    page("API keys", Some(viewer), None, body)
+}
+
+pub async fn api_keys(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let keys = db!(state, |conn| async {
+        Ok::<_, control_plane::Error>(
+            api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
+                .await?
+                .data,
+        )
+    });
+    render(
+        StatusCode::OK,
+        keys_page(&session, &viewer, org_id, &keys, None),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewKey {
+    csrf: String,
+    name: String,
+}
+
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewKey>,
+) -> Response {
+    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
+    let created = async {
+        let new = NewApiKey::parse(&form.name, None)?;
+        let mut tx = state.db.begin().await?;
+        let (_, token) = api_keys::create(&mut tx, &access, new).await?;
+        let keys = api_keys::list(&mut tx, &access, PageRequest::parse(Some(100), None)?).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>((keys.data, token.expose().to_owned()))
+    }
+    .await;
+    let (keys, token) = match created {
+        Ok(created) => created,
+        Err(e) => return fail(e.into()),
+    };
+    // Shown on this answer only; a reload shows the list without it.
+    let mut response = render(
+        StatusCode::CREATED,
+        keys_page(&session, &viewer, org_id, &keys, Some(&token)),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}

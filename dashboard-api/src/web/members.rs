@@ -1,0 +1,219 @@
+//! Members, and invitations by email link.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use control_plane::organizations;
+use maud::html;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::common::{CsrfOnly, in_transaction};
+use super::layout::page;
+use super::{Session, fail, render};
+use crate::state::AppState;
+
+pub async fn members(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+) -> Response {
+    let (access, viewer) = visit!(state, session, org_id);
+    let members = db!(state, |conn| organizations::members(&mut conn, &access));
+    let body = html! {
+        h1 { "Members" }
+        table {
+            thead { tr { th { "Email" } th { "Role" } th { "Since" } } }
+            tbody {
+                @for m in &members {
+                    tr { td { (m.email) } td { (m.role.as_str()) } td { (m.created_at.format("%Y-%m-%d")) } }
+                }
+            }
+        }
+        h2 { "Invite by email" }
+        p { "A link for that address to join; it works once, for seven days." }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/invitations" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Email" input type="email" name="email" required; }
+            label { "Role"
+                select name="role" {
+                    option value="member" { "member" } option value="billing" { "billing" }
+                    option value="admin" { "admin" } option value="owner" { "owner" }
+                }
+            }
+            button type="submit" { "Create invitation" }
+        }
+        h2 { "Add an existing account" }
+        p { "For someone who has already signed up." }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/members" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Email" input type="email" name="email" required; }
+            label { "Role"
+                select name="role" {
+                    option value="member" { "member: clusters, endpoints, keys" }
+                    option value="billing" { "billing: invoices and plan" }
+                    option value="admin" { "admin: everything but owners" }
+                    option value="owner" { "owner" }
+                }
+            }
+            button type="submit" { "Add" }
+        }
+    };
+    render(StatusCode::OK, page("Members", Some(&viewer), None, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewMember {
+    csrf: String,
+    email: String,
+    role: String,
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Form(form): Form<NewMember>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let parsed = control_plane::accounts::Email::parse(&form.email)
+        .map_err(|e| e.to_string())
+        .and_then(|email| {
+            form.role
+                .parse::<control_plane::access::Role>()
+                .map(|role| (email, role))
+        });
+    let (email, role) = match parsed {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", &reason);
+        }
+    };
+    in_transaction(&state, format!("/orgs/{org_id}/members"), |tx| {
+        Box::pin(async move {
+            organizations::add_member(tx, &access, &email, role).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<NewMember>,
+) -> Response {
+    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
+    let parsed = control_plane::accounts::Email::parse(&form.email)
+        .map_err(|e| e.to_string())
+        .and_then(|email| {
+            form.role
+                .parse::<control_plane::access::Role>()
+                .map(|role| (email, role))
+        });
+    let (email, role) = match parsed {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not invited", &reason);
+        }
+    };
+    let created = async {
+        let mut tx = state.db.begin().await?;
+        let created =
+            control_plane::invitations::create(&mut tx, &access, &email, role, Utc::now()).await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(created)
+    }
+    .await;
+    let (invitation, token) = match created {
+        Ok(created) => created,
+        Err(e) => return fail(e.into()),
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let link = format!("http://{host}/invitations/{token}");
+    let body = html! {
+        h1 { "Invitation for " (invitation.email) }
+        div class="notice" role="status" {
+            p { "Send this link to " (invitation.email) ". It is shown only now, works once, until "
+                (invitation.expires_at.format("%Y-%m-%d")) "." }
+            p class="secret" data-testid="invitation-link" { (link) }
+        }
+        p { a href={ "/orgs/" (org_id) "/members" } { "Back to members" } }
+    };
+    let mut response = render(
+        StatusCode::CREATED,
+        page("Invitation", Some(&viewer), None, body),
+    );
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+pub async fn invitation(
+    State(state): State<AppState>,
+    session: Option<Session>,
+    Path(token): Path<String>,
+) -> Response {
+    let found = async {
+        let mut conn = state.db.acquire().await?;
+        control_plane::invitations::find(&mut conn, &token, Utc::now()).await
+    }
+    .await;
+    let (invitation, organization) = match found {
+        Ok(found) => found,
+        Err(e) => return fail(e.into()),
+    };
+    let viewer = session.as_ref().map(|s| s.viewer(None, Vec::new()));
+    let body = html! {
+        h1 { "Join " (organization) }
+        p { "As " (invitation.role.as_str()) ", for " (invitation.email) "." }
+        @match &session {
+            Some(session) => {
+                form method="post" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button type="submit" { "Join " (organization) }
+                }
+            }
+            None => {
+                p { a href="/login" { "Log in" } " or " a href="/signup" { "sign up" }
+                    " as " (invitation.email) ", then open this link again." }
+            }
+        }
+    };
+    render(
+        StatusCode::OK,
+        page("Invitation", viewer.as_ref(), None, body),
+    )
+}
+
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    session: Session,
+    Path(token): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Some(refused) = session.refuse(&form.csrf) {
+        return refused;
+    }
+    let joined = async {
+        let mut tx = state.db.begin().await?;
+        let org = control_plane::invitations::accept(&mut tx, session.user_id, &token, Utc::now())
+            .await?;
+        tx.commit().await?;
+        Ok::<_, control_plane::Error>(org)
+    }
+    .await;
+    match joined {
+        Ok(org) => Redirect::to(&format!("/orgs/{org}")).into_response(),
+        Err(e) => fail(e.into()),
+    }
+}
