@@ -13,7 +13,9 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{Confirmed, CsrfOnly, in_transaction, phase};
+use super::common::{
+    Confirmed, CsrfOnly, conditions, delete_form, in_transaction, phase, unconfirmed,
+};
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -132,7 +134,7 @@ pub async fn cluster(
         let backups = control_plane::backups::list(&mut conn, &access, cluster_id).await?;
         Ok::<_, control_plane::Error>((c, backups))
     });
-    let conditions = c.conditions.0.as_array().cloned().unwrap_or_default();
+    let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
         h1 { (c.name) " " (phase(c.phase.as_str())) }
@@ -152,20 +154,7 @@ pub async fn cluster(
                 }
             }
         }
-        h2 { "Conditions" }
-        table {
-            thead { tr { th { "Type" } th { "Status" } th { "Reason" } th { "Message" } } }
-            tbody {
-                @for cond in &conditions {
-                    tr {
-                        td { (cond["type"].as_str().unwrap_or("")) }
-                        td { (cond["status"].as_str().unwrap_or("")) }
-                        td { (cond["reason"].as_str().unwrap_or("")) }
-                        td { (cond["message"].as_str().unwrap_or("")) }
-                    }
-                }
-            }
-        }
+        (conditions(&listed))
         h2 { "Connect" }
         pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
         h2 { "Resize or upgrade" }
@@ -217,13 +206,12 @@ pub async fn cluster(
                 }
             }
         }
-        h2 { "Delete" }
-        form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label { input type="checkbox" name="confirm" value="yes" required;
-                " I understand the cluster and its data will be deleted" }
-            button class="danger" type="submit" { "Delete " (c.name) }
-        }
+        (delete_form(
+            &format!("/orgs/{org_id}/clusters/{}/delete", c.id),
+            &session.csrf,
+            &c.name,
+            "I understand the cluster and its data will be deleted",
+        ))
     };
     render(StatusCode::OK, page(&c.name, Some(&viewer), None, body))
 }
@@ -235,12 +223,8 @@ pub async fn delete_cluster(
     Form(form): Form<Confirmed>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    if form.confirm.as_deref() != Some("yes") {
-        return super::message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not deleted",
-            "Tick the box to confirm the deletion.",
-        );
+    if let Some(refused) = unconfirmed(&form) {
+        return refused;
     }
     db!(state, |conn| clusters::delete(
         &mut conn, &access, cluster_id

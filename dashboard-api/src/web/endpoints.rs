@@ -10,7 +10,9 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{Confirmed, CsrfOnly, in_transaction, phase};
+use super::common::{
+    Confirmed, CsrfOnly, conditions, delete_form, in_transaction, phase, unconfirmed,
+};
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -131,7 +133,7 @@ pub async fn endpoint(
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let conditions = e.conditions.as_array().cloned().unwrap_or_default();
+    let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
         h1 { (e.name) " " (phase(&phase_name)) }
@@ -147,29 +149,17 @@ pub async fn endpoint(
                 tr { th { "Endpoint" } td { code { (e.endpoint.as_deref().unwrap_or("(not yet)")) } } }
             }
         }
-        h2 { "Conditions" }
-        table {
-            tbody {
-                @for cond in &conditions {
-                    tr {
-                        td { (cond["type"].as_str().unwrap_or("")) }
-                        td { (cond["status"].as_str().unwrap_or("")) }
-                        td { (cond["message"].as_str().unwrap_or("")) }
-                    }
-                }
-            }
-        }
+        (conditions(&listed))
         form method="post" action={ (base) "/wake" } {
             input type="hidden" name="csrf" value=(session.csrf);
             button type="submit" { "Wake" }
         }
-        h2 { "Delete" }
-        form method="post" action={ (base) "/delete" } {
-            input type="hidden" name="csrf" value=(session.csrf);
-            label { input type="checkbox" name="confirm" value="yes" required;
-                " I understand the endpoint will be deleted" }
-            button class="danger" type="submit" { "Delete " (e.name) }
-        }
+        (delete_form(
+            &format!("{base}/delete"),
+            &session.csrf,
+            &e.name,
+            "I understand the endpoint will be deleted",
+        ))
     };
     render(StatusCode::OK, page(&e.name, Some(&viewer), None, body))
 }
@@ -201,12 +191,8 @@ pub async fn delete_endpoint(
     Form(form): Form<Confirmed>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    if form.confirm.as_deref() != Some("yes") {
-        return super::message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not deleted",
-            "Tick the box to confirm the deletion.",
-        );
+    if let Some(refused) = unconfirmed(&form) {
+        return refused;
     }
     in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
         Box::pin(async move {
