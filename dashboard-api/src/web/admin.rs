@@ -4,7 +4,7 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use billing::money;
 use control_plane::admin::{self, PlatformAdmin};
 use maud::html;
@@ -26,17 +26,13 @@ macro_rules! act {
             Ok(admin) => admin,
             Err(page) => return page,
         };
-        let done = async {
-            let mut $tx = $state.db.begin().await?;
-            $change.await?;
-            $tx.commit().await?;
-            Ok::<_, control_plane::Error>(())
-        }
-        .await;
-        match done {
-            Ok(()) => Redirect::to("/admin").into_response(),
-            Err(e) => fail(e.into()),
-        }
+        super::common::in_transaction(&$state, "/admin".to_owned(), |$tx| {
+            Box::pin(async move {
+                $change.await?;
+                Ok(())
+            })
+        })
+        .await
     }};
 }
 
@@ -185,7 +181,7 @@ pub async fn suspend(
     Form(form): Form<SuspendForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::suspend(
-        &mut tx,
+        tx,
         &admin,
         org_id,
         &form.reason
@@ -204,7 +200,7 @@ pub async fn resume(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::resume(
-        &mut tx, &admin, org_id
+        tx, &admin, org_id
     ))
 }
 
@@ -222,7 +218,7 @@ pub async fn change_plan(
 ) -> Response {
     let catalog = state.catalog.get();
     act!(state, session, &form.csrf, |tx, admin| admin::change_plan(
-        &mut tx,
+        tx,
         &admin,
         &catalog.catalog,
         org_id,
@@ -245,7 +241,7 @@ pub async fn grant_credit(
     Form(form): Form<CreditForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::grant_credit(
-        &mut tx,
+        tx,
         &admin,
         org_id,
         form.amount_minor,
