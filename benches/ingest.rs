@@ -120,8 +120,7 @@ async fn http(pool: &PgPool, data_plane: Uuid, events: &[UsageEvent]) -> f64 {
     drop(conn);
     let config = dashboard_api::Config {
         secure_cookies: false,
-        max_body_bytes: 1024 * 1024,
-        payments: None,
+        ..Default::default()
     };
     let state = dashboard_api::AppState::new(
         pool.clone(),

@@ -201,6 +201,11 @@ struct ServeArgs {
     /// Send cookies without the `Secure` flag (only for plain-HTTP testing).
     #[arg(long)]
     insecure_cookies: bool,
+    /// Where customers reach the dashboard (`https://console.example.com`),
+    /// for links in invitations and back from Stripe Checkout; without it,
+    /// each request's Host.
+    #[arg(long, env = "QM_PUBLIC_URL")]
+    public_url: Option<String>,
     #[command(flatten)]
     stripe: StripeArgs,
 }
@@ -219,6 +224,7 @@ impl Cli {
                 };
                 let options = server::Options {
                     listen: args.listen,
+                    public_url: args.public_url,
                     secure_cookies: !args.insecure_cookies,
                     catalog,
                     simulated_region: None,
@@ -265,6 +271,7 @@ impl Cli {
                 };
                 let options = server::Options {
                     listen,
+                    public_url: None,
                     secure_cookies: false,
                     catalog: billing::Catalog::default_catalog()?,
                     simulated_region: Some("local"),

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug)]
 pub struct Options {
     pub listen: SocketAddr,
+    pub public_url: Option<String>,
     pub secure_cookies: bool,
     pub catalog: billing::Catalog,
     /// Register a simulated data plane for this region (for `dev`).
@@ -67,6 +68,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     let config = Config {
         secure_cookies: options.secure_cookies,
         payments: options.payments,
+        public_url: options.public_url,
         ..Config::default()
     };
     let state = AppState::new(pool.clone(), options.catalog, config.clone())

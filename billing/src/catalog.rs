@@ -67,6 +67,13 @@ pub struct Plan {
     pub backups: BackupEntitlement,
 }
 
+impl Plan {
+    /// Whether the plan charges anything: a fee, or usage at the prices.
+    pub fn is_paid(&self) -> bool {
+        self.base_fee_minor > 0 || self.bills_usage
+    }
+}
+
 /// A usage price: `unit_amount_minor` per `unit` of a meter, optionally for
 /// one dimension value only (a GPU model).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use billing::payments::stripe::StripeProvider;
 use billing::payments::{
-    CardSetup, InvoiceToCollect, NewCustomer, PaymentError, PaymentOutcome, PaymentProvider,
+    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
+    PaymentError, PaymentOutcome, PaymentProvider,
 };
 use chrono::DateTime;
 use serde_json::{Value, json};
@@ -466,6 +467,32 @@ fn setup_intent(customer: &str, status: &str, payment_method: Option<&str>) -> V
     })
 }
 
+/// The Checkout Session `cs_test_1` of `cus_1` in setup mode, in `status`.
+fn checkout_session(status: &str) -> Value {
+    json!({
+        "id": "cs_test_1",
+        "object": "checkout.session",
+        "cancel_url": "https://qm.test/orgs/o/billing",
+        "client_reference_id": ORGANIZATION_ID.to_string(),
+        "created": CREATED,
+        "currency": "usd",
+        "customer": "cus_1",
+        "customer_email": null,
+        "expires_at": CREATED + 86_400,
+        "livemode": false,
+        "metadata": { "organization_id": ORGANIZATION_ID.to_string(), "plan": "starter" },
+        "mode": "setup",
+        "payment_intent": null,
+        "payment_method_types": ["card"],
+        "payment_status": "no_payment_required",
+        "setup_intent": "seti_1",
+        "status": status,
+        "success_url": "https://qm.test/orgs/o/billing/checkout?session_id={CHECKOUT_SESSION_ID}",
+        "ui_mode": "hosted",
+        "url": (status == "open").then_some("https://checkout.stripe.com/c/pay/cs_test_1")
+    })
+}
+
 fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
     json!({
         "error": {
@@ -771,5 +798,82 @@ async fn starting_a_card_setup_asks_for_an_off_session_intent_under_the_callers_
             "qm-setup-req-42",
             &[("customer", "cus_1"), ("usage", "off_session")],
         )]
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_opens_in_setup_mode_for_the_plan_and_names_its_card_setup_only_once_complete() {
+    let session = "/v1/checkout/sessions/cs_test_1";
+    let (base, recorded) = Loopback::start(vec![
+        answer(
+            "POST",
+            "/v1/checkout/sessions",
+            200,
+            checkout_session("open"),
+        ),
+        answer("GET", session, 200, checkout_session("open")),
+        answer("GET", session, 200, checkout_session("complete")),
+    ])
+    .await;
+    let stripe = provider(&base);
+    let request = CheckoutRequest {
+        organization_id: ORGANIZATION_ID,
+        customer: "cus_1".to_owned(),
+        plan: "starter".to_owned(),
+        currency: "usd".to_owned(),
+        success_url: "https://qm.test/orgs/o/billing/checkout?session_id={CHECKOUT_SESSION_ID}"
+            .to_owned(),
+        cancel_url: "https://qm.test/orgs/o/billing".to_owned(),
+        idempotency_key: "click-7".to_owned(),
+    };
+
+    let page = stripe.start_checkout(&request).await.unwrap();
+    let unfinished = stripe.checkout_outcome("cs_test_1").await.unwrap();
+    let finished = stripe.checkout_outcome("cs_test_1").await.unwrap();
+
+    assert_eq!(
+        page,
+        CheckoutPage {
+            id: "cs_test_1".to_owned(),
+            url: "https://checkout.stripe.com/c/pay/cs_test_1".to_owned(),
+        }
+    );
+    assert_eq!(
+        unfinished.setup_id, None,
+        "the customer has not saved a card yet"
+    );
+    assert_eq!(
+        finished,
+        CheckoutOutcome {
+            id: "cs_test_1".to_owned(),
+            customer: Some("cus_1".to_owned()),
+            setup_id: Some("seti_1".to_owned()),
+            plan: Some("starter".to_owned()),
+        }
+    );
+    let organization = ORGANIZATION_ID.to_string();
+    assert_eq!(
+        recorded.requests(),
+        [
+            post(
+                "/v1/checkout/sessions",
+                "qm-checkout-click-7",
+                &[
+                    ("cancel_url", "https://qm.test/orgs/o/billing"),
+                    ("client_reference_id", &organization),
+                    ("currency", "usd"),
+                    ("customer", "cus_1"),
+                    ("metadata[organization_id]", &organization),
+                    ("metadata[plan]", "starter"),
+                    ("mode", "setup"),
+                    (
+                        "success_url",
+                        "https://qm.test/orgs/o/billing/checkout?session_id={CHECKOUT_SESSION_ID}",
+                    ),
+                ],
+            ),
+            get(session),
+            get(session),
+        ]
     );
 }

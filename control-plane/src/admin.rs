@@ -342,28 +342,11 @@ pub async fn change_plan(
     now: DateTime<Utc>,
 ) -> Result<()> {
     exists(conn, organization_id).await?;
-    let Some(target) = catalog.plan(&billing::PlanId::from(plan.to_owned())) else {
-        let mut errors = ValidationErrors::default();
-        errors.add("plan", format!("unknown plan `{plan}`"));
-        return Err(Error::Validation(errors));
+    let change = crate::subscriptions::PlanChange {
+        actor: admin.actor(),
+        card_required: false,
     };
-    sqlx::query("SELECT 1 FROM subscriptions WHERE organization_id = $1 FOR UPDATE")
-        .bind(organization_id)
-        .execute(&mut *conn)
-        .await?;
-    let holdings = crate::subscriptions::holdings_of(conn, organization_id).await?;
-    billing::entitlements::may_change_plan(target, &holdings)?;
-    crate::subscriptions::switch_plan(conn, organization_id, target.id.as_str(), now).await?;
-    audit::record_with(
-        &mut *conn,
-        Some(organization_id),
-        &admin.actor(),
-        "subscription.change_plan",
-        "organization",
-        &organization_id.to_string(),
-        serde_json::json!({ "to": target.id, "by": "admin" }),
-    )
-    .await
+    crate::subscriptions::move_to_plan(conn, organization_id, catalog, plan, &change, now).await
 }
 
 /// What one wave of a fleet upgrade did.

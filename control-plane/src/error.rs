@@ -74,6 +74,8 @@ pub enum Conflict {
     BackupNameTaken(String),
     #[error("backup `{0}` has not succeeded or is being deleted, so it cannot be restored")]
     BackupNotRestorable(String),
+    #[error("the checkout was not completed; finish it on the payment page or start again")]
+    CheckoutIncomplete,
 }
 
 impl Error {

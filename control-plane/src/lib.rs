@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backups;
 pub mod billing_worker;
+pub mod checkout;
 pub mod clusters;
 pub mod data_planes;
 pub mod db;

@@ -129,7 +129,7 @@ async fn create_customer(
     Ok(())
 }
 
-async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
+pub(crate) async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
     let customer: Option<String> = sqlx::query_scalar(
         "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
     )
@@ -180,7 +180,7 @@ pub async fn complete_card_setup(
     .await
 }
 
-async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
+pub(crate) async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
     // A card makes failed invoices worth charging again now.
     sqlx::query(
         "WITH s AS (UPDATE subscriptions SET payment_method_ready = true
@@ -361,6 +361,7 @@ async fn mark_failed(
 pub async fn apply_event(
     pool: &PgPool,
     provider: Option<&dyn PaymentProvider>,
+    catalog: &billing::Catalog,
     event_id: &str,
     kind: &str,
     event: PaymentEvent,
@@ -407,6 +408,12 @@ pub async fn apply_event(
             if let Some(provider) = provider {
                 provider.complete_card_setup(&customer, &setup_id).await?;
                 mark_card_ready(&mut tx, &customer).await?;
+            }
+        }
+        PaymentEvent::CheckoutCompleted(outcome) => {
+            if let Some(provider) = provider {
+                crate::checkout::completed_by_webhook(&mut tx, provider, catalog, &outcome, now)
+                    .await?;
             }
         }
         PaymentEvent::Other => {}

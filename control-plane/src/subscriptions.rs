@@ -56,11 +56,6 @@ async fn read(
 }
 
 /// What the organization holds now, to check against another plan.
-async fn holdings(conn: &mut PgConnection, access: &OrgAccess) -> Result<Holdings> {
-    holdings_of(conn, access.organization_id()).await
-}
-
-/// As [`holdings`], for the platform's administrators.
 pub(crate) async fn holdings_of(
     conn: &mut PgConnection,
     organization_id: uuid::Uuid,
@@ -106,43 +101,81 @@ pub async fn change_plan(
     now: DateTime<Utc>,
 ) -> Result<Subscription> {
     access.require(Permission::BillingWrite)?;
-    let current = read(conn, access, now, " FOR UPDATE").await?;
-    let Some(target) = catalog.plan(&PlanId::from(plan.trim().to_owned())) else {
-        let mut errors = ValidationErrors::default();
-        let known: Vec<&str> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
-        errors.add(
-            "plan",
-            format!("unknown plan `{plan}`; plans are {}", known.join(", ")),
-        );
-        return Err(Error::Validation(errors));
+    let change = PlanChange {
+        actor: access.principal().actor(),
+        card_required,
     };
-    if target.id.as_str() == current.plan {
-        // Choosing the current plan again undoes a pending cancellation.
+    move_to_plan(conn, access.organization_id(), catalog, plan, &change, now).await?;
+    read(conn, access, now, "").await
+}
+
+/// The catalog's plan called `plan`, or a validation error naming the others.
+pub(crate) fn plan_named<'c>(catalog: &'c Catalog, plan: &str) -> Result<&'c billing::Plan> {
+    catalog
+        .plan(&PlanId::from(plan.trim().to_owned()))
+        .ok_or_else(|| {
+            let mut errors = ValidationErrors::default();
+            let known: Vec<&str> = catalog.plans.iter().map(|p| p.id.as_str()).collect();
+            errors.add(
+                "plan",
+                format!("unknown plan `{plan}`; plans are {}", known.join(", ")),
+            );
+            Error::Validation(errors)
+        })
+}
+
+/// Who asks for a plan change, and whether a paid plan needs a card first.
+#[derive(Debug)]
+pub(crate) struct PlanChange {
+    pub actor: String,
+    pub card_required: bool,
+}
+
+/// The one way an organization changes plan, whoever asks (its members, a
+/// platform administrator, a completed checkout): refused while what it
+/// holds exceeds the plan; the current plan again undoes a pending
+/// cancellation.
+pub(crate) async fn move_to_plan(
+    conn: &mut PgConnection,
+    organization_id: uuid::Uuid,
+    catalog: &Catalog,
+    plan: &str,
+    change: &PlanChange,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let current: Option<(String, bool)> = sqlx::query_as(
+        "SELECT plan, payment_method_ready FROM subscriptions
+         WHERE organization_id = $1 FOR UPDATE",
+    )
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (current, card_ready) = current.ok_or_else(|| Error::not_found("organization"))?;
+    let target = plan_named(catalog, plan)?;
+    if target.id.as_str() == current {
         sqlx::query(
             "UPDATE subscriptions SET cancel_at_period_end = false WHERE organization_id = $1",
         )
-        .bind(access.organization_id())
+        .bind(organization_id)
         .execute(&mut *conn)
         .await?;
-        return read(conn, access, now, "").await;
+        return Ok(());
     }
-    entitlements::may_change_plan(target, &holdings(conn, access).await?)?;
-    let paid = target.base_fee_minor > 0 || target.bills_usage;
-    if paid && card_required && !current.payment_method_ready {
+    entitlements::may_change_plan(target, &holdings_of(conn, organization_id).await?)?;
+    if target.is_paid() && change.card_required && !card_ready {
         return Err(Error::PaymentMethodRequired);
     }
-    switch_plan(conn, access.organization_id(), target.id.as_str(), now).await?;
+    switch_plan(conn, organization_id, target.id.as_str(), now).await?;
     audit::record_with(
         &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+        Some(organization_id),
+        &change.actor,
         "subscription.change_plan",
         "organization",
-        &access.organization_id().to_string(),
-        serde_json::json!({ "from": current.plan, "to": target.id }),
+        &organization_id.to_string(),
+        serde_json::json!({ "from": current, "to": target.id }),
     )
-    .await?;
-    read(conn, access, now, "").await
+    .await
 }
 
 /// Ends the current plan period at `at` and starts `plan`.

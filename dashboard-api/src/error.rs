@@ -76,6 +76,7 @@ impl ApiError {
                     Conflict::DataPlaneExists(_) => P::DataPlaneExists,
                     Conflict::BackupNameTaken(_) => P::BackupNameTaken,
                     Conflict::BackupNotRestorable(_) => P::BackupNotRestorable,
+                    Conflict::CheckoutIncomplete => P::CheckoutIncomplete,
                 },
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,

@@ -10,6 +10,7 @@ mod extract;
 mod invoice_document;
 mod json;
 mod problem;
+mod public_url;
 mod routes;
 mod state;
 mod unit;

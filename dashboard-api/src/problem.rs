@@ -36,6 +36,7 @@ pub enum ProblemType {
     DataPlaneExists,
     BackupNameTaken,
     BackupNotRestorable,
+    CheckoutIncomplete,
     PaymentMethodRequired,
     PaymentAccountPending,
     PaymentsNotConfigured,
@@ -183,6 +184,11 @@ impl ProblemType {
                 "backup-not-restorable",
                 StatusCode::CONFLICT,
                 "The backup cannot be restored",
+            ),
+            CheckoutIncomplete => (
+                "checkout-incomplete",
+                StatusCode::CONFLICT,
+                "The checkout was not completed",
             ),
             PaymentMethodRequired => (
                 "payment-method-required",

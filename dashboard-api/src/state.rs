@@ -18,6 +18,10 @@ pub struct Config {
     /// Collecting payment; `None` where no payment provider is configured
     /// (then paid plans need no card, and invoices wait unpaid).
     pub payments: Option<Payments>,
+    /// Where customers reach this installation (`https://console.example.com`),
+    /// for links that leave it: checkout return pages, invitations. Without
+    /// it, the request's `Host` is used.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +39,7 @@ impl Default for Config {
             secure_cookies: true,
             max_body_bytes: 1024 * 1024,
             payments: None,
+            public_url: None,
         }
     }
 }

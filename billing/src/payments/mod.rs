@@ -42,6 +42,61 @@ pub struct CardSetup {
     pub client_secret: String,
 }
 
+/// A hosted page on which the customer saves a card (Stripe Checkout in
+/// setup mode), asked for on the way to a paid plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    pub organization_id: Uuid,
+    pub customer: String,
+    /// The plan the organization moves to once the card is saved.
+    pub plan: String,
+    pub currency: String,
+    /// Where the provider sends the browser back; `{CHECKOUT_SESSION_ID}`
+    /// in it is replaced by the session's id.
+    pub success_url: String,
+    pub cancel_url: String,
+    pub idempotency_key: String,
+}
+
+/// The page to send the browser to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutPage {
+    pub id: String,
+    pub url: String,
+}
+
+/// A checkout session as the provider reports it, whether read back after
+/// the browser returned or delivered by a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutOutcome {
+    pub id: String,
+    pub customer: Option<String>,
+    /// The card setup it completed; `None` until the customer finished.
+    pub setup_id: Option<String>,
+    /// The plan it was started for (its metadata).
+    pub plan: Option<String>,
+}
+
+impl CheckoutOutcome {
+    /// From the session's fields as the provider reports them.
+    pub fn new(
+        id: String,
+        status: Option<&str>,
+        customer: Option<String>,
+        setup_intent: Option<String>,
+        plan: Option<String>,
+    ) -> Self {
+        CheckoutOutcome {
+            id,
+            customer,
+            // In setup mode the SetupIntent may exist before the customer
+            // finished; it counts only once the session is complete.
+            setup_id: setup_intent.filter(|_| status == Some("complete")),
+            plan,
+        }
+    }
+}
+
 /// An invoice as the provider is asked to collect it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceToCollect {
@@ -85,6 +140,18 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
         customer: &'a str,
         setup_id: &'a str,
     ) -> BoxFuture<'a, Result<String, PaymentError>>;
+
+    /// Opens a hosted page on which the customer saves a card.
+    fn start_checkout<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutPage, PaymentError>>;
+
+    /// Reads a checkout session back.
+    fn checkout_outcome<'a>(
+        &'a self,
+        session_id: &'a str,
+    ) -> BoxFuture<'a, Result<CheckoutOutcome, PaymentError>>;
 
     /// Creates the provider's invoice, empty, as a draft; returns its id.
     fn create_invoice<'a>(

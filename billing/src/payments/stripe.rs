@@ -6,7 +6,7 @@
 //! so that a field added or made optional by a newer API version (or left
 //! out by a Stripe-compatible test server) does not break collection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -16,14 +16,16 @@ use stripe_billing::invoice::{
     CreateInvoice, CreateInvoicePendingInvoiceItemsBehavior, FinalizeInvoiceInvoice, PayInvoice,
 };
 use stripe_billing::invoice_item::CreateInvoiceItem;
+use stripe_checkout::checkout_session::{CreateCheckoutSession, RetrieveCheckoutSession};
 use stripe_core::customer::{CreateCustomer, UpdateCustomer, UpdateCustomerInvoiceSettings};
 use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage, RetrieveSetupIntent};
-use stripe_shared::InvoiceCollectionMethod;
+use stripe_shared::{CheckoutSessionMode, InvoiceCollectionMethod};
 use stripe_types::Currency;
 use uuid::Uuid;
 
 use super::{
-    CardSetup, InvoiceToCollect, NewCustomer, PaymentError, PaymentOutcome, PaymentProvider,
+    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
+    PaymentError, PaymentOutcome, PaymentProvider,
 };
 
 /// Each attempt's limit; the caller retries later with the same key.
@@ -52,6 +54,28 @@ struct SetupIntentState {
     client_secret: Option<String>,
     customer: Option<String>,
     payment_method: Option<String>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct CheckoutState {
+    id: String,
+    status: Option<String>,
+    url: Option<String>,
+    customer: Option<String>,
+    setup_intent: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+impl From<CheckoutState> for CheckoutOutcome {
+    fn from(session: CheckoutState) -> Self {
+        CheckoutOutcome::new(
+            session.id,
+            session.status.as_deref(),
+            session.customer,
+            session.setup_intent,
+            session.metadata.and_then(|mut m| m.remove("plan")),
+        )
+    }
 }
 
 impl StripeProvider {
@@ -215,6 +239,49 @@ impl PaymentProvider for StripeProvider {
             let key = format!("qm-default-pm-{customer}-{payment_method}");
             let _: Object = self.send(&request, Some(key)).await.map_err(classify)?;
             Ok(payment_method)
+        }
+        .boxed()
+    }
+
+    fn start_checkout<'a>(
+        &'a self,
+        request: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutPage, PaymentError>> {
+        async move {
+            let session = CreateCheckoutSession::new()
+                .mode(CheckoutSessionMode::Setup)
+                .customer(request.customer.clone())
+                .currency(currency(&request.currency)?)
+                .client_reference_id(request.organization_id.to_string())
+                .metadata(metadata(&[
+                    ("organization_id", request.organization_id.to_string()),
+                    ("plan", request.plan.clone()),
+                ]))
+                .success_url(request.success_url.clone())
+                .cancel_url(request.cancel_url.clone());
+            let key = format!("qm-checkout-{}", request.idempotency_key);
+            let created: CheckoutState = self.send(&session, Some(key)).await.map_err(classify)?;
+            let url = created.url.ok_or_else(|| {
+                PaymentError::Refused("the checkout session has no URL".to_owned())
+            })?;
+            Ok(CheckoutPage {
+                id: created.id,
+                url,
+            })
+        }
+        .boxed()
+    }
+
+    fn checkout_outcome<'a>(
+        &'a self,
+        session_id: &'a str,
+    ) -> BoxFuture<'a, Result<CheckoutOutcome, PaymentError>> {
+        async move {
+            let session: CheckoutState = self
+                .send(&RetrieveCheckoutSession::new(session_id), None)
+                .await
+                .map_err(classify)?;
+            Ok(session.into())
         }
         .boxed()
     }

@@ -104,6 +104,9 @@ pub enum PaymentEvent {
         customer: String,
         setup_id: String,
     },
+    /// The customer finished a checkout page (and may never come back to
+    /// the success URL).
+    CheckoutCompleted(super::CheckoutOutcome),
     /// Any other type: acknowledged and ignored.
     Other,
 }
@@ -152,6 +155,18 @@ pub fn parse(body: &[u8]) -> Result<(String, String, PaymentEvent), WebhookError
             customer: field("customer")?,
             setup_id: field("id")?,
         },
+        "checkout.session.completed" => {
+            PaymentEvent::CheckoutCompleted(super::CheckoutOutcome::new(
+                field("id")?,
+                object.get("status").and_then(|v| v.as_str()),
+                field("customer").ok(),
+                field("setup_intent").ok(),
+                object
+                    .pointer("/metadata/plan")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+            ))
+        }
         _ => PaymentEvent::Other,
     };
     Ok((envelope.id, envelope.kind, event))
@@ -214,5 +229,32 @@ mod tests {
         for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz"] {
             assert!(verify(SECRET, bad, BODY, now).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_completed_checkout_names_its_card_setup_and_plan_and_an_open_one_does_not() {
+        let event = |status: &str| {
+            format!(
+                r#"{{"id":"evt_2","type":"checkout.session.completed","data":{{"object":{{
+                    "id":"cs_1","object":"checkout.session","mode":"setup","status":"{status}",
+                    "customer":"cus_1","setup_intent":"seti_1","metadata":{{"plan":"starter"}}}}}}}}"#
+            )
+        };
+        let (_, kind, completed) = parse(event("complete").as_bytes()).unwrap();
+        assert_eq!(kind, "checkout.session.completed");
+        assert_eq!(
+            completed,
+            PaymentEvent::CheckoutCompleted(crate::payments::CheckoutOutcome {
+                id: "cs_1".to_owned(),
+                customer: Some("cus_1".to_owned()),
+                setup_id: Some("seti_1".to_owned()),
+                plan: Some("starter".to_owned()),
+            })
+        );
+        let (_, _, open) = parse(event("open").as_bytes()).unwrap();
+        let PaymentEvent::CheckoutCompleted(open) = open else {
+            panic!("{open:?}")
+        };
+        assert_eq!(open.setup_id, None);
     }
 }

@@ -235,7 +235,7 @@ pub struct LineUsageJson {
     pub sum: Decimal,
 }
 
-fn payments(state: &AppState) -> Result<&Payments, ApiError> {
+pub(super) fn payments(state: &AppState) -> Result<&Payments, ApiError> {
     state
         .config
         .payments

@@ -6,6 +6,7 @@ mod api_keys;
 pub(crate) mod auth;
 mod backups;
 mod billing;
+mod checkout;
 mod clusters;
 mod endpoints;
 mod health;
@@ -98,6 +99,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::spend_limit))
         .routes(routes!(billing::start_card_setup))
         .routes(routes!(billing::complete_card_setup))
+        .routes(routes!(checkout::start_checkout))
+        .routes(routes!(checkout::complete_checkout))
         .routes(routes!(billing::estimate))
         .routes(routes!(billing::list_invoices))
         .routes(routes!(billing::get_invoice))

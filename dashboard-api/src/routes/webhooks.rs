@@ -50,6 +50,7 @@ pub async fn stripe(
     let applied = payments::apply_event(
         &state.db,
         Some(payments.provider.as_ref()),
+        &state.catalog.get().catalog,
         &id,
         &kind,
         event,

@@ -1,25 +1,33 @@
 //! The plan, this period's estimate, invoices, and changing plan.
 
 use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use billing::{Period, money};
 use chrono::Utc;
-use control_plane::invoices;
+use control_plane::checkout::{self, ReturnUrls};
+use control_plane::{Error, invoices};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::in_transaction;
 use super::layout::page;
 use super::{Session, fail, render};
+use crate::public_url;
 use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct Notice {
+    /// Set on the way back from a completed checkout.
+    checkout: Option<String>,
+}
 
 pub async fn billing(
     State(state): State<AppState>,
     session: Session,
     Path(org_id): Path<Uuid>,
+    Query(notice): Query<Notice>,
 ) -> Response {
     let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
@@ -36,8 +44,12 @@ pub async fn billing(
         @if let Some(reason) = &subscription.suspended_reason {
             p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
         }
+        @if notice.checkout.as_deref() == Some("done") {
+            p class="notice" role="status" { "Card saved. You are on the " strong { (subscription.plan) } " plan." }
+        }
         p { "Plan: " strong { (subscription.plan) } " · status " (subscription.status)
-            @if subscription.cancel_at_period_end { " · ends with this period" } }
+            @if subscription.cancel_at_period_end { " · ends with this period" }
+            @if subscription.payment_method_ready { " · card on file" } }
         form method="post" action={ "/orgs/" (org_id) "/billing/plan" } {
             input type="hidden" name="csrf" value=(session.csrf);
             label { "Change plan"
@@ -51,7 +63,7 @@ pub async fn billing(
             }
             button type="submit" { "Change plan" }
             @if state.config.payments.is_some() && !subscription.payment_method_ready {
-                small { " Paid plans need a card on file: add one through the API's card setup (Stripe)." }
+                small { " Paid plans need a card: you will save one on Stripe's secure page, then come back here." }
             }
         }
         h2 { "This period so far (" (Period::containing(period.start()).to_string()) ")" }
@@ -94,28 +106,101 @@ pub struct PlanChoice {
     plan: String,
 }
 
+/// Changes plan at once; where a paid plan needs a card first, the browser
+/// goes to the provider's checkout page and the plan changes when it comes
+/// back (`checkout_return`).
 pub async fn change_plan(
     State(state): State<AppState>,
     session: Session,
     Path(org_id): Path<Uuid>,
+    headers: HeaderMap,
     Form(form): Form<PlanChoice>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
-    let card_required = state.config.payments.is_some();
-    in_transaction(&state, format!("/orgs/{org_id}/billing"), |tx| {
-        Box::pin(async move {
-            control_plane::subscriptions::change_plan(
-                tx,
-                &access,
-                &catalog.catalog,
-                &form.plan,
-                card_required,
-                Utc::now(),
-            )
-            .await?;
-            Ok(())
-        })
-    })
-    .await
+    let billing_page = format!("/orgs/{org_id}/billing");
+    let changed = async {
+        let mut tx = state.db.begin().await?;
+        let changed = control_plane::subscriptions::change_plan(
+            &mut tx,
+            &access,
+            &catalog.catalog,
+            &form.plan,
+            state.config.payments.is_some(),
+            Utc::now(),
+        )
+        .await;
+        match (changed, &state.config.payments) {
+            (Err(Error::PaymentMethodRequired), Some(payments)) => {
+                let back = format!(
+                    "{}{billing_page}",
+                    public_url::base(&state.config, &headers)
+                );
+                let urls = ReturnUrls {
+                    success: format!("{back}/checkout?session_id={{CHECKOUT_SESSION_ID}}"),
+                    cancel: back,
+                };
+                let page = checkout::start(
+                    &mut tx,
+                    &access,
+                    payments.provider.as_ref(),
+                    &catalog.catalog,
+                    &form.plan,
+                    &urls,
+                )
+                .await?;
+                Ok(page.url)
+            }
+            (changed, _) => {
+                changed?;
+                tx.commit().await?;
+                Ok::<_, Error>(billing_page.clone())
+            }
+        }
+    }
+    .await;
+    match changed {
+        Ok(next) => Redirect::to(&next).into_response(),
+        Err(e) => fail(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckoutReturn {
+    session_id: String,
+}
+
+/// Where the provider's checkout page sends the browser back: the card
+/// becomes the default and the plan changes. Coming back twice (a reload)
+/// changes nothing more.
+pub async fn checkout_return(
+    State(state): State<AppState>,
+    session: Session,
+    Path(org_id): Path<Uuid>,
+    Query(back): Query<CheckoutReturn>,
+) -> Response {
+    let (access, _) = visit!(state, session, org_id);
+    let Some(payments) = &state.config.payments else {
+        return fail(Error::PaymentsNotConfigured.into());
+    };
+    let catalog = state.catalog.get();
+    let completed = async {
+        let mut tx = state.db.begin().await?;
+        checkout::complete(
+            &mut tx,
+            &access,
+            payments.provider.as_ref(),
+            &catalog.catalog,
+            &back.session_id,
+            Utc::now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    match completed {
+        Ok(()) => Redirect::to(&format!("/orgs/{org_id}/billing?checkout=done")).into_response(),
+        Err(e) => fail(e.into()),
+    }
 }

@@ -133,11 +133,10 @@ pub async fn invite(
         Ok(created) => created,
         Err(e) => return fail(e.into()),
     };
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let link = format!("http://{host}/invitations/{token}");
+    let link = format!(
+        "{}/invitations/{token}",
+        crate::public_url::base(&state.config, &headers)
+    );
     let body = html! {
         h1 { "Invitation for " (invitation.email) }
         div class="notice" role="status" {

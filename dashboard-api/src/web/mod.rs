@@ -138,6 +138,10 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{org_id}/billing", get(billing::billing))
         .route("/orgs/{org_id}/billing/plan", post(billing::change_plan))
         .route(
+            "/orgs/{org_id}/billing/checkout",
+            get(billing::checkout_return),
+        )
+        .route(
             "/orgs/{org_id}/endpoints",
             get(endpoints::endpoints).post(endpoints::create_endpoint),
         )

@@ -1,0 +1,176 @@
+//! Upgrading through a hosted checkout page (Stripe Checkout in setup
+//! mode): the customer saves a card on the provider's page, and the
+//! organization moves to the plan it chose.
+//!
+//! A checkout finishes twice, harmlessly: when the browser comes back to
+//! the success URL, and when the provider's `checkout.session.completed`
+//! webhook arrives (for a customer who closed the tab). Both save the card
+//! as the default and change the plan; the second finds both done.
+
+use billing::Catalog;
+use billing::payments::{CheckoutOutcome, CheckoutPage, CheckoutRequest, PaymentProvider};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::access::{OrgAccess, Permission};
+use crate::payments::{customer_of, mark_card_ready};
+use crate::subscriptions::{self, PlanChange, Subscription};
+use crate::validation::ValidationErrors;
+use crate::{Conflict, Error, Result, audit};
+
+/// Where the provider sends the browser back. `success` may contain
+/// `{CHECKOUT_SESSION_ID}`, which the provider fills in.
+#[derive(Debug, Clone)]
+pub struct ReturnUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
+/// Opens a checkout page for moving to the paid `plan`. Refused before the
+/// customer types a card if the plan is unknown, free, or too small for
+/// what the organization holds.
+pub async fn start(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    provider: &dyn PaymentProvider,
+    catalog: &Catalog,
+    plan: &str,
+    urls: &ReturnUrls,
+) -> Result<CheckoutPage> {
+    access.require(Permission::BillingWrite)?;
+    let target = subscriptions::plan_named(catalog, plan)?;
+    if !target.is_paid() {
+        let mut errors = ValidationErrors::default();
+        errors.add(
+            "plan",
+            format!("plan `{}` costs nothing: change to it directly", target.id),
+        );
+        return Err(Error::Validation(errors));
+    }
+    let holdings = subscriptions::holdings_of(conn, access.organization_id()).await?;
+    billing::entitlements::may_change_plan(target, &holdings)?;
+    let customer = customer_of(conn, access).await?;
+    Ok(provider
+        .start_checkout(&CheckoutRequest {
+            organization_id: access.organization_id(),
+            customer,
+            plan: target.id.to_string(),
+            currency: catalog.currency.clone(),
+            success_url: urls.success.clone(),
+            cancel_url: urls.cancel.clone(),
+            // Each page opened is a new session; a retry of this one call
+            // (inside the client) reuses the key.
+            idempotency_key: format!("{}-{}", access.organization_id(), Uuid::new_v4()),
+        })
+        .await?)
+}
+
+/// Finishes the checkout `session_id` the browser came back from. Another
+/// organization's session is not found, exactly as a session that does not
+/// exist.
+pub async fn complete(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    provider: &dyn PaymentProvider,
+    catalog: &Catalog,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Subscription> {
+    access.require(Permission::BillingWrite)?;
+    let customer = customer_of(conn, access).await?;
+    let outcome = provider.checkout_outcome(session_id).await?;
+    if outcome.customer.as_deref() != Some(customer.as_str()) {
+        return Err(Error::not_found("checkout session"));
+    }
+    let actor = access.principal().actor();
+    let plan = save_card(
+        conn,
+        provider,
+        access.organization_id(),
+        &customer,
+        &outcome,
+        &actor,
+    )
+    .await?;
+    if let Some(plan) = plan {
+        let change = PlanChange {
+            actor,
+            card_required: true,
+        };
+        subscriptions::move_to_plan(conn, access.organization_id(), catalog, &plan, &change, now)
+            .await?;
+    }
+    subscriptions::get(conn, access, now).await
+}
+
+/// Applies a `checkout.session.completed` event: the card is saved and the
+/// plan changed as if the browser had come back. A plan the organization no
+/// longer fits is left unchanged (and logged): the card stays saved, and
+/// the customer can choose again.
+pub(crate) async fn completed_by_webhook(
+    conn: &mut PgConnection,
+    provider: &dyn PaymentProvider,
+    catalog: &Catalog,
+    outcome: &CheckoutOutcome,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(customer) = &outcome.customer else {
+        return Ok(());
+    };
+    let organization: Option<Uuid> = sqlx::query_scalar(
+        "SELECT organization_id FROM subscriptions WHERE payment_customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(organization_id) = organization else {
+        return Ok(());
+    };
+    let actor = "stripe:checkout".to_owned();
+    let Some(plan) = save_card(conn, provider, organization_id, customer, outcome, &actor).await?
+    else {
+        return Ok(());
+    };
+    let change = PlanChange {
+        actor,
+        card_required: true,
+    };
+    match subscriptions::move_to_plan(conn, organization_id, catalog, &plan, &change, now).await {
+        Err(err @ (Error::Denied(_) | Error::Validation(_))) => {
+            tracing::warn!(organization = %organization_id, %plan, error = %err,
+                "a completed checkout's plan no longer fits; the card is saved, the plan unchanged");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Makes the checkout's card the customer's default and opens paid plans;
+/// returns the plan the checkout was for.
+async fn save_card(
+    conn: &mut PgConnection,
+    provider: &dyn PaymentProvider,
+    organization_id: Uuid,
+    customer: &str,
+    outcome: &CheckoutOutcome,
+    actor: &str,
+) -> Result<Option<String>> {
+    let setup_id = outcome
+        .setup_id
+        .as_deref()
+        .ok_or(Error::Conflict(Conflict::CheckoutIncomplete))?;
+    provider.complete_card_setup(customer, setup_id).await?;
+    mark_card_ready(conn, customer).await?;
+    audit::record_with(
+        &mut *conn,
+        Some(organization_id),
+        actor,
+        "billing.card_added",
+        "organization",
+        &organization_id.to_string(),
+        serde_json::json!({ "checkout_session": outcome.id }),
+    )
+    .await?;
+    Ok(outcome.plan.clone())
+}

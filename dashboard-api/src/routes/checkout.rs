@@ -1,0 +1,140 @@
+//! Upgrading through the payment provider's hosted checkout page: open one
+//! for a paid plan, and complete it once the customer saved a card there.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use control_plane::access;
+use control_plane::checkout::{self, ReturnUrls};
+use control_plane::validation::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::billing::{SubscriptionJson, payments};
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::json::ProblemJson;
+use crate::public_url;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCheckoutSession {
+    /// The paid plan to move to once a card is saved.
+    pub plan: String,
+    /// Where the browser returns after saving the card; `{CHECKOUT_SESSION_ID}`
+    /// is replaced by the session's id. Defaults to the dashboard's billing page.
+    pub success_url: Option<String>,
+    /// Where the browser returns if the customer gives up. Defaults to the
+    /// dashboard's billing page.
+    pub cancel_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckoutSessionJson {
+    /// Always `checkout_session`.
+    pub object: &'static str,
+    pub id: String,
+    /// Send the customer's browser here.
+    pub url: String,
+}
+
+/// Opens a hosted checkout page on which the customer saves a card for the
+/// paid plan chosen; complete it when the browser returns.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/billing/checkout-sessions",
+    tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    request_body = NewCheckoutSession,
+    responses(
+        (status = 201, body = CheckoutSessionJson),
+        (status = 403, body = ProblemJson, description = "Holdings exceed the plan"),
+        (status = 409, body = ProblemJson, description = "The payment account is not created yet"),
+        (status = 422, body = ProblemJson, description = "An unknown or free plan, or a return URL that is not http(s)"),
+        (status = 503, body = ProblemJson, description = "No payment provider is configured"),
+    ))]
+pub async fn start_checkout(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    headers: HeaderMap,
+    mutation: Mutation<Body<NewCheckoutSession>>,
+) -> Result<Response, ApiError> {
+    let payments = payments(&state)?;
+    let request = &mutation.body.0;
+    let billing_page = format!(
+        "{}/orgs/{org_id}/billing",
+        public_url::base(&state.config, &headers)
+    );
+    let urls = ReturnUrls {
+        success: request.success_url.clone().unwrap_or_else(|| {
+            format!("{billing_page}/checkout?session_id={{CHECKOUT_SESSION_ID}}")
+        }),
+        cancel: request.cancel_url.clone().unwrap_or(billing_page),
+    };
+    check_return_urls(&urls)?;
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let page = checkout::start(
+        &mut conn,
+        &access,
+        payments.provider.as_ref(),
+        &state.catalog.get().catalog,
+        &request.plan,
+        &urls,
+    )
+    .await?;
+    let body = CheckoutSessionJson {
+        object: "checkout_session",
+        id: page.id,
+        url: page.url,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The provider redirects only to web pages.
+fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
+    let mut errors = ValidationErrors::default();
+    for (field, url) in [("success_url", &urls.success), ("cancel_url", &urls.cancel)] {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            errors.add(field, "must be an absolute http(s) URL".to_owned());
+        }
+    }
+    Ok(errors.into_result(())?)
+}
+
+/// Completes a checkout the customer finished: the card saved on the page
+/// becomes the default for invoices and the organization moves to the
+/// plan. Completing it again changes nothing.
+#[utoipa::path(post,
+    path = "/v1/organizations/{org_id}/billing/checkout-sessions/{session_id}/complete",
+    tag = "billing",
+    params(("org_id" = Uuid, Path), ("session_id" = String, Path)),
+    responses(
+        (status = 200, body = SubscriptionJson),
+        (status = 404, body = ProblemJson, description = "No such session for this organization"),
+        (status = 409, body = ProblemJson, description = "The customer has not finished the page"),
+    ))]
+pub async fn complete_checkout(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, session_id)): Path<(Uuid, String)>,
+    _mutation: Mutation<()>,
+) -> Result<Json<SubscriptionJson>, ApiError> {
+    let payments = payments(&state)?;
+    let mut tx = state.db.begin().await?;
+    let access = access::resolve(&mut tx, &principal, org_id).await?;
+    let subscription = checkout::complete(
+        &mut tx,
+        &access,
+        payments.provider.as_ref(),
+        &state.catalog.get().catalog,
+        &session_id,
+        Utc::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(subscription.into()))
+}
