@@ -29,7 +29,8 @@ pub struct ReturnUrls {
 
 /// Opens a checkout page for moving to the paid `plan`. Refused before the
 /// customer types a card if the plan is unknown, free, or too small for
-/// what the organization holds.
+/// what the organization holds. The provider answers a repeated
+/// `request_key` with the same page.
 pub async fn start(
     conn: &mut PgConnection,
     access: &OrgAccess,
@@ -37,6 +38,7 @@ pub async fn start(
     catalog: &Catalog,
     plan: &str,
     urls: &ReturnUrls,
+    request_key: &str,
 ) -> Result<CheckoutPage> {
     access.require(Permission::BillingWrite)?;
     let target = subscriptions::plan_named(catalog, plan)?;
@@ -59,9 +61,7 @@ pub async fn start(
             currency: catalog.currency.clone(),
             success_url: urls.success.clone(),
             cancel_url: urls.cancel.clone(),
-            // Each page opened is a new session; a retry of this one call
-            // (inside the client) reuses the key.
-            idempotency_key: format!("{}-{}", access.organization_id(), Uuid::new_v4()),
+            idempotency_key: format!("{}-{request_key}", access.organization_id()),
         })
         .await?)
 }

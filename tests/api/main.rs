@@ -9,6 +9,8 @@
 mod backups;
 mod bad_input;
 mod billing;
+mod checkout;
+mod checkout_page;
 mod endpoints;
 mod helpers;
 mod idempotency;

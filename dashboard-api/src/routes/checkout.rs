@@ -77,6 +77,11 @@ pub async fn start_checkout(
     check_return_urls(&urls)?;
     let mut conn = state.db.acquire().await?;
     let access = access::resolve(&mut conn, &principal, org_id).await?;
+    // The provider dedupes by this key; without one, each call is new.
+    let key = mutation
+        .key
+        .as_ref()
+        .map_or_else(|| Uuid::now_v7().to_string(), |k| k.as_str().to_owned());
     let page = checkout::start(
         &mut conn,
         &access,
@@ -84,6 +89,7 @@ pub async fn start_checkout(
         &state.catalog.get().catalog,
         &request.plan,
         &urls,
+        &key,
     )
     .await?;
     let body = CheckoutSessionJson {

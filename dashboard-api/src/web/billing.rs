@@ -147,6 +147,7 @@ pub async fn change_plan(
                     &catalog.catalog,
                     &form.plan,
                     &urls,
+                    &Uuid::now_v7().to_string(),
                 )
                 .await?;
                 Ok(page.url)
