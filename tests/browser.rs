@@ -2,24 +2,40 @@
 //! `chromium-driver`), driven over WebDriver: a new customer signs up,
 //! creates a cluster and sees it Ready (simulated data plane), creates an
 //! API key, sees a usage chart and opens an invoice; a platform admin
-//! suspends the organization and the customer sees why. Screenshots of each
-//! page go to `target/tmp/screenshots/`.
+//! suspends the organization and the customer sees why. A free customer
+//! upgrades through Stripe Checkout (localstripe behind the Checkout
+//! stand-in), and another works the dashboard with the keyboard alone.
+//! Screenshots of each page go to `target/tmp/screenshots/`.
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+#[path = "api/checkout_page.rs"]
+#[expect(dead_code, reason = "the browser comes back itself; no webhook needed")]
+mod checkout_page;
 #[path = "api/helpers.rs"]
 #[expect(
     dead_code,
     reason = "the browser test uses part of the API tests' helpers"
 )]
 mod helpers;
+#[path = "api/localstripe.rs"]
+#[expect(
+    dead_code,
+    reason = "the browser test needs no invoices from localstripe"
+)]
+mod localstripe;
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
+use billing::payments::stripe::StripeProvider;
+use checkout_page::CheckoutPage;
 use chrono::{Duration as Span, DurationRound, Utc};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use helpers::{PASSWORD, TestApp};
+use localstripe::{GOOD_CARD, LocalStripe, SECRET_KEY};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -338,4 +354,137 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
 
     root.close().await.unwrap();
     ada.close().await.unwrap();
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_free_customer_upgrades_to_starter_by_saving_a_card_on_the_checkout_page(pool: PgPool) {
+    let stripe = LocalStripe::start().await;
+    let checkout = CheckoutPage::start(&stripe).await;
+    let provider = Arc::new(StripeProvider::new(SECRET_KEY, Some(&checkout.api_base())).unwrap());
+    let payments = dashboard_api::Payments {
+        provider: provider.clone(),
+        webhook_secret: "whsec_browser_test".to_owned(),
+        publishable_key: None,
+    };
+    let app = TestApp::spawn_with(pool.clone(), Some(payments)).await;
+    let driver = Driver::start().await;
+    let ada = driver.browser("ada").await;
+
+    ada.goto(&format!("{}/signup", app.base)).await.unwrap();
+    fill(&ada, "input[name=email]", "ada@example.com").await;
+    fill(&ada, "input[name=password]", PASSWORD).await;
+    submit(&ada, "form button[type=submit]").await;
+    let overview = arrive(&ada, "/orgs/").await;
+    // The outbox worker's pass: the organization's Stripe customer.
+    control_plane::payments::create_customers(&pool, provider.as_ref(), Utc::now())
+        .await
+        .unwrap();
+
+    ada.goto(&format!("{overview}/billing")).await.unwrap();
+    assert!(
+        text(&ada)
+            .await
+            .contains("you will save one on Stripe's secure page")
+    );
+    ada.find(Locator::Css("select[name=plan]"))
+        .await
+        .unwrap()
+        .select_by_value("starter")
+        .await
+        .unwrap();
+    submit(&ada, "form[action$='/billing/plan'] button").await;
+    arrive(&ada, "/pay/cs_test_").await;
+    screenshot(&ada, "checkout").await;
+    fill(&ada, "input[name=card]", GOOD_CARD).await;
+    submit(&ada, "form button[type=submit]").await;
+
+    arrive(&ada, "/billing?checkout=done").await;
+    let page = text(&ada).await;
+    assert!(
+        page.contains("Card saved. You are on the starter plan."),
+        "{page}"
+    );
+    assert!(
+        page.contains("Plan: starter") && page.contains("card on file"),
+        "{page}"
+    );
+    screenshot(&ada, "billing-upgraded").await;
+    assert_eq!(checkout.sessions().len(), 1, "one page opened");
+    ada.close().await.unwrap();
+}
+
+/// Presses Tab until the focus is on `css` (at most 30 times); checks that
+/// the focused element shows where the focus is.
+async fn tab_to(browser: &Client, css: &str) {
+    for _ in 0..30 {
+        let focused = browser.active_element().await.unwrap();
+        let here: serde_json::Value = browser
+            .execute(
+                "return document.activeElement.matches(arguments[0]);",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if here == json!(true) {
+            let outline: serde_json::Value = browser
+                .execute(
+                    "return getComputedStyle(document.activeElement).outlineStyle;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_ne!(outline, json!("none"), "{css} shows no focus");
+            return;
+        }
+        focused.send_keys(&Key::Tab).await.unwrap();
+    }
+    panic!("Tab never reached {css}");
+}
+
+async fn type_keys(browser: &Client, keys: &str) {
+    browser
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(keys)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_customer_logs_in_and_creates_a_cluster_with_the_keyboard_alone(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.signup("kay@example.com").await;
+    let driver = Driver::start().await;
+    let kay = driver.browser("kay").await;
+    kay.goto(&format!("{}/login", app.base)).await.unwrap();
+
+    // The first Tab reaches a link past the navigation, shown while focused.
+    tab_to(&kay, "a.skip").await;
+    let shown: serde_json::Value = kay
+        .execute(
+            "return document.activeElement.getBoundingClientRect().left >= 0;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        json!(true),
+        "the skip link is on screen when focused"
+    );
+    type_keys(&kay, &Key::Enter).await;
+    assert!(kay.current_url().await.unwrap().as_str().ends_with("#main"));
+
+    tab_to(&kay, "input[name=email]").await;
+    type_keys(&kay, "kay@example.com").await;
+    tab_to(&kay, "input[name=password]").await;
+    type_keys(&kay, &format!("{PASSWORD}{}", Key::Enter)).await;
+    arrive(&kay, "/orgs/").await;
+
+    tab_to(&kay, "input[name=name]").await;
+    type_keys(&kay, &format!("typed{}", Key::Enter)).await;
+    arrive(&kay, "/clusters/").await;
+    assert!(text(&kay).await.contains("typed"));
+    kay.close().await.unwrap();
 }

@@ -25,6 +25,9 @@ button { background: var(--accent); color: #fff; border-color: var(--accent); cu
 button.danger { background: var(--bad); border-color: var(--bad); }
 button.link { background: none; color: var(--accent); border: none; padding: 0; }
 :focus-visible { outline: 3px solid #80a8ff; outline-offset: 2px; }
+/* Out of sight until a keyboard user reaches it: the first Tab on every page. */
+.skip { position: absolute; left: -999px; top: .5rem; padding: .4rem .6rem; background: #fff; color: var(--accent); border-radius: .4rem; }
+.skip:focus { left: .5rem; z-index: 1; }
 .notice { padding: .6rem .8rem; border-radius: .4rem; background: #fff8c5; border: 1px solid #d4a72c; margin: 0 0 1rem; }
 .error { background: #ffebe9; border-color: var(--bad); }
 .secret { font-family: ui-monospace, monospace; word-break: break-all; background: var(--bg); padding: .5rem; border-radius: .4rem; }
@@ -68,6 +71,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, notice: Option<&str>, body: Ma
                 style { (PreEscaped(CSS)) }
             }
             body {
+                a class="skip" href="#main" { "Skip to content" }
                 header {
                     a href="/" { strong { "Quartermaster" } }
                     @if let Some(viewer) = viewer {
@@ -102,7 +106,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, notice: Option<&str>, body: Ma
                         }
                     }
                 }
-                main {
+                main id="main" tabindex="-1" {
                     @if let Some(notice) = notice {
                         p class="notice" role="status" { (notice) }
                     }
