@@ -208,6 +208,36 @@ struct ServeArgs {
     public_url: Option<String>,
     #[command(flatten)]
     stripe: StripeArgs,
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// Sending email (invitations); without a server, invitation links are only
+/// shown to the inviter.
+#[derive(Debug, Args)]
+struct MailArgs {
+    /// The mail server: smtp://host:25, smtp://user:password@host:587?tls=required
+    /// (STARTTLS) or smtps://user:password@host:465.
+    #[arg(
+        long,
+        env = "QM_SMTP_URL",
+        hide_env_values = true,
+        requires = "mail_from"
+    )]
+    smtp_url: Option<String>,
+    /// The sender, such as `Quartermaster <noreply@example.com>`.
+    #[arg(long, env = "QM_MAIL_FROM")]
+    mail_from: Option<String>,
+}
+
+impl MailArgs {
+    fn mailer(&self) -> anyhow::Result<Option<std::sync::Arc<dyn control_plane::mail::Mailer>>> {
+        let (Some(url), Some(from)) = (&self.smtp_url, &self.mail_from) else {
+            return Ok(None);
+        };
+        let mailer = control_plane::mail::SmtpMailer::new(url, from)?;
+        Ok(Some(std::sync::Arc::new(mailer)))
+    }
 }
 
 impl Cli {
@@ -230,6 +260,7 @@ impl Cli {
                     simulated_region: None,
                     payments: args.stripe.payments()?,
                     grace: args.stripe.grace(),
+                    mailer: args.mail.mailer()?,
                 };
                 server::run(&args.database_url, options).await
             }
@@ -277,6 +308,7 @@ impl Cli {
                     simulated_region: Some("local"),
                     payments: None,
                     grace: billing::dunning::DEFAULT_GRACE,
+                    mailer: None,
                 };
                 server::run(&url, options).await
             }

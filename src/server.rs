@@ -19,6 +19,8 @@ pub struct Options {
     pub payments: Option<dashboard_api::Payments>,
     /// How long an invoice may stay unpaid past due before suspension.
     pub grace: chrono::Duration,
+    /// Sends invitations by email; `None`: links are only shown.
+    pub mailer: Option<std::sync::Arc<dyn control_plane::mail::Mailer>>,
 }
 
 /// Logs to stderr; JSON lines when `QM_LOG_FORMAT=json`.
@@ -69,6 +71,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         secure_cookies: options.secure_cookies,
         payments: options.payments,
         public_url: options.public_url,
+        mail: options.mailer.is_some(),
         ..Config::default()
     };
     let state = AppState::new(pool.clone(), options.catalog, config.clone())
@@ -81,11 +84,21 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         options.grace,
     );
     let billing = tokio::spawn(worker.run(std::time::Duration::from_secs(30)));
+    let mail = options.mailer.map(|mailer| {
+        tokio::spawn(control_plane::mail::run(
+            state.db.clone(),
+            mailer,
+            std::time::Duration::from_secs(5),
+        ))
+    });
     let app = dashboard_api::router(state);
     say(&format!("Quartermaster API listening on http://{address}"));
     say(&format!(
         "  OpenAPI document: http://{address}/openapi.json"
     ));
+    if mail.is_none() {
+        say("  Mail: off (set QM_SMTP_URL and QM_MAIL_FROM to email invitations)");
+    }
     if !payments_on {
         say("  Payments: off (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to collect them)");
     }
@@ -103,6 +116,9 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     provisioning.abort();
     billing.abort();
+    if let Some(mail) = mail {
+        mail.abort();
+    }
     say("stopped");
     Ok(())
 }

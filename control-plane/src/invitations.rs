@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::access::{OrgAccess, Permission, Role};
 use crate::accounts::Email;
 use crate::error::on_unique;
-use crate::{Conflict, Error, Result, audit};
+use crate::{Conflict, Error, Result, audit, mail};
 
 /// How long a link works.
 pub const LIFETIME: Duration = Duration::days(7);
@@ -35,13 +35,34 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Invites `email` with `role`; the token for the link, shown once.
+/// The email that carries an invitation's link.
+pub fn message(invitation: &Invitation, organization: &str, link: &str) -> mail::Message {
+    mail::Message {
+        to: invitation.email.clone(),
+        subject: format!("Join {organization} on Quartermaster"),
+        text: format!(
+            "You are invited to join {organization} on Quartermaster as {role}.\n\n\
+             Open this link to accept; it works once, for {email}, until {expires}:\n\n\
+             {link}\n\n\
+             If you did not expect this invitation, ignore this message.\n",
+            role = invitation.role,
+            email = invitation.email,
+            expires = invitation.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        ),
+        expires_at: Some(invitation.expires_at),
+    }
+}
+
+/// Invites `email` with `role`; the token for the link, shown once. With
+/// `mail_link_base` (where the dashboard is reached), the link is also
+/// emailed to the address, from the outbox once this transaction commits.
 pub async fn create(
     conn: &mut PgConnection,
     access: &OrgAccess,
     email: &Email,
     role: Role,
     now: DateTime<Utc>,
+    mail_link_base: Option<&str>,
 ) -> Result<(Invitation, String)> {
     access.require(Permission::MembersWrite)?;
     if role == Role::Owner && access.role() != Some(Role::Owner) {
@@ -82,6 +103,15 @@ pub async fn create(
         serde_json::json!({ "email": email.as_str(), "role": role }),
     )
     .await?;
+    if let Some(base) = mail_link_base {
+        let organization: String =
+            sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
+                .bind(access.organization_id())
+                .fetch_one(&mut *conn)
+                .await?;
+        let link = format!("{}/invitations/{token}", base.trim_end_matches('/'));
+        mail::enqueue(conn, &message(&invitation, &organization, &link)).await?;
+    }
     Ok((invitation, token))
 }
 
@@ -157,4 +187,37 @@ pub async fn accept(
     )
     .await?;
     Ok(invitation.organization_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_email_names_the_organization_role_address_and_expiry_and_carries_the_link() {
+        let invitation = Invitation {
+            id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            email: "carol@example.com".to_owned(),
+            role: Role::Billing,
+            created_at: Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+            expires_at: Utc.with_ymd_and_hms(2026, 12, 8, 9, 0, 0).unwrap(),
+            accepted_at: None,
+        };
+
+        let message = message(&invitation, "Acme", "https://qm.test/invitations/t0k3n");
+
+        assert_eq!(message.to, "carol@example.com");
+        assert_eq!(message.subject, "Join Acme on Quartermaster");
+        assert_eq!(
+            message.text,
+            "You are invited to join Acme on Quartermaster as billing.\n\n\
+             Open this link to accept; it works once, for carol@example.com, until 2026-12-08 09:00 UTC:\n\n\
+             https://qm.test/invitations/t0k3n\n\n\
+             If you did not expect this invitation, ignore this message.\n"
+        );
+        assert_eq!(message.expires_at, Some(invitation.expires_at));
+    }
 }

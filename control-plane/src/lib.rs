@@ -27,6 +27,7 @@ pub mod error;
 pub mod idempotency;
 pub mod invitations;
 pub mod invoices;
+pub mod mail;
 pub mod organizations;
 pub mod outbox;
 pub mod page;

@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::access::{OrgAccess, Permission};
-use crate::outbox::Topic;
+use crate::outbox::{self, Topic};
 use crate::{Error, Result, audit};
 
 /// How long after a failed charge the next one is tried.
@@ -28,13 +28,6 @@ const BATCH: i64 = 50;
 
 pub type Provider = Arc<dyn PaymentProvider>;
 
-/// Backoff of an outbox row after `attempts` failures: 30 s doubling, at
-/// most 6 hours.
-fn backoff(attempts: i32) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
-    Duration::seconds((30i64 << exp).min(6 * 3600))
-}
-
 /// Creates the provider's customers that signups asked for. Returns how
 /// many were created.
 pub async fn create_customers(
@@ -42,20 +35,11 @@ pub async fn create_customers(
     provider: &dyn PaymentProvider,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = pool.begin().await?;
-    let rows: Vec<(i64, serde_json::Value, i32)> = sqlx::query_as(
-        "SELECT id, payload, attempts FROM outbox
-         WHERE topic = $1 AND processed_at IS NULL AND available_at <= $2
-         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(Topic::CreatePaymentCustomer.as_str())
-    .bind(now)
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
+    let (mut tx, rows) = outbox::claim(pool, Topic::CreatePaymentCustomer, now).await?;
     let mut created = 0;
-    for (id, payload, attempts) in rows {
-        let organization_id = payload
+    for row in rows {
+        let organization_id = row
+            .payload
             .get("organization_id")
             .and_then(|v| v.as_str())
             .and_then(|v| v.parse::<Uuid>().ok());
@@ -65,29 +49,8 @@ pub async fn create_customers(
                 "the outbox row names no organization".to_owned(),
             ))),
         };
-        match outcome {
-            Ok(()) => {
-                created += 1;
-                sqlx::query(
-                    "UPDATE outbox SET processed_at = $2, attempts = attempts + 1 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Err(err) => {
-                tracing::warn!(outbox = id, error = %err, "creating a payment customer failed; will retry");
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(err.to_string())
-                .bind(now + backoff(attempts))
-                .execute(&mut *tx)
-                .await?;
-            }
+        if outbox::settle(&mut tx, Topic::CreatePaymentCustomer, &row, outcome, now).await? {
+            created += 1;
         }
     }
     tx.commit().await?;
@@ -432,17 +395,4 @@ async fn by_provider_id(
             .fetch_optional(&mut *conn)
             .await?,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outbox_backoff_doubles_up_to_six_hours() {
-        assert_eq!(backoff(0), Duration::seconds(30));
-        assert_eq!(backoff(3), Duration::seconds(240));
-        assert_eq!(backoff(20), Duration::hours(6));
-        assert_eq!(backoff(-1), Duration::seconds(30));
-    }
 }

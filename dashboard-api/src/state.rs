@@ -22,6 +22,9 @@ pub struct Config {
     /// for links that leave it: checkout return pages, invitations. Without
     /// it, the request's `Host` is used.
     pub public_url: Option<String>,
+    /// Whether a mail worker sends the control plane's email: then
+    /// invitations are emailed, not only shown to the inviter.
+    pub mail: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +43,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             payments: None,
             public_url: None,
+            mail: false,
         }
     }
 }

@@ -76,17 +76,22 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], collecting payment through `payments`.
     pub async fn spawn_with(pool: PgPool, payments: Option<dashboard_api::Payments>) -> TestApp {
+        let config = dashboard_api::Config {
+            secure_cookies: false,
+            payments,
+            ..Default::default()
+        };
+        Self::spawn_configured(pool, config).await
+    }
+
+    /// As [`TestApp::spawn`], with `config`.
+    pub async fn spawn_configured(pool: PgPool, config: dashboard_api::Config) -> TestApp {
         let mut conn = pool.acquire().await.unwrap();
         let data_plane =
             control_plane::data_planes::ensure_simulated(&mut conn, "sim-test", REGION)
                 .await
                 .unwrap();
         drop(conn);
-        let config = dashboard_api::Config {
-            secure_cookies: false,
-            payments,
-            ..Default::default()
-        };
         let state = dashboard_api::AppState::new(
             pool.clone(),
             billing::Catalog::default_catalog().unwrap(),

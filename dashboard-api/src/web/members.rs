@@ -121,10 +121,13 @@ pub async fn invite(
             return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not invited", &reason);
         }
     };
+    let base = crate::public_url::base(&state.config, &headers);
     let created = async {
         let mut tx = state.db.begin().await?;
+        let mailed = state.config.mail.then_some(base.as_str());
         let created =
-            control_plane::invitations::create(&mut tx, &access, &email, role, Utc::now()).await?;
+            control_plane::invitations::create(&mut tx, &access, &email, role, Utc::now(), mailed)
+                .await?;
         tx.commit().await?;
         Ok::<_, control_plane::Error>(created)
     }
@@ -133,14 +136,12 @@ pub async fn invite(
         Ok(created) => created,
         Err(e) => return fail(e.into()),
     };
-    let link = format!(
-        "{}/invitations/{token}",
-        crate::public_url::base(&state.config, &headers)
-    );
+    let link = format!("{base}/invitations/{token}");
     let body = html! {
         h1 { "Invitation for " (invitation.email) }
         div class="notice" role="status" {
-            p { "Send this link to " (invitation.email) ". It is shown only now, works once, until "
+            p { (if state.config.mail { "We are emailing this link to " } else { "Send this link to " })
+                (invitation.email) ". It is shown only now, works once, until "
                 (invitation.expires_at.format("%Y-%m-%d")) "." }
             p class="secret" data-testid="invitation-link" { (link) }
         }
