@@ -100,7 +100,7 @@ fn the_api_serves_on_8080_with_probes_metrics_on_9464_and_traces_when_asked() {
 #[test]
 fn the_ingress_routes_to_the_api_service_and_the_budget_keeps_a_replica_up() {
     let objects = render(CONTROL_PLANE, &["-f", &all_on(CONTROL_PLANE)]);
-    let service = one(&objects, "Service", "");
+    let service = one(&objects, "Service", CONTROL_PLANE);
     let ingress = one(&objects, "Ingress", "");
     let backend = &ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"];
     assert_eq!(backend["name"].as_str(), Some(name(service)));
@@ -122,4 +122,18 @@ fn the_ingress_routes_to_the_api_service_and_the_budget_keeps_a_replica_up() {
         .is_empty(),
         "a budget over one replica would block every drain"
     );
+}
+
+#[test]
+fn metrics_stay_in_the_cluster_when_the_api_is_a_load_balancer() {
+    let objects = render(CONTROL_PLANE, &["--set", "service.type=LoadBalancer"]);
+    let api = one(&objects, "Service", CONTROL_PLANE);
+    assert_eq!(api["spec"]["type"], "LoadBalancer");
+    assert_eq!(
+        api["spec"]["ports"],
+        json!([{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }])
+    );
+    let metrics = one(&objects, "Service", "-metrics");
+    assert_eq!(metrics["spec"]["type"], "ClusterIP");
+    assert_eq!(metrics["spec"]["ports"][0]["port"], 9464);
 }
