@@ -109,8 +109,9 @@ fn the_operator_runs_two_leader_elected_replicas_under_a_disruption_budget() {
     let pdb = one(&objects, "PodDisruptionBudget", "");
     assert_eq!(pdb["spec"]["selector"], deployment["spec"]["selector"]);
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
-    assert!(
-        of_kind(&objects, "Deployment").len() == 1,
+    assert_eq!(
+        of_kind(&objects, "Deployment").len(),
+        1,
         "no collector unless asked"
     );
 }
