@@ -14,7 +14,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::watcher;
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use operator::VectorCluster;
 use operator::backup::qdrant::SnapshotApi;
 use operator::backup::run::{self, Source};
@@ -164,12 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crd => {
             let mut out = std::io::stdout().lock();
-            for crd in [
-                VectorCluster::crd(),
-                InferenceEndpoint::crd(),
-                VectorClusterBackup::crd(),
-                VectorClusterRestore::crd(),
-            ] {
+            for crd in operator::crd::all() {
                 out.write_all(b"---\n")?;
                 out.write_all(serde_yaml::to_string(&crd)?.as_bytes())?;
             }

@@ -1,0 +1,169 @@
+//! The operator chart: leader-elected replicas with least-privilege RBAC,
+//! and the optional usage collector.
+
+use serde_json::{Value, json};
+
+use crate::{OPERATOR, all_on, containers, env, of_kind, one, pod_spec, render, template};
+
+/// The Lease the operator holds (operator/src/names.rs, `MANAGED_BY`).
+const LEASE: &str = "quartermaster-operator";
+
+fn rules(role: &Value) -> &[Value] {
+    role["rules"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+#[test]
+fn rbac_names_every_verb_and_resource_and_holds_the_lease_only_in_its_namespace() {
+    let objects = render(OPERATOR, &["-f", &all_on(OPERATOR)]);
+    let roles: Vec<&Value> = ["ClusterRole", "Role"]
+        .iter()
+        .flat_map(|kind| of_kind(&objects, kind))
+        .collect();
+    assert_eq!(
+        roles.len(),
+        3,
+        "the operator's, the collector's and the Lease's"
+    );
+    for role in &roles {
+        for rule in rules(role) {
+            for field in ["apiGroups", "resources", "verbs"] {
+                assert!(!strings(&rule[field]).contains(&"*"), "wildcard in {rule}");
+            }
+            let verbs = strings(&rule["verbs"]);
+            for never in ["escalate", "bind", "impersonate", "deletecollection"] {
+                assert!(!verbs.contains(&never), "{never} in {rule}");
+            }
+            if strings(&rule["resources"]).contains(&"secrets") {
+                assert!(
+                    !verbs.contains(&"list") && !verbs.contains(&"watch"),
+                    "Secrets are read by name, never listed: {rule}"
+                );
+            }
+        }
+    }
+    for cluster_role in of_kind(&objects, "ClusterRole") {
+        assert!(
+            rules(cluster_role)
+                .iter()
+                .all(|r| !strings(&r["apiGroups"]).contains(&"coordination.k8s.io")),
+            "Leases are not granted cluster-wide: {cluster_role}"
+        );
+    }
+    let lease_role = one(&objects, "Role", "-leader-election");
+    assert_eq!(
+        rules(lease_role),
+        [
+            json!({ "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"] }),
+            json!({
+                "apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                "resourceNames": [LEASE], "verbs": ["get", "update"],
+            }),
+        ]
+    );
+    let binding = one(&objects, "RoleBinding", "-leader-election");
+    assert_eq!(binding["subjects"][0]["namespace"], "qm-system");
+}
+
+#[test]
+fn the_operator_runs_two_leader_elected_replicas_under_a_disruption_budget() {
+    let objects = render(OPERATOR, &[]);
+    let deployment = one(&objects, "Deployment", OPERATOR);
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let [operator] = containers(deployment) else {
+        panic!("one container: {deployment}")
+    };
+    assert_eq!(
+        operator["args"],
+        json!(["run", "--metrics-listen=0.0.0.0:9090", "--concurrency=4"])
+    );
+    for (var, field) in [
+        ("POD_NAMESPACE", "metadata.namespace"),
+        ("POD_NAME", "metadata.name"),
+    ] {
+        assert_eq!(
+            env(operator, var).map(|e| &e["valueFrom"]["fieldRef"]["fieldPath"]),
+            Some(&json!(field)),
+            "{var}"
+        );
+    }
+    assert_eq!(
+        env(operator, "QM_OPERATOR_IMAGE").map(|e| &e["value"]),
+        Some(&operator["image"]),
+        "backup Jobs run the operator's own image"
+    );
+    assert_eq!(
+        operator["image"],
+        "ghcr.io/quartermaster/quartermaster-operator:0.1.0"
+    );
+    let pdb = one(&objects, "PodDisruptionBudget", "");
+    assert_eq!(pdb["spec"]["selector"], deployment["spec"]["selector"]);
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        of_kind(&objects, "Deployment").len(),
+        1,
+        "no collector unless asked"
+    );
+}
+
+#[test]
+fn the_collector_reads_its_token_from_the_existing_secret_and_spools_on_a_volume() {
+    let objects = render(OPERATOR, &["-f", &all_on(OPERATOR)]);
+    let deployment = one(&objects, "Deployment", "-collector");
+    let [collector] = containers(deployment) else {
+        panic!("one container: {deployment}")
+    };
+    let pod = pod_spec(deployment);
+    assert_eq!(pod["serviceAccountName"], crate::name(deployment));
+    let value = |var: &str| env(collector, var).map(|e| e["value"].clone());
+    assert_eq!(
+        value("QM_INGEST_URL"),
+        Some(json!("https://quartermaster.example.com/v1/usage/events"))
+    );
+    assert_eq!(value("QM_DATA_PLANE"), Some(json!("eu-1")));
+    assert_eq!(
+        value("QM_INGEST_TOKEN_FILE"),
+        Some(json!("/var/run/secrets/quartermaster/ingest-token"))
+    );
+    assert_eq!(
+        pod["volumes"],
+        json!([
+            { "name": "spool", "persistentVolumeClaim": { "claimName": "qm-quartermaster-operator-collector-spool" } },
+            { "name": "ingest-token", "secret": {
+                "secretName": "quartermaster-ingest",
+                "items": [{ "key": "token", "path": "ingest-token" }],
+            } },
+        ])
+    );
+    assert_eq!(
+        collector["volumeMounts"],
+        json!([
+            { "name": "spool", "mountPath": "/var/lib/quartermaster/usage-spool" },
+            { "name": "ingest-token", "mountPath": "/var/run/secrets/quartermaster", "readOnly": true },
+        ])
+    );
+    assert!(
+        strings(&collector["args"]).contains(&"--spool-dir=/var/lib/quartermaster/usage-spool")
+    );
+    one(&objects, "PersistentVolumeClaim", "-collector-spool");
+}
+
+#[test]
+fn the_collector_is_refused_without_an_ingest_url_and_a_data_plane() {
+    let output = template(OPERATOR, &["--set", "collector.enabled=true"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "rendered without them");
+    for field in ["collector.ingestUrl", "collector.dataPlane"] {
+        assert!(stderr.contains(field), "{field} not named: {stderr}");
+    }
+}
