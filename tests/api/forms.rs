@@ -105,3 +105,29 @@ pub fn csrf(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
     html[at..].split('"').next().unwrap().to_owned()
 }
+
+impl Browser<'_> {
+    /// Invites `email` with `role` from the members page of the
+    /// organization at `home`: the answer's status and page.
+    pub async fn invite(&mut self, home: &str, email: &str, role: &str) -> (u16, String) {
+        let (_, _, members) = self.get(&format!("{home}/members")).await;
+        let (status, _, page) = self
+            .post(
+                &format!("{home}/invitations"),
+                &[("csrf", &csrf(&members)), ("email", email), ("role", role)],
+            )
+            .await;
+        (status, page)
+    }
+}
+
+/// The invitation link a page shows once.
+pub fn invitation_link(page: &str) -> String {
+    page.split(r#"data-testid="invitation-link">"#)
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned()
+}

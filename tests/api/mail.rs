@@ -7,7 +7,7 @@ use control_plane::mail::{self, SmtpMailer};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::forms::{Browser, csrf};
+use crate::forms::{Browser, invitation_link};
 use crate::helpers::TestApp;
 use crate::smtp_sink::SmtpSink;
 
@@ -25,28 +25,12 @@ async fn queued(pool: &PgPool) -> Vec<(bool, i32, Value)> {
     .unwrap()
 }
 
-/// Invites `email` as billing from the members page; the link shown.
+/// Invites `email` as billing; the link shown, which is also emailed.
 async fn invite(ada: &mut Browser<'_>, home: &str, email: &str) -> String {
-    let (_, _, members) = ada.get(&format!("{home}/members")).await;
-    let (status, _, page) = ada
-        .post(
-            &format!("{home}/invitations"),
-            &[
-                ("csrf", &csrf(&members)),
-                ("email", email),
-                ("role", "billing"),
-            ],
-        )
-        .await;
+    let (status, page) = ada.invite(home, email, "billing").await;
     assert_eq!(status, 201, "{page}");
     assert!(page.contains(&format!("We are emailing this link to {email}")));
-    page.split(r#"data-testid="invitation-link">"#)
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned()
+    invitation_link(&page)
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
@@ -140,17 +124,7 @@ async fn without_a_mail_server_the_invitation_is_only_shown_and_nothing_is_queue
     let app = TestApp::spawn(pool.clone()).await;
     let mut ada = Browser::signed_up(&app, "ada@example.com").await;
     let (_, home, _) = ada.get("/").await;
-    let (_, _, members) = ada.get(&format!("{home}/members")).await;
-    let (status, _, page) = ada
-        .post(
-            &format!("{home}/invitations"),
-            &[
-                ("csrf", &csrf(&members)),
-                ("email", "erin@example.com"),
-                ("role", "member"),
-            ],
-        )
-        .await;
+    let (status, page) = ada.invite(&home, "erin@example.com", "member").await;
 
     assert_eq!(status, 201);
     assert!(page.contains("Send this link to erin@example.com"));

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::forms::{Browser, csrf};
+use crate::forms::{Browser, csrf, invitation_link};
 use crate::helpers::{PASSWORD, TestApp};
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
@@ -492,26 +492,9 @@ async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let mut ada = Browser::signed_up(&app, "ada@example.com").await;
     let (_, home, _) = ada.get("/").await;
-    let (_, _, members) = ada.get(&format!("{home}/members")).await;
-    let (status, _, page) = ada
-        .post(
-            &format!("{home}/invitations"),
-            &[
-                ("csrf", &csrf(&members)),
-                ("email", "carol@example.com"),
-                ("role", "billing"),
-            ],
-        )
-        .await;
+    let (status, page) = ada.invite(&home, "carol@example.com", "billing").await;
     assert_eq!(status, 201);
-    let link = page
-        .split(r#"data-testid="invitation-link">"#)
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned();
+    let link = invitation_link(&page);
     let path = link.trim_start_matches(&format!(
         "http://{}",
         app.base.trim_start_matches("http://")
