@@ -170,13 +170,20 @@ pub struct OrganizationSummary {
     pub suspended_reason: Option<String>,
     pub clusters: i64,
     pub open_invoices_minor: i64,
+    /// Credit granted and not yet used by an invoice.
+    pub credit_balance_minor: i64,
+    /// Node-hours and GPU-hours metered in the current period, whole hours.
+    pub node_hours: i64,
+    pub gpu_hours: i64,
     pub created_at: DateTime<Utc>,
 }
 
-/// Every organization, newest first.
+/// Every organization, newest first, with its usage in the period that
+/// contains `now`.
 pub async fn organizations(
     conn: &mut PgConnection,
     _admin: &PlatformAdmin,
+    now: DateTime<Utc>,
 ) -> Result<Vec<OrganizationSummary>> {
     Ok(sqlx::query_as(
         "SELECT o.id, o.name, s.plan, s.status, s.suspended_reason,
@@ -185,10 +192,23 @@ pub async fn organizations(
                 coalesce((SELECT sum(i.total_minor) FROM invoices i
                           WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint
                     AS open_invoices_minor,
+                (coalesce((SELECT sum(c.amount_minor) FROM credits c
+                           WHERE c.organization_id = o.id), 0)
+                 + coalesce((SELECT sum(l.amount_minor) FROM invoice_lines l
+                             JOIN invoices i ON i.id = l.invoice_id
+                             WHERE i.organization_id = o.id AND l.kind = 'credit'
+                               AND i.status <> 'void'), 0))::bigint AS credit_balance_minor,
+                coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
+                          WHERE u.organization_id = o.id AND u.meter = 'node_seconds'
+                            AND u.hour >= $1), 0)::bigint AS node_hours,
+                coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
+                          WHERE u.organization_id = o.id AND u.meter = 'gpu_seconds'
+                            AND u.hour >= $1), 0)::bigint AS gpu_hours,
                 o.created_at
          FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
          ORDER BY o.created_at DESC, o.id",
     )
+    .bind(billing::Period::containing(now).start())
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -198,6 +198,35 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
             .unwrap();
     assert_eq!(amount, 1500);
     assert!(by.starts_with("admin:"));
+    // The console shows the credit and this month's usage: 90 node-minutes
+    // count as one whole hour, last month's hour not at all.
+    let this_month = billing::Period::containing(chrono::Utc::now()).start();
+    for (hour, seconds) in [
+        (this_month, 3600_i64),
+        (this_month + chrono::Duration::hours(1), 1800),
+        (this_month - chrono::Duration::hours(1), 3600),
+    ] {
+        sqlx::query(
+            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity, events)
+             VALUES ($1, $1, 'node_seconds', '', $2, $3, 1)",
+        )
+        .bind(ada.org_id)
+        .bind(hour)
+        .bind(seconds)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let (_, _, console) = root.get("/admin").await;
+    let row = console
+        .split(&org)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains(r#"<td class="num">1 / 0</td>"#), "{row}");
+    assert!(row.contains(r#"<td class="num">$15.00</td>"#), "{row}");
     // Without the console's token, nothing happens.
     let (status, _, _) = root
         .post(

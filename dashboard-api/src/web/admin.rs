@@ -53,7 +53,7 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
     let found = async {
         let mut conn = state.db.acquire().await?;
         Ok::<_, control_plane::Error>((
-            admin::organizations(&mut conn, &admin).await?,
+            admin::organizations(&mut conn, &admin, chrono::Utc::now()).await?,
             admin::fleet(&mut conn, &admin).await?,
             admin::data_planes(&mut conn, &admin).await?,
             admin::audit_log(&mut conn, &admin, 50).await?,
@@ -69,7 +69,8 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
     let body = html! {
         h1 { "Organizations" }
         table {
-            thead { tr { th { "Name" } th { "Plan" } th { "Status" } th class="num" { "Clusters" } th class="num" { "Unpaid" } th { "Action" } } }
+            thead { tr { th { "Name" } th { "Plan" } th { "Status" } th class="num" { "Clusters" } th class="num" { "Node-h / GPU-h this month" }
+                th class="num" { "Unpaid" } th class="num" { "Credit" } th { "Action" } } }
             tbody {
                 @for org in &organizations {
                     tr {
@@ -77,7 +78,9 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
                         td { (org.plan) }
                         td { (org.status) @if let Some(r) = &org.suspended_reason { br; small { (r) } } }
                         td class="num" { (org.clusters) }
+                        td class="num" { (org.node_hours) " / " (org.gpu_hours) }
                         td class="num" { (money::format(org.open_invoices_minor, &currency)) }
+                        td class="num" { (money::format(org.credit_balance_minor, &currency)) }
                         td {
                             form method="post" action={ "/admin/orgs/" (org.id) "/plan" } {
                                 input type="hidden" name="csrf" value=(session.csrf);
