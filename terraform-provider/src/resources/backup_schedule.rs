@@ -137,7 +137,7 @@ impl ApiResource for BackupSchedule {
         State {
             retention_count: match config.retention_count {
                 Value::Null => Value::Unknown,
-                _ => proposed.retention_count.clone(),
+                _ => proposed.retention_count,
             },
             ..proposed
         }
