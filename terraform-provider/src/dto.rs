@@ -34,7 +34,6 @@ pub struct FieldError {
 #[derive(Debug, Deserialize)]
 pub struct Organization {
     pub id: Uuid,
-    pub name: String,
     pub plan: String,
 }
 

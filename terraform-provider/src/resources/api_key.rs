@@ -71,7 +71,7 @@ impl ApiResource for ApiKey {
                     "scopes",
                     defaulted(
                         AttributeType::Set(Box::new(AttributeType::String)),
-                        "Permissions, such as `clusters:read` and `clusters:write` (the default). At most the creating key's own.",
+                        "Permissions, such as `clusters:read`; at most the creating key's own. Left out: the API's default (`clusters:*`, `endpoints:*`, `usage:read`).",
                     ),
                 ),
                 (
