@@ -342,6 +342,25 @@ async fn plans_change_with_their_limits_and_cancel_at_the_end_of_the_period(pool
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn any_key_lists_the_plans_on_offer_with_their_limits(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let plans = app.get("/v1/plans", &key).await;
+    let data = plans.ok(200)["data"].as_array().unwrap();
+    let ids: Vec<&str> = data.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["free", "starter", "business"]);
+    assert_eq!(data[0]["max_vector_clusters"], 1);
+    assert_eq!(data[2]["max_vector_clusters"], Value::Null, "unlimited");
+    assert_eq!(data[2]["max_gpus_per_endpoint"], 8);
+    assert_eq!(data[2]["backups"], "scheduled");
+    assert_eq!(data[2]["currency"], "usd");
+    app.get("/v1/plans", &Auth::None)
+        .await
+        .problem(401, "unauthenticated");
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn platform_admins_publish_the_catalog_and_grant_credit(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let ada = app.signup("ada@example.com").await;

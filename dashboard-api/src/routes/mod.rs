@@ -11,6 +11,7 @@ mod clusters;
 mod endpoints;
 mod health;
 mod organizations;
+mod plans;
 mod regions;
 mod usage;
 mod webhooks;
@@ -72,6 +73,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(regions::list))
+        .routes(routes!(plans::list))
         .routes(routes!(organizations::list, organizations::create))
         .routes(routes!(organizations::get))
         .routes(routes!(organizations::members, organizations::add_member))

