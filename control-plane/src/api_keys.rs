@@ -190,6 +190,20 @@ pub async fn list(
     Ok(page.finish(rows))
 }
 
+/// One of the organization's keys (revoked or not); never its secret.
+pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<ApiKey> {
+    access.require(Permission::ApiKeysRead)?;
+    sqlx::query_as(
+        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
+         FROM api_keys WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(access.organization_id())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::not_found("API key"))
+}
+
 /// Revokes a key at once. Revoking a revoked key changes nothing.
 pub async fn revoke(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<ApiKey> {
     access.require(Permission::ApiKeysWrite)?;

@@ -169,7 +169,8 @@ pub struct AddMemberRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     pub name: String,
-    /// Defaults to `clusters:read` and `clusters:write`.
+    /// Defaults to running workloads: `clusters:read`, `clusters:write`,
+    /// `endpoints:read`, `endpoints:write` and `usage:read`.
     #[schema(example = json!(["clusters:read", "clusters:write"]))]
     pub scopes: Option<Vec<String>>,
 }

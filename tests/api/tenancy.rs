@@ -93,12 +93,19 @@ async fn another_organization_cannot_see_change_or_delete_a_cluster(pool: PgPool
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    app.delete(
-        &format!("/v1/organizations/{}/api-keys/{ada_key_id}", eve.org_id),
-        &eve.session,
-    )
-    .await
-    .problem(404, "not-found");
+    let under_eve = format!("/v1/organizations/{}/api-keys/{ada_key_id}", eve.org_id);
+    app.get(&under_eve, &eve.session)
+        .await
+        .problem(404, "not-found");
+    app.delete(&under_eve, &eve.session)
+        .await
+        .problem(404, "not-found");
+    // Ada reads her own key, without its secret.
+    let own = app
+        .get(&format!("{ada_keys}/{ada_key_id}"), &ada.session)
+        .await;
+    assert_eq!(own.ok(200)["id"], ada_key_id.to_string());
+    assert!(own.body.get("token").is_none(), "{}", own.body);
 
     assert_eq!(app.stored_rows().await, before, "nothing changed");
     app.get(&ada_cluster, &ada_key).await.ok(200);

@@ -67,6 +67,21 @@ pub async fn list(
     Ok(Json(List::from_page(keys, ApiKeyJson::from)))
 }
 
+/// One key: its name, prefix, scopes and use, never its secret.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/api-keys/{key_id}", tag = "api keys",
+    params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),
+    responses((status = 200, body = ApiKeyJson), (status = 404, body = ProblemJson)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, key_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<ApiKeyJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let key = api_keys::get(&mut conn, &access, key_id).await?;
+    Ok(Json(key.into()))
+}
+
 /// Revokes a key at once; requests with it are refused from then on.
 #[utoipa::path(delete, path = "/v1/organizations/{org_id}/api-keys/{key_id}", tag = "api keys",
     params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),

@@ -79,7 +79,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::members, organizations::add_member))
         .routes(routes!(organizations::remove_member))
         .routes(routes!(api_keys::list, api_keys::create))
-        .routes(routes!(api_keys::revoke))
+        .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(clusters::list, clusters::create))
         .routes(routes!(clusters::get, clusters::update, clusters::delete))
         .routes(routes!(endpoints::list, endpoints::create))

@@ -12,7 +12,7 @@ use tf_provider::schema::{AttributeType, Schema};
 use tf_provider::value::Value;
 
 use super::{known, parse_id, unknown_if_null};
-use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey, CreatedApiKey, List};
+use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey, CreatedApiKey};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
@@ -149,25 +149,12 @@ impl ApiResource for ApiKey {
         })
     }
 
-    /// The API lists keys but has no single-key read: page until found.
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
         let id = Self::id(state).unwrap_or_default();
-        let mut after: Option<String> = None;
-        loop {
-            let cursor = after
-                .map(|a| format!("&starting_after={a}"))
-                .unwrap_or_default();
-            let page: List<ApiKeyJson> = api
-                .client
-                .get(&api.path(&format!("api-keys?limit=100{cursor}")))
-                .await?;
-            if let Some(key) = page.data.iter().find(|k| k.id.to_string() == id) {
-                return Ok(observed(key.clone(), state.token.clone()));
-            }
-            match page.data.last() {
-                Some(last) if page.has_more => after = Some(last.id.to_string()),
-                _ => return Ok(None),
-            }
+        match api.client.get(&api.path(&format!("api-keys/{id}"))).await {
+            Ok(key) => Ok(observed(key, state.token.clone())),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
         }
     }
 
