@@ -61,6 +61,27 @@ impl Client {
         self.send(Method::GET, path, None::<&()>).await
     }
 
+    /// Reads `path`; `None` when the API says it is not there (gone, or
+    /// never was).
+    pub async fn find<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, Error> {
+        match self.get(path).await {
+            Ok(found) => Ok(Some(found)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes `path`; already gone is no error.
+    pub async fn delete(&self, path: &str) -> Result<(), Error> {
+        match self
+            .send::<(), serde::de::IgnoredAny>(Method::DELETE, path, None)
+            .await
+        {
+            Err(error) if !error.is_not_found() => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     /// Sends `body` (as JSON) and reads the answer as `T`.
     pub async fn send<B: Serialize, T: DeserializeOwned>(
         &self,

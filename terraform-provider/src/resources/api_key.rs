@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::{AttributeType, Schema};
 use tf_provider::value::Value;
@@ -133,9 +132,7 @@ impl ApiResource for ApiKey {
             // Only a replay answers without the secret: the first answer,
             // the one that had it, was lost. A key nobody can use is revoked.
             let path = api.path(&format!("api-keys/{}", created.key.id));
-            api.client
-                .send::<(), IgnoredAny>(Method::DELETE, &path, None)
-                .await?;
+            api.client.delete(&path).await?;
             return Err(Error::Failed {
                 what: format!("API key {}", created.key.prefix),
                 phase: "revoked".into(),
@@ -151,11 +148,11 @@ impl ApiResource for ApiKey {
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
         let id = Self::id(state).unwrap_or_default();
-        match api.client.get(&api.path(&format!("api-keys/{id}"))).await {
-            Ok(key) => Ok(observed(key, state.token.clone())),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let found = api
+            .client
+            .find(&api.path(&format!("api-keys/{id}")))
+            .await?;
+        Ok(found.and_then(|key| observed(key, state.token.clone())))
     }
 
     /// Every change replaces the key (`REPLACE_ON_CHANGE`), so Terraform
@@ -172,15 +169,9 @@ impl ApiResource for ApiKey {
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
         let id = Self::id(state).unwrap_or_default();
-        let path = api.path(&format!("api-keys/{id}"));
-        match api
-            .client
-            .send::<(), IgnoredAny>(Method::DELETE, &path, None)
+        api.client
+            .delete(&api.path(&format!("api-keys/{id}")))
             .await
-        {
-            Err(error) if !error.is_not_found() => Err(error),
-            _ => Ok(()),
-        }
     }
 }
 

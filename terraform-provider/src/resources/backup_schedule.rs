@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
@@ -157,11 +156,8 @@ impl ApiResource for BackupSchedule {
     }
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
-        match api.client.get::<Cluster>(&Self::path(api, state)).await {
-            Ok(cluster) => Ok(observed(cluster)),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let found: Option<Cluster> = api.client.find(&Self::path(api, state)).await?;
+        Ok(found.and_then(observed))
     }
 
     /// The whole policy is sent again: `PUT` replaces it.
@@ -171,14 +167,7 @@ impl ApiResource for BackupSchedule {
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
         let path = format!("{}/backup-policy", Self::path(api, state));
-        match api
-            .client
-            .send::<(), IgnoredAny>(Method::DELETE, &path, None)
-            .await
-        {
-            Err(error) if !error.is_not_found() => Err(error),
-            _ => Ok(()),
-        }
+        api.client.delete(&path).await
     }
 }
 

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
@@ -259,11 +258,11 @@ impl ApiResource for InferenceEndpoint {
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
         let id = Self::id(state).unwrap_or_default();
-        match api.client.get(&api.path(&format!("endpoints/{id}"))).await {
-            Ok(endpoint) => Ok(Some(observed(endpoint))),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let found = api
+            .client
+            .find(&api.path(&format!("endpoints/{id}")))
+            .await?;
+        Ok(found.map(observed))
     }
 
     async fn update(api: &Api, prior: &State, planned: &State) -> Result<Observed<State>, Error> {
@@ -282,15 +281,9 @@ impl ApiResource for InferenceEndpoint {
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
         let id = Self::id(state).unwrap_or_default();
-        let path = api.path(&format!("endpoints/{id}"));
-        match api
-            .client
-            .send::<(), IgnoredAny>(Method::DELETE, &path, None)
+        api.client
+            .delete(&api.path(&format!("endpoints/{id}")))
             .await
-        {
-            Err(error) if !error.is_not_found() => Err(error),
-            _ => Ok(()),
-        }
     }
 }
 

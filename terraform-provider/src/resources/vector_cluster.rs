@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
@@ -231,11 +230,11 @@ impl ApiResource for VectorCluster {
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
         let id = Self::id(state).unwrap_or_default();
-        match api.client.get(&api.path(&format!("clusters/{id}"))).await {
-            Ok(cluster) => Ok(Some(observed(cluster))),
-            Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
-        }
+        let found = api
+            .client
+            .find(&api.path(&format!("clusters/{id}")))
+            .await?;
+        Ok(found.map(observed))
     }
 
     async fn update(api: &Api, prior: &State, planned: &State) -> Result<Observed<State>, Error> {
@@ -254,15 +253,9 @@ impl ApiResource for VectorCluster {
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
         let id = Self::id(state).unwrap_or_default();
-        let path = api.path(&format!("clusters/{id}"));
-        match api
-            .client
-            .send::<(), IgnoredAny>(Method::DELETE, &path, None)
+        api.client
+            .delete(&api.path(&format!("clusters/{id}")))
             .await
-        {
-            Err(error) if !error.is_not_found() => Err(error),
-            _ => Ok(()),
-        }
     }
 }
 
