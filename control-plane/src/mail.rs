@@ -25,7 +25,7 @@ use crate::outbox::{self, Topic};
 pub const TIMEOUT: StdDuration = StdDuration::from_secs(20);
 
 /// `pg_advisory_lock` key of the mail worker ("qmmail").
-const LOCK_KEY: i64 = 0x71_6d6d_6169_6c;
+const LOCK_KEY: i64 = 0x716d_6d61_696c;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
