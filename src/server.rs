@@ -1,4 +1,4 @@
-//! Starting the API: tracing, the pool, migrations, the listener.
+//! Starting the API: the pool, migrations, the listener, the workers.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use dashboard_api::{AppState, Config};
 use sqlx::PgPool;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug)]
 pub struct Options {
@@ -21,20 +20,6 @@ pub struct Options {
     pub grace: chrono::Duration,
     /// Sends invitations by email; `None`: links are only shown.
     pub mailer: Option<std::sync::Arc<dyn control_plane::mail::Mailer>>,
-}
-
-/// Logs to stderr; JSON lines when `QM_LOG_FORMAT=json`.
-pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("QM_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 /// A line for the person at the terminal.
