@@ -80,6 +80,7 @@ impl BillingWorker {
     }
 
     /// One pass at `now`.
+    #[tracing::instrument(name = "billing pass", level = "debug", skip_all)]
     pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<Pass> {
         self.catalog.refresh(&self.pool).await?;
         let published = self.catalog.get();
