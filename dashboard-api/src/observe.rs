@@ -142,7 +142,11 @@ pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
 
 /// Completes the request's span with its status.
 pub(crate) fn record_response(response: &http::Response<Body>, _latency: Duration, span: &Span) {
-    span.record("http.response.status_code", response.status().as_u16());
+    // As i64: tracing-opentelemetry would turn a u64 into a string.
+    span.record(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    );
     if response.status().is_server_error() {
         span.record("otel.status_code", "ERROR");
     }
