@@ -44,6 +44,9 @@ enum Command {
     Dev {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Serve Prometheus metrics at this address too.
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
     },
@@ -193,6 +196,10 @@ impl StripeArgs {
 struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:8080", env = "QM_LISTEN")]
     listen: SocketAddr,
+    /// Serve Prometheus metrics on this address (`/metrics`), apart from
+    /// the API; without it, metrics are not served.
+    #[arg(long, env = "QM_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     /// A plan catalog (TOML) to use instead of the built-in one.
@@ -254,6 +261,7 @@ impl Cli {
                 };
                 let options = server::Options {
                     listen: args.listen,
+                    metrics_listen: args.metrics_listen,
                     public_url: args.public_url,
                     secure_cookies: !args.insecure_cookies,
                     catalog,
@@ -288,6 +296,7 @@ impl Cli {
             }
             Command::Dev {
                 listen,
+                metrics_listen,
                 database_url,
             } => {
                 // Held until the server stops; dropping it stops PostgreSQL.
@@ -302,6 +311,7 @@ impl Cli {
                 };
                 let options = server::Options {
                     listen,
+                    metrics_listen,
                     public_url: None,
                     secure_cookies: false,
                     catalog: billing::Catalog::default_catalog()?,

@@ -10,14 +10,25 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+const SERVICE: telemetry::Service = telemetry::Service {
+    name: "quartermaster",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    server::init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::Error::new(err)),
     };
-    match runtime.block_on(cli.run()) {
+    let telemetry = match telemetry::init(SERVICE, runtime.handle()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return fail(&anyhow::Error::new(err)),
+    };
+    let result = runtime.block_on(cli.run());
+    // The last spans are sent on the runtime: before it goes.
+    drop(telemetry);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
     }

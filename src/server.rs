@@ -1,16 +1,20 @@
-//! Starting the API: tracing, the pool, migrations, the listener.
+//! Starting the API: the pool, migrations, the listeners, the workers.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
+use billing::payments::metered::{Metered, PaymentMetrics};
 use dashboard_api::{AppState, Config};
+use prometheus_client::registry::Registry;
 use sqlx::PgPool;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug)]
 pub struct Options {
     pub listen: SocketAddr,
+    /// Where Prometheus metrics are served; `None`: they are not.
+    pub metrics_listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     pub secure_cookies: bool,
     pub catalog: billing::Catalog,
@@ -21,20 +25,6 @@ pub struct Options {
     pub grace: chrono::Duration,
     /// Sends invitations by email; `None`: links are only shown.
     pub mailer: Option<std::sync::Arc<dyn control_plane::mail::Mailer>>,
-}
-
-/// Logs to stderr; JSON lines when `QM_LOG_FORMAT=json`.
-pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("QM_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 /// A line for the person at the terminal.
@@ -66,10 +56,15 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", options.listen))?;
     let address = listener.local_addr()?;
-    let payments_on = options.payments.is_some();
+    let payment_metrics = PaymentMetrics::default();
+    let payments = options.payments.map(|mut payments| {
+        payments.provider = Arc::new(Metered::new(payments.provider, payment_metrics.clone()));
+        payments
+    });
+    let payments_on = payments.is_some();
     let config = Config {
         secure_cookies: options.secure_cookies,
-        payments: options.payments,
+        payments,
         public_url: options.public_url,
         mail: options.mailer.is_some(),
         ..Config::default()
@@ -83,6 +78,17 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         config.payments.as_ref().map(|p| p.provider.clone()),
         options.grace,
     );
+    let metrics = match options.metrics_listen {
+        Some(listen) => {
+            let mut registry = Registry::with_prefix("quartermaster");
+            state.metrics.register(&mut registry);
+            payment_metrics.register(&mut registry);
+            worker.register_metrics(&mut registry);
+            let serving = telemetry::metrics::serve(listen, registry).await;
+            Some(serving.with_context(|| format!("listening on {listen} for metrics"))?)
+        }
+        None => None,
+    };
     let billing = tokio::spawn(worker.run(std::time::Duration::from_secs(30)));
     let mail = options.mailer.map(|mailer| {
         tokio::spawn(control_plane::mail::run(
@@ -96,6 +102,9 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     say(&format!(
         "  OpenAPI document: http://{address}/openapi.json"
     ));
+    if let Some(metrics) = metrics {
+        say(&format!("  Metrics: http://{metrics}/metrics"));
+    }
     if mail.is_none() {
         say("  Mail: off (set QM_SMTP_URL and QM_MAIL_FROM to email invitations)");
     }

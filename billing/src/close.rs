@@ -51,6 +51,7 @@ pub fn closes_at(period: Period) -> DateTime<Utc> {
 /// Closes `period` for every organization. With `finalize`, the new
 /// invoices are opened for payment at once (those that credits paid in full
 /// are paid); without, they stay drafts for review.
+#[tracing::instrument(name = "billing close", skip_all, fields(%period, finalize))]
 pub async fn close(
     pool: &PgPool,
     published: &Published,

@@ -8,6 +8,8 @@ use std::time::Duration as StdDuration;
 use billing::catalog_store::LiveCatalog;
 use billing::{Period, close};
 use chrono::{DateTime, Duration, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
 use crate::payments::{self, Provider};
@@ -23,6 +25,7 @@ pub struct BillingWorker {
     catalog: Arc<LiveCatalog>,
     provider: Option<Provider>,
     grace: Duration,
+    invoices_closed: Counter,
 }
 
 /// What one pass did.
@@ -47,7 +50,17 @@ impl BillingWorker {
             catalog,
             provider,
             grace,
+            invoices_closed: Counter::default(),
         }
+    }
+
+    /// Exposes how many invoices the worker's period closes created.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "invoices_closed",
+            "Invoices created by the billing worker's period closes",
+            self.invoices_closed.clone(),
+        );
     }
 
     /// Runs passes while this replica holds the billing lock.
@@ -67,6 +80,7 @@ impl BillingWorker {
     }
 
     /// One pass at `now`.
+    #[tracing::instrument(name = "billing pass", level = "debug", skip_all)]
     pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<Pass> {
         self.catalog.refresh(&self.pool).await?;
         let published = self.catalog.get();
@@ -75,9 +89,10 @@ impl BillingWorker {
         let previous = Period::containing(now).previous();
         let mut conn = self.pool.acquire().await?;
         if now >= close::closes_at(previous) && !close::is_closed(&mut conn, previous).await? {
-            pass.closed = Some(
-                close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?,
-            );
+            let report =
+                close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?;
+            self.invoices_closed.inc_by(report.created as u64);
+            pass.closed = Some(report);
         }
         let mut tx = self.pool.begin().await?;
         pass.plans_ended = subscriptions::end_cancelled(&mut tx, now).await?;

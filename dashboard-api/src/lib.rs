@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod invoice_document;
 mod json;
+mod observe;
 mod problem;
 mod public_url;
 mod routes;
@@ -17,6 +18,7 @@ mod unit;
 mod web;
 
 pub use error::ApiError;
+pub use observe::ApiMetrics;
 pub use problem::ProblemType;
 pub use routes::{openapi, router};
 pub use state::{AppState, Config, Payments, StartError};

@@ -9,6 +9,8 @@ use control_plane::payments::Provider;
 use metering::Ingester;
 use sqlx::PgPool;
 
+use crate::observe::ApiMetrics;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Mark cookies `Secure`: on wherever the API is served over HTTPS.
@@ -58,6 +60,7 @@ pub struct Inner {
     pub catalog: Arc<LiveCatalog>,
     pub config: Config,
     pub ingester: Ingester,
+    pub metrics: ApiMetrics,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             catalog,
             config,
             ingester,
+            metrics: ApiMetrics::default(),
         })))
     }
 }

@@ -1,5 +1,6 @@
 //! `quartermaster-operator`: prints the CRDs, or runs the controller with
-//! leader election and a Prometheus endpoint.
+//! leader election and a Prometheus endpoint. Logs and traces as the
+//! `telemetry` crate sets them up.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -27,7 +28,8 @@ use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
 use operator::reconcile::events::KubeEvents;
-use operator::reconcile::{self, Context, backup, endpoint};
+use operator::reconcile::{self, Context, backup, endpoint, measured};
+use prometheus_client::registry::Registry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,20 +139,22 @@ impl Transfer {
     }
 }
 
+const SERVICE: telemetry::Service = telemetry::Service {
+    name: "quartermaster-operator",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .json()
-        .init();
     let cli = Cli::parse();
-    let result = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(run(cli)),
-        Err(err) => Err(err.into()),
-    };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            let telemetry = telemetry::init(SERVICE, runtime.handle())?;
+            let result = runtime.block_on(run(cli));
+            // The last spans are sent on the runtime: before it goes.
+            drop(telemetry);
+            result
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -221,7 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("connecting to Kubernetes")?;
             let metrics = Arc::new(Metrics::default());
-            serve_metrics(metrics_listen, metrics.clone()).await?;
+            let mut registry = Registry::with_prefix("quartermaster_operator");
+            metrics.register(&mut registry);
+            telemetry::metrics::serve(metrics_listen, registry)
+                .await
+                .with_context(|| format!("listening on {metrics_listen} for metrics"))?;
             let identity =
                 identity.unwrap_or_else(|| format!("{MANAGED_BY}-{}", std::process::id()));
             let candidate = Candidate {
@@ -251,7 +259,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
             .with_config(config.clone())
             .shutdown_on_signal()
-            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .run(
+                measured("vector_cluster", reconcile::reconcile),
+                reconcile::error_policy,
+                ctx.clone(),
+            )
             .for_each(|_| async {});
             let endpoints = Controller::new(
                 Api::<InferenceEndpoint>::all(client.clone()),
@@ -260,7 +272,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .owns(Api::<Deployment>::all(client.clone()), owned.clone())
             .with_config(config.clone())
             .shutdown_on_signal()
-            .run(endpoint::reconcile, endpoint::error_policy, ctx.clone())
+            .run(
+                measured("inference_endpoint", endpoint::reconcile),
+                endpoint::error_policy,
+                ctx.clone(),
+            )
             .for_each(|_| async {});
             let schedules = Controller::new(
                 Api::<VectorCluster>::all(client.clone()),
@@ -268,7 +284,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .with_config(config.clone())
             .shutdown_on_signal()
-            .run(backup::schedule, backup::error_policy, ctx.clone())
+            .run(
+                measured("backup_schedule", backup::schedule),
+                backup::error_policy,
+                ctx.clone(),
+            )
             .for_each(|_| async {});
             let backups = Controller::new(
                 Api::<VectorClusterBackup>::all(client.clone()),
@@ -277,7 +297,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .owns(Api::<Job>::all(client.clone()), owned.clone())
             .with_config(config.clone())
             .shutdown_on_signal()
-            .run(backup::run, backup::error_policy, ctx.clone())
+            .run(
+                measured("backup", backup::run),
+                backup::error_policy,
+                ctx.clone(),
+            )
             .for_each(|_| async {});
             let restores = Controller::new(
                 Api::<VectorClusterRestore>::all(client.clone()),
@@ -286,7 +310,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .owns(Api::<Job>::all(client), owned)
             .with_config(config)
             .shutdown_on_signal()
-            .run(backup::restore, backup::error_policy, ctx)
+            .run(
+                measured("restore", backup::restore),
+                backup::error_policy,
+                ctx,
+            )
             .for_each(|_| async {});
             futures::join!(clusters, endpoints, schedules, backups, restores);
             Ok(())
@@ -327,22 +355,4 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn serve_metrics(listen: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            axum::routing::get(move || async move { metrics.render() }),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok" }));
-    tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, app).await {
-            tracing::error!(error = %err, "the metrics endpoint stopped");
-        }
-    });
-    Ok(())
 }

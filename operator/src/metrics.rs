@@ -1,5 +1,5 @@
-//! Prometheus metrics of the operator: reconciles, their failures by
-//! category, and how long they take.
+//! Prometheus metrics of the operator: reconciles by controller and result
+//! (`ok` or an error category), and how long they take.
 
 use std::time::Duration;
 
@@ -11,53 +11,59 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Outcome {
+    /// The controller: `vector_cluster`, `inference_endpoint`, …
+    pub controller: &'static str,
     /// `ok` or an error category.
-    pub result: String,
+    pub result: &'static str,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Controller {
+    controller: &'static str,
+}
+
+type Durations = Family<Controller, Histogram, fn() -> Histogram>;
+
+/// The operator's metric families; [`Metrics::register`] exposes them.
+#[derive(Debug, Clone)]
 pub struct Metrics {
     reconciles: Family<Outcome, Counter>,
-    duration: Histogram,
-    registry: Registry,
+    duration: Durations,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let reconciles = Family::<Outcome, Counter>::default();
-        let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        let mut registry = Registry::with_prefix("quartermaster_operator");
-        registry.register("reconciles", "Reconciles by result", reconciles.clone());
-        registry.register(
-            "reconcile_duration_seconds",
-            "How long a reconcile took",
-            duration.clone(),
-        );
         Metrics {
-            reconciles,
-            duration,
-            registry,
+            reconciles: Family::default(),
+            // 5 ms to about 41 s.
+            duration: Durations::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.005, 2.0, 14))
+            }),
         }
     }
 }
 
 impl Metrics {
-    pub fn observe(&self, took: Duration, result: &'static str) {
-        self.reconciles
-            .get_or_create(&Outcome {
-                result: result.to_owned(),
-            })
-            .inc();
-        self.duration.observe(took.as_secs_f64());
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "reconciles",
+            "Reconciles by controller and result",
+            self.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long reconciles took, by controller",
+            self.duration.clone(),
+        );
     }
 
-    /// The text exposition format, for `/metrics`.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+    pub fn observe(&self, outcome: Outcome, took: Duration) {
+        self.duration
+            .get_or_create(&Controller {
+                controller: outcome.controller,
+            })
+            .observe(took.as_secs_f64());
+        self.reconciles.get_or_create(&outcome).inc();
     }
 }
 
@@ -66,17 +72,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reconciles_are_counted_by_result() {
+    fn reconciles_are_counted_by_controller_and_result() {
         let metrics = Metrics::default();
-        metrics.observe(Duration::from_millis(3), "ok");
-        metrics.observe(Duration::from_millis(3), "ok");
-        metrics.observe(Duration::from_millis(3), "kube_api");
-        let text = metrics.render();
-        assert!(
-            text.contains("quartermaster_operator_reconciles_total{result=\"ok\"} 2"),
-            "{text}"
-        );
-        assert!(text.contains("quartermaster_operator_reconciles_total{result=\"kube_api\"} 1"));
-        assert!(text.contains("quartermaster_operator_reconcile_duration_seconds_count 3"));
+        let mut registry = Registry::with_prefix("quartermaster_operator");
+        metrics.register(&mut registry);
+        let took = Duration::from_millis(3);
+        let outcome = |controller, result| Outcome { controller, result };
+        metrics.observe(outcome("vector_cluster", "ok"), took);
+        metrics.observe(outcome("vector_cluster", "ok"), took);
+        metrics.observe(outcome("vector_cluster", "kube_api"), took);
+        metrics.observe(outcome("backup", "storage"), took);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "quartermaster_operator_reconciles_total{controller=\"vector_cluster\",result=\"ok\"} 2\n",
+            "quartermaster_operator_reconciles_total{controller=\"vector_cluster\",result=\"kube_api\"} 1\n",
+            "quartermaster_operator_reconciles_total{controller=\"backup\",result=\"storage\"} 1\n",
+            "quartermaster_operator_reconcile_duration_seconds_count{controller=\"vector_cluster\"} 3\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
     }
 }

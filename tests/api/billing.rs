@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{Auth, Customer, TestApp};
+use crate::helpers::{Auth, Customer, TestApp, assert_lines, exposition};
 
 const GIB: i64 = 1 << 30;
 
@@ -581,5 +581,31 @@ async fn a_spend_limit_suspends_usage_over_it_until_it_is_raised(pool: PgPool) {
     assert_eq!(
         app.get(&billing, &ada.session).await.ok(200)["suspended_reason"],
         Value::Null
+    );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_billing_worker_counts_the_invoices_its_period_close_creates(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ada = app.signup("ada@example.com").await;
+    app.signup("bob@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let worker = worker(&pool).await;
+    let counted = || exposition(|registry| worker.register_metrics(registry));
+
+    // Next month, on starter all of it for Ada and with nothing to bill
+    // for Bob, closes once; a later pass closes nothing more.
+    let next = Period::containing(Utc::now()).next();
+    let pass = worker.run_once_at(close::closes_at(next)).await.unwrap();
+    let report = pass.closed.unwrap();
+    assert_eq!((report.created, report.nothing_to_bill), (1, 1));
+    let again = worker
+        .run_once_at(close::closes_at(next) + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(again.closed, None);
+    assert_lines(
+        &counted(),
+        &["quartermaster_invoices_closed_total 1".to_owned()],
     );
 }

@@ -120,7 +120,7 @@ impl CheckoutPage {
     /// Stripe's `checkout.session.completed` event for `id`, as delivered
     /// to `webhook_url` signed with `secret`; the webhook's answer.
     pub async fn deliver_completed(&self, id: &str, webhook_url: &str, secret: &str) -> Value {
-        let session = find(&self.0, id).unwrap();
+        let session = find(&self.0, id).unwrap_or_else(|| panic!("no session {id} was opened"));
         let event = json!({
             "id": format!("evt_{id}"),
             "object": "event",

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub pool: PgPool,
     /// The simulated data plane serving [`REGION`].
     pub data_plane: Uuid,
+    /// What the API has counted.
+    pub metrics: dashboard_api::ApiMetrics,
     client: reqwest::Client,
 }
 
@@ -99,6 +101,7 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let metrics = state.metrics.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, dashboard_api::router(state)).await });
@@ -110,6 +113,7 @@ impl TestApp {
             base,
             pool,
             data_plane,
+            metrics,
             client,
         }
     }
@@ -251,6 +255,25 @@ impl TestApp {
             rows.insert(table, value);
         }
         rows
+    }
+}
+
+/// The Prometheus exposition of whatever `register` registers, prefixed as
+/// `quartermaster serve` prefixes it.
+pub fn exposition(register: impl FnOnce(&mut prometheus_client::registry::Registry)) -> String {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("quartermaster");
+    register(&mut registry);
+    telemetry::metrics::render(&registry).unwrap()
+}
+
+/// Asserts that each line is in `text`.
+#[track_caller]
+pub fn assert_lines(text: &str, lines: &[String]) {
+    for line in lines {
+        assert!(
+            text.contains(&format!("{line}\n")),
+            "missing {line:?} in:\n{text}"
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{Auth, TestApp};
+use crate::helpers::{Auth, TestApp, assert_lines, exposition};
 
 fn events(org: Uuid, cluster: Uuid, ids: std::ops::Range<u32>) -> Vec<Value> {
     let hour = (Utc::now() - Duration::hours(2))
@@ -107,6 +107,15 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
             .contains("not a cluster or endpoint of this data plane")
     );
     assert_eq!(node_seconds(&app).await, 540);
+    let counted = exposition(|registry| app.metrics.register(registry));
+    assert_lines(
+        &counted,
+        &[
+            r#"quartermaster_usage_events_total{outcome="accepted"} 9"#.to_owned(),
+            r#"quartermaster_usage_events_total{outcome="duplicate"} 0"#.to_owned(),
+            r#"quartermaster_usage_events_total{outcome="rejected"} 2"#.to_owned(),
+        ],
+    );
 
     // The sender loses the connection before the answer and sends again:
     // whatever the server had done, the usage counts once.

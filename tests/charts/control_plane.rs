@@ -77,7 +77,7 @@ fn the_api_serves_on_8080_with_probes_metrics_on_9464_and_traces_when_asked() {
     assert_eq!(value("QM_LOG_FORMAT"), Some(json!("json")));
     assert_eq!(
         value("OTEL_EXPORTER_OTLP_ENDPOINT"),
-        Some(json!("http://otel-collector.observability:4317"))
+        Some(json!("http://otel-collector.observability:4318"))
     );
     assert_eq!(value("OTEL_SERVICE_NAME"), Some(json!("quartermaster")));
     assert_eq!(

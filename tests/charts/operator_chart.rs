@@ -167,3 +167,28 @@ fn the_collector_is_refused_without_an_ingest_url_and_a_data_plane() {
         assert!(stderr.contains(field), "{field} not named: {stderr}");
     }
 }
+
+#[test]
+fn the_operator_and_the_collector_export_spans_only_when_given_an_endpoint() {
+    let objects = render(OPERATOR, &["-f", &all_on(OPERATOR)]);
+    for (suffix, service) in [
+        (OPERATOR, "quartermaster-operator"),
+        ("-collector", "quartermaster-operator-collector"),
+    ] {
+        let [container] = containers(one(&objects, "Deployment", suffix)) else {
+            panic!("one container")
+        };
+        let value = |var: &str| env(container, var).map(|e| e["value"].clone());
+        assert_eq!(
+            value("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            Some(json!("http://otel-collector.observability:4318"))
+        );
+        assert_eq!(value("OTEL_SERVICE_NAME"), Some(json!(service)));
+    }
+
+    let defaults = render(OPERATOR, &[]);
+    let [operator] = containers(one(&defaults, "Deployment", OPERATOR)) else {
+        panic!("one container")
+    };
+    assert_eq!(env(operator, "OTEL_EXPORTER_OTLP_ENDPOINT"), None);
+}

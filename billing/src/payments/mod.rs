@@ -1,10 +1,12 @@
 //! Collecting payment: one small trait for the payment provider, its Stripe
-//! implementation, and webhook verification.
+//! implementation, a wrapper that measures every call, and webhook
+//! verification.
 //!
 //! Every call carries an idempotency key derived from what it is for (the
 //! organization, the invoice, the line), so a retry after a timeout or a
 //! crash repeats the same request rather than making a second one.
 
+pub mod metered;
 pub mod stripe;
 pub mod webhook;
 

@@ -41,6 +41,14 @@ app.kubernetes.io/part-of: quartermaster
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
+{{/* Where spans go, and as which service. Called with (list $ "service name"). */}}
+{{- define "qm-operator.otelEnv" -}}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ (index . 0).Values.opentelemetry.endpoint | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ index . 1 | quote }}
+{{- end }}
+
 {{- define "qm-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "qm-operator.fullname" .) .Values.serviceAccount.name }}

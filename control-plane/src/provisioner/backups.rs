@@ -114,6 +114,10 @@ impl Provisioner {
         Ok(handled)
     }
 
+    #[tracing::instrument(name = "provision backup", skip_all, fields(
+        backup = %backup.id,
+        organization = %backup.organization_id,
+    ))]
     async fn backup(&self, backup: &BackupWork, now: DateTime<Utc>) -> Result<()> {
         let plane = self.plane(backup.data_plane_id).await?;
         if backup.deletion_requested_at.is_some() {
@@ -157,6 +161,10 @@ impl Provisioner {
         mirror(&self.pool, backup.id, backup.applied_at, &status, now).await
     }
 
+    #[tracing::instrument(name = "provision restore", skip_all, fields(
+        cluster = %restore.id,
+        organization = %restore.organization_id,
+    ))]
     async fn restore(&self, restore: &RestoreWork, now: DateTime<Utc>) -> Result<()> {
         let plane = self.plane(restore.data_plane_id).await?;
         let name = format!("{}-restore", restore.name);

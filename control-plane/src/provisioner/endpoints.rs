@@ -144,6 +144,7 @@ impl Provisioner {
         Ok(ids.len())
     }
 
+    #[tracing::instrument(name = "provision endpoint", skip_all, fields(endpoint = %id))]
     async fn handle_endpoint(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         let Some((row, mut tracking)) = tracked(&mut conn, id).await? else {

@@ -149,6 +149,7 @@ impl Provisioner {
 
     /// One pass over every cluster and endpoint with work to do; returns how
     /// many it handled.
+    #[tracing::instrument(name = "provisioner pass", level = "debug", skip_all)]
     pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<usize> {
         let clusters: Vec<Tracked> = sqlx::query_as(
             "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
@@ -177,6 +178,11 @@ impl Provisioner {
         Ok(count + self.endpoints_pass(now).await? + self.backups_pass(now).await?)
     }
 
+    #[tracing::instrument(name = "provision cluster", skip_all, fields(
+        cluster = %cluster.id,
+        organization = %cluster.organization_id,
+        generation = cluster.generation,
+    ))]
     async fn handle(&self, cluster: &Tracked, now: DateTime<Utc>) -> Result<()> {
         let plane = self.plane(cluster.data_plane_id).await?;
         if cluster.deletion_requested_at.is_some() {

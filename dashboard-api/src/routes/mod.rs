@@ -18,9 +18,9 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use axum::{Router, middleware};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, RequestError};
+use crate::observe;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -122,6 +123,7 @@ pub fn openapi() -> OpenApiDoc {
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
+    let metrics = state.metrics.clone();
     routes
         .merge(crate::web::routes())
         .route(
@@ -131,6 +133,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::from(RequestError::NotFound("route at this path")) })
         .method_not_allowed_fallback(|| async { ApiError::from(RequestError::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(observe::request_span)
+                .on_response(observe::record_response),
+        )
+        .layer(middleware::from_fn_with_state(metrics, observe::track))
         .with_state(state)
 }

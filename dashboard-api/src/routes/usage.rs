@@ -99,6 +99,9 @@ pub async fn ingest(
         .await
         .map_err(|e| ApiError::from(Error::Join(e)))?
         .map_err(|metering::IngestError::Database(e)| ApiError::from(e))?;
+    state
+        .metrics
+        .ingested(ingested.accepted, ingested.duplicates, rejected.len());
     Ok(axum::Json(IngestResponse {
         accepted: ingested.accepted,
         duplicates: ingested.duplicates,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -35,7 +36,7 @@ use rollout::Step;
 use crate::build::{self, ApiKeys, Desired, Rollout, TEMPLATE_HASH_ANNOTATION, ValidatedCluster};
 use crate::crd::vector_cluster::{Phase, VectorCluster, VectorClusterStatus};
 use crate::engine::{Engine, RequestCounter};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outcome};
 
 /// The field manager of every object the operator applies.
 pub const FIELD_MANAGER: &str = "quartermaster-operator";
@@ -67,24 +68,42 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// `reconcile`, counted and timed as a reconcile of `controller`.
+pub fn measured<K, F, Fut>(
+    controller: &'static str,
+    reconcile: F,
+) -> impl Fn(Arc<K>, Arc<Context>) -> BoxFuture<'static, Result<Action, Error>>
+where
+    F: Fn(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    move |object, ctx| {
+        let metrics = ctx.metrics.clone();
+        let reconciled = reconcile(object, ctx);
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = reconciled.await;
+            let outcome = Outcome {
+                controller,
+                result: result.as_ref().map_or_else(Error::category, |_| "ok"),
+            };
+            metrics.observe(outcome, started.elapsed());
+            result
+        })
+    }
+}
+
 pub async fn reconcile(cluster: Arc<VectorCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, cluster, |event| async {
+    finalizer(&api, FINALIZER, cluster, |event| async {
         match event {
             Finalize::Apply(cluster) => apply(&cluster, &ctx).await,
             Finalize::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(err) => err.category(),
-    };
-    ctx.metrics.observe(started.elapsed(), outcome);
-    result
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Transient errors back off; deletion in progress is simply waited for.
