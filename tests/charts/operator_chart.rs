@@ -32,8 +32,8 @@ fn rbac_names_every_verb_and_resource_and_holds_the_lease_only_in_its_namespace(
         .collect();
     assert_eq!(
         roles.len(),
-        3,
-        "the operator's, the collector's and the Lease's"
+        4,
+        "the operator's, the provisioner's, the collector's and the Lease's"
     );
     for role in &roles {
         for rule in rules(role) {
@@ -73,6 +73,38 @@ fn rbac_names_every_verb_and_resource_and_holds_the_lease_only_in_its_namespace(
     );
     let binding = one(&objects, "RoleBinding", "-leader-election");
     assert_eq!(binding["subjects"][0]["namespace"], "qm-system");
+}
+
+#[test]
+fn the_provisioner_may_apply_tenant_namespaces_and_resources_and_nothing_else() {
+    let objects = render(OPERATOR, &[]);
+    let role = one(&objects, "ClusterRole", "-provisioner");
+    assert_eq!(
+        rules(role),
+        [
+            json!({ "apiGroups": [""], "resources": ["namespaces", "resourcequotas", "secrets"],
+                    "verbs": ["get", "create", "patch"] }),
+            json!({ "apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                    "verbs": ["get", "create", "patch"] }),
+            json!({ "apiGroups": ["quartermaster.dev"],
+                    "resources": ["vectorclusters", "inferenceendpoints",
+                                  "vectorclusterbackups", "vectorclusterrestores"],
+                    "verbs": ["get", "list", "create", "patch", "delete"] }),
+        ]
+    );
+    let account = one(&objects, "ServiceAccount", "-provisioner");
+    let binding = one(&objects, "ClusterRoleBinding", "-provisioner");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(binding["subjects"][0]["name"], account["metadata"]["name"]);
+    let token = one(&objects, "Secret", "-provisioner-token");
+    assert_eq!(
+        token["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+        account["metadata"]["name"]
+    );
+
+    let without = render(OPERATOR, &["--set", "provisioner.enabled=false"]);
+    assert!(of_kind(&without, "ServiceAccount").len() < of_kind(&objects, "ServiceAccount").len());
+    assert!(of_kind(&without, "Secret").is_empty());
 }
 
 #[test]

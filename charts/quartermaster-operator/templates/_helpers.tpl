@@ -58,6 +58,10 @@ app.kubernetes.io/part-of: quartermaster
 {{- end }}
 
 {{/* The collector's objects: its own name and ServiceAccount, with the rights it alone needs. */}}
+{{- define "qm-operator.provisionerName" -}}
+{{- printf "%s-provisioner" (include "qm-operator.fullname" . | trunc 51 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "qm-operator.collectorName" -}}
 {{- printf "%s-collector" (include "qm-operator.fullname" . | trunc 53 | trimSuffix "-") }}
 {{- end }}
