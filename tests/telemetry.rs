@@ -25,6 +25,9 @@ use sqlx::PgPool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 const PROTOBUF: &str = "application/x-protobuf";
+/// The trace and span of a caller, as its W3C `traceparent` names them.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 /// Every export request the receiver got.
 type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
@@ -132,7 +135,13 @@ async fn serve_exports_request_spans_over_otlp_and_serves_metrics_apart_from_the
         .unwrap();
     assert_eq!(signup.status(), 201);
     let organization = format!("{api}/v1/organizations/{}", uuid::Uuid::now_v7());
-    let anonymous = client.get(&organization).send().await.unwrap();
+    // Sent by a caller that traces too: the request's span joins its trace.
+    let anonymous = client
+        .get(&organization)
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let on_api = client.get(format!("{api}/metrics")).send().await.unwrap();
     assert_eq!(on_api.status(), 404, "metrics are not on the API's port");
@@ -218,6 +227,22 @@ async fn serve_exports_request_spans_over_otlp_and_serves_metrics_apart_from_the
         .find(|s| s.name == "GET /v1/organizations/{org_id}")
         .unwrap_or_else(|| panic!("no span for the organization request in {names:?}"));
     assert_eq!(request.kind, SpanKind::Server as i32);
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        hex(&request.trace_id),
+        CALLER_TRACE,
+        "in the caller's trace"
+    );
+    assert_eq!(
+        hex(&request.parent_span_id),
+        CALLER_SPAN,
+        "under the caller's span"
+    );
+    let signup = spans.iter().find(|s| s.name == "POST /v1/signup").unwrap();
+    assert!(
+        signup.parent_span_id.is_empty(),
+        "a request without one starts a trace"
+    );
     assert_eq!(
         attribute(&request.attributes, "http.route"),
         string("/v1/organizations/{org_id}").as_ref()

@@ -17,6 +17,7 @@ use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 
 use crate::Result;
 use crate::outbox::{self, Topic};
@@ -128,6 +129,7 @@ pub async fn enqueue(conn: &mut PgConnection, message: &Message) -> Result<()> {
 }
 
 /// Sends the queued messages that are due; returns how many were sent.
+#[tracing::instrument(name = "mail pass", level = "debug", skip_all)]
 pub async fn deliver(pool: &PgPool, mailer: &dyn Mailer, now: DateTime<Utc>) -> Result<usize> {
     let (mut tx, rows) = outbox::claim(pool, Topic::SendEmail, now).await?;
     let mut sent = 0;
@@ -137,7 +139,14 @@ pub async fn deliver(pool: &PgPool, mailer: &dyn Mailer, now: DateTime<Utc>) -> 
                 tracing::info!(outbox = row.id, "an expired message is dropped unsent");
                 Ok(())
             }
-            Ok(message) => mailer.send(&message).await.map(|()| sent += 1),
+            Ok(message) => {
+                let span = tracing::info_span!("send email", outbox = row.id);
+                mailer
+                    .send(&message)
+                    .instrument(span)
+                    .await
+                    .map(|()| sent += 1)
+            }
             Err(e) => Err(MailError::Payload(e.to_string())),
         };
         outbox::settle(&mut tx, Topic::SendEmail, &row, outcome, now).await?;

@@ -57,6 +57,7 @@ pub async fn create_customers(
     Ok(created)
 }
 
+#[tracing::instrument(name = "create payment customer", skip_all, fields(organization = %organization_id))]
 async fn create_customer(
     conn: &mut PgConnection,
     provider: &dyn PaymentProvider,

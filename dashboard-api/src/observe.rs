@@ -124,11 +124,12 @@ pub(crate) async fn track(
 }
 
 /// The span of a request, named as OpenTelemetry names HTTP server spans
-/// (`GET /v1/organizations/{org_id}`). The query string is left out: it
-/// may carry a checkout session or a token.
+/// (`GET /v1/organizations/{org_id}`), in the caller's trace when it sent
+/// one. The query string is left out: it may carry a checkout session or a
+/// token.
 pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
     let route = route(request);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "http request",
         otel.name = format!("{} {route}", request.method()),
         otel.kind = "server",
@@ -137,7 +138,9 @@ pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
         http.route = route,
         url.path = request.uri().path(),
         http.response.status_code = Empty,
-    )
+    );
+    telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 /// Completes the request's span with its status.

@@ -108,6 +108,23 @@ pub fn init(service: Service, runtime: &tokio::runtime::Handle) -> Result<Teleme
     Ok(Telemetry { export })
 }
 
+/// Makes `span` a child of the trace its caller propagated in `headers`
+/// (W3C `traceparent` and `tracestate`), so that a request's spans join the
+/// trace of whoever sent it. Without such headers, or without span export,
+/// `span` stays as it is.
+pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    if parent.span().span_context().is_valid() {
+        // Fails only where no span is exported: nothing to join then.
+        let _ = span.set_parent(parent);
+    }
+}
+
 /// A variable of the process environment; empty counts as unset, as Helm
 /// renders an unset value.
 fn environment(name: &str) -> Option<String> {
