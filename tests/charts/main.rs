@@ -8,6 +8,7 @@
 
 mod control_plane;
 mod crds;
+mod image;
 mod operator_chart;
 
 use std::io::Write;
