@@ -30,6 +30,7 @@ use operator::names::MANAGED_BY;
 use operator::reconcile::events::KubeEvents;
 use operator::reconcile::{self, Context, backup, endpoint, measured};
 use prometheus_client::registry::Registry;
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -197,8 +198,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let qdrant = QdrantHttp::new()?;
             let interval = chrono::Duration::seconds(i64::try_from(interval_seconds).unwrap_or(60));
             let mut ticker = tokio::time::interval(Duration::from_secs(interval_seconds));
+            // As PID 1 in a container nothing else ends it on SIGTERM: a pass
+            // under way finishes (its report is spooled), then it stops.
+            let mut terminate = signal(SignalKind::terminate())?;
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = terminate.recv() => break,
+                    _ = tokio::signal::ctrl_c() => break,
+                }
                 let now = chrono::Utc::now();
                 match collector::running(&client, &qdrant).await {
                     Ok(running) => {
@@ -213,6 +221,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::warn!(error = %err, "reading the usage spool failed");
                 }
             }
+            tracing::info!(
+                pending = spool.pending().map_or(0, |p| p.len()),
+                "stopping; reports not yet acknowledged wait in the spool"
+            );
+            Ok(())
         }
         Command::Run {
             namespace,

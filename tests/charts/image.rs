@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-
 use crate::{CHARTS, containers, pod_spec, render, workloads};
 
 /// A final stage of the Dockerfile.

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{TimeZone, Utc};
 use operator::collector::spool::{Spool, deliver};
 use operator::collector::{Kind, Running, sample};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Default)]
 struct ControlPlane {
@@ -125,5 +125,164 @@ async fn point_counts_come_from_qdrant_with_the_clusters_admin_key() {
     assert_eq!(
         seen.lock().unwrap().clone(),
         ["/collections", "/collections/docs", "/collections/faq"]
+    );
+}
+
+/// What the fake API server and control plane of the process test received.
+#[derive(Default)]
+struct Heard {
+    api: Vec<String>,
+    reports: Vec<Vec<Value>>,
+}
+
+/// A Kubernetes API that serves one placed cluster and no endpoints, and a
+/// control plane that takes reports; both record what they are asked.
+async fn fake_world(heard: Arc<Mutex<Heard>>) -> (String, String) {
+    let api_heard = heard.clone();
+    let api = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let heard = api_heard.clone();
+        async move {
+            heard.lock().unwrap().api.push(uri.to_string());
+            let mut placed = crate::cluster(crate::v(13), 1, 1);
+            placed.metadata.labels = Some(
+                [
+                    ("quartermaster.dev/organization", "org-1"),
+                    ("quartermaster.dev/id", "cluster-1"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            );
+            let (kind, items) = match uri.path() {
+                "/apis/quartermaster.dev/v1alpha1/vectorclusters" => (
+                    "VectorClusterList",
+                    vec![serde_json::to_value(placed).unwrap()],
+                ),
+                "/apis/quartermaster.dev/v1alpha1/inferenceendpoints" => {
+                    ("InferenceEndpointList", vec![])
+                }
+                _ => return (StatusCode::NOT_FOUND, axum::Json(json!({}))),
+            };
+            let list = json!({ "apiVersion": "quartermaster.dev/v1alpha1", "kind": kind,
+                               "metadata": { "resourceVersion": "1" }, "items": items });
+            (StatusCode::OK, axum::Json(list))
+        }
+    });
+    let ingest = axum::Router::new().route(
+        "/v1/usage/events",
+        axum::routing::post(move |headers: HeaderMap, body: axum::Json<Vec<Value>>| {
+            let heard = heard.clone();
+            async move {
+                assert_eq!(headers["authorization"], "Bearer qmdp_process");
+                heard.lock().unwrap().reports.push(body.0);
+                StatusCode::OK
+            }
+        }),
+    );
+    let serve = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
+    };
+    (serve(api).await, serve(ingest).await)
+}
+
+#[tokio::test]
+async fn the_collector_process_reports_what_runs_then_stops_cleanly_at_sigterm() {
+    let heard = Arc::new(Mutex::new(Heard::default()));
+    let (api, control_plane) = fake_world(heard.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: '{api}'}}}}]\n\
+             users: [{{name: collector, user: {{token: t}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: collector}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "qmdp_process\n").unwrap();
+    let spool = dir.path().join("spool");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster-operator"))
+        .args([
+            "collect",
+            "--data-plane",
+            "eu-1",
+            "--interval-seconds",
+            "3600",
+        ])
+        .arg("--ingest-url")
+        .arg(format!("{control_plane}/v1/usage/events"))
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--spool-dir")
+        .arg(&spool)
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The first pass runs at once; the next would be an hour away.
+    for _ in 0..300 {
+        if !heard.lock().unwrap().reports.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let mut status = None;
+    for _ in 0..150 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("still running 15 s after SIGTERM");
+    };
+
+    assert!(status.success(), "stopped by SIGTERM with {status}");
+    let heard = heard.lock().unwrap();
+    assert_eq!(
+        heard.api,
+        [
+            "/apis/quartermaster.dev/v1alpha1/vectorclusters?&labelSelector=quartermaster.dev%2Forganization%2Cquartermaster.dev%2Fid",
+            "/apis/quartermaster.dev/v1alpha1/inferenceendpoints?&labelSelector=quartermaster.dev%2Forganization%2Cquartermaster.dev%2Fid",
+        ]
+    );
+    let [report] = heard.reports.as_slice() else {
+        panic!("one report: {:?}", heard.reports)
+    };
+    let meters: Vec<(&str, &str)> = report
+        .iter()
+        .map(|e| {
+            (
+                e["subject"].as_str().unwrap(),
+                e["data"]["meter"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        meters,
+        [
+            ("organizations/org-1/clusters/cluster-1", "node_seconds"),
+            ("organizations/org-1/clusters/cluster-1", "storage_bytes"),
+        ]
+    );
+    assert_eq!(
+        Spool::open(&spool).unwrap().pending().unwrap().len(),
+        0,
+        "the acknowledged report left the spool"
     );
 }

@@ -52,7 +52,7 @@ pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> V
     vc
 }
 
-fn v(minor: u16) -> EngineVersion {
+pub fn v(minor: u16) -> EngineVersion {
     EngineVersion::new(1, minor, 0)
 }
 
