@@ -115,7 +115,9 @@ pub(crate) async fn completed_by_webhook(
     outcome: &CheckoutOutcome,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let Some(customer) = &outcome.customer else {
+    // Not one of ours to act on: another kind of checkout (a payment, no
+    // card saved) or no customer. Acknowledged, so Stripe stops resending.
+    let (Some(customer), Some(_)) = (&outcome.customer, &outcome.setup_id) else {
         return Ok(());
     };
     let organization: Option<Uuid> = sqlx::query_scalar(

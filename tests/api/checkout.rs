@@ -247,3 +247,43 @@ async fn no_checkout_opens_for_a_free_or_unknown_plan_or_a_return_address_that_i
     assert!(s.page.sessions().is_empty(), "Stripe was never asked");
     assert_eq!(s.app.stored_rows().await, before);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_completed_checkout_that_saved_no_card_is_acknowledged_and_changes_nothing(pool: PgPool) {
+    let s = setup(pool).await;
+    let (ada, stripe_customer) = s.customer("ada@example.com").await;
+    let before = s.app.stored_rows().await;
+    // A payment-mode session of the same Stripe account: no SetupIntent.
+    let event = json!({
+        "id": "evt_payment_checkout",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": { "object": {
+            "id": "cs_payment_1", "object": "checkout.session", "mode": "payment",
+            "status": "complete", "customer": stripe_customer, "setup_intent": null,
+            "payment_intent": "pi_1", "metadata": {}
+        } },
+    })
+    .to_string();
+    let signature =
+        billing::payments::webhook::sign(WEBHOOK_SECRET, Utc::now().timestamp(), event.as_bytes());
+
+    let reply = s
+        .browser
+        .post(format!("{}/v1/webhooks/stripe", s.app.base))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        reply.status(),
+        200,
+        "acknowledged, so Stripe does not resend it"
+    );
+    let after = s.app.stored_rows().await;
+    assert_eq!(after["subscriptions"], before["subscriptions"]);
+    assert_eq!(s.plan_periods(&ada).await, ["free"]);
+}
