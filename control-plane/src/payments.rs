@@ -369,7 +369,15 @@ pub async fn apply_event(
         }
         PaymentEvent::CardSetupSucceeded { customer, setup_id } => {
             // The browser may have closed before completing the setup itself.
-            if let Some(provider) = provider {
+            // Only for our own customers: the Stripe account may serve more
+            // than Quartermaster, and another's default card is not ours to set.
+            let ours: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE payment_customer_id = $1)",
+            )
+            .bind(&customer)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let (true, Some(provider)) = (ours, provider) {
                 provider.complete_card_setup(&customer, &setup_id).await?;
                 mark_card_ready(&mut tx, &customer).await?;
             }

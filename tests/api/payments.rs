@@ -443,3 +443,41 @@ async fn a_declined_card_suspends_after_the_grace_period_and_payment_resumes(poo
     assert_eq!(resumed["status"], "active");
     assert_eq!(resumed["suspended_reason"], Value::Null);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_card_saved_for_a_customer_that_is_not_ours_is_left_alone(pool: PgPool) {
+    let s = setup(pool).await;
+    // A customer of the same Stripe account, made by something else.
+    let stranger = s
+        .stripe
+        .post("customers", &[("email", "someone@elsewhere.example")])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let intent = s
+        .stripe
+        .post(
+            "setup_intents",
+            &[("customer", stranger.as_str()), ("usage", "off_session")],
+        )
+        .await;
+    let intent_id = intent["id"].as_str().unwrap();
+    s.stripe.confirm_card_setup(intent_id, GOOD_CARD).await;
+    let event = json!({
+        "id": "evt_stranger", "object": "event", "type": "setup_intent.succeeded",
+        "data": { "object": { "id": intent_id, "object": "setup_intent",
+                              "customer": stranger, "status": "succeeded" } }
+    })
+    .to_string();
+    let signature = webhook::sign(WEBHOOK_SECRET, Utc::now().timestamp(), event.as_bytes());
+
+    s.post_event(&event, Some(signature)).await.ok(200);
+
+    let customer = s.stripe.get(&format!("customers/{stranger}")).await;
+    assert_eq!(
+        customer["invoice_settings"]["default_payment_method"],
+        Value::Null,
+        "{customer}"
+    );
+}
