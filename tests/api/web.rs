@@ -433,6 +433,19 @@ async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool
     let (status, _, usage) = ada.get(&format!("{home}/usage?by=hour")).await;
     assert_eq!(status, 200);
     assert!(usage.contains("The last 48 hours, per hour."));
+    // The period's cost so far, as the billing page totals it.
+    let (_, _, billing) = ada.get(&format!("{home}/billing")).await;
+    let total = billing
+        .split("Estimated total</th><th class=\"num\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert!(
+        usage.contains(&format!("This period so far: <strong>{total}</strong>")),
+        "{total} in {usage}"
+    );
 
     // Two organizations: the switcher lists both.
     let bob = app.signup("bob@example.com").await;

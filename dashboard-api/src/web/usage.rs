@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use billing::money;
 use chrono::{Duration, DurationRound, Utc};
 use control_plane::access::Permission;
+use control_plane::invoices;
 use maud::html;
 use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;
@@ -62,8 +64,19 @@ pub async fn usage(
         resource_id: None,
         meter: None,
     };
-    let rows = db!(state, |conn| async {
-        Ok::<_, control_plane::Error>(report::report(&mut conn, &query).await?)
+    let published = state.catalog.get();
+    let (rows, estimate) = db!(state, |conn| async {
+        let rows = report::report(&mut conn, &query).await?;
+        // What the period costs so far, for those who may see billing.
+        let estimate = match access.allows(Permission::BillingRead) {
+            true => Some(
+                invoices::estimate(&mut conn, &access, &published, now)
+                    .await?
+                    .1,
+            ),
+            false => None,
+        };
+        Ok::<_, control_plane::Error>((rows, estimate))
     });
     // Per meter, per day: sums add up; gauges show their average.
     let mut series: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
@@ -90,6 +103,12 @@ pub async fn usage(
                 "The last 14 days, per day. " a href={ "/orgs/" (org_id) "/usage?by=hour" } { "Per hour" }
             }
             " · " a href={ "/v1/organizations/" (org_id) "/usage?granularity=day&format=csv" } { "Download CSV" }
+        }
+        @if let Some(estimate) = &estimate {
+            p data-testid="period-estimate" {
+                "This period so far: " strong { (money::format(estimate.total_minor, &published.catalog.currency)) }
+                " (an estimate; " a href={ "/orgs/" (org_id) "/billing" } { "details on Billing" } ")."
+            }
         }
         @if series.is_empty() { p { "No usage recorded yet." } }
         div class="charts" {
