@@ -92,6 +92,7 @@ fn spec() -> VectorClusterSpec {
         suspend: false,
         allowed_source_cidrs: vec![],
         backup: None,
+        maintenance_window: None,
     }
 }
 

@@ -84,6 +84,7 @@ impl CreateCluster {
             suspend: false,
             allowed_source_cidrs: Vec::new(),
             backup: None,
+            maintenance_window: None,
         };
         let changes = UpdateCluster {
             version: self.version.clone(),

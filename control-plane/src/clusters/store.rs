@@ -117,6 +117,7 @@ pub(crate) fn stored_spec(
         suspend,
         allowed_source_cidrs: Vec::new(),
         backup,
+        maintenance_window: None,
     })
 }
 

@@ -193,6 +193,7 @@ pub(crate) mod fixtures {
                 suspend: false,
                 allowed_source_cidrs: vec!["203.0.113.0/24".to_owned()],
                 backup: None,
+                maintenance_window: None,
             },
         );
         vc.metadata.namespace = Some("org-acme".to_owned());

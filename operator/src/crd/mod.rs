@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod condition;
 pub mod inference_endpoint;
+pub mod maintenance;
 pub mod vector_cluster;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

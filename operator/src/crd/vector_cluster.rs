@@ -84,6 +84,10 @@ pub struct VectorClusterSpec {
     /// Scheduled backups; none when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<super::backup::BackupPolicy>,
+    /// When nodes may begin restarting onto a new version or new resources;
+    /// at once when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<super::maintenance::MaintenanceWindow>,
 }
 
 /// What each node of a cluster gets.
@@ -270,6 +274,7 @@ mod tests {
             suspend: false,
             allowed_source_cidrs: vec![],
             backup: None,
+            maintenance_window: None,
         }
     }
 

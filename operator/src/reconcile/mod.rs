@@ -265,7 +265,14 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         observe::update_revision(existing.as_ref()),
     );
     let replicas = build::replicas(&cluster);
-    let mut step = rollout::step(observed, &pod_states, replicas, |o| names.pod(o));
+    let mut step = rollout::within_window(
+        rollout::step(observed, &pod_states, replicas, |o| names.pod(o)),
+        observed,
+        &pod_states,
+        replicas,
+        cluster.spec.maintenance_window.as_ref(),
+        now,
+    );
     // No node moves to a new version before its backup is safe.
     if step.partition() < replicas
         && let Some(reason) = backup::upgrade_gate(ctx, vc).await?

@@ -5,6 +5,10 @@
 //! Ready, and Qdrant reports every peer present with no shard moving; a pod
 //! on the new template that fails halts the rollout where it is.
 
+use chrono::{DateTime, Utc};
+
+use crate::crd::maintenance::MaintenanceWindow;
+
 /// A pod of the cluster as the gate needs to see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodState {
@@ -39,6 +43,13 @@ pub enum Step {
     CheckEngine { partition: u32, next: u32 },
     /// A pod on the new template fails: keep the partition, report, wait for a fix.
     Halt { partition: u32, reason: String },
+    /// A new template waits, every node on the old one, for the cluster's
+    /// maintenance window, which opens at `opens`.
+    Scheduled {
+        partition: u32,
+        window: MaintenanceWindow,
+        opens: Option<DateTime<Utc>>,
+    },
 }
 
 impl Step {
@@ -49,7 +60,8 @@ impl Step {
             Step::Start { partition }
             | Step::Hold { partition, .. }
             | Step::CheckEngine { partition, .. }
-            | Step::Halt { partition, .. } => *partition,
+            | Step::Halt { partition, .. }
+            | Step::Scheduled { partition, .. } => *partition,
         }
     }
 }
@@ -113,6 +125,37 @@ pub fn step(
             partition,
             next: partition - 1,
         },
+    }
+}
+
+/// Outside the maintenance window a roll does not begin: the new template
+/// is applied with every node held on the old one. A roll under way (a pod
+/// runs the new template) goes on, and a cluster with nothing serving is
+/// replaced at once, as [`step`] does.
+pub fn within_window(
+    step: Step,
+    existing: Option<Existing>,
+    pods: &[PodState],
+    replicas: u32,
+    window: Option<&MaintenanceWindow>,
+    now: DateTime<Utc>,
+) -> Step {
+    let (Some(window), Some(existing)) = (window, existing) else {
+        return step;
+    };
+    let begun = existing.template_current && pods.iter().any(|p| p.updated);
+    if begun
+        || matches!(step, Step::Steady)
+        || step.partition() >= replicas
+        || existing.ready_replicas == 0
+        || window.is_open(now)
+    {
+        return step;
+    }
+    Step::Scheduled {
+        partition: replicas,
+        window: *window,
+        opens: window.next_opening(now),
     }
 }
 
@@ -243,5 +286,76 @@ mod tests {
     fn a_finished_rollout_is_steady() {
         let pods = [pod(0, true, true), pod(1, true, true), pod(2, true, true)];
         assert_eq!(step(rolling(0), &pods, 3, name), Step::Steady);
+    }
+
+    #[test]
+    fn outside_its_window_a_roll_waits_and_once_begun_or_with_nothing_serving_it_does_not() {
+        use chrono::TimeZone;
+        let window = MaintenanceWindow {
+            day: None,
+            start_hour: 2,
+            duration_hours: 2,
+        };
+        let noon = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let new_template = Existing {
+            template_current: false,
+            observed: true,
+            partition: 0,
+            ready_replicas: 3,
+        };
+        let start = || Step::Start { partition: 2 };
+        let gate = |step, existing, pods: &[PodState], at| {
+            within_window(step, Some(existing), pods, 3, Some(&window), at)
+        };
+
+        assert_eq!(
+            gate(start(), new_template, &[], noon),
+            Step::Scheduled {
+                partition: 3,
+                window,
+                opens: Some(Utc.with_ymd_and_hms(2026, 12, 2, 2, 0, 0).unwrap()),
+            }
+        );
+        let three = Utc.with_ymd_and_hms(2026, 12, 2, 3, 0, 0).unwrap();
+        assert_eq!(gate(start(), new_template, &[], three), start(), "open");
+        assert_eq!(
+            within_window(start(), Some(new_template), &[], 3, None, noon),
+            start(),
+            "no window"
+        );
+        let idle = Existing {
+            ready_replicas: 0,
+            ..new_template
+        };
+        assert_eq!(
+            gate(Step::Start { partition: 0 }, idle, &[], noon),
+            Step::Start { partition: 0 },
+            "nothing serving"
+        );
+        let held = Existing {
+            template_current: true,
+            partition: 3,
+            ..new_template
+        };
+        let waiting = Step::Hold {
+            partition: 2,
+            reason: "waiting for search-2".into(),
+        };
+        let pods = [
+            pod(0, false, true),
+            pod(1, false, true),
+            pod(2, false, true),
+        ];
+        assert!(matches!(
+            gate(waiting.clone(), held, &pods, noon),
+            Step::Scheduled { partition: 3, .. }
+        ));
+        let begun = [
+            pod(0, false, true),
+            pod(1, false, true),
+            pod(2, true, false),
+        ];
+        assert_eq!(gate(waiting.clone(), held, &begun, noon), waiting, "begun");
+        assert_eq!(gate(Step::Steady, held, &pods, noon), Step::Steady);
     }
 }

@@ -36,6 +36,19 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
     let nodes = format!("{} of {} nodes ready", f.ready_nodes, f.desired_nodes);
     let (phase, reason, message) = match f.step {
         Step::Halt { reason, .. } => (Phase::Degraded, "RolloutHalted", reason.clone()),
+        // Serving as before; the change is pending, not under way.
+        Step::Scheduled { window, opens, .. } => (
+            Phase::Ready,
+            "WaitingForMaintenanceWindow",
+            format!(
+                "{} waits for the maintenance window ({window}){}; {nodes}",
+                f.version,
+                opens.map_or(String::new(), |at| format!(
+                    ", which opens at {}",
+                    at.format("%Y-%m-%d %H:%M UTC")
+                ))
+            ),
+        ),
         Step::Start { .. } | Step::CheckEngine { .. } => (
             Phase::Updating,
             "RollingUpgrade",
@@ -60,13 +73,18 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
     };
     let rolling = matches!(
         f.step,
-        Step::Start { .. } | Step::Hold { .. } | Step::CheckEngine { .. } | Step::Halt { .. }
+        Step::Start { .. }
+            | Step::Hold { .. }
+            | Step::CheckEngine { .. }
+            | Step::Halt { .. }
+            | Step::Scheduled { .. }
     );
     let observed = [
         cond("Ready", phase == Phase::Ready, reason, message.clone()),
         cond(
             "Progressing",
-            matches!(phase, Phase::Provisioning | Phase::Updating),
+            matches!(phase, Phase::Provisioning | Phase::Updating)
+                || matches!(f.step, Step::Scheduled { .. }),
             reason,
             message.clone(),
         ),

@@ -17,10 +17,12 @@ mod lease;
 mod moto;
 mod real_cluster;
 
+use chrono::Timelike;
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use operator::crd::maintenance::MaintenanceWindow;
 use operator::crd::vector_cluster::NodeResources;
 use operator::engine::EngineHealth;
 use operator::reconcile::FINALIZER;
@@ -43,6 +45,7 @@ pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> V
             suspend: false,
             allowed_source_cidrs: vec![],
             backup: None,
+            maintenance_window: None,
         },
     );
     vc.metadata.namespace = Some(harness::NS.to_owned());
@@ -398,6 +401,114 @@ async fn an_upgrade_of_a_backed_up_cluster_waits_for_a_backup_first() {
         )
         .await;
     assert_eq!(begun.partition(), 2);
+}
+
+/// A daily window `hours_from_now` hours off (1 h long), or one open now.
+fn window(opens_in_hours: Option<u32>) -> MaintenanceWindow {
+    let hour = chrono::Utc::now().hour();
+    match opens_in_hours {
+        Some(ahead) => MaintenanceWindow {
+            day: None,
+            start_hour: (hour + ahead) % 24,
+            duration_hours: 1,
+        },
+        // From an hour ago to two hours ahead: open whatever the minute.
+        None => MaintenanceWindow {
+            day: None,
+            start_hour: (hour + 23) % 24,
+            duration_hours: 3,
+        },
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_waits_for_the_maintenance_window_and_once_begun_goes_on_past_it() {
+    let mut h = Harness::new();
+    let mut old = cluster(v(12), 3, 2);
+    old.spec.maintenance_window = Some(window(Some(12)));
+    let first = h.reconcile(&old, &World::default()).await;
+    let pods = (0..3).map(|o| pod(o, "r12", true, None)).collect();
+    let settled = h
+        .reconcile(
+            &with_status(old.clone(), &first.status),
+            &world_after(&first, "r12", 3, pods),
+        )
+        .await;
+    h.events.take();
+    let mut vc = with_status(old, &settled.status);
+    vc.spec.version = v(13);
+    vc.metadata.generation = Some(2);
+    let on_12 = || {
+        (0..3)
+            .map(|o| pod(o, "r12", true, None))
+            .collect::<Vec<_>>()
+    };
+
+    // Outside the window: the new template goes in with every node held,
+    // and the cluster stays Ready on 1.12 with the upgrade pending.
+    let waiting = h
+        .reconcile(&vc, &world_after(&settled, "r12", 3, on_12()))
+        .await;
+    assert_eq!(
+        (waiting.partition(), waiting.image()),
+        (3, "qdrant/qdrant:v1.13.0")
+    );
+    let status = waiting.status.clone().unwrap();
+    assert_eq!(
+        (
+            status["phase"].as_str(),
+            status["currentVersion"].as_str(),
+            status["targetVersion"].as_str()
+        ),
+        (Some("Ready"), Some("1.12.0"), Some("1.13.0"))
+    );
+    let progressing = &status["conditions"][1];
+    assert_eq!(
+        (
+            &progressing["type"],
+            &progressing["status"],
+            &progressing["reason"]
+        ),
+        (
+            &json!("Progressing"),
+            &json!("True"),
+            &json!("WaitingForMaintenanceWindow")
+        )
+    );
+    assert!(
+        progressing["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.13.0 waits for the maintenance window (daily "),
+        "{progressing}"
+    );
+    let vc = with_status(vc, &waiting.status);
+    let still = h
+        .reconcile(&vc, &world_after(&waiting, "r13", 3, on_12()))
+        .await;
+    assert_eq!(still.partition(), 3, "still outside the window");
+    assert!(h.events.take().is_empty(), "nothing happened to report");
+
+    // The window opens: the roll begins at the highest ordinal.
+    let mut vc = with_status(vc, &still.status);
+    vc.spec.maintenance_window = Some(window(None));
+    let begun = h
+        .reconcile(&vc, &world_after(&still, "r13", 3, on_12()))
+        .await;
+    assert_eq!(begun.partition(), 2);
+
+    // It closes with search-2 on 1.13: the roll goes on rather than stop
+    // half-way.
+    let mut vc = with_status(vc, &begun.status);
+    vc.spec.maintenance_window = Some(window(Some(12)));
+    h.qdrant.answers.lock().unwrap().push(healthy(3));
+    let pods = vec![
+        pod(0, "r12", true, None),
+        pod(1, "r12", true, None),
+        pod(2, "r13", true, None),
+    ];
+    let next = h.reconcile(&vc, &world_after(&begun, "r13", 3, pods)).await;
+    assert_eq!(next.partition(), 1);
 }
 
 fn old_destination() -> Value {
