@@ -65,6 +65,10 @@ pub struct Plan {
     /// to its hard limits instead.
     pub bills_usage: bool,
     pub backups: BackupEntitlement,
+    /// Whether clusters may restrict upgrades to a maintenance window.
+    /// Catalogs published before it existed read as `false`.
+    #[serde(default)]
+    pub maintenance_windows: bool,
 }
 
 impl Plan {

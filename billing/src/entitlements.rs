@@ -145,6 +145,21 @@ fn no_backups(plan: &Plan) -> Denial {
     }
 }
 
+/// May a cluster hold its upgrades to a maintenance window? Business only.
+pub fn may_use_maintenance_window(plan: &Plan) -> Result<(), Denial> {
+    if plan.maintenance_windows {
+        return Ok(());
+    }
+    Err(Denial {
+        limit: "maintenance_window",
+        field: Some("maintenance_window"),
+        message: format!(
+            "The {} plan upgrades as soon as a change is made; maintenance windows come with Business.",
+            plan.name
+        ),
+    })
+}
+
 /// May a cluster be backed up on this schedule and keep backups this long?
 /// Starter: daily at most, 7 days kept; business: hourly or any cron, 30
 /// days kept.
@@ -467,5 +482,17 @@ mod tests {
         assert_eq!(may_take_backup(&plan("starter")), Ok(()));
         assert!(may_restore(&plan("starter")).is_err());
         assert_eq!(may_restore(&plan("business")), Ok(()));
+    }
+
+    #[test]
+    fn only_business_holds_upgrades_to_a_maintenance_window() {
+        assert_eq!(may_use_maintenance_window(&plan("business")), Ok(()));
+        for id in ["free", "starter"] {
+            let denial = may_use_maintenance_window(&plan(id)).unwrap_err();
+            assert_eq!(
+                (denial.limit, denial.field),
+                ("maintenance_window", Some("maintenance_window"))
+            );
+        }
     }
 }

@@ -32,6 +32,8 @@ pub struct PlanJson {
     pub storage_hard_cap: bool,
     /// `none`, `daily` or `scheduled` (hourly or any cron).
     pub backups: &'static str,
+    /// Clusters may hold upgrades to a maintenance window.
+    pub maintenance_windows: bool,
 }
 
 impl PlanJson {
@@ -53,6 +55,7 @@ impl PlanJson {
                 BackupEntitlement::Daily => "daily",
                 BackupEntitlement::Scheduled => "scheduled",
             },
+            maintenance_windows: plan.maintenance_windows,
         }
     }
 }
