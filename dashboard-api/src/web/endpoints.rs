@@ -51,7 +51,7 @@ pub async fn endpoints(
                             td { a href={ "/orgs/" (org_id) "/endpoints/" (e.id) } { (e.name) } }
                             td { (e.served_revision.as_deref().unwrap_or("—")) }
                             td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
-                            td { (phase(serde_json::to_value(e.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str()))
+                            td { (phase(e.phase.as_str()))
                                 @if let Some(r) = &e.suspended_reason { br; small { (r) } } }
                             td class="num" { (e.ready_replicas) }
                         }
@@ -129,14 +129,10 @@ pub async fn endpoint(
         &access,
         endpoint_id
     ));
-    let phase_name = serde_json::to_value(e.phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
-        h1 { (e.name) " " (phase(&phase_name)) }
+        h1 { (e.name) " " (phase(e.phase.as_str())) }
         @if let Some(reason) = &e.suspended_reason {
             p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
         }
