@@ -3,16 +3,15 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use control_plane::endpoints;
 use control_plane::page::PageRequest;
 use control_plane::{data_planes, organizations};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{
-    Confirmed, CsrfOnly, conditions, delete_form, in_transaction, phase, unconfirmed,
-};
+use super::common::{Confirmed, CsrfOnly, conditions, delete_form, phase, unconfirmed};
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -25,12 +24,8 @@ pub async fn endpoints(
     let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
     let (endpoints, regions, plan) = db!(state, |conn| async {
-        let endpoints = control_plane::endpoints::list(
-            &mut conn,
-            &access,
-            PageRequest::parse(Some(100), None)?,
-        )
-        .await?;
+        let endpoints =
+            endpoints::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
         let regions = data_planes::regions(&mut conn).await?;
         let org = organizations::get(&mut conn, &access).await?;
         Ok::<_, control_plane::Error>((endpoints.data, regions, org.plan))
@@ -97,7 +92,7 @@ pub async fn create_endpoint(
     Form(form): Form<NewEndpoint>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    let request = control_plane::endpoints::CreateEndpoint {
+    let request = endpoints::CreateEndpoint {
         name: form.name,
         region: form.region,
         model_repository: Some(form.model_repository),
@@ -106,16 +101,16 @@ pub async fn create_endpoint(
         engine: None,
         gpu_model: form.gpu_model,
         gpu_count: form.gpu_count,
-        scaling: control_plane::endpoints::UpdateEndpoint::default(),
+        scaling: endpoints::UpdateEndpoint::default(),
     };
     let catalog = state.catalog.get();
-    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
-        Box::pin(async move {
-            control_plane::endpoints::create(tx, &access, &catalog.catalog, &request).await?;
-            Ok(())
-        })
-    })
-    .await
+    commit!(state, |tx| endpoints::create(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        &request
+    ));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
 }
 
 pub async fn endpoint(
@@ -124,7 +119,7 @@ pub async fn endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
 ) -> Response {
     let (access, viewer) = visit!(state, session, org_id);
-    let e = db!(state, |conn| control_plane::endpoints::get(
+    let e = db!(state, |conn| endpoints::get(
         &mut conn,
         &access,
         endpoint_id
@@ -167,17 +162,8 @@ pub async fn wake_endpoint(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    in_transaction(
-        &state,
-        format!("/orgs/{org_id}/endpoints/{endpoint_id}"),
-        |tx| {
-            Box::pin(async move {
-                control_plane::endpoints::wake(tx, &access, endpoint_id).await?;
-                Ok(())
-            })
-        },
-    )
-    .await
+    commit!(state, |tx| endpoints::wake(&mut tx, &access, endpoint_id));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints/{endpoint_id}")).into_response()
 }
 
 pub async fn delete_endpoint(
@@ -190,11 +176,6 @@ pub async fn delete_endpoint(
     if let Some(refused) = unconfirmed(&form) {
         return refused;
     }
-    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
-        Box::pin(async move {
-            control_plane::endpoints::delete(tx, &access, endpoint_id).await?;
-            Ok(())
-        })
-    })
-    .await
+    commit!(state, |tx| endpoints::delete(&mut tx, &access, endpoint_id));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
 }
