@@ -14,7 +14,10 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{Confirmed, CsrfOnly, conditions, delete_form, phase, unconfirmed};
+use super::common::{
+    Confirmed, CsrfOnly, conditions, delete_form, heading, phase, phase_cell, region_row,
+    unconfirmed,
+};
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -46,7 +49,7 @@ pub async fn overview(
                         tr {
                             td { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { (c.name) } }
                             td { (c.region) @if c.simulated { " (simulated)" } }
-                            td { (phase(c.phase.as_str())) @if let Some(r) = &c.suspended_reason { br; small { (r) } } }
+                            (phase_cell(c.phase.as_str(), c.suspended_reason.as_deref()))
                             td { (c.current_version.as_deref().unwrap_or("—")) }
                             td class="num" { (c.ready_nodes) " / " (c.nodes) }
                         }
@@ -131,13 +134,10 @@ pub async fn cluster(
     let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
-        h1 { (c.name) " " (phase(c.phase.as_str())) }
-        @if let Some(reason) = &c.suspended_reason {
-            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
-        }
+        (heading(&c.name, c.phase.as_str(), c.suspended_reason.as_deref()))
         table {
             tbody {
-                tr { th { "Region" } td { (c.region) @if c.simulated { " (simulated: serves no traffic)" } } }
+                (region_row(&c.region, c.simulated))
                 tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.version) ")" } }
                 tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
                 tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }

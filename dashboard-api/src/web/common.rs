@@ -1,5 +1,6 @@
-//! What the dashboard's organization pages share: a phase badge, the
-//! conditions table, the small forms every page posts.
+//! What the dashboard's organization pages share: phase badges, the
+//! heading and rows of a resource's page, the conditions table, the small
+//! forms every page posts.
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -7,6 +8,27 @@ use serde::Deserialize;
 
 pub(super) fn phase(name: &str) -> Markup {
     html! { span class={ "phase " (name) } { (name) } }
+}
+
+/// A list's phase cell, with why the resource is suspended if it is.
+pub(super) fn phase_cell(name: &str, suspended_reason: Option<&str>) -> Markup {
+    html! { td { (phase(name)) @if let Some(r) = suspended_reason { br; small { (r) } } } }
+}
+
+/// A resource page's heading: its name and phase, then why it is suspended
+/// if it is.
+pub(super) fn heading(name: &str, phase_name: &str, suspended_reason: Option<&str>) -> Markup {
+    html! {
+        h1 { (name) " " (phase(phase_name)) }
+        @if let Some(reason) = suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+    }
+}
+
+/// The row of a resource's page that names its region.
+pub(super) fn region_row(region: &str, simulated: bool) -> Markup {
+    html! { tr { th { "Region" } td { (region) @if simulated { " (simulated: serves no traffic)" } } } }
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,7 +11,9 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{Confirmed, CsrfOnly, conditions, delete_form, phase, unconfirmed};
+use super::common::{
+    Confirmed, CsrfOnly, conditions, delete_form, heading, phase_cell, region_row, unconfirmed,
+};
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -46,8 +48,7 @@ pub async fn endpoints(
                             td { a href={ "/orgs/" (org_id) "/endpoints/" (e.id) } { (e.name) } }
                             td { (e.served_revision.as_deref().unwrap_or("—")) }
                             td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
-                            td { (phase(e.phase.as_str()))
-                                @if let Some(r) = &e.suspended_reason { br; small { (r) } } }
+                            (phase_cell(e.phase.as_str(), e.suspended_reason.as_deref()))
                             td class="num" { (e.ready_replicas) }
                         }
                     }
@@ -127,13 +128,10 @@ pub async fn endpoint(
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
-        h1 { (e.name) " " (phase(e.phase.as_str())) }
-        @if let Some(reason) = &e.suspended_reason {
-            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
-        }
+        (heading(&e.name, e.phase.as_str(), e.suspended_reason.as_deref()))
         table {
             tbody {
-                tr { th { "Region" } td { (e.region) @if e.simulated { " (simulated: serves no traffic)" } } }
+                (region_row(&e.region, e.simulated))
                 tr { th { "Serves" } td { (e.served_revision.as_deref().unwrap_or("—")) } }
                 tr { th { "GPUs" } td { (e.spec.gpu.count) " × " (e.spec.gpu.model) " per replica" } }
                 tr { th { "Replicas" } td { (e.ready_replicas) " ready; " (e.spec.replicas.min) " to " (e.spec.replicas.max) } }
