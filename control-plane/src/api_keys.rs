@@ -160,13 +160,13 @@ pub async fn create(
     .bind(created_by)
     .fetch_one(&mut *conn)
     .await?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "api_key.create",
         "api_key",
         &key.id.to_string(),
+        None,
     )
     .await?;
     Ok((key, Token(token)))
@@ -217,13 +217,13 @@ pub async fn revoke(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Re
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| Error::not_found("API key"))?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "api_key.revoke",
         "api_key",
         &id.to_string(),
+        None,
     )
     .await?;
     Ok(key)

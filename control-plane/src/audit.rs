@@ -4,6 +4,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::Result;
+use crate::access::OrgAccess;
 
 pub async fn record(
     conn: &mut PgConnection,
@@ -47,4 +48,26 @@ pub async fn record_with(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Records a change made through `access`: in its organization, by its
+/// principal; `details` where there is more to say than the target.
+pub async fn record_as(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    action: &str,
+    target_type: &str,
+    target_id: &str,
+    details: Option<serde_json::Value>,
+) -> Result<()> {
+    record_with(
+        conn,
+        Some(access.organization_id()),
+        &access.principal().actor(),
+        action,
+        target_type,
+        target_id,
+        details.unwrap_or_else(|| serde_json::json!({})),
+    )
+    .await
 }

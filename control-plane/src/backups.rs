@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::access::{OrgAccess, Permission};
 use crate::clusters::{self, Cluster, CreateCluster};
+use crate::resource;
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit, organizations};
 
@@ -111,9 +112,7 @@ pub async fn set_policy(
 
     let plan = organizations::lock_plan(conn, access, catalog).await?;
     let current = clusters::get(conn, access, cluster_id).await?;
-    if current.deletion_requested_at.is_some() {
-        return Err(Error::Conflict(Conflict::ClusterDeleting));
-    }
+    resource::refuse_deleting(&current)?;
     if current.backup_destination.is_none() {
         return Err(no_destination(&current));
     }
@@ -139,14 +138,13 @@ pub async fn set_policy(
     .bind(crate::db::sql_int(count))
     .execute(&mut *conn)
     .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "cluster.backup_policy",
         "vector_cluster",
         &cluster_id.to_string(),
-        serde_json::json!({ "schedule": request.schedule.trim(), "retention_days": days, "retention_count": count }),
+        Some(serde_json::json!({ "schedule": request.schedule.trim(), "retention_days": days, "retention_count": count })),
     )
     .await?;
     clusters::get(conn, access, cluster_id).await
@@ -170,13 +168,13 @@ pub async fn clear_policy(
     .await?
     .rows_affected();
     if changed > 0 {
-        audit::record(
-            &mut *conn,
-            Some(access.organization_id()),
-            &access.principal().actor(),
+        audit::record_as(
+            conn,
+            access,
             "cluster.backup_policy_cleared",
             "vector_cluster",
             &cluster_id.to_string(),
+            None,
         )
         .await?;
     }
@@ -224,9 +222,7 @@ pub async fn create(
     access.require(Permission::ClustersWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
     let cluster = clusters::get(conn, access, cluster_id).await?;
-    if cluster.deletion_requested_at.is_some() {
-        return Err(Error::Conflict(Conflict::ClusterDeleting));
-    }
+    resource::refuse_deleting(&cluster)?;
     if cluster.backup_destination.is_none() {
         return Err(no_destination(&cluster));
     }
@@ -248,13 +244,13 @@ pub async fn create(
         "cluster_backups_name_key",
         Conflict::BackupNameTaken(name.clone()),
     ))?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "backup.create",
         "cluster_backup",
         &backup.id.to_string(),
+        None,
     )
     .await?;
     Ok(backup)
@@ -315,13 +311,13 @@ pub async fn delete(
     if updated == 0 {
         return Err(Error::not_found("backup"));
     }
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "backup.delete",
         "cluster_backup",
         &backup_id.to_string(),
+        None,
     )
     .await?;
     get(conn, access, cluster_id, backup_id).await
@@ -366,14 +362,13 @@ pub async fn restore(
     .bind(backup.id)
     .execute(&mut *conn)
     .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "backup.restore",
         "vector_cluster",
         &created.id.to_string(),
-        serde_json::json!({ "backup": backup.id, "from_cluster": cluster_id }),
+        Some(serde_json::json!({ "backup": backup.id, "from_cluster": cluster_id })),
     )
     .await?;
     clusters::get(conn, access, created.id).await

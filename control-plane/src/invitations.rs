@@ -93,14 +93,13 @@ pub async fn create(
     .bind(now + LIFETIME)
     .fetch_one(&mut *conn)
     .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "member.invite",
         "invitation",
         &invitation.id.to_string(),
-        serde_json::json!({ "email": email.as_str(), "role": role }),
+        Some(serde_json::json!({ "email": email.as_str(), "role": role })),
     )
     .await?;
     if let Some(base) = mail_link_base {

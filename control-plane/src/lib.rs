@@ -33,6 +33,7 @@ pub mod outbox;
 pub mod page;
 pub mod payments;
 pub mod provisioner;
+mod resource;
 pub mod subscriptions;
 pub mod suspension;
 pub mod validation;

@@ -200,14 +200,13 @@ pub async fn add_member(
     .fetch_one(&mut *conn)
     .await
     .map_err(on_unique("memberships_pkey", Conflict::AlreadyMember))?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "member.add",
         "user",
         &user_id.to_string(),
-        serde_json::json!({ "role": role }),
+        Some(serde_json::json!({ "role": role })),
     )
     .await?;
     Ok(Member {
@@ -254,13 +253,13 @@ pub async fn remove_member(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "member.remove",
         "user",
         &user_id.to_string(),
+        None,
     )
     .await
 }

@@ -133,13 +133,13 @@ pub async fn complete_card_setup(
     let customer = customer_of(conn, access).await?;
     provider.complete_card_setup(&customer, setup_id).await?;
     mark_card_ready(conn, &customer).await?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "billing.card_added",
         "organization",
         &access.organization_id().to_string(),
+        None,
     )
     .await
 }

@@ -227,13 +227,13 @@ pub async fn cancel(
         .bind(access.organization_id())
         .execute(&mut *conn)
         .await?;
-    audit::record(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "subscription.cancel",
         "organization",
         &access.organization_id().to_string(),
+        None,
     )
     .await?;
     read(conn, access, now, "").await
@@ -257,14 +257,13 @@ pub async fn set_spend_limit(
         .bind(limit_minor)
         .execute(&mut *conn)
         .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
+    audit::record_as(
+        conn,
+        access,
         "subscription.spend_limit",
         "organization",
         &access.organization_id().to_string(),
-        serde_json::json!({ "spend_limit_minor": limit_minor }),
+        Some(serde_json::json!({ "spend_limit_minor": limit_minor })),
     )
     .await?;
     read(conn, access, now, "").await

@@ -15,6 +15,7 @@ use rust_decimal::prelude::ToPrimitive;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::resource::Kind;
 use crate::{Result, audit};
 
 /// Who suspended a resource.
@@ -46,6 +47,16 @@ pub enum Scope {
     Cluster(Uuid),
 }
 
+impl Scope {
+    /// The one cluster it covers; `None` for the whole organization.
+    fn only_cluster(self) -> Option<Uuid> {
+        match self {
+            Scope::Organization => None,
+            Scope::Cluster(id) => Some(id),
+        }
+    }
+}
+
 /// Suspends what `scope` covers that is not suspended already; returns how
 /// many resources it suspended.
 pub async fn suspend(
@@ -56,15 +67,13 @@ pub async fn suspend(
     reason: &str,
     actor: &str,
 ) -> Result<u64> {
-    let only = match scope {
-        Scope::Organization => None,
-        Scope::Cluster(id) => Some(id),
-    };
+    let only = scope.only_cluster();
     let mut changed = 0;
-    for table in ["vector_clusters", "inference_endpoints"] {
-        if only.is_some() && table == "inference_endpoints" {
+    for kind in [Kind::Cluster, Kind::Endpoint] {
+        if only.is_some() && kind == Kind::Endpoint {
             continue;
         }
+        let table = kind.table();
         changed += sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table}
              SET suspended_by = $3, suspended_reason = $4, generation = generation + 1,
@@ -115,12 +124,10 @@ pub async fn resume(
     cause: Cause,
     actor: &str,
 ) -> Result<u64> {
-    let only = match scope {
-        Scope::Organization => None,
-        Scope::Cluster(id) => Some(id),
-    };
+    let only = scope.only_cluster();
     let mut changed = 0;
-    for table in ["vector_clusters", "inference_endpoints"] {
+    for kind in [Kind::Cluster, Kind::Endpoint] {
+        let table = kind.table();
         changed += sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table}
              SET suspended_by = NULL, suspended_reason = NULL, generation = generation + 1,

@@ -530,10 +530,7 @@ impl From<Endpoint> for EndpointJson {
                 generation: e.generation,
             },
             status: EndpointStatusJson {
-                phase: serde_json::to_value(e.phase)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                phase: e.phase.as_str().to_owned(),
                 observed_generation: e.observed_generation,
                 served_revision: e.served_revision,
                 ready_replicas: e.ready_replicas,

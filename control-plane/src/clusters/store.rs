@@ -16,8 +16,9 @@ use crate::access::{OrgAccess, Permission};
 use crate::db::sql_int;
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
+use crate::resource::{self, Kind};
 use crate::validation::ValidationErrors;
-use crate::{Conflict, Error, Result, audit, data_planes, organizations};
+use crate::{Conflict, Error, Result, data_planes, organizations};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Cluster {
@@ -121,20 +122,20 @@ pub(crate) fn stored_spec(
     })
 }
 
-macro_rules! select_clusters {
-    ($($rest:literal)*) => {
-        concat!(
-            "SELECT c.id, c.name, d.region, d.kind = 'simulated' AS simulated, c.version,
-                    c.nodes, c.replication_factor, c.cpu_millicores, c.memory_mib, c.storage_gib,
-                    c.generation, c.phase, c.observed_generation, c.current_version,
-                    c.ready_nodes, c.endpoint, c.conditions, c.created_at, c.updated_at,
-                    c.deletion_requested_at, c.suspended_reason, c.backup_schedule,
-                    c.backup_retention_days, c.backup_retention_count, d.backup_destination,
-                    c.restore_from, c.restore_phase, c.restore_message
-             FROM vector_clusters c JOIN data_planes d ON d.id = c.data_plane_id ",
-            $($rest),*
-        )
-    };
+impl resource::Row for Cluster {
+    const KIND: Kind = Kind::Cluster;
+    const SELECT: &'static str = "SELECT r.id, r.name, d.region, d.kind = 'simulated' AS simulated,
+            r.version, r.nodes, r.replication_factor, r.cpu_millicores, r.memory_mib,
+            r.storage_gib, r.generation, r.phase, r.observed_generation, r.current_version,
+            r.ready_nodes, r.endpoint, r.conditions, r.created_at, r.updated_at,
+            r.deletion_requested_at, r.suspended_reason, r.backup_schedule,
+            r.backup_retention_days, r.backup_retention_count, d.backup_destination,
+            r.restore_from, r.restore_phase, r.restore_message
+         FROM vector_clusters r JOIN data_planes d ON d.id = r.data_plane_id";
+
+    fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
+        self.deletion_requested_at
+    }
 }
 
 fn shape(spec: &VectorClusterSpec) -> ClusterShape {
@@ -210,14 +211,13 @@ pub async fn create(
         "vector_clusters_organization_name_key",
         Conflict::ClusterNameTaken(name.as_str().to_owned()),
     ))?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
-        "cluster.create",
-        "vector_cluster",
-        &id.to_string(),
-        serde_json::to_value(&spec).unwrap_or_default(),
+    resource::audit(
+        conn,
+        access,
+        Kind::Cluster,
+        "create",
+        id,
+        Some(serde_json::to_value(&spec).unwrap_or_default()),
     )
     .await?;
     get(conn, access, id).await
@@ -225,14 +225,7 @@ pub async fn create(
 
 pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
     access.require(Permission::ClustersRead)?;
-    sqlx::query_as(select_clusters!(
-        "WHERE c.organization_id = $1 AND c.id = $2"
-    ))
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found("cluster"))
+    resource::get(conn, access, id).await
 }
 
 pub async fn list(
@@ -241,15 +234,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Cluster>> {
     access.require(Permission::ClustersRead)?;
-    let rows = sqlx::query_as(select_clusters!(
-        "WHERE c.organization_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3"
-    ))
-    .bind(access.organization_id())
-    .bind(page.after())
-    .bind(page.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(page.finish(rows))
+    resource::list(conn, access, page).await
 }
 
 /// Changes the desired spec. A request that changes nothing keeps the
@@ -263,17 +248,7 @@ pub async fn update(
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    let current: Cluster = sqlx::query_as(select_clusters!(
-        "WHERE c.organization_id = $1 AND c.id = $2 FOR UPDATE OF c"
-    ))
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found("cluster"))?;
-    if current.deletion_requested_at.is_some() {
-        return Err(Error::Conflict(Conflict::ClusterDeleting));
-    }
+    let current: Cluster = resource::lock_for_change(conn, access, id).await?;
     let current_spec = current.spec()?;
     let mut errors = ValidationErrors::default();
     let next = request.apply(&current_spec, &mut errors);
@@ -299,46 +274,22 @@ pub async fn update(
     .bind(sql_int(next.resources.storage_gib))
     .execute(&mut *conn)
     .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
-        "cluster.update",
-        "vector_cluster",
-        &id.to_string(),
-        serde_json::json!({ "from": current_spec, "to": next }),
+    resource::audit(
+        conn,
+        access,
+        Kind::Cluster,
+        "update",
+        id,
+        Some(serde_json::json!({ "from": current_spec, "to": next })),
     )
     .await?;
     get(conn, access, id).await
 }
 
-/// Asks for the cluster to be deleted. The row stays, in phase `Deleting`,
-/// until the data plane confirms the cluster is gone. Asking twice is harmless.
+/// Asks for the cluster to be deleted: it shows `Deleting` until the data
+/// plane confirms it is gone. Asking twice is harmless.
 pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
-    let first_request: Option<bool> = sqlx::query_scalar(
-        "UPDATE vector_clusters AS c
-         SET deletion_requested_at = coalesce(c.deletion_requested_at, now()),
-             phase = 'Deleting', updated_at = now()
-         FROM vector_clusters AS before
-         WHERE c.organization_id = $1 AND c.id = $2 AND before.id = c.id
-         RETURNING before.deletion_requested_at IS NULL",
-    )
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let first_request = first_request.ok_or_else(|| Error::not_found("cluster"))?;
-    if first_request {
-        audit::record(
-            &mut *conn,
-            Some(access.organization_id()),
-            &access.principal().actor(),
-            "cluster.delete",
-            "vector_cluster",
-            &id.to_string(),
-        )
-        .await?;
-    }
+    resource::request_deletion(conn, access, Kind::Cluster, id).await?;
     get(conn, access, id).await
 }

@@ -8,8 +8,8 @@ use operator::crd::inference_endpoint::{
     EndpointPhase, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
 };
 use serde::Serialize;
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use super::request::resources;
@@ -18,28 +18,9 @@ use crate::access::{OrgAccess, Permission};
 use crate::db::sql_int;
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
+use crate::resource::{self, Kind};
 use crate::validation::ValidationErrors;
-use crate::{Conflict, Error, Result, audit, data_planes, organizations};
-
-macro_rules! select_endpoints {
-    ($($rest:literal)*) => {
-        concat!(
-            "SELECT e.id, e.name, d.region, d.kind = 'simulated' AS simulated, e.model_repository,
-                    e.model_revision, e.image, e.engine, e.gpu_model, e.gpu_count, e.min_replicas,
-                    e.max_replicas, e.scale_to_zero_after_seconds, e.target_concurrency,
-                    e.generation, e.phase, e.observed_generation, e.served_revision,
-                    e.ready_replicas, e.endpoint, e.conditions, e.created_at, e.updated_at,
-                    e.deletion_requested_at, e.wake_requested_at, e.suspended_reason
-             FROM inference_endpoints e JOIN data_planes d ON d.id = e.data_plane_id ",
-            $($rest),*
-        )
-    };
-}
-
-fn phase_from(value: String) -> Result<EndpointPhase, String> {
-    serde_json::from_value(serde_json::Value::String(value.clone()))
-        .map_err(|_| format!("unknown endpoint phase `{value}`"))
-}
+use crate::{Conflict, Error, Result, data_planes, organizations};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Endpoint {
@@ -95,6 +76,21 @@ pub(crate) struct Row {
     pub suspended_reason: Option<String>,
 }
 
+impl resource::Row for Row {
+    const KIND: Kind = Kind::Endpoint;
+    const SELECT: &'static str = "SELECT r.id, r.name, d.region, d.kind = 'simulated' AS simulated,
+            r.model_repository, r.model_revision, r.image, r.engine, r.gpu_model, r.gpu_count,
+            r.min_replicas, r.max_replicas, r.scale_to_zero_after_seconds, r.target_concurrency,
+            r.generation, r.phase, r.observed_generation, r.served_revision, r.ready_replicas,
+            r.endpoint, r.conditions, r.created_at, r.updated_at, r.deletion_requested_at,
+            r.wake_requested_at, r.suspended_reason
+         FROM inference_endpoints r JOIN data_planes d ON d.id = r.data_plane_id";
+
+    fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
+        self.deletion_requested_at
+    }
+}
+
 /// What the provisioner needs besides the row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct Tracking {
@@ -106,10 +102,13 @@ pub(crate) struct Tracking {
 
 /// An endpoint by id, across organizations: for the provisioner only.
 pub(crate) async fn tracked(conn: &mut PgConnection, id: Uuid) -> Result<Option<(Row, Tracking)>> {
-    let row: Option<Row> = sqlx::query_as(select_endpoints!("WHERE e.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(format!(
+        "{} WHERE r.id = $1",
+        <Row as resource::Row>::SELECT
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -164,7 +163,7 @@ impl TryFrom<Row> for Endpoint {
     fn try_from(row: Row) -> Result<Endpoint> {
         Ok(Endpoint {
             spec: stored_spec(&row)?,
-            phase: phase_from(row.phase)
+            phase: EndpointPhase::try_from(row.phase)
                 .map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))?,
             id: row.id,
             name: row.name,
@@ -239,14 +238,13 @@ pub async fn create(
         "inference_endpoints_organization_name_key",
         Conflict::EndpointNameTaken(name.as_str().to_owned()),
     ))?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
-        "endpoint.create",
-        "inference_endpoint",
-        &id.to_string(),
-        serde_json::to_value(&spec).unwrap_or_default(),
+    resource::audit(
+        conn,
+        access,
+        Kind::Endpoint,
+        "create",
+        id,
+        Some(serde_json::to_value(&spec).unwrap_or_default()),
     )
     .await?;
     get(conn, access, id).await
@@ -254,15 +252,7 @@ pub async fn create(
 
 pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
     access.require(Permission::EndpointsRead)?;
-    let row: Row = sqlx::query_as(select_endpoints!(
-        "WHERE e.organization_id = $1 AND e.id = $2"
-    ))
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found("endpoint"))?;
-    row.try_into()
+    resource::get::<Row>(conn, access, id).await?.try_into()
 }
 
 pub async fn list(
@@ -271,19 +261,8 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<Endpoint>> {
     access.require(Permission::EndpointsRead)?;
-    let rows: Vec<Row> = sqlx::query_as(select_endpoints!(
-        "WHERE e.organization_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3"
-    ))
-    .bind(access.organization_id())
-    .bind(page.after())
-    .bind(page.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    let endpoints = rows
-        .into_iter()
-        .map(Endpoint::try_from)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(endpoints))
+    let rows: Page<Row> = resource::list(conn, access, page).await?;
+    rows.try_map(Endpoint::try_from)
 }
 
 pub async fn update(
@@ -295,17 +274,7 @@ pub async fn update(
 ) -> Result<Endpoint> {
     access.require(Permission::EndpointsWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    let row: Row = sqlx::query_as(select_endpoints!(
-        "WHERE e.organization_id = $1 AND e.id = $2 FOR UPDATE OF e"
-    ))
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| Error::not_found("endpoint"))?;
-    if row.deletion_requested_at.is_some() {
-        return Err(Error::Conflict(Conflict::EndpointDeleting));
-    }
+    let row: Row = resource::lock_for_change(conn, access, id).await?;
     let current = stored_spec(&row)?;
     let mut errors = ValidationErrors::default();
     let next = request.apply(&current, &mut errors);
@@ -331,14 +300,13 @@ pub async fn update(
     .bind(sql_int(next.target_concurrency))
     .execute(&mut *conn)
     .await?;
-    audit::record_with(
-        &mut *conn,
-        Some(access.organization_id()),
-        &access.principal().actor(),
-        "endpoint.update",
-        "inference_endpoint",
-        &id.to_string(),
-        serde_json::json!({ "from": current, "to": next }),
+    resource::audit(
+        conn,
+        access,
+        Kind::Endpoint,
+        "update",
+        id,
+        Some(serde_json::json!({ "from": current, "to": next })),
     )
     .await?;
     get(conn, access, id).await
@@ -366,29 +334,10 @@ pub async fn wake(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Resu
     get(conn, access, id).await
 }
 
+/// Asks for the endpoint to be deleted: it shows `Deleting` until the data
+/// plane confirms it is gone. Asking twice is harmless.
 pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
     access.require(Permission::EndpointsWrite)?;
-    let first: Option<bool> = sqlx::query_scalar(
-        "UPDATE inference_endpoints AS e
-         SET deletion_requested_at = coalesce(e.deletion_requested_at, now()), phase = 'Deleting', updated_at = now()
-         FROM inference_endpoints AS before
-         WHERE e.organization_id = $1 AND e.id = $2 AND before.id = e.id
-         RETURNING before.deletion_requested_at IS NULL",
-    )
-    .bind(access.organization_id())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if first.ok_or_else(|| Error::not_found("endpoint"))? {
-        audit::record(
-            &mut *conn,
-            Some(access.organization_id()),
-            &access.principal().actor(),
-            "endpoint.delete",
-            "inference_endpoint",
-            &id.to_string(),
-        )
-        .await?;
-    }
+    resource::request_deletion(conn, access, Kind::Endpoint, id).await?;
     get(conn, access, id).await
 }

@@ -7,9 +7,10 @@ use operator::crd::inference_endpoint::{EndpointPhase, InferenceEndpoint, Infere
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{BATCH, Kind, Plane, Provisioner, RESYNC};
+use super::{BATCH, Mirrored, Plane, Provisioner, RESYNC};
 use crate::Result;
 use crate::endpoints::{stored_spec, tracked};
+use crate::resource::Kind;
 
 /// An endpoint as a data plane reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,11 +182,7 @@ impl Provisioner {
                 )
                 .await?;
             }
-            sqlx::query("UPDATE inference_endpoints SET applied_generation = $2, applied_at = $3 WHERE id = $1")
-                .bind(row.id)
-                .bind(row.generation)
-                .bind(now)
-                .execute(&self.pool)
+            self.mark_applied(Kind::Endpoint, row.id, row.generation, now)
                 .await?;
             tracking.applied_generation = row.generation;
             tracking.applied_at = Some(now);
@@ -210,33 +207,15 @@ impl Provisioner {
                     from_resource(r, tracking.applied_generation, row.observed_generation)
                 }),
         };
-        let Some(o) = observed else {
-            sqlx::query("UPDATE inference_endpoints SET synced_at = $2 WHERE id = $1")
-                .bind(row.id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-            return Ok(());
-        };
-        let phase = serde_json::to_value(o.phase).unwrap_or_default();
-        sqlx::query(
-            "UPDATE inference_endpoints
-             SET phase = CASE WHEN deletion_requested_at IS NULL THEN $2 ELSE phase END,
-                 observed_generation = $3, served_revision = $4, ready_replicas = $5,
-                 endpoint = $6, conditions = $7, synced_at = $8
-             WHERE id = $1",
-        )
-        .bind(row.id)
-        .bind(phase.as_str().unwrap_or("Pending"))
-        .bind(o.observed_generation)
-        .bind(&o.served_revision)
-        .bind(o.ready_replicas)
-        .bind(&o.endpoint)
-        .bind(&o.conditions)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let status = observed.as_ref().map(|o| Mirrored {
+            phase: o.phase.as_str(),
+            observed_generation: o.observed_generation,
+            revision: o.served_revision.as_deref(),
+            ready: o.ready_replicas,
+            endpoint: o.endpoint.as_deref(),
+            conditions: &o.conditions,
+        });
+        self.mirror(Kind::Endpoint, row.id, status, now).await
     }
 }
 

@@ -23,9 +23,11 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 pub use kubernetes::KubernetesPlane;
+use observed::Mirrored;
 pub use observed::{Observed, Tracked};
 
 use crate::clusters::stored_spec;
+use crate::resource::Kind;
 use crate::{Error, Result, audit};
 
 /// How long the simulated data plane takes to act on a change.
@@ -35,31 +37,6 @@ const RESYNC: Duration = Duration::seconds(60);
 const BATCH: i64 = 100;
 /// `pg_advisory_lock` key of the provisioner ("qmprov").
 const LOCK_KEY: i64 = 0x716d_7072_6f76;
-
-/// What a provisioner pass handles; each kind has its own table.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Cluster,
-    Endpoint,
-}
-
-impl Kind {
-    /// A table name from this closed set, never from input.
-    fn table(self) -> &'static str {
-        match self {
-            Kind::Cluster => "vector_clusters",
-            Kind::Endpoint => "inference_endpoints",
-        }
-    }
-
-    /// The audit action and target type of a completed deletion.
-    fn audit(self) -> (&'static str, &'static str) {
-        match self {
-            Kind::Cluster => ("cluster.deleted", "vector_cluster"),
-            Kind::Endpoint => ("endpoint.deleted", "inference_endpoint"),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Plane {
@@ -227,15 +204,8 @@ impl Provisioner {
                 )?;
                 k8s.apply_cluster(&cluster, spec).await?;
             }
-            sqlx::query(
-                "UPDATE vector_clusters SET applied_generation = $2, applied_at = $3
-                 WHERE id = $1 AND applied_generation < $2",
-            )
-            .bind(cluster.id)
-            .bind(cluster.generation)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+            self.mark_applied(Kind::Cluster, cluster.id, cluster.generation, now)
+                .await?;
             cluster.applied_generation = cluster.generation;
             cluster.applied_at = Some(now);
         }
@@ -248,38 +218,85 @@ impl Provisioner {
                 k8s.observe(&cluster).await?
             }
         };
-        self.mirror(&cluster, observed, now).await
+        let status = observed.as_ref().map(|o| Mirrored {
+            phase: o.phase.as_str(),
+            observed_generation: o.observed_generation,
+            revision: o.current_version.as_deref(),
+            ready: o.ready_nodes,
+            endpoint: o.endpoint.as_deref(),
+            conditions: &o.conditions,
+        });
+        self.mirror(Kind::Cluster, cluster.id, status, now).await
     }
 
+    /// Writes what the data plane reports into the resource's row; with
+    /// nothing reported, only notes the pass.
     async fn mirror(
         &self,
-        cluster: &Tracked,
-        observed: Option<Observed>,
+        kind: Kind,
+        id: Uuid,
+        status: Option<Mirrored<'_>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let Some(o) = observed else {
-            sqlx::query("UPDATE vector_clusters SET synced_at = $2 WHERE id = $1")
-                .bind(cluster.id)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-            return Ok(());
+        let Some(s) = status else {
+            return self.mark_synced(kind, id, now).await;
+        };
+        let table = kind.table();
+        let (revision, ready) = match kind {
+            Kind::Cluster => ("current_version", "ready_nodes"),
+            Kind::Endpoint => ("served_revision", "ready_replicas"),
         };
         // A deletion asked for meanwhile keeps its phase.
-        sqlx::query(
-            "UPDATE vector_clusters
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table}
              SET phase = CASE WHEN deletion_requested_at IS NULL THEN $2 ELSE phase END,
-                 observed_generation = $3, current_version = $4, ready_nodes = $5,
+                 observed_generation = $3, {revision} = $4, {ready} = $5,
                  endpoint = $6, conditions = $7, synced_at = $8
-             WHERE id = $1",
-        )
-        .bind(cluster.id)
-        .bind(o.phase.as_str())
-        .bind(o.observed_generation)
-        .bind(&o.current_version)
-        .bind(o.ready_nodes)
-        .bind(&o.endpoint)
-        .bind(&o.conditions)
+             WHERE id = $1"
+        )))
+        .bind(id)
+        .bind(s.phase)
+        .bind(s.observed_generation)
+        .bind(s.revision)
+        .bind(s.ready)
+        .bind(s.endpoint)
+        .bind(s.conditions)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that `generation` (or a wake, at the same generation) was
+    /// carried into the data plane at `now`; it never moves back.
+    async fn mark_applied(
+        &self,
+        kind: Kind,
+        id: Uuid,
+        generation: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET applied_generation = $2, applied_at = $3
+             WHERE id = $1 AND applied_generation <= $2",
+            kind.table()
+        )))
+        .bind(id)
+        .bind(generation)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a pass that found no status to mirror, so that the resource
+    /// waits for its next resync.
+    async fn mark_synced(&self, kind: Kind, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET synced_at = $2 WHERE id = $1",
+            kind.table()
+        )))
+        .bind(id)
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -316,13 +333,12 @@ impl Provisioner {
         .await?
         .rows_affected();
         if deleted == 1 {
-            let (action, target) = kind.audit();
             audit::record(
                 &mut tx,
                 Some(organization_id),
                 "system:provisioner",
-                action,
-                target,
+                &kind.action("deleted"),
+                kind.target_type(),
                 &id.to_string(),
             )
             .await?;

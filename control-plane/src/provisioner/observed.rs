@@ -1,4 +1,5 @@
-//! What a data plane reports about a cluster, in the control plane's terms.
+//! What a data plane reports about a cluster, in the control plane's terms,
+//! and what the provisioner writes back of either kind's status.
 
 use serde_json::Value;
 
@@ -13,6 +14,20 @@ pub struct Observed {
     pub ready_nodes: i32,
     pub endpoint: Option<String>,
     pub conditions: Value,
+}
+
+/// A status as the provisioner writes it back, in the terms both kinds of
+/// resource share.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Mirrored<'a> {
+    pub phase: &'a str,
+    pub observed_generation: i64,
+    /// The version a cluster runs, or the revision an endpoint serves.
+    pub revision: Option<&'a str>,
+    /// A cluster's ready nodes, or an endpoint's ready replicas.
+    pub ready: i32,
+    pub endpoint: Option<&'a str>,
+    pub conditions: &'a Value,
 }
 
 /// A cluster as the provisioner tracks it.

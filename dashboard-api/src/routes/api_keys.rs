@@ -13,7 +13,6 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
 use crate::json::{ApiKeyJson, CreateApiKeyRequest, CreatedApiKey, List, ListParams, ProblemJson};
 use crate::state::AppState;
-use crate::unit::Unit;
 
 /// Creates an API key. The response holds the token; it is never shown again.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
@@ -32,11 +31,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request = &mutation.body.0;
     let new = NewApiKey::parse(&request.name, request.scopes.clone())?;
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let (key, token) = api_keys::create(unit.conn(), &access, new).await?;
     let body = CreatedApiKey {
         key: key.into(),
@@ -92,11 +87,7 @@ pub async fn revoke(
     Path((org_id, key_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let key = api_keys::revoke(unit.conn(), &access, key_id).await?;
     unit.commit(StatusCode::OK, &ApiKeyJson::from(key)).await
 }

@@ -18,7 +18,6 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
 use crate::state::AppState;
-use crate::unit::Unit;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupJson {
@@ -77,11 +76,7 @@ pub async fn set_policy(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<BackupPolicyJson>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let body = &mutation.body.0;
     let request = PolicyRequest {
         schedule: body.schedule.clone(),
@@ -111,11 +106,7 @@ pub async fn clear_policy(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let cluster = backups::clear_policy(unit.conn(), &access, cluster_id).await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
@@ -136,11 +127,7 @@ pub async fn create(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let backup = backups::create(
         unit.conn(),
         &access,
@@ -199,11 +186,7 @@ pub async fn delete(
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let backup = backups::delete(unit.conn(), &access, cluster_id, backup_id).await?;
     unit.commit(StatusCode::ACCEPTED, &BackupJson::from(backup))
         .await
@@ -227,11 +210,7 @@ pub async fn restore(
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
     mutation: Mutation<Body<RestoreRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let cluster = backups::restore(
         unit.conn(),
         &access,

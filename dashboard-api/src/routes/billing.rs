@@ -22,7 +22,6 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::{List, ProblemJson};
 use crate::state::{AppState, Payments};
-use crate::unit::Unit;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionJson {
@@ -276,11 +275,7 @@ pub async fn change_plan(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<ChangePlanRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let subscription = subscriptions::change_plan(
         unit.conn(),
         &access,
@@ -305,11 +300,7 @@ pub async fn cancel(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let subscription = subscriptions::cancel(unit.conn(), &access, Utc::now()).await?;
     unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
@@ -327,11 +318,7 @@ pub async fn spend_limit(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<SpendLimitRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let subscription = subscriptions::set_spend_limit(
         unit.conn(),
         &access,

@@ -16,7 +16,6 @@ use crate::json::{
     ClusterJson, CreateClusterRequest, List, ListParams, ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
-use crate::unit::Unit;
 
 /// Creates a vector cluster, within the organization's plan.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
@@ -35,11 +34,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<CreateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let request = clusters::CreateCluster::from(mutation.body.0);
     let cluster =
         clusters::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
@@ -98,11 +93,7 @@ pub async fn update(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<UpdateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let request = clusters::UpdateCluster::from(mutation.body.0);
     let cluster = clusters::update(
         unit.conn(),
@@ -126,11 +117,7 @@ pub async fn delete(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
     unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await

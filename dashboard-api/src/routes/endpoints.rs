@@ -16,7 +16,6 @@ use crate::json::{
     CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
 };
 use crate::state::AppState;
-use crate::unit::Unit;
 
 /// Creates an inference endpoint, within the plan's GPU allowance.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
@@ -34,11 +33,7 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<CreateEndpointRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let request = endpoints::CreateEndpoint::from(mutation.body.0);
     let endpoint =
         endpoints::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
@@ -97,11 +92,7 @@ pub async fn update(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<UpdateEndpointRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let request = endpoints::UpdateEndpoint::from(mutation.body.0);
     let endpoint = endpoints::update(
         unit.conn(),
@@ -125,11 +116,7 @@ pub async fn wake(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let endpoint = endpoints::wake(unit.conn(), &access, endpoint_id).await?;
     unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
@@ -145,11 +132,7 @@ pub async fn delete(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let endpoint = endpoints::delete(unit.conn(), &access, endpoint_id).await?;
     unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await

@@ -124,11 +124,7 @@ pub async fn add_member(
     let role = errors.check("role", request.role.parse::<Role>());
     let (email, role) = errors.finish(email.zip(role))?;
 
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     let member = organizations::add_member(unit.conn(), &access, &email, role).await?;
     unit.commit(StatusCode::CREATED, &MemberJson::from(member))
         .await
@@ -148,11 +144,7 @@ pub async fn remove_member(
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        };
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
     organizations::remove_member(unit.conn(), &access, user_id).await?;
     unit.commit(StatusCode::NO_CONTENT, &()).await
 }

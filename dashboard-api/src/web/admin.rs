@@ -26,13 +26,8 @@ macro_rules! act {
             Ok(admin) => admin,
             Err(page) => return page,
         };
-        super::common::in_transaction(&$state, "/admin".to_owned(), |$tx| {
-            Box::pin(async move {
-                $change.await?;
-                Ok(())
-            })
-        })
-        .await
+        commit!($state, |$tx| $change);
+        axum::response::IntoResponse::into_response(axum::response::Redirect::to("/admin"))
     }};
 }
 
@@ -184,7 +179,7 @@ pub async fn suspend(
     Form(form): Form<SuspendForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::suspend(
-        tx,
+        &mut tx,
         &admin,
         org_id,
         &form.reason
@@ -203,7 +198,7 @@ pub async fn resume(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::resume(
-        tx, &admin, org_id
+        &mut tx, &admin, org_id
     ))
 }
 
@@ -221,7 +216,7 @@ pub async fn change_plan(
 ) -> Response {
     let catalog = state.catalog.get();
     act!(state, session, &form.csrf, |tx, admin| admin::change_plan(
-        tx,
+        &mut tx,
         &admin,
         &catalog.catalog,
         org_id,
@@ -244,7 +239,7 @@ pub async fn grant_credit(
     Form(form): Form<CreditForm>,
 ) -> Response {
     act!(state, session, &form.csrf, |tx, admin| admin::grant_credit(
-        tx,
+        &mut tx,
         &admin,
         org_id,
         form.amount_minor,

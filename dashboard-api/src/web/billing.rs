@@ -185,23 +185,13 @@ pub async fn checkout_return(
         return fail(Error::PaymentsNotConfigured.into());
     };
     let catalog = state.catalog.get();
-    let completed = async {
-        let mut tx = state.db.begin().await?;
-        checkout::complete(
-            &mut tx,
-            &access,
-            payments.provider.as_ref(),
-            &catalog.catalog,
-            &back.session_id,
-            Utc::now(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, Error>(())
-    }
-    .await;
-    match completed {
-        Ok(()) => Redirect::to(&format!("/orgs/{org_id}/billing?checkout=done")).into_response(),
-        Err(e) => fail(e.into()),
-    }
+    commit!(state, |tx| checkout::complete(
+        &mut tx,
+        &access,
+        payments.provider.as_ref(),
+        &catalog.catalog,
+        &back.session_id,
+        Utc::now()
+    ));
+    Redirect::to(&format!("/orgs/{org_id}/billing?checkout=done")).into_response()
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use control_plane::backups;
 use control_plane::clusters::{self, CreateCluster};
 use control_plane::page::PageRequest;
 use control_plane::{data_planes, organizations};
@@ -14,7 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, CsrfOnly, conditions, delete_form, in_transaction, phase, unconfirmed,
+    Confirmed, CsrfOnly, conditions, delete_form, heading, phase, phase_cell, region_row,
+    unconfirmed,
 };
 use super::layout::page;
 use super::{Session, fail, render};
@@ -47,7 +49,7 @@ pub async fn overview(
                         tr {
                             td { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { (c.name) } }
                             td { (c.region) @if c.simulated { " (simulated)" } }
-                            td { (phase(c.phase.as_str())) @if let Some(r) = &c.suspended_reason { br; small { (r) } } }
+                            (phase_cell(c.phase.as_str(), c.suspended_reason.as_deref()))
                             td { (c.current_version.as_deref().unwrap_or("—")) }
                             td class="num" { (c.ready_nodes) " / " (c.nodes) }
                         }
@@ -109,18 +111,13 @@ pub async fn create_cluster(
         storage_gib: None,
     };
     let catalog = state.catalog.get();
-    let created = async {
-        let mut tx = state.db.begin().await?;
-        let created = clusters::create(&mut tx, &access, &catalog.catalog, &request).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(created)
-    }
-    .await;
-    let created = match created {
-        Ok(created) => created,
-        Err(e) => return fail(e.into()),
-    };
-    Redirect::to(&format!("/orgs/{org_id}/clusters/{}", created.id)).into_response()
+    let created = commit!(state, |tx| clusters::create(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        &request
+    ));
+    to_cluster(org_id, created.id)
 }
 
 pub async fn cluster(
@@ -131,19 +128,16 @@ pub async fn cluster(
     let (access, viewer) = visit!(state, session, org_id);
     let (c, backups) = db!(state, |conn| async {
         let c = clusters::get(&mut conn, &access, cluster_id).await?;
-        let backups = control_plane::backups::list(&mut conn, &access, cluster_id).await?;
+        let backups = backups::list(&mut conn, &access, cluster_id).await?;
         Ok::<_, control_plane::Error>((c, backups))
     });
     let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
-        h1 { (c.name) " " (phase(c.phase.as_str())) }
-        @if let Some(reason) = &c.suspended_reason {
-            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
-        }
+        (heading(&c.name, c.phase.as_str(), c.suspended_reason.as_deref()))
         table {
             tbody {
-                tr { th { "Region" } td { (c.region) @if c.simulated { " (simulated: serves no traffic)" } } }
+                (region_row(&c.region, c.simulated))
                 tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.version) ")" } }
                 tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
                 tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }
@@ -254,17 +248,14 @@ pub async fn update_cluster(
         ..clusters::UpdateCluster::default()
     };
     let catalog = state.catalog.get();
-    in_transaction(
-        &state,
-        format!("/orgs/{org_id}/clusters/{cluster_id}"),
-        |tx| {
-            Box::pin(async move {
-                clusters::update(tx, &access, &catalog.catalog, cluster_id, &change).await?;
-                Ok(())
-            })
-        },
-    )
-    .await
+    commit!(state, |tx| clusters::update(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        &change
+    ));
+    to_cluster(org_id, cluster_id)
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,30 +272,20 @@ pub async fn backup_policy(
     Form(form): Form<Schedule>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    let request = control_plane::backups::PolicyRequest {
+    let request = backups::PolicyRequest {
         schedule: form.schedule,
         retention_days: form.retention_days,
         retention_count: None,
     };
     let catalog = state.catalog.get();
-    in_transaction(
-        &state,
-        format!("/orgs/{org_id}/clusters/{cluster_id}"),
-        |tx| {
-            Box::pin(async move {
-                control_plane::backups::set_policy(
-                    tx,
-                    &access,
-                    &catalog.catalog,
-                    cluster_id,
-                    &request,
-                )
-                .await?;
-                Ok(())
-            })
-        },
-    )
-    .await
+    commit!(state, |tx| backups::set_policy(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        &request
+    ));
+    to_cluster(org_id, cluster_id)
 }
 
 pub async fn take_backup(
@@ -315,24 +296,14 @@ pub async fn take_backup(
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
-    in_transaction(
-        &state,
-        format!("/orgs/{org_id}/clusters/{cluster_id}"),
-        |tx| {
-            Box::pin(async move {
-                control_plane::backups::create(
-                    tx,
-                    &access,
-                    &catalog.catalog,
-                    cluster_id,
-                    Utc::now(),
-                )
-                .await?;
-                Ok(())
-            })
-        },
-    )
-    .await
+    commit!(state, |tx| backups::create(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        Utc::now()
+    ));
+    to_cluster(org_id, cluster_id)
 }
 
 #[derive(Debug, Deserialize)]
@@ -349,25 +320,18 @@ pub async fn restore_backup(
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
     let catalog = state.catalog.get();
-    let restored = async {
-        let mut tx = state.db.begin().await?;
-        let cluster = control_plane::backups::restore(
-            &mut tx,
-            &access,
-            &catalog.catalog,
-            cluster_id,
-            backup_id,
-            form.name.trim(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(cluster)
-    }
-    .await;
-    match restored {
-        Ok(cluster) => {
-            Redirect::to(&format!("/orgs/{org_id}/clusters/{}", cluster.id)).into_response()
-        }
-        Err(e) => fail(e.into()),
-    }
+    let restored = commit!(state, |tx| backups::restore(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        backup_id,
+        form.name.trim()
+    ));
+    to_cluster(org_id, restored.id)
+}
+
+/// After a change: the cluster's page.
+fn to_cluster(org_id: Uuid, cluster_id: Uuid) -> Response {
+    Redirect::to(&format!("/orgs/{org_id}/clusters/{cluster_id}")).into_response()
 }

@@ -1,15 +1,34 @@
-//! What the dashboard's organization pages share: running a change in one
-//! transaction, a phase badge, the small forms every page posts.
+//! What the dashboard's organization pages share: phase badges, the
+//! heading and rows of a resource's page, the conditions table, the small
+//! forms every page posts.
 
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::fail;
-use crate::state::AppState;
-
 pub(super) fn phase(name: &str) -> Markup {
     html! { span class={ "phase " (name) } { (name) } }
+}
+
+/// A list's phase cell, with why the resource is suspended if it is.
+pub(super) fn phase_cell(name: &str, suspended_reason: Option<&str>) -> Markup {
+    html! { td { (phase(name)) @if let Some(r) = suspended_reason { br; small { (r) } } } }
+}
+
+/// A resource page's heading: its name and phase, then why it is suspended
+/// if it is.
+pub(super) fn heading(name: &str, phase_name: &str, suspended_reason: Option<&str>) -> Markup {
+    html! {
+        h1 { (name) " " (phase(phase_name)) }
+        @if let Some(reason) = suspended_reason {
+            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
+        }
+    }
+}
+
+/// The row of a resource's page that names its region.
+pub(super) fn region_row(region: &str, simulated: bool) -> Markup {
+    html! { tr { th { "Region" } td { (region) @if simulated { " (simulated: serves no traffic)" } } } }
 }
 
 #[derive(Debug, Deserialize)]
@@ -21,29 +40,6 @@ pub struct Confirmed {
 #[derive(Debug, Deserialize)]
 pub struct CsrfOnly {
     pub csrf: String,
-}
-
-pub(super) type Change<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<(), control_plane::Error>> + Send + 'a>,
->;
-
-/// Runs `change` in one transaction, then goes to `then`; a refusal (a plan
-/// limit, a bad value) is a page saying why.
-pub(super) async fn in_transaction<F>(state: &AppState, then: String, change: F) -> Response
-where
-    F: for<'t> FnOnce(&'t mut sqlx::PgConnection) -> Change<'t>,
-{
-    let done = async {
-        let mut tx = state.db.begin().await?;
-        change(&mut tx).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(())
-    }
-    .await;
-    match done {
-        Ok(()) => Redirect::to(&then).into_response(),
-        Err(e) => fail(e.into()),
-    }
 }
 
 /// A resource's conditions, as the data plane reported them.

@@ -3,7 +3,8 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use control_plane::endpoints;
 use control_plane::page::PageRequest;
 use control_plane::{data_planes, organizations};
 use maud::html;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, CsrfOnly, conditions, delete_form, in_transaction, phase, unconfirmed,
+    Confirmed, CsrfOnly, conditions, delete_form, heading, phase_cell, region_row, unconfirmed,
 };
 use super::layout::page;
 use super::{Session, fail, render};
@@ -25,12 +26,8 @@ pub async fn endpoints(
     let (access, viewer) = visit!(state, session, org_id);
     let published = state.catalog.get();
     let (endpoints, regions, plan) = db!(state, |conn| async {
-        let endpoints = control_plane::endpoints::list(
-            &mut conn,
-            &access,
-            PageRequest::parse(Some(100), None)?,
-        )
-        .await?;
+        let endpoints =
+            endpoints::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
         let regions = data_planes::regions(&mut conn).await?;
         let org = organizations::get(&mut conn, &access).await?;
         Ok::<_, control_plane::Error>((endpoints.data, regions, org.plan))
@@ -51,8 +48,7 @@ pub async fn endpoints(
                             td { a href={ "/orgs/" (org_id) "/endpoints/" (e.id) } { (e.name) } }
                             td { (e.served_revision.as_deref().unwrap_or("—")) }
                             td { (e.spec.gpu.count) " × " (e.spec.gpu.model) }
-                            td { (phase(serde_json::to_value(e.phase).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default().as_str()))
-                                @if let Some(r) = &e.suspended_reason { br; small { (r) } } }
+                            (phase_cell(e.phase.as_str(), e.suspended_reason.as_deref()))
                             td class="num" { (e.ready_replicas) }
                         }
                     }
@@ -97,7 +93,7 @@ pub async fn create_endpoint(
     Form(form): Form<NewEndpoint>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    let request = control_plane::endpoints::CreateEndpoint {
+    let request = endpoints::CreateEndpoint {
         name: form.name,
         region: form.region,
         model_repository: Some(form.model_repository),
@@ -106,16 +102,16 @@ pub async fn create_endpoint(
         engine: None,
         gpu_model: form.gpu_model,
         gpu_count: form.gpu_count,
-        scaling: control_plane::endpoints::UpdateEndpoint::default(),
+        scaling: endpoints::UpdateEndpoint::default(),
     };
     let catalog = state.catalog.get();
-    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
-        Box::pin(async move {
-            control_plane::endpoints::create(tx, &access, &catalog.catalog, &request).await?;
-            Ok(())
-        })
-    })
-    .await
+    commit!(state, |tx| endpoints::create(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        &request
+    ));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
 }
 
 pub async fn endpoint(
@@ -124,25 +120,18 @@ pub async fn endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
 ) -> Response {
     let (access, viewer) = visit!(state, session, org_id);
-    let e = db!(state, |conn| control_plane::endpoints::get(
+    let e = db!(state, |conn| endpoints::get(
         &mut conn,
         &access,
         endpoint_id
     ));
-    let phase_name = serde_json::to_value(e.phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
-        h1 { (e.name) " " (phase(&phase_name)) }
-        @if let Some(reason) = &e.suspended_reason {
-            p class="notice error" role="alert" { strong { "Suspended: " } (reason) }
-        }
+        (heading(&e.name, e.phase.as_str(), e.suspended_reason.as_deref()))
         table {
             tbody {
-                tr { th { "Region" } td { (e.region) @if e.simulated { " (simulated: serves no traffic)" } } }
+                (region_row(&e.region, e.simulated))
                 tr { th { "Serves" } td { (e.served_revision.as_deref().unwrap_or("—")) } }
                 tr { th { "GPUs" } td { (e.spec.gpu.count) " × " (e.spec.gpu.model) " per replica" } }
                 tr { th { "Replicas" } td { (e.ready_replicas) " ready; " (e.spec.replicas.min) " to " (e.spec.replicas.max) } }
@@ -171,17 +160,8 @@ pub async fn wake_endpoint(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    in_transaction(
-        &state,
-        format!("/orgs/{org_id}/endpoints/{endpoint_id}"),
-        |tx| {
-            Box::pin(async move {
-                control_plane::endpoints::wake(tx, &access, endpoint_id).await?;
-                Ok(())
-            })
-        },
-    )
-    .await
+    commit!(state, |tx| endpoints::wake(&mut tx, &access, endpoint_id));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints/{endpoint_id}")).into_response()
 }
 
 pub async fn delete_endpoint(
@@ -194,11 +174,6 @@ pub async fn delete_endpoint(
     if let Some(refused) = unconfirmed(&form) {
         return refused;
     }
-    in_transaction(&state, format!("/orgs/{org_id}/endpoints"), |tx| {
-        Box::pin(async move {
-            control_plane::endpoints::delete(tx, &access, endpoint_id).await?;
-            Ok(())
-        })
-    })
-    .await
+    commit!(state, |tx| endpoints::delete(&mut tx, &access, endpoint_id));
+    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
 }

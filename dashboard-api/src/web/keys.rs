@@ -84,19 +84,12 @@ pub async fn create_api_key(
     Form(form): Form<NewKey>,
 ) -> Response {
     let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
-    let created = async {
+    let (keys, token) = commit!(state, |tx| async {
         let new = NewApiKey::parse(&form.name, None)?;
-        let mut tx = state.db.begin().await?;
         let (_, token) = api_keys::create(&mut tx, &access, new).await?;
         let keys = api_keys::list(&mut tx, &access, PageRequest::parse(Some(100), None)?).await?;
-        tx.commit().await?;
         Ok::<_, control_plane::Error>((keys.data, token.expose().to_owned()))
-    }
-    .await;
-    let (keys, token) = match created {
-        Ok(created) => created,
-        Err(e) => return fail(e.into()),
-    };
+    });
     // Shown on this answer only; a reload shows the list without it.
     let mut response = render(
         StatusCode::CREATED,

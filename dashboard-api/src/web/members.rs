@@ -5,12 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use control_plane::access::Role;
+use control_plane::accounts::Email;
 use control_plane::organizations;
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::{CsrfOnly, in_transaction};
+use super::common::CsrfOnly;
 use super::layout::page;
 use super::{Session, fail, render};
 use crate::state::AppState;
@@ -71,6 +73,15 @@ pub struct NewMember {
     role: String,
 }
 
+impl NewMember {
+    /// The address and role asked for; or which is wrong.
+    fn parse(&self) -> Result<(Email, Role), String> {
+        Email::parse(&self.email)
+            .map_err(|e| e.to_string())
+            .and_then(|email| self.role.parse::<Role>().map(|role| (email, role)))
+    }
+}
+
 pub async fn add_member(
     State(state): State<AppState>,
     session: Session,
@@ -78,26 +89,16 @@ pub async fn add_member(
     Form(form): Form<NewMember>,
 ) -> Response {
     let access = submit!(state, session, org_id, &form.csrf);
-    let parsed = control_plane::accounts::Email::parse(&form.email)
-        .map_err(|e| e.to_string())
-        .and_then(|email| {
-            form.role
-                .parse::<control_plane::access::Role>()
-                .map(|role| (email, role))
-        });
-    let (email, role) = match parsed {
+    let (email, role) = match form.parse() {
         Ok(parsed) => parsed,
         Err(reason) => {
             return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", &reason);
         }
     };
-    in_transaction(&state, format!("/orgs/{org_id}/members"), |tx| {
-        Box::pin(async move {
-            organizations::add_member(tx, &access, &email, role).await?;
-            Ok(())
-        })
-    })
-    .await
+    commit!(state, |tx| organizations::add_member(
+        &mut tx, &access, &email, role
+    ));
+    Redirect::to(&format!("/orgs/{org_id}/members")).into_response()
 }
 
 pub async fn invite(
@@ -108,34 +109,22 @@ pub async fn invite(
     Form(form): Form<NewMember>,
 ) -> Response {
     let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
-    let parsed = control_plane::accounts::Email::parse(&form.email)
-        .map_err(|e| e.to_string())
-        .and_then(|email| {
-            form.role
-                .parse::<control_plane::access::Role>()
-                .map(|role| (email, role))
-        });
-    let (email, role) = match parsed {
+    let (email, role) = match form.parse() {
         Ok(parsed) => parsed,
         Err(reason) => {
             return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not invited", &reason);
         }
     };
     let base = crate::public_url::base(&state.config, &headers);
-    let created = async {
-        let mut tx = state.db.begin().await?;
-        let mailed = state.config.mail.then_some(base.as_str());
-        let created =
-            control_plane::invitations::create(&mut tx, &access, &email, role, Utc::now(), mailed)
-                .await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(created)
-    }
-    .await;
-    let (invitation, token) = match created {
-        Ok(created) => created,
-        Err(e) => return fail(e.into()),
-    };
+    let mailed = state.config.mail.then_some(base.as_str());
+    let (invitation, token) = commit!(state, |tx| control_plane::invitations::create(
+        &mut tx,
+        &access,
+        &email,
+        role,
+        Utc::now(),
+        mailed
+    ));
     let link = format!("{base}/invitations/{token}");
     let body = html! {
         h1 { "Invitation for " (invitation.email) }
@@ -204,16 +193,11 @@ pub async fn accept_invitation(
     if let Some(refused) = session.refuse(&form.csrf) {
         return refused;
     }
-    let joined = async {
-        let mut tx = state.db.begin().await?;
-        let org = control_plane::invitations::accept(&mut tx, session.user_id, &token, Utc::now())
-            .await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(org)
-    }
-    .await;
-    match joined {
-        Ok(org) => Redirect::to(&format!("/orgs/{org}")).into_response(),
-        Err(e) => fail(e.into()),
-    }
+    let org = commit!(state, |tx| control_plane::invitations::accept(
+        &mut tx,
+        session.user_id,
+        &token,
+        Utc::now()
+    ));
+    Redirect::to(&format!("/orgs/{org}")).into_response()
 }

@@ -46,6 +46,24 @@ macro_rules! db {
     }};
 }
 
+/// Runs `work` in one transaction and commits it; a domain error (a plan
+/// limit, a bad value) becomes a page saying why.
+macro_rules! commit {
+    ($state:expr, |$tx:ident| $work:expr) => {{
+        let result = async {
+            let mut $tx = $state.db.begin().await?;
+            let value = $work.await?;
+            $tx.commit().await?;
+            Ok::<_, control_plane::Error>(value)
+        }
+        .await;
+        match result {
+            Ok(value) => value,
+            Err(e) => return $crate::web::fail(e.into()),
+        }
+    }};
+}
+
 mod admin;
 mod auth;
 mod billing;

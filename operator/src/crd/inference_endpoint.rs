@@ -130,6 +130,44 @@ pub enum EndpointPhase {
     Deleting,
 }
 
+impl EndpointPhase {
+    const ALL: [EndpointPhase; 8] = [
+        EndpointPhase::Pending,
+        EndpointPhase::Provisioning,
+        EndpointPhase::Ready,
+        EndpointPhase::Updating,
+        EndpointPhase::Degraded,
+        EndpointPhase::ScaledToZero,
+        EndpointPhase::Suspended,
+        EndpointPhase::Deleting,
+    ];
+
+    /// The phase's name, as it is serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointPhase::Pending => "Pending",
+            EndpointPhase::Provisioning => "Provisioning",
+            EndpointPhase::Ready => "Ready",
+            EndpointPhase::Updating => "Updating",
+            EndpointPhase::Degraded => "Degraded",
+            EndpointPhase::ScaledToZero => "ScaledToZero",
+            EndpointPhase::Suspended => "Suspended",
+            EndpointPhase::Deleting => "Deleting",
+        }
+    }
+}
+
+impl TryFrom<String> for EndpointPhase {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        EndpointPhase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| format!("unknown endpoint phase `{value}`"))
+    }
+}
+
 /// The model an endpoint serves: what a rollback returns to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -234,6 +272,18 @@ impl Served {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn phases_round_trip_through_their_names() {
+        for phase in EndpointPhase::ALL {
+            assert_eq!(
+                EndpointPhase::try_from(phase.as_str().to_owned()),
+                Ok(phase)
+            );
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
+        }
+        assert!(EndpointPhase::try_from("Running".to_owned()).is_err());
+    }
 
     pub fn spec(gpu_model: &str, count: u32) -> InferenceEndpointSpec {
         InferenceEndpointSpec {
