@@ -73,6 +73,7 @@ fn tracked() -> Tracked {
         backup_retention_days: None,
         backup_retention_count: None,
         backup_destination: None,
+        maintenance_window: None,
     }
 }
 
@@ -481,4 +482,81 @@ async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
     .await;
     respond(send, 200, &body);
     task.await.unwrap().unwrap();
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_clusters_maintenance_window_goes_from_its_row_into_the_applied_resource(
+    pool: sqlx::PgPool,
+) {
+    let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
+    sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
+        .bind(org)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let plane =
+        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
+            .await
+            .unwrap();
+    drop(conn);
+    sqlx::query(
+        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
+             replication_factor, cpu_millicores, memory_mib, storage_gib, generation,
+             applied_generation, phase, maintenance_window)
+         VALUES ($1, $2, $3, 'search', '1.13.6', 3, 2, 1000, 2048, 10, 2, 1, 'Ready',
+                 '{\"day\": \"sun\", \"startHour\": 22, \"durationHours\": 4}')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(plane)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let provisioner =
+        control_plane::provisioner::Provisioner::new(pool.clone(), chrono::Duration::seconds(3))
+            .with_client(plane, kube::Client::new(service, "default"))
+            .await;
+
+    // Answer every call of the pass; keep what was applied as a VectorCluster.
+    let serve = async {
+        let mut applied = None;
+        while let Ok(Some((request, send))) =
+            tokio::time::timeout(Duration::from_secs(1), server.next_request()).await
+        {
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            if method == "PATCH" {
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                if body["kind"] == "VectorCluster" {
+                    applied = Some(body.clone());
+                }
+                respond(send, 200, &body);
+            } else if path.ends_with("/vectorclusterbackups") {
+                respond(
+                    send,
+                    200,
+                    &json!({ "apiVersion": "v1", "kind": "List", "metadata": {}, "items": [] }),
+                );
+            } else {
+                respond(
+                    send,
+                    404,
+                    &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+                                            "status": "Failure", "reason": "NotFound", "code": 404 }),
+                );
+            }
+        }
+        applied
+    };
+    let (handled, applied) = tokio::join!(provisioner.run_once_at(chrono::Utc::now()), serve);
+
+    handled.unwrap();
+    let applied = applied.expect("the cluster was applied");
+    assert_eq!(
+        applied["spec"]["maintenanceWindow"],
+        json!({ "day": "sun", "startHour": 22, "durationHours": 4 })
+    );
 }

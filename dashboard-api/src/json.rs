@@ -299,6 +299,9 @@ pub struct ClusterSpecJson {
     pub storage_gib: i32,
     /// Scheduled backups; absent when there are none.
     pub backup: Option<BackupPolicyJson>,
+    /// When nodes may begin restarting onto a new version or new resources;
+    /// absent: at once.
+    pub maintenance_window: Option<MaintenanceWindowJson>,
     /// Moves on every change of the spec.
     pub generation: i64,
 }
@@ -311,6 +314,19 @@ pub struct BackupPolicyJson {
     pub retention_days: i64,
     /// Successful backups kept, newest first; the retention in days if unset.
     pub retention_count: Option<i64>,
+}
+
+/// The hours, in UTC, in which a cluster's nodes may begin restarting: a
+/// change waits for the window, and a roll that began goes on past it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindowJson {
+    /// `mon` … `sun`; every day when absent.
+    pub day: Option<String>,
+    /// The hour it opens, UTC (0 to 23).
+    pub start_hour: i64,
+    /// How long it stays open, in hours (1 to 24).
+    pub duration_hours: i64,
 }
 
 /// Where loading the backup a cluster was made from stands.
@@ -357,6 +373,11 @@ impl From<Cluster> for ClusterJson {
                     schedule,
                     retention_days: c.backup_retention_days.map_or(0, i64::from),
                     retention_count: c.backup_retention_count.map(i64::from),
+                }),
+                maintenance_window: c.maintenance_window.map(|w| MaintenanceWindowJson {
+                    day: w.day.map(|d| d.as_str().to_owned()),
+                    start_hour: i64::from(w.start_hour),
+                    duration_hours: i64::from(w.duration_hours),
                 }),
                 generation: c.generation,
             },

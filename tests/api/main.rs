@@ -18,6 +18,7 @@ mod idempotency;
 mod journey;
 mod localstripe;
 mod mail;
+mod maintenance;
 mod metrics;
 mod openapi;
 mod payments;

@@ -579,3 +579,65 @@ async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
     let (status, _, _) = carol.get(path).await;
     assert_eq!(status, 404, "used once");
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_maintenance_window_is_set_and_removed_from_the_cluster_page(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, overview) = ada.get(&home).await;
+    let token = csrf(&overview);
+    let (_, page, _) = ada
+        .post(
+            &format!("{home}/clusters"),
+            &[
+                ("csrf", &token),
+                ("name", "search"),
+                ("region", crate::helpers::REGION),
+                ("nodes", "1"),
+            ],
+        )
+        .await;
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(shown.contains("Upgrades and resizes roll as soon as they are made."));
+    let form = [
+        ("csrf", token.as_str()),
+        ("day", "sun"),
+        ("start_hour", "22"),
+        ("duration_hours", "4"),
+    ];
+
+    // Free: refused, with the reason.
+    let (status, _, refused) = ada.post(&format!("{page}/maintenance-window"), &form).await;
+    assert_eq!(status, 403);
+    assert!(
+        refused.contains("maintenance windows come with Business"),
+        "{refused}"
+    );
+
+    let (status, _, _) = ada
+        .post(
+            &format!("{home}/billing/plan"),
+            &[("csrf", &token), ("plan", "business")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, location, _) = ada.post(&format!("{page}/maintenance-window"), &form).await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(
+        shown.contains("Upgrades and resizes begin only in the window: sun 22:00 UTC for 4 h."),
+        "{shown}"
+    );
+    assert!(shown.contains(r#"<option value="sun" selected>sun</option>"#));
+
+    let (status, _, _) = ada
+        .post(
+            &format!("{page}/maintenance-window/clear"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(shown.contains("Upgrades and resizes roll as soon as they are made."));
+}

@@ -4,6 +4,7 @@
 //! A change is stored with a new generation and answered at once; the
 //! provisioner carries it into the data plane and mirrors the result.
 
+pub mod maintenance;
 mod request;
 mod store;
 

@@ -4,6 +4,7 @@
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
+use operator::crd::maintenance::MaintenanceWindow;
 use operator::vector_cluster::{NodeResources, Phase};
 use operator::{EngineVersion, VectorClusterSpec};
 use serde::Serialize;
@@ -56,6 +57,8 @@ pub struct Cluster {
     pub restore_from: Option<Uuid>,
     pub restore_phase: Option<String>,
     pub restore_message: Option<String>,
+    /// When its nodes may begin restarting; `None`: at once.
+    pub maintenance_window: Option<Json<MaintenanceWindow>>,
 }
 
 impl Cluster {
@@ -78,6 +81,7 @@ impl Cluster {
                 self.backup_retention_count,
                 self.backup_destination.as_ref(),
             )?,
+            self.maintenance_window.as_ref().map(|w| w.0),
         )
     }
 }
@@ -90,6 +94,7 @@ pub(crate) fn stored_spec(
     counts: [i32; 5],
     suspend: bool,
     backup: Option<operator::crd::backup::BackupPolicy>,
+    maintenance_window: Option<MaintenanceWindow>,
 ) -> Result<VectorClusterSpec> {
     let corrupt = |what: &str| {
         Error::Database(sqlx::Error::Decode(
@@ -118,7 +123,7 @@ pub(crate) fn stored_spec(
         suspend,
         allowed_source_cidrs: Vec::new(),
         backup,
-        maintenance_window: None,
+        maintenance_window,
     })
 }
 
@@ -130,7 +135,7 @@ impl resource::Row for Cluster {
             r.ready_nodes, r.endpoint, r.conditions, r.created_at, r.updated_at,
             r.deletion_requested_at, r.suspended_reason, r.backup_schedule,
             r.backup_retention_days, r.backup_retention_count, d.backup_destination,
-            r.restore_from, r.restore_phase, r.restore_message
+            r.restore_from, r.restore_phase, r.restore_message, r.maintenance_window
          FROM vector_clusters r JOIN data_planes d ON d.id = r.data_plane_id";
 
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {

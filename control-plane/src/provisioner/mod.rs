@@ -135,7 +135,8 @@ impl Provisioner {
                     current_version, ready_nodes, suspended_by IS NOT NULL AS suspended,
                     backup_schedule, backup_retention_days, backup_retention_count,
                     (SELECT d.backup_destination FROM data_planes d WHERE d.id = data_plane_id)
-                        AS backup_destination
+                        AS backup_destination,
+                    maintenance_window
              FROM vector_clusters
              WHERE phase NOT IN ('Ready', 'Suspended') OR applied_generation < generation
                 OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
@@ -201,6 +202,7 @@ impl Provisioner {
                         cluster.backup_retention_count,
                         cluster.backup_destination.as_ref(),
                     )?,
+                    cluster.maintenance_window.as_ref().map(|w| w.0),
                 )?;
                 k8s.apply_cluster(&cluster, spec).await?;
             }

@@ -55,4 +55,6 @@ pub struct Tracked {
     pub backup_retention_days: Option<i32>,
     pub backup_retention_count: Option<i32>,
     pub backup_destination: Option<sqlx::types::Json<serde_json::Value>>,
+    pub maintenance_window:
+        Option<sqlx::types::Json<operator::crd::maintenance::MaintenanceWindow>>,
 }

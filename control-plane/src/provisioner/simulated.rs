@@ -97,6 +97,7 @@ mod tests {
             backup_retention_days: None,
             backup_retention_count: None,
             backup_destination: None,
+            maintenance_window: None,
         }
     }
 

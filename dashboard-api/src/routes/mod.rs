@@ -24,6 +24,7 @@ mod checkout;
 mod clusters;
 mod endpoints;
 mod health;
+mod maintenance;
 mod organizations;
 mod plans;
 mod regions;
@@ -107,6 +108,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
         .routes(routes!(backups::set_policy, backups::clear_policy))
+        .routes(routes!(maintenance::set, maintenance::clear))
         .routes(routes!(backups::list, backups::create))
         .routes(routes!(backups::get, backups::delete))
         .routes(routes!(backups::restore))

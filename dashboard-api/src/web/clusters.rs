@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use control_plane::backups;
+use control_plane::clusters::maintenance::{self, Weekday, WindowRequest};
 use control_plane::clusters::{self, CreateCluster};
 use control_plane::page::PageRequest;
 use control_plane::{data_planes, organizations};
@@ -160,6 +161,34 @@ pub async fn cluster(
                 input type="number" name="storage_gib" min=(c.storage_gib) value=(c.storage_gib) required; }
             button type="submit" { "Apply" }
         }
+        h2 { "Maintenance window" }
+        @let window = c.maintenance_window.as_ref().map(|w| w.0);
+        @match window {
+            Some(w) => p { "Upgrades and resizes begin only in the window: " (w) "." },
+            None => p { "Upgrades and resizes roll as soon as they are made." },
+        }
+        form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/maintenance-window" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "Day"
+                select name="day" {
+                    option value="" selected[window.is_some_and(|w| w.day.is_none())] { "Every day" }
+                    @for day in Weekday::ALL {
+                        option value=(day.as_str()) selected[window.and_then(|w| w.day) == Some(day)] { (day.as_str()) }
+                    }
+                }
+            }
+            label { "Opens at (hour, UTC)" input type="number" name="start_hour" min="0" max="23"
+                value=(window.map_or(2, |w| w.start_hour)) required; }
+            label { "Open for (hours)" input type="number" name="duration_hours" min="1" max="24"
+                value=(window.map_or(4, |w| w.duration_hours)) required; }
+            button type="submit" { "Save window" }
+        }
+        @if window.is_some() {
+            form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/maintenance-window/clear" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                button type="submit" { "Remove the window" }
+            }
+        }
         h2 { "Backups" }
         @match &c.backup_schedule {
             Some(schedule) => p { "Scheduled " code { (schedule) } " (UTC), kept "
@@ -285,6 +314,49 @@ pub async fn backup_policy(
         cluster_id,
         &request
     ));
+    to_cluster(org_id, cluster_id)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Window {
+    csrf: String,
+    /// Empty: every day.
+    day: String,
+    start_hour: i64,
+    duration_hours: i64,
+}
+
+pub async fn maintenance_window(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Window>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    let request = WindowRequest {
+        day: Some(form.day).filter(|d| !d.is_empty()),
+        start_hour: form.start_hour,
+        duration_hours: form.duration_hours,
+    };
+    let catalog = state.catalog.get();
+    commit!(state, |tx| maintenance::set(
+        &mut tx,
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        &request
+    ));
+    to_cluster(org_id, cluster_id)
+}
+
+pub async fn clear_maintenance_window(
+    State(state): State<AppState>,
+    session: Session,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let access = submit!(state, session, org_id, &form.csrf);
+    commit!(state, |tx| maintenance::clear(&mut tx, &access, cluster_id));
     to_cluster(org_id, cluster_id)
 }
 

@@ -120,6 +120,14 @@ pub fn routes() -> Router<AppState> {
             post(clusters::backup_policy),
         )
         .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/maintenance-window",
+            post(clusters::maintenance_window),
+        )
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/maintenance-window/clear",
+            post(clusters::clear_maintenance_window),
+        )
+        .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backups",
             post(clusters::take_backup),
         )

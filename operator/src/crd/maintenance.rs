@@ -23,6 +23,17 @@ pub enum Weekday {
 }
 
 impl Weekday {
+    /// Monday first.
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+
     fn of(day: chrono::Weekday) -> Self {
         match day {
             chrono::Weekday::Mon => Weekday::Mon,
@@ -180,9 +191,7 @@ mod tests {
             duration_hours in DURATION_HOURS,
             minutes in 0i64..(14 * 24 * 60),
         ) {
-            let days = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu,
-                        Weekday::Fri, Weekday::Sat, Weekday::Sun];
-            let window = MaintenanceWindow { day: day.map(|d| days[d]), start_hour, duration_hours };
+            let window = MaintenanceWindow { day: day.map(|d| Weekday::ALL[d]), start_hour, duration_hours };
             let now = at(0, 0, 0) + Duration::minutes(minutes);
             let next = window.next_opening(now).unwrap();
             prop_assert!(next > now && window.is_open(next));

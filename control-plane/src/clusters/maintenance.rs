@@ -1,0 +1,176 @@
+//! A cluster's maintenance window: when, in UTC, its nodes may begin
+//! restarting onto a new version or new resources. Part of the desired
+//! spec, so setting or clearing it raises the generation; the operator
+//! holds a new template until the window opens. Business plans only.
+
+use billing::{Catalog, entitlements};
+use operator::crd::maintenance::{DURATION_HOURS, START_HOURS};
+pub use operator::crd::maintenance::{MaintenanceWindow, Weekday};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Cluster, get};
+use crate::access::{OrgAccess, Permission};
+use crate::validation::ValidationErrors;
+use crate::{Result, audit, organizations, resource};
+
+/// A window as received: numbers as `i64` so that a wrong one is reported
+/// against its field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowRequest {
+    /// `mon` … `sun`; every day when `None`.
+    pub day: Option<String>,
+    pub start_hour: i64,
+    pub duration_hours: i64,
+}
+
+impl WindowRequest {
+    /// The window, or every field at fault.
+    pub fn parse(&self) -> Result<MaintenanceWindow> {
+        let mut errors = ValidationErrors::default();
+        let day = match self.day.as_deref().map(str::trim) {
+            None => Some(None),
+            Some(raw) => {
+                let day = Weekday::ALL.into_iter().find(|d| d.as_str() == raw);
+                if day.is_none() {
+                    errors.add(
+                        "day",
+                        format!(
+                            "`{raw}` is not a day: use mon … sun, or leave it out for every day"
+                        ),
+                    );
+                }
+                day.map(Some)
+            }
+        };
+        let start_hour = errors.in_range("start_hour", self.start_hour, START_HOURS);
+        let duration_hours = errors.in_range("duration_hours", self.duration_hours, DURATION_HOURS);
+        let window =
+            day.zip(start_hour)
+                .zip(duration_hours)
+                .map(|((day, start_hour), duration_hours)| MaintenanceWindow {
+                    day,
+                    start_hour,
+                    duration_hours,
+                });
+        errors.finish(window)
+    }
+}
+
+/// Holds the cluster's restarts to `request`'s window.
+pub async fn set(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    cluster_id: Uuid,
+    request: &WindowRequest,
+) -> Result<Cluster> {
+    access.require(Permission::ClustersWrite)?;
+    let window = request.parse()?;
+    let plan = organizations::lock_plan(conn, access, catalog).await?;
+    entitlements::may_use_maintenance_window(plan)?;
+    resource::refuse_deleting(&get(conn, access, cluster_id).await?)?;
+    store(conn, access, cluster_id, Some(window)).await?;
+    audit::record_as(
+        conn,
+        access,
+        "cluster.maintenance_window",
+        "vector_cluster",
+        &cluster_id.to_string(),
+        Some(serde_json::json!({ "window": window.to_string() })),
+    )
+    .await?;
+    get(conn, access, cluster_id).await
+}
+
+/// Lets the cluster's restarts begin at once again.
+pub async fn clear(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    cluster_id: Uuid,
+) -> Result<Cluster> {
+    access.require(Permission::ClustersWrite)?;
+    let current = get(conn, access, cluster_id).await?;
+    if current.maintenance_window.is_some() {
+        resource::refuse_deleting(&current)?;
+        store(conn, access, cluster_id, None).await?;
+        audit::record_as(
+            conn,
+            access,
+            "cluster.maintenance_window_cleared",
+            "vector_cluster",
+            &cluster_id.to_string(),
+            None,
+        )
+        .await?;
+    }
+    get(conn, access, cluster_id).await
+}
+
+async fn store(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    cluster_id: Uuid,
+    window: Option<MaintenanceWindow>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE vector_clusters SET maintenance_window = $3, generation = generation + 1,
+             updated_at = now()
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(access.organization_id())
+    .bind(cluster_id)
+    .bind(window.map(Json))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    fn fields(request: WindowRequest) -> Vec<String> {
+        match request.parse() {
+            Err(Error::Validation(errors)) => {
+                errors.errors().iter().map(|e| e.field.clone()).collect()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_window_is_a_day_or_every_day_an_hour_and_a_duration() {
+        let sunday = WindowRequest {
+            day: Some("sun".into()),
+            start_hour: 22,
+            duration_hours: 4,
+        };
+        assert_eq!(
+            sunday.parse().unwrap(),
+            MaintenanceWindow {
+                day: Some(Weekday::Sun),
+                start_hour: 22,
+                duration_hours: 4
+            }
+        );
+        let daily = WindowRequest {
+            day: None,
+            start_hour: 0,
+            duration_hours: 24,
+        };
+        assert_eq!(daily.parse().unwrap().day, None);
+    }
+
+    #[test]
+    fn every_field_at_fault_is_named() {
+        let wrong = WindowRequest {
+            day: Some("sunday".into()),
+            start_hour: 24,
+            duration_hours: 0,
+        };
+        assert_eq!(fields(wrong), ["day", "start_hour", "duration_hours"]);
+    }
+}

@@ -1,0 +1,69 @@
+//! A cluster's maintenance window: when its nodes may begin restarting onto
+//! a new version or new resources (Business plans).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use control_plane::clusters::maintenance::{self, WindowRequest};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::json::{ClusterJson, MaintenanceWindowJson, ProblemJson};
+use crate::state::AppState;
+
+/// Holds the cluster's upgrades and resizes to a window: a change waits
+/// for it to open; a roll that began goes on past its end.
+#[utoipa::path(put,
+    path = "/v1/organizations/{org_id}/clusters/{cluster_id}/maintenance-window",
+    tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    request_body = MaintenanceWindowJson,
+    responses(
+        (status = 202, body = ClusterJson),
+        (status = 403, body = ProblemJson, description = "plan-limit-exceeded: Business only"),
+        (status = 404, body = ProblemJson),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn set(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<Body<MaintenanceWindowJson>>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let body = &mutation.body.0;
+    let request = WindowRequest {
+        day: body.day.clone(),
+        start_hour: body.start_hour,
+        duration_hours: body.duration_hours,
+    };
+    let cluster = maintenance::set(
+        unit.conn(),
+        &access,
+        &state.catalog.get().catalog,
+        cluster_id,
+        &request,
+    )
+    .await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
+
+/// Lets the cluster's changes roll at once again.
+#[utoipa::path(delete,
+    path = "/v1/organizations/{org_id}/clusters/{cluster_id}/maintenance-window",
+    tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
+pub async fn clear(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    mutation: Mutation<()>,
+) -> Result<Response, ApiError> {
+    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let cluster = maintenance::clear(unit.conn(), &access, cluster_id).await?;
+    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+        .await
+}
