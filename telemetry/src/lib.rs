@@ -52,6 +52,13 @@ pub enum Error {
         variable: &'static str,
         value: String,
     },
+    #[error(
+        "{variable} is `{value}`, but spans are exported over OTLP/HTTP only: set it to `http/protobuf` or leave it out"
+    )]
+    Protocol {
+        variable: &'static str,
+        value: String,
+    },
     #[error("RUST_LOG is not a valid filter: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
     #[error("setting up the OTLP span exporter: {0}")]
@@ -162,6 +169,7 @@ impl Settings {
         let wanted = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
             || var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some();
         let export = if wanted {
+            check_protocol(&var)?;
             Some(otlp::Settings {
                 service_name: var("OTEL_SERVICE_NAME").unwrap_or_else(|| service.name.to_owned()),
                 service_version: service.version,
@@ -176,6 +184,23 @@ impl Settings {
             export,
         })
     }
+}
+
+/// Only OTLP/HTTP with protobuf is built in: asking for gRPC (the
+/// exporter's other protocol) is refused rather than silently ignored.
+fn check_protocol(var: &impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+    for variable in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        match var(variable) {
+            Some(value) if value.trim() != "http/protobuf" => {
+                return Err(Error::Protocol { variable, value });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The exporter's own precedence: the traces variable, then the general one.
@@ -291,5 +316,25 @@ mod tests {
             err.to_string(),
             "OTEL_EXPORTER_OTLP_TIMEOUT must be a number of milliseconds, not `10s`"
         );
+    }
+
+    #[test]
+    fn a_protocol_other_than_otlp_over_http_is_refused_by_name() {
+        let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        assert!(
+            read(
+                &[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")],
+                false
+            )
+            .is_ok()
+        );
+        let err = read(&[endpoint, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")], false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "OTEL_EXPORTER_OTLP_PROTOCOL is `grpc`, but spans are exported over OTLP/HTTP only: \
+             set it to `http/protobuf` or leave it out"
+        );
+        // Without an endpoint nothing is exported, so nothing is refused.
+        assert!(read(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")], false).is_ok());
     }
 }
