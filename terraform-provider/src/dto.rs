@@ -111,6 +111,7 @@ pub struct ClusterSpec {
     pub memory_mib: i64,
     pub storage_gib: i64,
     pub backup: Option<BackupPolicy>,
+    pub maintenance_window: Option<MaintenanceWindow>,
     pub generation: i64,
 }
 
@@ -131,6 +132,16 @@ pub struct BackupPolicy {
     pub retention_days: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_count: Option<i64>,
+}
+
+/// When a cluster's nodes may begin restarting onto a new version or new
+/// resources, in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceWindow {
+    /// `mon` … `sun`; every day when `None` (sent as `null`).
+    pub day: Option<String>,
+    pub start_hour: i64,
+    pub duration_hours: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -17,7 +17,9 @@ use crate::data_sources::{Plans, Regions};
 use crate::dto::{List, Organization};
 use crate::error::Error;
 use crate::resource::Managed;
-use crate::resources::{ApiKey, BackupSchedule, InferenceEndpoint, OfCluster, VectorCluster};
+use crate::resources::{
+    ApiKey, BackupSchedule, InferenceEndpoint, MaintenanceWindow, OfCluster, VectorCluster,
+};
 use crate::schema::{number, optional, schema, sensitive, string};
 use crate::settings::{ProviderConfig, Settings};
 
@@ -177,6 +179,7 @@ impl Provider for QuartermasterProvider {
             "inference_endpoint" => Managed::<InferenceEndpoint>::new(shared.clone()),
             "api_key" => Managed::<ApiKey>::new(shared.clone()),
             "backup_schedule" => Managed::<OfCluster<BackupSchedule>>::new(shared.clone()),
+            "maintenance_window" => Managed::<OfCluster<MaintenanceWindow>>::new(shared.clone()),
         })
     }
 

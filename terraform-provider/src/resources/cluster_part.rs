@@ -1,5 +1,5 @@
 //! A part of a cluster's spec that Terraform manages as a resource of its
-//! own (the backup schedule): set by
+//! own (the backup schedule, the maintenance window): set by
 //! `PUT …/clusters/{id}/{path}`, cleared by `DELETE` of the same path and
 //! read back from the cluster. A cluster has at most one of each, so the
 //! resource's id is the cluster's. Setting or clearing one raises the
@@ -203,13 +203,13 @@ impl<P: ClusterPart> ApiResource for OfCluster<P> {
 }
 
 /// A Ready cluster on its latest generation (2), with `parts` in its spec
-/// (`{"backup": …}`).
+/// (`{"backup": …}`, `{"maintenance_window": …}`).
 #[cfg(test)]
 pub(super) fn cluster(parts: serde_json::Value) -> Cluster {
     let mut spec = serde_json::json!({
         "version": "1.13.6", "nodes": 1, "replication_factor": 1,
         "cpu_millicores": 1000, "memory_mib": 2048, "storage_gib": 10,
-        "backup": null, "generation": 2
+        "backup": null, "maintenance_window": null, "generation": 2
     });
     if let (Some(spec), Some(parts)) = (spec.as_object_mut(), parts.as_object()) {
         spec.extend(parts.clone());
