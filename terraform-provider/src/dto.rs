@@ -56,6 +56,8 @@ pub struct Plan {
     pub max_gpus_per_endpoint: i64,
     pub included_storage_gib: i64,
     pub backups: String,
+    /// Clusters may hold their restarts to a maintenance window.
+    pub maintenance_windows: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

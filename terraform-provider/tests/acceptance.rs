@@ -271,6 +271,10 @@ output "current" {
 output "business_gpus" {
   value = [for p in data.quartermaster_plans.all.plans : p.max_gpus_per_endpoint if p.id == "business"][0]
 }
+
+output "with_windows" {
+  value = [for p in data.quartermaster_plans.all.plans : p.id if p.maintenance_windows]
+}
 "#,
     );
     tf.apply().await.expect(0);
@@ -279,6 +283,7 @@ output "business_gpus" {
     assert_eq!(outputs["simulated"], true);
     assert_eq!(outputs["current"], "free");
     assert_eq!(outputs["business_gpus"], 8);
+    assert_eq!(outputs["with_windows"], json!(["business"]));
 
     tf.configure(&CLUSTER.replace("nodes   = 1", "nodes   = 3"));
     let refused = tf.apply().await.expect(1);
