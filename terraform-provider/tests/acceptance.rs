@@ -19,7 +19,7 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use support::{ControlPlane, Terraform, shows_change};
+use support::{ControlPlane, PLAN_REFUSAL, Terraform, begin, shows_change};
 
 const CLUSTER: &str = r#"
 resource "quartermaster_vector_cluster" "search" {
@@ -45,9 +45,7 @@ resource "quartermaster_maintenance_window" "weekly" {
 #[tokio::test]
 async fn apply_creates_a_cluster_with_backups_an_endpoint_and_a_key_plans_nothing_more_and_destroy_deletes_them()
  {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(&format!(
         r#"{CLUSTER}
 resource "quartermaster_backup_schedule" "hourly" {{
@@ -142,9 +140,7 @@ output "key" {{
 
 #[tokio::test]
 async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_replaces_it() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(CLUSTER);
     tf.apply().await.expect(0);
     let cluster_id = tf.outputs().await["cluster_id"]
@@ -182,9 +178,7 @@ async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_
 #[tokio::test]
 async fn a_cluster_resized_from_the_dashboard_shows_as_drift_and_apply_restores_the_configuration()
 {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(CLUSTER);
     tf.apply().await.expect(0);
     let cluster_id = tf.outputs().await["cluster_id"]
@@ -221,21 +215,7 @@ async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() 
 
     let tf = Terraform::new(&plane, &ada);
     tf.configure(CLUSTER);
-    let imported = tf
-        .run(&[
-            "import",
-            "-input=false",
-            "-no-color",
-            "quartermaster_vector_cluster.search",
-            id,
-        ])
-        .await
-        .expect(0);
-    assert!(
-        imported.stdout.contains("Import successful"),
-        "{}",
-        imported.stdout
-    );
+    tf.import("quartermaster_vector_cluster.search", id).await;
     assert_eq!(tf.outputs().await["cluster_id"], id);
     tf.plan().await.expect(0);
     let applied = tf.apply().await.expect(0);
@@ -248,9 +228,7 @@ async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() 
 
 #[tokio::test]
 async fn the_data_sources_read_regions_and_plans_and_a_refusal_of_the_api_is_a_diagnostic() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("free").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("free").await;
     tf.configure(
         r#"
 data "quartermaster_regions" "all" {}
@@ -286,22 +264,13 @@ output "with_windows" {
     assert_eq!(outputs["with_windows"], json!(["business"]));
 
     tf.configure(&CLUSTER.replace("nodes   = 1", "nodes   = 3"));
-    let refused = tf.apply().await.expect(1);
-    assert!(
-        refused
-            .stderr
-            .contains("The organization's plan does not allow this"),
-        "the problem's title is the summary: {}",
-        refused.stderr
-    );
+    tf.apply().await.expect_problem(PLAN_REFUSAL);
     assert_eq!(ada.get("clusters").await.1["data"], json!([]));
 }
 
 #[tokio::test]
 async fn a_maintenance_window_is_set_changed_in_place_shows_drift_imports_and_destroy_clears_it() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(&format!("{CLUSTER}{WINDOW}"));
     let applied = tf.apply().await.expect(0);
     assert!(applied.stdout.contains("2 added"), "{}", applied.stdout);
@@ -375,21 +344,8 @@ async fn a_maintenance_window_is_set_changed_in_place_shows_drift_imports_and_de
     tf.run(&["state", "rm", "quartermaster_maintenance_window.weekly"])
         .await
         .expect(0);
-    let imported = tf
-        .run(&[
-            "import",
-            "-input=false",
-            "-no-color",
-            "quartermaster_maintenance_window.weekly",
-            &cluster_id,
-        ])
-        .await
-        .expect(0);
-    assert!(
-        imported.stdout.contains("Import successful"),
-        "{}",
-        imported.stdout
-    );
+    tf.import("quartermaster_maintenance_window.weekly", &cluster_id)
+        .await;
     tf.plan().await.expect(0);
 
     // Taken out of the configuration: cleared, the cluster kept.
@@ -404,18 +360,9 @@ async fn a_maintenance_window_is_set_changed_in_place_shows_drift_imports_and_de
 
 #[tokio::test]
 async fn a_maintenance_window_below_business_is_refused_with_the_apis_reason() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("starter").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("starter").await;
     tf.configure(&format!("{CLUSTER}{WINDOW}"));
-    let refused = tf.apply().await.expect(1);
-    assert!(
-        refused
-            .stderr
-            .contains("The organization's plan does not allow this"),
-        "the problem's title is the summary: {}",
-        refused.stderr
-    );
+    let refused = tf.apply().await.expect_problem(PLAN_REFUSAL);
     assert!(
         refused.stderr.contains("Business"),
         "the detail says which plan has it: {}",
