@@ -1,11 +1,12 @@
-# A vector cluster with nightly backups, an inference endpoint and an API
-# key for CI. Build the provider and point Terraform at it with
+# A vector cluster with nightly backups and a maintenance window, an
+# inference endpoint and an API key for CI. Build the provider and point Terraform at it with
 # dev_overrides (see the README), then:
 #
 #   export QUARTERMASTER_ENDPOINT=http://127.0.0.1:8080 QUARTERMASTER_API_KEY=qm_...
 #   terraform plan && terraform apply
 #
-# Backups and GPU endpoints need the Starter plan or above.
+# Backups and GPU endpoints need the Starter plan or above; the maintenance
+# window, Business (it is left out on other plans).
 
 terraform {
   required_providers {
@@ -18,6 +19,10 @@ provider "quartermaster" {}
 data "quartermaster_regions" "all" {}
 data "quartermaster_plans" "all" {}
 
+locals {
+  plan = one([for p in data.quartermaster_plans.all.plans : p if p.id == data.quartermaster_plans.all.current])
+}
+
 resource "quartermaster_vector_cluster" "search" {
   name    = "search"
   region  = data.quartermaster_regions.all.names[0]
@@ -29,6 +34,16 @@ resource "quartermaster_backup_schedule" "nightly" {
   cluster_id     = quartermaster_vector_cluster.search.id
   schedule       = "0 2 * * *"
   retention_days = 7
+}
+
+# Upgrades and resizes wait for Sunday night, UTC.
+resource "quartermaster_maintenance_window" "weekly" {
+  count = local.plan.maintenance_windows ? 1 : 0
+
+  cluster_id     = quartermaster_vector_cluster.search.id
+  day            = "sun"
+  start_hour     = 22
+  duration_hours = 4
 }
 
 resource "quartermaster_inference_endpoint" "chat" {
@@ -48,7 +63,7 @@ resource "quartermaster_api_key" "ci" {
 }
 
 output "plan" {
-  value = data.quartermaster_plans.all.current
+  value = local.plan.id
 }
 
 output "qdrant_url" {

@@ -56,6 +56,8 @@ pub struct Plan {
     pub max_gpus_per_endpoint: i64,
     pub included_storage_gib: i64,
     pub backups: String,
+    /// Clusters may hold their restarts to a maintenance window.
+    pub maintenance_windows: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -111,6 +113,7 @@ pub struct ClusterSpec {
     pub memory_mib: i64,
     pub storage_gib: i64,
     pub backup: Option<BackupPolicy>,
+    pub maintenance_window: Option<MaintenanceWindow>,
     pub generation: i64,
 }
 
@@ -131,6 +134,16 @@ pub struct BackupPolicy {
     pub retention_days: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_count: Option<i64>,
+}
+
+/// When a cluster's nodes may begin restarting onto a new version or new
+/// resources, in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceWindow {
+    /// `mon` … `sun`; every day when `None` (sent as `null`).
+    pub day: Option<String>,
+    pub start_hour: i64,
+    pub duration_hours: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

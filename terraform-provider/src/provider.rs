@@ -17,7 +17,9 @@ use crate::data_sources::{Plans, Regions};
 use crate::dto::{List, Organization};
 use crate::error::Error;
 use crate::resource::Managed;
-use crate::resources::{ApiKey, BackupSchedule, InferenceEndpoint, VectorCluster};
+use crate::resources::{
+    ApiKey, BackupSchedule, InferenceEndpoint, MaintenanceWindow, OfCluster, VectorCluster,
+};
 use crate::schema::{number, optional, schema, sensitive, string};
 use crate::settings::{ProviderConfig, Settings};
 
@@ -176,7 +178,8 @@ impl Provider for QuartermasterProvider {
             "vector_cluster" => Managed::<VectorCluster>::new(shared.clone()),
             "inference_endpoint" => Managed::<InferenceEndpoint>::new(shared.clone()),
             "api_key" => Managed::<ApiKey>::new(shared.clone()),
-            "backup_schedule" => Managed::<BackupSchedule>::new(shared.clone()),
+            "backup_schedule" => Managed::<OfCluster<BackupSchedule>>::new(shared.clone()),
+            "maintenance_window" => Managed::<OfCluster<MaintenanceWindow>>::new(shared.clone()),
         })
     }
 

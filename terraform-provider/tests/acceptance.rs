@@ -17,9 +17,9 @@
 mod support;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use support::{ControlPlane, Terraform, shows_change};
+use support::{ControlPlane, PLAN_REFUSAL, Terraform, begin, shows_change};
 
 const CLUSTER: &str = r#"
 resource "quartermaster_vector_cluster" "search" {
@@ -33,12 +33,19 @@ output "cluster_id" {
 }
 "#;
 
+const WINDOW: &str = r#"
+resource "quartermaster_maintenance_window" "weekly" {
+  cluster_id     = quartermaster_vector_cluster.search.id
+  day            = "sun"
+  start_hour     = 22
+  duration_hours = 4
+}
+"#;
+
 #[tokio::test]
 async fn apply_creates_a_cluster_with_backups_an_endpoint_and_a_key_plans_nothing_more_and_destroy_deletes_them()
  {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(&format!(
         r#"{CLUSTER}
 resource "quartermaster_backup_schedule" "hourly" {{
@@ -133,9 +140,7 @@ output "key" {{
 
 #[tokio::test]
 async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_replaces_it() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(CLUSTER);
     tf.apply().await.expect(0);
     let cluster_id = tf.outputs().await["cluster_id"]
@@ -173,9 +178,7 @@ async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_
 #[tokio::test]
 async fn a_cluster_resized_from_the_dashboard_shows_as_drift_and_apply_restores_the_configuration()
 {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("business").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("business").await;
     tf.configure(CLUSTER);
     tf.apply().await.expect(0);
     let cluster_id = tf.outputs().await["cluster_id"]
@@ -212,21 +215,7 @@ async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() 
 
     let tf = Terraform::new(&plane, &ada);
     tf.configure(CLUSTER);
-    let imported = tf
-        .run(&[
-            "import",
-            "-input=false",
-            "-no-color",
-            "quartermaster_vector_cluster.search",
-            id,
-        ])
-        .await
-        .expect(0);
-    assert!(
-        imported.stdout.contains("Import successful"),
-        "{}",
-        imported.stdout
-    );
+    tf.import("quartermaster_vector_cluster.search", id).await;
     assert_eq!(tf.outputs().await["cluster_id"], id);
     tf.plan().await.expect(0);
     let applied = tf.apply().await.expect(0);
@@ -239,9 +228,7 @@ async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() 
 
 #[tokio::test]
 async fn the_data_sources_read_regions_and_plans_and_a_refusal_of_the_api_is_a_diagnostic() {
-    let plane = ControlPlane::start().await;
-    let ada = plane.customer("free").await;
-    let tf = Terraform::new(&plane, &ada);
+    let (_plane, ada, tf) = begin("free").await;
     tf.configure(
         r#"
 data "quartermaster_regions" "all" {}
@@ -262,6 +249,10 @@ output "current" {
 output "business_gpus" {
   value = [for p in data.quartermaster_plans.all.plans : p.max_gpus_per_endpoint if p.id == "business"][0]
 }
+
+output "with_windows" {
+  value = [for p in data.quartermaster_plans.all.plans : p.id if p.maintenance_windows]
+}
 "#,
     );
     tf.apply().await.expect(0);
@@ -270,15 +261,122 @@ output "business_gpus" {
     assert_eq!(outputs["simulated"], true);
     assert_eq!(outputs["current"], "free");
     assert_eq!(outputs["business_gpus"], 8);
+    assert_eq!(outputs["with_windows"], json!(["business"]));
 
     tf.configure(&CLUSTER.replace("nodes   = 1", "nodes   = 3"));
-    let refused = tf.apply().await.expect(1);
+    tf.apply().await.expect_problem(PLAN_REFUSAL);
+    assert_eq!(ada.get("clusters").await.1["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_maintenance_window_is_set_changed_in_place_shows_drift_imports_and_destroy_clears_it() {
+    let (_plane, ada, tf) = begin("business").await;
+    tf.configure(&format!("{CLUSTER}{WINDOW}"));
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("2 added"), "{}", applied.stdout);
+    let cluster_id = tf.outputs().await["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("clusters/{cluster_id}");
+    let window = |cluster: Value| cluster["spec"]["maintenance_window"].clone();
+
+    let (_, cluster) = ada.get(&path).await;
+    assert_eq!(
+        window(cluster.clone()),
+        json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 })
+    );
+    assert_eq!(
+        cluster["status"]["observed_generation"], cluster["spec"]["generation"],
+        "apply waits until the data plane has the window: {cluster}"
+    );
+    assert_eq!(cluster["status"]["phase"], "Ready");
+    tf.plan().await.expect(0);
+
+    // Every day from 02:00 instead: the same window, changed in place.
+    let daily = WINDOW
+        .replace("  day            = \"sun\"\n", "")
+        .replace("= 22", "= 2");
+    tf.configure(&format!("{CLUSTER}{daily}"));
+    let plan = tf.plan().await.expect(2);
     assert!(
-        refused
-            .stderr
-            .contains("The organization's plan does not allow this"),
-        "the problem's title is the summary: {}",
+        plan.stdout.contains("will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        shows_change(&plan, "start_hour", "22 -> 2"),
+        "{}",
+        plan.stdout
+    );
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("1 changed"), "{}", applied.stdout);
+    let every_day = json!({ "day": null, "start_hour": 2, "duration_hours": 4 });
+    assert_eq!(window(ada.get(&path).await.1), every_day);
+    tf.plan().await.expect(0);
+
+    // Moved from the dashboard: the next plan shows it, apply moves it back.
+    let (status, _) = ada
+        .call(
+            Method::PUT,
+            &format!("{path}/maintenance-window"),
+            Some(json!({ "day": "sat", "start_hour": 3, "duration_hours": 4 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let plan = tf.plan().await.expect(2);
+    assert!(
+        shows_change(&plan, "start_hour", "3 -> 2"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("- day") && l.ends_with("\"sat\" -> null")),
+        "{}",
+        plan.stdout
+    );
+    tf.apply().await.expect(0);
+    assert_eq!(window(ada.get(&path).await.1), every_day);
+
+    // Forgotten by Terraform, then adopted again by the cluster's id.
+    tf.run(&["state", "rm", "quartermaster_maintenance_window.weekly"])
+        .await
+        .expect(0);
+    tf.import("quartermaster_maintenance_window.weekly", &cluster_id)
+        .await;
+    tf.plan().await.expect(0);
+
+    // Taken out of the configuration: cleared, the cluster kept.
+    tf.configure(CLUSTER);
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("1 destroyed"), "{}", applied.stdout);
+    let (status, cluster) = ada.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(window(cluster), Value::Null);
+    tf.plan().await.expect(0);
+}
+
+#[tokio::test]
+async fn a_maintenance_window_below_business_is_refused_with_the_apis_reason() {
+    let (_plane, ada, tf) = begin("starter").await;
+    tf.configure(&format!("{CLUSTER}{WINDOW}"));
+    let refused = tf.apply().await.expect_problem(PLAN_REFUSAL);
+    assert!(
+        refused.stderr.contains("Business"),
+        "the detail says which plan has it: {}",
         refused.stderr
     );
-    assert_eq!(ada.get("clusters").await.1["data"], json!([]));
+    let (_, clusters) = ada.get("clusters").await;
+    let [cluster] = clusters["data"].as_array().unwrap().as_slice() else {
+        panic!("the cluster alone is created: {clusters}");
+    };
+    assert_eq!(cluster["spec"]["maintenance_window"], Value::Null);
+    let state = tf.run(&["state", "list"]).await.expect(0);
+    assert_eq!(
+        state.stdout.trim(),
+        "quartermaster_vector_cluster.search",
+        "no window in the state"
+    );
 }

@@ -10,7 +10,7 @@ use tf_provider::{DataSource, Diagnostics, map};
 use crate::dto::{List, Organization, Plan};
 use crate::error::Error;
 use crate::provider::{Api, Shared};
-use crate::schema::{computed, number, schema, string};
+use crate::schema::{boolean, computed, number, schema, string};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanObject {
@@ -24,6 +24,7 @@ pub struct PlanObject {
     pub max_gpus_per_endpoint: i64,
     pub included_storage_gib: i64,
     pub backups: String,
+    pub maintenance_windows: bool,
 }
 
 impl From<Plan> for PlanObject {
@@ -39,6 +40,7 @@ impl From<Plan> for PlanObject {
             max_gpus_per_endpoint: p.max_gpus_per_endpoint,
             included_storage_gib: p.included_storage_gib,
             backups: p.backups,
+            maintenance_windows: p.maintenance_windows,
         }
     }
 }
@@ -86,6 +88,7 @@ impl DataSource for Plans {
             "max_gpus_per_endpoint" => number(),
             "included_storage_gib" => number(),
             "backups" => string(),
+            "maintenance_windows" => boolean(),
         });
         Some(schema(
             "The plans on offer and the organization's own.",
@@ -94,7 +97,7 @@ impl DataSource for Plans {
                     "plans",
                     computed(
                         AttributeType::List(Box::new(plan)),
-                        "Each plan with its monthly fee (minor units of `currency`) and limits; `max_vector_clusters` is null when unlimited; `backups` is `none`, `daily` or `scheduled`.",
+                        "Each plan with its monthly fee (minor units of `currency`) and limits; `max_vector_clusters` is null when unlimited; `backups` is `none`, `daily` or `scheduled`; `maintenance_windows` whether its clusters may have one.",
                     ),
                 ),
                 (

