@@ -29,7 +29,7 @@ impl WindowRequest {
     /// The window, or every field at fault.
     pub fn parse(&self) -> Result<MaintenanceWindow> {
         let mut errors = ValidationErrors::default();
-        let day = match self.day.as_deref().map(str::trim) {
+        let day = match self.day.as_deref() {
             None => Some(None),
             Some(raw) => {
                 let day = Weekday::ALL.into_iter().find(|d| d.as_str() == raw);
@@ -167,7 +167,9 @@ mod tests {
     #[test]
     fn every_field_at_fault_is_named() {
         let wrong = WindowRequest {
-            day: Some("sunday".into()),
+            // Exactly as Terraform and the form send it: no trimming, so
+            // what is stored is what was sent.
+            day: Some(" sun".into()),
             start_hour: 24,
             duration_hours: 0,
         };
