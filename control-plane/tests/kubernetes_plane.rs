@@ -310,19 +310,8 @@ async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
 async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_removes_them(
     pool: sqlx::PgPool,
 ) {
-    let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
+    let (org, plane) = acme_on_a_plane(&pool).await;
     let cluster = Uuid::now_v7();
-    sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
-        .bind(org)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    let plane =
-        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
-            .await
-            .unwrap();
-    drop(conn);
     sqlx::query(
         "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
              replication_factor, cpu_millicores, memory_mib, storage_gib, applied_generation,
@@ -410,6 +399,23 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     assert_eq!(names, ["search-manual", "search-pre-1-14-0"]);
 }
 
+/// The organization of these tests, and a Kubernetes data plane (its
+/// client is given to the provisioner by each test).
+async fn acme_on_a_plane(pool: &sqlx::PgPool) -> (Uuid, Uuid) {
+    let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
+    sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let plane =
+        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
+            .await
+            .unwrap();
+    (org, plane)
+}
+
 /// One provisioner pass over the cluster: its backups listed (answered with
 /// `listed`), then its resource read (not there yet).
 async fn serve_pass(
@@ -488,18 +494,7 @@ async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
 async fn a_clusters_maintenance_window_goes_from_its_row_into_the_applied_resource(
     pool: sqlx::PgPool,
 ) {
-    let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
-    sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
-        .bind(org)
-        .execute(&pool)
-        .await
-        .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    let plane =
-        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
-            .await
-            .unwrap();
-    drop(conn);
+    let (org, plane) = acme_on_a_plane(&pool).await;
     sqlx::query(
         "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
              replication_factor, cpu_millicores, memory_mib, storage_gib, generation,

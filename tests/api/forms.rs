@@ -131,3 +131,23 @@ pub fn invitation_link(page: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+impl Browser<'_> {
+    /// Creates a one-node cluster `name` from the organization page at
+    /// `home` (`token` is its form token); the cluster page's path.
+    pub async fn create_cluster(&mut self, home: &str, token: &str, name: &str) -> String {
+        let (status, page, _) = self
+            .post(
+                &format!("{home}/clusters"),
+                &[
+                    ("csrf", token),
+                    ("name", name),
+                    ("region", crate::helpers::REGION),
+                    ("nodes", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "creating {name}");
+        page
+    }
+}

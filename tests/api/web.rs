@@ -244,17 +244,7 @@ async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(poo
     let (_, home, _) = ada.get("/").await;
     let (_, _, overview) = ada.get(&home).await;
     let token = csrf(&overview);
-    let (_, cluster, _) = ada
-        .post(
-            &format!("{home}/clusters"),
-            &[
-                ("csrf", &token),
-                ("name", "search"),
-                ("region", crate::helpers::REGION),
-                ("nodes", "1"),
-            ],
-        )
-        .await;
+    let cluster = ada.create_cluster(&home, &token, "search").await;
 
     // Free: no backups, and the page says why.
     let (status, _, page) = ada
@@ -587,17 +577,7 @@ async fn a_maintenance_window_is_set_and_removed_from_the_cluster_page(pool: PgP
     let (_, home, _) = ada.get("/").await;
     let (_, _, overview) = ada.get(&home).await;
     let token = csrf(&overview);
-    let (_, page, _) = ada
-        .post(
-            &format!("{home}/clusters"),
-            &[
-                ("csrf", &token),
-                ("name", "search"),
-                ("region", crate::helpers::REGION),
-                ("nodes", "1"),
-            ],
-        )
-        .await;
+    let page = ada.create_cluster(&home, &token, "search").await;
     let (_, _, shown) = ada.get(&page).await;
     assert!(shown.contains("Upgrades and resizes roll as soon as they are made."));
     let form = [
