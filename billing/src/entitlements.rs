@@ -221,6 +221,8 @@ pub struct Holdings {
     pub clusters: Vec<ClusterShape>,
     /// GPUs per replica of each inference endpoint.
     pub endpoint_gpus: Vec<u32>,
+    /// Clusters that hold their upgrades to a maintenance window.
+    pub maintenance_windows: u32,
 }
 
 /// May an organization holding `holdings` move to `plan`? A downgrade is
@@ -251,6 +253,28 @@ pub fn may_change_plan(plan: &Plan, holdings: &Holdings) -> Result<(), Denial> {
     }
     for gpus in &holdings.endpoint_gpus {
         may_use_gpus(plan, *gpus).map_err(in_the_way)?;
+    }
+    if holdings.maintenance_windows > 0 {
+        may_use_maintenance_window(plan).map_err(|denial| Denial {
+            field: Some("plan"),
+            message: format!(
+                "{} {} cluster{} of this organization {} one: remove {} first.",
+                denial.message,
+                holdings.maintenance_windows,
+                plural(holdings.maintenance_windows),
+                if holdings.maintenance_windows == 1 {
+                    "has"
+                } else {
+                    "have"
+                },
+                if holdings.maintenance_windows == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+            ),
+            ..denial
+        })?;
     }
     Ok(())
 }
@@ -410,7 +434,7 @@ mod tests {
     fn a_downgrade_is_refused_while_holdings_exceed_the_new_plan() {
         let holdings = Holdings {
             clusters: vec![SMALL, SMALL],
-            endpoint_gpus: vec![],
+            ..Holdings::default()
         };
         let denial = may_change_plan(&plan("free"), &holdings).unwrap_err();
         assert_eq!(denial.limit, "max_vector_clusters");
@@ -418,12 +442,31 @@ mod tests {
         let gpus = Holdings {
             clusters: vec![SMALL],
             endpoint_gpus: vec![4],
+            ..Holdings::default()
         };
         let denial = may_change_plan(&plan("starter"), &gpus).unwrap_err();
         assert_eq!(denial.limit, "max_gpus_per_endpoint");
         assert!(denial.message.ends_with("Change or delete it first."));
         assert_eq!(may_change_plan(&plan("business"), &gpus), Ok(()));
         assert_eq!(may_change_plan(&plan("free"), &Holdings::default()), Ok(()));
+        let windows = Holdings {
+            clusters: vec![SMALL, SMALL],
+            maintenance_windows: 2,
+            ..Holdings::default()
+        };
+        let denial = may_change_plan(&plan("starter"), &windows).unwrap_err();
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("maintenance_window", Some("plan"))
+        );
+        assert!(
+            denial
+                .message
+                .ends_with("2 clusters of this organization have one: remove them first."),
+            "{}",
+            denial.message
+        );
+        assert_eq!(may_change_plan(&plan("business"), &windows), Ok(()));
     }
 
     #[test]

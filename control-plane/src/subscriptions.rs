@@ -60,8 +60,9 @@ pub(crate) async fn holdings_of(
     conn: &mut PgConnection,
     organization_id: uuid::Uuid,
 ) -> Result<Holdings> {
-    let clusters: Vec<(i32, i32, i32)> = sqlx::query_as(
-        "SELECT nodes, replication_factor, storage_gib FROM vector_clusters
+    let clusters: Vec<(i32, i32, i32, bool)> = sqlx::query_as(
+        "SELECT nodes, replication_factor, storage_gib, maintenance_window IS NOT NULL
+         FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
     )
     .bind(organization_id)
@@ -75,10 +76,12 @@ pub(crate) async fn holdings_of(
     .fetch_all(&mut *conn)
     .await?;
     let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    let windows = clusters.iter().filter(|c| c.3).count();
     Ok(Holdings {
+        maintenance_windows: u32::try_from(windows).unwrap_or(u32::MAX),
         clusters: clusters
             .into_iter()
-            .map(|(nodes, rf, storage)| ClusterShape {
+            .map(|(nodes, rf, storage, _)| ClusterShape {
                 nodes: count(nodes),
                 replication_factor: count(rf),
                 storage_gib: count(storage),

@@ -128,3 +128,48 @@ async fn windows_are_refused_below_business_and_when_malformed_and_for_other_org
         .await;
     assert_eq!(read.ok(200)["spec"]["maintenance_window"], json!(null));
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_downgrade_waits_until_no_cluster_holds_a_window(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "business").await;
+    let cluster = app.create_cluster(ada.org_id, &ada.session, "search").await;
+    let window = format!(
+        "/v1/organizations/{}/clusters/{}/maintenance-window",
+        ada.org_id,
+        cluster["id"].as_str().unwrap()
+    );
+    app.send(
+        Method::PUT,
+        &window,
+        &ada.session,
+        Some(json!({ "start_hour": 2, "duration_hours": 4 })),
+        &[],
+    )
+    .await
+    .ok(202);
+    let plan = format!("/v1/organizations/{}/billing/plan", ada.org_id);
+    let downgrade = || {
+        app.send(
+            Method::PUT,
+            &plan,
+            &ada.session,
+            Some(json!({ "plan": "starter" })),
+            &[],
+        )
+    };
+
+    let refused = downgrade().await;
+    let detail = refused.problem(403, "plan-limit-exceeded")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.ends_with("1 cluster of this organization has one: remove it first."),
+        "{detail}"
+    );
+
+    app.delete(&window, &ada.session).await.ok(202);
+    assert_eq!(downgrade().await.ok(200)["plan"], "starter");
+}
