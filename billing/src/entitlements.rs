@@ -223,6 +223,8 @@ pub struct Holdings {
     pub endpoint_gpus: Vec<u32>,
     /// Clusters that hold their upgrades to a maintenance window.
     pub maintenance_windows: u32,
+    /// The backup schedules of its clusters.
+    pub backup_policies: Vec<BackupRequest>,
 }
 
 /// May an organization holding `holdings` move to `plan`? A downgrade is
@@ -253,6 +255,9 @@ pub fn may_change_plan(plan: &Plan, holdings: &Holdings) -> Result<(), Denial> {
     }
     for gpus in &holdings.endpoint_gpus {
         may_use_gpus(plan, *gpus).map_err(in_the_way)?;
+    }
+    for policy in &holdings.backup_policies {
+        may_schedule_backups(plan, *policy).map_err(in_the_way)?;
     }
     if holdings.maintenance_windows > 0 {
         may_use_maintenance_window(plan).map_err(|denial| Denial {
@@ -467,6 +472,22 @@ mod tests {
             denial.message
         );
         assert_eq!(may_change_plan(&plan("business"), &windows), Ok(()));
+        let hourly = Holdings {
+            clusters: vec![SMALL],
+            backup_policies: vec![BackupRequest {
+                min_interval_minutes: 60,
+                retention_days: 7,
+            }],
+            ..Holdings::default()
+        };
+        let denial = may_change_plan(&plan("starter"), &hourly).unwrap_err();
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("backup_schedule", Some("plan"))
+        );
+        let denial = may_change_plan(&plan("free"), &hourly).unwrap_err();
+        assert_eq!(denial.limit, "backups");
+        assert_eq!(may_change_plan(&plan("business"), &hourly), Ok(()));
     }
 
     #[test]

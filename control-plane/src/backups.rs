@@ -67,6 +67,21 @@ pub(crate) fn destination_for(
     Ok(destination)
 }
 
+/// A schedule as plans limit it: how often it fires at most, and how long
+/// backups are kept.
+pub(crate) fn backup_request(
+    schedule: &Schedule,
+    retention_days: u32,
+    now: DateTime<Utc>,
+) -> BackupRequest {
+    BackupRequest {
+        min_interval_minutes: schedule
+            .min_interval(now)
+            .map_or(i64::MAX, |d| d.num_minutes()),
+        retention_days,
+    }
+}
+
 /// A schedule and retention asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyRequest {
@@ -116,16 +131,7 @@ pub async fn set_policy(
     if current.backup_destination.is_none() {
         return Err(no_destination(&current));
     }
-    let min_interval_minutes = schedule
-        .min_interval(Utc::now())
-        .map_or(i64::MAX, |d| d.num_minutes());
-    entitlements::may_schedule_backups(
-        plan,
-        BackupRequest {
-            min_interval_minutes,
-            retention_days: days,
-        },
-    )?;
+    entitlements::may_schedule_backups(plan, backup_request(&schedule, days, Utc::now()))?;
     sqlx::query(
         "UPDATE vector_clusters SET backup_schedule = $3, backup_retention_days = $4,
              backup_retention_count = $5, generation = generation + 1, updated_at = now()

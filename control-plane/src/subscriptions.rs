@@ -55,13 +55,26 @@ async fn read(
     Ok(subscription)
 }
 
+/// A cluster as a plan change must respect it.
+#[derive(sqlx::FromRow)]
+struct HeldCluster {
+    nodes: i32,
+    replication_factor: i32,
+    storage_gib: i32,
+    has_window: bool,
+    backup_schedule: Option<String>,
+    backup_retention_days: Option<i32>,
+}
+
 /// What the organization holds now, to check against another plan.
 pub(crate) async fn holdings_of(
     conn: &mut PgConnection,
     organization_id: uuid::Uuid,
 ) -> Result<Holdings> {
-    let clusters: Vec<(i32, i32, i32, bool)> = sqlx::query_as(
-        "SELECT nodes, replication_factor, storage_gib, maintenance_window IS NOT NULL
+    let clusters: Vec<HeldCluster> = sqlx::query_as(
+        "SELECT nodes, replication_factor, storage_gib,
+                maintenance_window IS NOT NULL AS has_window,
+                backup_schedule, backup_retention_days
          FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
     )
@@ -76,18 +89,31 @@ pub(crate) async fn holdings_of(
     .fetch_all(&mut *conn)
     .await?;
     let count = |n: i32| u32::try_from(n).unwrap_or(0);
-    let windows = clusters.iter().filter(|c| c.3).count();
+    let now = Utc::now();
     Ok(Holdings {
-        maintenance_windows: u32::try_from(windows).unwrap_or(u32::MAX),
         clusters: clusters
-            .into_iter()
-            .map(|(nodes, rf, storage, _)| ClusterShape {
-                nodes: count(nodes),
-                replication_factor: count(rf),
-                storage_gib: count(storage),
+            .iter()
+            .map(|c| ClusterShape {
+                nodes: count(c.nodes),
+                replication_factor: count(c.replication_factor),
+                storage_gib: count(c.storage_gib),
             })
             .collect(),
         endpoint_gpus: endpoint_gpus.into_iter().map(count).collect(),
+        maintenance_windows: u32::try_from(clusters.iter().filter(|c| c.has_window).count())
+            .unwrap_or(u32::MAX),
+        // A stored schedule was valid when set; one that no longer parses
+        // limits nothing.
+        backup_policies: clusters
+            .iter()
+            .filter_map(|c| {
+                let schedule =
+                    operator::backup::schedule::Schedule::parse(c.backup_schedule.as_deref()?)
+                        .ok()?;
+                let days = count(c.backup_retention_days?);
+                Some(crate::backups::backup_request(&schedule, days, now))
+            })
+            .collect(),
     })
 }
 

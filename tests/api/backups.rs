@@ -70,6 +70,20 @@ async fn backups_follow_the_plan_and_restore_into_a_new_cluster(pool: PgPool) {
         spec["generation"], 2,
         "the schedule is part of the desired spec"
     );
+    // Back to free is refused while the cluster has a schedule.
+    let downgrade = app
+        .send(
+            Method::PUT,
+            &format!("/v1/organizations/{}/billing/plan", ada.org_id),
+            &ada.session,
+            Some(json!({ "plan": "free" })),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        downgrade.problem(403, "plan-limit-exceeded")["limit"],
+        "backups"
+    );
 
     // A backup by hand: Pending, then done in the simulated data plane.
     let taken = app
