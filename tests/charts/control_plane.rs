@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::{CONTROL_PLANE, all_on, containers, env, name, of_kind, one, pod_spec, render};
+use crate::{
+    CONTROL_PLANE, all_on, containers, env, name, of_kind, one, pod_spec, render, template,
+};
 
 /// The default `existingSecret.name`.
 const SECRET: &str = "quartermaster";
@@ -52,6 +54,17 @@ fn the_api_reads_the_database_url_and_stripe_keys_from_the_existing_secret() {
     secret_ref(api, "DATABASE_URL", "DATABASE_URL");
     secret_ref(api, "STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY");
     secret_ref(api, "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET");
+    // The SMTP URL may carry a password: from the Secret too.
+    secret_ref(api, "QM_SMTP_URL", "QM_SMTP_URL");
+    let value = |var: &str| env(api, var).map(|e| e["value"].clone());
+    assert_eq!(
+        value("QM_MAIL_FROM"),
+        Some(json!("Quartermaster <noreply@example.com>"))
+    );
+    assert_eq!(
+        value("QM_PUBLIC_URL"),
+        Some(json!("https://quartermaster.example.com"))
+    );
 
     let defaults = render(CONTROL_PLANE, &[]);
     let [api] = containers(one(&defaults, "Deployment", "")) else {
@@ -62,6 +75,7 @@ fn the_api_reads_the_database_url_and_stripe_keys_from_the_existing_secret() {
         None,
         "payments are off by default"
     );
+    assert_eq!(env(api, "QM_SMTP_URL"), None, "mail is off by default");
 }
 
 #[test]
@@ -136,4 +150,19 @@ fn metrics_stay_in_the_cluster_when_the_api_is_a_load_balancer() {
     let metrics = one(&objects, "Service", "-metrics");
     assert_eq!(metrics["spec"]["type"], "ClusterIP");
     assert_eq!(metrics["spec"]["ports"][0]["port"], 9464);
+}
+
+#[test]
+fn mail_is_refused_without_a_sender_and_the_public_url_must_be_a_web_origin() {
+    for (set, why) in [
+        ("mail.enabled=true", "a sender"),
+        ("publicUrl=console.example.com", "a scheme"),
+        ("publicUrl=https://console.example.com/app", "no path"),
+    ] {
+        let output = template(CONTROL_PLANE, &["--set", set]);
+        assert!(
+            !output.status.success(),
+            "`{set}` was accepted, without {why}"
+        );
+    }
 }
