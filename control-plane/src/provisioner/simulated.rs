@@ -5,6 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use operator::crd::maintenance::WAITING_REASON;
+
 use super::observed::{Observed, Tracked};
 use crate::clusters::ClusterPhase;
 
@@ -29,6 +31,31 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
             endpoint: Some(endpoint(cluster)),
             conditions: json!([{ "type": "Ready", "status": "False", "reason": "Suspended",
                                  "message": "simulated: suspended, no nodes run, data is kept" }]),
+        };
+    }
+    // A new version waits for the window, as the operator holds it; the
+    // cluster serves on the version it runs meanwhile.
+    if let (true, Some(window), Some(running)) = (
+        settled,
+        cluster.maintenance_window.as_ref().map(|w| w.0),
+        cluster.current_version.as_ref(),
+    ) && *running != cluster.version
+        && !window.is_open(now)
+    {
+        let message = format!(
+            "simulated: {}",
+            window.waiting_message(&cluster.version, now)
+        );
+        return Observed {
+            phase: ClusterPhase::Ready,
+            observed_generation: cluster.applied_generation,
+            current_version: Some(running.clone()),
+            ready_nodes: cluster.nodes,
+            endpoint: Some(endpoint(cluster)),
+            conditions: json!([
+                { "type": "Ready", "status": "True", "reason": WAITING_REASON, "message": message },
+                { "type": "Progressing", "status": "True", "reason": WAITING_REASON, "message": message },
+            ]),
         };
     }
     if settled {
@@ -144,6 +171,44 @@ mod tests {
             observe(&tracked(None), t0, Duration::zero()).phase,
             ClusterPhase::Provisioning
         );
+    }
+
+    #[test]
+    fn an_upgrade_waits_for_the_window_serving_the_version_it_runs() {
+        use operator::crd::maintenance::MaintenanceWindow;
+        // 2026-11-25 is a Wednesday; the window opens at 22:00 every day.
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        let delay = Duration::seconds(3);
+        let mut c = tracked(Some(t0));
+        c.current_version = Some("1.13.6".into());
+        c.version = "1.14.0".into();
+        c.maintenance_window = Some(sqlx::types::Json(MaintenanceWindow {
+            day: None,
+            start_hour: 22,
+            duration_hours: 2,
+        }));
+
+        let waiting = observe(&c, t0 + delay, delay);
+        assert_eq!(waiting.phase, ClusterPhase::Ready);
+        assert_eq!(waiting.current_version.as_deref(), Some("1.13.6"));
+        assert_eq!(waiting.observed_generation, 1);
+        assert_eq!(
+            waiting.conditions[1]["reason"],
+            "WaitingForMaintenanceWindow"
+        );
+        assert_eq!(
+            waiting.conditions[1]["message"],
+            "simulated: 1.14.0 waits for the maintenance window (daily 22:00 UTC for 2 h), \
+             which opens at 2026-11-25 22:00 UTC"
+        );
+
+        let in_window = Utc.with_ymd_and_hms(2026, 11, 25, 22, 30, 0).unwrap();
+        let upgraded = observe(&c, in_window, delay);
+        assert_eq!(upgraded.current_version.as_deref(), Some("1.14.0"));
+
+        c.maintenance_window = None;
+        let at_once = observe(&c, t0 + delay, delay);
+        assert_eq!(at_once.current_version.as_deref(), Some("1.14.0"));
     }
 
     #[test]

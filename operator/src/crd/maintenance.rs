@@ -108,7 +108,18 @@ impl MaintenanceWindow {
     pub fn next_opening(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.openings(at).find(|opens| *opens > at)
     }
+
+    /// What a cluster waiting at `at` to roll onto `version` says.
+    pub fn waiting_message(&self, version: &str, at: DateTime<Utc>) -> String {
+        let opens = self.next_opening(at).map_or(String::new(), |opens| {
+            format!(", which opens at {}", opens.format("%Y-%m-%d %H:%M UTC"))
+        });
+        format!("{version} waits for the maintenance window ({self}){opens}")
+    }
 }
+
+/// The reason a cluster's conditions give while a change waits for its window.
+pub const WAITING_REASON: &str = "WaitingForMaintenanceWindow";
 
 impl fmt::Display for MaintenanceWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,6 +173,11 @@ mod tests {
         assert_eq!(window.next_opening(at(3, 12, 0)), Some(at(6, 22, 0)));
         assert_eq!(window.next_opening(at(6, 23, 0)), Some(at(13, 22, 0)));
         assert_eq!(window.to_string(), "sun 22:00 UTC for 4 h");
+        assert_eq!(
+            window.waiting_message("1.14.0", at(3, 12, 0)),
+            "1.14.0 waits for the maintenance window (sun 22:00 UTC for 4 h), \
+             which opens at 2026-12-06 22:00 UTC"
+        );
     }
 
     #[test]

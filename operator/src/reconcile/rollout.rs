@@ -44,11 +44,10 @@ pub enum Step {
     /// A pod on the new template fails: keep the partition, report, wait for a fix.
     Halt { partition: u32, reason: String },
     /// A new template waits, every node on the old one, for the cluster's
-    /// maintenance window, which opens at `opens`.
+    /// maintenance window.
     Scheduled {
         partition: u32,
         window: MaintenanceWindow,
-        opens: Option<DateTime<Utc>>,
     },
 }
 
@@ -155,7 +154,6 @@ pub fn within_window(
     Step::Scheduled {
         partition: replicas,
         window: *window,
-        opens: window.next_opening(now),
     }
 }
 
@@ -313,7 +311,6 @@ mod tests {
             Step::Scheduled {
                 partition: 3,
                 window,
-                opens: Some(Utc.with_ymd_and_hms(2026, 12, 2, 2, 0, 0).unwrap()),
             }
         );
         let three = Utc.with_ymd_and_hms(2026, 12, 2, 3, 0, 0).unwrap();

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::rollout::Step;
 use crate::crd::condition::{self, Observed};
+use crate::crd::maintenance::WAITING_REASON;
 use crate::crd::vector_cluster::{Phase, VectorClusterStatus};
 
 /// Everything the status is computed from.
@@ -37,17 +38,10 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
     let (phase, reason, message) = match f.step {
         Step::Halt { reason, .. } => (Phase::Degraded, "RolloutHalted", reason.clone()),
         // Serving as before; the change is pending, not under way.
-        Step::Scheduled { window, opens, .. } => (
+        Step::Scheduled { window, .. } => (
             Phase::Ready,
-            "WaitingForMaintenanceWindow",
-            format!(
-                "{} waits for the maintenance window ({window}){}; {nodes}",
-                f.version,
-                opens.map_or(String::new(), |at| format!(
-                    ", which opens at {}",
-                    at.format("%Y-%m-%d %H:%M UTC")
-                ))
-            ),
+            WAITING_REASON,
+            format!("{}; {nodes}", window.waiting_message(&f.version, now)),
         ),
         Step::Start { .. } | Step::CheckEngine { .. } => (
             Phase::Updating,
