@@ -139,8 +139,25 @@ pub(crate) fn request_span(request: &http::Request<Body>) -> Span {
         url.path = request.uri().path(),
         http.response.status_code = Empty,
     );
-    telemetry::continue_trace(&span, request.headers());
+    continue_trace(&span, request.headers());
     span
+}
+
+/// Makes `span` a child of the trace its caller propagated in `headers`
+/// (W3C `traceparent` and `tracestate`), so that a request's spans join the
+/// trace of whoever sent it. Without such headers, or without span export,
+/// `span` stays as it is.
+fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
+    if parent.span().span_context().is_valid() {
+        // Fails only where no span is exported: nothing to join then.
+        let _ = span.set_parent(parent);
+    }
 }
 
 /// Completes the request's span with its status.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod names;
 pub mod reconcile;
 pub mod serving;
+pub mod telemetry;
 
 pub use crd::vector_cluster::{
     self as vector_cluster, SpecViolation, VectorCluster, VectorClusterSpec,

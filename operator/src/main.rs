@@ -140,7 +140,7 @@ impl Transfer {
     }
 }
 
-const SERVICE: telemetry::Service = telemetry::Service {
+const SERVICE: operator::telemetry::Service = operator::telemetry::Service {
     name: "quartermaster-operator",
     version: env!("CARGO_PKG_VERSION"),
 };
@@ -150,7 +150,7 @@ fn main() -> ExitCode {
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| {
-            let telemetry = telemetry::init(SERVICE, runtime.handle())?;
+            let telemetry = operator::telemetry::init(SERVICE, runtime.handle())?;
             let result = runtime.block_on(run(cli));
             // The last spans are sent on the runtime: before it goes.
             drop(telemetry);
@@ -240,7 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let metrics = Arc::new(Metrics::default());
             let mut registry = Registry::with_prefix("quartermaster_operator");
             metrics.register(&mut registry);
-            telemetry::metrics::serve(metrics_listen, registry)
+            operator::telemetry::metrics::serve(metrics_listen, registry)
                 .await
                 .with_context(|| format!("listening on {metrics_listen} for metrics"))?;
             let identity =

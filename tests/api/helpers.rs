@@ -263,7 +263,7 @@ impl TestApp {
 pub fn exposition(register: impl FnOnce(&mut prometheus_client::registry::Registry)) -> String {
     let mut registry = prometheus_client::registry::Registry::with_prefix("quartermaster");
     register(&mut registry);
-    telemetry::metrics::render(&registry).unwrap()
+    operator::telemetry::metrics::render(&registry).unwrap()
 }
 
 /// Asserts that each line is in `text`.

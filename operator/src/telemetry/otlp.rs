@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::runtime::Handle;
 
-use crate::Error;
+use super::Error;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Settings {

@@ -16,7 +16,9 @@
 //!   replaces the binary's name as `service.name`.
 //!
 //! It knows nothing of the domain: which metrics exist is each binary's
-//! business ([`metrics`] only serves them).
+//! business ([`metrics`] only serves them). It lives in this crate because
+//! this is the one crate both binaries, `quartermaster-operator` and the
+//! root `quartermaster`, may depend on.
 
 pub mod metrics;
 mod otlp;
@@ -113,23 +115,6 @@ pub fn init(service: Service, runtime: &tokio::runtime::Handle) -> Result<Teleme
         tracing::info!(service.name = %export.service_name, "exporting spans over OTLP");
     }
     Ok(Telemetry { export })
-}
-
-/// Makes `span` a child of the trace its caller propagated in `headers`
-/// (W3C `traceparent` and `tracestate`), so that a request's spans join the
-/// trace of whoever sent it. Without such headers, or without span export,
-/// `span` stays as it is.
-pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
-    use opentelemetry::propagation::TextMapPropagator;
-    use opentelemetry::trace::TraceContextExt;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
-        .extract(&opentelemetry_http::HeaderExtractor(headers));
-    if parent.span().span_context().is_valid() {
-        // Fails only where no span is exported: nothing to join then.
-        let _ = span.set_parent(parent);
-    }
 }
 
 /// A variable of the process environment; empty counts as unset, as Helm
