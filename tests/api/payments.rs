@@ -3,7 +3,7 @@
 //! dunning from a declined card to suspension and back, with time injected.
 //!
 //! localstripe cannot create a one-off invoice or finalize one; those calls
-//! are verified against a loopback server in `billing/tests/stripe_adapter.rs`.
+//! are verified against a loopback server in `billing/tests/stripe_adapter/`.
 //! Here an invoice made by localstripe's subscription machinery stands in
 //! for the one the adapter would have created.
 
