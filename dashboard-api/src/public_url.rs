@@ -3,6 +3,8 @@
 //! by email.
 
 use axum::http::{HeaderMap, header};
+use control_plane::checkout::ReturnUrls;
+use uuid::Uuid;
 
 use crate::state::Config;
 
@@ -22,6 +24,16 @@ pub fn base(config: &Config, headers: &HeaderMap) -> String {
         "http"
     };
     format!("{scheme}://{host}")
+}
+
+/// Where Stripe Checkout sends the browser back to: the organization's
+/// billing page, which completes the session it names.
+pub fn checkout_return(config: &Config, headers: &HeaderMap, org_id: Uuid) -> ReturnUrls {
+    let billing = format!("{}/orgs/{org_id}/billing", base(config, headers));
+    ReturnUrls {
+        success: format!("{billing}/checkout?session_id={{CHECKOUT_SESSION_ID}}"),
+        cancel: billing,
+    }
 }
 
 #[cfg(test)]

@@ -64,15 +64,10 @@ pub async fn start_checkout(
 ) -> Result<Response, ApiError> {
     let payments = payments(&state)?;
     let request = &mutation.body.0;
-    let billing_page = format!(
-        "{}/orgs/{org_id}/billing",
-        public_url::base(&state.config, &headers)
-    );
+    let dashboard = public_url::checkout_return(&state.config, &headers, org_id);
     let urls = ReturnUrls {
-        success: request.success_url.clone().unwrap_or_else(|| {
-            format!("{billing_page}/checkout?session_id={{CHECKOUT_SESSION_ID}}")
-        }),
-        cancel: request.cancel_url.clone().unwrap_or(billing_page),
+        success: request.success_url.clone().unwrap_or(dashboard.success),
+        cancel: request.cancel_url.clone().unwrap_or(dashboard.cancel),
     };
     check_return_urls(&urls)?;
     let mut conn = state.db.acquire().await?;

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use billing::{Period, money};
 use chrono::Utc;
-use control_plane::checkout::{self, ReturnUrls};
+use control_plane::checkout;
 use control_plane::{Error, invoices};
 use maud::html;
 use serde::Deserialize;
@@ -132,14 +132,7 @@ pub async fn change_plan(
         .await;
         match (changed, &state.config.payments) {
             (Err(Error::PaymentMethodRequired), Some(payments)) => {
-                let back = format!(
-                    "{}{billing_page}",
-                    public_url::base(&state.config, &headers)
-                );
-                let urls = ReturnUrls {
-                    success: format!("{back}/checkout?session_id={{CHECKOUT_SESSION_ID}}"),
-                    cancel: back,
-                };
+                let urls = public_url::checkout_return(&state.config, &headers, org_id);
                 let page = checkout::start(
                     &mut tx,
                     &access,
