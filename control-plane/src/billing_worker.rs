@@ -65,18 +65,10 @@ impl BillingWorker {
 
     /// Runs passes while this replica holds the billing lock.
     pub async fn run(self, tick: StdDuration) {
-        loop {
-            let led = crate::db::lead(&self.pool, LOCK_KEY, tick, || async {
-                if let Err(err) = self.run_once_at(Utc::now()).await {
-                    tracing::warn!(error = %err, "billing pass failed");
-                }
-            })
-            .await;
-            if let Err(err) = led {
-                tracing::warn!(error = %err, "billing worker lost its lock");
-            }
-            tokio::time::sleep(tick).await;
-        }
+        crate::db::singleton(&self.pool, LOCK_KEY, tick, "billing", || {
+            self.run_once_at(Utc::now())
+        })
+        .await;
     }
 
     /// One pass at `now`.

@@ -22,11 +22,42 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
-/// Runs `pass` every `tick` for as long as this process holds the
-/// PostgreSQL advisory lock `key`, so that one replica at a time does a
-/// singleton's work. Returns when the lock is held elsewhere or its
-/// connection is lost; the caller tries again later.
-pub async fn lead<F, Fut>(
+/// Runs the singleton `worker`'s `pass` every `tick`, forever, in whichever
+/// replica holds the PostgreSQL advisory lock `key`: one replica at a time
+/// does its work, and another takes over when that one's connection goes.
+/// A failed pass is logged and the next one tried.
+pub async fn singleton<F, Fut, T, E>(
+    pool: &PgPool,
+    key: i64,
+    tick: Duration,
+    worker: &str,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        let led = lead(pool, key, tick, || {
+            let done = pass();
+            async move {
+                if let Err(err) = done.await {
+                    tracing::warn!(worker, error = %err, "a pass failed");
+                }
+            }
+        })
+        .await;
+        if let Err(err) = led {
+            tracing::warn!(worker, error = %err, "lost the singleton lock");
+        }
+        tokio::time::sleep(tick).await;
+    }
+}
+
+/// Runs `pass` every `tick` for as long as this process holds the advisory
+/// lock `key`. Returns when the lock is held elsewhere or its connection is
+/// lost.
+async fn lead<F, Fut>(
     pool: &PgPool,
     key: i64,
     tick: Duration,

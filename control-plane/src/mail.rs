@@ -157,18 +157,10 @@ pub async fn deliver(pool: &PgPool, mailer: &dyn Mailer, now: DateTime<Utc>) -> 
 
 /// Sends queued mail every `tick` while this replica holds the mail lock.
 pub async fn run(pool: PgPool, mailer: std::sync::Arc<dyn Mailer>, tick: StdDuration) {
-    loop {
-        let led = crate::db::lead(&pool, LOCK_KEY, tick, || async {
-            if let Err(err) = deliver(&pool, mailer.as_ref(), Utc::now()).await {
-                tracing::warn!(error = %err, "sending mail failed");
-            }
-        })
-        .await;
-        if let Err(err) = led {
-            tracing::warn!(error = %err, "the mail worker lost its lock");
-        }
-        tokio::time::sleep(tick).await;
-    }
+    crate::db::singleton(&pool, LOCK_KEY, tick, "mail", || {
+        deliver(&pool, mailer.as_ref(), Utc::now())
+    })
+    .await;
 }
 
 #[cfg(test)]

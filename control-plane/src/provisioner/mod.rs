@@ -110,18 +110,10 @@ impl Provisioner {
     /// Runs passes for as long as the process lives, whenever this replica
     /// holds the provisioner lock.
     pub async fn run(self, tick: StdDuration) {
-        loop {
-            let led = crate::db::lead(&self.pool, LOCK_KEY, tick, || async {
-                if let Err(err) = self.run_once_at(Utc::now()).await {
-                    tracing::warn!(error = %err, "provisioner pass failed");
-                }
-            })
-            .await;
-            if let Err(err) = led {
-                tracing::warn!(error = %err, "provisioner lost its lock");
-            }
-            tokio::time::sleep(tick).await;
-        }
+        crate::db::singleton(&self.pool, LOCK_KEY, tick, "provisioner", || {
+            self.run_once_at(Utc::now())
+        })
+        .await;
     }
 
     /// One pass over every cluster and endpoint with work to do; returns how
