@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::access::{OrgAccess, Permission};
-use crate::payments::{customer_of, mark_card_ready};
+use crate::payments::{customer_of, mark_card_ready, organization_of};
 use crate::subscriptions::{self, PlanChange, Subscription};
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit};
@@ -120,13 +120,7 @@ pub(crate) async fn completed_by_webhook(
     let (Some(customer), Some(_)) = (&outcome.customer, &outcome.setup_id) else {
         return Ok(());
     };
-    let organization: Option<Uuid> = sqlx::query_scalar(
-        "SELECT organization_id FROM subscriptions WHERE payment_customer_id = $1",
-    )
-    .bind(customer)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(organization_id) = organization else {
+    let Some(organization_id) = organization_of(conn, customer).await? else {
         return Ok(());
     };
     let actor = "stripe:checkout".to_owned();

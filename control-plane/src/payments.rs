@@ -144,6 +144,19 @@ pub async fn complete_card_setup(
     .await
 }
 
+/// The organization whose payment customer `customer` is, if it is ours.
+pub(crate) async fn organization_of(
+    conn: &mut PgConnection,
+    customer: &str,
+) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT organization_id FROM subscriptions WHERE payment_customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 pub(crate) async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
     // A card makes failed invoices worth charging again now.
     sqlx::query(
@@ -371,12 +384,7 @@ pub async fn apply_event(
             // The browser may have closed before completing the setup itself.
             // Only for our own customers: the Stripe account may serve more
             // than Quartermaster, and another's default card is not ours to set.
-            let ours: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE payment_customer_id = $1)",
-            )
-            .bind(&customer)
-            .fetch_one(&mut *tx)
-            .await?;
+            let ours = organization_of(&mut tx, &customer).await?.is_some();
             if let (true, Some(provider)) = (ours, provider) {
                 provider.complete_card_setup(&customer, &setup_id).await?;
                 mark_card_ready(&mut tx, &customer).await?;
