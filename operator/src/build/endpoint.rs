@@ -55,10 +55,7 @@ impl ValidatedEndpoint {
             .controller_owner_ref(&())
             .ok_or(InvalidCluster::Incomplete)?;
         if let Some(v) = endpoint.spec.violations().into_iter().next() {
-            return Err(InvalidCluster::Spec {
-                field: v.field,
-                message: v.message,
-            });
+            return Err(v.into());
         }
         Ok(ValidatedEndpoint {
             name,

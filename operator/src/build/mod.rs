@@ -23,7 +23,8 @@ use kube::Resource;
 pub use secret::ApiKeys;
 pub use statefulset::replicas;
 
-use crate::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
+use crate::EngineVersion;
+use crate::crd::vector_cluster::{SpecViolation, VectorCluster, VectorClusterSpec, downgrade};
 use crate::names::{NameTooLong, Names};
 
 pub use statefulset::TEMPLATE_HASH_ANNOTATION;
@@ -50,11 +51,18 @@ pub enum InvalidCluster {
     Name(#[from] NameTooLong),
     #[error("the resource has no namespace or uid yet")]
     Incomplete,
-    #[error("{field}: {message}")]
-    Spec {
-        field: &'static str,
-        message: String,
-    },
+    /// `path` is the field as the resource spells it (`spec.nodes`).
+    #[error("{path}: {message}")]
+    Spec { path: &'static str, message: String },
+}
+
+impl From<SpecViolation> for InvalidCluster {
+    fn from(v: SpecViolation) -> Self {
+        InvalidCluster::Spec {
+            path: v.path,
+            message: v.message,
+        }
+    }
 }
 
 impl ValidatedCluster {
@@ -68,11 +76,20 @@ impl ValidatedCluster {
         let owner = cluster
             .controller_owner_ref(&())
             .ok_or(InvalidCluster::Incomplete)?;
-        if let Some(v) = cluster.spec.violations().into_iter().next() {
-            return Err(InvalidCluster::Spec {
-                field: v.field,
-                message: v.message,
-            });
+        let running = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.current_version.as_deref())
+            .and_then(|v| v.parse::<EngineVersion>().ok());
+        let downgrade = running.and_then(|running| downgrade(&running, &cluster.spec.version));
+        if let Some(v) = cluster
+            .spec
+            .violations()
+            .into_iter()
+            .chain(downgrade)
+            .next()
+        {
+            return Err(v.into());
         }
         Ok(ValidatedCluster {
             namespace,
@@ -243,7 +260,7 @@ mod tests {
         assert!(matches!(
             ValidatedCluster::new(&vc, "ops"),
             Err(InvalidCluster::Spec {
-                field: "replication_factor",
+                path: "spec.replicationFactor",
                 ..
             })
         ));

@@ -1,7 +1,7 @@
 //! `InferenceEndpoint`: a model served on GPUs behind an OpenAI-compatible
 //! API, scaled by load and, when allowed, to zero when idle.
 
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,11 +13,13 @@ use crate::gpu;
     clippy::duplicated_attributes,
     reason = "each printer column repeats `type_`; clippy reads them as one attribute"
 )]
-#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "quartermaster.dev",
     version = "v1alpha1",
     kind = "InferenceEndpoint",
+    validation = Rule::new("size(self.metadata.name) <= 40")
+        .message("an endpoint name has at most 40 characters"),
     namespaced,
     status = "InferenceEndpointStatus",
     shortname = "ie",
@@ -89,8 +91,13 @@ pub struct GpuRequest {
     pub count: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.min <= self.max").message("replicas.min must be at most replicas.max"),
+    validation = Rule::new("self.min > 0 || has(self.scaleToZeroAfterSeconds)")
+        .message("replicas.scaleToZeroAfterSeconds is required when replicas.min is 0")
+)]
 pub struct Replicas {
     /// 0 allows scaling to zero when idle.
     #[schemars(range(min = 0, max = 64))]
@@ -99,15 +106,19 @@ pub struct Replicas {
     pub max: u32,
     /// With `min: 0`: scale to zero after this long without a request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 604800))]
     pub scale_to_zero_after_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointResources {
+    #[schemars(range(min = 250, max = 256000))]
     pub cpu_millicores: u32,
+    #[schemars(range(min = 512, max = 2097152))]
     pub memory_mib: u32,
     /// Shared memory for the engine's worker processes.
+    #[schemars(range(min = 64, max = 1048576))]
     pub shm_mib: u32,
 }
 
@@ -211,16 +222,19 @@ impl InferenceEndpointSpec {
 
     pub fn violations(&self) -> Vec<SpecViolation> {
         let mut found = Vec::new();
-        let mut add =
-            |field: &'static str, message: String| found.push(SpecViolation { field, message });
+        let mut add = |field: &'static str, path: &'static str, message: String| {
+            found.push(SpecViolation::new(field, path, message))
+        };
         match (&self.model, &self.image) {
             (Some(_), Some(_)) | (None, None) => add(
                 "model",
+                "spec.model",
                 "give either a hub model (repository and revision) or an image, not both".into(),
             ),
             (Some(m), None) if m.repository.trim().is_empty() || m.revision.trim().is_empty() => {
                 add(
                     "model",
+                    "spec.model",
                     "a hub model needs a repository and a revision".into(),
                 )
             }
@@ -229,6 +243,7 @@ impl InferenceEndpointSpec {
         if gpu::model(&self.gpu.model).is_none() {
             add(
                 "gpu_model",
+                "spec.gpu.model",
                 format!(
                     "unknown GPU model `{}`; known: {}",
                     self.gpu.model,
@@ -237,11 +252,12 @@ impl InferenceEndpointSpec {
             );
         }
         if !(1..=8).contains(&self.gpu.count) {
-            add("gpu_count", "must be from 1 to 8".into());
+            add("gpu_count", "spec.gpu.count", "must be from 1 to 8".into());
         }
         if self.replicas.max == 0 || self.replicas.min > self.replicas.max {
             add(
                 "max_replicas",
+                "spec.replicas.max",
                 format!(
                     "must be at least 1 and at least min_replicas ({})",
                     self.replicas.min
@@ -251,6 +267,7 @@ impl InferenceEndpointSpec {
         if self.replicas.min == 0 && self.replicas.scale_to_zero_after_seconds.is_none() {
             add(
                 "scale_to_zero_after_seconds",
+                "spec.replicas.scaleToZeroAfterSeconds",
                 "is required when min_replicas is 0".into(),
             );
         }

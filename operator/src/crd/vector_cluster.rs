@@ -6,7 +6,7 @@
 
 use std::ops::RangeInclusive;
 
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -30,11 +30,15 @@ pub const STORAGE_GIB: RangeInclusive<u32> = 1..=16_384;
     clippy::duplicated_attributes,
     reason = "each printer column repeats `type_`; clippy reads them as one attribute"
 )]
-#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "quartermaster.dev",
     version = "v1alpha1",
     kind = "VectorCluster",
+    // The rules that need only the object are the apiserver's to refuse, so a
+    // `kubectl apply` fails at once instead of a status saying so later.
+    validation = Rule::new("size(self.metadata.name) <= 40")
+        .message("a cluster name has at most 40 characters (its pods' labels must fit in 63)"),
     namespaced,
     status = "VectorClusterStatus",
     shortname = "vc",
@@ -60,6 +64,8 @@ pub const STORAGE_GIB: RangeInclusive<u32> = 1..=16_384;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.replicationFactor <= self.nodes")
+    .message("spec.replicationFactor must be at most spec.nodes").field_path(".replicationFactor"))]
 pub struct VectorClusterSpec {
     /// Qdrant version, MAJOR.MINOR.PATCH. Raising it rolls the cluster one
     /// node at a time; lowering it is refused.
@@ -179,13 +185,17 @@ pub struct VectorClusterStatus {
 pub struct SpecViolation {
     /// The spec field at fault, in the API's snake_case spelling.
     pub field: &'static str,
+    /// The same field as the resource spells it (`spec.replicationFactor`),
+    /// for what the operator reports on the object.
+    pub path: &'static str,
     pub message: String,
 }
 
 impl SpecViolation {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, path: &'static str, message: impl Into<String>) -> Self {
         SpecViolation {
             field,
+            path,
             message: message.into(),
         }
     }
@@ -200,6 +210,7 @@ impl VectorClusterSpec {
             if !is_cidr(cidr) {
                 found.push(SpecViolation::new(
                     "allowed_source_cidrs",
+                    "spec.allowedSourceCidrs",
                     format!("`{cidr}` is not an IPv4 or IPv6 range such as 203.0.113.0/24"),
                 ));
             }
@@ -207,6 +218,7 @@ impl VectorClusterSpec {
         if self.replication_factor > self.nodes {
             found.push(SpecViolation::new(
                 "replication_factor",
+                "spec.replicationFactor",
                 format!(
                     "a replication factor of {} needs at least {} nodes; the cluster has {}",
                     self.replication_factor, self.replication_factor, self.nodes
@@ -219,18 +231,11 @@ impl VectorClusterSpec {
     /// Rules for moving a running cluster from `self` to `next`.
     pub fn change_violations(&self, next: &VectorClusterSpec) -> Vec<SpecViolation> {
         let mut found = next.violations();
-        if next.version < self.version {
-            found.push(SpecViolation::new(
-                "version",
-                format!(
-                    "cannot downgrade from {} to {}: Qdrant's storage format only moves forward",
-                    self.version, next.version
-                ),
-            ));
-        }
+        found.extend(downgrade(&self.version, &next.version));
         if next.resources.storage_gib < self.resources.storage_gib {
             found.push(SpecViolation::new(
                 "storage_gib",
+                "spec.resources.storageGib",
                 format!(
                     "volumes cannot shrink: {} GiB is below the current {} GiB",
                     next.resources.storage_gib, self.resources.storage_gib
@@ -239,6 +244,21 @@ impl VectorClusterSpec {
         }
         found
     }
+}
+
+/// Refuses moving a cluster that runs `current` to `next` below it. The
+/// control plane checks it against the stored spec; the operator against
+/// `status.currentVersion`, so that a `kubectl edit` cannot roll nodes back.
+pub fn downgrade(current: &EngineVersion, next: &EngineVersion) -> Option<SpecViolation> {
+    (next < current).then(|| {
+        SpecViolation::new(
+            "version",
+            "spec.version",
+            format!(
+                "cannot downgrade from {current} to {next}: Qdrant's storage format only moves forward"
+            ),
+        )
+    })
 }
 
 /// `address/prefix` with a prefix no longer than the address.

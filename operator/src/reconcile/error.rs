@@ -12,6 +12,8 @@ pub enum Error {
     NoNamespace,
     #[error("backup storage: {0}")]
     Storage(String),
+    #[error("the apiserver refused {0} child object(s); see the Degraded condition")]
+    Refused(usize),
 }
 
 impl Error {
@@ -23,6 +25,7 @@ impl Error {
             Error::StillDeleting(_) => "deleting",
             Error::NoNamespace => "invalid_object",
             Error::Storage(_) => "storage",
+            Error::Refused(_) => "apply_refused",
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "finalizer",

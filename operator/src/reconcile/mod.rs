@@ -126,9 +126,65 @@ where
     Ok(())
 }
 
-/// Applies every child, in dependency order. The destructuring names every
-/// field: a child added to [`Desired`] that is not applied does not compile.
-async fn apply_children(client: &Client, namespace: &str, desired: Desired) -> Result<(), Error> {
+/// A child the apiserver refused to take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// `Kind/name`, as `kubectl` names it.
+    pub object: String,
+    /// The apiserver's own message.
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object, self.message)
+    }
+}
+
+/// Applies `object`; a refusal by the apiserver (a 4xx answer) is returned
+/// for the status to report, anything else (the apiserver unreachable, a
+/// 5xx) is an error that retries the whole pass.
+async fn apply_one<K>(
+    client: &Client,
+    namespace: &str,
+    object: &K,
+) -> Result<Option<Refused>, Error>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::namespaced(client.clone(), namespace);
+    match server_side_apply(&api, &object.name_any(), object).await {
+        Ok(()) => Ok(None),
+        Err(Error::Kube(kube::Error::Api(refusal))) if (400..500).contains(&refusal.code) => {
+            Ok(Some(Refused {
+                object: format!(
+                    "{}/{}",
+                    K::kind(&K::DynamicType::default()),
+                    object.name_any()
+                ),
+                message: refusal.message,
+            }))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Applies every child and returns those the apiserver refused. Each is
+/// tried whatever happened to the others: the NetworkPolicy and the PDB
+/// first (they depend on nothing and guard the rest), the ConfigMap and
+/// Secret before the StatefulSet that mounts them. The destructuring names
+/// every field: a child added to [`Desired`] that is not applied does not
+/// compile.
+async fn apply_children(
+    client: &Client,
+    namespace: &str,
+    desired: Desired,
+) -> Result<Vec<Refused>, Error> {
     let Desired {
         config_map,
         secret,
@@ -138,21 +194,16 @@ async fn apply_children(client: &Client, namespace: &str, desired: Desired) -> R
         pdb,
         network_policy,
     } = desired;
-    macro_rules! apply {
-        ($object:expr) => {{
-            let object = $object;
-            let api = Api::namespaced(client.clone(), namespace);
-            server_side_apply(&api, &object.name_any(), &object).await?;
-        }};
-    }
-    apply!(config_map);
-    apply!(secret);
-    apply!(headless_service);
-    apply!(client_service);
-    apply!(statefulset);
-    apply!(pdb);
-    apply!(network_policy);
-    Ok(())
+    let refused = [
+        apply_one(client, namespace, &network_policy).await?,
+        apply_one(client, namespace, &pdb).await?,
+        apply_one(client, namespace, &config_map).await?,
+        apply_one(client, namespace, &secret).await?,
+        apply_one(client, namespace, &headless_service).await?,
+        apply_one(client, namespace, &client_service).await?,
+        apply_one(client, namespace, &statefulset).await?,
+    ];
+    Ok(refused.into_iter().flatten().collect())
 }
 
 async fn publish_status(
@@ -201,12 +252,10 @@ fn phase_event(status: &VectorClusterStatus) -> Option<Event> {
                 .conditions
                 .iter()
                 .find(|c| c.type_ == "Degraded")
-                .map(|c| {
-                    if c.reason == "InvalidSpec" {
-                        "InvalidSpec"
-                    } else {
-                        "RolloutHalted"
-                    }
+                .map(|c| match c.reason.as_str() {
+                    "InvalidSpec" => "InvalidSpec",
+                    status::APPLY_FAILED => status::APPLY_FAILED,
+                    _ => "RolloutHalted",
                 })
                 .unwrap_or("Degraded"),
         ),
@@ -258,13 +307,14 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         .annotations
         .and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION).cloned())
         .unwrap_or_default();
-    let observed = observe::existing(existing.as_ref(), &template_hash);
     let pod_states = observe::pods(
         &pods,
         &names.statefulset,
         observe::update_revision(existing.as_ref()),
     );
     let replicas = build::replicas(&cluster);
+    let ready_nodes = observe::ready_nodes(&pod_states, replicas);
+    let observed = observe::existing(existing.as_ref(), &template_hash, ready_nodes);
     let mut step = rollout::within_window(
         rollout::step(observed, &pod_states, replicas, |o| names.pod(o)),
         observed,
@@ -315,9 +365,10 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
             partition: step.partition(),
         },
     );
-    apply_children(&ctx.client, namespace, desired).await?;
+    let refused = apply_children(&ctx.client, namespace, desired).await?;
 
     let all_current = observed.is_some_and(|o| o.template_current)
+        && ready_nodes == replicas
         && pod_states.len() == replicas as usize
         && pod_states.iter().all(|p| p.updated && p.ready);
     let facts = status::Facts {
@@ -325,9 +376,11 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         version: cluster.spec.version.to_string(),
         desired_nodes: replicas,
         suspended: cluster.spec.suspend,
-        ready_nodes: observe::ready_replicas(existing.as_ref()),
+        ready_nodes,
+        pods: u32::try_from(pod_states.len()).unwrap_or(u32::MAX),
         all_current,
         step: &step,
+        refused: &refused,
         endpoint: cluster.endpoint(),
         selector: names.selector_string(),
         previous: vc.status.as_ref(),
@@ -335,6 +388,11 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let status = status::compute(&facts, now);
     let settled = matches!(status.phase, Phase::Ready | Phase::Suspended);
     publish_status(ctx, vc, status).await?;
+    if !refused.is_empty() {
+        // Retried with backoff: the refusal may clear (a quota freed, an
+        // admission webhook back) without the spec changing.
+        return Err(Error::Refused(refused.len()));
+    }
     Ok(Action::requeue(if settled {
         SETTLED_REQUEUE
     } else {

@@ -16,7 +16,13 @@ const FAILING: [&str; 5] = [
     "InvalidImageName",
 ];
 
-pub fn existing(sts: Option<&StatefulSet>, desired_template_hash: &str) -> Option<Existing> {
+/// `ready_nodes` is [`ready_nodes`]: pods are the one source of readiness,
+/// never the StatefulSet's `readyReplicas`, which lags behind them.
+pub fn existing(
+    sts: Option<&StatefulSet>,
+    desired_template_hash: &str,
+    ready_nodes: u32,
+) -> Option<Existing> {
     let sts = sts?;
     let current_hash = sts
         .metadata
@@ -35,15 +41,14 @@ pub fn existing(sts: Option<&StatefulSet>, desired_template_hash: &str) -> Optio
         template_current: current_hash.map(String::as_str) == Some(desired_template_hash),
         observed: status.and_then(|s| s.observed_generation) == sts.metadata.generation,
         partition: u32::try_from(partition).unwrap_or(0),
-        ready_replicas: ready_replicas(Some(sts)),
+        ready_replicas: ready_nodes,
     })
 }
 
-pub fn ready_replicas(sts: Option<&StatefulSet>) -> u32 {
-    sts.and_then(|s| s.status.as_ref())
-        .and_then(|s| s.ready_replicas)
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0)
+/// Nodes that serve: desired ordinals whose pod is Ready.
+pub fn ready_nodes(pods: &[PodState], replicas: u32) -> u32 {
+    let ready = pods.iter().filter(|p| p.ordinal < replicas && p.ready);
+    u32::try_from(ready.count()).unwrap_or(u32::MAX)
 }
 
 pub fn update_revision(sts: Option<&StatefulSet>) -> Option<&str> {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Refused;
 use super::rollout::Step;
 use crate::crd::condition::{self, Observed};
 use crate::crd::maintenance::WAITING_REASON;
@@ -14,10 +15,15 @@ pub struct Facts<'a> {
     pub version: String,
     pub desired_nodes: u32,
     pub suspended: bool,
+    /// Desired nodes whose pod is Ready.
     pub ready_nodes: u32,
+    /// Pods that still exist, desired or not (a suspension waits for none).
+    pub pods: u32,
     /// Every desired pod exists, runs the update revision and is Ready.
     pub all_current: bool,
     pub step: &'a Step,
+    /// Children the apiserver refused in this pass.
+    pub refused: &'a [Refused],
     pub endpoint: String,
     pub selector: String,
     pub previous: Option<&'a VectorClusterStatus>,
@@ -32,10 +38,20 @@ fn cond(
     Observed::new(type_, status, reason, message)
 }
 
+/// The reason of a `Degraded` condition for children the apiserver refused.
+pub const APPLY_FAILED: &str = "ApplyFailed";
+
 pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
     let previous_version = f.previous.and_then(|p| p.current_version.clone());
     let nodes = format!("{} of {} nodes ready", f.ready_nodes, f.desired_nodes);
+    let refused = f
+        .refused
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
     let (phase, reason, message) = match f.step {
+        _ if !f.refused.is_empty() => (Phase::Degraded, APPLY_FAILED, refused),
         Step::Halt { reason, .. } => (Phase::Degraded, "RolloutHalted", reason.clone()),
         // Serving as before; the change is pending, not under way.
         Step::Scheduled { window, .. } => (
@@ -53,7 +69,7 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
             "RollingUpgrade",
             format!("{reason}; {nodes}"),
         ),
-        Step::Steady if f.suspended && f.ready_nodes == 0 => (
+        Step::Steady if f.suspended && f.pods == 0 => (
             Phase::Suspended,
             "Suspended",
             "suspended: no nodes run, volumes are kept".to_owned(),
@@ -138,8 +154,10 @@ mod tests {
             desired_nodes: 3,
             suspended: false,
             ready_nodes: ready,
+            pods: ready,
             all_current,
             step,
+            refused: &[],
             endpoint: "http://search.org-acme.svc.cluster.local:6333".into(),
             selector: "app=qdrant".into(),
             previous,
@@ -192,9 +210,39 @@ mod tests {
     }
 
     #[test]
-    fn a_suspended_cluster_with_no_pods_is_suspended() {
+    fn a_refused_child_is_degraded_naming_the_object_and_the_apiservers_message() {
+        let refused = [Refused {
+            object: "StatefulSet/search".into(),
+            message: "spec: Forbidden: updates to statefulset spec for fields other than 'replicas' are forbidden".into(),
+        }];
+        let mut f = facts(&Step::Steady, 3, true, None);
+        f.refused = &refused;
+        let s = compute(&f, Utc::now());
+        assert_eq!(s.phase, Phase::Degraded);
+        assert_eq!(s.observed_generation, Some(2));
+        let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", APPLY_FAILED)
+        );
+        assert!(
+            degraded
+                .message
+                .starts_with("StatefulSet/search: spec: Forbidden"),
+            "{}",
+            degraded.message
+        );
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "False");
+    }
+
+    #[test]
+    fn a_suspended_cluster_is_suspended_once_no_pod_is_left() {
         let mut f = facts(&Step::Steady, 0, false, None);
         f.suspended = true;
+        f.pods = 2;
+        assert_eq!(compute(&f, Utc::now()).phase, Phase::Updating);
+        f.pods = 0;
         assert_eq!(compute(&f, Utc::now()).phase, Phase::Suspended);
     }
 }

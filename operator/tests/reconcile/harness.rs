@@ -244,7 +244,16 @@ impl Applied {
     }
 }
 
+/// The children in the order the reconciler applies them.
 const CHILDREN: [(&str, &str); 7] = [
+    (
+        "networkpolicy",
+        "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/search",
+    ),
+    (
+        "pdb",
+        "/apis/policy/v1/namespaces/org-acme/poddisruptionbudgets/search",
+    ),
     (
         "configmap",
         "/api/v1/namespaces/org-acme/configmaps/search-config",
@@ -261,14 +270,6 @@ const CHILDREN: [(&str, &str); 7] = [
     (
         "statefulset",
         "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
-    ),
-    (
-        "pdb",
-        "/apis/policy/v1/namespaces/org-acme/poddisruptionbudgets/search",
-    ),
-    (
-        "networkpolicy",
-        "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/search",
     ),
 ];
 

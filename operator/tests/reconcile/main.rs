@@ -671,10 +671,39 @@ async fn an_invalid_spec_is_reported_and_nothing_is_applied() {
         degraded["message"]
             .as_str()
             .unwrap()
-            .contains("replication_factor")
+            .starts_with("spec.replicationFactor: "),
+        "named as the resource spells it: {degraded}"
     );
     respond(send, 200, &serde_json::to_value(&vc).unwrap());
     task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+    assert_eq!(h.events.take(), [(true, "InvalidSpec")]);
+}
+
+#[tokio::test]
+async fn a_version_below_the_running_one_is_refused_and_no_node_rolls_back() {
+    let mut h = Harness::new();
+    let mut vc = cluster(v(13), 3, 2);
+    vc.status = Some(
+        serde_json::from_value(json!({ "phase": "Ready", "currentVersion": "1.14.0" })).unwrap(),
+    );
+    let task = h.start(&vc);
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{CLUSTER_PATH}/status"))
+        .await;
+    let status = &call.body["status"];
+    assert_eq!(status["phase"], "Degraded");
+    assert_eq!(status["currentVersion"], "1.14.0", "still what runs");
+    let degraded = &status["conditions"][2];
+    assert_eq!(degraded["reason"], "InvalidSpec");
+    assert_eq!(
+        degraded["message"],
+        "spec.version: cannot downgrade from 1.14.0 to 1.13.0: Qdrant's storage format only moves forward"
+    );
+    respond(send, 200, &serde_json::to_value(&vc).unwrap());
+    task.await.unwrap().unwrap();
+    // Not a single child is applied, so the StatefulSet keeps its template.
     h.server.expect_nothing().await;
     assert_eq!(h.events.take(), [(true, "InvalidSpec")]);
 }
