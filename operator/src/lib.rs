@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod lease;
 pub mod metrics;
 pub mod names;
+pub mod quantity;
 pub mod reconcile;
 pub mod serving;
 pub mod telemetry;

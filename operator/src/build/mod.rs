@@ -27,7 +27,7 @@ use crate::EngineVersion;
 use crate::crd::vector_cluster::{SpecViolation, VectorCluster, VectorClusterSpec, downgrade};
 use crate::names::{NameTooLong, Names};
 
-pub use statefulset::TEMPLATE_HASH_ANNOTATION;
+pub use statefulset::{STORAGE_VOLUME, TEMPLATE_HASH_ANNOTATION};
 
 pub const HTTP_PORT: i32 = 6333;
 pub const GRPC_PORT: i32 = 6334;

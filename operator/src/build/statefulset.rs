@@ -26,7 +26,10 @@ pub const CONFIG_HASH_ANNOTATION: &str = "quartermaster.dev/config-hash";
 /// On the StatefulSet: a digest of the pod template it was built with, so
 /// that the next reconcile knows whether a rollout is due.
 pub const TEMPLATE_HASH_ANNOTATION: &str = "quartermaster.dev/template-hash";
-const STORAGE_VOLUME: &str = "storage";
+pub const STORAGE_VOLUME: &str = "storage";
+/// The directory of the storage volume that holds snapshots; Qdrant's own
+/// data sits in the volume's root, so the name must not be one of its.
+const SNAPSHOTS_SUBPATH: &str = "qm-snapshots";
 const CONFIG_VOLUME: &str = "config";
 
 pub fn image(cluster: &ValidatedCluster) -> String {
@@ -111,6 +114,17 @@ fn container(cluster: &ValidatedCluster) -> Container {
             VolumeMount {
                 name: STORAGE_VOLUME.to_owned(),
                 mount_path: "/qdrant/storage".to_owned(),
+                ..VolumeMount::default()
+            },
+            // Qdrant's `snapshots_path` on the node's own volume, beside
+            // (not inside) its data: a node's snapshot is never larger than
+            // what it stores, it grows with the volume without a pod
+            // template change, and it never fills the container's writable
+            // layer (which gets the pod evicted).
+            VolumeMount {
+                name: STORAGE_VOLUME.to_owned(),
+                mount_path: "/qdrant/snapshots".to_owned(),
+                sub_path: Some(SNAPSHOTS_SUBPATH.to_owned()),
                 ..VolumeMount::default()
             },
             VolumeMount {

@@ -24,10 +24,11 @@ pub struct Running {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A vector cluster: ready nodes and the storage they have.
+    /// A vector cluster: ready nodes, and the capacity its volumes report
+    /// (kept while suspended, grown only once the volumes have grown).
     Cluster {
         ready_nodes: u32,
-        storage_gib_per_node: u32,
+        storage_bytes: u64,
         points: Option<u64>,
     },
     /// An inference endpoint: ready replicas, each with `gpus` of `gpu_model`.
@@ -79,7 +80,7 @@ pub fn sample(
         match &resource.kind {
             Kind::Cluster {
                 ready_nodes,
-                storage_gib_per_node,
+                storage_bytes,
                 points,
             } => {
                 let nodes = u64::from(*ready_nodes);
@@ -91,14 +92,13 @@ pub fn sample(
                     None,
                     nodes * seconds,
                 ));
-                let bytes = nodes * u64::from(*storage_gib_per_node) * (1 << 30);
                 events.push(event(
                     source,
                     resource,
                     window,
                     "storage_bytes",
                     None,
-                    bytes,
+                    *storage_bytes,
                 ));
                 if let Some(points) = points {
                     events.push(event(
@@ -133,6 +133,44 @@ pub fn sample(
     events
 }
 
+/// The capacity each cluster's volumes report (`status.capacity`), by
+/// namespace and cluster name: what is billed, not what the spec asks
+/// (a volume still growing, or one a StorageClass rounded up, differs).
+async fn volume_capacity(
+    client: &kube::Client,
+) -> Result<std::collections::BTreeMap<(String, String), u64>, kube::Error> {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use kube::api::{Api, ListParams};
+
+    let claims = Api::<PersistentVolumeClaim>::all(client.clone())
+        .list(&ListParams::default().labels(crate::names::LABEL_CLUSTER))
+        .await?;
+    let mut capacity = std::collections::BTreeMap::new();
+    for claim in claims.items {
+        let Some(cluster) = claim
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::names::LABEL_CLUSTER))
+        else {
+            continue;
+        };
+        let bytes = claim
+            .status
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.get("storage"))
+            .and_then(|q| crate::quantity::bytes(&q.0))
+            .unwrap_or(0);
+        let key = (
+            claim.metadata.namespace.clone().unwrap_or_default(),
+            cluster.clone(),
+        );
+        *capacity.entry(key).or_insert(0) += bytes;
+    }
+    Ok(capacity)
+}
+
 /// The resources running in this data plane, as the collector samples them:
 /// every `VectorCluster` and `InferenceEndpoint` the control plane placed
 /// (labelled with its organization and id).
@@ -142,6 +180,7 @@ pub async fn running(
 ) -> Result<Vec<Running>, kube::Error> {
     use crate::crd::inference_endpoint::InferenceEndpoint;
     use crate::crd::vector_cluster::VectorCluster;
+    use kube::ResourceExt;
     use kube::api::{Api, ListParams};
 
     let placed =
@@ -153,6 +192,7 @@ pub async fn running(
             labels.get("quartermaster.dev/id")?.clone(),
         ))
     };
+    let capacity = volume_capacity(client).await?;
     let mut found = Vec::new();
     for vc in Api::<VectorCluster>::all(client.clone())
         .list(&placed)
@@ -161,7 +201,10 @@ pub async fn running(
     {
         if let Some((organization_id, resource_id)) = labels(&vc.metadata) {
             let ready_nodes = vc.status.as_ref().map_or(0, |s| s.ready_nodes);
-            let storage_gib_per_node = vc.spec.resources.storage_gib;
+            let storage_bytes = capacity
+                .get(&(vc.namespace().unwrap_or_default(), vc.name_any()))
+                .copied()
+                .unwrap_or(0);
             let points = if ready_nodes > 0 {
                 cluster_points(client, qdrant, &vc).await
             } else {
@@ -172,7 +215,7 @@ pub async fn running(
                 resource_id,
                 kind: Kind::Cluster {
                     ready_nodes,
-                    storage_gib_per_node,
+                    storage_bytes,
                     points,
                 },
             });
@@ -236,7 +279,7 @@ mod tests {
                 resource_id: "c-1".into(),
                 kind: Kind::Cluster {
                     ready_nodes: 3,
-                    storage_gib_per_node: 10,
+                    storage_bytes: 3 * 10 * (1 << 30),
                     points: Some(12_345),
                 },
             },

@@ -14,6 +14,7 @@ pub mod events;
 mod observe;
 pub mod rollout;
 pub mod status;
+pub mod volumes;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
@@ -46,6 +47,8 @@ pub const FINALIZER: &str = "quartermaster.dev/cleanup";
 const SETTLED_REQUEUE: Duration = Duration::from_secs(300);
 /// How often a cluster in motion is looked at.
 const MOVING_REQUEUE: Duration = Duration::from_secs(10);
+/// How soon a StatefulSet replaced for its volumes is looked for again.
+const REPLACE_REQUEUE: Duration = Duration::from_secs(2);
 
 pub struct Context {
     pub client: Client,
@@ -255,6 +258,7 @@ fn phase_event(status: &VectorClusterStatus) -> Option<Event> {
                 .map(|c| match c.reason.as_str() {
                     "InvalidSpec" => "InvalidSpec",
                     status::APPLY_FAILED => status::APPLY_FAILED,
+                    volumes::REFUSED => volumes::REFUSED,
                     _ => "RolloutHalted",
                 })
                 .unwrap_or("Degraded"),
@@ -295,6 +299,13 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         .unwrap_or_else(ApiKeys::generate);
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
     let existing = statefulsets.get_opt(&names.statefulset).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some())
+    {
+        // Replaced for its volumes: created anew once the old one is gone.
+        return Ok(Action::requeue(REPLACE_REQUEUE));
+    }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let pods = pods
         .list(&ListParams::default().labels(&names.selector_string()))
@@ -358,14 +369,44 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
+    let desired_claim = volumes::Claim {
+        gib: cluster.spec.resources.storage_gib,
+        class: cluster.spec.storage_class.clone(),
+    };
+    let existing_claim = existing.as_ref().and_then(observe::claim);
+    let volume_plan = match &existing_claim {
+        Some(claim) if *claim != desired_claim => {
+            let seen = observe::volumes(ctx, namespace, names).await?;
+            volumes::plan(
+                Some(claim),
+                &desired_claim,
+                &seen.volumes,
+                seen.class.as_deref(),
+                seen.expandable,
+            )
+        }
+        _ => volumes::Plan::Current,
+    };
+    if let volumes::Plan::Expand { resize, .. } = &volume_plan {
+        grow_volumes(ctx, vc, namespace, resize, desired_claim.gib).await?;
+    }
+    // Until the StatefulSet can take the new claim template, it is applied
+    // with the one it has: the apiserver would refuse any other.
+    let template = volume_plan.template(existing_claim.as_ref(), &desired_claim);
+    let mut built = cluster.clone();
+    built.spec.resources.storage_gib = template.gib;
+    built.spec.storage_class.clone_from(&template.class);
     let desired = build::desired(
-        &cluster,
+        &built,
         &keys,
         Rollout {
             partition: step.partition(),
         },
     );
     let refused = apply_children(&ctx.client, namespace, desired).await?;
+    if volume_plan == volumes::Plan::Replace && refused.is_empty() {
+        replace_statefulset(ctx, vc, &statefulsets, &names.statefulset).await?;
+    }
 
     let all_current = observed.is_some_and(|o| o.template_current)
         && ready_nodes == replicas
@@ -381,6 +422,8 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         all_current,
         step: &step,
         refused: &refused,
+        volumes: &volume_plan,
+        storage_gib: cluster.spec.resources.storage_gib,
         endpoint: cluster.endpoint(),
         selector: names.selector_string(),
         previous: vc.status.as_ref(),
@@ -388,6 +431,9 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let status = status::compute(&facts, now);
     let settled = matches!(status.phase, Phase::Ready | Phase::Suspended);
     publish_status(ctx, vc, status).await?;
+    if volume_plan == volumes::Plan::Replace {
+        return Ok(Action::requeue(REPLACE_REQUEUE));
+    }
     if !refused.is_empty() {
         // Retried with backoff: the refusal may clear (a quota freed, an
         // admission webhook back) without the spec changing.
@@ -398,6 +444,71 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     } else {
         MOVING_REQUEUE
     }))
+}
+
+/// Raises each claim in `resize` to `gib`; the storage driver grows the
+/// volume and, where the filesystem needs it, the kubelet grows that too.
+async fn grow_volumes(
+    ctx: &Context,
+    vc: &VectorCluster,
+    namespace: &str,
+    resize: &[String],
+    gib: u32,
+) -> Result<(), Error> {
+    if resize.is_empty() {
+        return Ok(());
+    }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = serde_json::json!({
+        "spec": { "resources": { "requests": { "storage": format!("{gib}Gi") } } }
+    });
+    for name in resize {
+        claims
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    let note = format!("growing {} to {gib} GiB", resize.join(", "));
+    ctx.events
+        .publish(
+            &vc.object_ref(&()),
+            Event {
+                warning: false,
+                reason: "ExpandingVolumes",
+                note,
+            },
+        )
+        .await;
+    Ok(())
+}
+
+/// Deletes the StatefulSet and leaves its pods running (orphaned), so that
+/// the next pass creates it with the grown claim template and it adopts
+/// them: no pod restarts.
+async fn replace_statefulset(
+    ctx: &Context,
+    vc: &VectorCluster,
+    statefulsets: &Api<StatefulSet>,
+    name: &str,
+) -> Result<(), Error> {
+    let orphan = DeleteParams {
+        propagation_policy: Some(kube::api::PropagationPolicy::Orphan),
+        ..DeleteParams::default()
+    };
+    statefulsets.delete(name, &orphan).await?;
+    ctx.events
+        .publish(
+            &vc.object_ref(&()),
+            Event {
+                warning: false,
+                reason: "VolumesExpanded",
+                note: format!(
+                    "every volume has grown to {} GiB; StatefulSet {name} is replaced with its pods kept",
+                    vc.spec.resources.storage_gib
+                ),
+            },
+        )
+        .await;
+    Ok(())
 }
 
 /// Deletes the StatefulSet in the foreground (its pods and, by its retention

@@ -2,10 +2,17 @@
 //! pure decisions need.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Api;
+use kube::api::ListParams;
 
 use super::rollout::{Existing, PodState};
-use crate::build::TEMPLATE_HASH_ANNOTATION;
+use super::volumes::{Claim, Volume};
+use super::{Context, Error};
+use crate::build::{STORAGE_VOLUME, TEMPLATE_HASH_ANNOTATION};
+use crate::names::Names;
+use crate::quantity;
 
 /// Waiting reasons that will not fix themselves.
 const FAILING: [&str; 5] = [
@@ -90,4 +97,89 @@ pub fn pods(pods: &[Pod], statefulset: &str, update_revision: Option<&str>) -> V
             })
         })
         .collect()
+}
+
+/// The claim template the StatefulSet has now.
+pub fn claim(sts: &StatefulSet) -> Option<Claim> {
+    let template = sts
+        .spec
+        .as_ref()?
+        .volume_claim_templates
+        .as_ref()?
+        .iter()
+        .find(|t| t.metadata.name.as_deref() == Some(STORAGE_VOLUME))?;
+    let spec = template.spec.as_ref()?;
+    let size = spec.resources.as_ref()?.requests.as_ref()?.get("storage")?;
+    Some(Claim {
+        gib: quantity::gib(&size.0)?,
+        class: spec.storage_class_name.clone(),
+    })
+}
+
+/// The volumes of a cluster and whether their StorageClass can grow them.
+#[derive(Debug, Default)]
+pub struct Volumes {
+    pub volumes: Vec<Volume>,
+    /// The class the claims were bound with (the default's name, when the
+    /// spec named none).
+    pub class: Option<String>,
+    pub expandable: Option<bool>,
+}
+
+/// Reads the cluster's claims (`storage-<statefulset>-<ordinal>`) and their
+/// StorageClass: only when the spec asks for other volumes than it has.
+pub async fn volumes(ctx: &Context, namespace: &str, names: &Names) -> Result<Volumes, Error> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let prefix = format!("{STORAGE_VOLUME}-{}-", names.statefulset);
+    let listed = claims
+        .list(&ListParams::default().labels(&names.selector_string()))
+        .await?
+        .items;
+    let size = |q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>| {
+        q.and_then(|q| quantity::gib(&q.0)).unwrap_or(0)
+    };
+    let mut class = None;
+    let mut volumes = Vec::new();
+    for claim in &listed {
+        let Some(name) = claim.metadata.name.as_deref() else {
+            continue;
+        };
+        if !name
+            .strip_prefix(&prefix)
+            .is_some_and(|o| o.parse::<u32>().is_ok())
+        {
+            continue;
+        }
+        let spec = claim.spec.as_ref();
+        if class.is_none() {
+            class = spec.and_then(|s| s.storage_class_name.clone());
+        }
+        volumes.push(Volume {
+            name: name.to_owned(),
+            requested_gib: size(
+                spec.and_then(|s| s.resources.as_ref())
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage")),
+            ),
+            capacity_gib: size(
+                claim
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.capacity.as_ref())
+                    .and_then(|c| c.get("storage")),
+            ),
+        });
+    }
+    let expandable = match &class {
+        Some(name) => Api::<StorageClass>::all(ctx.client.clone())
+            .get_opt(name)
+            .await?
+            .map(|c| c.allow_volume_expansion == Some(true)),
+        None => None,
+    };
+    Ok(Volumes {
+        volumes,
+        class,
+        expandable,
+    })
 }

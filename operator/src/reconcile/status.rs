@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::Refused;
 use super::rollout::Step;
+use super::volumes;
 use crate::crd::condition::{self, Observed};
 use crate::crd::maintenance::WAITING_REASON;
 use crate::crd::vector_cluster::{Phase, VectorClusterStatus};
@@ -24,6 +25,10 @@ pub struct Facts<'a> {
     pub step: &'a Step,
     /// Children the apiserver refused in this pass.
     pub refused: &'a [Refused],
+    /// What becomes of the volumes.
+    pub volumes: &'a volumes::Plan,
+    /// The volume size the spec asks for, in GiB.
+    pub storage_gib: u32,
     pub endpoint: String,
     pub selector: String,
     pub previous: Option<&'a VectorClusterStatus>,
@@ -52,6 +57,15 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         .join("; ");
     let (phase, reason, message) = match f.step {
         _ if !f.refused.is_empty() => (Phase::Degraded, APPLY_FAILED, refused),
+        _ if let Some((degraded, reason, message)) = f.volumes.report(f.storage_gib) => (
+            if degraded {
+                Phase::Degraded
+            } else {
+                Phase::Updating
+            },
+            reason,
+            format!("{message}; {nodes}"),
+        ),
         Step::Halt { reason, .. } => (Phase::Degraded, "RolloutHalted", reason.clone()),
         // Serving as before; the change is pending, not under way.
         Step::Scheduled { window, .. } => (
@@ -158,6 +172,8 @@ mod tests {
             all_current,
             step,
             refused: &[],
+            volumes: &volumes::Plan::Current,
+            storage_gib: 10,
             endpoint: "http://search.org-acme.svc.cluster.local:6333".into(),
             selector: "app=qdrant".into(),
             previous,

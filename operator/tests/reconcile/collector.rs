@@ -55,7 +55,7 @@ async fn reports_wait_in_the_spool_until_acknowledged_and_go_oldest_first() {
         resource_id: "c-1".into(),
         kind: Kind::Cluster {
             ready_nodes: 1,
-            storage_gib_per_node: 10,
+            storage_bytes: 10 << 30,
             points: None,
         },
     }];
@@ -135,6 +135,15 @@ struct Heard {
     reports: Vec<Vec<Value>>,
 }
 
+fn claim(namespace: &str, cluster: &str, name: &str, capacity: &str) -> Value {
+    json!({
+        "metadata": { "name": name, "namespace": namespace,
+                      "labels": { "quartermaster.dev/cluster": cluster } },
+        "spec": { "resources": { "requests": { "storage": "10Gi" } } },
+        "status": { "phase": "Bound", "capacity": { "storage": capacity } },
+    })
+}
+
 /// A Kubernetes API that serves one placed cluster and no endpoints, and a
 /// control plane that takes reports; both record what they are asked.
 async fn fake_world(heard: Arc<Mutex<Heard>>) -> (String, String) {
@@ -161,6 +170,15 @@ async fn fake_world(heard: Arc<Mutex<Heard>>) -> (String, String) {
                 "/apis/quartermaster.dev/v1alpha1/inferenceendpoints" => {
                     ("InferenceEndpointList", vec![])
                 }
+                // The cluster's one volume has grown to 20 GiB (its spec says
+                // 10); another cluster's volume is not this one's usage.
+                "/api/v1/persistentvolumeclaims" => (
+                    "PersistentVolumeClaimList",
+                    vec![
+                        claim("org-acme", "search", "storage-search-0", "20Gi"),
+                        claim("org-acme", "other", "storage-other-0", "7Gi"),
+                    ],
+                ),
                 _ => return (StatusCode::NOT_FOUND, axum::Json(json!({}))),
             };
             let list = json!({ "apiVersion": "quartermaster.dev/v1alpha1", "kind": kind,
@@ -257,6 +275,7 @@ async fn the_collector_process_reports_what_runs_then_stops_cleanly_at_sigterm()
     assert_eq!(
         heard.api,
         [
+            "/api/v1/persistentvolumeclaims?&labelSelector=quartermaster.dev%2Fcluster",
             "/apis/quartermaster.dev/v1alpha1/vectorclusters?&labelSelector=quartermaster.dev%2Forganization%2Cquartermaster.dev%2Fid",
             "/apis/quartermaster.dev/v1alpha1/inferenceendpoints?&labelSelector=quartermaster.dev%2Forganization%2Cquartermaster.dev%2Fid",
         ]
@@ -279,6 +298,11 @@ async fn the_collector_process_reports_what_runs_then_stops_cleanly_at_sigterm()
             ("organizations/org-1/clusters/cluster-1", "node_seconds"),
             ("organizations/org-1/clusters/cluster-1", "storage_bytes"),
         ]
+    );
+    assert_eq!(
+        report[1]["data"]["value"],
+        20u64 << 30,
+        "billed as the volume reports it"
     );
     assert_eq!(
         Spool::open(&spool).unwrap().pending().unwrap().len(),

@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
 
+use crate::apiserver_rules;
+
 pub const NS: &str = "org-acme";
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -112,6 +114,11 @@ pub struct Harness {
     pub ctx: Arc<Context>,
     pub qdrant: Arc<FakeQdrant>,
     pub events: Arc<Events>,
+    /// The StatefulSet the apiserver holds, against which an apply is
+    /// checked by the apiserver's update rules.
+    stored_statefulset: Option<Value>,
+    /// Served after the children, as `between` is before them.
+    pub after: Vec<(&'static str, String, u16, Value)>,
 }
 
 impl Harness {
@@ -134,6 +141,8 @@ impl Harness {
             ctx,
             qdrant,
             events,
+            stored_statefulset: None,
+            after: Vec::new(),
         }
     }
 
@@ -344,6 +353,7 @@ impl Harness {
             }
             respond(send, status, &answer);
         }
+        let stored = self.stored_statefulset.take();
         for (kind, path) in children {
             let (call, send) = server.expect("PATCH", path).await;
             assert!(
@@ -353,8 +363,29 @@ impl Harness {
             );
             assert!(call.query.contains("force=true"), "{}", call.query);
             assert_eq!(call.content_type, "application/apply-patch+yaml");
-            respond(send, 200, &call.body);
-            objects.insert(*kind, call.body);
+            let refusal = match (*kind, &stored) {
+                ("statefulset", Some(stored)) => {
+                    apiserver_rules::statefulset_update(stored, &call.body)
+                }
+                _ => None,
+            };
+            match refusal {
+                Some(status) => {
+                    respond(send, 422, &status);
+                    objects.insert("refused", status);
+                }
+                None => {
+                    respond(send, 200, &call.body);
+                    objects.insert(*kind, call.body);
+                }
+            }
+        }
+        for (method, path, status, answer) in std::mem::take(&mut self.after) {
+            let (call, send) = server.expect(method, &path).await;
+            if call.body != Value::Null {
+                objects.insert("after", call.body);
+            }
+            respond(send, status, &answer);
         }
         let status_path = format!("{resource_path}/status");
         let status = tokio::select! {
@@ -369,7 +400,11 @@ impl Harness {
             () = wait_for(&task) => None,
         };
         let result = tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap();
-        assert!(result.is_ok(), "{result:?}");
+        let refused = objects.contains_key("refused");
+        assert!(
+            result.is_ok() != refused,
+            "a pass with a refusal fails (and is retried); one without succeeds: {result:?}"
+        );
         server.expect_nothing().await;
         Applied { objects, status }
     }
@@ -387,6 +422,7 @@ impl Harness {
         between: Vec<(&str, String, u16, Value)>,
     ) -> Applied {
         let task = self.start(cluster);
+        self.stored_statefulset = to_value(&world.statefulset);
         let reads = vec![
             Read::get(
                 "/api/v1/namespaces/org-acme/secrets/search-api-keys",

@@ -8,6 +8,7 @@
     reason = "test helpers fail loudly on the first unexpected value"
 )]
 
+mod apiserver_rules;
 mod backup;
 mod collector;
 mod endpoint;
@@ -16,6 +17,7 @@ mod lease;
 #[path = "../common/moto.rs"]
 mod moto;
 mod real_cluster;
+mod volumes;
 
 use chrono::Timelike;
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
