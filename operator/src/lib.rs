@@ -17,6 +17,7 @@ pub mod lease;
 pub mod metrics;
 pub mod names;
 pub mod quantity;
+pub mod readable;
 pub mod reconcile;
 pub mod serving;
 pub mod telemetry;

@@ -14,8 +14,8 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource};
 use operator::VectorCluster;
 use operator::backup::qdrant::SnapshotApi;
 use operator::backup::run::{self, Source};
@@ -27,7 +27,8 @@ use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
-use operator::reconcile::events::KubeEvents;
+use operator::readable;
+use operator::reconcile::events::{EventSink, KubeEvents};
 use operator::reconcile::{self, Context, backup, endpoint, measured};
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
@@ -138,6 +139,23 @@ impl Transfer {
         })?;
         Ok((SnapshotApi::new(&self.qdrant_api_key)?, store))
     }
+}
+
+/// A controller of every `K` that the operator can read: one object that
+/// cannot be read is reported and skipped, never stops the others.
+fn controller<K>(client: &Client, events: &Arc<dyn EventSink>) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
+    Controller::for_stream(reflector(writer, objects).applied_objects(), reader)
 }
 
 const SERVICE: operator::telemetry::Service = operator::telemetry::Service {
@@ -265,70 +283,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let owned = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
             let config = controller::Config::default().concurrency(concurrency);
-            let clusters = Controller::new(
-                Api::<VectorCluster>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-            .with_config(config.clone())
-            .shutdown_on_signal()
-            .run(
-                measured("vector_cluster", reconcile::reconcile),
-                reconcile::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|_| async {});
-            let endpoints = Controller::new(
-                Api::<InferenceEndpoint>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-            .with_config(config.clone())
-            .shutdown_on_signal()
-            .run(
-                measured("inference_endpoint", endpoint::reconcile),
-                endpoint::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|_| async {});
-            let schedules = Controller::new(
-                Api::<VectorCluster>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .with_config(config.clone())
-            .shutdown_on_signal()
-            .run(
-                measured("backup_schedule", backup::schedule),
-                backup::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|_| async {});
-            let backups = Controller::new(
-                Api::<VectorClusterBackup>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .owns(Api::<Job>::all(client.clone()), owned.clone())
-            .with_config(config.clone())
-            .shutdown_on_signal()
-            .run(
-                measured("backup", backup::run),
-                backup::error_policy,
-                ctx.clone(),
-            )
-            .for_each(|_| async {});
-            let restores = Controller::new(
-                Api::<VectorClusterRestore>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .owns(Api::<Job>::all(client), owned)
-            .with_config(config)
-            .shutdown_on_signal()
-            .run(
-                measured("restore", backup::restore),
-                backup::error_policy,
-                ctx,
-            )
-            .for_each(|_| async {});
+            let clusters = controller::<VectorCluster>(&client, &ctx.events)
+                .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
+                .with_config(config.clone())
+                .shutdown_on_signal()
+                .run(
+                    measured("vector_cluster", reconcile::reconcile),
+                    reconcile::error_policy,
+                    ctx.clone(),
+                )
+                .for_each(|_| async {});
+            let endpoints = controller::<InferenceEndpoint>(&client, &ctx.events)
+                .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+                .with_config(config.clone())
+                .shutdown_on_signal()
+                .run(
+                    measured("inference_endpoint", endpoint::reconcile),
+                    endpoint::error_policy,
+                    ctx.clone(),
+                )
+                .for_each(|_| async {});
+            let schedules = controller::<VectorCluster>(&client, &ctx.events)
+                .with_config(config.clone())
+                .shutdown_on_signal()
+                .run(
+                    measured("backup_schedule", backup::schedule),
+                    backup::error_policy,
+                    ctx.clone(),
+                )
+                .for_each(|_| async {});
+            let backups = controller::<VectorClusterBackup>(&client, &ctx.events)
+                .owns(Api::<Job>::all(client.clone()), owned.clone())
+                .with_config(config.clone())
+                .shutdown_on_signal()
+                .run(
+                    measured("backup", backup::run),
+                    backup::error_policy,
+                    ctx.clone(),
+                )
+                .for_each(|_| async {});
+            let restores = controller::<VectorClusterRestore>(&client, &ctx.events)
+                .owns(Api::<Job>::all(client), owned)
+                .with_config(config)
+                .shutdown_on_signal()
+                .run(
+                    measured("restore", backup::restore),
+                    backup::error_policy,
+                    ctx,
+                )
+                .for_each(|_| async {});
             futures::join!(clusters, endpoints, schedules, backups, restores);
             Ok(())
         }

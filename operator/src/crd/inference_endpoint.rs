@@ -9,10 +9,6 @@ use super::condition::Condition;
 use crate::SpecViolation;
 use crate::gpu;
 
-#[expect(
-    clippy::duplicated_attributes,
-    reason = "each printer column repeats `type_`; clippy reads them as one attribute"
-)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "quartermaster.dev",

@@ -26,10 +26,6 @@ pub const STORAGE_GIB: RangeInclusive<u32> = 1..=16_384;
 
 /// A Qdrant cluster: `nodes` peers, each with its own volume, every shard
 /// kept `replicationFactor` times.
-#[expect(
-    clippy::duplicated_attributes,
-    reason = "each printer column repeats `type_`; clippy reads them as one attribute"
-)]
 #[derive(CustomResource, Debug, Clone, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "quartermaster.dev",

@@ -144,10 +144,8 @@ pub async fn volumes(ctx: &Context, namespace: &str, names: &Names) -> Result<Vo
         let Some(name) = claim.metadata.name.as_deref() else {
             continue;
         };
-        if !name
-            .strip_prefix(&prefix)
-            .is_some_and(|o| o.parse::<u32>().is_ok())
-        {
+        let ordinal = name.strip_prefix(&prefix).map(str::parse::<u32>);
+        if !matches!(ordinal, Some(Ok(_))) {
             continue;
         }
         let spec = claim.spec.as_ref();

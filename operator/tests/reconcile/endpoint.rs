@@ -309,3 +309,102 @@ async fn a_revision_that_never_becomes_ready_is_rolled_back() {
     assert_eq!(degraded["reason"], "RolledBack");
     assert_eq!(h.events.take(), [(true, "RolledBack")]);
 }
+
+fn cpu(ie: &InferenceEndpoint, millicores: u64) -> Value {
+    let mut object = serde_json::to_value(ie).unwrap();
+    object["spec"]["resources"]["cpuMillicores"] = millicores.into();
+    object
+}
+
+#[tokio::test]
+async fn the_schema_refuses_an_out_of_bounds_number_and_one_stored_before_is_skipped_not_fatal() {
+    use futures::StreamExt;
+    use kube::CustomResourceExt;
+    use kube::api::{Api, PostParams};
+    use kube::runtime::watcher::{self, Event};
+
+    // Created now: the apiserver checks it against the CRD and refuses it.
+    let mut h = Harness::new();
+    let crd = serde_json::to_value(InferenceEndpoint::crd()).unwrap();
+    let bad: InferenceEndpoint = {
+        let mut object = cpu(&endpoint(1, "a1b2c3d"), 5_000_000);
+        object["metadata"]["name"] = "huge".into();
+        serde_json::from_value(object).unwrap()
+    };
+    let api: Api<InferenceEndpoint> = Api::namespaced(h.ctx.client.clone(), "org-acme");
+    let create = tokio::spawn(async move { api.create(&PostParams::default(), &bad).await });
+    let (call, send) = h
+        .server
+        .expect(
+            "POST",
+            "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/inferenceendpoints",
+        )
+        .await;
+    let refusal = crate::apiserver_rules::custom_resource(&crd, &call.body)
+        .expect("out of the schema's bounds");
+    crate::harness::respond(send, 422, &refusal);
+    let Err(kube::Error::Api(refused)) = create.await.unwrap() else {
+        panic!("refused")
+    };
+    assert_eq!(refused.code, 422);
+    assert!(
+        refused.message.contains(
+            "spec.resources.cpuMillicores in body should be less than or equal to 256000"
+        ),
+        "{}",
+        refused.message
+    );
+    assert!(
+        crate::apiserver_rules::custom_resource(
+            &crd,
+            &serde_json::to_value(endpoint(1, "x")).unwrap()
+        )
+        .is_none(),
+        "a valid endpoint fits"
+    );
+
+    // Stored before the bound existed, beside a good one: the good one is
+    // read and reconciled, the other reported on itself and skipped.
+    let stored_before = {
+        let mut object = cpu(&endpoint(1, "a1b2c3d"), 5_000_000_000);
+        object["metadata"]["name"] = "huge".into();
+        object
+    };
+    let good = serde_json::to_value(endpoint(1, "a1b2c3d")).unwrap();
+    let stream = operator::readable::watch::<InferenceEndpoint>(
+        h.ctx.client.clone(),
+        watcher::Config::default(),
+        h.events.clone(),
+    );
+    let listed = tokio::spawn(async move {
+        stream
+            .take(3)
+            .map(|event| match event.unwrap() {
+                Event::Init => "init".to_owned(),
+                Event::InitApply(ie) => format!("apply {}", ie.metadata.name.unwrap()),
+                Event::InitDone => "done".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .await
+    });
+    let (_, send) = h
+        .server
+        .expect("GET", "/apis/quartermaster.dev/v1alpha1/inferenceendpoints")
+        .await;
+    crate::harness::respond(
+        send,
+        200,
+        &json!({ "apiVersion": "quartermaster.dev/v1alpha1", "kind": "InferenceEndpointList",
+                 "metadata": { "resourceVersion": "7" }, "items": [stored_before, good] }),
+    );
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(2), listed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, ["init", "apply chat", "done"]);
+    let events = h.events.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].warning, events[0].reason), (true, "Unreadable"));
+    assert!(events[0].note.contains("5000000000"), "{}", events[0].note);
+}
