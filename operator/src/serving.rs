@@ -1,5 +1,13 @@
 //! Serving engines: how each starts a model and reports health and load.
 //! A trait so that another engine (TGI today, others later) is one impl.
+//!
+//! Each fact is the engine's own, read in its source: vLLM's
+//! `vllm/entrypoints/openai/api_server.py` (`VLLM_API_KEY`) and
+//! `vllm/v1/metrics/loggers.py` (`vllm:num_requests_running`,
+//! `vllm:num_requests_waiting`, `vllm:request_success_total`); TGI's
+//! `launcher/src/main.rs` (`--api-key`, env `API_KEY`; its image sets
+//! `HF_HOME=/data`) and `router/src/server.rs` (`tgi_queue_size`,
+//! `tgi_batch_current_size`, `tgi_request_success`).
 
 use crate::crd::inference_endpoint::{EngineKind, InferenceEndpointSpec};
 
@@ -11,6 +19,17 @@ pub trait ServingEngine: Sync {
     fn args(&self, spec: &InferenceEndpointSpec) -> Vec<String>;
     /// The Prometheus counter of finished requests, for idle detection.
     fn requests_metric(&self) -> &'static str;
+    /// The environment variable the engine reads its API key from.
+    fn api_key_env(&self) -> &'static str;
+    /// Where the engine keeps downloaded weights (its `HF_HOME`).
+    fn cache_path(&self) -> &'static str;
+    /// The gauges whose sum is the requests a replica holds (running and
+    /// queued), as the engine exports them.
+    fn load_series(&self) -> [&'static str; 2];
+    /// The pods metric the HorizontalPodAutoscaler reads: the sum of
+    /// [`ServingEngine::load_series`], as the Prometheus adapter rule in the
+    /// operator chart names it.
+    fn load_metric(&self) -> &'static str;
 }
 
 #[derive(Debug)]
@@ -38,6 +57,22 @@ impl ServingEngine for Vllm {
     fn requests_metric(&self) -> &'static str {
         "vllm:request_success_total"
     }
+
+    fn api_key_env(&self) -> &'static str {
+        "VLLM_API_KEY"
+    }
+
+    fn cache_path(&self) -> &'static str {
+        "/root/.cache/huggingface"
+    }
+
+    fn load_series(&self) -> [&'static str; 2] {
+        ["vllm:num_requests_running", "vllm:num_requests_waiting"]
+    }
+
+    fn load_metric(&self) -> &'static str {
+        "vllm_requests_in_flight"
+    }
 }
 
 impl ServingEngine for Tgi {
@@ -59,6 +94,22 @@ impl ServingEngine for Tgi {
 
     fn requests_metric(&self) -> &'static str {
         "tgi_request_success"
+    }
+
+    fn api_key_env(&self) -> &'static str {
+        "API_KEY"
+    }
+
+    fn cache_path(&self) -> &'static str {
+        "/data"
+    }
+
+    fn load_series(&self) -> [&'static str; 2] {
+        ["tgi_batch_current_size", "tgi_queue_size"]
+    }
+
+    fn load_metric(&self) -> &'static str {
+        "tgi_requests_in_flight"
     }
 }
 
@@ -84,6 +135,9 @@ fn hub_args(
         spec.gpu.count.to_string(),
     ]
 }
+
+/// Every engine, for what must hold for each (the chart's adapter rules).
+pub const ALL: [EngineKind; 2] = [EngineKind::Vllm, EngineKind::Tgi];
 
 pub fn engine(kind: EngineKind) -> &'static dyn ServingEngine {
     match kind {

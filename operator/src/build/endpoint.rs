@@ -29,8 +29,6 @@ use crate::names::{MANAGED_BY, MAX_CLUSTER_NAME, NameTooLong};
 use crate::{gpu, serving};
 
 pub const API_KEY: &str = "api-key";
-/// The custom metric the autoscaler reads: requests in flight per pod.
-pub const CONCURRENCY_METRIC: &str = "inference_requests_running";
 
 #[derive(Debug, Clone)]
 pub struct ValidatedEndpoint {
@@ -183,7 +181,7 @@ fn container(endpoint: &ValidatedEndpoint, served: &Served) -> Container {
     ]
     .into();
     let mut env = vec![EnvVar {
-        name: "VLLM_API_KEY".to_owned(),
+        name: engine.api_key_env().to_owned(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
                 name: endpoint.secret_name(),
@@ -232,7 +230,7 @@ fn container(endpoint: &ValidatedEndpoint, served: &Served) -> Container {
             },
             VolumeMount {
                 name: "model-cache".to_owned(),
-                mount_path: "/root/.cache/huggingface".to_owned(),
+                mount_path: engine.cache_path().to_owned(),
                 ..VolumeMount::default()
             },
         ]),
@@ -325,7 +323,8 @@ fn pdb(endpoint: &ValidatedEndpoint) -> PodDisruptionBudget {
     }
 }
 
-/// Scales between `max(min, 1)` and `max` on requests in flight per pod.
+/// Scales between `max(min, 1)` and `max` on requests in flight per pod
+/// (running and queued, as the engine counts them).
 /// Scaling to and from zero is the operator's (an HPA cannot).
 fn hpa(endpoint: &ValidatedEndpoint) -> HorizontalPodAutoscaler {
     let replicas = endpoint.spec.replicas;
@@ -343,7 +342,9 @@ fn hpa(endpoint: &ValidatedEndpoint) -> HorizontalPodAutoscaler {
                 type_: "Pods".to_owned(),
                 pods: Some(PodsMetricSource {
                     metric: MetricIdentifier {
-                        name: CONCURRENCY_METRIC.to_owned(),
+                        name: serving::engine(endpoint.spec.engine)
+                            .load_metric()
+                            .to_owned(),
                         selector: None,
                     },
                     target: MetricTarget {
@@ -364,6 +365,7 @@ fn hpa(endpoint: &ValidatedEndpoint) -> HorizontalPodAutoscaler {
 mod tests {
     use super::*;
     use crate::build::fixtures::assert_snapshot;
+    use crate::crd::inference_endpoint::EngineKind;
     use crate::crd::inference_endpoint::tests::spec;
 
     fn validated(gpu_model: &str, count: u32) -> ValidatedEndpoint {
@@ -481,6 +483,52 @@ mod tests {
         assert_eq!((s.min_replicas, s.max_replicas), (Some(1), 4));
         let target = &s.metrics.as_ref().unwrap()[0].pods.as_ref().unwrap().target;
         assert_eq!(target.average_value, Some(Quantity("16".into())));
+    }
+
+    #[test]
+    fn each_engine_gets_its_key_cache_and_load_metric_by_its_own_names() {
+        let mut e = validated("nvidia-l4", 1);
+        for (kind, key, cache, metric) in [
+            (
+                EngineKind::Vllm,
+                "VLLM_API_KEY",
+                "/root/.cache/huggingface",
+                "vllm_requests_in_flight",
+            ),
+            (
+                EngineKind::Tgi,
+                "API_KEY",
+                "/data",
+                "tgi_requests_in_flight",
+            ),
+        ] {
+            e.spec.engine = kind;
+            let d = deployment(&e, &plan(&e));
+            let c = &pod(&d).containers[0];
+            let env = c.env.as_ref().unwrap();
+            assert_eq!(env[0].name, key, "{kind:?}");
+            assert_eq!(
+                env[0]
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap()
+                    .name,
+                "chat-api-key"
+            );
+            let cache_mount = c
+                .volume_mounts
+                .iter()
+                .flatten()
+                .find(|m| m.name == "model-cache")
+                .unwrap();
+            assert_eq!(cache_mount.mount_path, cache, "{kind:?}");
+            let h = hpa(&e);
+            let metrics = h.spec.unwrap().metrics.unwrap();
+            assert_eq!(metrics[0].pods.as_ref().unwrap().metric.name, metric);
+        }
     }
 
     #[test]

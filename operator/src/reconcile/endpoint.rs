@@ -12,7 +12,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 
-use super::endpoint_plan::{self, DeploymentFacts, Facts};
+use super::endpoint_plan::{self, DeploymentFacts, Facts, Requests};
 use super::events::Event;
 use super::{Context, Error, server_side_apply};
 use crate::build::ApiKeys;
@@ -133,9 +133,16 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
     let requests = match &deployment {
         Some(d) if d.ready > 0 => {
             let metric = serving::engine(validated.spec.engine).requests_metric();
-            ctx.requests.requests(&validated.url(), metric).await.ok()
+            match ctx.requests.requests(&validated.url(), metric).await {
+                Ok(count) => Requests::Counted(count),
+                Err(err) => Requests::Unreadable(err.to_string()),
+            }
         }
-        _ => None,
+        _ => Requests::NotAsked,
+    };
+    let unreadable = match &requests {
+        Requests::Unreadable(err) => Some(err.clone()),
+        Requests::NotAsked | Requests::Counted(_) => None,
     };
     let wake_requested_at = ie
         .annotations()
@@ -202,6 +209,11 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
             .await;
     }
     patch_status(&ctx, &ie, decision.status).await?;
+    if let Some(err) = unreadable {
+        // Held at its replicas; an error so that it is counted, logged and
+        // retried, never a silent "idle".
+        return Err(Error::EngineMetrics(err));
+    }
     // Idle endpoints are checked often enough to scale to zero on time.
     Ok(Action::requeue(Duration::from_secs(30)))
 }

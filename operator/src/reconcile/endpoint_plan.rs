@@ -23,14 +23,25 @@ pub struct DeploymentFacts {
     pub deadline_exceeded: bool,
 }
 
+/// What the engine's finished-request counter said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requests {
+    /// No replica is ready, so none was asked.
+    NotAsked,
+    Counted(u64),
+    /// The engine was asked and did not say: nothing is known of its load,
+    /// so the endpoint is held where it is, never taken for idle.
+    Unreadable(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub generation: Option<i64>,
     pub spec: &'a InferenceEndpointSpec,
     pub status: Option<&'a InferenceEndpointStatus>,
     pub deployment: Option<DeploymentFacts>,
-    /// The engine's finished-request counter, when it could be read.
-    pub requests: Option<u64>,
+    /// The engine's finished-request counter.
+    pub requests: Requests,
     /// Someone asked to wake the endpoint (the control plane, on a request).
     pub wake_requested_at: Option<DateTime<Utc>>,
     pub endpoint_url: String,
@@ -77,7 +88,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
     // Activity: a new request counter value, a wake request, or creation.
     let mut last_request = parse_time(previous.last_request_at.as_deref()).unwrap_or(f.now);
     let mut requests_seen = previous.requests_seen;
-    if let Some(count) = f.requests
+    if let Requests::Counted(count) = f.requests
         && Some(count) != previous.requests_seen
     {
         if previous.requests_seen.is_some() {
@@ -93,8 +104,9 @@ pub fn decide(f: &Facts<'_>) -> Decision {
         .replicas
         .scale_to_zero_after_seconds
         .map(|s| Duration::seconds(i64::from(s)));
-    let idle =
-        f.spec.replicas.min == 0 && idle_limit.is_some_and(|limit| f.now - last_request >= limit);
+    let idle = f.spec.replicas.min == 0
+        && !matches!(f.requests, Requests::Unreadable(_))
+        && idle_limit.is_some_and(|limit| f.now - last_request >= limit);
     let currently_zero = f.deployment.as_ref().is_some_and(|d| d.replicas == 0);
     let replicas = if f.spec.suspend || idle {
         Some(0)
@@ -221,7 +233,7 @@ mod tests {
             spec,
             status,
             deployment,
-            requests: None,
+            requests: Requests::NotAsked,
             wake_requested_at: None,
             endpoint_url: "http://chat.org-acme.svc.cluster.local".into(),
             now,
@@ -260,10 +272,18 @@ mod tests {
         s.replicas.scale_to_zero_after_seconds = Some(600);
         let serving = decide(&facts(&s, None, Some(running(&s, 1)), t(0)));
         let mut f = facts(&s, Some(&serving.status), Some(running(&s, 1)), t(9));
-        f.requests = Some(0);
+        f.requests = Requests::Counted(0);
         let still = decide(&f);
         assert_eq!(still.plan.replicas, None, "idle 9 minutes of 10");
-        let idle = decide(&facts(&s, Some(&still.status), Some(running(&s, 1)), t(10)));
+        let mut f = facts(&s, Some(&still.status), Some(running(&s, 1)), t(10));
+        f.requests = Requests::Unreadable("connection refused".into());
+        let unknown = decide(&f);
+        assert_eq!(
+            unknown.plan.replicas, None,
+            "an engine that cannot be read is held, not taken for idle"
+        );
+        f.requests = Requests::Counted(0);
+        let idle = decide(&f);
         assert_eq!(idle.plan.replicas, Some(0));
         assert_eq!(idle.status.phase, EndpointPhase::ScaledToZero);
 
@@ -308,10 +328,10 @@ mod tests {
         s.replicas.min = 0;
         s.replicas.scale_to_zero_after_seconds = Some(600);
         let mut f = facts(&s, None, Some(running(&s, 1)), t(0));
-        f.requests = Some(10);
+        f.requests = Requests::Counted(10);
         let first = decide(&f);
         let mut f = facts(&s, Some(&first.status), Some(running(&s, 1)), t(8));
-        f.requests = Some(11);
+        f.requests = Requests::Counted(11);
         let busy = decide(&f);
         let later = decide(&facts(&s, Some(&busy.status), Some(running(&s, 1)), t(15)));
         assert_eq!(

@@ -12,6 +12,8 @@ pub enum Error {
     NoNamespace,
     #[error("backup storage: {0}")]
     Storage(String),
+    #[error("reading the engine's metrics: {0}; the endpoint is held at its replicas")]
+    EngineMetrics(String),
     #[error("the apiserver refused {0} child object(s); see the Degraded condition")]
     Refused(usize),
 }
@@ -26,6 +28,7 @@ impl Error {
             Error::NoNamespace => "invalid_object",
             Error::Storage(_) => "storage",
             Error::Refused(_) => "apply_refused",
+            Error::EngineMetrics(_) => "engine_metrics",
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "finalizer",
