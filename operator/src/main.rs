@@ -20,6 +20,7 @@ use operator::VectorCluster;
 use operator::backup::qdrant::SnapshotApi;
 use operator::backup::run::{self, Source};
 use operator::backup::store::{Destination, Store};
+use operator::build::SystemNamespaces;
 use operator::collector::{self, spool::Spool, spool::deliver};
 use operator::crd::backup::{VectorClusterBackup, VectorClusterRestore};
 use operator::crd::inference_endpoint::InferenceEndpoint;
@@ -78,6 +79,14 @@ enum Command {
         /// Reconciles at once; kube-rs runs unboundedly many otherwise.
         #[arg(long, default_value_t = 4)]
         concurrency: u16,
+        /// The namespace of the Prometheus that scrapes tenants' metrics
+        /// ports; empty: none is admitted.
+        #[arg(long, env = "QM_PROMETHEUS_NAMESPACE", default_value = "monitoring")]
+        prometheus_namespace: String,
+        /// The namespace of the ingress controller or inference gateway in
+        /// front of endpoints; empty: none is admitted.
+        #[arg(long, env = "QM_GATEWAY_NAMESPACE", default_value = "")]
+        gateway_namespace: String,
         /// The image backup and restore Jobs run: this operator's own.
         #[arg(long, env = "QM_OPERATOR_IMAGE", default_value = concat!("ghcr.io/quartermaster/quartermaster-operator:", env!("CARGO_PKG_VERSION")))]
         backup_image: String,
@@ -250,6 +259,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             identity,
             metrics_listen,
             concurrency,
+            prometheus_namespace,
+            gateway_namespace,
             backup_image,
         } => {
             let client = Client::try_default()
@@ -277,7 +288,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 requests: http,
                 events: Arc::new(KubeEvents::new(client.clone(), Some(identity))),
                 metrics,
-                operator_namespace: namespace,
+                system: SystemNamespaces {
+                    operator: namespace,
+                    prometheus: Some(prometheus_namespace).filter(|n| !n.is_empty()),
+                    gateway: Some(gateway_namespace).filter(|n| !n.is_empty()),
+                },
                 backup_image: backup_image.clone(),
             });
             let owned = watcher::Config::default()

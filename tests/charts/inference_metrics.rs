@@ -4,6 +4,7 @@
 //! (a vLLM stand-in in vLLM's shapes) and names the metric exactly as the
 //! HorizontalPodAutoscaler the operator builds asks for it.
 
+use operator::build::SystemNamespaces;
 use operator::build::endpoint::{self, Plan, ValidatedEndpoint};
 use operator::crd::inference_endpoint::{
     EndpointResources, EngineKind, GpuRequest, HubModel, InferenceEndpoint, InferenceEndpointSpec,
@@ -47,7 +48,12 @@ fn built(engine: EngineKind) -> endpoint::DesiredEndpoint {
     );
     ie.metadata.namespace = Some("qm-org".into());
     ie.metadata.uid = Some("9a9a9a9a-1111-4000-8000-000000000001".into());
-    let validated = ValidatedEndpoint::new(&ie).unwrap();
+    let system = SystemNamespaces {
+        operator: "qm-system".into(),
+        prometheus: Some("monitoring".into()),
+        gateway: None,
+    };
+    let validated = ValidatedEndpoint::new(&ie, &system).unwrap();
     let plan = Plan {
         served: validated.spec.served(),
         replicas: None,

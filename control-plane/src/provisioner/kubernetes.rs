@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
+use operator::build::network_policy;
 use operator::crd::backup::{
     VectorClusterBackup, VectorClusterBackupSpec, VectorClusterRestore, VectorClusterRestoreSpec,
 };
@@ -100,16 +101,10 @@ fn quota(organization_id: Uuid, namespace: &str) -> ResourceQuota {
     }
 }
 
-/// Nothing gets in unless a cluster's own policy lets it.
+/// Nothing gets in unless a cluster's or an endpoint's own policy lets it
+/// (the operator's policies, checked together by its policy tests).
 fn default_deny(organization_id: Uuid, namespace: &str) -> NetworkPolicy {
-    NetworkPolicy {
-        metadata: meta("default-deny", Some(namespace), organization_id),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".to_owned()]),
-            ..NetworkPolicySpec::default()
-        }),
-    }
+    network_policy::default_deny(meta("default-deny", Some(namespace), organization_id))
 }
 
 impl KubernetesPlane {

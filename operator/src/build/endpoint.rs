@@ -17,12 +17,14 @@ use k8s_openapi::api::core::v1::{
     PodTemplateSpec, Probe, ResourceRequirements, Secret, SecretKeySelector, Service, ServicePort,
     ServiceSpec, Toleration, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
+use super::network_policy::{self, SystemNamespaces};
 use super::{InvalidCluster, child_meta, string_map};
 use crate::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec, Served};
 use crate::names::{MANAGED_BY, MAX_CLUSTER_NAME, NameTooLong};
@@ -36,10 +38,15 @@ pub struct ValidatedEndpoint {
     pub namespace: String,
     pub spec: InferenceEndpointSpec,
     pub owner: OwnerReference,
+    /// The data plane's own namespaces, admitted by the endpoint's policy.
+    pub system: SystemNamespaces,
 }
 
 impl ValidatedEndpoint {
-    pub fn new(endpoint: &InferenceEndpoint) -> Result<Self, InvalidCluster> {
+    pub fn new(
+        endpoint: &InferenceEndpoint,
+        system: &SystemNamespaces,
+    ) -> Result<Self, InvalidCluster> {
         let name = endpoint.meta().name.clone().unwrap_or_default();
         if name.len() > MAX_CLUSTER_NAME {
             return Err(NameTooLong(name).into());
@@ -60,6 +67,7 @@ impl ValidatedEndpoint {
             namespace,
             spec: endpoint.spec.clone(),
             owner,
+            system: system.clone(),
         })
     }
 
@@ -103,6 +111,7 @@ pub struct Plan {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredEndpoint {
+    pub network_policy: NetworkPolicy,
     pub secret: Secret,
     pub service: Service,
     pub deployment: Deployment,
@@ -112,6 +121,11 @@ pub struct DesiredEndpoint {
 
 pub fn desired(endpoint: &ValidatedEndpoint, api_key: &str, plan: &Plan) -> DesiredEndpoint {
     DesiredEndpoint {
+        network_policy: network_policy::render(
+            endpoint.meta(&endpoint.name),
+            endpoint.selector(),
+            &network_policy::endpoint_flows(endpoint),
+        ),
         secret: secret(endpoint, api_key),
         service: service(endpoint),
         deployment: deployment(endpoint, plan),
@@ -372,7 +386,7 @@ mod tests {
         let mut ie = InferenceEndpoint::new("chat", spec(gpu_model, count));
         ie.metadata.namespace = Some("org-acme".to_owned());
         ie.metadata.uid = Some("5f1c2d7e-0000-4000-8000-0000000000e1".to_owned());
-        ValidatedEndpoint::new(&ie).unwrap()
+        ValidatedEndpoint::new(&ie, &crate::build::fixtures::system()).unwrap()
     }
 
     fn plan(endpoint: &ValidatedEndpoint) -> Plan {

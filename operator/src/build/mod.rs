@@ -5,7 +5,7 @@
 pub mod backup_job;
 mod config_map;
 pub mod endpoint;
-mod network_policy;
+pub mod network_policy;
 mod pdb;
 mod secret;
 mod services;
@@ -20,6 +20,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 
+pub use network_policy::SystemNamespaces;
 pub use secret::ApiKeys;
 pub use statefulset::replicas;
 
@@ -40,9 +41,8 @@ pub struct ValidatedCluster {
     pub names: Names,
     pub spec: VectorClusterSpec,
     pub owner: OwnerReference,
-    /// Where the operator runs: its health checks must get through the
-    /// cluster's NetworkPolicy.
-    pub operator_namespace: String,
+    /// The data plane's own namespaces, admitted by the cluster's policy.
+    pub system: SystemNamespaces,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +66,7 @@ impl From<SpecViolation> for InvalidCluster {
 }
 
 impl ValidatedCluster {
-    pub fn new(cluster: &VectorCluster, operator_namespace: &str) -> Result<Self, InvalidCluster> {
+    pub fn new(cluster: &VectorCluster, system: &SystemNamespaces) -> Result<Self, InvalidCluster> {
         let names = Names::of(cluster.meta().name.as_deref().unwrap_or_default())?;
         let namespace = cluster
             .meta()
@@ -96,7 +96,7 @@ impl ValidatedCluster {
             names,
             spec: cluster.spec.clone(),
             owner,
-            operator_namespace: operator_namespace.to_owned(),
+            system: system.clone(),
         })
     }
 
@@ -219,8 +219,16 @@ pub(crate) mod fixtures {
         vc
     }
 
+    pub fn system() -> SystemNamespaces {
+        SystemNamespaces {
+            operator: "quartermaster-system".to_owned(),
+            prometheus: Some("monitoring".to_owned()),
+            gateway: Some("qm-gateway".to_owned()),
+        }
+    }
+
     pub fn validated(nodes: u32, replication_factor: u32) -> ValidatedCluster {
-        ValidatedCluster::new(&cluster(nodes, replication_factor), "quartermaster-system").unwrap()
+        ValidatedCluster::new(&cluster(nodes, replication_factor), &system()).unwrap()
     }
 
     pub fn keys() -> ApiKeys {
@@ -258,7 +266,7 @@ mod tests {
     fn a_cluster_with_an_invalid_spec_or_name_is_refused() {
         let mut vc = cluster(2, 3);
         assert!(matches!(
-            ValidatedCluster::new(&vc, "ops"),
+            ValidatedCluster::new(&vc, &system()),
             Err(InvalidCluster::Spec {
                 path: "spec.replicationFactor",
                 ..
@@ -267,7 +275,7 @@ mod tests {
         vc.spec.replication_factor = 1;
         vc.metadata.name = Some("x".repeat(41));
         assert!(matches!(
-            ValidatedCluster::new(&vc, "ops"),
+            ValidatedCluster::new(&vc, &system()),
             Err(InvalidCluster::Name(_))
         ));
     }

@@ -14,7 +14,8 @@ use kube::{Api, Resource, ResourceExt};
 
 use super::endpoint_plan::{self, DeploymentFacts, Facts, Requests};
 use super::events::Event;
-use super::{Context, Error, server_side_apply};
+use super::status::APPLY_FAILED;
+use super::{Context, Error, Refused, apply_one};
 use crate::build::ApiKeys;
 use crate::build::endpoint::{self, DesiredEndpoint, ValidatedEndpoint};
 use crate::crd::condition::{self, Observed};
@@ -97,7 +98,7 @@ async fn patch_status(
 
 pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<Action, Error> {
     let now = Utc::now();
-    let validated = match ValidatedEndpoint::new(&ie) {
+    let validated = match ValidatedEndpoint::new(&ie, &ctx.system) {
         Ok(v) => v,
         Err(invalid) => {
             let mut status = ie.status.clone().unwrap_or_default();
@@ -161,33 +162,52 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
     });
 
     let DesiredEndpoint {
+        network_policy,
         secret,
         service,
         deployment,
         pdb,
         hpa,
     } = endpoint::desired(&validated, &api_key, &decision.plan);
+    // The policy first (the engine is reachable by what it must serve
+    // before it serves); each child tried whatever the others did.
     let client = &ctx.client;
-    server_side_apply(
-        &Api::namespaced(client.clone(), &ns),
-        &secret.name_any(),
-        &secret,
-    )
-    .await?;
-    server_side_apply(
-        &Api::namespaced(client.clone(), &ns),
-        &service.name_any(),
-        &service,
-    )
-    .await?;
-    server_side_apply(
-        &Api::namespaced(client.clone(), &ns),
-        &deployment.name_any(),
-        &deployment,
-    )
-    .await?;
-    server_side_apply(&Api::namespaced(client.clone(), &ns), &pdb.name_any(), &pdb).await?;
-    server_side_apply(&Api::namespaced(client.clone(), &ns), &hpa.name_any(), &hpa).await?;
+    let refused: Vec<Refused> = [
+        apply_one(client, &ns, &network_policy).await?,
+        apply_one(client, &ns, &secret).await?,
+        apply_one(client, &ns, &service).await?,
+        apply_one(client, &ns, &deployment).await?,
+        apply_one(client, &ns, &pdb).await?,
+        apply_one(client, &ns, &hpa).await?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut status = decision.status.clone();
+    if !refused.is_empty() {
+        let message = refused
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let observed = [
+            Observed::new("Degraded", true, APPLY_FAILED, message.clone()),
+            Observed::new("Ready", false, APPLY_FAILED, message.clone()),
+        ];
+        status.conditions =
+            condition::merge(&status.conditions, &observed, ie.metadata.generation, now);
+        status.phase = EndpointPhase::Degraded;
+        ctx.events
+            .publish(
+                &ie.object_ref(&()),
+                Event {
+                    warning: true,
+                    reason: APPLY_FAILED,
+                    note: message,
+                },
+            )
+            .await;
+    }
 
     if decision.rolled_back {
         let note = decision
@@ -208,7 +228,10 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
             )
             .await;
     }
-    patch_status(&ctx, &ie, decision.status).await?;
+    patch_status(&ctx, &ie, status).await?;
+    if !refused.is_empty() {
+        return Err(Error::Refused(refused.len()));
+    }
     if let Some(err) = unreadable {
         // Held at its replicas; an error so that it is counted, logged and
         // retried, never a silent "idle".

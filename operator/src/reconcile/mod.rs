@@ -34,7 +34,9 @@ pub use error::Error;
 use events::{Event, EventSink};
 use rollout::Step;
 
-use crate::build::{self, ApiKeys, Desired, Rollout, TEMPLATE_HASH_ANNOTATION, ValidatedCluster};
+use crate::build::{
+    self, ApiKeys, Desired, Rollout, SystemNamespaces, TEMPLATE_HASH_ANNOTATION, ValidatedCluster,
+};
 use crate::crd::vector_cluster::{Phase, VectorCluster, VectorClusterStatus};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
@@ -57,8 +59,8 @@ pub struct Context {
     pub requests: Arc<dyn RequestCounter>,
     pub events: Arc<dyn EventSink>,
     pub metrics: Arc<Metrics>,
-    /// The operator's own namespace, let through each cluster's NetworkPolicy.
-    pub operator_namespace: String,
+    /// The data plane's own namespaces, admitted by the tenants' policies.
+    pub system: SystemNamespaces,
     /// The image backup and restore Jobs run (the operator's own).
     pub backup_image: String,
 }
@@ -66,7 +68,7 @@ pub struct Context {
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("operator_namespace", &self.operator_namespace)
+            .field("system", &self.system)
             .finish_non_exhaustive()
     }
 }
@@ -147,7 +149,7 @@ impl std::fmt::Display for Refused {
 /// Applies `object`; a refusal by the apiserver (a 4xx answer) is returned
 /// for the status to report, anything else (the apiserver unreachable, a
 /// 5xx) is an error that retries the whole pass.
-async fn apply_one<K>(
+pub(crate) async fn apply_one<K>(
     client: &Client,
     namespace: &str,
     object: &K,
@@ -273,7 +275,7 @@ fn phase_event(status: &VectorClusterStatus) -> Option<Event> {
 
 async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let now = Utc::now();
-    let cluster = match ValidatedCluster::new(vc, &ctx.operator_namespace) {
+    let cluster = match ValidatedCluster::new(vc, &ctx.system) {
         Ok(cluster) => cluster,
         Err(invalid) => {
             // Permanent until the spec changes: report it and wait.

@@ -15,7 +15,11 @@ use crate::harness::{Applied, Harness, Read};
 const PATH: &str = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/inferenceendpoints/chat";
 const SECRET: &str = "/api/v1/namespaces/org-acme/secrets/chat-api-key";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/org-acme/deployments/chat";
-const CHILDREN: [(&str, &str); 5] = [
+const CHILDREN: [(&str, &str); 6] = [
+    (
+        "networkpolicy",
+        "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/chat",
+    ),
     ("secret", SECRET),
     ("service", "/api/v1/namespaces/org-acme/services/chat"),
     ("deployment", DEPLOYMENT),
@@ -29,7 +33,7 @@ const CHILDREN: [(&str, &str); 5] = [
     ),
 ];
 
-fn endpoint(min: u32, revision: &str) -> InferenceEndpoint {
+pub(crate) fn endpoint(min: u32, revision: &str) -> InferenceEndpoint {
     let mut ie = InferenceEndpoint::new(
         "chat",
         InferenceEndpointSpec {

@@ -133,7 +133,11 @@ impl Harness {
             requests: qdrant.clone(),
             events: events.clone(),
             metrics: Arc::new(Metrics::default()),
-            operator_namespace: "quartermaster-system".to_owned(),
+            system: operator::build::SystemNamespaces {
+                operator: "quartermaster-system".to_owned(),
+                prometheus: Some("monitoring".to_owned()),
+                gateway: Some("qm-gateway".to_owned()),
+            },
             backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
         });
         Harness {

@@ -16,6 +16,8 @@ mod harness;
 mod lease;
 #[path = "../common/moto.rs"]
 mod moto;
+mod network_policy;
+mod policy_eval;
 mod real_cluster;
 mod volumes;
 

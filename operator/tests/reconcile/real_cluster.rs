@@ -57,7 +57,11 @@ async fn against_a_real_cluster_create_reconcile_scale_and_delete() {
         requests: Arc::new(FakeQdrant::default()),
         events: Arc::new(Events::default()),
         metrics: Arc::new(Metrics::default()),
-        operator_namespace: "quartermaster-system".to_owned(),
+        system: operator::build::SystemNamespaces {
+            operator: "quartermaster-system".to_owned(),
+            prometheus: Some("monitoring".to_owned()),
+            gateway: Some("qm-gateway".to_owned()),
+        },
         backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
     });
     let clusters: Api<VectorCluster> = Api::namespaced(client.clone(), &namespace);
