@@ -280,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 identity: identity.clone(),
                 duration: Duration::from_secs(15),
             };
-            lease::hold(client.clone(), candidate).await;
+            let held = lease::hold(client.clone(), candidate).await;
             let http = Arc::new(QdrantHttp::new()?);
             let ctx = Arc::new(Context {
                 client: client.clone(),
@@ -347,7 +347,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ctx,
                 )
                 .for_each(|_| async {});
+            // Each controller stops at SIGTERM or Ctrl-C once its reconciles
+            // finish; then the lease goes, so a successor need not wait.
             futures::join!(clusters, endpoints, schedules, backups, restores);
+            held.release().await;
             Ok(())
         }
         Command::Backup { transfer, version } => {

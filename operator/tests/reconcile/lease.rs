@@ -62,3 +62,50 @@ async fn losing_the_race_for_an_expired_lease_is_not_leadership() {
     assert!(!task.await.unwrap().unwrap());
     h.server.expect_nothing().await;
 }
+
+#[tokio::test]
+async fn a_held_lease_is_released_for_a_successor_and_another_holders_is_left_alone() {
+    let mut h = Harness::new();
+    let client = h.ctx.client.clone();
+    let task = tokio::spawn(async move { candidate().release(&client).await });
+    let (_, send) = h.server.expect("GET", LEASE).await;
+    let held = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": "quartermaster-operator", "namespace": "ops", "resourceVersion": "52" },
+        "spec": { "holderIdentity": "pod-a", "leaseDurationSeconds": 15,
+                  "acquireTime": "2026-12-01T00:00:00.000000Z",
+                  "renewTime": "2026-12-01T00:00:05.000000Z", "leaseTransitions": 3 },
+    });
+    respond(send, 200, &held);
+    let (call, send) = h.server.expect("PUT", LEASE).await;
+    assert_eq!(call.body["metadata"]["resourceVersion"], "52");
+    assert_eq!(
+        call.body["spec"].get("holderIdentity"),
+        None,
+        "{}",
+        call.body
+    );
+    assert_eq!(call.body["spec"]["leaseTransitions"], 3);
+    respond(send, 200, &call.body);
+    assert!(task.await.unwrap().unwrap());
+    assert_eq!(
+        operator::lease::decide(
+            serde_json::from_value(call.body["spec"].clone())
+                .ok()
+                .as_ref(),
+            "pod-b",
+            chrono::Utc::now()
+        ),
+        operator::lease::Decision::Acquire,
+        "a successor takes it at once"
+    );
+
+    let client = h.ctx.client.clone();
+    let task = tokio::spawn(async move { candidate().release(&client).await });
+    let (_, send) = h.server.expect("GET", LEASE).await;
+    let mut theirs = held;
+    theirs["spec"]["holderIdentity"] = "pod-b".into();
+    respond(send, 200, &theirs);
+    assert!(!task.await.unwrap().unwrap());
+    h.server.expect_nothing().await;
+}
