@@ -19,6 +19,7 @@ mod moto;
 mod network_policy;
 mod policy_eval;
 mod real_cluster;
+mod real_data_plane;
 mod volumes;
 
 use chrono::Timelike;
