@@ -314,6 +314,19 @@ async fn a_revision_that_never_becomes_ready_is_rolled_back() {
     assert_eq!(h.events.take(), [(true, "RolledBack")]);
 }
 
+/// The apiserver's answer to an endpoint whose CPU is past the schema's
+/// bound (the same from the real one and the mocked one).
+pub(crate) fn assert_cpu_out_of_bounds(refused: &kube::core::Status) {
+    assert_eq!(refused.code, 422);
+    assert!(
+        refused.message.contains(
+            "spec.resources.cpuMillicores in body should be less than or equal to 256000"
+        ),
+        "{}",
+        refused.message
+    );
+}
+
 fn cpu(ie: &InferenceEndpoint, millicores: u64) -> Value {
     let mut object = serde_json::to_value(ie).unwrap();
     object["spec"]["resources"]["cpuMillicores"] = millicores.into();
@@ -350,14 +363,7 @@ async fn the_schema_refuses_an_out_of_bounds_number_and_one_stored_before_is_ski
     let Err(kube::Error::Api(refused)) = create.await.unwrap() else {
         panic!("refused")
     };
-    assert_eq!(refused.code, 422);
-    assert!(
-        refused.message.contains(
-            "spec.resources.cpuMillicores in body should be less than or equal to 256000"
-        ),
-        "{}",
-        refused.message
-    );
+    assert_cpu_out_of_bounds(&refused);
     assert!(
         crate::apiserver_rules::custom_resource(
             &crd,

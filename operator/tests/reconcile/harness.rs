@@ -121,25 +121,31 @@ pub struct Harness {
     pub after: Vec<(&'static str, String, u16, Value)>,
 }
 
+/// A reconcile context on `client` with `qdrant` standing in for the
+/// engines and `events` recording what is published.
+pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> Arc<Context> {
+    Arc::new(Context {
+        client,
+        engine: qdrant.clone(),
+        requests: qdrant,
+        events,
+        metrics: Arc::new(Metrics::default()),
+        system: operator::build::SystemNamespaces {
+            operator: "quartermaster-system".to_owned(),
+            prometheus: Some("monitoring".to_owned()),
+            gateway: Some("qm-gateway".to_owned()),
+        },
+        backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
+    })
+}
+
 impl Harness {
     pub fn new() -> Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, NS);
         let qdrant = Arc::new(FakeQdrant::default());
         let events = Arc::new(Events::default());
-        let ctx = Arc::new(Context {
-            client,
-            engine: qdrant.clone(),
-            requests: qdrant.clone(),
-            events: events.clone(),
-            metrics: Arc::new(Metrics::default()),
-            system: operator::build::SystemNamespaces {
-                operator: "quartermaster-system".to_owned(),
-                prometheus: Some("monitoring".to_owned()),
-                gateway: Some("qm-gateway".to_owned()),
-            },
-            backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
-        });
+        let ctx = context(client, qdrant.clone(), events.clone());
         Harness {
             server: ApiServer { handle },
             ctx,

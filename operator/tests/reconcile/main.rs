@@ -102,6 +102,22 @@ fn world_after(applied: &Applied, update_revision: &str, ready: i32, pods: Vec<P
     }
 }
 
+/// Creates `vc` and brings every node up on revision `r1`: the cluster with
+/// its Ready status, the data plane as it then is, and the pass that made it
+/// Ready. Events so far are taken.
+async fn brought_up(h: &mut Harness, vc: VectorCluster) -> (VectorCluster, World, Applied) {
+    let nodes = vc.spec.nodes;
+    let first = h.reconcile(&vc, &World::default()).await;
+    let pods = (0..nodes).map(|o| pod(o, "r1", true, None)).collect();
+    let world = world_after(&first, "r1", i32::try_from(nodes).unwrap(), pods);
+    let ready = h
+        .reconcile(&with_status(vc.clone(), &first.status), &world)
+        .await;
+    assert_eq!(ready.status.as_ref().unwrap()["phase"], "Ready");
+    h.events.take();
+    (with_status(vc, &ready.status), world, ready)
+}
+
 fn with_status(mut vc: VectorCluster, status: &Option<Value>) -> VectorCluster {
     if let Some(status) = status {
         vc.status = Some(serde_json::from_value(status.clone()).unwrap());
@@ -177,16 +193,7 @@ async fn create_then_a_second_reconcile_changes_nothing() {
 #[tokio::test]
 async fn scaling_three_to_five_nodes_changes_replicas_without_a_rollout() {
     let mut h = Harness::new();
-    let vc = cluster(v(13), 3, 2);
-    let first = h.reconcile(&vc, &World::default()).await;
-    let pods = (0..3).map(|o| pod(o, "r1", true, None)).collect();
-    let world = world_after(&first, "r1", 3, pods);
-    let ready = h
-        .reconcile(&with_status(vc.clone(), &first.status), &world)
-        .await;
-    h.events.take();
-
-    let mut bigger = with_status(vc, &ready.status);
+    let (mut bigger, world, ready) = brought_up(&mut h, cluster(v(13), 3, 2)).await;
     bigger.spec.nodes = 5;
     bigger.metadata.generation = Some(2);
     let scaled = h.reconcile(&bigger, &world).await;

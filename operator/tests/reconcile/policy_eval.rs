@@ -28,6 +28,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 pub type Labels = BTreeMap<String, String>;
 
+/// A rule's peers (`from` or `to`) and its ports.
+type Rule<'a> = (
+    Option<&'a Vec<NetworkPolicyPeer>>,
+    Option<&'a Vec<NetworkPolicyPort>>,
+);
+
 #[derive(Debug, Clone)]
 pub struct Pod {
     pub name: String,
@@ -157,56 +163,46 @@ impl Cluster {
         })
     }
 
-    fn ingress_allows(&self, source: &Source, destination: &Pod, port: i32) -> bool {
-        let policies = self.selecting(destination, "Ingress");
+    /// Whether the rules of the policies selecting the pod in `direction`
+    /// admit `other` on `port` of `destination` (`rules` gives each rule's
+    /// peers and ports); a pod no policy selects admits everything.
+    fn admitted(
+        &self,
+        selected: &Pod,
+        direction: &str,
+        other: &Source,
+        destination: &Pod,
+        port: i32,
+    ) -> bool {
+        let policies = self.selecting(selected, direction);
         if policies.is_empty() {
             return true;
         }
         policies.iter().any(|policy| {
             let namespace = policy.metadata.namespace.as_deref().unwrap();
-            policy
-                .spec
-                .as_ref()
-                .unwrap()
-                .ingress
-                .iter()
-                .flatten()
-                .any(|rule| {
-                    let from_ok = match rule.from.as_ref().filter(|f| !f.is_empty()) {
-                        None => true,
-                        Some(peers) => peers
-                            .iter()
-                            .any(|peer| self.peer_matches(peer, namespace, source)),
-                    };
-                    from_ok && Self::port_matches(rule.ports.as_ref(), destination, port)
-                })
-        })
-    }
-
-    fn egress_allows(&self, source: &Pod, destination: &Pod, port: i32) -> bool {
-        let policies = self.selecting(source, "Egress");
-        if policies.is_empty() {
-            return true;
-        }
-        let target = Source::Pod(destination.clone());
-        policies.iter().any(|policy| {
-            let namespace = policy.metadata.namespace.as_deref().unwrap();
-            policy
-                .spec
-                .as_ref()
-                .unwrap()
-                .egress
-                .iter()
-                .flatten()
-                .any(|rule| {
-                    let to_ok = match rule.to.as_ref().filter(|t| !t.is_empty()) {
-                        None => true,
-                        Some(peers) => peers
-                            .iter()
-                            .any(|peer| self.peer_matches(peer, namespace, &target)),
-                    };
-                    to_ok && Self::port_matches(rule.ports.as_ref(), destination, port)
-                })
+            let spec = policy.spec.as_ref().unwrap();
+            let rules: Vec<Rule<'_>> = if direction == "Ingress" {
+                spec.ingress
+                    .iter()
+                    .flatten()
+                    .map(|r| (r.from.as_ref(), r.ports.as_ref()))
+                    .collect()
+            } else {
+                spec.egress
+                    .iter()
+                    .flatten()
+                    .map(|r| (r.to.as_ref(), r.ports.as_ref()))
+                    .collect()
+            };
+            rules.into_iter().any(|(peers, ports)| {
+                let peers_ok = match peers.filter(|p| !p.is_empty()) {
+                    None => true,
+                    Some(peers) => peers
+                        .iter()
+                        .any(|peer| self.peer_matches(peer, namespace, other)),
+                };
+                peers_ok && Self::port_matches(ports, destination, port)
+            })
         })
     }
 
@@ -214,10 +210,16 @@ impl Cluster {
     /// through, both ends' policies considered.
     pub fn allows(&self, source: &Source, destination: &Pod, port: i32) -> bool {
         let egress = match source {
-            Source::Pod(pod) => self.egress_allows(pod, destination, port),
+            Source::Pod(pod) => self.admitted(
+                pod,
+                "Egress",
+                &Source::Pod(destination.clone()),
+                destination,
+                port,
+            ),
             Source::External(_) => true,
         };
-        egress && self.ingress_allows(source, destination, port)
+        egress && self.admitted(destination, "Ingress", source, destination, port)
     }
 }
 

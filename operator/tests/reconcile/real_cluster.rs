@@ -18,7 +18,6 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 use operator::VectorCluster;
-use operator::metrics::Metrics;
 use operator::reconcile::{self, Context};
 
 use crate::harness::{Events, FakeQdrant};
@@ -75,19 +74,11 @@ impl Sandbox {
             .await
             .unwrap();
         let events = Arc::new(Events::default());
-        let ctx = Arc::new(Context {
-            client: client.clone(),
-            engine: Arc::new(FakeQdrant::default()),
-            requests: Arc::new(FakeQdrant::default()),
-            events: events.clone(),
-            metrics: Arc::new(Metrics::default()),
-            system: operator::build::SystemNamespaces {
-                operator: "quartermaster-system".to_owned(),
-                prometheus: Some("monitoring".to_owned()),
-                gateway: Some("qm-gateway".to_owned()),
-            },
-            backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
-        });
+        let ctx = crate::harness::context(
+            client.clone(),
+            Arc::new(FakeQdrant::default()),
+            events.clone(),
+        );
         let sandbox = Sandbox {
             client: client.clone(),
             namespace: namespace.clone(),

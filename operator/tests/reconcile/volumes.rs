@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Applied, Harness, World};
-use crate::{cluster, pod, v, with_status, world_after};
+use crate::{cluster, v, with_status};
 
 const CLAIMS: &str = "/api/v1/namespaces/org-acme/persistentvolumeclaims";
 const FAST: &str = "/apis/storage.k8s.io/v1/storageclasses/fast";
@@ -47,19 +47,9 @@ fn condition<'a>(applied: &'a Applied, type_: &str) -> &'a Value {
         .unwrap()
 }
 
-/// A three-node cluster on 10 GiB volumes, Ready: the cluster, what the
-/// data plane holds, and the pass that made it Ready.
+/// A three-node cluster on 10 GiB volumes, Ready.
 async fn ready_cluster(h: &mut Harness) -> (operator::VectorCluster, World, Applied) {
-    let vc = cluster(v(13), 3, 2);
-    let first = h.reconcile(&vc, &World::default()).await;
-    let pods = (0..3).map(|o| pod(o, "r1", true, None)).collect();
-    let world = world_after(&first, "r1", 3, pods);
-    let ready = h
-        .reconcile(&with_status(vc.clone(), &first.status), &world)
-        .await;
-    assert_eq!(ready.status.as_ref().unwrap()["phase"], "Ready");
-    h.events.take();
-    (with_status(vc, &ready.status), world, ready)
+    crate::brought_up(h, cluster(v(13), 3, 2)).await
 }
 
 #[tokio::test]
