@@ -117,7 +117,15 @@ fn the_operator_runs_two_leader_elected_replicas_under_a_disruption_budget() {
     };
     assert_eq!(
         operator["args"],
-        json!(["run", "--metrics-listen=0.0.0.0:9090", "--concurrency=4"])
+        json!([
+            "run",
+            "--metrics-listen=0.0.0.0:9090",
+            "--concurrency=4",
+            // Admitted by the tenants' NetworkPolicies: Prometheus by
+            // default, no gateway until one is named.
+            "--prometheus-namespace=monitoring",
+            "--gateway-namespace="
+        ])
     );
     for (var, field) in [
         ("POD_NAMESPACE", "metadata.namespace"),
