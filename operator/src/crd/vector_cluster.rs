@@ -60,8 +60,18 @@ pub const STORAGE_GIB: RangeInclusive<u32> = 1..=16_384;
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.replicationFactor <= self.nodes")
-    .message("spec.replicationFactor must be at most spec.nodes").field_path(".replicationFactor"))]
+#[x_kube(
+    validation = Rule::new("self.replicationFactor <= self.nodes")
+        .message("spec.replicationFactor must be at most spec.nodes")
+        .field_path(".replicationFactor"),
+    // A transition rule: checked on updates only, against the spec before.
+    validation = Rule::new(
+        "has(self.storageClass) == has(oldSelf.storageClass) && \
+         (!has(self.storageClass) || self.storageClass == oldSelf.storageClass)"
+    )
+    .message("spec.storageClass cannot change on a running cluster; restore a backup into a new cluster to move it")
+    .field_path(".storageClass")
+)]
 pub struct VectorClusterSpec {
     /// Qdrant version, MAJOR.MINOR.PATCH. Raising it rolls the cluster one
     /// node at a time; lowering it is refused.
@@ -93,8 +103,11 @@ pub struct VectorClusterSpec {
 }
 
 /// What each node of a cluster gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.storageGib >= oldSelf.storageGib")
+    .message("spec.resources.storageGib cannot shrink: volumes only grow")
+    .field_path(".storageGib"))]
 pub struct NodeResources {
     #[schemars(range(min = 250, max = 64000))]
     pub cpu_millicores: u32,

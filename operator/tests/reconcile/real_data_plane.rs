@@ -290,24 +290,27 @@ async fn real_cluster_grows_volumes_through_the_claims_and_keeps_the_pods() {
             .await;
         assert_eq!(adopted.uid(), pod.uid(), "the pod never restarted");
 
-        // Another class: refused with the reason, nothing applied is refused.
-        merge(
-            &clusters,
-            "search",
-            json!({ "spec": { "storageClass": "standard" } }),
-        )
-        .await;
-        sandbox.reconcile("search").await.unwrap();
-        let moved = sandbox.cluster("search").await;
-        let (status, reason, message) = condition(&moved, "Degraded");
-        assert_eq!(
-            (status.as_str(), reason.as_str()),
-            ("True", "VolumeChangeRefused")
-        );
-        assert!(
-            message.starts_with("spec.storageClass cannot change"),
-            "{message}"
-        );
+        // Another class, or a smaller size: the apiserver refuses the edit
+        // (transition rules against the spec before).
+        for (patch, says) in [
+            (
+                json!({ "spec": { "storageClass": "standard" } }),
+                "spec.storageClass cannot change on a running cluster",
+            ),
+            (
+                json!({ "spec": { "resources": { "storageGib": 15 } } }),
+                "spec.resources.storageGib cannot shrink",
+            ),
+        ] {
+            let Err(kube::Error::Api(refused)) = clusters
+                .patch("search", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            else {
+                panic!("accepted: {says}")
+            };
+            assert_eq!(refused.code, 422);
+            assert!(refused.message.contains(says), "{}", refused.message);
+        }
 
         volumes
             .delete(&volume, &DeleteParams::default())
