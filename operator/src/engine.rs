@@ -3,26 +3,49 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
 /// The cluster as the engine sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EngineHealth {
-    /// Peers in the consensus (1 for a single node).
+    /// Peers in the consensus (1 for a single node). Membership, not
+    /// liveness: a peer that is down stays listed.
     pub peers: u32,
     /// Shard transfers in progress across all collections.
     pub pending_transfers: u32,
+    /// Replicas not `Active`, as `collection/shard on peer: State`: a dead
+    /// or recovering peer shows here, whatever the membership says.
+    pub inactive_replicas: Vec<String>,
+    /// The consensus thread stopped (with its error), or the peer has raft
+    /// operations it cannot commit.
+    pub consensus: Option<String>,
 }
 
 impl EngineHealth {
     /// `Err` with the reason when the cluster should not lose another node yet.
     pub fn ready_for_next_node(&self, expected_peers: u32) -> Result<(), String> {
+        if let Some(consensus) = &self.consensus {
+            return Err(format!("Qdrant's consensus is not working: {consensus}"));
+        }
         if self.peers < expected_peers {
             return Err(format!(
                 "Qdrant sees {} of {expected_peers} peers",
                 self.peers
             ));
+        }
+        if let Some(first) = self.inactive_replicas.first() {
+            let more = self.inactive_replicas.len() - 1;
+            return Err(if more == 0 {
+                format!("a replica is not active: {first}")
+            } else {
+                format!(
+                    "{} replicas are not active: {first} and {more} more",
+                    more + 1
+                )
+            });
         }
         if self.pending_transfers > 0 {
             return Err(format!(
@@ -32,6 +55,110 @@ impl EngineHealth {
             ));
         }
         Ok(())
+    }
+}
+
+/// `GET /cluster`'s result (Qdrant's `ClusterStatus`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ClusterStatus {
+    Disabled,
+    Enabled {
+        peer_id: u64,
+        peers: BTreeMap<String, serde_json::Value>,
+        raft_info: RaftInfo,
+        consensus_thread_status: ConsensusThreadStatus,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RaftInfo {
+    pub pending_operations: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "consensus_thread_status", rename_all = "snake_case")]
+pub enum ConsensusThreadStatus {
+    Working,
+    Stopped,
+    StoppedWithErr { err: String },
+}
+
+/// `GET /collections/{c}/cluster`'s result (`CollectionClusterInfo`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CollectionCluster {
+    pub peer_id: u64,
+    pub local_shards: Vec<LocalShard>,
+    pub remote_shards: Vec<RemoteShard>,
+    pub shard_transfers: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalShard {
+    pub shard_id: u32,
+    pub points_count: u64,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RemoteShard {
+    pub shard_id: u32,
+    pub peer_id: u64,
+    pub state: String,
+}
+
+/// What Qdrant's answers say of the cluster's health: a pure reading of
+/// `GET /cluster` and each collection's `GET /collections/{c}/cluster`.
+pub fn assess(
+    cluster: &ClusterStatus,
+    collections: &[(String, CollectionCluster)],
+) -> EngineHealth {
+    let (peers, consensus) = match cluster {
+        ClusterStatus::Disabled => (1, None),
+        ClusterStatus::Enabled {
+            peers,
+            raft_info,
+            consensus_thread_status,
+            ..
+        } => {
+            let consensus = match consensus_thread_status {
+                ConsensusThreadStatus::Working if raft_info.pending_operations == 0 => None,
+                ConsensusThreadStatus::Working => Some(format!(
+                    "{} raft operations pending",
+                    raft_info.pending_operations
+                )),
+                ConsensusThreadStatus::Stopped => Some("the consensus thread stopped".to_owned()),
+                ConsensusThreadStatus::StoppedWithErr { err } => {
+                    Some(format!("the consensus thread stopped: {err}"))
+                }
+            };
+            (u32::try_from(peers.len()).unwrap_or(u32::MAX), consensus)
+        }
+    };
+    let mut inactive_replicas = Vec::new();
+    let mut pending_transfers = 0u32;
+    for (name, info) in collections {
+        let local = info
+            .local_shards
+            .iter()
+            .map(|s| (s.shard_id, info.peer_id, &s.state));
+        let remote = info
+            .remote_shards
+            .iter()
+            .map(|s| (s.shard_id, s.peer_id, &s.state));
+        for (shard, peer, state) in local.chain(remote) {
+            if state != "Active" {
+                inactive_replicas.push(format!("{name}/{shard} on peer {peer}: {state}"));
+            }
+        }
+        pending_transfers = pending_transfers
+            .saturating_add(u32::try_from(info.shard_transfers.len()).unwrap_or(u32::MAX));
+    }
+    EngineHealth {
+        peers,
+        pending_transfers,
+        inactive_replicas,
+        consensus,
     }
 }
 
@@ -101,13 +228,6 @@ struct Envelope<T> {
 }
 
 #[derive(Deserialize)]
-struct ClusterInfo {
-    status: String,
-    #[serde(default)]
-    peers: std::collections::BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Deserialize)]
 struct Collections {
     collections: Vec<CollectionName>,
 }
@@ -121,12 +241,6 @@ struct CollectionName {
 struct CollectionInfo {
     #[serde(default)]
     points_count: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct CollectionCluster {
-    #[serde(default)]
-    shard_transfers: Vec<serde_json::Value>,
 }
 
 impl QdrantHttp {
@@ -150,23 +264,15 @@ impl Engine for QdrantHttp {
         api_key: &'a str,
     ) -> BoxFuture<'a, Result<EngineHealth, EngineError>> {
         Box::pin(async move {
-            let cluster: ClusterInfo = self.get(endpoint, "/cluster", api_key).await?;
-            let peers = if cluster.status == "enabled" {
-                u32::try_from(cluster.peers.len()).unwrap_or(u32::MAX)
-            } else {
-                1
-            };
-            let collections: Collections = self.get(endpoint, "/collections", api_key).await?;
-            let mut pending_transfers = 0u32;
-            for collection in collections.collections {
+            let cluster: ClusterStatus = self.get(endpoint, "/cluster", api_key).await?;
+            let listed: Collections = self.get(endpoint, "/collections", api_key).await?;
+            let mut collections = Vec::new();
+            for collection in listed.collections {
                 let path = format!("/collections/{}/cluster", collection.name);
                 let info: CollectionCluster = self.get(endpoint, &path, api_key).await?;
-                pending_transfers += u32::try_from(info.shard_transfers.len()).unwrap_or(u32::MAX);
+                collections.push((collection.name, info));
             }
-            Ok(EngineHealth {
-                peers,
-                pending_transfers,
-            })
+            Ok(assess(&cluster, &collections))
         })
     }
 }
@@ -176,28 +282,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_gate_wants_every_peer_and_no_transfers() {
+    fn the_gate_wants_working_consensus_every_peer_every_replica_active_and_no_transfers() {
         let healthy = EngineHealth {
             peers: 3,
-            pending_transfers: 0,
+            ..EngineHealth::default()
         };
         assert_eq!(healthy.ready_for_next_node(3), Ok(()));
         let missing = EngineHealth {
             peers: 2,
-            pending_transfers: 0,
+            ..EngineHealth::default()
         };
         assert_eq!(
             missing.ready_for_next_node(3),
             Err("Qdrant sees 2 of 3 peers".to_owned())
         );
+        let dead = EngineHealth {
+            peers: 3,
+            inactive_replicas: vec![
+                "docs/1 on peer 7: Dead".into(),
+                "docs/2 on peer 7: Dead".into(),
+            ],
+            ..EngineHealth::default()
+        };
+        assert_eq!(
+            dead.ready_for_next_node(3),
+            Err("2 replicas are not active: docs/1 on peer 7: Dead and 1 more".to_owned())
+        );
         let moving = EngineHealth {
             peers: 3,
             pending_transfers: 2,
+            ..EngineHealth::default()
         };
         assert_eq!(
             moving.ready_for_next_node(3),
             Err("Qdrant is moving 2 shards".to_owned())
         );
+        let stopped = EngineHealth {
+            peers: 3,
+            consensus: Some("the consensus thread stopped".into()),
+            ..EngineHealth::default()
+        };
+        assert!(
+            stopped
+                .ready_for_next_node(3)
+                .unwrap_err()
+                .contains("consensus")
+        );
+    }
+
+    /// Qdrant's own answers (the shapes of its OpenAPI document), read as
+    /// the gate reads them: a peer that is down is still a member, and only
+    /// its replicas' states say so.
+    #[test]
+    fn qdrants_answers_are_read_for_liveness_not_membership() {
+        let cluster: ClusterStatus = serde_json::from_value(serde_json::json!({
+            "status": "enabled", "peer_id": 11,
+            "peers": { "11": { "uri": "http://search-0.search-peers:6335/" },
+                       "22": { "uri": "http://search-1.search-peers:6335/" },
+                       "33": { "uri": "http://search-2.search-peers:6335/" } },
+            "raft_info": { "term": 4, "commit": 120, "pending_operations": 0,
+                           "leader": 11, "role": "Leader", "is_voter": true },
+            "consensus_thread_status": { "consensus_thread_status": "working",
+                                         "last_update": "2026-12-03T12:00:00Z" },
+            "message_send_failures": { "http://search-2.search-peers:6335/": {
+                "count": 9, "latest_error": "connection refused" } },
+        }))
+        .unwrap();
+        let docs: CollectionCluster = serde_json::from_value(serde_json::json!({
+            "peer_id": 11, "shard_count": 2,
+            "local_shards": [{ "shard_id": 0, "points_count": 500, "state": "Active" }],
+            "remote_shards": [{ "shard_id": 0, "peer_id": 33, "state": "Dead" },
+                              { "shard_id": 1, "peer_id": 22, "state": "Active" }],
+            "shard_transfers": [],
+        }))
+        .unwrap();
+        let health = assess(&cluster, &[("docs".to_owned(), docs)]);
+        assert_eq!(health.peers, 3, "membership still lists the dead peer");
+        assert_eq!(health.inactive_replicas, ["docs/0 on peer 33: Dead"]);
+        assert!(health.ready_for_next_node(3).is_err());
+        let single: ClusterStatus =
+            serde_json::from_value(serde_json::json!({ "status": "disabled" })).unwrap();
+        assert_eq!(assess(&single, &[]).peers, 1);
     }
 }
 

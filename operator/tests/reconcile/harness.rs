@@ -140,6 +140,15 @@ pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> 
 }
 
 impl Harness {
+    /// A harness whose reconciles ask `engine` for Qdrant's health.
+    pub fn with_engine(engine: Arc<dyn Engine>) -> Harness {
+        let mut h = Harness::new();
+        Arc::get_mut(&mut h.ctx)
+            .expect("the context is not shared yet")
+            .engine = engine;
+        h
+    }
+
     pub fn new() -> Harness {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, NS);

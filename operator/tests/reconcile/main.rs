@@ -18,8 +18,11 @@ mod lease;
 mod moto;
 mod network_policy;
 mod policy_eval;
+mod qdrant;
+mod qdrant_openapi;
 mod real_cluster;
 mod real_data_plane;
+mod rollout_liveness;
 mod volumes;
 
 use chrono::Timelike;
@@ -128,7 +131,7 @@ fn with_status(mut vc: VectorCluster, status: &Option<Value>) -> VectorCluster {
 fn healthy(peers: u32) -> EngineHealth {
     EngineHealth {
         peers,
-        pending_transfers: 0,
+        ..EngineHealth::default()
     }
 }
 
@@ -283,6 +286,7 @@ async fn an_upgrade_rolls_one_pod_at_a_time_as_each_turns_ready() {
     h.qdrant.answers.lock().unwrap().push(EngineHealth {
         peers: 3,
         pending_transfers: 1,
+        ..EngineHealth::default()
     });
     let pods = vec![
         pod(0, "r12", true, None),
