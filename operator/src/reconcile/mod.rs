@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 mod observe;
 pub mod rollout;
+pub mod shards;
 pub mod status;
 pub mod volumes;
 

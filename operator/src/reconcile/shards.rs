@@ -1,0 +1,457 @@
+//! Where a cluster's shards should be, as a pure decision over Qdrant's own
+//! layout: one operation at a time, so that no step loses a replica.
+//!
+//! Qdrant's rules (its OpenAPI document and `src/actix/api/cluster_api.rs`):
+//! peers are consensus members until removed, whether or not they run; a
+//! peer that holds a replica cannot be removed (`DELETE /cluster/peer/{id}`
+//! refuses); a shard moves with `move_shard` and gains a copy with
+//! `replicate_shard`, each a transfer that must end before the next. So a
+//! scale-down first moves every replica off the leaving peers (highest
+//! ordinals), then removes them from consensus, and only then may the
+//! StatefulSet shrink; a scale-up or a higher replication factor copies
+//! and moves replicas onto peers until each holds its share.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One replica of a shard, as Qdrant reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub collection: String,
+    pub shard: u32,
+    pub peer: u64,
+    pub active: bool,
+}
+
+/// The cluster's shards as Qdrant sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Consensus members: peer id → the pod ordinal its address names
+    /// (`None`: an address that is not one of this cluster's pods).
+    pub peers: BTreeMap<u64, Option<u32>>,
+    pub replicas: Vec<Replica>,
+    /// Shard transfers under way, across collections.
+    pub transfers: u32,
+}
+
+/// One of Qdrant's cluster operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    Move {
+        collection: String,
+        shard: u32,
+        from: u64,
+        to: u64,
+    },
+    Replicate {
+        collection: String,
+        shard: u32,
+        from: u64,
+        to: u64,
+    },
+    Drop {
+        collection: String,
+        shard: u32,
+        peer: u64,
+    },
+    RemovePeer {
+        peer: u64,
+    },
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operation::Move {
+                collection,
+                shard,
+                from,
+                to,
+            } => write!(
+                f,
+                "moving {collection}/{shard} from peer {from} to peer {to}"
+            ),
+            Operation::Replicate {
+                collection,
+                shard,
+                from,
+                to,
+            } => write!(
+                f,
+                "copying {collection}/{shard} from peer {from} to peer {to}"
+            ),
+            Operation::Drop {
+                collection,
+                shard,
+                peer,
+            } => write!(
+                f,
+                "dropping the extra replica of {collection}/{shard} on peer {peer}"
+            ),
+            Operation::RemovePeer { peer } => write!(f, "removing peer {peer} from the consensus"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Every shard where it should be, no peer to remove.
+    Settled,
+    /// Qdrant is busy (a transfer, a replica not yet active): ask again.
+    Wait(String),
+    /// Do this next.
+    Act(Operation),
+}
+
+/// A shard's replicas by peer, and which are active.
+type Placement = BTreeMap<(String, u32), BTreeMap<u64, bool>>;
+
+fn placement(layout: &Layout) -> Placement {
+    let mut shards: Placement = BTreeMap::new();
+    for r in &layout.replicas {
+        shards
+            .entry((r.collection.clone(), r.shard))
+            .or_default()
+            .insert(r.peer, r.active);
+    }
+    shards
+}
+
+/// Replicas each peer of `peers` holds.
+fn load(shards: &Placement, peers: &BTreeSet<u64>) -> BTreeMap<u64, usize> {
+    let mut load: BTreeMap<u64, usize> = peers.iter().map(|p| (*p, 0)).collect();
+    for replicas in shards.values() {
+        for peer in replicas.keys() {
+            if let Some(n) = load.get_mut(peer) {
+                *n += 1;
+            }
+        }
+    }
+    load
+}
+
+/// The least loaded of `peers` that does not hold the shard.
+fn target(load: &BTreeMap<u64, usize>, holders: &BTreeMap<u64, bool>) -> Option<u64> {
+    load.iter()
+        .filter(|(peer, _)| !holders.contains_key(peer))
+        .min_by_key(|(peer, n)| (**n, **peer))
+        .map(|(peer, _)| *peer)
+}
+
+/// The next step towards `nodes` peers (ordinals `0..nodes`) holding every
+/// shard `replication_factor` times, spread evenly.
+pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
+    if layout.transfers > 0 {
+        return Plan::Wait(format!(
+            "Qdrant is moving {} shard{}",
+            layout.transfers,
+            if layout.transfers == 1 { "" } else { "s" }
+        ));
+    }
+    let shards = placement(layout);
+    if let Some(((collection, shard), _)) = shards
+        .iter()
+        .find(|(_, replicas)| replicas.values().any(|active| !active))
+    {
+        return Plan::Wait(format!("a replica of {collection}/{shard} is not active"));
+    }
+    let staying: BTreeSet<u64> = layout
+        .peers
+        .iter()
+        .filter(|(_, ordinal)| ordinal.is_some_and(|o| o < nodes))
+        .map(|(peer, _)| *peer)
+        .collect();
+    // A member whose address names none of the cluster's pods is neither:
+    // never moved off, never removed.
+    let leaving: Vec<u64> = layout
+        .peers
+        .iter()
+        .filter_map(|(peer, ordinal)| ordinal.filter(|o| *o >= nodes).map(|o| (o, *peer)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .rev()
+        .map(|(_, peer)| peer)
+        .collect();
+    let load = load(&shards, &staying);
+    // Leaving peers, the highest ordinal first: move each replica to a
+    // staying peer, or drop it where the staying peers hold enough already.
+    for peer in &leaving {
+        for ((collection, shard), holders) in &shards {
+            if !holders.contains_key(peer) {
+                continue;
+            }
+            let kept = holders.keys().filter(|p| staying.contains(p)).count();
+            return Plan::Act(match target(&load, holders) {
+                Some(to) if kept < replication_factor as usize => Operation::Move {
+                    collection: collection.clone(),
+                    shard: *shard,
+                    from: *peer,
+                    to,
+                },
+                _ if kept > 0 => Operation::Drop {
+                    collection: collection.clone(),
+                    shard: *shard,
+                    peer: *peer,
+                },
+                Some(to) => Operation::Move {
+                    collection: collection.clone(),
+                    shard: *shard,
+                    from: *peer,
+                    to,
+                },
+                None => {
+                    return Plan::Wait(format!("no staying peer can take {collection}/{shard}"));
+                }
+            });
+        }
+        return Plan::Act(Operation::RemovePeer { peer: *peer });
+    }
+    let factor = (replication_factor as usize).min(staying.len());
+    // Too few copies: copy onto the least loaded peer without one.
+    for ((collection, shard), holders) in &shards {
+        if holders.len() < factor
+            && let (Some(to), Some(from)) = (target(&load, holders), holders.keys().next())
+        {
+            return Plan::Act(Operation::Replicate {
+                collection: collection.clone(),
+                shard: *shard,
+                from: *from,
+                to,
+            });
+        }
+    }
+    // Too many: drop the copy on the most loaded peer.
+    for ((collection, shard), holders) in &shards {
+        if holders.len() > factor
+            && let Some(peer) = holders.keys().max_by_key(|p| (load.get(p).copied(), **p))
+        {
+            return Plan::Act(Operation::Drop {
+                collection: collection.clone(),
+                shard: *shard,
+                peer: *peer,
+            });
+        }
+    }
+    // Even out: from the most to the least loaded peer, while they differ by
+    // more than one replica.
+    let most = load
+        .iter()
+        .max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p)));
+    let least = load.iter().min_by_key(|(p, n)| (**n, **p));
+    if let (Some((&from, &high)), Some((&to, &low))) = (most, least)
+        && high > low + 1
+        && let Some(((collection, shard), _)) = shards
+            .iter()
+            .find(|(_, holders)| holders.contains_key(&from) && !holders.contains_key(&to))
+    {
+        return Plan::Act(Operation::Move {
+            collection: collection.clone(),
+            shard: *shard,
+            from,
+            to,
+        });
+    }
+    Plan::Settled
+}
+
+/// The pod ordinal a peer's address names: `http://<statefulset>-<n>.…`.
+pub fn ordinal(uri: &str, statefulset: &str) -> Option<u32> {
+    let host = uri.split("://").nth(1)?.split(['.', ':', '/']).next()?;
+    host.strip_prefix(statefulset)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `nodes` peers (ids 101…), `shards` per collection placed round robin
+    /// with `copies` replicas each.
+    fn layout(nodes: u32, collections: &[&str], shards: u32, copies: u32) -> Layout {
+        let peers = (0..nodes).map(|o| (101 + u64::from(o), Some(o))).collect();
+        let mut replicas = Vec::new();
+        for c in collections {
+            for s in 0..shards {
+                for k in 0..copies {
+                    replicas.push(Replica {
+                        collection: (*c).to_owned(),
+                        shard: s,
+                        peer: 101 + u64::from((s + k) % nodes),
+                        active: true,
+                    });
+                }
+            }
+        }
+        Layout {
+            peers,
+            replicas,
+            transfers: 0,
+        }
+    }
+
+    /// Plays `plan` to its end, doing each operation as Qdrant would
+    /// (a transfer ends at once); returns the operations and the layout.
+    fn settle(mut l: Layout, nodes: u32, factor: u32) -> (Vec<Operation>, Layout) {
+        let mut done = Vec::new();
+        for _ in 0..1000 {
+            match plan(&l, nodes, factor) {
+                Plan::Settled => return (done, l),
+                Plan::Wait(why) => panic!("waits in a still cluster: {why}"),
+                Plan::Act(op) => {
+                    match &op {
+                        Operation::Move {
+                            collection,
+                            shard,
+                            from,
+                            to,
+                        }
+                        | Operation::Replicate {
+                            collection,
+                            shard,
+                            from,
+                            to,
+                        } => {
+                            let holders: Vec<u64> = l
+                                .replicas
+                                .iter()
+                                .filter(|r| &r.collection == collection && r.shard == *shard)
+                                .map(|r| r.peer)
+                                .collect();
+                            assert!(holders.contains(from) && !holders.contains(to), "{op}");
+                            l.replicas.push(Replica {
+                                collection: collection.clone(),
+                                shard: *shard,
+                                peer: *to,
+                                active: true,
+                            });
+                            if matches!(op, Operation::Move { .. }) {
+                                l.replicas.retain(|r| {
+                                    !(&r.collection == collection
+                                        && r.shard == *shard
+                                        && r.peer == *from)
+                                });
+                            }
+                        }
+                        Operation::Drop {
+                            collection,
+                            shard,
+                            peer,
+                        } => {
+                            let copies = l
+                                .replicas
+                                .iter()
+                                .filter(|r| &r.collection == collection && r.shard == *shard)
+                                .count();
+                            assert!(
+                                copies > 1,
+                                "the last replica of {collection}/{shard} is never dropped"
+                            );
+                            l.replicas.retain(|r| {
+                                !(&r.collection == collection
+                                    && r.shard == *shard
+                                    && r.peer == *peer)
+                            });
+                        }
+                        Operation::RemovePeer { peer } => {
+                            assert!(
+                                !l.replicas.iter().any(|r| r.peer == *peer),
+                                "{peer} holds shards"
+                            );
+                            l.peers.remove(peer);
+                        }
+                    }
+                    done.push(op);
+                }
+            }
+        }
+        panic!("never settles")
+    }
+
+    fn per_peer(l: &Layout) -> BTreeMap<u64, usize> {
+        let mut n = BTreeMap::new();
+        for r in &l.replicas {
+            *n.entry(r.peer).or_insert(0) += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn scale_down_moves_every_replica_off_the_leaving_peer_before_removing_it() {
+        let start = layout(3, &["a", "b", "c"], 3, 1);
+        let (ops, end) = settle(start.clone(), 2, 1);
+        let removals: Vec<_> = ops
+            .iter()
+            .filter(|o| matches!(o, Operation::RemovePeer { .. }))
+            .collect();
+        assert_eq!(removals, [&Operation::RemovePeer { peer: 103 }]);
+        assert_eq!(ops.last(), Some(&Operation::RemovePeer { peer: 103 }));
+        assert_eq!(end.peers.keys().copied().collect::<Vec<_>>(), [101, 102]);
+        // Every shard still has its one replica, on a staying peer.
+        assert_eq!(end.replicas.len(), start.replicas.len());
+        assert!(end.replicas.iter().all(|r| r.peer != 103));
+    }
+
+    #[test]
+    fn scale_up_spreads_shards_over_every_peer() {
+        let mut start = layout(2, &["a", "b"], 4, 1);
+        start.peers.insert(103, Some(2));
+        start.peers.insert(104, Some(3));
+        let (_, end) = settle(start, 4, 1);
+        assert_eq!(
+            per_peer(&end),
+            BTreeMap::from([(101, 2), (102, 2), (103, 2), (104, 2)])
+        );
+    }
+
+    #[test]
+    fn a_higher_factor_gives_every_shard_copies_on_distinct_peers_and_a_lower_one_drops_them() {
+        let (_, doubled) = settle(layout(3, &["a"], 3, 1), 3, 2);
+        let mut copies: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+        for r in &doubled.replicas {
+            assert!(
+                copies.entry(r.shard).or_default().insert(r.peer),
+                "distinct peers"
+            );
+        }
+        assert!(copies.values().all(|peers| peers.len() == 2), "{copies:?}");
+        let (_, halved) = settle(doubled, 3, 1);
+        assert_eq!(halved.replicas.len(), 3);
+    }
+
+    #[test]
+    fn a_transfer_or_an_inactive_replica_is_waited_for() {
+        let mut busy = layout(3, &["a"], 3, 1);
+        busy.transfers = 1;
+        assert_eq!(
+            plan(&busy, 2, 1),
+            Plan::Wait("Qdrant is moving 1 shard".into())
+        );
+        let mut dead = layout(3, &["a"], 3, 1);
+        dead.replicas[0].active = false;
+        assert_eq!(
+            plan(&dead, 2, 1),
+            Plan::Wait("a replica of a/0 is not active".into())
+        );
+    }
+
+    #[test]
+    fn peer_addresses_name_their_pod() {
+        assert_eq!(
+            ordinal(
+                "http://search-2.search-peers.org-acme.svc.cluster.local:6335/",
+                "search"
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            ordinal("http://search-10.search-peers:6335/", "search"),
+            Some(10)
+        );
+        assert_eq!(ordinal("http://logs-1.logs-peers:6335/", "search"), None);
+        assert_eq!(
+            ordinal("http://search-x.search-peers:6335/", "search"),
+            None
+        );
+    }
+}
