@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
+use serde_json::json;
+
+use crate::reconcile::shards::{self, Layout, Operation, Replica};
 
 /// The cluster as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,15 +171,34 @@ pub enum EngineError {
     Unreachable(String),
     #[error("Qdrant answered {status} to {path}")]
     Status { path: String, status: u16 },
+    #[error("Qdrant refused {operation}: {message}")]
+    Refused { operation: String, message: String },
 }
 
-/// Reads a cluster's health; a trait so that tests can stand in for Qdrant.
+/// What the operator asks of Qdrant; a trait so that tests can stand in.
 pub trait Engine: Send + Sync {
     fn health<'a>(
         &'a self,
         endpoint: &'a str,
         api_key: &'a str,
     ) -> BoxFuture<'a, Result<EngineHealth, EngineError>>;
+
+    /// Where every shard's replicas are, each peer named by the pod ordinal
+    /// of its address (`<statefulset>-<n>`).
+    fn layout<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+        statefulset: &'a str,
+    ) -> BoxFuture<'a, Result<Layout, EngineError>>;
+
+    /// Starts one cluster operation (a transfer, a drop, a peer removal).
+    fn operate<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+        operation: &'a Operation,
+    ) -> BoxFuture<'a, Result<(), EngineError>>;
 }
 
 /// The engines' HTTP APIs: Qdrant's REST API, and inference engines' metrics.
@@ -257,6 +279,92 @@ impl QdrantHttp {
     }
 }
 
+impl QdrantHttp {
+    /// `GET /cluster` and every collection's `GET /collections/{c}/cluster`.
+    async fn cluster(
+        &self,
+        endpoint: &str,
+        api_key: &str,
+    ) -> Result<(ClusterStatus, Vec<(String, CollectionCluster)>), EngineError> {
+        let cluster: ClusterStatus = self.get(endpoint, "/cluster", api_key).await?;
+        let listed: Collections = self.get(endpoint, "/collections", api_key).await?;
+        let mut collections = Vec::new();
+        for collection in listed.collections {
+            let path = format!("/collections/{}/cluster", collection.name);
+            let info: CollectionCluster = self.get(endpoint, &path, api_key).await?;
+            collections.push((collection.name, info));
+        }
+        Ok((cluster, collections))
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        api_key: &str,
+        operation: &Operation,
+    ) -> Result<(), EngineError> {
+        let response = request
+            .header("api-key", api_key)
+            .send()
+            .await
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        Err(EngineError::Refused {
+            operation: operation.to_string(),
+            message: body["status"]["error"]
+                .as_str()
+                .map_or_else(|| format!("HTTP {status}"), str::to_owned),
+        })
+    }
+}
+
+/// The layout Qdrant's answers describe.
+pub fn layout_of(
+    cluster: &ClusterStatus,
+    collections: &[(String, CollectionCluster)],
+    statefulset: &str,
+) -> Layout {
+    let peers = match cluster {
+        ClusterStatus::Disabled => BTreeMap::new(),
+        ClusterStatus::Enabled { peers, .. } => peers
+            .iter()
+            .filter_map(|(id, info)| {
+                let uri = info["uri"].as_str().unwrap_or_default();
+                Some((id.parse().ok()?, shards::ordinal(uri, statefulset)))
+            })
+            .collect(),
+    };
+    let mut replicas = Vec::new();
+    let mut transfers = 0u32;
+    for (name, info) in collections {
+        let local = info
+            .local_shards
+            .iter()
+            .map(|s| (s.shard_id, info.peer_id, &s.state));
+        let remote = info
+            .remote_shards
+            .iter()
+            .map(|s| (s.shard_id, s.peer_id, &s.state));
+        replicas.extend(local.chain(remote).map(|(shard, peer, state)| Replica {
+            collection: name.clone(),
+            shard,
+            peer,
+            active: state == "Active",
+        }));
+        transfers =
+            transfers.saturating_add(u32::try_from(info.shard_transfers.len()).unwrap_or(u32::MAX));
+    }
+    Layout {
+        peers,
+        replicas,
+        transfers,
+    }
+}
+
 impl Engine for QdrantHttp {
     fn health<'a>(
         &'a self,
@@ -264,15 +372,67 @@ impl Engine for QdrantHttp {
         api_key: &'a str,
     ) -> BoxFuture<'a, Result<EngineHealth, EngineError>> {
         Box::pin(async move {
-            let cluster: ClusterStatus = self.get(endpoint, "/cluster", api_key).await?;
-            let listed: Collections = self.get(endpoint, "/collections", api_key).await?;
-            let mut collections = Vec::new();
-            for collection in listed.collections {
-                let path = format!("/collections/{}/cluster", collection.name);
-                let info: CollectionCluster = self.get(endpoint, &path, api_key).await?;
-                collections.push((collection.name, info));
-            }
+            let (cluster, collections) = self.cluster(endpoint, api_key).await?;
             Ok(assess(&cluster, &collections))
+        })
+    }
+
+    fn layout<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+        statefulset: &'a str,
+    ) -> BoxFuture<'a, Result<Layout, EngineError>> {
+        Box::pin(async move {
+            let (cluster, collections) = self.cluster(endpoint, api_key).await?;
+            Ok(layout_of(&cluster, &collections, statefulset))
+        })
+    }
+
+    fn operate<'a>(
+        &'a self,
+        endpoint: &'a str,
+        api_key: &'a str,
+        operation: &'a Operation,
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
+        Box::pin(async move {
+            let update = |collection: &str, body: serde_json::Value| {
+                self.client
+                    .post(format!("{endpoint}/collections/{collection}/cluster"))
+                    .json(&body)
+            };
+            let request = match operation {
+                Operation::Move {
+                    collection,
+                    shard,
+                    from,
+                    to,
+                } => update(
+                    collection,
+                    json!({ "move_shard": { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
+                ),
+                Operation::Replicate {
+                    collection,
+                    shard,
+                    from,
+                    to,
+                } => update(
+                    collection,
+                    json!({ "replicate_shard": { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
+                ),
+                Operation::Drop {
+                    collection,
+                    shard,
+                    peer,
+                } => update(
+                    collection,
+                    json!({ "drop_replica": { "shard_id": shard, "peer_id": peer } }),
+                ),
+                Operation::RemovePeer { peer } => self
+                    .client
+                    .delete(format!("{endpoint}/cluster/peer/{peer}")),
+            };
+            self.send(request, api_key, operation).await
         })
     }
 }

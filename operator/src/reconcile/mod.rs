@@ -372,6 +372,21 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         }
     }
 
+    let current_nodes = existing
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.replicas)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let shard_plan =
+        place_shards(ctx, vc, &cluster, &keys, &step, &pod_states, current_nodes).await;
+    // The StatefulSet shrinks only once Qdrant holds nothing on the leaving
+    // peers and has let them go.
+    let kept_nodes = match &shard_plan {
+        Some(plan) if *plan != shards::Plan::Settled => replicas.max(current_nodes),
+        _ => replicas,
+    };
+
     let desired_claim = volumes::Claim {
         gib: cluster.spec.resources.storage_gib,
         class: cluster.spec.storage_class.clone(),
@@ -397,6 +412,9 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     // with the one it has: the apiserver would refuse any other.
     let template = volume_plan.template(existing_claim.as_ref(), &desired_claim);
     let mut built = cluster.clone();
+    if !cluster.spec.suspend {
+        built.spec.nodes = kept_nodes;
+    }
     built.spec.resources.storage_gib = template.gib;
     built.spec.storage_class.clone_from(&template.class);
     let desired = build::desired(
@@ -426,6 +444,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         step: &step,
         refused: &refused,
         volumes: &volume_plan,
+        shards: shard_plan.as_ref(),
         storage_gib: cluster.spec.resources.storage_gib,
         endpoint: cluster.endpoint(),
         selector: names.selector_string(),
@@ -447,6 +466,66 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     } else {
         MOVING_REQUEUE
     }))
+}
+
+/// Looks at Qdrant's shards when the cluster is still (no rollout, every
+/// node Ready) and it has more than one node, or must shed some: the plan,
+/// with its next operation started. `None`: not looked at.
+async fn place_shards(
+    ctx: &Context,
+    vc: &VectorCluster,
+    cluster: &ValidatedCluster,
+    keys: &ApiKeys,
+    step: &Step,
+    pods: &[rollout::PodState],
+    current_nodes: u32,
+) -> Option<shards::Plan> {
+    let desired = build::replicas(cluster);
+    let shrinking = current_nodes > desired && desired > 0;
+    if cluster.spec.suspend || desired.max(current_nodes) < 2 {
+        return None;
+    }
+    let still = matches!(step, Step::Steady)
+        && pods.len() == current_nodes.max(desired) as usize
+        && pods.iter().all(|p| p.ready);
+    if !still {
+        return shrinking.then(|| {
+            shards::Plan::Wait("waiting for every node to be Ready before moving shards".to_owned())
+        });
+    }
+    let layout = match ctx
+        .engine
+        .layout(&cluster.endpoint(), &keys.admin, &cluster.names.statefulset)
+        .await
+    {
+        Ok(layout) => layout,
+        Err(err) => {
+            let reason = format!("cannot read Qdrant's shard layout: {err}");
+            return shrinking.then_some(shards::Plan::Wait(reason));
+        }
+    };
+    let plan = shards::plan(&layout, desired, cluster.spec.replication_factor);
+    if let shards::Plan::Act(operation) = &plan {
+        let (warning, reason, note) = match ctx
+            .engine
+            .operate(&cluster.endpoint(), &keys.admin, operation)
+            .await
+        {
+            Ok(()) => (false, shards::REBALANCING, operation.to_string()),
+            Err(err) => (true, "ShardOperationFailed", err.to_string()),
+        };
+        ctx.events
+            .publish(
+                &vc.object_ref(&()),
+                Event {
+                    warning,
+                    reason,
+                    note,
+                },
+            )
+            .await;
+    }
+    Some(plan)
 }
 
 /// Raises each claim in `resize` to `gib`; the storage driver grows the

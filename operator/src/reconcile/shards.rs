@@ -92,6 +92,20 @@ impl std::fmt::Display for Operation {
     }
 }
 
+/// The reason while shards move.
+pub const REBALANCING: &str = "RebalancingShards";
+
+impl Plan {
+    /// What the status says while the plan is not settled.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            Plan::Settled => None,
+            Plan::Wait(why) => Some(why.clone()),
+            Plan::Act(operation) => Some(operation.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// Every shard where it should be, no peer to remove.
@@ -138,8 +152,16 @@ fn target(load: &BTreeMap<u64, usize>, holders: &BTreeMap<u64, bool>) -> Option<
 }
 
 /// The next step towards `nodes` peers (ordinals `0..nodes`) holding every
-/// shard `replication_factor` times, spread evenly.
+/// shard `replication_factor` times, spread evenly. Work waits while Qdrant
+/// moves a shard or a replica is not active; a cluster with nothing to do
+/// is settled whatever its replicas' states (the rollout gate reads those).
 pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
+    let shards = placement(layout);
+    let next = match next(layout, &shards, nodes, replication_factor) {
+        None => return Plan::Settled,
+        Some(Err(why)) => return Plan::Wait(why),
+        Some(Ok(operation)) => operation,
+    };
     if layout.transfers > 0 {
         return Plan::Wait(format!(
             "Qdrant is moving {} shard{}",
@@ -147,13 +169,23 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
             if layout.transfers == 1 { "" } else { "s" }
         ));
     }
-    let shards = placement(layout);
     if let Some(((collection, shard), _)) = shards
         .iter()
         .find(|(_, replicas)| replicas.values().any(|active| !active))
     {
         return Plan::Wait(format!("a replica of {collection}/{shard} is not active"));
     }
+    Plan::Act(next)
+}
+
+/// The operation the layout needs next, whatever Qdrant is busy with;
+/// `Err`: one is needed and none can be made yet.
+fn next(
+    layout: &Layout,
+    shards: &Placement,
+    nodes: u32,
+    replication_factor: u32,
+) -> Option<Result<Operation, String>> {
     let staying: BTreeSet<u64> = layout
         .peers
         .iter()
@@ -171,16 +203,16 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
         .rev()
         .map(|(_, peer)| peer)
         .collect();
-    let load = load(&shards, &staying);
+    let load = load(shards, &staying);
     // Leaving peers, the highest ordinal first: move each replica to a
     // staying peer, or drop it where the staying peers hold enough already.
     for peer in &leaving {
-        for ((collection, shard), holders) in &shards {
+        for ((collection, shard), holders) in shards {
             if !holders.contains_key(peer) {
                 continue;
             }
             let kept = holders.keys().filter(|p| staying.contains(p)).count();
-            return Plan::Act(match target(&load, holders) {
+            return Some(Ok(match target(&load, holders) {
                 Some(to) if kept < replication_factor as usize => Operation::Move {
                     collection: collection.clone(),
                     shard: *shard,
@@ -199,36 +231,38 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
                     to,
                 },
                 None => {
-                    return Plan::Wait(format!("no staying peer can take {collection}/{shard}"));
+                    return Some(Err(format!(
+                        "no staying peer can take {collection}/{shard}"
+                    )));
                 }
-            });
+            }));
         }
-        return Plan::Act(Operation::RemovePeer { peer: *peer });
+        return Some(Ok(Operation::RemovePeer { peer: *peer }));
     }
     let factor = (replication_factor as usize).min(staying.len());
     // Too few copies: copy onto the least loaded peer without one.
-    for ((collection, shard), holders) in &shards {
+    for ((collection, shard), holders) in shards {
         if holders.len() < factor
             && let (Some(to), Some(from)) = (target(&load, holders), holders.keys().next())
         {
-            return Plan::Act(Operation::Replicate {
+            return Some(Ok(Operation::Replicate {
                 collection: collection.clone(),
                 shard: *shard,
                 from: *from,
                 to,
-            });
+            }));
         }
     }
     // Too many: drop the copy on the most loaded peer.
-    for ((collection, shard), holders) in &shards {
+    for ((collection, shard), holders) in shards {
         if holders.len() > factor
             && let Some(peer) = holders.keys().max_by_key(|p| (load.get(p).copied(), **p))
         {
-            return Plan::Act(Operation::Drop {
+            return Some(Ok(Operation::Drop {
                 collection: collection.clone(),
                 shard: *shard,
                 peer: *peer,
-            });
+            }));
         }
     }
     // Even out: from the most to the least loaded peer, while they differ by
@@ -243,14 +277,14 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
             .iter()
             .find(|(_, holders)| holders.contains_key(&from) && !holders.contains_key(&to))
     {
-        return Plan::Act(Operation::Move {
+        return Some(Ok(Operation::Move {
             collection: collection.clone(),
             shard: *shard,
             from,
             to,
-        });
+        }));
     }
-    Plan::Settled
+    None
 }
 
 /// The pod ordinal a peer's address names: `http://<statefulset>-<n>.…`.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::Refused;
 use super::rollout::Step;
-use super::volumes;
+use super::{shards, volumes};
 use crate::crd::condition::{self, Observed};
 use crate::crd::maintenance::WAITING_REASON;
 use crate::crd::vector_cluster::{Phase, VectorClusterStatus};
@@ -27,6 +27,8 @@ pub struct Facts<'a> {
     pub refused: &'a [Refused],
     /// What becomes of the volumes.
     pub volumes: &'a volumes::Plan,
+    /// Where Qdrant's shards are going, when they were looked at.
+    pub shards: Option<&'a shards::Plan>,
     /// The volume size the spec asks for, in GiB.
     pub storage_gib: u32,
     pub endpoint: String,
@@ -57,6 +59,11 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         .join("; ");
     let (phase, reason, message) = match f.step {
         _ if !f.refused.is_empty() => (Phase::Degraded, APPLY_FAILED, refused),
+        _ if let Some(message) = f.shards.and_then(shards::Plan::message) => (
+            Phase::Updating,
+            shards::REBALANCING,
+            format!("{message}; {nodes}"),
+        ),
         _ if let Some((degraded, reason, message)) = f.volumes.report(f.storage_gib) => (
             if degraded {
                 Phase::Degraded
@@ -173,6 +180,7 @@ mod tests {
             step,
             refused: &[],
             volumes: &volumes::Plan::Current,
+            shards: None,
             storage_gib: 10,
             endpoint: "http://search.org-acme.svc.cluster.local:6333".into(),
             selector: "app=qdrant".into(),

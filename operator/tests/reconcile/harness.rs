@@ -18,6 +18,7 @@ use operator::VectorCluster;
 use operator::engine::{Engine, EngineError, EngineHealth, RequestCounter};
 use operator::metrics::Metrics;
 use operator::reconcile::events::{Event, EventSink};
+use operator::reconcile::shards::{Layout, Operation};
 use operator::reconcile::{self, Context, Error};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -28,12 +29,15 @@ use crate::apiserver_rules;
 pub const NS: &str = "org-acme";
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Qdrant as the test wants it, recording each health check.
+/// Qdrant as the test wants it, recording each health check. Its shard
+/// layout is empty (no collection, no peer to move) unless a test sets one,
+/// and it takes no cluster operation.
 #[derive(Default)]
 pub struct FakeQdrant {
     pub answers: Mutex<Vec<EngineHealth>>,
     pub calls: Mutex<Vec<(String, String)>>,
     pub request_count: Mutex<u64>,
+    pub layout: Mutex<Layout>,
 }
 
 impl Engine for FakeQdrant {
@@ -54,6 +58,25 @@ impl Engine for FakeQdrant {
             );
             Ok(answers.remove(0))
         })
+    }
+
+    fn layout<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _api_key: &'a str,
+        _statefulset: &'a str,
+    ) -> BoxFuture<'a, Result<Layout, EngineError>> {
+        let layout = self.layout.lock().unwrap().clone();
+        Box::pin(async move { Ok(layout) })
+    }
+
+    fn operate<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        _api_key: &'a str,
+        operation: &'a Operation,
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
+        panic!("no cluster operation was expected, and the operator asked for {operation}")
     }
 }
 

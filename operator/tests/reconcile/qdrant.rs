@@ -58,6 +58,11 @@ impl Cluster {
     /// `nodes` peers (ids 101, 102, …), and `collections` of `shards`
     /// shards each, one replica per shard placed round robin.
     pub fn new(nodes: u64, collections: &[&str], shards: u32) -> Cluster {
+        Cluster::with_copies(nodes, collections, shards, 1)
+    }
+
+    /// As [`Cluster::new`], each shard kept `copies` times on distinct peers.
+    pub fn with_copies(nodes: u64, collections: &[&str], shards: u32, copies: u32) -> Cluster {
         let peers: BTreeMap<u64, String> = (0..nodes)
             .map(|n| (101 + n, format!("http://search-{n}.search-peers:6335/")))
             .collect();
@@ -67,12 +72,17 @@ impl Cluster {
             .map(|name| {
                 let shards = (0..shards)
                     .map(|s| {
-                        let peer = ids[s as usize % ids.len()];
-                        let replica = Replica {
-                            state: "Active",
-                            points: 100,
-                        };
-                        (s, BTreeMap::from([(peer, replica)]))
+                        let replicas = (0..copies)
+                            .map(|k| {
+                                let peer = ids[(s + k) as usize % ids.len()];
+                                let replica = Replica {
+                                    state: "Active",
+                                    points: 100,
+                                };
+                                (peer, replica)
+                            })
+                            .collect();
+                        (s, replicas)
                     })
                     .collect();
                 (

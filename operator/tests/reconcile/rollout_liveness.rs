@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use operator::engine::{Engine, EngineError, EngineHealth, QdrantHttp};
+use operator::reconcile::shards::{Layout, Operation};
 
 use crate::harness::{Harness, World};
 use crate::qdrant::{self, Cluster, Shared};
@@ -14,9 +15,9 @@ use crate::{cluster, pod, v, with_status, world_after};
 
 /// The real engine client, sent to the stand-in whatever address the
 /// reconciler names (cluster DNS does not resolve here).
-struct AtStandIn {
-    http: QdrantHttp,
-    url: String,
+pub struct AtStandIn {
+    pub http: QdrantHttp,
+    pub url: String,
 }
 
 impl Engine for AtStandIn {
@@ -27,10 +28,29 @@ impl Engine for AtStandIn {
     ) -> BoxFuture<'a, Result<EngineHealth, EngineError>> {
         self.http.health(&self.url, api_key)
     }
+
+    fn layout<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        api_key: &'a str,
+        statefulset: &'a str,
+    ) -> BoxFuture<'a, Result<Layout, EngineError>> {
+        self.http.layout(&self.url, api_key, statefulset)
+    }
+
+    fn operate<'a>(
+        &'a self,
+        _endpoint: &'a str,
+        api_key: &'a str,
+        operation: &'a Operation,
+    ) -> BoxFuture<'a, Result<(), EngineError>> {
+        self.http.operate(&self.url, api_key, operation)
+    }
 }
 
 async fn stand_in() -> (Harness, Shared) {
-    let mut peers = Cluster::new(3, &["docs", "images"], 3);
+    // Three peers, every shard on two of them (the cluster's factor).
+    let mut peers = Cluster::with_copies(3, &["docs", "images"], 3, 2);
     peers.set_peer_state(103, "Dead");
     let (url, state) = qdrant::serve(peers).await;
     let engine = AtStandIn {
@@ -102,7 +122,7 @@ async fn a_rollout_waits_while_a_replica_is_dead_and_resumes_once_it_is_active()
         progressing["message"]
             .as_str()
             .unwrap()
-            .contains("docs/2 on peer 103: Dead"),
+            .contains("replicas are not active: docs/1 on peer 103: Dead"),
         "{progressing}"
     );
     let vc = with_status(vc, &held.status);
