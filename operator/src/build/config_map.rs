@@ -22,24 +22,24 @@ service:
   grpc_port: {GRPC_PORT}
   enable_tls: false
 cluster:
-  enabled: {distributed}
+  enabled: true
   p2p:
     port: {P2P_PORT}
   consensus:
     tick_period_ms: 100
 telemetry_disabled: true
 ",
-        distributed = cluster.distributed(),
         replication_factor = cluster.spec.replication_factor,
     )
 }
 
 /// Node 0 founds the cluster; every other node bootstraps from node 0. A
 /// node's own URI is its stable StatefulSet DNS name.
+///
+/// Distributed mode from the first node, as Qdrant's own Helm chart runs it:
+/// nothing in the configuration depends on the number of nodes, so a
+/// scale-up adds peers without restarting the ones that serve.
 fn start_script(cluster: &ValidatedCluster) -> String {
-    if !cluster.distributed() {
-        return "#!/bin/sh\nexec /qdrant/entrypoint.sh\n".to_owned();
-    }
     format!(
         "#!/bin/sh
 set -e
@@ -85,13 +85,13 @@ mod tests {
     use crate::build::fixtures::*;
 
     #[test]
-    fn a_single_node_runs_standalone() {
-        let cm = build(&validated(1, 1));
-        let data = cm.data.unwrap();
-        assert!(data[CONFIG_FILE].contains("enabled: false"));
+    fn one_node_runs_distributed_so_that_growing_restarts_none() {
+        let one = build(&validated(1, 1));
+        assert!(one.data.as_ref().unwrap()[CONFIG_FILE].contains("enabled: true"));
         assert_eq!(
-            data[START_SCRIPT],
-            "#!/bin/sh\nexec /qdrant/entrypoint.sh\n"
+            digest(&one),
+            digest(&build(&validated(3, 1))),
+            "the same configuration whatever the number of nodes"
         );
     }
 
@@ -111,7 +111,7 @@ mod tests {
     fn the_digest_follows_the_content() {
         let one = digest(&build(&validated(1, 1)));
         assert_eq!(one, digest(&build(&validated(1, 1))));
-        assert_ne!(one, digest(&build(&validated(3, 1))));
+        assert_ne!(one, digest(&build(&validated(3, 3))));
         assert_eq!(one.len(), 16);
     }
 }

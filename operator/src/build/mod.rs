@@ -119,10 +119,6 @@ impl ValidatedCluster {
             self.names.client_service, self.namespace
         )
     }
-
-    pub fn distributed(&self) -> bool {
-        self.spec.nodes > 1
-    }
 }
 
 /// How far a rolling upgrade may go: pods with an ordinal at or above the

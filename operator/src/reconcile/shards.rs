@@ -204,9 +204,10 @@ fn next(
         .map(|(_, peer)| peer)
         .collect();
     let load = load(shards, &staying);
-    // Leaving peers, the highest ordinal first: move each replica to a
-    // staying peer, or drop it where the staying peers hold enough already.
-    for peer in &leaving {
+    // The highest leaving ordinal first: move each of its replicas to a
+    // staying peer, or drop it where the staying peers hold enough already;
+    // then it leaves the consensus.
+    if let Some(peer) = leaving.first() {
         for ((collection, shard), holders) in shards {
             if !holders.contains_key(peer) {
                 continue;

@@ -23,6 +23,7 @@ mod qdrant_openapi;
 mod real_cluster;
 mod real_data_plane;
 mod rollout_liveness;
+mod scaling;
 mod volumes;
 
 use chrono::Timelike;
