@@ -55,7 +55,7 @@ async fn main() {
         let t = Instant::now();
         let plan = shards::plan(&layout, 6, 1);
         deciding += t.elapsed();
-        let Plan::Act(operation) = plan else {
+        let Plan::Act { operation, .. } = plan else {
             assert_eq!(plan, Plan::Settled, "a still stand-in never makes it wait");
             break;
         };

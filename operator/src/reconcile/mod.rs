@@ -505,7 +505,7 @@ async fn place_shards(
         }
     };
     let plan = shards::plan(&layout, desired, cluster.spec.replication_factor);
-    if let shards::Plan::Act(operation) = &plan {
+    if let shards::Plan::Act { operation, .. } = &plan {
         let (warning, reason, note) = match ctx
             .engine
             .operate(&cluster.endpoint(), &keys.admin, operation)

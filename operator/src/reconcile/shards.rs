@@ -33,6 +33,73 @@ pub struct Layout {
     pub transfers: u32,
 }
 
+impl Layout {
+    /// The layout once `operation` has ended, as Qdrant would leave it, or
+    /// why Qdrant would refuse it.
+    pub fn done(&mut self, operation: &Operation) -> Result<(), String> {
+        let holds = |l: &Layout, c: &str, s: u32, p: u64| {
+            l.replicas
+                .iter()
+                .any(|r| r.collection == c && r.shard == s && r.peer == p)
+        };
+        match operation {
+            Operation::Move {
+                collection,
+                shard,
+                from,
+                to,
+            }
+            | Operation::Replicate {
+                collection,
+                shard,
+                from,
+                to,
+            } => {
+                if !holds(self, collection, *shard, *from) || holds(self, collection, *shard, *to) {
+                    return Err(format!(
+                        "{operation}: the shard is not on {from} or already on {to}"
+                    ));
+                }
+                self.replicas.push(Replica {
+                    collection: collection.clone(),
+                    shard: *shard,
+                    peer: *to,
+                    active: true,
+                });
+                if matches!(operation, Operation::Move { .. }) {
+                    self.replicas.retain(|r| {
+                        !(&r.collection == collection && r.shard == *shard && r.peer == *from)
+                    });
+                }
+            }
+            Operation::Drop {
+                collection,
+                shard,
+                peer,
+            } => {
+                let copies = self
+                    .replicas
+                    .iter()
+                    .filter(|r| &r.collection == collection && r.shard == *shard)
+                    .count();
+                if copies < 2 {
+                    return Err(format!("{operation}: the last replica"));
+                }
+                self.replicas.retain(|r| {
+                    !(&r.collection == collection && r.shard == *shard && r.peer == *peer)
+                });
+            }
+            Operation::RemovePeer { peer } => {
+                if self.replicas.iter().any(|r| r.peer == *peer) {
+                    return Err(format!("{operation}: it holds shards"));
+                }
+                self.peers.remove(peer);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One of Qdrant's cluster operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
@@ -101,7 +168,10 @@ impl Plan {
         match self {
             Plan::Settled => None,
             Plan::Wait(why) => Some(why.clone()),
-            Plan::Act(operation) => Some(operation.to_string()),
+            Plan::Act { operation, left } => Some(format!(
+                "{operation} ({left} operation{} left)",
+                if *left == 1 { "" } else { "s" }
+            )),
         }
     }
 }
@@ -112,8 +182,8 @@ pub enum Plan {
     Settled,
     /// Qdrant is busy (a transfer, a replica not yet active): ask again.
     Wait(String),
-    /// Do this next.
-    Act(Operation),
+    /// Do this next; `left` operations remain, this one included.
+    Act { operation: Operation, left: usize },
 }
 
 /// A shard's replicas by peer, and which are active.
@@ -175,7 +245,31 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
     {
         return Plan::Wait(format!("a replica of {collection}/{shard} is not active"));
     }
-    Plan::Act(next)
+    Plan::Act {
+        left: left(layout, nodes, replication_factor),
+        operation: next,
+    }
+}
+
+/// How many operations the layout needs yet, each transfer taken as done.
+fn left(layout: &Layout, nodes: u32, replication_factor: u32) -> usize {
+    let mut simulated = layout.clone();
+    simulated.transfers = 0;
+    for r in &mut simulated.replicas {
+        r.active = true;
+    }
+    let mut count = 0;
+    while count < 100_000 {
+        let shards = placement(&simulated);
+        let Some(Ok(operation)) = next(&simulated, &shards, nodes, replication_factor) else {
+            break;
+        };
+        if simulated.done(&operation).is_err() {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 /// The operation the layout needs next, whatever Qdrant is busy with;
@@ -333,70 +427,11 @@ mod tests {
             match plan(&l, nodes, factor) {
                 Plan::Settled => return (done, l),
                 Plan::Wait(why) => panic!("waits in a still cluster: {why}"),
-                Plan::Act(op) => {
-                    match &op {
-                        Operation::Move {
-                            collection,
-                            shard,
-                            from,
-                            to,
-                        }
-                        | Operation::Replicate {
-                            collection,
-                            shard,
-                            from,
-                            to,
-                        } => {
-                            let holders: Vec<u64> = l
-                                .replicas
-                                .iter()
-                                .filter(|r| &r.collection == collection && r.shard == *shard)
-                                .map(|r| r.peer)
-                                .collect();
-                            assert!(holders.contains(from) && !holders.contains(to), "{op}");
-                            l.replicas.push(Replica {
-                                collection: collection.clone(),
-                                shard: *shard,
-                                peer: *to,
-                                active: true,
-                            });
-                            if matches!(op, Operation::Move { .. }) {
-                                l.replicas.retain(|r| {
-                                    !(&r.collection == collection
-                                        && r.shard == *shard
-                                        && r.peer == *from)
-                                });
-                            }
-                        }
-                        Operation::Drop {
-                            collection,
-                            shard,
-                            peer,
-                        } => {
-                            let copies = l
-                                .replicas
-                                .iter()
-                                .filter(|r| &r.collection == collection && r.shard == *shard)
-                                .count();
-                            assert!(
-                                copies > 1,
-                                "the last replica of {collection}/{shard} is never dropped"
-                            );
-                            l.replicas.retain(|r| {
-                                !(&r.collection == collection
-                                    && r.shard == *shard
-                                    && r.peer == *peer)
-                            });
-                        }
-                        Operation::RemovePeer { peer } => {
-                            assert!(
-                                !l.replicas.iter().any(|r| r.peer == *peer),
-                                "{peer} holds shards"
-                            );
-                            l.peers.remove(peer);
-                        }
-                    }
-                    done.push(op);
+                Plan::Act { operation, left } => {
+                    assert_eq!(left, super::left(&l, nodes, factor));
+                    l.done(&operation)
+                        .unwrap_or_else(|refused| panic!("Qdrant refuses {refused}"));
+                    done.push(operation);
                 }
             }
         }
@@ -420,6 +455,10 @@ mod tests {
             .filter(|o| matches!(o, Operation::RemovePeer { .. }))
             .collect();
         assert_eq!(removals, [&Operation::RemovePeer { peer: 103 }]);
+        let Plan::Act { left, .. } = plan(&start, 2, 1) else {
+            panic!("work to do")
+        };
+        assert_eq!(left, ops.len(), "the count of what is left is exact");
         assert_eq!(ops.last(), Some(&Operation::RemovePeer { peer: 103 }));
         assert_eq!(end.peers.keys().copied().collect::<Vec<_>>(), [101, 102]);
         // Every shard still has its one replica, on a staying peer.

@@ -73,8 +73,9 @@ async fn settle(
     qdrant: &Shared,
     mut vc: VectorCluster,
     world: &World,
-) -> (VectorCluster, Vec<i64>) {
+) -> (VectorCluster, Vec<i64>, Vec<String>) {
     let mut sizes = Vec::new();
+    let mut progress = Vec::new();
     let mut world = world.clone();
     for _ in 0..60 {
         let pass = h.reconcile(&vc, &world).await;
@@ -82,11 +83,19 @@ async fn settle(
         // The StatefulSet controller follows: as many Ready pods as asked.
         world = running(&pass, u32::try_from(replicas(&pass)).unwrap());
         let done = phase(&pass, &vc) == "Ready";
+        if let Some(status) = &pass.status {
+            let conditions = status["conditions"].as_array().unwrap();
+            let progressing = conditions
+                .iter()
+                .find(|c| c["type"] == "Progressing")
+                .unwrap();
+            progress.push(progressing["message"].as_str().unwrap().to_owned());
+        }
         if pass.status.is_some() {
             vc = with_status(vc, &pass.status);
         }
         if done {
-            return (vc, sizes);
+            return (vc, sizes, progress);
         }
         qdrant.lock().unwrap().finish_transfers();
     }
@@ -125,7 +134,11 @@ async fn three_nodes_at_factor_one_down_to_two_keep_every_shard_and_shrink_last(
     vc.metadata.generation = Some(2);
     // The StatefulSet still runs three pods while Qdrant moves shards.
     let world = running(&ready, 3);
-    let (vc, sizes) = settle(&mut h, &qdrant, vc, &world).await;
+    let (vc, sizes, progress) = settle(&mut h, &qdrant, vc, &world).await;
+    assert!(
+        progress[0].starts_with("moving docs/2 from peer 103 to peer 101 (4 operations left)"),
+        "{progress:?}"
+    );
     // Three shards move off peer 103, one pass each, a fourth removes it
     // from the consensus; only the fifth shrinks the StatefulSet.
     assert_eq!(
@@ -167,7 +180,7 @@ async fn two_nodes_up_to_four_spread_the_shards_over_all_four() {
         }
     }
     let world = running(&ready, 4);
-    settle(&mut h, &qdrant, vc, &world).await;
+    let _ = settle(&mut h, &qdrant, vc, &world).await;
     let mut per_peer: BTreeMap<u64, usize> = BTreeMap::new();
     for peers in placement(&qdrant).values() {
         for peer in peers {
@@ -186,7 +199,7 @@ async fn a_factor_raised_to_two_gives_every_existing_shard_two_active_replicas_o
     vc.spec.replication_factor = 2;
     vc.metadata.generation = Some(2);
     let world = running(&ready, 3);
-    settle(&mut h, &qdrant, vc, &world).await;
+    let _ = settle(&mut h, &qdrant, vc, &world).await;
     let c = qdrant.lock().unwrap();
     for collection in c.collections.values() {
         for replicas in collection.shards.values() {
