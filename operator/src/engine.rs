@@ -96,6 +96,22 @@ pub struct CollectionCluster {
     pub shard_transfers: Vec<serde_json::Value>,
 }
 
+impl CollectionCluster {
+    /// Every replica of the collection: (shard, peer, state), the answering
+    /// peer's own first.
+    fn replicas(&self) -> impl Iterator<Item = (u32, u64, &str)> {
+        let local = self
+            .local_shards
+            .iter()
+            .map(|s| (s.shard_id, self.peer_id, s.state.as_str()));
+        let remote = self
+            .remote_shards
+            .iter()
+            .map(|s| (s.shard_id, s.peer_id, s.state.as_str()));
+        local.chain(remote)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct LocalShard {
     pub shard_id: u32,
@@ -141,15 +157,7 @@ pub fn assess(
     let mut inactive_replicas = Vec::new();
     let mut pending_transfers = 0u32;
     for (name, info) in collections {
-        let local = info
-            .local_shards
-            .iter()
-            .map(|s| (s.shard_id, info.peer_id, &s.state));
-        let remote = info
-            .remote_shards
-            .iter()
-            .map(|s| (s.shard_id, s.peer_id, &s.state));
-        for (shard, peer, state) in local.chain(remote) {
+        for (shard, peer, state) in info.replicas() {
             if state != "Active" {
                 inactive_replicas.push(format!("{name}/{shard} on peer {peer}: {state}"));
             }
@@ -341,15 +349,7 @@ pub fn layout_of(
     let mut replicas = Vec::new();
     let mut transfers = 0u32;
     for (name, info) in collections {
-        let local = info
-            .local_shards
-            .iter()
-            .map(|s| (s.shard_id, info.peer_id, &s.state));
-        let remote = info
-            .remote_shards
-            .iter()
-            .map(|s| (s.shard_id, s.peer_id, &s.state));
-        replicas.extend(local.chain(remote).map(|(shard, peer, state)| Replica {
+        replicas.extend(info.replicas().map(|(shard, peer, state)| Replica {
             collection: name.clone(),
             shard,
             peer,
