@@ -39,6 +39,27 @@ struct NodeState {
     /// Collection → the bytes a restore uploaded.
     recovered: BTreeMap<String, Vec<u8>>,
     created: usize,
+    /// Collection → the shards this node holds (`local_shards`).
+    shards: BTreeMap<String, Vec<u32>>,
+    /// Collection → the shards Qdrant placed on this node when a restore
+    /// created the collection; `None`: whatever the snapshot holds.
+    assigned: Option<BTreeMap<String, Vec<u32>>>,
+    /// Collection → what an exact count answers.
+    counts: BTreeMap<String, u64>,
+}
+
+/// The shards a test snapshot holds: its first line, `shards:0,2`.
+fn shards_in(bytes: &[u8]) -> Vec<u32> {
+    let Some(rest) = bytes.strip_prefix(b"shards:") else {
+        return vec![];
+    };
+    let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+    std::str::from_utf8(line)
+        .unwrap()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
 }
 
 type Node = Arc<Mutex<NodeState>>;
@@ -114,6 +135,22 @@ async fn answer(
         ("DELETE", ["collections", _, "snapshots", _]) => {
             axum::Json(json!({ "result": true, "status": "ok" })).into_response()
         }
+        ("GET", ["collections", collection, "cluster"]) => {
+            let local: Vec<_> = node
+                .shards
+                .get(*collection)
+                .into_iter()
+                .flatten()
+                .map(|s| json!({ "shard_id": s, "points_count": 100, "state": "Active" }))
+                .collect();
+            axum::Json(json!({ "result": { "peer_id": 1, "shard_count": local.len(),
+                "local_shards": local, "remote_shards": [], "shard_transfers": [] }, "status": "ok" }))
+            .into_response()
+        }
+        ("POST", ["collections", collection, "points", "count"]) => {
+            let count = node.counts.get(*collection).copied().unwrap_or(0);
+            axum::Json(json!({ "result": { "count": count }, "status": "ok" })).into_response()
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -129,11 +166,22 @@ async fn upload(
     let field = form.next_field().await.unwrap().unwrap();
     assert_eq!(field.name(), Some("snapshot"));
     let bytes = field.bytes().await.unwrap();
-    state
-        .lock()
-        .unwrap()
-        .recovered
-        .insert(collection, bytes.to_vec());
+    let mut node = state.lock().unwrap();
+    // Qdrant recovers the shards placed on the node that the snapshot has,
+    // and skips the others ("Shard is not in snapshot"), answering success
+    // (lib/storage/src/content_manager/snapshots/recover.rs).
+    let in_snapshot = shards_in(&bytes);
+    let held = match &node.assigned {
+        Some(assigned) => assigned[&collection]
+            .iter()
+            .copied()
+            .filter(|s| in_snapshot.contains(s))
+            .collect(),
+        None => in_snapshot,
+    };
+    node.shards.insert(collection.clone(), held);
+    node.recovered.insert(collection, bytes.to_vec());
+    drop(node);
     axum::Json(json!({ "result": true, "status": "ok" })).into_response()
 }
 
@@ -219,15 +267,19 @@ async fn a_backup_restores_the_same_bytes_into_a_new_cluster() {
         calls(&state0),
         [
             "GET /collections",
+            "GET /collections/docs/cluster",
             "POST /collections/docs/snapshots?wait=true",
             "GET /collections/docs/snapshots/docs-1.snapshot",
             "DELETE /collections/docs/snapshots/docs-1.snapshot?wait=true",
+            "GET /collections/images/cluster",
             "POST /collections/images/snapshots?wait=true",
             "GET /collections/images/snapshots/images-2.snapshot",
             "DELETE /collections/images/snapshots/images-2.snapshot?wait=true",
+            "POST /collections/docs/points/count",
+            "POST /collections/images/points/count",
         ]
     );
-    assert_eq!(calls(&state1).len(), 7);
+    assert_eq!(calls(&state1).len(), 9);
     // The manifest is in the bucket, as the program returned it.
     assert_eq!(
         run::read_manifest(&store, PREFIX, "b1").await.unwrap(),
@@ -253,6 +305,11 @@ async fn a_backup_restores_the_same_bytes_into_a_new_cluster() {
         [
             "POST /collections/docs/snapshots/upload?priority=snapshot&wait=true",
             "POST /collections/images/snapshots/upload?priority=snapshot&wait=true",
+            // The proof: every shard somewhere, and the points counted.
+            "GET /collections/docs/cluster",
+            "POST /collections/docs/points/count",
+            "GET /collections/images/cluster",
+            "POST /collections/images/points/count",
         ]
     );
     assert_eq!(
@@ -386,5 +443,84 @@ async fn a_snapshot_changed_in_storage_fails_the_restore_before_anything_is_load
     assert!(
         calls(&fresh).is_empty(),
         "not even the intact collection was loaded"
+    );
+}
+
+/// A snapshot of `shards` of a collection, as the test nodes read it.
+fn shard_snapshot(shards: &[u32]) -> Vec<u8> {
+    let list: Vec<String> = shards.iter().map(ToString::to_string).collect();
+    let mut bytes = format!("shards:{}\n", list.join(",")).into_bytes();
+    bytes.extend(std::iter::repeat_n(7u8, 4000));
+    bytes
+}
+
+#[tokio::test]
+async fn a_restore_into_another_placement_fails_loudly_and_into_the_same_one_is_proven() {
+    let moto = Moto::start().await;
+    let store = moto.store();
+    let api = SnapshotApi::new(API_KEY).unwrap();
+    // Two nodes, `docs` with shard 0 on node 0 and shard 1 on node 1; 200
+    // points in all.
+    let (node0, state0) = qdrant_node(&[("docs", shard_snapshot(&[0]))], 0).await;
+    let (node1, state1) = qdrant_node(&[("docs", shard_snapshot(&[1]))], 0).await;
+    state0.lock().unwrap().shards.insert("docs".into(), vec![0]);
+    state1.lock().unwrap().shards.insert("docs".into(), vec![1]);
+    state0.lock().unwrap().counts.insert("docs".into(), 200);
+    let source = Source {
+        cluster: "org-acme/search",
+        version: "1.13.6",
+        nodes: &[node0, node1],
+    };
+    let taken = run::take(&api, &store, PREFIX, "b2", &source)
+        .await
+        .unwrap();
+    assert_eq!(taken.shards("docs").into_iter().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(taken.points["docs"], 200);
+
+    // A new cluster that placed shard 1 on node 0 and shard 0 on node 1:
+    // each node's snapshot lacks the shard it was given, Qdrant skips it and
+    // answers success; the restore does not.
+    let target = |assigned: [Vec<u32>; 2], count: u64| async move {
+        let mut nodes = Vec::new();
+        let mut states = Vec::new();
+        for shards in assigned {
+            let (url, state) = qdrant_node(&[], 0).await;
+            state.lock().unwrap().assigned = Some(BTreeMap::from([("docs".to_owned(), shards)]));
+            state.lock().unwrap().counts.insert("docs".into(), count);
+            nodes.push(url);
+            states.push(state);
+        }
+        (nodes, states)
+    };
+    let workdir = tempfile::tempdir().unwrap();
+    let (swapped, _) = target([vec![1], vec![0]], 0).await;
+    let err = run::restore(&api, &store, PREFIX, "b2", &swapped, workdir.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackupError::Unproven { collection, .. } if collection == "docs"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("shards 0, 1 of the backup are on no node"),
+        "{err}"
+    );
+
+    // The same placement, and the points all there: proven.
+    let (same, _) = target([vec![0], vec![1]], 200).await;
+    run::restore(&api, &store, PREFIX, "b2", &same, workdir.path())
+        .await
+        .unwrap();
+
+    // Every shard there, but points missing: refused too.
+    let (short, _) = target([vec![0], vec![1]], 150).await;
+    let err = run::restore(&api, &store, PREFIX, "b2", &short, workdir.path())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("150 points, where the backup recorded 200"),
+        "{err}"
     );
 }

@@ -1,6 +1,8 @@
 //! A backup's manifest: what it holds and how to check it. Written last, so
 //! a backup without one never completed and is never restored from.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,11 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     /// One per node and collection: each node holds its own shards.
     pub snapshots: Vec<Snapshot>,
+    /// Each collection's exact point count once every snapshot was taken,
+    /// which a restore must reach (empty in backups made before it was
+    /// recorded: then only the shards are checked).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub points: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +39,9 @@ pub struct Snapshot {
     pub size: u64,
     /// SHA-256 of the bytes, lowercase hex.
     pub sha256: String,
+    /// The shards of the collection the node held, so in the snapshot.
+    #[serde(default)]
+    pub shards: Vec<u32>,
 }
 
 impl Manifest {
@@ -45,6 +55,15 @@ impl Manifest {
         names.sort_unstable();
         names.dedup();
         names
+    }
+
+    /// Every shard of `collection` the backup holds.
+    pub fn shards(&self, collection: &str) -> std::collections::BTreeSet<u32> {
+        self.snapshots
+            .iter()
+            .filter(|s| s.collection == collection)
+            .flat_map(|s| s.shards.iter().copied())
+            .collect()
     }
 
     /// Bytes stored in all.
@@ -108,8 +127,10 @@ mod tests {
                     key: format!("k{i}"),
                     size: 10,
                     sha256: "00".into(),
+                    shards: vec![u32::try_from(i).unwrap()],
                 })
                 .collect(),
+            points: BTreeMap::from([("docs".to_owned(), 12)]),
         };
         let json = serde_json::to_string(&manifest).unwrap();
         assert!(json.contains("\"finishedAt\""));

@@ -34,4 +34,6 @@ pub enum BackupError {
     },
     #[error("the backup has {backup} nodes' snapshots but the target cluster has {target} nodes")]
     NodeCount { backup: u32, target: usize },
+    #[error("the restore of `{collection}` is incomplete: {reason}")]
+    Unproven { collection: String, reason: String },
 }

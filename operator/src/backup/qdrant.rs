@@ -31,6 +31,23 @@ struct Named {
     name: String,
 }
 
+/// The part of `GET /collections/{c}/cluster` a backup needs.
+#[derive(Debug, Deserialize)]
+struct ClusterInfo {
+    local_shards: Vec<LocalShard>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LocalShard {
+    shard_id: u32,
+}
+
+/// `POST /collections/{c}/points/count`'s result.
+#[derive(Debug, Deserialize)]
+struct Counted {
+    count: u64,
+}
+
 impl SnapshotApi {
     pub fn new(api_key: &str) -> Result<Self, BackupError> {
         // Snapshots of large collections take minutes to make and move;
@@ -75,6 +92,35 @@ impl SnapshotApi {
             )
             .await?;
         Ok(found.collections.into_iter().map(|c| c.name).collect())
+    }
+
+    /// The shards of `collection` the node holds itself.
+    pub async fn local_shards(
+        &self,
+        node: &str,
+        collection: &str,
+    ) -> Result<Vec<u32>, BackupError> {
+        let info: ClusterInfo = self
+            .json(
+                self.client
+                    .get(format!("{node}/collections/{collection}/cluster")),
+                &format!("reading where {collection}'s shards are"),
+            )
+            .await?;
+        Ok(info.local_shards.into_iter().map(|s| s.shard_id).collect())
+    }
+
+    /// The exact number of points in `collection`, across the cluster.
+    pub async fn count(&self, node: &str, collection: &str) -> Result<u64, BackupError> {
+        let counted: Counted = self
+            .json(
+                self.client
+                    .post(format!("{node}/collections/{collection}/points/count"))
+                    .json(&serde_json::json!({ "exact": true })),
+                &format!("counting {collection}'s points"),
+            )
+            .await?;
+        Ok(counted.count)
     }
 
     /// Makes a snapshot of the node's part of `collection`; its name.

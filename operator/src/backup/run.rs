@@ -41,6 +41,7 @@ pub async fn take(
         let ordinal = u32::try_from(ordinal).unwrap_or(u32::MAX);
         for collection in api.collections(node).await? {
             let key = manifest::snapshot_key(prefix, backup, ordinal, &collection);
+            let shards = api.local_shards(node, &collection).await?;
             let mut attempt = 1;
             let stored = loop {
                 match snapshot_once(api, store, node, &collection, &key).await {
@@ -59,17 +60,32 @@ pub async fn take(
                 key,
                 size: stored.size,
                 sha256: stored.sha256,
+                shards,
             });
         }
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: FORMAT,
         cluster: source.cluster.to_owned(),
         version: source.version.to_owned(),
         started_at,
         finished_at: Utc::now(),
         snapshots,
+        points: Default::default(),
     };
+    // Counted after the last snapshot: what a restore must bring back
+    // (writes during a backup make the two differ, and the restore says so).
+    if let Some(first) = source.nodes.first() {
+        for collection in manifest
+            .collections()
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        {
+            let count = api.count(first, &collection).await?;
+            manifest.points.insert(collection, count);
+        }
+    }
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| BackupError::Io(e.to_string()))?;
     store
         .put(&manifest::manifest_key(prefix, backup), json)
@@ -154,10 +170,56 @@ pub async fn restore(
     for (snapshot, file) in manifest.snapshots.iter().zip(&files) {
         let node = &target[usize::try_from(snapshot.node).unwrap_or(usize::MAX)];
         api.recover(node, &snapshot.collection, file).await?;
-        tracing::info!(collection = %snapshot.collection, node = snapshot.node, "collection restored");
+        tracing::info!(collection = %snapshot.collection, node = snapshot.node, "collection recovered");
         let _ = tokio::fs::remove_file(file).await;
     }
+    prove(api, &manifest, target).await?;
     Ok(manifest)
+}
+
+/// Checks that the restored cluster holds what the backup does: every shard
+/// of every collection on some node (Qdrant skips a shard that a node's
+/// snapshot lacks, and still answers success), and the point count recorded
+/// at backup time.
+async fn prove(
+    api: &SnapshotApi,
+    manifest: &Manifest,
+    target: &[String],
+) -> Result<(), BackupError> {
+    for collection in manifest.collections() {
+        let mut held = std::collections::BTreeSet::new();
+        for node in target {
+            held.extend(api.local_shards(node, collection).await?);
+        }
+        let missing: Vec<String> = manifest
+            .shards(collection)
+            .difference(&held)
+            .map(ToString::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(BackupError::Unproven {
+                collection: collection.to_owned(),
+                reason: format!(
+                    "shard{} {} of the backup {} on no node of the new cluster (its shards are placed \
+                     differently from the backed-up cluster's)",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    if missing.len() == 1 { "is" } else { "are" }
+                ),
+            });
+        }
+        if let (Some(expected), Some(node)) = (manifest.points.get(collection), target.first()) {
+            let restored = api.count(node, collection).await?;
+            if restored != *expected {
+                return Err(BackupError::Unproven {
+                    collection: collection.to_owned(),
+                    reason: format!("{restored} points, where the backup recorded {expected}"),
+                });
+            }
+        }
+        tracing::info!(%collection, "restore proven: every shard present, points counted");
+    }
+    Ok(())
 }
 
 async fn verified_download(
