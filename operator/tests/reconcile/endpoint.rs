@@ -418,3 +418,37 @@ async fn the_schema_refuses_an_out_of_bounds_number_and_one_stored_before_is_ski
     assert_eq!((events[0].warning, events[0].reason), (true, "Unreadable"));
     assert!(events[0].note.contains("5000000000"), "{}", events[0].note);
 }
+
+#[tokio::test]
+async fn a_child_the_apiserver_refuses_degrades_the_endpoint_and_the_others_are_applied() {
+    let mut h = Harness::new();
+    let ie = endpoint(1, "0e9e39f");
+    h.refuse = Some((
+        "deployment",
+        json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "deployments.apps \"chat\" is forbidden: exceeded quota: qm-quota, requested: requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=8, limited: requests.nvidia.com/gpu=8",
+                "reason": "Forbidden", "code": 403 }),
+    ));
+    let applied = pass(&mut h, &ie, None, None).await;
+    for kind in ["networkpolicy", "secret", "service", "pdb", "hpa"] {
+        assert!(applied.objects.contains_key(kind), "{kind} still applied");
+    }
+    assert!(!applied.objects.contains_key("deployment"));
+    let status = applied.status.unwrap();
+    assert_eq!(status["phase"], "Degraded");
+    let degraded = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .unwrap();
+    assert_eq!(degraded["reason"], "ApplyFailed");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deployment/chat: deployments.apps \"chat\" is forbidden: exceeded quota"),
+        "{degraded}"
+    );
+    assert_eq!(h.events.take(), [(true, "ApplyFailed")]);
+}

@@ -142,6 +142,9 @@ pub struct Harness {
     stored_statefulset: Option<Value>,
     /// Served after the children, as `between` is before them.
     pub after: Vec<(&'static str, String, u16, Value)>,
+    /// A child the apiserver refuses in the next pass, by kind, with the
+    /// refusal's body (an admission webhook's or a quota's, say).
+    pub refuse: Option<(&'static str, Value)>,
 }
 
 /// A reconcile context on `client` with `qdrant` standing in for the
@@ -185,6 +188,7 @@ impl Harness {
             events,
             stored_statefulset: None,
             after: Vec::new(),
+            refuse: None,
         }
     }
 
@@ -396,6 +400,7 @@ impl Harness {
             respond(send, status, &answer);
         }
         let stored = self.stored_statefulset.take();
+        let refuse = self.refuse.take();
         for (kind, path) in children {
             let (call, send) = server.expect("PATCH", path).await;
             assert!(
@@ -405,8 +410,9 @@ impl Harness {
             );
             assert!(call.query.contains("force=true"), "{}", call.query);
             assert_eq!(call.content_type, "application/apply-patch+yaml");
-            let refusal = match (*kind, &stored) {
-                ("statefulset", Some(stored)) => {
+            let refusal = match (*kind, &stored, &refuse) {
+                (_, _, Some((refused, status))) if refused == kind => Some(status.clone()),
+                ("statefulset", Some(stored), _) => {
                     apiserver_rules::statefulset_update(stored, &call.body)
                 }
                 _ => None,
