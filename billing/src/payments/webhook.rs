@@ -56,7 +56,13 @@ pub fn verify(
     if !matched {
         return Err(WebhookError::BadSignature);
     }
-    if (now.timestamp() - timestamp).abs() > TOLERANCE_SECONDS {
+    // Checked: a signed `t` near `i64::MIN` or `MAX` must be stale, not an
+    // overflow that kills the connection.
+    let age = now
+        .timestamp()
+        .checked_sub(timestamp)
+        .and_then(i64::checked_abs);
+    if age.is_none_or(|age| age > TOLERANCE_SECONDS) {
         return Err(WebhookError::Stale);
     }
     Ok(())
@@ -197,6 +203,33 @@ mod tests {
                 provider_invoice_id: "in_1".to_owned()
             }
         );
+    }
+
+    #[test]
+    fn a_signed_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let header = sign(SECRET, t, BODY);
+            assert_eq!(
+                verify(SECRET, &header, BODY, at(1_700_000_000)),
+                Err(WebhookError::Stale),
+                "t={t}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Any header at all, against any body: an answer, never a panic.
+        #[test]
+        fn the_signature_parser_answers_whatever_the_header(
+            header in ".{0,200}",
+            t in proptest::num::i64::ANY,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let _ = verify(SECRET, &header, &body, at(1_700_000_000));
+            let signed = sign(SECRET, t, &body);
+            let _ = verify(SECRET, &format!("{signed},{header}"), &body, at(1_700_000_000));
+            let _ = verify(SECRET, &format!("{header},{signed}"), &body, at(1_700_000_000));
+        }
     }
 
     #[test]
