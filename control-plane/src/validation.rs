@@ -6,6 +6,20 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
+/// The region a resource asks for, trimmed, if it may be looked up:
+/// present, and text PostgreSQL can take (a NUL is refused here, not by the
+/// database as a 500).
+pub fn region(raw: &str) -> Result<&str, &'static str> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        Err("is required")
+    } else if trimmed.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(trimmed)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,

@@ -351,3 +351,28 @@ async fn malformed_ids_and_unknown_routes_are_not_found(pool: PgPool) {
         .await
         .problem(405, "method-not-allowed");
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_nul_in_the_region_is_a_field_error_not_a_500(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({ "name": "regtest", "region": "lo\u{0}cal" }).to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert_eq!(problem["status"], 422, "{problem}");
+    assert_eq!(fields(&problem), ["region"], "{problem}");
+    let endpoints = format!("/v1/organizations/{}/endpoints", s.ada.org_id);
+    let reply = s
+        .app
+        .send(
+            Method::POST,
+            &endpoints,
+            &s.key,
+            Some(
+                json!({ "name": "chat", "region": "lo\u{0}cal", "gpu_model": "nvidia-l4",
+                         "model_repository": "meta-llama/Llama-3.1-8B-Instruct",
+                         "model_revision": "0e9e39f" }),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(fields(reply.problem(422, "validation-failed")), ["region"]);
+}

@@ -68,9 +68,7 @@ impl CreateCluster {
     /// against the registered data planes by the caller.
     pub fn parse(&self, errors: &mut ValidationErrors) -> Option<(ClusterName, VectorClusterSpec)> {
         let name = errors.check("name", ClusterName::parse(&self.name));
-        if self.region.trim().is_empty() {
-            errors.add("region", "is required");
-        }
+        let _ = errors.check("region", crate::validation::region(&self.region));
         let base = VectorClusterSpec {
             version: EngineVersion::DEFAULT,
             nodes: 1,
@@ -209,6 +207,20 @@ mod tests {
         assert_eq!(spec.version, EngineVersion::DEFAULT);
         assert_eq!((spec.nodes, spec.replication_factor), (1, 1));
         assert_eq!(spec.resources.storage_gib, DEFAULT_STORAGE_GIB);
+    }
+
+    #[test]
+    fn a_region_with_a_nul_is_a_field_error_not_a_database_failure() {
+        for region in ["lo\u{0}cal", "eu\n1"] {
+            let mut errors = ValidationErrors::default();
+            let request = CreateCluster {
+                name: "regtest".into(),
+                region: region.into(),
+                ..Default::default()
+            };
+            request.parse(&mut errors);
+            assert_eq!(fields(&errors), ["region"], "{region:?}");
+        }
     }
 
     #[test]

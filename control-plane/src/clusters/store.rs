@@ -160,8 +160,13 @@ pub async fn create(
     access.require(Permission::ClustersWrite)?;
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
-    let data_plane = data_planes::by_region(conn, request.region.trim()).await?;
-    if data_plane.is_none() && !request.region.trim().is_empty() {
+    // Looked up only when it can be: `parse` has said why otherwise.
+    let region = crate::validation::region(&request.region).ok();
+    let data_plane = match region {
+        Some(region) => data_planes::by_region(conn, region).await?,
+        None => None,
+    };
+    if data_plane.is_none() && region.is_some() {
         let known: Vec<String> = data_planes::regions(conn)
             .await?
             .into_iter()

@@ -64,9 +64,7 @@ impl CreateEndpoint {
         errors: &mut ValidationErrors,
     ) -> Option<(ClusterName, InferenceEndpointSpec)> {
         let name = errors.check("name", ClusterName::parse(&self.name));
-        if self.region.trim().is_empty() {
-            errors.add("region", "is required");
-        }
+        let _ = errors.check("region", crate::validation::region(&self.region));
         let gpus = match self.gpu_count {
             None => Some(1),
             Some(n) => errors.in_range("gpu_count", n, 1..=8),
@@ -182,6 +180,21 @@ mod tests {
         assert_eq!(spec.gpu.count, 1);
         assert_eq!(spec.resources.cpu_millicores, 4000);
         assert_eq!(spec.engine, EngineKind::Vllm);
+    }
+
+    #[test]
+    fn a_region_with_a_nul_is_a_field_error() {
+        let mut errors = ValidationErrors::default();
+        let request = CreateEndpoint {
+            name: "chat".into(),
+            region: "lo\u{0}cal".into(),
+            model_repository: Some("meta-llama/Llama-3.1-8B-Instruct".into()),
+            model_revision: Some("0e9e39f".into()),
+            gpu_model: "nvidia-l4".into(),
+            ..Default::default()
+        };
+        request.parse(&mut errors);
+        assert_eq!(fields(&errors), ["region"]);
     }
 
     #[test]
