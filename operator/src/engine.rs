@@ -407,19 +407,23 @@ impl Engine for QdrantHttp {
                     shard,
                     from,
                     to,
-                } => update(
-                    collection,
-                    json!({ "move_shard": { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
-                ),
-                Operation::Replicate {
+                }
+                | Operation::Replicate {
                     collection,
                     shard,
                     from,
                     to,
-                } => update(
-                    collection,
-                    json!({ "replicate_shard": { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
-                ),
+                } => {
+                    let kind = if matches!(operation, Operation::Move { .. }) {
+                        "move_shard"
+                    } else {
+                        "replicate_shard"
+                    };
+                    update(
+                        collection,
+                        json!({ kind: { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
+                    )
+                }
                 Operation::Drop {
                     collection,
                     shard,

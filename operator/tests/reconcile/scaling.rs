@@ -30,17 +30,10 @@ async fn ready(
         url,
     };
     let mut h = Harness::with_engine(Arc::new(engine));
-    let vc = cluster(v(13), nodes, factor);
-    let first = h.reconcile(&vc, &World::default()).await;
-    let admin = String::from_utf8(first.secret().data.unwrap()["api-key"].0.clone()).unwrap();
+    let (vc, _, ready) = crate::brought_up(&mut h, cluster(v(13), nodes, factor)).await;
+    let admin = String::from_utf8(ready.secret().data.unwrap()["api-key"].0.clone()).unwrap();
     qdrant.lock().unwrap().api_key = admin;
-    let world = running(&first, nodes);
-    let ready = h
-        .reconcile(&with_status(vc.clone(), &first.status), &world)
-        .await;
-    assert_eq!(ready.status.as_ref().unwrap()["phase"], "Ready");
-    h.events.take();
-    (h, qdrant, with_status(vc, &ready.status), ready)
+    (h, qdrant, vc, ready)
 }
 
 /// The StatefulSet `applied` made, with `pods` Ready pods.
