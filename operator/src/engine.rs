@@ -87,6 +87,9 @@ pub enum ConsensusThreadStatus {
     StoppedWithErr { err: String },
 }
 
+/// A replica's state when it serves (Qdrant's `ReplicaState::Active`).
+pub const ACTIVE: &str = "Active";
+
 /// `GET /collections/{c}/cluster`'s result (`CollectionClusterInfo`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CollectionCluster {
@@ -99,7 +102,7 @@ pub struct CollectionCluster {
 impl CollectionCluster {
     /// Every replica of the collection: (shard, peer, state), the answering
     /// peer's own first.
-    fn replicas(&self) -> impl Iterator<Item = (u32, u64, &str)> {
+    pub fn replicas(&self) -> impl Iterator<Item = (u32, u64, &str)> {
         let local = self
             .local_shards
             .iter()
@@ -158,7 +161,7 @@ pub fn assess(
     let mut pending_transfers = 0u32;
     for (name, info) in collections {
         for (shard, peer, state) in info.replicas() {
-            if state != "Active" {
+            if state != ACTIVE {
                 inactive_replicas.push(format!("{name}/{shard} on peer {peer}: {state}"));
             }
         }
@@ -353,7 +356,7 @@ pub fn layout_of(
             collection: name.clone(),
             shard,
             peer,
-            active: state == "Active",
+            active: state == ACTIVE,
         }));
         transfers =
             transfers.saturating_add(u32::try_from(info.shard_transfers.len()).unwrap_or(u32::MAX));

@@ -1,6 +1,7 @@
-//! Backups of a vector cluster: every node's snapshot of every collection,
-//! streamed to S3-compatible storage with a SHA-256 of each, then a
-//! manifest; and restores that check every byte before Qdrant sees it.
+//! Backups of a vector cluster: a snapshot of every shard of every
+//! collection, streamed to S3-compatible storage with a SHA-256 of each,
+//! then a manifest; and restores, into any placement, that check every
+//! byte before Qdrant sees it and prove the result.
 //! Run as a Kubernetes Job: `quartermaster-operator backup|restore`.
 
 pub mod manifest;
@@ -32,8 +33,6 @@ pub enum BackupError {
         actual: String,
         actual_size: u64,
     },
-    #[error("the backup has {backup} nodes' snapshots but the target cluster has {target} nodes")]
-    NodeCount { backup: u32, target: usize },
     #[error("the restore of `{collection}` is incomplete: {reason}")]
     Unproven { collection: String, reason: String },
 }

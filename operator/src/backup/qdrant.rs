@@ -1,5 +1,5 @@
-//! Qdrant's snapshot API, node by node: a distributed collection's
-//! snapshot on a node holds that node's shards.
+//! Qdrant's snapshot API, node by node: a shard's snapshot is taken on a
+//! node that holds it, and recovered onto every node that holds it anew.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use futures::Stream;
 use serde::Deserialize;
 
 use super::BackupError;
+use crate::engine::CollectionCluster;
 
 /// Snapshot calls on one Qdrant node.
 #[derive(Debug, Clone)]
@@ -31,15 +32,10 @@ struct Named {
     name: String,
 }
 
-/// The part of `GET /collections/{c}/cluster` a backup needs.
+/// `GET /collections/{c}`'s result: the part a restore needs.
 #[derive(Debug, Deserialize)]
-struct ClusterInfo {
-    local_shards: Vec<LocalShard>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LocalShard {
-    shard_id: u32,
+struct Info {
+    config: serde_json::Value,
 }
 
 /// `POST /collections/{c}/points/count`'s result.
@@ -94,20 +90,51 @@ impl SnapshotApi {
         Ok(found.collections.into_iter().map(|c| c.name).collect())
     }
 
-    /// The shards of `collection` the node holds itself.
-    pub async fn local_shards(
+    /// Where `collection`'s shards are, as the node sees them.
+    pub async fn cluster(
         &self,
         node: &str,
         collection: &str,
-    ) -> Result<Vec<u32>, BackupError> {
-        let info: ClusterInfo = self
+    ) -> Result<CollectionCluster, BackupError> {
+        self.json(
+            self.client
+                .get(format!("{node}/collections/{collection}/cluster")),
+            &format!("reading where {collection}'s shards are"),
+        )
+        .await
+    }
+
+    /// The collection's configuration (Qdrant's `CollectionConfig`).
+    pub async fn config(
+        &self,
+        node: &str,
+        collection: &str,
+    ) -> Result<serde_json::Value, BackupError> {
+        let info: Info = self
             .json(
-                self.client
-                    .get(format!("{node}/collections/{collection}/cluster")),
-                &format!("reading where {collection}'s shards are"),
+                self.client.get(format!("{node}/collections/{collection}")),
+                &format!("reading {collection}'s configuration"),
             )
             .await?;
-        Ok(info.local_shards.into_iter().map(|s| s.shard_id).collect())
+        Ok(info.config)
+    }
+
+    /// Creates `collection` across the cluster; Qdrant places its shards.
+    pub async fn create_collection(
+        &self,
+        node: &str,
+        collection: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), BackupError> {
+        let _: bool = self
+            .json(
+                self.client
+                    .put(format!("{node}/collections/{collection}"))
+                    .json(body),
+                &format!("creating {collection}"),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The exact number of points in `collection`, across the cluster.
@@ -123,68 +150,44 @@ impl SnapshotApi {
         Ok(counted.count)
     }
 
-    /// Makes a snapshot of the node's part of `collection`; its name.
-    pub async fn create(&self, node: &str, collection: &str) -> Result<String, BackupError> {
-        let created: Named = self
-            .json(
-                self.client.post(format!(
-                    "{node}/collections/{collection}/snapshots?wait=true"
-                )),
-                &format!("snapshotting {collection}"),
-            )
-            .await?;
-        Ok(created.name)
-    }
-
-    /// The snapshot's bytes, as they arrive.
-    pub async fn download(
+    /// A snapshot of one shard the node holds, streamed as Qdrant makes it
+    /// (`GET /collections/{c}/shards/{s}/snapshot`: nothing is kept on the
+    /// node's disk).
+    pub async fn download_shard(
         &self,
         node: &str,
         collection: &str,
-        snapshot: &str,
+        shard: u32,
     ) -> Result<impl Stream<Item = reqwest::Result<Bytes>> + use<>, BackupError> {
+        let what = format!("snapshotting {collection}/{shard}");
         let response = self
             .client
             .get(format!(
-                "{node}/collections/{collection}/snapshots/{snapshot}"
+                "{node}/collections/{collection}/shards/{shard}/snapshot"
             ))
             .header("api-key", &self.api_key)
             .send()
             .await
-            .map_err(|e| BackupError::Qdrant(format!("downloading {snapshot}: {e}")))?;
+            .map_err(|e| BackupError::Qdrant(format!("{what}: {e}")))?;
         if !response.status().is_success() {
             return Err(BackupError::Qdrant(format!(
-                "downloading {snapshot}: HTTP {}",
+                "{what}: HTTP {}",
                 response.status()
             )));
         }
         Ok(response.bytes_stream())
     }
 
-    /// Removes the snapshot from the node once it is safe elsewhere.
-    pub async fn delete(
+    /// Recovers one shard replica on the node from a snapshot file. With
+    /// `no_sync` Qdrant activates this replica and leaves the others be
+    /// (`snapshot` would mark them dead: src/common/snapshots.rs
+    /// `recover_shard_snapshot_impl`); every replica of a new collection
+    /// gets the same bytes, so they agree without a sync.
+    pub async fn recover_shard(
         &self,
         node: &str,
         collection: &str,
-        snapshot: &str,
-    ) -> Result<(), BackupError> {
-        let _: bool = self
-            .json(
-                self.client.delete(format!(
-                    "{node}/collections/{collection}/snapshots/{snapshot}?wait=true"
-                )),
-                &format!("deleting {snapshot}"),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Recovers `collection` on the node from a snapshot file's bytes; the
-    /// snapshot's data wins over whatever the node had.
-    pub async fn recover(
-        &self,
-        node: &str,
-        collection: &str,
+        shard: u32,
         file: &std::path::Path,
     ) -> Result<(), BackupError> {
         // Streamed from disk: a snapshot may be larger than memory.
@@ -198,16 +201,16 @@ impl SnapshotApi {
             .len();
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(opened));
         let part = reqwest::multipart::Part::stream_with_length(body, length)
-            .file_name(format!("{collection}.snapshot"));
+            .file_name(format!("{collection}-{shard}.snapshot"));
         let form = reqwest::multipart::Form::new().part("snapshot", part);
         let _: bool = self
             .json(
                 self.client
                     .post(format!(
-                        "{node}/collections/{collection}/snapshots/upload?priority=snapshot&wait=true"
+                        "{node}/collections/{collection}/shards/{shard}/snapshots/upload?priority=no_sync&wait=true"
                     ))
                     .multipart(form),
-                &format!("recovering {collection}"),
+                &format!("recovering {collection}/{shard}"),
             )
             .await?;
         Ok(())

@@ -20,6 +20,8 @@ mod network_policy;
 mod policy_eval;
 mod qdrant;
 mod qdrant_openapi;
+#[path = "../common/qdrant_schema.rs"]
+mod qdrant_schema;
 mod real_cluster;
 mod real_data_plane;
 mod rollout_liveness;
