@@ -187,6 +187,19 @@ pub struct VectorClusterStatus {
     /// Kept by the backup scheduler; the main reconciler carries it over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backups: Option<super::backup::BackupSummary>,
+    /// The shard operations of a rebalance under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<Rebalance>,
+}
+
+/// How far a rebalance has come: Qdrant's shard operations (moves, copies,
+/// dropped replicas, peers removed) it needed when it began, and how many
+/// are done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rebalance {
+    pub planned: u32,
+    pub done: u32,
 }
 
 /// One rule a spec, or a change to a spec, breaks.

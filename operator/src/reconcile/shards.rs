@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::crd::vector_cluster::Rebalance;
+
 /// One replica of a shard, as Qdrant reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replica {
@@ -164,14 +166,39 @@ pub const REBALANCING: &str = "RebalancingShards";
 
 impl Plan {
     /// What the status says while the plan is not settled.
-    pub fn message(&self) -> Option<String> {
+    pub fn message(&self, progress: Option<&Rebalance>) -> Option<String> {
+        let doing = match self {
+            Plan::Settled => return None,
+            Plan::Wait(why) => why.clone(),
+            Plan::Act { operation, .. } => operation.to_string(),
+        };
+        Some(match progress {
+            Some(p) => format!("{} of {} shard operations done; {doing}", p.done, p.planned),
+            None => doing,
+        })
+    }
+
+    /// The progress after this plan, from the progress before it: a
+    /// rebalance begins with what is left; each action counts what is done
+    /// since; while Qdrant is busy the count stands. Work that grew past
+    /// what was planned (the spec changed again) begins a new count.
+    pub fn progress(&self, previous: Option<&Rebalance>) -> Option<Rebalance> {
         match self {
             Plan::Settled => None,
-            Plan::Wait(why) => Some(why.clone()),
-            Plan::Act { operation, left } => Some(format!(
-                "{operation} ({left} operation{} left)",
-                if *left == 1 { "" } else { "s" }
-            )),
+            Plan::Wait(_) => previous.copied(),
+            Plan::Act { left, .. } => {
+                let left = u32::try_from(*left).unwrap_or(u32::MAX);
+                Some(match previous {
+                    Some(p) if left <= p.planned => Rebalance {
+                        planned: p.planned,
+                        done: p.planned - left,
+                    },
+                    _ => Rebalance {
+                        planned: left,
+                        done: 0,
+                    },
+                })
+            }
         }
     }
 }
@@ -507,6 +534,51 @@ mod tests {
             plan(&dead, 2, 1),
             Plan::Wait("a replica of a/0 is not active".into())
         );
+    }
+
+    #[test]
+    fn progress_counts_from_what_the_rebalance_needed_when_it_began() {
+        let act = |left| Plan::Act {
+            operation: Operation::RemovePeer { peer: 103 },
+            left,
+        };
+        let wait = Plan::Wait("Qdrant is moving 1 shard".into());
+        let at = |planned, done| Some(Rebalance { planned, done });
+        let mut progress = None;
+        let mut seen = Vec::new();
+        for plan in [
+            act(3),
+            wait.clone(),
+            act(2),
+            wait.clone(),
+            act(1),
+            Plan::Settled,
+        ] {
+            progress = plan.progress(progress.as_ref());
+            seen.push(progress);
+            if let Some(message) = plan.message(progress.as_ref()) {
+                assert!(
+                    message.contains(" of 3 shard operations done; "),
+                    "{message}"
+                );
+            }
+        }
+        assert_eq!(
+            seen,
+            [at(3, 0), at(3, 0), at(3, 1), at(3, 1), at(3, 2), None]
+        );
+        assert_eq!(
+            act(1)
+                .message(Some(&Rebalance {
+                    planned: 3,
+                    done: 2
+                }))
+                .unwrap(),
+            "2 of 3 shard operations done; removing peer 103 from the consensus"
+        );
+        // More work than planned (nodes changed again): a new count.
+        assert_eq!(act(5).progress(at(3, 1).as_ref()), at(5, 0));
+        assert_eq!(wait.progress(None), None);
     }
 
     #[test]

@@ -57,9 +57,12 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ");
+    let rebalance = f
+        .shards
+        .and_then(|plan| plan.progress(f.previous.and_then(|p| p.rebalance.as_ref())));
     let (phase, reason, message) = match f.step {
         _ if !f.refused.is_empty() => (Phase::Degraded, APPLY_FAILED, refused),
-        _ if let Some(message) = f.shards.and_then(shards::Plan::message) => (
+        _ if let Some(message) = f.shards.and_then(|plan| plan.message(rebalance.as_ref())) => (
             Phase::Updating,
             shards::REBALANCING,
             format!("{message}; {nodes}"),
@@ -137,6 +140,7 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         selector: Some(f.selector.clone()),
         // The backup scheduler's part: carried over, never decided here.
         backups: f.previous.and_then(|p| p.backups.clone()),
+        rebalance,
     }
 }
 

@@ -129,8 +129,24 @@ async fn three_nodes_at_factor_one_down_to_two_keep_every_shard_and_shrink_last(
     let world = running(&ready, 3);
     let (vc, sizes, progress) = settle(&mut h, &qdrant, vc, &world).await;
     assert!(
-        progress[0].starts_with("moving docs/2 from peer 103 to peer 101 (4 operations left)"),
+        progress[0]
+            .starts_with("0 of 4 shard operations done; moving docs/2 from peer 103 to peer 101;"),
         "{progress:?}"
+    );
+    // Counted in the status across passes, one operation per pass.
+    let counted: Vec<&str> = progress
+        .iter()
+        .filter_map(|m| m.split_once(" shard operations done").map(|(n, _)| n))
+        .collect();
+    assert_eq!(
+        counted,
+        ["0 of 4", "1 of 4", "2 of 4", "3 of 4"],
+        "{progress:?}"
+    );
+    assert_eq!(
+        vc.status.as_ref().unwrap().rebalance,
+        None,
+        "settled: no count left"
     );
     // Three shards move off peer 103, one pass each, a fourth removes it
     // from the consensus; only the fifth shrinks the StatefulSet.
