@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use control_plane::access::Principal;
-use control_plane::{accounts, api_keys, idempotency};
+use control_plane::{accounts, api_keys, data_planes, idempotency};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, RequestError};
@@ -207,6 +207,32 @@ impl FromRequestParts<AppState> for Caller {
         let token = session_token(&parts.headers).ok_or(RequestError::Unauthenticated)?;
         let user_id = accounts::sessions::user_for(&mut conn, &token).await?;
         Ok(Caller(Principal::User { user_id }))
+    }
+}
+
+/// The data plane a usage report comes from, by its ingest token. As an
+/// extractor of the request's head it runs before the body is read, so a
+/// bad token answers 401 whatever the body holds.
+#[derive(Debug, Clone, Copy)]
+pub struct DataPlane(pub uuid::Uuid);
+
+impl FromRequestParts<AppState> for DataPlane {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(RequestError::Unauthenticated)?;
+        let mut conn = state.db.acquire().await?;
+        Ok(DataPlane(
+            data_planes::authenticate_ingest(&mut conn, token.trim()).await?,
+        ))
     }
 }
 

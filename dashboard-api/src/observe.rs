@@ -84,11 +84,18 @@ impl ApiMetrics {
     }
 
     /// Counts the events of one ingested batch.
-    pub(crate) fn ingested(&self, accepted: usize, duplicates: usize, rejected: usize) {
+    pub(crate) fn ingested(
+        &self,
+        accepted: usize,
+        duplicates: usize,
+        rejected: usize,
+        conflicts: usize,
+    ) {
         for (outcome, count) in [
             ("accepted", accepted),
             ("duplicate", duplicates),
             ("rejected", rejected),
+            ("conflict", conflicts),
         ] {
             self.usage_events
                 .get_or_create(&EventLabels { outcome })

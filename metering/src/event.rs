@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::Meter;
@@ -98,13 +99,19 @@ fn subject(raw: &str) -> Result<(Uuid, Uuid), String> {
 
 /// Checks one event. `now` and `lateness` bound its time.
 pub fn parse(
-    value: serde_json::Value,
+    json: &str,
     now: DateTime<Utc>,
     lateness: Duration,
 ) -> Result<UsageEvent, (Option<String>, String)> {
-    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    // The id alone first, so that a refusal names it even when the rest
+    // does not parse (skipped values are not range-checked).
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    let id = serde_json::from_str::<Id>(json).ok().and_then(|i| i.id);
     let fail = |reason: String| (id.clone(), reason);
-    let wire: Wire = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
+    let wire: Wire = serde_json::from_str(json).map_err(|e| fail(e.to_string()))?;
     if wire.specversion != "1.0" {
         return Err(fail(format!(
             "specversion must be \"1.0\", not {:?}",
@@ -171,16 +178,17 @@ pub fn parse(
 }
 
 /// Checks a batch: the valid events with their positions, and a reason for
-/// each refused one.
+/// each refused one. Each event is kept as its raw JSON until here, so that
+/// one unreadable event (a number out of range) refuses only itself.
 pub fn parse_batch(
-    values: Vec<serde_json::Value>,
+    events: &[Box<RawValue>],
     now: DateTime<Utc>,
     lateness: Duration,
 ) -> (Vec<(usize, UsageEvent)>, Vec<Rejected>) {
-    let mut valid = Vec::with_capacity(values.len());
+    let mut valid = Vec::with_capacity(events.len());
     let mut rejected = Vec::new();
-    for (index, value) in values.into_iter().enumerate() {
-        match parse(value, now, lateness) {
+    for (index, raw) in events.iter().enumerate() {
+        match parse(raw.get(), now, lateness) {
             Ok(event) => valid.push((index, event)),
             Err((id, reason)) => rejected.push(Rejected { index, id, reason }),
         }
@@ -212,6 +220,7 @@ impl UsageEvent {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use proptest::prelude::*;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
@@ -233,7 +242,7 @@ mod tests {
     #[test]
     fn the_wire_form_parses_back_to_the_event() {
         assert_eq!(
-            parse(event().to_wire(), now(), Duration::hours(48)),
+            parse(&event().to_wire().to_string(), now(), Duration::hours(48)),
             Ok(event())
         );
     }
@@ -280,7 +289,7 @@ mod tests {
         for (mutate, expected) in cases {
             let mut wire = event().to_wire();
             mutate(&mut wire);
-            let (_, reason) = parse(wire.clone(), now(), Duration::hours(48)).unwrap_err();
+            let (_, reason) = parse(&wire.to_string(), now(), Duration::hours(48)).unwrap_err();
             assert!(reason.contains(expected), "{wire}: {reason}");
         }
     }
@@ -293,7 +302,7 @@ mod tests {
         storage.meter = Meter::StorageBytes;
         storage.dimension = String::new();
         let (valid, rejected) = parse_batch(
-            vec![event().to_wire(), bad, storage.to_wire()],
+            &raw(&[event().to_wire(), bad, storage.to_wire()]),
             now(),
             Duration::hours(48),
         );
@@ -303,5 +312,80 @@ mod tests {
             (rejected[0].index, rejected[0].id.as_deref()),
             (1, Some("e-1"))
         );
+    }
+
+    fn raw(values: &[serde_json::Value]) -> Vec<Box<RawValue>> {
+        values
+            .iter()
+            .map(|v| serde_json::value::to_raw_value(v).unwrap())
+            .collect()
+    }
+
+    /// A batch as a sender writes it: valid events, with bad ones
+    /// (including numbers no JSON parser can hold) between them.
+    fn batch_text(events: &[UsageEvent], bad: &[(usize, String)]) -> String {
+        let mut items: Vec<String> = events.iter().map(|e| e.to_wire().to_string()).collect();
+        for (at, text) in bad {
+            items.insert((*at).min(items.len()), text.clone());
+        }
+        format!("[{}]", items.join(","))
+    }
+
+    #[test]
+    fn a_number_out_of_range_refuses_only_its_event() {
+        let mut huge = event().to_wire().to_string();
+        huge = huge.replace("\"value\":60", "\"value\":1e309");
+        let mut second = event();
+        second.id = "e-2".into();
+        let text = batch_text(&[event(), second.clone()], &[(1, huge)]);
+        let events: Vec<Box<RawValue>> = serde_json::from_str(&text).unwrap();
+        let (valid, rejected) = parse_batch(&events, now(), Duration::hours(48));
+        assert_eq!(valid, [(0, event()), (2, second)]);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(
+            (rejected[0].index, rejected[0].id.as_deref()),
+            (1, Some("e-1"))
+        );
+        assert!(
+            rejected[0].reason.contains("out of range"),
+            "{}",
+            rejected[0].reason
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(events) = serde_json::from_slice::<Vec<Box<RawValue>>>(&bytes) {
+                let (valid, rejected) = parse_batch(&events, now(), Duration::hours(48));
+                prop_assert_eq!(valid.len() + rejected.len(), events.len());
+            }
+        }
+
+        #[test]
+        fn every_valid_event_among_invalid_ones_is_kept(
+            good in 0usize..6,
+            bad in proptest::collection::vec(
+                (0usize..8, prop_oneof![
+                    Just("1e309".to_owned()),
+                    Just("-1e400".to_owned()),
+                    Just("{\"id\":\"x\",\"data\":{\"value\":123456789012345678901234567890}}".to_owned()),
+                    Just("null".to_owned()),
+                    "\"[a-z0-9 ]{0,16}\"",
+                    proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+                ]),
+                0..6,
+            ),
+        ) {
+            let events: Vec<UsageEvent> = (0..good)
+                .map(|i| UsageEvent { id: format!("g-{i}"), ..event() })
+                .collect();
+            let text = batch_text(&events, &bad);
+            let parsed: Vec<Box<RawValue>> = serde_json::from_str(&text).unwrap();
+            let (valid, rejected) = parse_batch(&parsed, now(), Duration::hours(48));
+            let kept: Vec<UsageEvent> = valid.into_iter().map(|(_, e)| e).collect();
+            prop_assert_eq!(kept, events);
+            prop_assert_eq!(rejected.len(), bad.len());
+        }
     }
 }

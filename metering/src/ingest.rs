@@ -6,7 +6,9 @@
 //!
 //! 1. if another replica wrote since (its `last_seq` is ahead of the
 //!    window's), catch the in-memory [`Window`] up from `usage_events`;
-//! 2. drop events already in the window, or twice in the batch;
+//! 2. drop events already in the window, or twice in the batch: a true
+//!    resend is a duplicate; the same `(source, id)` with other content is
+//!    a conflict, reported and logged, and the first stored content stands;
 //! 3. `COPY` the rest into the append-only `usage_events`;
 //! 4. add sums to their hourly rollups, computed in process, and recompute
 //!    the hours of gauges touched (time-weighted, see [`crate::gauge`]) from
@@ -16,7 +18,8 @@
 //! A crash anywhere before the commit leaves nothing behind and the sender
 //! retries; a crash after it leaves everything, and the retry is a duplicate.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -26,7 +29,7 @@ use uuid::Uuid;
 
 use crate::event::UsageEvent;
 use crate::gauge::{self, HOLD, Sample};
-use crate::window::{self, Window};
+use crate::window::{self, Seen, Window};
 use crate::{Aggregation, Meter};
 
 /// Late events are accepted, and correct their hour, for this long.
@@ -39,12 +42,15 @@ pub enum IngestError {
 }
 
 /// What happened to a batch's checked events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Ingested {
     /// Stored now.
     pub accepted: usize,
     /// Already stored before (or twice in this batch): nothing changed.
     pub duplicates: usize,
+    /// Positions of events whose `(source, id)` was stored before (or
+    /// earlier in this batch) with other content: not stored.
+    pub conflicts: Vec<usize>,
 }
 
 #[derive(Debug)]
@@ -67,16 +73,22 @@ impl Ingester {
         let mut conn = ingester.pool.acquire().await?;
         let mut window = ingester.window.lock().await;
         let since = Utc::now() - lateness - Duration::hours(1);
-        let rows: Vec<(String, String, DateTime<Utc>, i64)> =
-            sqlx::query_as("SELECT source, event_id, time, seq FROM usage_events WHERE time >= $1")
-                .bind(since)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<StoredRow> = sqlx::query_as(
+            "SELECT source, event_id, seq, organization_id, resource_id, meter, dimension, time, value
+             FROM usage_events WHERE time >= $1",
+        )
+        .bind(since)
+        .fetch_all(&mut *conn)
+        .await?;
         window.last_seq = sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state")
             .fetch_one(&mut *conn)
             .await?;
-        for (source, id, time, _) in rows {
-            window.insert(window::key(&source, &id), time);
+        for row in rows {
+            window.insert(
+                window::key(&row.source, &row.event_id),
+                row.gauge.content(),
+                row.gauge.time,
+            );
         }
         let gauges: Vec<GaugeRow> = sqlx::query_as(
             "SELECT DISTINCT ON (organization_id, resource_id, meter, dimension)
@@ -103,9 +115,19 @@ impl Ingester {
     /// Stores checked events exactly once; durable when this returns `Ok`.
     pub async fn ingest(&self, events: &[UsageEvent]) -> Result<Ingested, IngestError> {
         // What does not depend on the stored state is done before the lock.
-        let prepared: Vec<(window::Key, String)> = events
+        let prepared: Vec<(window::Key, window::Content, String)> = events
             .iter()
-            .map(|e| (window::key(&e.source, &e.id), copy_line(e)))
+            .map(|e| {
+                let content = window::content(
+                    e.organization_id,
+                    e.resource_id,
+                    e.meter.as_str(),
+                    &e.dimension,
+                    e.time,
+                    e.value,
+                );
+                (window::key(&e.source, &e.id), content, copy_line(e))
+            })
             .collect();
         let mut window = self.window.lock().await;
         let mut tx = self.pool.begin().await?;
@@ -122,18 +144,38 @@ impl Ingester {
         let mut fresh = Vec::with_capacity(events.len());
         let mut fresh_keys = Vec::with_capacity(events.len());
         let mut copy_data =
-            String::with_capacity(prepared.iter().map(|(_, line)| line.len()).sum());
-        let mut batch_keys = HashSet::with_capacity(events.len());
-        for (event, (key, line)) in events.iter().zip(&prepared) {
-            if !window.contains(*key) && batch_keys.insert(*key) {
-                fresh.push(event);
-                fresh_keys.push((*key, event.time));
-                copy_data.push_str(line);
+            String::with_capacity(prepared.iter().map(|(_, _, line)| line.len()).sum());
+        let mut batch: HashMap<window::Key, window::Content> = HashMap::with_capacity(events.len());
+        let mut conflicts = Vec::new();
+        for (index, (event, (key, content, line))) in events.iter().zip(&prepared).enumerate() {
+            let seen = match window.seen(*key, *content) {
+                Seen::New => match batch.entry(*key) {
+                    Entry::Vacant(entry) => {
+                        entry.insert(*content);
+                        Seen::New
+                    }
+                    Entry::Occupied(first) if first.get() == content => Seen::Duplicate,
+                    Entry::Occupied(_) => Seen::Conflict,
+                },
+                known => known,
+            };
+            match seen {
+                Seen::New => {
+                    fresh.push(event);
+                    fresh_keys.push((*key, *content, event.time));
+                    copy_data.push_str(line);
+                }
+                Seen::Duplicate => {}
+                Seen::Conflict => {
+                    tracing::warn!(source = %event.source, id = %event.id, "usage event conflicts with one stored under its id; the first stands");
+                    conflicts.push(index);
+                }
             }
         }
         let outcome = Ingested {
             accepted: fresh.len(),
-            duplicates: events.len() - fresh.len(),
+            duplicates: events.len() - fresh.len() - conflicts.len(),
+            conflicts,
         };
         if fresh.is_empty() {
             tx.commit().await?;
@@ -155,8 +197,8 @@ impl Ingester {
         .await?;
         tx.commit().await?;
 
-        for (key, time) in fresh_keys {
-            window.insert(key, time);
+        for (key, content, time) in fresh_keys {
+            window.insert(key, content, time);
         }
         for e in fresh
             .iter()
@@ -193,7 +235,11 @@ async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, s
     .await?;
     let mut last = window.last_seq;
     for row in rows {
-        window.insert(window::key(&row.source, &row.event_id), row.gauge.time);
+        window.insert(
+            window::key(&row.source, &row.event_id),
+            row.gauge.content(),
+            row.gauge.time,
+        );
         last = last.max(row.seq);
         remember_gauge(window, row.gauge);
     }
@@ -218,6 +264,19 @@ struct GaugeRow {
     dimension: String,
     time: DateTime<Utc>,
     value: i64,
+}
+
+impl GaugeRow {
+    fn content(&self) -> window::Content {
+        window::content(
+            self.organization_id,
+            self.resource_id,
+            &self.meter,
+            &self.dimension,
+            self.time,
+            self.value,
+        )
+    }
 }
 
 fn remember_gauge(window: &mut Window, row: GaugeRow) {

@@ -6,9 +6,14 @@
 //! the window, and so has any earlier copy of it (same id, same event). The
 //! two 64-bit SipHash halves make a false "duplicate" about as likely as
 //! n²/2¹²⁹ for n events in the window.
+//!
+//! Each key keeps a 64-bit hash of what its event said (organization,
+//! resource, meter, dimension, time to the microsecond PostgreSQL keeps,
+//! value), so that a resent event is told from another event reusing its
+//! id: the first is a duplicate, the second a conflict.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
@@ -23,6 +28,33 @@ pub type Series = (Uuid, Uuid, Meter, String);
 
 pub type Key = u128;
 
+/// A hash of an event's content.
+pub type Content = u64;
+
+pub fn content(
+    organization: Uuid,
+    resource: Uuid,
+    meter: &str,
+    dimension: &str,
+    time: DateTime<Utc>,
+    value: i64,
+) -> Content {
+    let mut hasher = DefaultHasher::new();
+    (organization, resource, meter, dimension).hash(&mut hasher);
+    (time.timestamp_micros(), value).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What the window knows of an event it is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    New,
+    /// Stored before with the same content.
+    Duplicate,
+    /// Stored before with other content, which stands.
+    Conflict,
+}
+
 pub fn key(source: &str, id: &str) -> Key {
     let half = |salt: u8| {
         let mut hasher = DefaultHasher::new();
@@ -36,7 +68,7 @@ pub fn key(source: &str, id: &str) -> Key {
 
 #[derive(Debug, Default)]
 pub struct Window {
-    seen: HashSet<Key>,
+    seen: HashMap<Key, Content>,
     /// Keys by the hour of their event, to forget whole hours at once.
     by_hour: BTreeMap<DateTime<Utc>, Vec<Key>>,
     /// The highest `usage_events.seq` reflected here.
@@ -47,12 +79,18 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn contains(&self, key: Key) -> bool {
-        self.seen.contains(&key)
+    pub fn seen(&self, key: Key, content: Content) -> Seen {
+        match self.seen.get(&key) {
+            None => Seen::New,
+            Some(stored) if *stored == content => Seen::Duplicate,
+            Some(_) => Seen::Conflict,
+        }
     }
 
-    pub fn insert(&mut self, key: Key, time: DateTime<Utc>) {
-        if self.seen.insert(key) {
+    /// Remembers a stored event; the first content stored stays.
+    pub fn insert(&mut self, key: Key, content: Content, time: DateTime<Utc>) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = self.seen.entry(key) {
+            entry.insert(content);
             self.by_hour.entry(hour_of(time)).or_default().push(key);
         }
     }
@@ -101,11 +139,49 @@ mod tests {
     fn old_hours_are_forgotten_whole() {
         let t = |h| Utc.with_ymd_and_hms(2026, 11, 25, h, 30, 0).unwrap();
         let mut window = Window::default();
-        window.insert(key("s", "old"), t(10));
-        window.insert(key("s", "new"), t(12));
+        window.insert(key("s", "old"), 1, t(10));
+        window.insert(key("s", "new"), 1, t(12));
         window.forget_before(t(11));
-        assert!(!window.contains(key("s", "old")));
-        assert!(window.contains(key("s", "new")));
+        assert_eq!(window.seen(key("s", "old"), 1), Seen::New);
+        assert_eq!(window.seen(key("s", "new"), 1), Seen::Duplicate);
         assert_eq!(window.len(), 1);
+    }
+
+    #[test]
+    fn the_same_id_with_other_content_is_a_conflict_and_the_first_stays() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 10, 30, 0).unwrap();
+        let (org, resource) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let first = content(org, resource, "gpu_seconds", "a100", t, 60);
+        let mut window = Window::default();
+        window.insert(key("s", "e1"), first, t);
+        assert_eq!(window.seen(key("s", "e1"), first), Seen::Duplicate);
+        for other in [
+            content(org, resource, "gpu_seconds", "a100", t, 61),
+            content(org, Uuid::from_u128(3), "gpu_seconds", "a100", t, 60),
+            content(org, resource, "gpu_seconds", "h100", t, 60),
+            content(
+                org,
+                resource,
+                "gpu_seconds",
+                "a100",
+                t + chrono::Duration::seconds(1),
+                60,
+            ),
+        ] {
+            assert_eq!(window.seen(key("s", "e1"), other), Seen::Conflict);
+        }
+        window.insert(key("s", "e1"), 7, t);
+        assert_eq!(
+            window.seen(key("s", "e1"), first),
+            Seen::Duplicate,
+            "the first stays"
+        );
+        // PostgreSQL keeps microseconds: a resend read back from the table
+        // is the same event.
+        let nanos = t + chrono::Duration::nanoseconds(500);
+        assert_eq!(
+            content(org, resource, "m", "", nanos, 1),
+            content(org, resource, "m", "", t, 1)
+        );
     }
 }

@@ -92,14 +92,16 @@ async fn duplicates_and_replayed_batches_count_once(pool: PgPool) {
         ingester.ingest(&with_dup).await.unwrap(),
         Ingested {
             accepted: 10,
-            duplicates: 1
+            duplicates: 1,
+            conflicts: vec![]
         }
     );
     assert_eq!(
         ingester.ingest(&batch).await.unwrap(),
         Ingested {
             accepted: 0,
-            duplicates: 10
+            duplicates: 10,
+            conflicts: vec![]
         }
     );
     assert_eq!(stored(&pool).await, 10);
@@ -139,7 +141,8 @@ async fn a_restart_or_another_replica_still_counts_a_replay_once(pool: PgPool) {
         second.ingest(&batch).await.unwrap(),
         Ingested {
             accepted: 0,
-            duplicates: 5
+            duplicates: 5,
+            conflicts: vec![]
         },
         "caught up by seq"
     );
@@ -151,6 +154,58 @@ async fn a_restart_or_another_replica_still_counts_a_replay_once(pool: PgPool) {
     assert_eq!(
         rollup(&pool, node, Meter::NodeSeconds, h).await.unwrap().0,
         "300"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_id_reused_with_other_content_is_a_conflict_and_the_first_value_stands(pool: PgPool) {
+    let (org, gpu) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let first = event(org, gpu, "e1", Meter::GpuSeconds, h, 60);
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let mut bigger = first.clone();
+    bigger.value = 3600;
+    let mut elsewhere = first.clone();
+    elsewhere.resource_id = Uuid::now_v7();
+    // In one batch: the first stands, the later one with the same id is a
+    // conflict, and an exact resend a duplicate.
+    assert_eq!(
+        ingester
+            .ingest(&[first.clone(), bigger.clone(), first.clone()])
+            .await
+            .unwrap(),
+        Ingested {
+            accepted: 1,
+            duplicates: 1,
+            conflicts: vec![1]
+        }
+    );
+    // Later, and after a restart (the window rebuilt from the table).
+    for ingester in [
+        ingester,
+        Ingester::start(pool.clone(), DEFAULT_LATENESS)
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(
+            ingester
+                .ingest(&[elsewhere.clone(), first.clone(), bigger.clone()])
+                .await
+                .unwrap(),
+            Ingested {
+                accepted: 0,
+                duplicates: 1,
+                conflicts: vec![0, 2]
+            }
+        );
+    }
+    assert_eq!(stored(&pool).await, 1);
+    assert_eq!(
+        rollup(&pool, gpu, Meter::GpuSeconds, h).await.unwrap().0,
+        "60",
+        "the first value stands"
     );
 }
 

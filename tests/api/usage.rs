@@ -204,3 +204,108 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
         .await
         .problem(422, "validation-failed");
 }
+
+/// The batch as JSON text, with `replace` applied: a number no JSON value
+/// can hold has to be written by hand.
+fn batch_text(batch: &[Value], replace: (&str, &str)) -> String {
+    serde_json::to_string(batch)
+        .unwrap()
+        .replacen(replace.0, replace.1, 1)
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn one_unreadable_or_conflicting_event_refuses_only_itself(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    let cluster: Uuid = app.create_cluster(ada.org_id, &ada.session, "search").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let token = control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
+        .await
+        .unwrap();
+    drop(conn);
+    let post = |token: &str, body: String| {
+        app.raw(
+            app.request(Method::POST, "/v1/usage/events")
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+
+    // The token is checked before the body is read.
+    post("qmdp_not-a-token", "[{".to_owned())
+        .await
+        .problem(401, "invalid-api-key");
+
+    // A value of 1e309 fits no number: that event alone is refused, by id.
+    let batch = events(ada.org_id, cluster, 0..2);
+    let text = batch_text(&batch, ("\"value\":60", "\"value\":1e309"));
+    let reply = post(&token, text).await;
+    let body = reply.ok(200);
+    assert_eq!(body["accepted"], 1, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(
+        (rejected[0]["index"].as_u64(), rejected[0]["id"].as_str()),
+        (Some(0), Some("node-0"))
+    );
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("number out of range"),
+        "{body}"
+    );
+    assert_eq!(node_seconds(&app).await, 60);
+
+    // node-1 again with another value, then with another resource: each a
+    // conflict, not a duplicate; the first value stands. An exact resend is
+    // a duplicate.
+    let mut changed = batch.clone();
+    changed[1]["data"]["value"] = json!(3600);
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let mut elsewhere = batch[1].clone();
+    elsewhere["subject"] = json!(format!(
+        "organizations/{}/clusters/{}",
+        ada.org_id,
+        app.create_cluster(ada.org_id, &ada.session, "other").await["id"]
+            .as_str()
+            .unwrap()
+    ));
+    let resent = vec![changed[1].clone(), elsewhere, batch[1].clone()];
+    let reply = post(&token, serde_json::to_string(&resent).unwrap()).await;
+    let body = reply.ok(200);
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{body}"
+    );
+    let conflicts = body["conflicts"].as_array().unwrap();
+    assert_eq!(
+        conflicts
+            .iter()
+            .map(|c| (c["index"].as_u64(), c["id"].as_str()))
+            .collect::<Vec<_>>(),
+        [(Some(0), Some("node-1")), (Some(1), Some("node-1"))]
+    );
+    assert!(
+        conflicts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("other content, which stands")
+    );
+    assert_eq!(node_seconds(&app).await, 60, "the first value stands");
+    let counted = exposition(|registry| app.metrics.register(registry));
+    assert_lines(
+        &counted,
+        &[
+            r#"quartermaster_usage_events_total{outcome="accepted"} 1"#.to_owned(),
+            r#"quartermaster_usage_events_total{outcome="duplicate"} 1"#.to_owned(),
+            r#"quartermaster_usage_events_total{outcome="rejected"} 1"#.to_owned(),
+            r#"quartermaster_usage_events_total{outcome="conflict"} 2"#.to_owned(),
+        ],
+    );
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use control_plane::access::{self, Permission};
@@ -12,11 +12,12 @@ use control_plane::{Error, data_planes};
 use metering::report::{self, Granularity, ReportQuery};
 use metering::{Meter, Rejected, event};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::{ApiError, RequestError};
-use crate::extract::{Caller, Json, Path, Query};
+use crate::error::ApiError;
+use crate::extract::{Caller, DataPlane, Json, Path, Query};
 use crate::json::ProblemJson;
 use crate::state::AppState;
 
@@ -27,11 +28,15 @@ pub const MAX_BATCH: usize = 5_000;
 pub struct IngestResponse {
     /// Stored by this request.
     pub accepted: usize,
-    /// Stored before (same `source` and `id`): nothing changed.
+    /// Stored before (same `source`, `id` and content): nothing changed.
     pub duplicates: usize,
     /// Refused, each with its reason; the rest of the batch is kept.
     #[schema(value_type = Vec<Object>)]
     pub rejected: Vec<Rejected>,
+    /// Not stored: an event with the same `source` and `id` but other
+    /// content was stored before (or earlier in this batch), and stands.
+    #[schema(value_type = Vec<Object>)]
+    pub conflicts: Vec<Rejected>,
 }
 
 /// Records a batch of usage events (CloudEvents 1.0, a JSON array), exactly
@@ -48,16 +53,9 @@ pub struct IngestResponse {
     ))]
 pub async fn ingest(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Json(events): Json<Vec<serde_json::Value>>,
+    DataPlane(data_plane): DataPlane,
+    Json(events): Json<Vec<Box<RawValue>>>,
 ) -> Result<axum::Json<IngestResponse>, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(RequestError::Unauthenticated)?;
-    let mut conn = state.db.acquire().await?;
-    let data_plane = data_planes::authenticate_ingest(&mut conn, token.trim()).await?;
     if events.len() > MAX_BATCH {
         return Err(
             Error::Validation(control_plane::validation::ValidationErrors::single(
@@ -70,19 +68,22 @@ pub async fn ingest(
             .into(),
         );
     }
-    let (valid, mut rejected) = event::parse_batch(events, Utc::now(), state.ingester.lateness());
+    let (valid, mut rejected) = event::parse_batch(&events, Utc::now(), state.ingester.lateness());
     let pairs: Vec<(Uuid, Uuid)> = valid
         .iter()
         .map(|(_, e)| (e.organization_id, e.resource_id))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let mut conn = state.db.acquire().await?;
     let tenants = data_planes::tenants(&mut conn, data_plane, &pairs).await?;
     drop(conn);
     let mut allowed = Vec::with_capacity(valid.len());
+    let mut positions = Vec::with_capacity(valid.len());
     for (index, event) in valid {
         if tenants.contains(&(event.organization_id, event.resource_id)) {
             allowed.push(event);
+            positions.push(index);
         } else {
             rejected.push(Rejected {
                 index,
@@ -95,17 +96,34 @@ pub async fn ingest(
     // Run to the end even if the sender hangs up: a batch cut off in the
     // middle of its COPY would leave its connection unusable.
     let ingester = state.clone();
-    let ingested = tokio::spawn(async move { ingester.ingester.ingest(&allowed).await })
-        .await
-        .map_err(|e| ApiError::from(Error::Join(e)))?
-        .map_err(|metering::IngestError::Database(e)| ApiError::from(e))?;
-    state
-        .metrics
-        .ingested(ingested.accepted, ingested.duplicates, rejected.len());
+    let (ingested, allowed) = tokio::spawn(async move {
+        let ingested = ingester.ingester.ingest(&allowed).await;
+        (ingested, allowed)
+    })
+    .await
+    .map_err(|e| ApiError::from(Error::Join(e)))?;
+    let ingested = ingested.map_err(|metering::IngestError::Database(e)| ApiError::from(e))?;
+    let conflicts: Vec<Rejected> = ingested
+        .conflicts
+        .iter()
+        .map(|at| Rejected {
+            index: positions[*at],
+            id: Some(allowed[*at].id.clone()),
+            reason: "an event with this source and id was stored with other content, which stands"
+                .to_owned(),
+        })
+        .collect();
+    state.metrics.ingested(
+        ingested.accepted,
+        ingested.duplicates,
+        rejected.len(),
+        conflicts.len(),
+    );
     Ok(axum::Json(IngestResponse {
         accepted: ingested.accepted,
         duplicates: ingested.duplicates,
         rejected,
+        conflicts,
     }))
 }
 
