@@ -22,7 +22,8 @@ pub struct LocalPostgres {
     bin: PathBuf,
     dir: TempDir,
     port: u16,
-    run_as_postgres: bool,
+    /// As root: `runuser`, which runs the server as `postgres`.
+    run_as_postgres: Option<PathBuf>,
 }
 
 impl LocalPostgres {
@@ -36,8 +37,8 @@ impl LocalPostgres {
             .prefix("quartermaster-dev-pg-")
             .tempdir()
             .context("creating a temporary folder for PostgreSQL")?;
-        let run_as_postgres = is_root();
-        if run_as_postgres {
+        let run_as_postgres = if is_root() { Some(runuser()?) } else { None };
+        if run_as_postgres.is_some() {
             // The data folder must belong to the user the server runs as.
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -102,18 +103,19 @@ impl LocalPostgres {
 
     fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<Output> {
         let path = self.bin.join(program);
-        let mut command = if self.run_as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
+        let mut command = match &self.run_as_postgres {
+            Some(runuser) => {
+                let mut c = Command::new(runuser);
+                c.args(["-u", "postgres", "--"]).arg(&path);
+                c
+            }
+            None => Command::new(&path),
         };
         let output = command
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("running {}", path.display()))?;
+            .with_context(|| format!("running {}", command.get_program().to_string_lossy()))?;
         if !output.status.success() {
             bail!(
                 "{program} failed: {}",
@@ -138,6 +140,23 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `runuser`, from PATH or where util-linux puts it: root's PATH often
+/// lacks the sbin folders (`su` without `-`, some container images).
+fn runuser() -> anyhow::Result<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join("runuser"))
+        .find(|candidate| candidate.is_file())
+        .context(
+            "as root, PostgreSQL runs as the `postgres` user through `runuser` (util-linux), \
+             which is neither on PATH nor in /usr/sbin or /sbin",
+        )
 }
 
 fn free_port() -> anyhow::Result<u16> {

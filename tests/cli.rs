@@ -42,9 +42,14 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    // Without the sbin folders on PATH, as root's often is: `runuser` is
+    // found where util-linux puts it.
+    let path = std::env::var("PATH").unwrap_or_default();
+    let without_sbin: Vec<&str> = path.split(':').filter(|d| !d.ends_with("sbin")).collect();
     let mut child = Command::new(BIN)
         .args(["dev", "--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
+        .env("PATH", without_sbin.join(":"))
         .env("TMPDIR", tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

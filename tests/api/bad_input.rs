@@ -376,3 +376,24 @@ async fn a_nul_in_the_region_is_a_field_error_not_a_500(pool: PgPool) {
         .await;
     assert_eq!(fields(reply.problem(422, "validation-failed")), ["region"]);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_nul_in_a_password_is_a_field_error_and_makes_no_account(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let reply = app
+        .post(
+            "/v1/signup",
+            &Auth::None,
+            json!({ "email": "nul@example.com", "password": "correct horse\u{0}battery" }),
+        )
+        .await;
+    assert_eq!(
+        fields(reply.problem(422, "validation-failed")),
+        ["password"]
+    );
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}

@@ -30,6 +30,10 @@ impl Password {
         if raw.len() > MAX_BYTES {
             return Err(format!("must be at most {MAX_BYTES} bytes"));
         }
+        // No keyboard types them; a NUL is cut short by C-string tools.
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters (such as NUL or a tab)".to_owned());
+        }
         Ok(Password(raw))
     }
 
@@ -85,6 +89,23 @@ mod tests {
         assert!(Password::parse("twelve chars".into()).is_ok());
         assert!(Password::parse("ééééééééééé".into()).is_err());
         assert!(Password::parse("x".repeat(MAX_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_other_unicode_is_not() {
+        for bad in [
+            "correct\u{0}horse battery",
+            "correct\thorse battery",
+            "correct horse\u{7f}battery",
+        ] {
+            assert!(
+                Password::parse(bad.into())
+                    .unwrap_err()
+                    .contains("control characters"),
+                "{bad:?}"
+            );
+        }
+        assert!(Password::parse("correct hörse bättery ✓".into()).is_ok());
     }
 
     #[test]
