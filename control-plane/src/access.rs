@@ -98,6 +98,8 @@ impl FromStr for Permission {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Billing];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
@@ -141,7 +143,7 @@ impl FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Role::Owner, Role::Admin, Role::Member, Role::Billing]
+        Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| format!("unknown role `{s}`; roles are owner, admin, member, billing"))

@@ -110,6 +110,21 @@ pub struct Credit {
     pub created_at: DateTime<Utc>,
 }
 
+/// The largest credit one grant may give, in minor units (a billion in the
+/// major unit): far above any real grant, far below where sums of them
+/// could overflow.
+pub const MAX_CREDIT_MINOR: i64 = 100_000_000_000;
+
+/// A reason shown to the customer and kept in the audit log: trimmed, 1
+/// to 500 characters, none a control character (PostgreSQL refuses a NUL).
+pub fn checked_reason(raw: &str) -> std::result::Result<&str, &'static str> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        return Err("must be 1 to 500 characters, without control characters");
+    }
+    Ok(reason)
+}
+
 /// Grants an organization credit, used by its next invoices.
 pub async fn grant_credit(
     conn: &mut PgConnection,
@@ -119,14 +134,15 @@ pub async fn grant_credit(
     reason: &str,
 ) -> Result<Credit> {
     let mut errors = ValidationErrors::default();
-    if amount_minor <= 0 {
-        errors.add("amount_minor", "must be more than zero");
+    if !(1..=MAX_CREDIT_MINOR).contains(&amount_minor) {
+        errors.add(
+            "amount_minor",
+            format!("must be from 1 to {MAX_CREDIT_MINOR}"),
+        );
     }
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        errors.add("reason", "must be 1 to 500 characters");
-    }
+    let reason = errors.check("reason", checked_reason(reason));
     errors.finish(Some(()))?;
+    let reason = reason.unwrap_or_default();
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
             .bind(organization_id)
@@ -220,12 +236,8 @@ pub async fn suspend(
     organization_id: Uuid,
     reason: &str,
 ) -> Result<u64> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        let mut errors = ValidationErrors::default();
-        errors.add("reason", "must be 1 to 500 characters");
-        return Err(Error::Validation(errors));
-    }
+    let reason = checked_reason(reason)
+        .map_err(|message| Error::Validation(ValidationErrors::single("reason", message)))?;
     exists(conn, organization_id).await?;
     crate::suspension::suspend(
         conn,

@@ -52,6 +52,8 @@ pub struct SignupRequest {
     /// At least 12 characters.
     pub password: String,
     /// Defaults to "<name>'s organization".
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub organization_name: Option<String>,
 }
 
@@ -172,6 +174,8 @@ pub struct CreateApiKeyRequest {
     /// Defaults to running workloads: `clusters:read`, `clusters:write`,
     /// `endpoints:read`, `endpoints:write` and `usage:read`.
     #[schema(example = json!(["clusters:read", "clusters:write"]))]
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub scopes: Option<Vec<String>>,
 }
 
@@ -223,11 +227,23 @@ pub struct CreateClusterRequest {
     pub region: String,
     /// Qdrant version; the current default when left out.
     #[schema(example = "1.13.6")]
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub nodes: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub replication_factor: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub cpu_millicores: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub memory_mib: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub storage_gib: Option<i64>,
 }
 
@@ -250,11 +266,23 @@ impl From<CreateClusterRequest> for CreateCluster {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClusterRequest {
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub nodes: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub replication_factor: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub cpu_millicores: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub memory_mib: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub storage_gib: Option<i64>,
 }
 
@@ -311,8 +339,15 @@ pub struct ClusterSpecJson {
 pub struct BackupPolicyJson {
     /// Cron in UTC (`0 2 * * *`) or `@daily`, `@hourly`.
     pub schedule: String,
+    #[serde(deserialize_with = "crate::body::whole")]
     pub retention_days: i64,
     /// Successful backups kept, newest first; the retention in days if unset.
+    #[serde(
+        default,
+        deserialize_with = "crate::body::optional_whole",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub retention_count: Option<i64>,
 }
 
@@ -322,10 +357,18 @@ pub struct BackupPolicyJson {
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceWindowJson {
     /// `mon` … `sun`; every day when absent.
+    #[serde(
+        default,
+        deserialize_with = "crate::body::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub day: Option<String>,
     /// The hour it opens, UTC (0 to 23).
+    #[serde(deserialize_with = "crate::body::whole")]
     pub start_hour: i64,
     /// How long it stays open, in hours (1 to 24).
+    #[serde(deserialize_with = "crate::body::whole")]
     pub duration_hours: i64,
 }
 
@@ -410,22 +453,40 @@ pub struct CreateEndpointRequest {
     pub name: String,
     pub region: String,
     /// A model hub repository, such as `meta-llama/Llama-3.1-8B-Instruct`; or give `image`.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub model_repository: Option<String>,
     /// A commit or tag of the repository; `main` when left out.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub model_revision: Option<String>,
     /// A container image that serves a model itself, instead of a hub model.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub image: Option<String>,
     /// `vllm` (default) or `tgi`.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub engine: Option<String>,
     /// `nvidia-l4`, `nvidia-a100-80gb` or `nvidia-h100-80gb`.
     pub gpu_model: String,
     /// GPUs per replica, 1 to 8 (within the plan's limit).
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub gpu_count: Option<i64>,
     /// 0 allows scaling to zero when idle (then `scale_to_zero_after_seconds` is required).
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub min_replicas: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub max_replicas: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub scale_to_zero_after_seconds: Option<i64>,
     /// Concurrent requests per replica the autoscaler aims for.
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub target_concurrency: Option<i64>,
 }
 
@@ -434,11 +495,23 @@ pub struct CreateEndpointRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub model_revision: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub image: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub min_replicas: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub max_replicas: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub scale_to_zero_after_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    #[schema(nullable = false)]
     pub target_concurrency: Option<i64>,
 }
 

@@ -5,6 +5,7 @@
 //! Handlers extract, call the domain in `control-plane`, and convert: they
 //! hold no SQL and make no decisions of their own.
 
+mod body;
 mod error;
 mod extract;
 mod invoice_document;

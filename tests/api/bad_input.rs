@@ -397,3 +397,92 @@ async fn a_nul_in_a_password_is_a_field_error_and_makes_no_account(pool: PgPool)
         .unwrap();
     assert_eq!(users, 0);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_whole_float_is_a_number_and_a_fraction_or_null_is_refused(pool: PgPool) {
+    let s = setup(pool).await;
+    // JSON has one number type: 1.0 is the whole number JSON Schema's
+    // `integer` says it is.
+    let reply = s
+        .app
+        .patch(
+            &s.cluster,
+            &s.key,
+            json!({ "nodes": 1.0, "storage_gib": 1.0 }),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    assert_eq!(reply.body["spec"]["nodes"], 1);
+    // `null` is not a number: refused, where it once meant "the default".
+    let body = json!({ "name": "nulls", "region": REGION, "nodes": null }).to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert_eq!(
+        (problem["status"].as_u64(), slug(&problem)),
+        (Some(422), "invalid-body")
+    );
+    assert_eq!(fields(&problem), ["nodes"], "{problem}");
+    let body = json!({ "name": "halves", "region": REGION, "nodes": 1.5 }).to_string();
+    let problem = refused_create(&s, body, "application/json").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a whole number"),
+        "{problem}"
+    );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn logging_out_needs_a_live_session(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.post("/v1/logout", &Auth::None, json!({}))
+        .await
+        .problem(401, "unauthenticated");
+    let ada = app.signup("ada@example.com").await;
+    let reply = app.post("/v1/logout", &ada.session, json!({})).await;
+    assert_eq!(reply.status.as_u16(), 204, "{}", reply.body);
+    // The session ended: there is nothing left to end.
+    assert_eq!(
+        app.post("/v1/logout", &ada.session, json!({}))
+            .await
+            .status
+            .as_u16(),
+        401
+    );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_nul_in_an_admins_reason_is_a_field_error_not_a_500(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE id = $1")
+        .bind(ada.user_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let credits = format!("/v1/admin/organizations/{}/credits", ada.org_id);
+    let reply = app
+        .post(
+            &credits,
+            &ada.session,
+            json!({ "amount_minor": 500, "reason": "goodwill\u{0}" }),
+        )
+        .await;
+    assert_eq!(fields(reply.problem(422, "validation-failed")), ["reason"]);
+    let reply = app
+        .post(
+            &credits,
+            &ada.session,
+            json!({ "amount_minor": i64::MAX, "reason": "goodwill" }),
+        )
+        .await;
+    assert_eq!(
+        fields(reply.problem(422, "validation-failed")),
+        ["amount_minor"]
+    );
+    let credits_stored: i64 = sqlx::query_scalar("SELECT count(*) FROM credits")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(credits_stored, 0);
+}

@@ -10,7 +10,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, &'static str> {
         let email = raw.trim().to_lowercase();
-        if email.len() > 254 {
+        if email.chars().count() > 254 {
             return Err("must be at most 254 characters");
         }
         let Some((local, domain)) = email.split_once('@') else {

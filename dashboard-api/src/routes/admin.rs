@@ -29,6 +29,7 @@ pub struct CatalogJson {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantCreditRequest {
+    #[serde(deserialize_with = "crate::body::whole")]
     pub amount_minor: i64,
     pub reason: String,
 }

@@ -11,7 +11,7 @@ use control_plane::accounts::{self, Email, Password, sessions};
 use control_plane::organizations::{self, OrganizationName};
 use control_plane::validation::ValidationErrors;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, RequestError};
 use crate::extract::{Caller, Json, SESSION_COOKIE, session_token};
 use crate::json::{
     LoginRequest, MeResponse, MembershipJson, ProblemJson, SignupRequest, SignupResponse, UserJson,
@@ -110,17 +110,18 @@ pub async fn login(
     ))
 }
 
-/// Ends the session and clears the cookie.
+/// Ends the session and clears the cookie. Without a live session there is
+/// nothing to end: 401, as for every other call that needs one.
 #[utoipa::path(post, path = "/v1/logout", tag = "auth",
     responses((status = 204, description = "Logged out")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = session_token(&headers) {
-        let mut conn = state.db.acquire().await?;
-        sessions::end(&mut conn, &token).await?;
-    }
+    let token = session_token(&headers).ok_or(RequestError::Unauthenticated)?;
+    let mut conn = state.db.acquire().await?;
+    sessions::user_for(&mut conn, &token).await?;
+    sessions::end(&mut conn, &token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     set_session(&mut response, "", 0, state.config.secure_cookies);
     Ok(response)

@@ -67,6 +67,7 @@ pub struct ChangePlanRequest {
 #[serde(deny_unknown_fields)]
 pub struct SpendLimitRequest {
     /// In minor units of the catalog's currency; `null` removes the limit.
+    #[serde(deserialize_with = "crate::body::nullable_whole")]
     pub spend_limit_minor: Option<i64>,
 }
 

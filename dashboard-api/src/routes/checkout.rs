@@ -27,9 +27,13 @@ pub struct NewCheckoutSession {
     pub plan: String,
     /// Where the browser returns after saving the card; `{CHECKOUT_SESSION_ID}`
     /// is replaced by the session's id. Defaults to the dashboard's billing page.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub success_url: Option<String>,
     /// Where the browser returns if the customer gives up. Defaults to the
     /// dashboard's billing page.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false)]
     pub cancel_url: Option<String>,
 }
 

@@ -22,6 +22,7 @@ mod backups;
 mod billing;
 mod checkout;
 mod clusters;
+mod contract;
 mod endpoints;
 mod health;
 mod maintenance;
@@ -132,12 +133,13 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route [`router`] serves.
 pub fn openapi() -> OpenApiDoc {
-    api().split_for_parts().1
+    contract::complete(api().split_for_parts().1)
 }
 
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api().split_for_parts();
+    let doc = contract::complete(doc);
     let doc = Arc::new(doc);
     let metrics = state.metrics.clone();
     routes

@@ -45,7 +45,7 @@ pub struct IngestResponse {
 /// answer comes once they are durable, so a sender that gets no answer
 /// simply sends the batch again.
 #[utoipa::path(post, path = "/v1/usage/events", tag = "usage",
-    request_body(content = Vec<Object>, description = "CloudEvents of type dev.quartermaster.usage"),
+    request_body(content = Vec<serde_json::Value>, description = "CloudEvents of type dev.quartermaster.usage; any item that is not one is refused alone, in `rejected`"),
     responses(
         (status = 200, body = IngestResponse),
         (status = 401, body = ProblemJson, description = "no or an invalid data-plane token"),

@@ -25,6 +25,7 @@ pub struct WebhookReceipt {
 /// (header `Stripe-Signature`) within five minutes are accepted.
 #[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "billing",
     security(()),
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the body: `t=<unix time>,v1=<hex HMAC-SHA256>`")),
     request_body(content = Object, content_type = "application/json"),
     responses(
         (status = 200, body = WebhookReceipt),
