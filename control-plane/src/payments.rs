@@ -333,6 +333,23 @@ async fn mark_failed(
     .await
 }
 
+/// What dunning says when the provider gives no reason.
+const DECLINED: &str = "the payment was declined";
+
+/// Why the invoice's latest payment failed, from the provider; a provider
+/// that cannot say now does not hold up dunning, which then says only that
+/// the payment was declined.
+async fn decline_reason(provider: &dyn PaymentProvider, provider_invoice_id: &str) -> String {
+    match provider.decline_reason(provider_invoice_id).await {
+        Ok(Some(reason)) => reason,
+        Ok(None) => DECLINED.to_owned(),
+        Err(err) => {
+            tracing::warn!(invoice = %provider_invoice_id, error = %err, "could not read why the payment failed");
+            DECLINED.to_owned()
+        }
+    }
+}
+
 /// Applies a verified webhook event once; a redelivered event changes
 /// nothing. Returns whether it was new.
 pub async fn apply_event(
@@ -372,6 +389,11 @@ pub async fn apply_event(
             reason,
         } => {
             if let Some(id) = by_provider_id(&mut tx, &provider_invoice_id).await? {
+                let reason = match (reason, provider) {
+                    (Some(reason), _) => reason,
+                    (None, Some(provider)) => decline_reason(provider, &provider_invoice_id).await,
+                    (None, None) => DECLINED.to_owned(),
+                };
                 let organization_id: Uuid =
                     sqlx::query_scalar("SELECT organization_id FROM invoices WHERE id = $1")
                         .bind(id)

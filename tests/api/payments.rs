@@ -12,6 +12,10 @@ use std::sync::Arc;
 use billing::catalog_store::{self, LiveCatalog};
 use billing::payments::stripe::StripeProvider;
 use billing::payments::webhook;
+use billing::payments::{
+    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
+    PaymentError, PaymentOutcome, PaymentProvider,
+};
 use billing::{Period, close, dunning};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use control_plane::billing_worker::BillingWorker;
@@ -34,12 +38,20 @@ struct Setup {
 }
 
 async fn setup(pool: PgPool) -> Setup {
+    setup_with(pool, |provider| provider).await
+}
+
+/// The app's provider is `wrap` of the localstripe one.
+async fn setup_with(
+    pool: PgPool,
+    wrap: impl FnOnce(Arc<StripeProvider>) -> payments::Provider,
+) -> Setup {
     let stripe = LocalStripe::start().await;
     let provider = Arc::new(StripeProvider::new(SECRET_KEY, Some(stripe.api_base())).unwrap());
     let app = TestApp::spawn_with(
         pool,
         Some(dashboard_api::Payments {
-            provider: provider.clone(),
+            provider: wrap(provider.clone()),
             webhook_secret: WEBHOOK_SECRET.to_owned(),
             publishable_key: Some("pk_test_quartermaster".to_owned()),
         }),
@@ -480,4 +492,142 @@ async fn a_card_saved_for_a_customer_that_is_not_ours_is_left_alone(pool: PgPool
         Value::Null,
         "{customer}"
     );
+}
+
+/// localstripe's Invoice predates `payments`, so it cannot say why a
+/// payment failed. This provider is localstripe for everything else, and
+/// answers the decline reason as Stripe's PaymentIntent gives it (how the
+/// adapter reads that from Stripe is checked against a loopback Stripe in
+/// `billing/tests/stripe_adapter/`), recording each invoice it was asked of.
+/// What the provider's methods return (`futures::future::BoxFuture`).
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug)]
+struct ReadsDeclines {
+    inner: Arc<StripeProvider>,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl PaymentProvider for ReadsDeclines {
+    fn create_customer<'a>(
+        &'a self,
+        c: &'a NewCustomer,
+    ) -> BoxFuture<'a, Result<String, PaymentError>> {
+        self.inner.create_customer(c)
+    }
+    fn start_card_setup<'a>(
+        &'a self,
+        c: &'a str,
+        k: &'a str,
+    ) -> BoxFuture<'a, Result<CardSetup, PaymentError>> {
+        self.inner.start_card_setup(c, k)
+    }
+    fn complete_card_setup<'a>(
+        &'a self,
+        c: &'a str,
+        s: &'a str,
+    ) -> BoxFuture<'a, Result<String, PaymentError>> {
+        self.inner.complete_card_setup(c, s)
+    }
+    fn start_checkout<'a>(
+        &'a self,
+        r: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<CheckoutPage, PaymentError>> {
+        self.inner.start_checkout(r)
+    }
+    fn checkout_outcome<'a>(
+        &'a self,
+        s: &'a str,
+    ) -> BoxFuture<'a, Result<CheckoutOutcome, PaymentError>> {
+        self.inner.checkout_outcome(s)
+    }
+    fn create_invoice<'a>(
+        &'a self,
+        i: &'a InvoiceToCollect,
+    ) -> BoxFuture<'a, Result<String, PaymentError>> {
+        self.inner.create_invoice(i)
+    }
+    fn finalize_invoice<'a>(
+        &'a self,
+        p: &'a str,
+        i: &'a InvoiceToCollect,
+    ) -> BoxFuture<'a, Result<(), PaymentError>> {
+        self.inner.finalize_invoice(p, i)
+    }
+    fn pay_invoice<'a>(
+        &'a self,
+        p: &'a str,
+        i: Uuid,
+        a: i32,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
+        self.inner.pay_invoice(p, i, a)
+    }
+    fn decline_reason<'a>(
+        &'a self,
+        p: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>> {
+        self.asked.lock().unwrap().push(p.to_owned());
+        Box::pin(async { Ok(Some("Your card has insufficient funds.".to_owned())) })
+    }
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_failed_payment_shows_the_decline_reason_of_its_payment_intent(pool: PgPool) {
+    let reads = Arc::new(std::sync::OnceLock::<Arc<ReadsDeclines>>::new());
+    let kept = reads.clone();
+    let s = setup_with(pool, move |inner| {
+        let provider = Arc::new(ReadsDeclines {
+            inner,
+            asked: std::sync::Mutex::default(),
+        });
+        kept.set(provider.clone()).unwrap();
+        provider
+    })
+    .await;
+    let ada = s.app.signup("ada@example.com").await;
+    let customer = s.customer_of(&ada).await;
+    s.add_card(&ada, GOOD_CARD).await;
+    let period: Period = "2025-01".parse().unwrap();
+    let id = s
+        .invoice_for(&ada, &customer, period, close::closes_at(period))
+        .await;
+    let stripe_invoice: String =
+        sqlx::query_scalar("SELECT provider_invoice_id FROM invoices WHERE id = $1")
+            .bind(id)
+            .fetch_one(&s.app.pool)
+            .await
+            .unwrap();
+
+    // As Stripe sends it: the Invoice has no `last_payment_error`.
+    let failed = |event: &str, object: Value| {
+        json!({ "id": event, "object": "event", "type": "invoice.payment_failed",
+                "data": { "object": object } })
+        .to_string()
+    };
+    let body = failed(
+        "evt_declined",
+        json!({ "id": stripe_invoice, "object": "invoice", "status": "open" }),
+    );
+    let signature = webhook::sign(WEBHOOK_SECRET, Utc::now().timestamp(), body.as_bytes());
+    s.post_event(&body, Some(signature)).await.ok(200);
+    assert_eq!(
+        s.invoice(&ada, id).await["payment_error"],
+        "Your card has insufficient funds."
+    );
+    let asked = reads.get().unwrap();
+    assert_eq!(*asked.asked.lock().unwrap(), [stripe_invoice.clone()]);
+
+    // A finalization error is on the Invoice itself: no need to ask.
+    let body = failed(
+        "evt_unfinalized",
+        json!({ "id": stripe_invoice, "object": "invoice", "status": "open",
+                "last_finalization_error": { "message": "The customer has no tax location." } }),
+    );
+    let signature = webhook::sign(WEBHOOK_SECRET, Utc::now().timestamp(), body.as_bytes());
+    s.post_event(&body, Some(signature)).await.ok(200);
+    assert_eq!(
+        s.invoice(&ada, id).await["payment_error"],
+        "The customer has no tax location."
+    );
+    assert_eq!(asked.asked.lock().unwrap().len(), 1);
 }

@@ -191,6 +191,16 @@ impl PaymentProvider for Metered {
                 .pay_invoice(provider_invoice_id, invoice_id, attempt),
         )
     }
+
+    fn decline_reason<'a>(
+        &'a self,
+        provider_invoice_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>> {
+        self.call(
+            "decline_reason",
+            self.inner.decline_reason(provider_invoice_id),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +286,13 @@ mod tests {
                 ("in_1", Uuid::from_u128(9), 2)
             );
             Box::pin(async { Err(PaymentError::Refused("card declined".to_owned())) })
+        }
+
+        fn decline_reason<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<String>, PaymentError>> {
+            panic!("not called in these tests")
         }
     }
 

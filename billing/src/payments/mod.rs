@@ -179,4 +179,12 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
         invoice_id: Uuid,
         attempt: i32,
     ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>>;
+
+    /// Why the invoice's latest payment failed, as the bank or card network
+    /// said it (Stripe: the PaymentIntent's `last_payment_error`, which an
+    /// Invoice does not carry); `None` when there is no such payment.
+    fn decline_reason<'a>(
+        &'a self,
+        provider_invoice_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>>;
 }

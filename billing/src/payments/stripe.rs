@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::invoice::{
     CreateInvoice, CreateInvoicePendingInvoiceItemsBehavior, FinalizeInvoiceInvoice, PayInvoice,
+    RetrieveInvoice,
 };
 use stripe_billing::invoice_item::CreateInvoiceItem;
 use stripe_checkout::checkout_session::{CreateCheckoutSession, RetrieveCheckoutSession};
@@ -55,6 +56,42 @@ struct SetupIntentState {
     customer: Option<String>,
     payment_method: Option<String>,
 }
+
+/// The part of an Invoice, its payments expanded down to their
+/// PaymentIntents, that says why the latest payment failed.
+#[derive(Debug, miniserde::Deserialize)]
+struct InvoicePayments {
+    payments: Option<PaymentList>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct PaymentList {
+    data: Vec<InvoicePayment>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct InvoicePayment {
+    created: i64,
+    payment: PaymentRef,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct PaymentRef {
+    payment_intent: Option<Intent>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct Intent {
+    last_payment_error: Option<LastError>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct LastError {
+    message: Option<String>,
+}
+
+/// The expansion that brings each payment's PaymentIntent into the invoice.
+const PAYMENT_INTENTS: &str = "payments.data.payment.payment_intent";
 
 #[derive(Debug, miniserde::Deserialize)]
 struct CheckoutState {
@@ -357,6 +394,28 @@ impl PaymentProvider for StripeProvider {
                     None => Err(classify(err)),
                 },
             }
+        }
+        .boxed()
+    }
+
+    fn decline_reason<'a>(
+        &'a self,
+        provider_invoice_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PaymentError>> {
+        async move {
+            let request =
+                RetrieveInvoice::new(provider_invoice_id).expand([PAYMENT_INTENTS.to_owned()]);
+            let invoice: InvoicePayments = self.send(&request, None).await.map_err(classify)?;
+            let latest = invoice
+                .payments
+                .map(|list| list.data)
+                .unwrap_or_default()
+                .into_iter()
+                .max_by_key(|p| p.created);
+            Ok(latest
+                .and_then(|p| p.payment.payment_intent)
+                .and_then(|intent| intent.last_payment_error)
+                .and_then(|error| error.message))
         }
         .boxed()
     }

@@ -103,7 +103,10 @@ pub enum PaymentEvent {
     },
     InvoicePaymentFailed {
         provider_invoice_id: String,
-        reason: String,
+        /// Why the invoice could not be finalized, when that is what failed;
+        /// a declined payment's reason is on its PaymentIntent instead
+        /// ([`super::PaymentProvider::decline_reason`]).
+        reason: Option<String>,
     },
     /// A card setup (a SetupIntent) succeeded.
     CardSetupSucceeded {
@@ -152,10 +155,8 @@ pub fn parse(body: &[u8]) -> Result<(String, String, PaymentEvent), WebhookError
             provider_invoice_id: field("id")?,
             reason: object
                 .pointer("/last_finalization_error/message")
-                .or_else(|| object.pointer("/last_payment_error/message"))
                 .and_then(|v| v.as_str())
-                .unwrap_or("the payment was declined")
-                .to_owned(),
+                .map(str::to_owned),
         },
         "setup_intent.succeeded" => PaymentEvent::CardSetupSucceeded {
             customer: field("customer")?,

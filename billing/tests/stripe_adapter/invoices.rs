@@ -5,8 +5,11 @@ use billing::payments::{PaymentError, PaymentOutcome, PaymentProvider};
 use serde_json::json;
 
 use crate::loopback::{Canned, Loopback, answer};
-use crate::objects::{invoice, invoice_item, stripe_error};
-use crate::{INVOICE_ID, create_invoice_request, invoice_key, invoice_to_collect, post, provider};
+use crate::objects::{failed_invoice_payment, invoice, invoice_item, stripe_error};
+use crate::{
+    CREATED, INVOICE_ID, create_invoice_request, get, invoice_key, invoice_to_collect, post,
+    provider,
+};
 
 #[tokio::test]
 async fn creating_an_invoice_sends_the_customer_currency_collection_settings_and_metadata_under_a_stable_key()
@@ -184,5 +187,44 @@ async fn a_server_error_is_retryable_and_a_bad_request_is_not() {
     assert!(
         matches!(result, Err(PaymentError::Unavailable(_))),
         "an unreachable server should be retryable, got {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_decline_reason_is_read_from_the_latest_payments_payment_intent() {
+    let mut failed = invoice("open", &[("Starter plan", 2500)]);
+    failed["payments"] = json!({
+        "object": "list",
+        "data": [
+            failed_invoice_payment(2, CREATED + 60, "Your card has insufficient funds."),
+            failed_invoice_payment(1, CREATED, "Your card was declined."),
+        ],
+        "has_more": false,
+        "url": "/v1/invoice_payments"
+    });
+    let (base, recorded) =
+        Loopback::start(vec![answer("GET", "/v1/invoices/in_123", 200, failed)]).await;
+
+    let reason = provider(&base).decline_reason("in_123").await.unwrap();
+
+    assert_eq!(reason.as_deref(), Some("Your card has insufficient funds."));
+    let mut expected = get("/v1/invoices/in_123");
+    expected.params = vec![(
+        "expand[0]".to_owned(),
+        "payments.data.payment.payment_intent".to_owned(),
+    )];
+    assert_eq!(recorded.requests(), [expected]);
+
+    // An invoice with no payment says nothing.
+    let (base, _) = Loopback::start(vec![answer(
+        "GET",
+        "/v1/invoices/in_123",
+        200,
+        invoice("open", &[("Starter plan", 2500)]),
+    )])
+    .await;
+    assert_eq!(
+        provider(&base).decline_reason("in_123").await.unwrap(),
+        None
     );
 }

@@ -279,3 +279,40 @@ pub(crate) fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
         }
     })
 }
+
+/// A payment of `in_123` made `created`, its PaymentIntent expanded, which
+/// failed with `message` (Stripe's `invoice_payment` and `payment_intent`).
+pub(crate) fn failed_invoice_payment(n: usize, created: i64, message: &str) -> Value {
+    json!({
+        "id": format!("inpay_{n}"),
+        "object": "invoice_payment",
+        "amount_paid": null,
+        "amount_requested": 2500,
+        "created": created,
+        "currency": "usd",
+        "invoice": "in_123",
+        "is_default": true,
+        "livemode": false,
+        "payment": {
+            "type": "payment_intent",
+            "payment_intent": {
+                "id": format!("pi_{n}"),
+                "object": "payment_intent",
+                "amount": 2500,
+                "currency": "usd",
+                "customer": "cus_1",
+                "created": created,
+                "livemode": false,
+                "status": "requires_payment_method",
+                "last_payment_error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "insufficient_funds",
+                    "message": message
+                }
+            }
+        },
+        "status": "open",
+        "status_transitions": { "canceled_at": null, "paid_at": null }
+    })
+}
