@@ -615,7 +615,7 @@ async fn a_failed_payment_shows_the_decline_reason_of_its_payment_intent(pool: P
         "Your card has insufficient funds."
     );
     let asked = reads.get().unwrap();
-    assert_eq!(*asked.asked.lock().unwrap(), [stripe_invoice.clone()]);
+    assert_eq!(*asked.asked.lock().unwrap(), [stripe_invoice.as_str()]);
 
     // A finalization error is on the Invoice itself: no need to ask.
     let body = failed(
