@@ -194,20 +194,24 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned());
+        let bearer = authorization(parts).map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim());
         let mut conn = state.db.acquire().await?;
         if let Some(token) = bearer {
-            let principal = api_keys::authenticate(&mut conn, &token).await?;
+            let principal = api_keys::authenticate(&mut conn, token).await?;
             return Ok(Caller(principal));
         }
         let token = session_token(&parts.headers).ok_or(RequestError::Unauthenticated)?;
         let user_id = accounts::sessions::user_for(&mut conn, &token).await?;
         Ok(Caller(Principal::User { user_id }))
     }
+}
+
+/// The `Authorization` header, when it is text.
+fn authorization(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The data plane a usage report comes from, by its ingest token. As an
@@ -223,10 +227,7 @@ impl FromRequestParts<AppState> for DataPlane {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let token = authorization(parts)
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(RequestError::Unauthenticated)?;
         let mut conn = state.db.acquire().await?;

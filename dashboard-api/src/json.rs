@@ -356,13 +356,8 @@ pub struct BackupPolicyJson {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceWindowJson {
-    /// `mon` … `sun`; every day when absent.
-    #[serde(
-        default,
-        deserialize_with = "crate::body::optional",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(nullable = false)]
+    /// `mon` … `sun`; every day when absent or `null` (clients such as
+    /// the Terraform provider send `null` for it).
     pub day: Option<String>,
     /// The hour it opens, UTC (0 to 23).
     #[serde(deserialize_with = "crate::body::whole")]

@@ -113,6 +113,25 @@ impl Setup {
 
     /// Ada, on starter since before `period`, closed: her open invoice for
     /// it, linked to an open invoice in localstripe.
+    /// Ada with a card and January's invoice open at Stripe: its id here
+    /// and at Stripe.
+    async fn open_invoice(&self) -> (Customer, Uuid, String) {
+        let ada = self.app.signup("ada@example.com").await;
+        let customer = self.customer_of(&ada).await;
+        self.add_card(&ada, GOOD_CARD).await;
+        let period: Period = "2025-01".parse().unwrap();
+        let id = self
+            .invoice_for(&ada, &customer, period, close::closes_at(period))
+            .await;
+        let stripe_invoice: String =
+            sqlx::query_scalar("SELECT provider_invoice_id FROM invoices WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.app.pool)
+                .await
+                .unwrap();
+        (ada, id, stripe_invoice)
+    }
+
     async fn invoice_for(
         &self,
         customer: &Customer,
@@ -282,19 +301,7 @@ async fn a_signed_webhook_marks_the_invoice_paid_and_forged_ones_change_nothing(
             WEBHOOK_SECRET,
         )
         .await;
-    let ada = s.app.signup("ada@example.com").await;
-    let customer = s.customer_of(&ada).await;
-    s.add_card(&ada, GOOD_CARD).await;
-    let period: Period = "2025-01".parse().unwrap();
-    let id = s
-        .invoice_for(&ada, &customer, period, close::closes_at(period))
-        .await;
-    let stripe_invoice: String =
-        sqlx::query_scalar("SELECT provider_invoice_id FROM invoices WHERE id = $1")
-            .bind(id)
-            .fetch_one(&s.app.pool)
-            .await
-            .unwrap();
+    let (ada, id, stripe_invoice) = s.open_invoice().await;
 
     // Forged: signed with another secret, unsigned, or stale.
     let forged = json!({
@@ -584,19 +591,7 @@ async fn a_failed_payment_shows_the_decline_reason_of_its_payment_intent(pool: P
         provider
     })
     .await;
-    let ada = s.app.signup("ada@example.com").await;
-    let customer = s.customer_of(&ada).await;
-    s.add_card(&ada, GOOD_CARD).await;
-    let period: Period = "2025-01".parse().unwrap();
-    let id = s
-        .invoice_for(&ada, &customer, period, close::closes_at(period))
-        .await;
-    let stripe_invoice: String =
-        sqlx::query_scalar("SELECT provider_invoice_id FROM invoices WHERE id = $1")
-            .bind(id)
-            .fetch_one(&s.app.pool)
-            .await
-            .unwrap();
+    let (ada, id, stripe_invoice) = s.open_invoice().await;
 
     // As Stripe sends it: the Invoice has no `last_payment_error`.
     let failed = |event: &str, object: Value| {
@@ -630,4 +625,18 @@ async fn a_failed_payment_shows_the_decline_reason_of_its_payment_intent(pool: P
         "The customer has no tax location."
     );
     assert_eq!(asked.asked.lock().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_signature_timed_at_the_ends_of_i64_is_stale_and_answered(pool: PgPool) {
+    let s = setup(pool).await;
+    let body = json!({ "id": "evt_edge", "object": "event", "type": "invoice.paid",
+                       "data": { "object": { "id": "in_edge", "object": "invoice" } } })
+    .to_string();
+    for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+        let signature = webhook::sign(WEBHOOK_SECRET, t, body.as_bytes());
+        s.post_event(&body, Some(signature))
+            .await
+            .problem(400, "webhook-signature-invalid");
+    }
 }
