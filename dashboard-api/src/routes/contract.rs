@@ -127,6 +127,10 @@ fn email_pattern() -> String {
     format!("^{SPACE}*{part}+@{label}+(?:\\.{label}+)+{SPACE}*$")
 }
 
+/// `ClusterName::parse`: a DNS label of 3 to 40 characters that starts
+/// with a letter and does not end with `-` (clusters and endpoints alike).
+const RESOURCE_NAME: &str = "^[a-z][a-z0-9-]{1,38}[a-z0-9]$";
+
 /// Granularities and formats of `GET …/usage`, as its handler parses them.
 const GRANULARITIES: [&str; 2] = ["hour", "day"];
 const FORMATS: [&str; 2] = ["json", "csv"];
@@ -138,7 +142,17 @@ fn constrain(doc: &mut Value) {
     let meters: Vec<&str> = Meter::ALL.iter().map(|m| m.as_str()).collect();
     // `check_return_urls`: the provider redirects only to web pages.
     let web_page = json!({ "pattern": "^https?://" });
-    let fields: [(&str, &str, Value); 12] = [
+    let fields: [(&str, &str, Value); 14] = [
+        (
+            "CreateClusterRequest",
+            "name",
+            json!({ "pattern": RESOURCE_NAME }),
+        ),
+        (
+            "CreateEndpointRequest",
+            "name",
+            json!({ "pattern": RESOURCE_NAME }),
+        ),
         (
             "GrantCreditRequest",
             "reason",
