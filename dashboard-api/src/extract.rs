@@ -20,7 +20,20 @@ pub const SESSION_COOKIE: &str = "qm_session";
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
+/// A body is an object: serde would also take an array for a struct,
+/// field by field in order (`["search", "local"]`), and `[]` for one whose
+/// fields may all be left out.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(RequestError::InvalidBody {
+            field: None,
+            detail: "the body must be a JSON object, not an array".to_owned(),
+        });
+    }
+    parse_any_json(bytes)
+}
+
+fn parse_any_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -75,12 +88,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, bytes) = body_bytes(req, state).await?;
-        if !is_json(&parts) {
-            return Err(RequestError::UnsupportedMediaType.into());
-        }
-        Ok(Json(parse_json(&bytes)?))
+        Ok(Json(json_body(req, state, parse_json).await?))
     }
+}
+
+/// A JSON body that is an array (a batch of usage events).
+#[derive(Debug)]
+pub struct JsonList<T>(pub Vec<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonList<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(JsonList(json_body(req, state, parse_any_json).await?))
+    }
+}
+
+async fn json_body<T>(
+    req: Request,
+    state: &AppState,
+    parse: fn(&[u8]) -> Result<T, RequestError>,
+) -> Result<T, RequestError> {
+    let (parts, bytes) = body_bytes(req, state).await?;
+    if !is_json(&parts) {
+        return Err(RequestError::UnsupportedMediaType);
+    }
+    parse(&bytes)
 }
 
 /// A state-changing request: its optional Idempotency-Key and what

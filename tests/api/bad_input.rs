@@ -486,3 +486,28 @@ async fn a_nul_in_an_admins_reason_is_a_field_error_not_a_500(pool: PgPool) {
         .unwrap();
     assert_eq!(credits_stored, 0);
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn an_array_is_not_a_body_even_where_every_field_may_be_left_out(pool: PgPool) {
+    let s = setup(pool).await;
+    let before = s.app.stored_rows().await;
+    // serde takes an array for a struct, field by field: `[]` was an
+    // empty update, `["new", "local"]` a cluster named by position.
+    let reply = s.app.patch(&s.cluster, &s.key, json!([])).await;
+    let problem = reply.problem(422, "invalid-body");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("not an array"),
+        "{problem}"
+    );
+    let problem = refused_create(
+        &s,
+        json!(["positional", REGION]).to_string(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (problem["status"].as_u64(), slug(&problem)),
+        (Some(422), "invalid-body")
+    );
+    assert_eq!(s.app.stored_rows().await, before);
+}

@@ -338,6 +338,7 @@ pub async fn spend_limit(
     responses(
         (status = 201, body = CardSetupJson),
         (status = 409, body = ProblemJson, description = "The payment account is not created yet"),
+        (status = 502, body = ProblemJson, description = "The payment provider could not be reached"),
         (status = 503, body = ProblemJson, description = "No payment provider is configured"),
     ))]
 pub async fn start_card_setup(
@@ -371,7 +372,9 @@ pub async fn start_card_setup(
     params(("org_id" = Uuid, Path), ("setup_id" = String, Path)),
     responses(
         (status = 200, body = SubscriptionJson),
+        (status = 409, body = ProblemJson, description = "The payment account is not created yet"),
         (status = 422, body = ProblemJson, description = "The setup has not succeeded"),
+        (status = 502, body = ProblemJson, description = "The payment provider could not be reached"),
     ))]
 pub async fn complete_card_setup(
     State(state): State<AppState>,

@@ -57,6 +57,7 @@ pub struct CheckoutSessionJson {
         (status = 403, body = ProblemJson, description = "Holdings exceed the plan"),
         (status = 409, body = ProblemJson, description = "The payment account is not created yet"),
         (status = 422, body = ProblemJson, description = "An unknown or free plan, or a return URL that is not http(s)"),
+        (status = 502, body = ProblemJson, description = "The payment provider could not be reached"),
         (status = 503, body = ProblemJson, description = "No payment provider is configured"),
     ))]
 pub async fn start_checkout(
@@ -121,6 +122,7 @@ fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
         (status = 200, body = SubscriptionJson),
         (status = 404, body = ProblemJson, description = "No such session for this organization"),
         (status = 409, body = ProblemJson, description = "The customer has not finished the page"),
+        (status = 502, body = ProblemJson, description = "The payment provider could not be reached"),
     ))]
 pub async fn complete_checkout(
     State(state): State<AppState>,

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, DataPlane, Json, Path, Query};
+use crate::extract::{Caller, DataPlane, JsonList, Path, Query};
 use crate::json::ProblemJson;
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ pub struct IngestResponse {
 pub async fn ingest(
     State(state): State<AppState>,
     DataPlane(data_plane): DataPlane,
-    Json(events): Json<Vec<Box<RawValue>>>,
+    JsonList(events): JsonList<Box<RawValue>>,
 ) -> Result<axum::Json<IngestResponse>, ApiError> {
     if events.len() > MAX_BATCH {
         return Err(
@@ -161,7 +161,8 @@ pub struct UsageReport {
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/usage", tag = "usage",
     params(("org_id" = Uuid, Path), UsageParams),
     responses(
-        (status = 200, body = UsageReport, description = "JSON, or CSV with format=csv"),
+        (status = 200, description = "JSON, or CSV with format=csv",
+            content((UsageReport = "application/json"), (String = "text/csv"))),
         (status = 404, body = ProblemJson),
         (status = 422, body = ProblemJson),
     ))]
