@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{Auth, TestApp, assert_lines, exposition};
+use crate::helpers::{Auth, Customer, TestApp, assert_lines, exposition};
 
 fn events(org: Uuid, cluster: Uuid, ids: std::ops::Range<u32>) -> Vec<Value> {
     let hour = (Utc::now() - Duration::hours(2))
@@ -33,6 +33,24 @@ fn events(org: Uuid, cluster: Uuid, ids: std::ops::Range<u32>) -> Vec<Value> {
     .collect()
 }
 
+/// A new cluster of `customer`'s, by its id.
+async fn cluster_of(app: &TestApp, customer: &Customer, name: &str) -> Uuid {
+    app.create_cluster(customer.org_id, &customer.session, name)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A fresh ingest token of the test's data plane.
+async fn ingest_token(app: &TestApp) -> String {
+    let mut conn = app.pool.acquire().await.unwrap();
+    control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
+        .await
+        .unwrap()
+}
+
 async fn node_seconds(app: &TestApp) -> i64 {
     sqlx::query_scalar(
         "SELECT coalesce(sum(quantity), 0)::bigint FROM usage_hourly WHERE meter = 'node_seconds'",
@@ -47,21 +65,9 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
     let eve = app.signup("eve@example.com").await;
-    let cluster: Uuid = app.create_cluster(ada.org_id, &ada.session, "search").await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let eve_cluster: Uuid = app.create_cluster(eve.org_id, &eve.session, "other").await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut conn = app.pool.acquire().await.unwrap();
-    let token = control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
-        .await
-        .unwrap();
-    drop(conn);
+    let cluster = cluster_of(&app, &ada, "search").await;
+    let eve_cluster = cluster_of(&app, &eve, "other").await;
+    let token = ingest_token(&app).await;
     let data_plane = Auth::Key(token.clone());
 
     // No token, or a customer's key, is not a data plane.
@@ -217,16 +223,8 @@ fn batch_text(batch: &[Value], replace: (&str, &str)) -> String {
 async fn one_unreadable_or_conflicting_event_refuses_only_itself(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
-    let cluster: Uuid = app.create_cluster(ada.org_id, &ada.session, "search").await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut conn = app.pool.acquire().await.unwrap();
-    let token = control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
-        .await
-        .unwrap();
-    drop(conn);
+    let cluster = cluster_of(&app, &ada, "search").await;
+    let token = ingest_token(&app).await;
     let post = |token: &str, body: String| {
         app.raw(
             app.request(Method::POST, "/v1/usage/events")
@@ -271,9 +269,7 @@ async fn one_unreadable_or_conflicting_event_refuses_only_itself(pool: PgPool) {
     elsewhere["subject"] = json!(format!(
         "organizations/{}/clusters/{}",
         ada.org_id,
-        app.create_cluster(ada.org_id, &ada.session, "other").await["id"]
-            .as_str()
-            .unwrap()
+        cluster_of(&app, &ada, "other").await
     ));
     let resent = vec![changed[1].clone(), elsewhere, batch[1].clone()];
     let reply = post(&token, serde_json::to_string(&resent).unwrap()).await;
