@@ -1,10 +1,7 @@
-//! The backup and restore program against an S3-compatible server on
-//! loopback (`moto_server`, PyPI `moto[server]`) and a test Qdrant cluster
-//! that follows Qdrant's rules for collections, shard placement, shard
-//! snapshots and their recovery, and counts. Its answers, and the bodies
-//! the program sends it, are checked against Qdrant's OpenAPI document.
-
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+//! A test Qdrant cluster: one consensus (its collections and where their
+//! shards are), each node serving Qdrant's HTTP API on loopback with its
+//! own replicas' data, by Qdrant's rules for placement on create, shard
+//! snapshots, their recovery priorities, and counts.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,29 +12,16 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use operator::backup::BackupError;
-use operator::backup::manifest;
-use operator::backup::qdrant::SnapshotApi;
-use operator::backup::run::{self, Source};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-#[path = "common/moto.rs"]
-mod moto;
-#[path = "common/qdrant_schema.rs"]
-mod qdrant_schema;
-
-use moto::Moto;
-
-const API_KEY: &str = "qdrant-admin-key";
-const PREFIX: &str = "org-acme/search";
+use crate::{API_KEY, qdrant_schema};
 
 /// One replica of a shard on a node.
 #[derive(Debug, Clone)]
-struct Replica {
-    state: &'static str,
+pub(crate) struct Replica {
+    pub(crate) state: &'static str,
     /// The shard's data as its snapshot carries it: `points:<n>\n…`.
-    data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl Replica {
@@ -52,34 +36,34 @@ impl Replica {
 }
 
 #[derive(Default)]
-struct Node {
+pub(crate) struct Node {
     /// (collection, shard) → this node's replica.
-    replicas: BTreeMap<(String, u32), Replica>,
+    pub(crate) replicas: BTreeMap<(String, u32), Replica>,
     /// Shard snapshots that break off half-way, before one goes through.
-    broken_downloads: usize,
+    pub(crate) broken_downloads: usize,
     /// Points written to a shard just after its snapshot was streamed, as
     /// a client still writing during a backup does.
-    writes_after_snapshot: u64,
-    calls: Vec<String>,
+    pub(crate) writes_after_snapshot: u64,
+    pub(crate) calls: Vec<String>,
 }
 
 /// A test Qdrant cluster: one consensus (the collections and where their
 /// shards are), each node with its own replicas' data.
 #[derive(Default)]
-struct Qdrant {
-    nodes: Vec<Node>,
-    configs: BTreeMap<String, Value>,
+pub(crate) struct Qdrant {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) configs: BTreeMap<String, Value>,
     /// Where a collection created here puts replica `k` of shard `s`: node
     /// `(s + k + offset) % nodes`. Qdrant chooses by its own rules; an
     /// offset other than the backed-up cluster's is another placement.
-    offset: usize,
+    pub(crate) offset: usize,
     /// Every answer given, for the OpenAPI check: (route, status, body).
-    answers: Vec<(String, u16, Value)>,
+    pub(crate) answers: Vec<(String, u16, Value)>,
 }
 
-type Shared = Arc<Mutex<Qdrant>>;
+pub(crate) type Shared = Arc<Mutex<Qdrant>>;
 
-fn config(shards: u32, replication_factor: u32) -> Value {
+pub(crate) fn config(shards: u32, replication_factor: u32) -> Value {
     json!({
         "params": {
             "vectors": { "size": 4, "distance": "Cosine" },
@@ -99,7 +83,7 @@ fn config(shards: u32, replication_factor: u32) -> Value {
 
 /// `points` points in a shard's data, padded to `len` bytes that differ by
 /// collection and shard.
-fn shard_data(collection: &str, shard: u32, points: u64, len: usize) -> Vec<u8> {
+pub(crate) fn shard_data(collection: &str, shard: u32, points: u64, len: usize) -> Vec<u8> {
     let mut bytes = format!("points:{points}\n").into_bytes();
     let seed = collection
         .bytes()
@@ -111,7 +95,7 @@ fn shard_data(collection: &str, shard: u32, points: u64, len: usize) -> Vec<u8> 
 impl Qdrant {
     /// Places `collection` as Qdrant does on creation, every replica
     /// empty and active.
-    fn create(&mut self, collection: &str, config: Value) {
+    pub(crate) fn create(&mut self, collection: &str, config: Value) {
         let shards = config["params"]["shard_number"].as_u64().unwrap_or(1);
         let factor = config["params"]["replication_factor"].as_u64().unwrap_or(1);
         let n = self.nodes.len();
@@ -132,7 +116,7 @@ impl Qdrant {
 
     /// Fills shard `shard` of `collection` with `points` points (`len`
     /// bytes) on every node holding it.
-    fn fill(&mut self, collection: &str, shard: u32, points: u64, len: usize) {
+    pub(crate) fn fill(&mut self, collection: &str, shard: u32, points: u64, len: usize) {
         for node in &mut self.nodes {
             if let Some(replica) = node.replicas.get_mut(&(collection.to_owned(), shard)) {
                 replica.data = shard_data(collection, shard, points, len);
@@ -146,7 +130,7 @@ impl Qdrant {
 
     /// The exact count across the cluster: each shard counted once, from an
     /// active replica.
-    fn count(&self, collection: &str) -> u64 {
+    pub(crate) fn count(&self, collection: &str) -> u64 {
         let mut shards: BTreeMap<u32, u64> = BTreeMap::new();
         for node in &self.nodes {
             for ((c, s), r) in &node.replicas {
@@ -183,7 +167,7 @@ fn ok(result: Value) -> (StatusCode, Value) {
     )
 }
 
-async fn cluster(nodes: usize, offset: usize) -> (Vec<String>, Shared) {
+pub(crate) async fn cluster(nodes: usize, offset: usize) -> (Vec<String>, Shared) {
     let state: Shared = Arc::new(Mutex::new(Qdrant {
         nodes: (0..nodes).map(|_| Node::default()).collect(),
         offset,
@@ -443,185 +427,11 @@ async fn upload(
     answered(&mut q, route, ok(json!(true)))
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn calls(q: &Shared, node: usize) -> Vec<String> {
-    q.lock().unwrap().nodes[node].calls.clone()
-}
-
-/// Every shard's data, as the cluster holds it: (collection, shard) → the
-/// data of each replica.
-fn data(q: &Shared) -> BTreeMap<(String, u32), Vec<Vec<u8>>> {
-    let mut all: BTreeMap<(String, u32), Vec<Vec<u8>>> = BTreeMap::new();
-    for node in &q.lock().unwrap().nodes {
-        for (key, r) in &node.replicas {
-            all.entry(key.clone()).or_default().push(r.data.clone());
-        }
-    }
-    all
-}
-
-/// Two nodes: `docs` with 2 shards at replication factor 1 (shard 0 large
-/// enough to span two multipart parts), `images` with 1 shard at factor 2.
-async fn source_cluster() -> (Vec<String>, Shared) {
-    let (nodes, q) = cluster(2, 0).await;
-    {
-        let mut c = q.lock().unwrap();
-        c.create("docs", config(2, 1));
-        c.create("images", config(1, 2));
-        c.fill("docs", 0, 700, 9 * 1024 * 1024);
-        c.fill("docs", 1, 300, 2000);
-        c.fill("images", 0, 40, 3000);
-    }
-    (nodes, q)
-}
-
-fn source(nodes: &[String]) -> Source<'_> {
-    Source {
-        cluster: "org-acme/search",
-        version: "1.13.6",
-        nodes,
-    }
-}
-
-#[tokio::test]
-async fn a_backup_holds_each_shard_once_and_restores_into_another_placement_and_size() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    let api = SnapshotApi::new(API_KEY).unwrap();
-    let (nodes, q) = source_cluster().await;
-    let taken = run::take(&api, &store, PREFIX, "b1", &source(&nodes))
-        .await
-        .unwrap();
-
-    assert_eq!(taken.collections(), ["docs", "images"]);
-    assert_eq!(taken.collections["docs"].points, 1000);
-    assert_eq!(taken.collections["images"].points, 40);
-    assert_eq!(taken.collections["docs"].config, config(2, 1));
-    // `images` has a replica on both nodes and is snapshotted once.
-    let stored: Vec<(&str, u32, u32, u64, String)> = taken
-        .snapshots
-        .iter()
-        .map(|s| {
-            (
-                s.collection.as_str(),
-                s.shard,
-                s.node,
-                s.size,
-                s.sha256.clone(),
-            )
-        })
-        .collect();
-    let before = data(&q);
-    let hash = |c: &str, s: u32| sha256(&before[&(c.to_owned(), s)][0]);
-    assert_eq!(
-        stored,
-        [
-            ("docs", 0, 0, 9 * 1024 * 1024, hash("docs", 0)),
-            ("images", 0, 0, 3000, hash("images", 0)),
-            ("docs", 1, 1, 2000, hash("docs", 1)),
-        ]
-    );
-    assert_eq!(
-        taken.snapshots[0].key,
-        "org-acme/search/b1/docs/shard-0.snapshot"
-    );
-    assert_eq!(
-        calls(&q, 0),
-        [
-            "GET /collections",
-            "GET /collections/docs",
-            "GET /collections/docs/cluster",
-            "GET /collections/docs/shards/0/snapshot",
-            "GET /collections/images",
-            "GET /collections/images/cluster",
-            "GET /collections/images/shards/0/snapshot",
-            "POST /collections/docs/points/count",
-            "POST /collections/images/points/count",
-        ]
-    );
-    // The manifest is in the bucket, as the program returned it.
-    assert_eq!(
-        run::read_manifest(&store, PREFIX, "b1").await.unwrap(),
-        taken
-    );
-    assert_eq!(moto.open_uploads().await, 0);
-
-    // Three new nodes where Qdrant puts every shard somewhere else.
-    let (new, fresh) = cluster(3, 1).await;
-    let workdir = tempfile::tempdir().unwrap();
-    let restored = run::restore(&api, &store, PREFIX, "b1", &new, workdir.path())
-        .await
-        .unwrap();
-    assert_eq!(restored, taken);
-    let after = data(&fresh);
-    for (key, replicas) in &before {
-        assert_eq!(
-            after[key].len(),
-            replicas.len(),
-            "{key:?}: as many replicas as the collection's factor"
-        );
-        assert!(
-            after[key].iter().all(|r| *r == replicas[0]),
-            "{key:?}: every replica holds the backed-up bytes"
-        );
-    }
-    assert_eq!(fresh.lock().unwrap().count("docs"), 1000);
-    assert_eq!(fresh.lock().unwrap().configs["docs"], config(2, 1));
-    assert_eq!(
-        calls(&fresh, 0),
-        [
-            "GET /collections",
-            "PUT /collections/docs",
-            "GET /collections/docs/cluster",
-            "PUT /collections/images",
-            "GET /collections/images/cluster",
-            // Node 0 holds none of the shards now: nothing is loaded here.
-            // The proof: every replica active, and the points counted.
-            "GET /collections/docs/cluster",
-            "POST /collections/docs/points/count",
-            "GET /collections/images/cluster",
-            "POST /collections/images/points/count",
-        ]
-    );
-    assert_eq!(
-        std::fs::read_dir(workdir.path()).unwrap().count(),
-        0,
-        "no files left behind"
-    );
-
-    // Into a single node, which takes every shard: proven too.
-    let (one, lonely) = cluster(1, 0).await;
-    run::restore(&api, &store, PREFIX, "b1", &one, workdir.path())
-        .await
-        .unwrap();
-    assert_eq!(lonely.lock().unwrap().count("docs"), 1000);
-    assert_eq!(lonely.lock().unwrap().count("images"), 40);
-
-    // Run again after it finished, it creates nothing and lands the same.
-    run::restore(&api, &store, PREFIX, "b1", &one, workdir.path())
-        .await
-        .unwrap();
-    let creates = calls(&lonely, 0)
-        .iter()
-        .filter(|c| c.starts_with("PUT"))
-        .count();
-    assert_eq!(creates, 2, "no collection is created twice");
-    assert_eq!(lonely.lock().unwrap().count("docs"), 1000);
-
-    for (route, status, body) in fresh
-        .lock()
-        .unwrap()
-        .answers
-        .iter()
-        .chain(&q.lock().unwrap().answers)
-    {
-        let doc = qdrant_schema::document();
+/// Every answer the cluster gave has the shape Qdrant's OpenAPI document
+/// gives that route and status.
+pub(crate) fn assert_answers_documented(q: &Shared) {
+    let doc = qdrant_schema::document();
+    for (route, status, body) in &q.lock().unwrap().answers {
         let errors = qdrant_schema::check(
             &doc,
             qdrant_schema::response_schema(&doc, route, *status),
@@ -633,201 +443,4 @@ async fn a_backup_holds_each_shard_once_and_restores_into_another_placement_and_
             "{route} answered {status} with {body}:\n{errors:#?}"
         );
     }
-}
-
-#[tokio::test]
-async fn a_restore_that_cannot_land_every_point_fails_loudly() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    let api = SnapshotApi::new(API_KEY).unwrap();
-    let workdir = tempfile::tempdir().unwrap();
-
-    // A client writes 5 points into each shard right after its snapshot:
-    // the count at the end of the backup is more than the snapshots hold.
-    let (nodes, q) = source_cluster().await;
-    q.lock().unwrap().nodes[1].writes_after_snapshot = 5;
-    let taken = run::take(&api, &store, PREFIX, "b1", &source(&nodes))
-        .await
-        .unwrap();
-    assert_eq!(taken.collections["docs"].points, 1005);
-    let (new, _) = cluster(2, 1).await;
-    let err = run::restore(&api, &store, PREFIX, "b1", &new, workdir.path())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, BackupError::Unproven { collection, .. } if collection == "docs"),
-        "{err}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "the restore of `docs` is incomplete: 1000 points, where the backup recorded 1005"
-    );
-
-    // A target that already has `docs` with three shards: the backup has
-    // no data for the third, refused before any shard is loaded.
-    let (nodes, _) = source_cluster().await;
-    run::take(&api, &store, PREFIX, "b2", &source(&nodes))
-        .await
-        .unwrap();
-    let (new, other) = cluster(2, 0).await;
-    other.lock().unwrap().create("docs", config(3, 1));
-    let err = run::restore(&api, &store, PREFIX, "b2", &new, workdir.path())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "the restore of `docs` is incomplete: the new cluster has shard(s) 2 that the backup does not"
-    );
-    assert!(
-        !calls(&other, 0)
-            .iter()
-            .chain(&calls(&other, 1))
-            .any(|c| c.contains("upload")),
-        "nothing loaded"
-    );
-}
-
-#[tokio::test]
-async fn an_interrupted_upload_is_retried_and_a_failed_backup_has_no_manifest() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    let api = SnapshotApi::new(API_KEY).unwrap();
-
-    // The first download breaks off half-way: streamed and sent again.
-    let (nodes, q) = cluster(1, 0).await;
-    {
-        let mut c = q.lock().unwrap();
-        c.create("docs", config(1, 1));
-        c.fill("docs", 0, 60, 6 * 1024 * 1024);
-        c.nodes[0].broken_downloads = 1;
-    }
-    let docs = data(&q)[&("docs".to_owned(), 0)][0].clone();
-    let taken = run::take(&api, &store, PREFIX, "b1", &source(&nodes))
-        .await
-        .unwrap();
-    assert_eq!(taken.snapshots[0].sha256, sha256(&docs));
-    assert_eq!(taken.snapshots[0].size, docs.len() as u64);
-    let downloads = calls(&q, 0)
-        .iter()
-        .filter(|c| c.ends_with("/snapshot"))
-        .count();
-    assert_eq!(downloads, 2, "a fresh snapshot for the retry");
-    assert_eq!(
-        moto.open_uploads().await,
-        0,
-        "the broken upload was aborted"
-    );
-    let workdir = tempfile::tempdir().unwrap();
-    let (target, fresh) = cluster(1, 0).await;
-    run::restore(&api, &store, PREFIX, "b1", &target, workdir.path())
-        .await
-        .unwrap();
-    assert_eq!(data(&fresh)[&("docs".to_owned(), 0)], [docs]);
-
-    // A node whose downloads always break: the backup fails, and without a
-    // manifest it can never be restored from.
-    q.lock().unwrap().nodes[0].broken_downloads = usize::MAX;
-    let err = run::take(&api, &store, PREFIX, "b2", &source(&nodes))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("reading the snapshot"), "{err}");
-    assert_eq!(moto.open_uploads().await, 0);
-    let (target, fresh) = cluster(1, 0).await;
-    let err = run::restore(&api, &store, PREFIX, "b2", &target, workdir.path())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "backup `b2` has no manifest: it never completed, and cannot be restored"
-    );
-    assert!(calls(&fresh, 0).is_empty());
-}
-
-#[tokio::test]
-async fn a_shard_without_an_active_replica_fails_the_backup() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    let api = SnapshotApi::new(API_KEY).unwrap();
-    let (nodes, q) = source_cluster().await;
-    q.lock().unwrap().nodes[1]
-        .replicas
-        .get_mut(&("docs".to_owned(), 1))
-        .unwrap()
-        .state = "Dead";
-    let err = run::take(&api, &store, PREFIX, "b1", &source(&nodes))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Qdrant: shard 1 of docs has no active replica to snapshot"
-    );
-    assert!(
-        run::read_manifest(&store, PREFIX, "b1").await.is_err(),
-        "no manifest"
-    );
-}
-
-#[tokio::test]
-async fn a_snapshot_changed_in_storage_fails_the_restore_before_anything_is_loaded() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    let api = SnapshotApi::new(API_KEY).unwrap();
-    let (nodes, _) = source_cluster().await;
-    let taken = run::take(&api, &store, PREFIX, "b1", &source(&nodes))
-        .await
-        .unwrap();
-
-    // One byte of the last snapshot changes in the bucket.
-    let last = taken.snapshots.last().unwrap();
-    let mut damaged = shard_data("docs", 1, 300, 2000);
-    damaged[100] ^= 1;
-    let key = manifest::snapshot_key(PREFIX, "b1", "docs", 1);
-    assert_eq!(last.key, key);
-    store.put(&key, damaged.clone()).await.unwrap();
-
-    let (target, fresh) = cluster(2, 0).await;
-    let workdir = tempfile::tempdir().unwrap();
-    let err = run::restore(&api, &store, PREFIX, "b1", &target, workdir.path())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "{key} does not match its manifest: expected 2000 bytes with SHA-256 {}, found 2000 \
-             bytes with SHA-256 {}; nothing was restored from it",
-            last.sha256,
-            sha256(&damaged)
-        )
-    );
-    assert!(
-        calls(&fresh, 0).is_empty() && calls(&fresh, 1).is_empty(),
-        "not even the intact collection was loaded"
-    );
-}
-
-#[tokio::test]
-async fn a_manifest_of_the_old_format_is_refused_with_its_reason() {
-    let moto = Moto::start().await;
-    let store = moto.store();
-    // Format 1, as operators before one snapshot per shard wrote it.
-    let old = json!({
-        "format": 1, "cluster": "org-acme/search", "version": "1.13.6",
-        "startedAt": "2026-11-25T02:00:00Z", "finishedAt": "2026-11-25T02:01:00Z",
-        "snapshots": [{ "node": 0, "collection": "docs", "key": "org-acme/search/old/node-0/docs.snapshot",
-                        "size": 10, "sha256": "00", "shards": [0] }],
-        "points": { "docs": 3 }
-    });
-    store
-        .put(
-            &manifest::manifest_key(PREFIX, "old"),
-            serde_json::to_vec(&old).unwrap(),
-        )
-        .await
-        .unwrap();
-    let err = run::read_manifest(&store, PREFIX, "old").await.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "the manifest of backup `old` is not readable: it is in format 1, and this operator \
-         restores format 2 (one snapshot per shard) only"
-    );
 }
