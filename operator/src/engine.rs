@@ -274,6 +274,29 @@ struct CollectionName {
 struct CollectionInfo {
     #[serde(default)]
     points_count: Option<u64>,
+    #[serde(default)]
+    config: serde_json::Value,
+}
+
+/// Bytes one point's vectors take as stored, from a collection's config
+/// (`CollectionConfig.params.vectors`: one unnamed `VectorParams` or a map
+/// of names to them; `datatype` float32 unless it says float16 or uint8).
+/// Sparse vectors, payloads and indexes are not counted.
+pub fn point_bytes(config: &serde_json::Value) -> u64 {
+    let vectors = &config["params"]["vectors"];
+    let one = |v: &serde_json::Value| {
+        let width = match v["datatype"].as_str() {
+            Some("uint8") => 1,
+            Some("float16") => 2,
+            _ => 4,
+        };
+        v["size"].as_u64().unwrap_or(0).saturating_mul(width)
+    };
+    match vectors.as_object() {
+        Some(_) if vectors.get("size").is_some() => one(vectors),
+        Some(named) => named.values().map(one).fold(0, u64::saturating_add),
+        None => 0,
+    }
 }
 
 impl QdrantHttp {
@@ -365,6 +388,7 @@ pub fn layout_of(
         peers,
         replicas,
         transfers,
+        sizes: BTreeMap::new(),
     }
 }
 
@@ -388,7 +412,17 @@ impl Engine for QdrantHttp {
     ) -> BoxFuture<'a, Result<Layout, EngineError>> {
         Box::pin(async move {
             let (cluster, collections) = self.cluster(endpoint, api_key).await?;
-            Ok(layout_of(&cluster, &collections, statefulset))
+            let mut layout = layout_of(&cluster, &collections, statefulset);
+            for (name, _) in &collections {
+                let path = format!("/collections/{name}");
+                let info: CollectionInfo = self.get(endpoint, &path, api_key).await?;
+                let size = shards::Size {
+                    points: info.points_count.unwrap_or(0),
+                    point_bytes: point_bytes(&info.config),
+                };
+                layout.sizes.insert(name.clone(), size);
+            }
+            Ok(layout)
         })
     }
 
@@ -495,6 +529,19 @@ mod tests {
                 .unwrap_err()
                 .contains("consensus")
         );
+    }
+
+    /// `CollectionConfig.params.vectors` in both of Qdrant's shapes.
+    #[test]
+    fn a_points_vector_bytes_come_from_every_vector_and_its_datatype() {
+        let unnamed = json!({ "params": { "vectors": { "size": 768, "distance": "Cosine" } } });
+        assert_eq!(point_bytes(&unnamed), 768 * 4);
+        let named = json!({ "params": { "vectors": {
+            "text": { "size": 384, "distance": "Dot", "datatype": "float16" },
+            "image": { "size": 512, "distance": "Cosine", "datatype": "uint8" },
+        } } });
+        assert_eq!(point_bytes(&named), 384 * 2 + 512);
+        assert_eq!(point_bytes(&json!({ "params": {} })), 0, "sparse only");
     }
 
     /// Qdrant's own answers (the shapes of its OpenAPI document), read as

@@ -16,6 +16,7 @@ pub mod gpu;
 pub mod lease;
 pub mod metrics;
 pub mod names;
+pub mod placement;
 pub mod quantity;
 pub mod readable;
 pub mod reconcile;

@@ -190,6 +190,38 @@ pub struct VectorClusterStatus {
     /// The shard operations of a rebalance under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<Rebalance>,
+    /// Where the shards are, as last read from Qdrant (clusters of more
+    /// than one node): what a resize would move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Every collection's shards and the nodes (pod ordinals) holding them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    pub collections: Vec<CollectionPlacement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionPlacement {
+    pub name: String,
+    /// Points in the collection, as Qdrant counts them.
+    pub points: u64,
+    /// Bytes of one point's vectors as stored (dimensions times the
+    /// datatype's width, over every named vector); payloads and indexes
+    /// come on top.
+    pub point_bytes: u64,
+    pub shards: Vec<ShardPlacement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardPlacement {
+    pub id: u32,
+    /// Ordinals of the nodes holding a replica, ascending.
+    pub nodes: Vec<u32>,
 }
 
 /// How far a rebalance has come: Qdrant's shard operations (moves, copies,

@@ -38,7 +38,7 @@ use rollout::Step;
 use crate::build::{
     self, ApiKeys, Desired, Rollout, SystemNamespaces, TEMPLATE_HASH_ANNOTATION, ValidatedCluster,
 };
-use crate::crd::vector_cluster::{Phase, VectorCluster, VectorClusterStatus};
+use crate::crd::vector_cluster::{Phase, Placement, VectorCluster, VectorClusterStatus};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
 
@@ -378,7 +378,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         .and_then(|s| s.replicas)
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(0);
-    let shard_plan =
+    let (shard_plan, placement) =
         place_shards(ctx, vc, &cluster, &keys, &step, &pod_states, current_nodes).await;
     // The StatefulSet shrinks only once Qdrant holds nothing on the leaving
     // peers and has let them go.
@@ -445,6 +445,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
         refused: &refused,
         volumes: &volume_plan,
         shards: shard_plan.as_ref(),
+        placement: placement.as_ref(),
         storage_gib: cluster.spec.resources.storage_gib,
         endpoint: cluster.endpoint(),
         selector: names.selector_string(),
@@ -470,7 +471,8 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
 
 /// Looks at Qdrant's shards when the cluster is still (no rollout, every
 /// node Ready) and it has more than one node, or must shed some: the plan,
-/// with its next operation started. `None`: not looked at.
+/// with its next operation started, and the placement read. `None`: not
+/// looked at.
 async fn place_shards(
     ctx: &Context,
     vc: &VectorCluster,
@@ -479,19 +481,20 @@ async fn place_shards(
     step: &Step,
     pods: &[rollout::PodState],
     current_nodes: u32,
-) -> Option<shards::Plan> {
+) -> (Option<shards::Plan>, Option<Placement>) {
     let desired = build::replicas(cluster);
     let shrinking = current_nodes > desired && desired > 0;
     if cluster.spec.suspend || desired.max(current_nodes) < 2 {
-        return None;
+        return (None, None);
     }
     let still = matches!(step, Step::Steady)
         && pods.len() == current_nodes.max(desired) as usize
         && pods.iter().all(|p| p.ready);
     if !still {
-        return shrinking.then(|| {
+        let plan = shrinking.then(|| {
             shards::Plan::Wait("waiting for every node to be Ready before moving shards".to_owned())
         });
+        return (plan, None);
     }
     let layout = match ctx
         .engine
@@ -501,7 +504,7 @@ async fn place_shards(
         Ok(layout) => layout,
         Err(err) => {
             let reason = format!("cannot read Qdrant's shard layout: {err}");
-            return shrinking.then_some(shards::Plan::Wait(reason));
+            return (shrinking.then_some(shards::Plan::Wait(reason)), None);
         }
     };
     let plan = shards::plan(&layout, desired, cluster.spec.replication_factor);
@@ -525,7 +528,7 @@ async fn place_shards(
             )
             .await;
     }
-    Some(plan)
+    (Some(plan), Some(crate::placement::of(&layout)))
 }
 
 /// Raises each claim in `resize` to `gib`; the storage driver grows the

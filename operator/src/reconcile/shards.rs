@@ -33,6 +33,15 @@ pub struct Layout {
     pub replicas: Vec<Replica>,
     /// Shard transfers under way, across collections.
     pub transfers: u32,
+    /// Each collection's size, where it was read.
+    pub sizes: BTreeMap<String, Size>,
+}
+
+/// A collection's points and the bytes of one point's vectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Size {
+    pub points: u64,
+    pub point_bytes: u64,
 }
 
 impl Layout {
@@ -280,23 +289,50 @@ pub fn plan(layout: &Layout, nodes: u32, replication_factor: u32) -> Plan {
 
 /// How many operations the layout needs yet, each transfer taken as done.
 fn left(layout: &Layout, nodes: u32, replication_factor: u32) -> usize {
+    playout(layout, nodes, replication_factor).operations.len()
+}
+
+/// Every operation the plan would make, in order, were each transfer to end
+/// at once and every replica to be active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playout {
+    pub operations: Vec<Operation>,
+    /// Why the plan stops short, where it does (no staying peer can take a
+    /// shard).
+    pub blocked: Option<String>,
+}
+
+pub fn playout(layout: &Layout, nodes: u32, replication_factor: u32) -> Playout {
     let mut simulated = layout.clone();
     simulated.transfers = 0;
     for r in &mut simulated.replicas {
         r.active = true;
     }
-    let mut count = 0;
-    while count < 100_000 {
+    let mut operations = Vec::new();
+    while operations.len() < 100_000 {
         let shards = placement(&simulated);
-        let Some(Ok(operation)) = next(&simulated, &shards, nodes, replication_factor) else {
-            break;
+        let operation = match next(&simulated, &shards, nodes, replication_factor) {
+            None => break,
+            Some(Err(why)) => {
+                return Playout {
+                    operations,
+                    blocked: Some(why),
+                };
+            }
+            Some(Ok(operation)) => operation,
         };
-        if simulated.done(&operation).is_err() {
-            break;
+        if let Err(refused) = simulated.done(&operation) {
+            return Playout {
+                operations,
+                blocked: Some(refused),
+            };
         }
-        count += 1;
+        operations.push(operation);
     }
-    count
+    Playout {
+        operations,
+        blocked: None,
+    }
 }
 
 /// The operation the layout needs next, whatever Qdrant is busy with;
@@ -442,7 +478,7 @@ mod tests {
         Layout {
             peers,
             replicas,
-            transfers: 0,
+            ..Layout::default()
         }
     }
 

@@ -7,7 +7,7 @@ use super::rollout::Step;
 use super::{shards, volumes};
 use crate::crd::condition::{self, Observed};
 use crate::crd::maintenance::WAITING_REASON;
-use crate::crd::vector_cluster::{Phase, VectorClusterStatus};
+use crate::crd::vector_cluster::{Phase, Placement, VectorClusterStatus};
 
 /// Everything the status is computed from.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct Facts<'a> {
     pub volumes: &'a volumes::Plan,
     /// Where Qdrant's shards are going, when they were looked at.
     pub shards: Option<&'a shards::Plan>,
+    /// Where they are, when they were read.
+    pub placement: Option<&'a Placement>,
     /// The volume size the spec asks for, in GiB.
     pub storage_gib: u32,
     pub endpoint: String,
@@ -141,6 +143,14 @@ pub fn compute(f: &Facts<'_>, now: DateTime<Utc>) -> VectorClusterStatus {
         // The backup scheduler's part: carried over, never decided here.
         backups: f.previous.and_then(|p| p.backups.clone()),
         rebalance,
+        // Unread this pass (a rollout, Qdrant unreachable): the last reading
+        // stands while the cluster has several nodes; one node has nothing
+        // to place.
+        placement: f.placement.cloned().or_else(|| {
+            (f.desired_nodes > 1)
+                .then(|| f.previous.and_then(|p| p.placement.clone()))
+                .flatten()
+        }),
     }
 }
 
@@ -185,6 +195,7 @@ mod tests {
             refused: &[],
             volumes: &volumes::Plan::Current,
             shards: None,
+            placement: None,
             storage_gib: 10,
             endpoint: "http://search.org-acme.svc.cluster.local:6333".into(),
             selector: "app=qdrant".into(),

@@ -63,23 +63,7 @@ pub(crate) struct Qdrant {
 
 pub(crate) type Shared = Arc<Mutex<Qdrant>>;
 
-pub(crate) fn config(shards: u32, replication_factor: u32) -> Value {
-    json!({
-        "params": {
-            "vectors": { "size": 4, "distance": "Cosine" },
-            "shard_number": shards,
-            "replication_factor": replication_factor,
-            "write_consistency_factor": 1,
-            "on_disk_payload": true
-        },
-        "hnsw_config": { "m": 16, "ef_construct": 100, "full_scan_threshold": 10000 },
-        "optimizer_config": {
-            "deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
-            "default_segment_number": 0, "flush_interval_sec": 5
-        },
-        "wal_config": { "wal_capacity_mb": 32, "wal_segments_ahead": 0 }
-    })
-}
+pub(crate) use crate::qdrant_schema::config;
 
 /// `points` points in a shard's data, padded to `len` bytes that differ by
 /// collection and shard.

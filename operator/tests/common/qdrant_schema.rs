@@ -7,7 +7,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a part")]
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub fn document() -> Value {
     let path = concat!(
@@ -139,4 +139,24 @@ pub fn request_schema<'a>(doc: &'a Value, route: &str) -> &'a Value {
         "Qdrant documents no JSON body for {route}"
     );
     schema
+}
+
+/// A collection's config as Qdrant answers it (`CollectionConfig`): 4
+/// float32 dimensions, `shards` shards of `replication_factor` replicas.
+pub fn config(shards: u32, replication_factor: u32) -> Value {
+    json!({
+        "params": {
+            "vectors": { "size": 4, "distance": "Cosine" },
+            "shard_number": shards,
+            "replication_factor": replication_factor,
+            "write_consistency_factor": 1,
+            "on_disk_payload": true
+        },
+        "hnsw_config": { "m": 16, "ef_construct": 100, "full_scan_threshold": 10000 },
+        "optimizer_config": {
+            "deleted_threshold": 0.2, "vacuum_min_vector_number": 1000,
+            "default_segment_number": 0, "flush_interval_sec": 5
+        },
+        "wal_config": { "wal_capacity_mb": 32, "wal_segments_ahead": 0 }
+    })
 }

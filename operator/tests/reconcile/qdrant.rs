@@ -27,6 +27,8 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::qdrant_schema;
+
 #[derive(Debug, Clone)]
 pub struct Replica {
     pub state: &'static str,
@@ -241,12 +243,7 @@ async fn collection_cluster(
     let answer = {
         let c = state.lock().unwrap();
         match c.collections.get(&name) {
-            None => (
-                StatusCode::NOT_FOUND,
-                Json(
-                    json!({ "status": { "error": format!("Not found: Collection `{name}` doesn't exist!") }, "time": 0.0 }),
-                ),
-            ),
+            None => missing(&name),
             Some(collection) => {
                 let mut local = Vec::new();
                 let mut remote = Vec::new();
@@ -277,6 +274,46 @@ async fn collection_cluster(
         }
     };
     record(&state, "GET /collections/{collection_name}/cluster", answer)
+}
+
+/// `GET /collections/{c}`: the points of one replica of every shard.
+async fn collection_info(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let answer = {
+        let c = state.lock().unwrap();
+        match c.collections.get(&name) {
+            None => missing(&name),
+            Some(collection) => {
+                let points: u64 = collection
+                    .shards
+                    .values()
+                    .filter_map(|replicas| replicas.values().next().map(|r| r.points))
+                    .sum();
+                let shards = u32::try_from(collection.shards.len()).unwrap();
+                ok(json!({
+                    "status": "green", "optimizer_status": "ok", "segments_count": 1,
+                    "points_count": points, "config": qdrant_schema::config(shards, 1),
+                    "payload_schema": {}
+                }))
+            }
+        }
+    };
+    record(&state, "GET /collections/{collection_name}", answer)
+}
+
+fn missing(name: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({ "status": { "error": format!("Not found: Collection `{name}` doesn't exist!") }, "time": 0.0 }),
+        ),
+    )
 }
 
 async fn update_collection_cluster(
@@ -408,6 +445,7 @@ pub async fn serve(cluster: Cluster) -> (String, Shared) {
         .route("/cluster", get(cluster_status))
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
         .route("/collections", get(collections))
+        .route("/collections/{name}", get(collection_info))
         .route(
             "/collections/{name}/cluster",
             get(collection_cluster).post(update_collection_cluster),

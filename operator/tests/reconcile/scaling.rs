@@ -123,6 +123,26 @@ fn points(qdrant: &Shared) -> u64 {
 async fn three_nodes_at_factor_one_down_to_two_keep_every_shard_and_shrink_last() {
     let (mut h, qdrant, mut vc, ready) = ready(3, 1, Cluster::new(3, &COLLECTIONS, 3)).await;
     let before = points(&qdrant);
+    // A still pass reads the placement into the status; it predicts the
+    // moves below.
+    let still = h.reconcile(&vc, &running(&ready, 3)).await;
+    vc = with_status(vc, &still.status);
+    let placed = vc.status.as_ref().unwrap().placement.clone().unwrap();
+    assert_eq!(placed.collections.len(), 3);
+    assert!(
+        placed
+            .collections
+            .iter()
+            .all(|c| c.points == 300 && c.point_bytes == 16 && c.shards.len() == 3)
+    );
+    let preview = operator::placement::risk(&placed, 3, 2, 1);
+    assert_eq!(preview.removed_nodes, [2]);
+    assert_eq!(
+        preview.last_replica_leaving.len(),
+        3,
+        "x/2 of each collection"
+    );
+    assert_eq!((preview.points, preview.bytes), (300, 300 * 16));
     vc.spec.nodes = 2;
     vc.metadata.generation = Some(2);
     // The StatefulSet still runs three pods while Qdrant moves shards.
@@ -170,8 +190,25 @@ async fn three_nodes_at_factor_one_down_to_two_keep_every_shard_and_shrink_last(
             .all(|peers| peers.len() == 1 && !peers.contains(&103))
     );
     assert_eq!(points(&qdrant), before, "every point is still served");
-    let events: Vec<_> = h.events.take().into_iter().map(|e| e.1).collect();
-    assert!(events.contains(&"RebalancingShards"), "{events:?}");
+    let moved: Vec<String> = std::mem::take(&mut *h.events.0.lock().unwrap())
+        .into_iter()
+        .filter(|e| e.reason == "RebalancingShards" && e.note.starts_with("moving"))
+        .map(|e| e.note)
+        .collect();
+    let predicted: Vec<String> = preview
+        .transfers
+        .iter()
+        .map(|t| {
+            format!(
+                "moving {}/{} from peer {} to peer {}",
+                t.collection,
+                t.shard,
+                101 + t.from_node,
+                101 + t.to_node
+            )
+        })
+        .collect();
+    assert_eq!(moved, predicted, "the preview is what the operator did");
     assert_eq!(vc.status.unwrap().ready_nodes, 2);
 }
 
