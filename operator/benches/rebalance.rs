@@ -24,6 +24,8 @@
     reason = "the stand-in serves the tests more than this benchmark uses"
 )]
 mod qdrant;
+#[path = "../tests/common/qdrant_schema.rs"]
+mod qdrant_schema;
 
 use std::time::{Duration, Instant};
 
