@@ -76,6 +76,10 @@ pub enum Conflict {
     BackupNotRestorable(String),
     #[error("the checkout was not completed; finish it on the payment page or start again")]
     CheckoutIncomplete,
+    #[error(
+        "the data plane has not yet reported where this cluster's shards are; try again in a minute"
+    )]
+    PlacementUnknown,
 }
 
 impl Error {

@@ -166,7 +166,9 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
             "metadata": { "name": "search", "namespace": NS, "generation": 5 },
             "spec": serde_json::to_value(spec()).unwrap(),
             "status": { "observedGeneration": observed, "phase": "Updating", "readyNodes": 2,
-                        "currentVersion": "1.13.6", "endpoint": "http://search.x.svc:6333", "conditions": [] },
+                        "currentVersion": "1.13.6", "endpoint": "http://search.x.svc:6333", "conditions": [],
+                        "placement": { "collections": [{ "name": "docs", "points": 5, "pointBytes": 16,
+                                                          "shards": [{ "id": 0, "nodes": [0, 1] }] }] } },
         })
     };
 
@@ -193,6 +195,9 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
         observed.endpoint.as_deref(),
         Some("http://search.x.svc:6333")
     );
+    let placement = observed.placement.expect("the placement is carried");
+    assert_eq!(placement.collections[0].shards[0].nodes, [0, 1]);
+    assert_eq!(placement.collections[0].point_bytes, 16);
 }
 
 #[tokio::test]

@@ -77,6 +77,7 @@ impl ApiError {
                     Conflict::BackupNameTaken(_) => P::BackupNameTaken,
                     Conflict::BackupNotRestorable(_) => P::BackupNotRestorable,
                     Conflict::CheckoutIncomplete => P::CheckoutIncomplete,
+                    Conflict::PlacementUnknown => P::PlacementUnknown,
                 },
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,

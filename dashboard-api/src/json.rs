@@ -672,3 +672,116 @@ pub struct FieldErrorJson {
     pub field: String,
     pub message: String,
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DownscaleRiskParams {
+    /// The node count asked about (1 to 64).
+    pub nodes: i64,
+}
+
+/// What resizing a cluster to `nodes` would do to its data, step by step
+/// as the operator would take it: shards move off the leaving nodes (the
+/// highest ordinals) one transfer at a time, the nodes leave Qdrant's
+/// consensus, and only then do they stop.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownscaleRiskJson {
+    /// Always `downscale_risk`.
+    pub object: &'static str,
+    pub cluster_id: Uuid,
+    pub current_nodes: u32,
+    pub nodes: u32,
+    pub replication_factor: u32,
+    /// Why such a resize would be refused; empty: it would be accepted.
+    pub refused: Vec<String>,
+    /// Shards that move or gain a copy, in the order they would.
+    pub transfers: Vec<ShardTransferJson>,
+    /// Extra replicas dropped where the staying nodes hold enough copies.
+    pub dropped: Vec<ShardOnNodeJson>,
+    /// Nodes (pod ordinals) removed from Qdrant's consensus.
+    pub removed_nodes: Vec<u32>,
+    /// Points the transfers copy, each shard taken as an even share of its
+    /// collection.
+    pub points: u64,
+    /// Vector bytes the transfers copy; payloads and indexes come on top.
+    pub bytes: u64,
+    /// Shards whose every replica is on a leaving node: their only copy
+    /// moves before the node goes.
+    pub last_replica_leaving: Vec<ShardRefJson>,
+    /// Why the operator could not finish such a resize, were it asked.
+    pub blocked: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardTransferJson {
+    pub collection: String,
+    pub shard: u32,
+    /// `move` (the source gives up its replica) or `copy`.
+    pub kind: &'static str,
+    pub from_node: u32,
+    pub to_node: u32,
+    pub points: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardOnNodeJson {
+    pub collection: String,
+    pub shard: u32,
+    pub node: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShardRefJson {
+    pub collection: String,
+    pub shard: u32,
+}
+
+impl From<control_plane::clusters::ResizeRisk> for DownscaleRiskJson {
+    fn from(r: control_plane::clusters::ResizeRisk) -> Self {
+        let risk = r.risk;
+        DownscaleRiskJson {
+            object: "downscale_risk",
+            cluster_id: r.cluster_id,
+            current_nodes: r.current_nodes,
+            nodes: r.nodes,
+            replication_factor: r.replication_factor,
+            refused: r.refused,
+            transfers: risk
+                .transfers
+                .into_iter()
+                .map(|t| ShardTransferJson {
+                    collection: t.collection,
+                    shard: t.shard,
+                    kind: t.kind,
+                    from_node: t.from_node,
+                    to_node: t.to_node,
+                    points: t.points,
+                    bytes: t.bytes,
+                })
+                .collect(),
+            dropped: risk
+                .dropped
+                .into_iter()
+                .map(|d| ShardOnNodeJson {
+                    collection: d.collection,
+                    shard: d.shard,
+                    node: d.node,
+                })
+                .collect(),
+            removed_nodes: risk.removed_nodes,
+            points: risk.points,
+            bytes: risk.bytes,
+            last_replica_leaving: risk
+                .last_replica_leaving
+                .into_iter()
+                .map(|s| ShardRefJson {
+                    collection: s.collection,
+                    shard: s.shard,
+                })
+                .collect(),
+            blocked: risk.blocked,
+        }
+    }
+}

@@ -37,6 +37,7 @@ pub enum ProblemType {
     BackupNameTaken,
     BackupNotRestorable,
     CheckoutIncomplete,
+    PlacementUnknown,
     PaymentMethodRequired,
     PaymentAccountPending,
     PaymentsNotConfigured,
@@ -189,6 +190,11 @@ impl ProblemType {
                 "checkout-incomplete",
                 StatusCode::CONFLICT,
                 "The checkout was not completed",
+            ),
+            PlacementUnknown => (
+                "placement-unknown",
+                StatusCode::CONFLICT,
+                "Where the shards are is not known yet",
             ),
             PaymentMethodRequired => (
                 "payment-method-required",

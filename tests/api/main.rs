@@ -11,6 +11,7 @@ mod bad_input;
 mod billing;
 mod checkout;
 mod checkout_page;
+mod downscale_risk;
 mod endpoints;
 mod forms;
 mod helpers;

@@ -6,9 +6,12 @@
 
 pub mod maintenance;
 mod request;
+mod resize;
 mod store;
 
+pub use operator::vector_cluster::NODES;
 pub use operator::vector_cluster::Phase as ClusterPhase;
 pub use request::{ClusterName, CreateCluster, UpdateCluster};
+pub use resize::{ResizeRisk, risk as resize_risk};
 pub(crate) use store::stored_spec;
 pub use store::{Cluster, create, delete, get, list, update};

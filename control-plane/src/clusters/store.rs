@@ -5,7 +5,7 @@ use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
 use operator::crd::maintenance::MaintenanceWindow;
-use operator::vector_cluster::{NodeResources, Phase};
+use operator::vector_cluster::{NodeResources, Phase, Placement};
 use operator::{EngineVersion, VectorClusterSpec};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -59,10 +59,13 @@ pub struct Cluster {
     pub restore_message: Option<String>,
     /// When its nodes may begin restarting; `None`: at once.
     pub maintenance_window: Option<Json<MaintenanceWindow>>,
+    /// Where its shards are, as its data plane last reported.
+    #[serde(skip)]
+    pub placement: Option<Json<Placement>>,
 }
 
 impl Cluster {
-    fn spec(&self) -> Result<VectorClusterSpec> {
+    pub(super) fn spec(&self) -> Result<VectorClusterSpec> {
         stored_spec(
             self.id,
             &self.version,
@@ -135,7 +138,8 @@ impl resource::Row for Cluster {
             r.ready_nodes, r.endpoint, r.conditions, r.created_at, r.updated_at,
             r.deletion_requested_at, r.suspended_reason, r.backup_schedule,
             r.backup_retention_days, r.backup_retention_count, d.backup_destination,
-            r.restore_from, r.restore_phase, r.restore_message, r.maintenance_window
+            r.restore_from, r.restore_phase, r.restore_message, r.maintenance_window,
+            r.placement
          FROM vector_clusters r JOIN data_planes d ON d.id = r.data_plane_id";
 
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {

@@ -330,6 +330,7 @@ impl KubernetesPlane {
             ready_nodes: i32::try_from(status.ready_nodes).unwrap_or(i32::MAX),
             endpoint: status.endpoint,
             conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
+            placement: status.placement,
         }))
     }
 

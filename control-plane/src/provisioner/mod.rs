@@ -220,7 +220,15 @@ impl Provisioner {
             endpoint: o.endpoint.as_deref(),
             conditions: &o.conditions,
         });
-        self.mirror(Kind::Cluster, cluster.id, status, now).await
+        self.mirror(Kind::Cluster, cluster.id, status, now).await?;
+        if let Some(o) = observed {
+            sqlx::query("UPDATE vector_clusters SET placement = $2 WHERE id = $1")
+                .bind(cluster.id)
+                .bind(o.placement.map(sqlx::types::Json))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Writes what the data plane reports into the resource's row; with

@@ -14,6 +14,8 @@ pub struct Observed {
     pub ready_nodes: i32,
     pub endpoint: Option<String>,
     pub conditions: Value,
+    /// Where the shards are, where the data plane has read it.
+    pub placement: Option<operator::vector_cluster::Placement>,
 }
 
 /// A status as the provisioner writes it back, in the terms both kinds of

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use operator::crd::maintenance::WAITING_REASON;
+use operator::vector_cluster::Placement;
 
 use super::observed::{Observed, Tracked};
 use crate::clusters::ClusterPhase;
@@ -31,6 +32,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
             endpoint: Some(endpoint(cluster)),
             conditions: json!([{ "type": "Ready", "status": "False", "reason": "Suspended",
                                  "message": "simulated: suspended, no nodes run, data is kept" }]),
+            placement: None,
         };
     }
     // A new version waits for the window, as the operator holds it; the
@@ -56,6 +58,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
                 { "type": "Ready", "status": "True", "reason": WAITING_REASON, "message": message },
                 { "type": "Progressing", "status": "True", "reason": WAITING_REASON, "message": message },
             ]),
+            placement: held(cluster),
         };
     }
     if settled {
@@ -70,6 +73,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
             ready_nodes: cluster.nodes,
             endpoint: Some(endpoint(cluster)),
             conditions: json!([{ "type": "Ready", "status": "True", "reason": "Simulated", "message": message }]),
+            placement: held(cluster),
         };
     }
     let phase = if cluster.current_version.is_none() {
@@ -85,7 +89,13 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
         endpoint: cluster.current_version.as_ref().map(|_| endpoint(cluster)),
         conditions: json!([{ "type": "Ready", "status": "False", "reason": "Simulated",
                              "message": "simulated: applying the change" }]),
+        placement: held(cluster),
     }
+}
+
+/// A simulated cluster stores nothing: several nodes place no collection.
+fn held(cluster: &Tracked) -> Option<Placement> {
+    (cluster.nodes > 1).then(Placement::default)
 }
 
 /// A simulated cluster is gone `delay` after its deletion was asked for.

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
 use crate::json::{
-    ClusterJson, CreateClusterRequest, List, ListParams, ProblemJson, UpdateClusterRequest,
+    ClusterJson, CreateClusterRequest, DownscaleRiskJson, DownscaleRiskParams, List, ListParams,
+    ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
 
@@ -73,6 +74,31 @@ pub async fn get(
     Ok(Json(
         clusters::get(&mut conn, &access, cluster_id).await?.into(),
     ))
+}
+
+/// What resizing the cluster to `nodes` would do to its data, before it is
+/// asked for: which shards would move where, how much data, which shards'
+/// only copy is on a leaving node, and what would refuse the resize. Read
+/// from where the data plane last reported the shards.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/downscale-risk",
+    tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), DownscaleRiskParams),
+    responses(
+        (status = 200, body = DownscaleRiskJson),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson, description = "placement-unknown"),
+        (status = 422, body = ProblemJson, description = "validation-failed"),
+    ))]
+pub async fn downscale_risk(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    Query(params): Query<DownscaleRiskParams>,
+) -> Result<Json<DownscaleRiskJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let risk = clusters::resize_risk(&mut conn, &access, cluster_id, params.nodes).await?;
+    Ok(Json(risk.into()))
 }
 
 /// Resizes or upgrades a cluster. Fields left out stay as they are; a

@@ -9,6 +9,7 @@
 //! client, or a contract test, knows what is accepted before it asks.
 
 use control_plane::access::{Permission, Role};
+use control_plane::clusters::NODES;
 use metering::Meter;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -212,7 +213,7 @@ fn constrain(doc: &mut Value) {
         &mut schemas["SpendLimitRequest"],
         json!({ "required": ["spend_limit_minor"] }),
     );
-    let parameters: [(&str, &str, Value); 4] = [
+    let parameters: [(&str, &str, Value); 5] = [
         (
             "/v1/organizations/{org_id}/usage",
             "granularity",
@@ -227,6 +228,11 @@ fn constrain(doc: &mut Value) {
             "/v1/organizations/{org_id}/usage",
             "meter",
             json!({ "enum": meters }),
+        ),
+        (
+            "/v1/organizations/{org_id}/clusters/{cluster_id}/downscale-risk",
+            "nodes",
+            json!({ "minimum": NODES.start(), "maximum": NODES.end() }),
         ),
         // Every list: `ListParams`.
         ("", "limit", json!({ "minimum": 1, "maximum": 100 })),

@@ -99,6 +99,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(clusters::list, clusters::create))
         .routes(routes!(clusters::get, clusters::update, clusters::delete))
+        .routes(routes!(clusters::downscale_risk))
         .routes(routes!(endpoints::list, endpoints::create))
         .routes(routes!(
             endpoints::get,
