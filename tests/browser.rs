@@ -4,7 +4,8 @@
 //! API key, sees a usage chart and opens an invoice; a platform admin
 //! suspends the organization and the customer sees why. A free customer
 //! upgrades through Stripe Checkout (localstripe behind the Checkout
-//! stand-in), and another works the dashboard with the keyboard alone.
+//! stand-in), and another works the dashboard with the keyboard alone. A
+//! shrink shows what it would move before it is confirmed.
 //! Screenshots of each page go to `target/tmp/screenshots/`.
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
@@ -487,4 +488,91 @@ async fn a_customer_logs_in_and_creates_a_cluster_with_the_keyboard_alone(pool: 
     arrive(&kay, "/clusters/").await;
     assert!(text(&kay).await.contains("typed"));
     kay.close().await.unwrap();
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_shrink_shows_what_moves_before_it_is_confirmed(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let bea = app.signup("bea@example.com").await;
+    app.set_plan(bea.org_id, &bea.session, "business").await;
+    let key = app.api_key(&bea).await;
+    let created = app.create_cluster(bea.org_id, &key, "search").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let api = format!("/v1/organizations/{}/clusters/{id}", bea.org_id);
+    app.patch(&api, &key, json!({ "nodes": 3 })).await.ok(202);
+    // As the data plane reports it: one collection, a shard on each node.
+    let shards: Vec<_> = (0..3).map(|s| json!({ "id": s, "nodes": [s] })).collect();
+    sqlx::query("UPDATE vector_clusters SET placement = $2 WHERE id = $1::uuid")
+        .bind(&id)
+        .bind(json!({ "collections": [
+            { "name": "docs", "points": 3_000_000, "pointBytes": 3072, "shards": shards }] }))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let driver = Driver::start().await;
+    let browser = driver.browser("bea").await;
+    browser.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&browser, "input[name=email]", "bea@example.com").await;
+    fill(&browser, "input[name=password]", PASSWORD).await;
+    submit(&browser, "form button[type=submit]").await;
+    arrive(&browser, "/orgs/").await;
+    let page = format!("{}/orgs/{}/clusters/{id}", app.base, bea.org_id);
+    browser.goto(&page).await.unwrap();
+    let nodes = browser
+        .find(Locator::Css("form[action$='/update'] input[name=nodes]"))
+        .await
+        .unwrap();
+    nodes.clear().await.unwrap();
+    nodes.send_keys("2").await.unwrap();
+    submit(&browser, "form[action$='/update'] button[type=submit]").await;
+
+    // Nothing changed yet: the page says what the shrink would move.
+    browser
+        .wait()
+        .for_element(Locator::Css("input[name=confirmed]"))
+        .await
+        .unwrap();
+    let shown = text(&browser).await;
+    assert!(
+        shown.contains("Shrink search from 3 nodes to 2 nodes?"),
+        "{shown}"
+    );
+    assert!(shown.contains("moves from node 2 to node 0"), "{shown}");
+    // A third of 3,000,000 points of 3 KiB vectors: 2.8 GiB.
+    assert!(
+        shown.contains("1000000 points, 2.8 GiB of vectors"),
+        "{shown}"
+    );
+    assert!(
+        browser
+            .find(Locator::Css("[data-testid=last-replica]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .starts_with("1 shard has its only copy on a leaving node")
+    );
+    screenshot(&browser, "shrink-confirm").await;
+    let stored = app.get(&api, &key).await;
+    assert_eq!(
+        stored.ok(200)["spec"]["nodes"],
+        3,
+        "not changed before confirming"
+    );
+
+    submit(&browser, "form:has(input[name=confirmed]) button").await;
+    for _ in 0..50 {
+        if browser
+            .find(Locator::Css("input[name=confirmed]"))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let changed = app.get(&api, &key).await;
+    assert_eq!(changed.ok(200)["spec"]["nodes"], 2);
+    browser.close().await.unwrap();
 }
