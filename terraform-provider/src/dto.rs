@@ -240,3 +240,32 @@ pub struct CreatedApiKey {
     pub key: ApiKey,
     pub token: Option<String>,
 }
+
+/// `GET …/clusters/{id}/downscale-risk?nodes=N`, the parts a plan tells.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DownscaleRisk {
+    pub current_nodes: u32,
+    pub nodes: u32,
+    pub refused: Vec<String>,
+    pub transfers: Vec<ShardTransfer>,
+    pub removed_nodes: Vec<u32>,
+    pub points: u64,
+    pub bytes: u64,
+    pub last_replica_leaving: Vec<ShardRef>,
+    pub blocked: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShardTransfer {
+    pub collection: String,
+    pub shard: u32,
+    pub kind: String,
+    pub from_node: u32,
+    pub to_node: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShardRef {
+    pub collection: String,
+    pub shard: u32,
+}

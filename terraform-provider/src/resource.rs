@@ -63,6 +63,16 @@ pub trait ApiResource: Send + Sync + 'static {
     ) -> Result<Observed<Self::State>, Error>;
     /// Asks for deletion; a resource already gone is no error.
     async fn delete(api: &Api, state: &Self::State) -> Result<(), Error>;
+
+    /// What the plan should warn of before `planned` changes `prior` in
+    /// place, as (summary, detail), read from the API.
+    async fn plan_warnings(
+        _api: &Api,
+        _prior: &Self::State,
+        _planned: &Self::State,
+    ) -> Result<Vec<(String, String)>, Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// `R` served to Terraform.
@@ -223,24 +233,40 @@ impl<R: ApiResource> Resource for Managed<R> {
         Some((R::plan_create(proposed), ValueEmpty::default()))
     }
 
+    /// Plans the change; one made in place is told what it will do (a
+    /// shrink's shard moves), and a failure to tell is only a warning.
     async fn plan_update<'a>(
         &self,
-        _diags: &mut Diagnostics,
+        diags: &mut Diagnostics,
         prior: R::State,
         proposed: R::State,
         config: R::State,
         private: ValueEmpty,
         _meta: ValueEmpty,
     ) -> Option<(R::State, ValueEmpty, Vec<AttributePath>)> {
-        let replace = changed(&prior, &proposed, R::REPLACE_ON_CHANGE)
+        let replace: Vec<AttributePath> = changed(&prior, &proposed, R::REPLACE_ON_CHANGE)
             .into_iter()
             .map(AttributePath::new)
             .collect();
-        let planned = if proposed == prior {
-            prior
-        } else {
-            R::plan_update(&prior, proposed, &config)
-        };
+        if proposed == prior {
+            return Some((prior, private, replace));
+        }
+        let planned = R::plan_update(&prior, proposed, &config);
+        if replace.is_empty()
+            && let Some(api) = self.shared.api(diags)
+        {
+            match R::plan_warnings(api, &prior, &planned).await {
+                Ok(warnings) => {
+                    for (summary, detail) in warnings {
+                        diags.root_warning(summary, detail);
+                    }
+                }
+                Err(error) => diags.root_warning(
+                    format!("Could not tell what this change to the {} does", R::KIND),
+                    error.detail(),
+                ),
+            }
+        }
         Some((planned, private, replace))
     }
 

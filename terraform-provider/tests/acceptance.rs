@@ -176,8 +176,8 @@ async fn changing_nodes_and_version_updates_the_cluster_in_place_and_a_new_name_
 }
 
 #[tokio::test]
-async fn a_cluster_resized_from_the_dashboard_shows_as_drift_and_apply_restores_the_configuration()
-{
+async fn a_cluster_resized_from_the_dashboard_shows_as_drift_with_what_the_shrink_moves_and_apply_restores_the_configuration()
+ {
     let (_plane, ada, tf) = begin("business").await;
     tf.configure(CLUSTER);
     tf.apply().await.expect(0);
@@ -191,8 +191,31 @@ async fn a_cluster_resized_from_the_dashboard_shows_as_drift_and_apply_restores_
         .call(Method::PATCH, &path, Some(json!({ "nodes": 2 })))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // Once the data plane has acted on it, it reports where the shards are.
+    for _ in 0..100 {
+        let (_, cluster) = ada.get(&path).await;
+        if cluster["status"]["observed_generation"] == cluster["spec"]["generation"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let plan = tf.plan().await.expect(2);
     assert!(shows_change(&plan, "nodes", "2 -> 1"), "{}", plan.stdout);
+    // The shrink's diagnostic says what it moves: a simulated cluster holds
+    // no shards, so only node 1 leaves.
+    // Terraform wraps a diagnostic's lines.
+    let told = format!("{} {}", plan.stdout, plan.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        told.contains("Shrinking search from 2 to 1 nodes moves 0 shards"),
+        "{told}"
+    );
+    assert!(
+        told.contains("then node(s) 1 leave Qdrant's consensus"),
+        "{told}"
+    );
 
     tf.apply().await.expect(0);
     assert_eq!(ada.get(&path).await.1["spec"]["nodes"], 1);
