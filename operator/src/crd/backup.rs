@@ -15,6 +15,12 @@ pub struct BackupPolicy {
     pub schedule: String,
     pub retention: Retention,
     pub destination: BackupDestination,
+    /// After each backup succeeds, restore it into a throwaway one-node
+    /// cluster beside this one, which proves every collection's point count
+    /// against the backup's, then delete it; the result shows in
+    /// `status.backups.lastVerified`. The throwaway cluster is not billed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
 }
 
 /// Backups are kept while both limits hold; the newest successful one is
@@ -150,4 +156,23 @@ pub struct BackupSummary {
     pub last_failure_message: Option<String>,
     /// When the schedule takes the next one.
     pub next_at: Option<String>,
+    /// The backup a test restore is checking now (`spec.backup.verify`).
+    #[serde(default)]
+    pub verifying: Option<String>,
+    /// The newest test restore that ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_verified: Option<Verification>,
+}
+
+/// How restoring a backup into a throwaway cluster went.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// The backup restored.
+    pub backup: String,
+    pub finished_at: String,
+    /// Every collection came back with the points the backup counted.
+    pub succeeded: bool,
+    /// What went wrong, or what was checked.
+    pub message: Option<String>,
 }

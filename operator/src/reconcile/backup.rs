@@ -16,7 +16,7 @@ use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Api, Resource, ResourceExt};
 
 use super::events::Event;
-use super::{Context, Error, server_side_apply};
+use super::{Context, Error, server_side_apply, verify};
 use crate::VectorCluster;
 use crate::backup::schedule::{self, Kept, Schedule};
 use crate::backup::store::{Destination, Store};
@@ -39,6 +39,8 @@ pub const LABEL_ORIGIN: &str = "quartermaster.dev/origin";
 pub const LABEL_SCHEDULED_AT: &str = "quartermaster.dev/scheduled-at";
 /// The longest the scheduler waits between looks.
 const RECHECK: Duration = Duration::from_secs(300);
+/// Between looks while a test restore is under way.
+const VERIFY_RECHECK: Duration = Duration::from_secs(30);
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -90,7 +92,7 @@ pub async fn schedule_at(
         Err(reason) => {
             let summary = BackupSummary {
                 last_failure_message: Some(reason),
-                ..summarize(&listed.items)
+                ..summarize(&listed.items, vc)
             };
             publish(ctx, vc, &namespace, summary).await?;
             return Ok(Action::await_change());
@@ -162,19 +164,34 @@ pub async fn schedule_at(
     }
 
     let next = schedule.next_after(now);
+    let summary = summarize(&listed.items, vc);
+    let verified = verify::pass(ctx, vc, &namespace, summary.last_success.as_deref(), now).await?;
     let summary = BackupSummary {
         next_at: next.map(rfc3339),
-        ..summarize(&listed.items)
+        verifying: verified.verifying.clone(),
+        last_verified: verified.last,
+        ..summary
     };
     publish(ctx, vc, &namespace, summary).await?;
+    // Only once the status holds the result.
+    if verified.remove {
+        verify::remove(ctx, vc, &namespace).await?;
+    }
+    let recheck = if verified.verifying.is_some() {
+        VERIFY_RECHECK
+    } else {
+        RECHECK
+    };
     let wait = next
         .and_then(|n| (n - now).to_std().ok())
-        .map_or(RECHECK, |d| d.min(RECHECK));
+        .map_or(recheck, |d| d.min(recheck));
     Ok(Action::requeue(wait))
 }
 
-/// The newest success, and the newest failure if it came after it.
-fn summarize(backups: &[VectorClusterBackup]) -> BackupSummary {
+/// The newest success, and the newest failure if it came after it; the
+/// last test restore as `vc`'s status has it.
+fn summarize(backups: &[VectorClusterBackup], vc: &VectorCluster) -> BackupSummary {
+    let previous = vc.status.as_ref().and_then(|s| s.backups.as_ref());
     let finished = |phase: BackupPhase| {
         backups
             .iter()
@@ -197,6 +214,8 @@ fn summarize(backups: &[VectorClusterBackup]) -> BackupSummary {
         last_failure: failure.as_ref().map(|f| f.1.clone()),
         last_failure_message: failure.and_then(|f| f.2.message.clone()),
         next_at: None,
+        verifying: previous.and_then(|b| b.verifying.clone()),
+        last_verified: previous.and_then(|b| b.last_verified.clone()),
     }
 }
 

@@ -15,6 +15,7 @@ mod observe;
 pub mod rollout;
 pub mod shards;
 pub mod status;
+pub mod verify;
 pub mod volumes;
 
 use std::sync::Arc;

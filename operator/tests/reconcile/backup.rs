@@ -100,7 +100,7 @@ async fn a_schedule_creates_one_backup_when_it_fires_and_none_before() {
     assert_eq!(
         summary,
         json!({ "lastSuccess": null, "lastSuccessAt": null, "lastFailure": null,
-                "lastFailureMessage": null, "nextAt": "2026-11-25T02:00:00Z" })
+                "lastFailureMessage": null, "nextAt": "2026-11-25T02:00:00Z", "verifying": null })
     );
     task.await.unwrap().unwrap();
     h.server.expect_nothing().await;
@@ -205,7 +205,8 @@ async fn retention_deletes_the_oldest_and_the_status_shows_the_last_success_and_
             "lastSuccessAt": "2026-11-24T02:10:00Z",
             "lastFailure": "search-20261125-0200",
             "lastFailureMessage": "Job has reached the specified backoff limit",
-            "nextAt": "2026-11-26T02:00:00Z"
+            "nextAt": "2026-11-26T02:00:00Z",
+            "verifying": null
         })
     );
     task.await.unwrap().unwrap();
@@ -544,4 +545,136 @@ async fn deleting_a_backup_deletes_its_objects_first() {
         !gone("org-acme/search-20261124-0200/manifest.json").await,
         "other backups stay"
     );
+}
+
+const CLUSTERS: &str = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusters";
+
+/// A cluster whose policy verifies its backups, with `backups` as its
+/// status's summary.
+fn verified_cluster(backups: Value) -> VectorCluster {
+    let mut vc = cluster(Some(backups));
+    vc["spec"]["backup"]["verify"] = json!(true);
+    serde_json::from_value(vc).unwrap()
+}
+
+#[tokio::test]
+async fn a_verified_backup_is_restored_into_an_unbilled_throwaway_cluster_and_records_last_verified()
+ {
+    use operator::reconcile::verify;
+    let mut h = Harness::new();
+    let throwaway = verify::throwaway_name("search");
+    let good = backup_object(
+        "search-20261125-0200",
+        "2026-11-25T02:00:05Z",
+        Some("Succeeded"),
+        json!({ "finishedAt": "2026-11-25T02:10:00Z" }),
+    );
+
+    // 03:00: the new success is restored into a throwaway one-node cluster.
+    let vc = verified_cluster(json!({ "nextAt": "2026-11-26T02:00:00Z" }));
+    let task = tokio::spawn({
+        let (vc, ctx) = (vc.clone(), h.ctx.clone());
+        async move { backup::schedule_at(&vc, &ctx, t("2026-11-25T03:00:00Z")).await }
+    });
+    list_call(&mut h, vec![good.clone()]).await;
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{CLUSTERS}/{throwaway}"))
+        .await;
+    let made = call.body.clone();
+    respond(send, 200, &made);
+    assert_eq!(made["spec"]["nodes"], 1);
+    assert_eq!(
+        made["spec"]["resources"]["storageGib"], 20,
+        "room for both nodes' data"
+    );
+    assert_eq!(made["spec"]["version"], "1.13.6");
+    assert_eq!(
+        made["spec"].get("backup"),
+        None,
+        "a throwaway is not backed up"
+    );
+    // Not billed: the usage collector reports only clusters labelled with
+    // the control plane's organization and id.
+    assert_eq!(
+        made["metadata"]["labels"],
+        json!({ "quartermaster.dev/verifies": "search" })
+    );
+    assert_eq!(made["metadata"]["ownerReferences"][0]["name"], "search");
+    let (call, send) = h
+        .server
+        .expect("PATCH", &format!("{RESTORES}/{throwaway}"))
+        .await;
+    assert_eq!(
+        call.body["spec"],
+        json!({ "backup": "search-20261125-0200", "target": throwaway })
+    );
+    respond(send, 200, &call.body);
+    let summary = status_patch(&mut h, &cluster(None)).await;
+    assert_eq!(summary["verifying"], "search-20261125-0200");
+    assert_eq!(summary.get("lastVerified"), None);
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+    assert_eq!(h.events.take(), [(false, "BackupVerifying")]);
+
+    // 03:20: the restore proved every count; the result is recorded, then
+    // the throwaway cluster goes.
+    let vc = verified_cluster(
+        json!({ "nextAt": "2026-11-26T02:00:00Z", "verifying": "search-20261125-0200" }),
+    );
+    let task = tokio::spawn({
+        let (vc, ctx) = (vc.clone(), h.ctx.clone());
+        async move { backup::schedule_at(&vc, &ctx, t("2026-11-25T03:20:00Z")).await }
+    });
+    list_call(&mut h, vec![good.clone()]).await;
+    let (_, send) = h
+        .server
+        .expect("GET", &format!("{RESTORES}/{throwaway}"))
+        .await;
+    respond(
+        send,
+        200,
+        &json!({
+            "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorClusterRestore",
+            "metadata": { "name": throwaway, "namespace": "org-acme", "uid": "r-1",
+                          "creationTimestamp": "2026-11-25T03:00:01Z" },
+            "spec": { "backup": "search-20261125-0200", "target": throwaway },
+            "status": { "phase": "Succeeded", "job": throwaway, "finishedAt": "2026-11-25T03:18:00Z" }
+        }),
+    );
+    let summary = status_patch(&mut h, &cluster(None)).await;
+    assert_eq!(summary["verifying"], json!(null));
+    assert_eq!(
+        summary["lastVerified"],
+        json!({ "backup": "search-20261125-0200", "finishedAt": "2026-11-25T03:20:00Z",
+                "succeeded": true,
+                "message": "every collection came back with the points the backup counted" })
+    );
+    for path in [RESTORES, CLUSTERS] {
+        let (_, send) = h
+            .server
+            .expect("DELETE", &format!("{path}/{throwaway}"))
+            .await;
+        respond(
+            send,
+            200,
+            &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success" }),
+        );
+    }
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
+    assert_eq!(h.events.take(), [(false, "BackupVerified")]);
+
+    // 04:00: that backup is verified; nothing more until the next one.
+    let vc = verified_cluster(json!({
+        "lastSuccess": "search-20261125-0200", "lastSuccessAt": "2026-11-25T02:10:00Z",
+        "nextAt": "2026-11-26T02:00:00Z",
+        "lastVerified": summary["lastVerified"] }));
+    let task = tokio::spawn({
+        let ctx = h.ctx.clone();
+        async move { backup::schedule_at(&vc, &ctx, t("2026-11-25T04:00:00Z")).await }
+    });
+    list_call(&mut h, vec![good]).await;
+    task.await.unwrap().unwrap();
+    h.server.expect_nothing().await;
 }
