@@ -44,7 +44,7 @@ pub fn throwaway_spec(source: &VectorClusterSpec) -> VectorClusterSpec {
         .saturating_mul(source.nodes)
         .min(*STORAGE_GIB.end());
     VectorClusterSpec {
-        version: source.version.clone(),
+        version: source.version,
         nodes: 1,
         replication_factor: 1,
         resources,
