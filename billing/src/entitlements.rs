@@ -145,6 +145,22 @@ fn no_backups(plan: &Plan) -> Denial {
     }
 }
 
+/// May a cluster's backups be proven by a test restore into a throwaway
+/// cluster? With the plans that schedule backups freely: Business.
+pub fn may_verify_backups(plan: &Plan) -> Result<(), Denial> {
+    if plan.backups == BackupEntitlement::Scheduled {
+        return Ok(());
+    }
+    Err(Denial {
+        limit: "backup_verification",
+        field: Some("verify"),
+        message: format!(
+            "The {} plan does not verify backups; test restores come with Business.",
+            plan.name
+        ),
+    })
+}
+
 /// May a cluster hold its upgrades to a maintenance window? Business only.
 pub fn may_use_maintenance_window(plan: &Plan) -> Result<(), Denial> {
     if plan.maintenance_windows {
@@ -556,6 +572,18 @@ mod tests {
             assert_eq!(
                 (denial.limit, denial.field),
                 ("maintenance_window", Some("maintenance_window"))
+            );
+        }
+    }
+
+    #[test]
+    fn only_business_proves_backups_by_test_restores() {
+        assert_eq!(may_verify_backups(&plan("business")), Ok(()));
+        for id in ["free", "starter"] {
+            let denial = may_verify_backups(&plan(id)).unwrap_err();
+            assert_eq!(
+                (denial.limit, denial.field),
+                ("backup_verification", Some("verify"))
             );
         }
     }

@@ -25,6 +25,7 @@ pub(crate) fn stored_policy(
     schedule: Option<&str>,
     retention_days: Option<i32>,
     retention_count: Option<i32>,
+    verify: bool,
     destination: Option<&Json<serde_json::Value>>,
 ) -> Result<Option<BackupPolicy>> {
     let (Some(schedule), Some(days), Some(count), Some(destination)) =
@@ -45,6 +46,7 @@ pub(crate) fn stored_policy(
             max_age_days: u32::try_from(days).map_err(|_| corrupt("retention"))?,
         },
         destination,
+        verify,
     }))
 }
 
@@ -88,6 +90,8 @@ pub struct PolicyRequest {
     pub schedule: String,
     pub retention_days: i64,
     pub retention_count: Option<i64>,
+    /// Restore each backup into a throwaway cluster to prove it (Business).
+    pub verify: bool,
 }
 
 /// Sets a cluster's backup schedule and retention (a new generation).
@@ -132,9 +136,13 @@ pub async fn set_policy(
         return Err(no_destination(&current));
     }
     entitlements::may_schedule_backups(plan, backup_request(&schedule, days, Utc::now()))?;
+    if request.verify {
+        entitlements::may_verify_backups(plan)?;
+    }
     sqlx::query(
         "UPDATE vector_clusters SET backup_schedule = $3, backup_retention_days = $4,
-             backup_retention_count = $5, generation = generation + 1, updated_at = now()
+             backup_retention_count = $5, backup_verify = $6, generation = generation + 1,
+             updated_at = now()
          WHERE organization_id = $1 AND id = $2",
     )
     .bind(access.organization_id())
@@ -142,6 +150,7 @@ pub async fn set_policy(
     .bind(request.schedule.trim())
     .bind(crate::db::sql_int(days))
     .bind(crate::db::sql_int(count))
+    .bind(request.verify)
     .execute(&mut *conn)
     .await?;
     audit::record_as(
@@ -150,7 +159,7 @@ pub async fn set_policy(
         "cluster.backup_policy",
         "vector_cluster",
         &cluster_id.to_string(),
-        Some(serde_json::json!({ "schedule": request.schedule.trim(), "retention_days": days, "retention_count": count })),
+        Some(serde_json::json!({ "schedule": request.schedule.trim(), "retention_days": days, "retention_count": count, "verify": request.verify })),
     )
     .await?;
     clusters::get(conn, access, cluster_id).await
@@ -165,7 +174,7 @@ pub async fn clear_policy(
     access.require(Permission::ClustersWrite)?;
     let changed = sqlx::query(
         "UPDATE vector_clusters SET backup_schedule = NULL, backup_retention_days = NULL,
-             backup_retention_count = NULL, generation = generation + 1, updated_at = now()
+             backup_retention_count = NULL, backup_verify = false, generation = generation + 1, updated_at = now()
          WHERE organization_id = $1 AND id = $2 AND backup_schedule IS NOT NULL",
     )
     .bind(access.organization_id())

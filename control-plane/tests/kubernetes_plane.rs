@@ -72,6 +72,7 @@ fn tracked() -> Tracked {
         backup_schedule: None,
         backup_retention_days: None,
         backup_retention_count: None,
+        backup_verify: false,
         backup_destination: None,
         maintenance_window: None,
     }
@@ -168,7 +169,10 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
             "status": { "observedGeneration": observed, "phase": "Updating", "readyNodes": 2,
                         "currentVersion": "1.13.6", "endpoint": "http://search.x.svc:6333", "conditions": [],
                         "placement": { "collections": [{ "name": "docs", "points": 5, "pointBytes": 16,
-                                                          "shards": [{ "id": 0, "nodes": [0, 1] }] }] } },
+                                                          "shards": [{ "id": 0, "nodes": [0, 1] }] }] },
+                        "backups": { "lastVerified": { "backup": "search-20261125-0200",
+                                                       "finishedAt": "2026-11-25T03:20:00Z",
+                                                       "succeeded": true } } },
         })
     };
 
@@ -198,6 +202,11 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
     let placement = observed.placement.expect("the placement is carried");
     assert_eq!(placement.collections[0].shards[0].nodes, [0, 1]);
     assert_eq!(placement.collections[0].point_bytes, 16);
+    let verified = observed
+        .last_verified
+        .expect("the last test restore is carried");
+    assert_eq!(verified.backup, "search-20261125-0200");
+    assert!(verified.succeeded);
 }
 
 #[tokio::test]

@@ -349,6 +349,11 @@ pub struct BackupPolicyJson {
     )]
     #[schema(nullable = false)]
     pub retention_count: Option<i64>,
+    /// Restore each backup into a throwaway one-node cluster, not billed,
+    /// that proves every collection's point count (Business). False when
+    /// left out.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 /// The hours, in UTC, in which a cluster's nodes may begin restarting: a
@@ -390,6 +395,20 @@ pub struct ClusterStatusJson {
     /// Why the cluster is suspended (an unpaid invoice, the storage cap, a
     /// spend limit); absent when it is not.
     pub suspended_reason: Option<String>,
+    /// How the newest test restore of a backup went (`backup.verify`).
+    pub last_verified_backup: Option<VerificationJson>,
+}
+
+/// A backup restored into a throwaway cluster to prove it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationJson {
+    /// The backup's name.
+    pub backup: String,
+    pub finished_at: String,
+    /// Every collection came back with the points the backup counted.
+    pub succeeded: bool,
+    /// What was checked, or what went wrong.
+    pub message: Option<String>,
 }
 
 impl From<Cluster> for ClusterJson {
@@ -411,6 +430,7 @@ impl From<Cluster> for ClusterJson {
                     schedule,
                     retention_days: c.backup_retention_days.map_or(0, i64::from),
                     retention_count: c.backup_retention_count.map(i64::from),
+                    verify: c.backup_verify,
                 }),
                 maintenance_window: c.maintenance_window.map(|w| MaintenanceWindowJson {
                     day: w.day.map(|d| d.as_str().to_owned()),
@@ -427,6 +447,12 @@ impl From<Cluster> for ClusterJson {
                 endpoint: c.endpoint,
                 conditions: c.conditions.0,
                 suspended_reason: c.suspended_reason,
+                last_verified_backup: c.backup_last_verified.map(|v| VerificationJson {
+                    backup: v.0.backup,
+                    finished_at: v.0.finished_at,
+                    succeeded: v.0.succeeded,
+                    message: v.0.message,
+                }),
             },
             created_at: c.created_at,
             updated_at: c.updated_at,

@@ -60,11 +60,16 @@ async fn backups_follow_the_plan_and_restore_into_a_new_cluster(pool: PgPool) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(errors, ["schedule", "retention_days"]);
+    // Test restores come with Business.
+    let verified =
+        policy(json!({ "schedule": "0 2 * * *", "retention_days": 7, "verify": true })).await;
+    let denial = verified.problem(403, "plan-limit-exceeded");
+    assert_eq!(denial["limit"], "backup_verification");
     let set = policy(daily).await;
     let spec = &set.ok(202)["spec"];
     assert_eq!(
         spec["backup"],
-        json!({ "schedule": "0 2 * * *", "retention_days": 7, "retention_count": 7 })
+        json!({ "schedule": "0 2 * * *", "retention_days": 7, "retention_count": 7, "verify": false })
     );
     assert_eq!(
         spec["generation"], 2,
@@ -200,4 +205,59 @@ async fn backups_follow_the_plan_and_restore_into_a_new_cluster(pool: PgPool) {
         )
         .await;
     assert_eq!(cleared.ok(202)["spec"]["backup"], Value::Null);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn business_backups_can_be_verified_and_the_last_test_restore_shows_on_the_cluster(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "business").await;
+    let key = app.api_key(&ada).await;
+    let created = app.create_cluster(ada.org_id, &key, "search").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let cluster = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
+    let set = app
+        .send(
+            Method::PUT,
+            &format!("{cluster}/backup-policy"),
+            &key,
+            Some(json!({ "schedule": "@hourly", "retention_days": 30, "verify": true })),
+            &[],
+        )
+        .await;
+    assert_eq!(set.ok(202)["spec"]["backup"]["verify"], true);
+    assert_eq!(set.body["status"]["last_verified_backup"], json!(null));
+
+    // As the data plane reports a test restore that lost points.
+    let reported = json!({ "backup": "b-20261125-0200", "finishedAt": "2026-11-25T03:20:00Z",
+                           "succeeded": false,
+                           "message": "docs: 990 points restored, the backup counted 1000" });
+    sqlx::query("UPDATE vector_clusters SET backup_last_verified = $2 WHERE id = $1::uuid")
+        .bind(&id)
+        .bind(&reported)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let shown = app.get(&cluster, &key).await;
+    assert_eq!(
+        shown.ok(200)["status"]["last_verified_backup"],
+        json!({ "backup": "b-20261125-0200", "finished_at": "2026-11-25T03:20:00Z",
+                "succeeded": false,
+                "message": "docs: 990 points restored, the backup counted 1000" })
+    );
+    // Clearing the schedule turns the test restores off with it.
+    let cleared = app.delete(&format!("{cluster}/backup-policy"), &key).await;
+    assert_eq!(cleared.ok(202)["spec"]["backup"], json!(null));
+    let again = app
+        .send(
+            Method::PUT,
+            &format!("{cluster}/backup-policy"),
+            &key,
+            Some(json!({ "schedule": "@hourly", "retention_days": 30 })),
+            &[],
+        )
+        .await;
+    assert_eq!(again.ok(202)["spec"]["backup"]["verify"], false);
 }

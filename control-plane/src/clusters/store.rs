@@ -4,6 +4,7 @@
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
+use operator::crd::backup::Verification;
 use operator::crd::maintenance::MaintenanceWindow;
 use operator::vector_cluster::{NodeResources, Phase, Placement};
 use operator::{EngineVersion, VectorClusterSpec};
@@ -50,6 +51,10 @@ pub struct Cluster {
     pub backup_schedule: Option<String>,
     pub backup_retention_days: Option<i32>,
     pub backup_retention_count: Option<i32>,
+    /// Each backup is restored into a throwaway cluster to prove it.
+    pub backup_verify: bool,
+    /// How the newest of those test restores went.
+    pub backup_last_verified: Option<Json<Verification>>,
     /// Where its data plane keeps backups; `None`: backups unavailable there.
     #[serde(skip)]
     pub backup_destination: Option<Json<serde_json::Value>>,
@@ -82,6 +87,7 @@ impl Cluster {
                 self.backup_schedule.as_deref(),
                 self.backup_retention_days,
                 self.backup_retention_count,
+                self.backup_verify,
                 self.backup_destination.as_ref(),
             )?,
             self.maintenance_window.as_ref().map(|w| w.0),
@@ -137,7 +143,8 @@ impl resource::Row for Cluster {
             r.storage_gib, r.generation, r.phase, r.observed_generation, r.current_version,
             r.ready_nodes, r.endpoint, r.conditions, r.created_at, r.updated_at,
             r.deletion_requested_at, r.suspended_reason, r.backup_schedule,
-            r.backup_retention_days, r.backup_retention_count, d.backup_destination,
+            r.backup_retention_days, r.backup_retention_count, r.backup_verify,
+            r.backup_last_verified, d.backup_destination,
             r.restore_from, r.restore_phase, r.restore_message, r.maintenance_window,
             r.placement
          FROM vector_clusters r JOIN data_planes d ON d.id = r.data_plane_id";

@@ -331,6 +331,7 @@ impl KubernetesPlane {
             endpoint: status.endpoint,
             conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
             placement: status.placement,
+            last_verified: status.backups.and_then(|b| b.last_verified),
         }))
     }
 

@@ -125,7 +125,7 @@ impl Provisioner {
                     applied_at, deletion_requested_at, version, nodes, replication_factor,
                     cpu_millicores, memory_mib, storage_gib, observed_generation,
                     current_version, ready_nodes, suspended_by IS NOT NULL AS suspended,
-                    backup_schedule, backup_retention_days, backup_retention_count,
+                    backup_schedule, backup_retention_days, backup_retention_count, backup_verify,
                     (SELECT d.backup_destination FROM data_planes d WHERE d.id = data_plane_id)
                         AS backup_destination,
                     maintenance_window
@@ -192,6 +192,7 @@ impl Provisioner {
                         cluster.backup_schedule.as_deref(),
                         cluster.backup_retention_days,
                         cluster.backup_retention_count,
+                        cluster.backup_verify,
                         cluster.backup_destination.as_ref(),
                     )?,
                     cluster.maintenance_window.as_ref().map(|w| w.0),
@@ -222,11 +223,16 @@ impl Provisioner {
         });
         self.mirror(Kind::Cluster, cluster.id, status, now).await?;
         if let Some(o) = observed {
-            sqlx::query("UPDATE vector_clusters SET placement = $2 WHERE id = $1")
-                .bind(cluster.id)
-                .bind(o.placement.map(sqlx::types::Json))
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "UPDATE vector_clusters SET placement = $2,
+                     backup_last_verified = COALESCE($3, backup_last_verified)
+                 WHERE id = $1",
+            )
+            .bind(cluster.id)
+            .bind(o.placement.map(sqlx::types::Json))
+            .bind(o.last_verified.map(sqlx::types::Json))
+            .execute(&self.pool)
+            .await?;
         }
         Ok(())
     }

@@ -16,6 +16,8 @@ pub struct Observed {
     pub conditions: Value,
     /// Where the shards are, where the data plane has read it.
     pub placement: Option<operator::vector_cluster::Placement>,
+    /// How the newest test restore of a backup went.
+    pub last_verified: Option<operator::crd::backup::Verification>,
 }
 
 /// A status as the provisioner writes it back, in the terms both kinds of
@@ -56,6 +58,7 @@ pub struct Tracked {
     pub backup_schedule: Option<String>,
     pub backup_retention_days: Option<i32>,
     pub backup_retention_count: Option<i32>,
+    pub backup_verify: bool,
     pub backup_destination: Option<sqlx::types::Json<serde_json::Value>>,
     pub maintenance_window:
         Option<sqlx::types::Json<operator::crd::maintenance::MaintenanceWindow>>,

@@ -33,6 +33,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
             conditions: json!([{ "type": "Ready", "status": "False", "reason": "Suspended",
                                  "message": "simulated: suspended, no nodes run, data is kept" }]),
             placement: None,
+            last_verified: None,
         };
     }
     // A new version waits for the window, as the operator holds it; the
@@ -59,6 +60,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
                 { "type": "Progressing", "status": "True", "reason": WAITING_REASON, "message": message },
             ]),
             placement: held(cluster),
+            last_verified: None,
         };
     }
     if settled {
@@ -74,6 +76,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
             endpoint: Some(endpoint(cluster)),
             conditions: json!([{ "type": "Ready", "status": "True", "reason": "Simulated", "message": message }]),
             placement: held(cluster),
+            last_verified: None,
         };
     }
     let phase = if cluster.current_version.is_none() {
@@ -90,6 +93,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
         conditions: json!([{ "type": "Ready", "status": "False", "reason": "Simulated",
                              "message": "simulated: applying the change" }]),
         placement: held(cluster),
+        last_verified: None,
     }
 }
 
@@ -133,6 +137,7 @@ mod tests {
             backup_schedule: None,
             backup_retention_days: None,
             backup_retention_count: None,
+            backup_verify: false,
             backup_destination: None,
             maintenance_window: None,
         }

@@ -82,6 +82,7 @@ pub async fn set_policy(
         schedule: body.schedule.clone(),
         retention_days: body.retention_days,
         retention_count: body.retention_count,
+        verify: body.verify,
     };
     let cluster = backups::set_policy(
         unit.conn(),

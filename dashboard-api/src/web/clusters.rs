@@ -195,12 +195,20 @@ pub async fn cluster(
                 (c.backup_retention_days.unwrap_or(0)) " days." },
             None => p { "No schedule." },
         }
+        @if let Some(v) = c.backup_last_verified.as_ref().map(|v| &v.0) {
+            p data-testid="last-verified" role=[(!v.succeeded).then_some("alert")] {
+                @if v.succeeded { "Last verified: " } @else { "Verification failed: " }
+                "backup " (v.backup) ", restored " (v.finished_at)
+                @if let Some(m) = &v.message { " (" (m) ")" } "." }
+        }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backup-policy" } {
             input type="hidden" name="csrf" value=(session.csrf);
             label { "Schedule" small { "cron in UTC, such as 0 2 * * * or @daily" }
                 input name="schedule" required value=(c.backup_schedule.as_deref().unwrap_or("0 2 * * *")); }
             label { "Keep (days)" input type="number" name="retention_days" min="1"
                 value=(c.backup_retention_days.unwrap_or(7)) required; }
+            label { input type="checkbox" name="verify" value="yes" checked[c.backup_verify];
+                " Prove each backup by restoring it into a throwaway cluster (Business; not billed)" }
             button type="submit" { "Save schedule" }
         }
         form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups" } {
@@ -395,6 +403,8 @@ pub struct Schedule {
     csrf: String,
     schedule: String,
     retention_days: i64,
+    /// A checkbox: present when ticked.
+    verify: Option<String>,
 }
 
 pub async fn backup_policy(
@@ -408,6 +418,7 @@ pub async fn backup_policy(
         schedule: form.schedule,
         retention_days: form.retention_days,
         retention_count: None,
+        verify: form.verify.is_some(),
     };
     let catalog = state.catalog.get();
     commit!(state, |tx| backups::set_policy(
