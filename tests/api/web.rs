@@ -1,6 +1,7 @@
 //! The dashboard's pages over HTTP: forms need their CSRF token, and a
 //! member of one organization cannot reach another's pages by changing ids.
 
+use serde_json::json;
 use sqlx::PgPool;
 
 use crate::forms::{Browser, csrf, invitation_link};
@@ -351,6 +352,40 @@ async fn a_cluster_is_resized_and_backed_up_and_members_added_from_the_pages(poo
     assert!(
         restored.contains("search-copy") && restored.contains("from a backup: Pending"),
         "{restored}"
+    );
+
+    // Business proves each backup by a test restore; the page says how the
+    // last one went.
+    let (status, _, _) = ada
+        .post(
+            &format!("{cluster}/backup-policy"),
+            &[
+                ("csrf", &token),
+                ("schedule", "@hourly"),
+                ("retention_days", "30"),
+                ("verify", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, _, page) = ada.get(&cluster).await;
+    assert!(
+        page.contains(r#"name="verify" value="yes" checked"#),
+        "{page}"
+    );
+    sqlx::query("UPDATE vector_clusters SET backup_last_verified = $1 WHERE name = 'search'")
+        .bind(
+            json!({ "backup": "search-20261125-0200", "finishedAt": "2026-11-25T03:20:00Z",
+                  "succeeded": true,
+                  "message": "every collection came back with the points the backup counted" }),
+        )
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, _, page) = ada.get(&cluster).await;
+    assert!(
+        page.contains("Last verified: backup search-20261125-0200, restored 2026-11-25T03:20:00Z"),
+        "{page}"
     );
 }
 
