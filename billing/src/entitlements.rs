@@ -239,6 +239,8 @@ pub struct Holdings {
     pub endpoint_gpus: Vec<u32>,
     /// Clusters that hold their upgrades to a maintenance window.
     pub maintenance_windows: u32,
+    /// Clusters whose backups are proven by test restores.
+    pub verified_backups: u32,
     /// The backup schedules of its clusters.
     pub backup_policies: Vec<BackupRequest>,
 }
@@ -276,28 +278,42 @@ pub fn may_change_plan(plan: &Plan, holdings: &Holdings) -> Result<(), Denial> {
         may_schedule_backups(plan, *policy).map_err(in_the_way)?;
     }
     if holdings.maintenance_windows > 0 {
-        may_use_maintenance_window(plan).map_err(|denial| Denial {
-            field: Some("plan"),
-            message: format!(
-                "{} {} cluster{} of this organization {} one: remove {} first.",
-                denial.message,
+        may_use_maintenance_window(plan).map_err(|d| {
+            held_by(
+                d,
                 holdings.maintenance_windows,
-                plural(holdings.maintenance_windows),
-                if holdings.maintenance_windows == 1 {
-                    "has"
-                } else {
-                    "have"
-                },
-                if holdings.maintenance_windows == 1 {
-                    "it"
-                } else {
-                    "them"
-                },
-            ),
-            ..denial
+                ["has one: remove it", "have one: remove them"],
+            )
+        })?;
+    }
+    if holdings.verified_backups > 0 {
+        may_verify_backups(plan).map_err(|d| {
+            held_by(
+                d,
+                holdings.verified_backups,
+                [
+                    "has its backups tested: turn it off",
+                    "have their backups tested: turn them off",
+                ],
+            )
         })?;
     }
     Ok(())
+}
+
+/// `denial` of a feature `count` of the organization's clusters use, with
+/// what they hold and what to do first, for one cluster and for several.
+fn held_by(denial: Denial, count: u32, [one, several]: [&str; 2]) -> Denial {
+    Denial {
+        field: Some("plan"),
+        message: format!(
+            "{} {count} cluster{} of this organization {} first.",
+            denial.message,
+            plural(count),
+            if count == 1 { one } else { several },
+        ),
+        ..denial
+    }
 }
 
 /// Whether a cluster storing `bytes` is over a hard-capped plan's allowance;
@@ -488,6 +504,23 @@ mod tests {
             denial.message
         );
         assert_eq!(may_change_plan(&plan("business"), &windows), Ok(()));
+        let verified = Holdings {
+            clusters: vec![SMALL],
+            verified_backups: 1,
+            ..Holdings::default()
+        };
+        let denial = may_change_plan(&plan("starter"), &verified).unwrap_err();
+        assert_eq!(
+            (denial.limit, denial.field),
+            ("backup_verification", Some("plan"))
+        );
+        assert!(
+            denial.message.ends_with(
+                "1 cluster of this organization has its backups tested: turn it off first."
+            ),
+            "{}",
+            denial.message
+        );
         let hourly = Holdings {
             clusters: vec![SMALL],
             backup_policies: vec![BackupRequest {

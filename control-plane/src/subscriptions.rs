@@ -62,6 +62,7 @@ struct HeldCluster {
     replication_factor: i32,
     storage_gib: i32,
     has_window: bool,
+    backup_verify: bool,
     backup_schedule: Option<String>,
     backup_retention_days: Option<i32>,
 }
@@ -73,7 +74,7 @@ pub(crate) async fn holdings_of(
 ) -> Result<Holdings> {
     let clusters: Vec<HeldCluster> = sqlx::query_as(
         "SELECT nodes, replication_factor, storage_gib,
-                maintenance_window IS NOT NULL AS has_window,
+                maintenance_window IS NOT NULL AS has_window, backup_verify,
                 backup_schedule, backup_retention_days
          FROM vector_clusters
          WHERE organization_id = $1 AND deletion_requested_at IS NULL",
@@ -101,6 +102,8 @@ pub(crate) async fn holdings_of(
             .collect(),
         endpoint_gpus: endpoint_gpus.into_iter().map(count).collect(),
         maintenance_windows: u32::try_from(clusters.iter().filter(|c| c.has_window).count())
+            .unwrap_or(u32::MAX),
+        verified_backups: u32::try_from(clusters.iter().filter(|c| c.backup_verify).count())
             .unwrap_or(u32::MAX),
         // A stored schedule was valid when set; one that no longer parses
         // limits nothing.

@@ -229,6 +229,30 @@ async fn business_backups_can_be_verified_and_the_last_test_restore_shows_on_the
         .await;
     assert_eq!(set.ok(202)["spec"]["backup"]["verify"], true);
     assert_eq!(set.body["status"]["last_verified_backup"], json!(null));
+    // Starter would keep an hourly schedule from moving anyway; a daily one
+    // with test restores is held back by the test restores alone.
+    app.send(
+        Method::PUT,
+        &format!("{cluster}/backup-policy"),
+        &key,
+        Some(json!({ "schedule": "@daily", "retention_days": 7, "verify": true })),
+        &[],
+    )
+    .await
+    .ok(202);
+    let downgrade = app
+        .send(
+            Method::PUT,
+            &format!("/v1/organizations/{}/billing/plan", ada.org_id),
+            &ada.session,
+            Some(json!({ "plan": "starter" })),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        downgrade.problem(403, "plan-limit-exceeded")["limit"],
+        "backup_verification"
+    );
 
     // As the data plane reports a test restore that lost points.
     let reported = json!({ "backup": "b-20261125-0200", "finishedAt": "2026-11-25T03:20:00Z",
