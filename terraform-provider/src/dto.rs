@@ -134,6 +134,9 @@ pub struct BackupPolicy {
     pub retention_days: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_count: Option<i64>,
+    /// Test restores of each backup (Business).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
 }
 
 /// When a cluster's nodes may begin restarting onto a new version or new

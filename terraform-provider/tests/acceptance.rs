@@ -52,6 +52,7 @@ resource "quartermaster_backup_schedule" "hourly" {{
   cluster_id     = quartermaster_vector_cluster.search.id
   schedule       = "@hourly"
   retention_days = 30
+  verify         = true
 }}
 
 resource "quartermaster_inference_endpoint" "chat" {{
@@ -88,6 +89,7 @@ output "key" {{
     assert_eq!(cluster["spec"]["nodes"], 1);
     assert_eq!(cluster["spec"]["backup"]["schedule"], "@hourly");
     assert_eq!(cluster["spec"]["backup"]["retention_days"], 30);
+    assert_eq!(cluster["spec"]["backup"]["verify"], true);
     let endpoint_id = outputs["endpoint_id"].as_str().unwrap();
     let (_, endpoint) = ada.get(&format!("endpoints/{endpoint_id}")).await;
     assert_eq!(endpoint["spec"]["gpu_count"], 2);

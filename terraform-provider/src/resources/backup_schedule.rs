@@ -9,13 +9,14 @@ use tf_provider::value::Value;
 use super::cluster_part::ClusterPart;
 use super::{known, unknown_if_null};
 use crate::dto::{BackupPolicy, ClusterSpec};
-use crate::schema::{defaulted, number, required, string};
+use crate::schema::{boolean, defaulted, number, required, string};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fields {
     pub schedule: Value<String>,
     pub retention_days: Value<i64>,
     pub retention_count: Value<i64>,
+    pub verify: Value<bool>,
 }
 
 #[derive(Debug)]
@@ -50,6 +51,13 @@ impl ClusterPart for BackupSchedule {
                     "Successful backups kept, newest first; the retention in days when left out.",
                 ),
             ),
+            (
+                "verify",
+                defaulted(
+                    boolean(),
+                    "Restore each backup into a throwaway one-node cluster, not billed, that proves every collection's point count (Business). False when left out.",
+                ),
+            ),
         ]
     }
 
@@ -59,6 +67,7 @@ impl ClusterPart for BackupSchedule {
             schedule: Value::Value(policy.schedule),
             retention_days: Value::Value(policy.retention_days),
             retention_count: policy.retention_count.into(),
+            verify: Value::Value(policy.verify),
         })
     }
 
@@ -67,12 +76,14 @@ impl ClusterPart for BackupSchedule {
             schedule: known(&planned.schedule).unwrap_or_default(),
             retention_days: known(&planned.retention_days).unwrap_or_default(),
             retention_count: known(&planned.retention_count),
+            verify: known(&planned.verify).unwrap_or(false),
         }
     }
 
     fn plan_create(proposed: Fields) -> Fields {
         Fields {
             retention_count: unknown_if_null(proposed.retention_count),
+            verify: unknown_if_null(proposed.verify),
             ..proposed
         }
     }
@@ -117,6 +128,7 @@ mod tests {
             schedule: Value::Value("@daily".into()),
             retention_days: Value::Value(7),
             retention_count: Value::Null,
+            verify: Value::Null,
         });
         assert_eq!(planned.retention_count, Value::Unknown);
         let body = serde_json::to_value(BackupSchedule::request(&planned)).unwrap();

@@ -298,7 +298,7 @@ mod tests {
         let planned = Part::plan_create(
             serde_json::from_value(json!({
                 "id": null, "cluster_id": null, "schedule": "@daily", "retention_days": 7,
-                "retention_count": null
+                "retention_count": null, "verify": null
             }))
             .unwrap(),
         );
