@@ -212,12 +212,7 @@ async fn business_backups_can_be_verified_and_the_last_test_restore_shows_on_the
     pool: PgPool,
 ) {
     let app = TestApp::spawn(pool.clone()).await;
-    let ada = app.signup("ada@example.com").await;
-    app.set_plan(ada.org_id, &ada.session, "business").await;
-    let key = app.api_key(&ada).await;
-    let created = app.create_cluster(ada.org_id, &key, "search").await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let cluster = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
+    let (ada, key, id, cluster) = app.ada_with_a_cluster("business").await;
     let set = app
         .send(
             Method::PUT,

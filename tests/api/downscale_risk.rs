@@ -12,12 +12,7 @@ use crate::helpers::TestApp;
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_downscale_says_what_moves_where_and_what_would_refuse_it(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let ada = app.signup("ada@example.com").await;
-    app.set_plan(ada.org_id, &ada.session, "business").await;
-    let key = app.api_key(&ada).await;
-    let created = app.create_cluster(ada.org_id, &key, "search").await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    let one = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
+    let (_, key, id, one) = app.ada_with_a_cluster("business").await;
     app.patch(&one, &key, json!({ "nodes": 3 })).await.ok(202);
     let risk = |nodes: &str| format!("{one}/downscale-risk?nodes={nodes}");
 
@@ -96,15 +91,7 @@ async fn a_downscale_says_what_moves_where_and_what_would_refuse_it(pool: PgPool
 async fn a_simulated_cluster_holds_no_shards_so_only_the_node_leaves(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let provisioner = Provisioner::new(pool, Duration::seconds(0));
-    let ada = app.signup("ada@example.com").await;
-    app.set_plan(ada.org_id, &ada.session, "business").await;
-    let key = app.api_key(&ada).await;
-    let created = app.create_cluster(ada.org_id, &key, "search").await;
-    let one = format!(
-        "/v1/organizations/{}/clusters/{}",
-        ada.org_id,
-        created["id"].as_str().unwrap()
-    );
+    let (_, key, _, one) = app.ada_with_a_cluster("business").await;
     app.patch(&one, &key, json!({ "nodes": 2 })).await.ok(202);
     provisioner.run_once_at(Utc::now()).await.unwrap();
     let reply = app

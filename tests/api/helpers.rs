@@ -214,6 +214,18 @@ impl TestApp {
         assert_eq!(reply.ok(200)["plan"], plan);
     }
 
+    /// Ada on `plan` with an API key and a cluster named `search`: her, the
+    /// key, the cluster's id and its API path.
+    pub async fn ada_with_a_cluster(&self, plan: &str) -> (Customer, Auth, String, String) {
+        let ada = self.signup("ada@example.com").await;
+        self.set_plan(ada.org_id, &ada.session, plan).await;
+        let key = self.api_key(&ada).await;
+        let created = self.create_cluster(ada.org_id, &key, "search").await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
+        (ada, key, id, path)
+    }
+
     pub async fn create_cluster(&self, org_id: Uuid, auth: &Auth, name: &str) -> Value {
         self.post(
             &format!("/v1/organizations/{org_id}/clusters"),

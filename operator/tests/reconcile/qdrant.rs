@@ -232,48 +232,63 @@ async fn collections(State(state): State<Shared>, headers: HeaderMap) -> (Status
     )
 }
 
+/// Answers `route` about collection `name` with `answer`, or as Qdrant
+/// answers an unknown collection.
+fn about_collection(
+    state: &Shared,
+    headers: &HeaderMap,
+    name: &str,
+    route: &str,
+    answer: impl FnOnce(&Cluster, &Collection) -> (StatusCode, Json<Value>),
+) -> (StatusCode, Json<Value>) {
+    if !authorized(state, headers) {
+        return unauthorized();
+    }
+    let answer = {
+        let c = state.lock().unwrap();
+        match c.collections.get(name) {
+            None => missing(name),
+            Some(collection) => answer(&c, collection),
+        }
+    };
+    record(state, route, answer)
+}
+
 async fn collection_cluster(
     State(state): State<Shared>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    let answer = {
-        let c = state.lock().unwrap();
-        match c.collections.get(&name) {
-            None => missing(&name),
-            Some(collection) => {
-                let mut local = Vec::new();
-                let mut remote = Vec::new();
-                for (shard, replicas) in &collection.shards {
-                    for (peer, replica) in replicas {
-                        if *peer == c.asked {
-                            local.push(json!({ "shard_id": shard, "points_count": replica.points, "state": replica.state }));
-                        } else {
-                            remote.push(json!({ "shard_id": shard, "peer_id": peer, "state": replica.state }));
-                        }
-                    }
+    let route = "GET /collections/{collection_name}/cluster";
+    about_collection(&state, &headers, &name, route, |c, collection| {
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for (shard, replicas) in &collection.shards {
+            for (peer, replica) in replicas {
+                if *peer == c.asked {
+                    local.push(json!({ "shard_id": shard, "points_count": replica.points, "state": replica.state }));
+                } else {
+                    remote.push(
+                        json!({ "shard_id": shard, "peer_id": peer, "state": replica.state }),
+                    );
                 }
-                let transfers: Vec<Value> = collection
-                    .transfers
-                    .iter()
-                    .map(|(shard, from, to, sync)| {
-                        json!({ "shard_id": shard, "from": from, "to": to, "sync": sync, "method": "stream_records" })
-                    })
-                    .collect();
-                ok(json!({
-                    "peer_id": c.asked,
-                    "shard_count": collection.shards.len(),
-                    "local_shards": local,
-                    "remote_shards": remote,
-                    "shard_transfers": transfers,
-                }))
             }
         }
-    };
-    record(&state, "GET /collections/{collection_name}/cluster", answer)
+        let transfers: Vec<Value> = collection
+            .transfers
+            .iter()
+            .map(|(shard, from, to, sync)| {
+                json!({ "shard_id": shard, "from": from, "to": to, "sync": sync, "method": "stream_records" })
+            })
+            .collect();
+        ok(json!({
+            "peer_id": c.asked,
+            "shard_count": collection.shards.len(),
+            "local_shards": local,
+            "remote_shards": remote,
+            "shard_transfers": transfers,
+        }))
+    })
 }
 
 /// `GET /collections/{c}`: the points of one replica of every shard.
@@ -282,29 +297,20 @@ async fn collection_info(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> (StatusCode, Json<Value>) {
-    if !authorized(&state, &headers) {
-        return unauthorized();
-    }
-    let answer = {
-        let c = state.lock().unwrap();
-        match c.collections.get(&name) {
-            None => missing(&name),
-            Some(collection) => {
-                let points: u64 = collection
-                    .shards
-                    .values()
-                    .filter_map(|replicas| replicas.values().next().map(|r| r.points))
-                    .sum();
-                let shards = u32::try_from(collection.shards.len()).unwrap();
-                ok(json!({
-                    "status": "green", "optimizer_status": "ok", "segments_count": 1,
-                    "points_count": points, "config": qdrant_schema::config(shards, 1),
-                    "payload_schema": {}
-                }))
-            }
-        }
-    };
-    record(&state, "GET /collections/{collection_name}", answer)
+    let route = "GET /collections/{collection_name}";
+    about_collection(&state, &headers, &name, route, |_, collection| {
+        let points: u64 = collection
+            .shards
+            .values()
+            .filter_map(|replicas| replicas.values().next().map(|r| r.points))
+            .sum();
+        let shards = u32::try_from(collection.shards.len()).unwrap();
+        ok(json!({
+            "status": "green", "optimizer_status": "ok", "segments_count": 1,
+            "points_count": points, "config": qdrant_schema::config(shards, 1),
+            "payload_schema": {}
+        }))
+    })
 }
 
 fn missing(name: &str) -> (StatusCode, Json<Value>) {
