@@ -139,6 +139,22 @@ pub async fn set_policy(
     if request.verify {
         entitlements::may_verify_backups(plan)?;
     }
+    // The same policy again changes nothing: no new generation.
+    let stored = (
+        current.backup_schedule.as_deref(),
+        current.backup_retention_days,
+        current.backup_retention_count,
+        current.backup_verify,
+    );
+    let asked = (
+        Some(request.schedule.trim()),
+        Some(crate::db::sql_int(days)),
+        Some(crate::db::sql_int(count)),
+        request.verify,
+    );
+    if stored == asked {
+        return Ok(current);
+    }
     sqlx::query(
         "UPDATE vector_clusters SET backup_schedule = $3, backup_retention_days = $4,
              backup_retention_count = $5, backup_verify = $6, generation = generation + 1,

@@ -75,6 +75,12 @@ async fn backups_follow_the_plan_and_restore_into_a_new_cluster(pool: PgPool) {
         spec["generation"], 2,
         "the schedule is part of the desired spec"
     );
+    let same = policy(json!({ "schedule": "0 2 * * *", "retention_days": 7 })).await;
+    assert_eq!(
+        same.ok(202)["spec"]["generation"],
+        2,
+        "the same policy again changes nothing"
+    );
     // Back to free is refused while the cluster has a schedule.
     let downgrade = app
         .send(

@@ -37,6 +37,17 @@ async fn a_business_cluster_holds_its_changes_to_a_window_until_it_is_removed(po
         json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 })
     );
     assert_eq!(spec["generation"], generation + 1);
+    // The same window again is no change: no new generation to roll.
+    let again = app
+        .send(
+            Method::PUT,
+            &window,
+            &ada.session,
+            Some(json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 })),
+            &[],
+        )
+        .await;
+    assert_eq!(again.ok(202)["spec"]["generation"], generation + 1);
     let read = app.get(&path, &ada.session).await;
     assert_eq!(read.ok(200)["spec"]["maintenance_window"]["start_hour"], 22);
 

@@ -70,7 +70,12 @@ pub async fn set(
     let window = request.parse()?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
     entitlements::may_use_maintenance_window(plan)?;
-    resource::refuse_deleting(&get(conn, access, cluster_id).await?)?;
+    let current = get(conn, access, cluster_id).await?;
+    resource::refuse_deleting(&current)?;
+    // The same window again changes nothing: no new generation to roll.
+    if current.maintenance_window.map(|w| w.0) == Some(window) {
+        return Ok(current);
+    }
     store(conn, access, cluster_id, Some(window)).await?;
     audit::record_as(
         conn,
