@@ -215,16 +215,18 @@ pub async fn organizations(
                              WHERE i.organization_id = o.id AND l.kind = 'credit'
                                AND i.status <> 'void'), 0))::bigint AS credit_balance_minor,
                 coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
-                          WHERE u.organization_id = o.id AND u.meter = 'node_seconds'
+                          WHERE u.organization_id = o.id AND u.meter = $2
                             AND u.hour >= $1), 0)::bigint AS node_hours,
                 coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
-                          WHERE u.organization_id = o.id AND u.meter = 'gpu_seconds'
+                          WHERE u.organization_id = o.id AND u.meter = $3
                             AND u.hour >= $1), 0)::bigint AS gpu_hours,
                 o.created_at
          FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
          ORDER BY o.created_at DESC, o.id",
     )
     .bind(billing::Period::containing(now).start())
+    .bind(metering::Meter::NodeSeconds.as_str())
+    .bind(metering::Meter::GpuSeconds.as_str())
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -282,13 +282,14 @@ pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enf
         "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by,
                     (SELECT u.quantity / nullif(u.covered_seconds, 0) FROM usage_hourly u
                      WHERE u.organization_id = c.organization_id AND u.resource_id = c.id
-                       AND u.meter = 'storage_bytes'
+                       AND u.meter = $1
                      ORDER BY u.hour DESC LIMIT 1) AS bytes
              FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
              WHERE c.deletion_requested_at IS NULL
                AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
              FOR UPDATE OF c",
     )
+    .bind(metering::Meter::StorageBytes.as_str())
     .fetch_all(&mut *tx)
     .await?;
     let mut done = Enforced::default();

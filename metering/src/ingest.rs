@@ -94,10 +94,11 @@ impl Ingester {
             "SELECT DISTINCT ON (organization_id, resource_id, meter, dimension)
                     organization_id, resource_id, meter, dimension, time, value
              FROM usage_events
-             WHERE meter IN ('storage_bytes', 'object_count') AND time >= $1
+             WHERE meter = ANY($2) AND time >= $1
              ORDER BY organization_id, resource_id, meter, dimension, time DESC, seq DESC",
         )
         .bind(since)
+        .bind(Meter::gauges())
         .fetch_all(&mut *conn)
         .await?;
         for row in gauges {
@@ -485,13 +486,14 @@ async fn recompute_gauges(
         .collect();
     let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, i64)> = sqlx::query_as(
         "SELECT organization_id, resource_id, meter, dimension, time, value FROM usage_events
-         WHERE resource_id = ANY($1) AND meter IN ('storage_bytes', 'object_count')
+         WHERE resource_id = ANY($1) AND meter = ANY($4)
            AND time >= $2 AND time < $3
          ORDER BY seq",
     )
     .bind(&resources)
     .bind(first - HOLD)
     .bind(last + Duration::hours(1))
+    .bind(Meter::gauges())
     .fetch_all(&mut *conn)
     .await?;
     let mut samples: BTreeMap<Series, Vec<Sample>> = BTreeMap::new();

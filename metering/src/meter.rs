@@ -53,6 +53,16 @@ impl Meter {
         }
     }
 
+    /// The names of the meters whose samples are levels, for SQL that
+    /// binds them (`meter = ANY($n)`): the one spelling of the gauge rule.
+    pub fn gauges() -> Vec<&'static str> {
+        Meter::ALL
+            .into_iter()
+            .filter(|m| m.aggregation() == Aggregation::TimeWeightedAverage)
+            .map(Meter::as_str)
+            .collect()
+    }
+
     /// The unit a person reads next to a value of this meter.
     pub fn unit(self) -> &'static str {
         match self {
@@ -89,6 +99,11 @@ impl FromStr for Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gauges_are_the_levels_and_nothing_else() {
+        assert_eq!(Meter::gauges(), ["storage_bytes", "object_count"]);
+    }
 
     #[test]
     fn every_meter_round_trips_through_its_wire_name() {

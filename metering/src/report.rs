@@ -70,7 +70,7 @@ pub async fn report(
     let rows = sqlx::query_as(
         "SELECT date_trunc($4, hour) AS bucket, resource_id, meter, dimension,
                 sum(quantity)::text AS quantity,
-                CASE WHEN meter IN ('storage_bytes', 'object_count') AND sum(covered_seconds) > 0
+                CASE WHEN meter = ANY($7) AND sum(covered_seconds) > 0
                      THEN trim_scale(round(sum(quantity) / sum(covered_seconds), 6))::text END AS average,
                 sum(events)::bigint AS events
          FROM usage_hourly
@@ -86,6 +86,7 @@ pub async fn report(
     .bind(query.granularity.sql())
     .bind(query.resource_id)
     .bind(query.meter.map(Meter::as_str))
+    .bind(Meter::gauges())
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows)
