@@ -404,7 +404,7 @@ pub async fn upgrade_wave(
     size: i64,
 ) -> Result<Wave> {
     let mut errors = ValidationErrors::default();
-    let parse = |v: &str| v.trim().parse::<operator::EngineVersion>().ok();
+    let parse = |v: &str| v.trim().parse::<crds::EngineVersion>().ok();
     let (old, new) = (parse(from), parse(to));
     if old.is_none() {
         errors.add("from", format!("`{from}` is not a version such as 1.13.6"));

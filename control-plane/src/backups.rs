@@ -5,8 +5,8 @@
 use billing::Catalog;
 use billing::entitlements::{self, BackupRequest};
 use chrono::{DateTime, Utc};
-use operator::backup::schedule::Schedule;
-use operator::crd::backup::{BackupDestination, BackupPolicy, Retention};
+use crds::backup::{BackupDestination, BackupPolicy, Retention};
+use crds::schedule::Schedule;
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;

@@ -111,8 +111,7 @@ pub(crate) async fn holdings_of(
             .iter()
             .filter_map(|c| {
                 let schedule =
-                    operator::backup::schedule::Schedule::parse(c.backup_schedule.as_deref()?)
-                        .ok()?;
+                    crds::schedule::Schedule::parse(c.backup_schedule.as_deref()?).ok()?;
                 let days = count(c.backup_retention_days?);
                 Some(crate::backups::backup_request(&schedule, days, now))
             })

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use control_plane::provisioner::{KubernetesPlane, Tracked};
+use crds::vector_cluster::NodeResources;
+use crds::{EngineVersion, VectorClusterSpec};
 use http::{Request, Response};
 use kube::client::Body;
-use operator::crd::vector_cluster::NodeResources;
-use operator::{EngineVersion, VectorClusterSpec};
 use serde_json::{Value, json};
 use tower_test::mock::{Handle, SendResponse};
 use uuid::Uuid;
@@ -224,7 +224,7 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
         let plane = plane.clone();
         tokio::spawn(async move {
             plane
-                .delete::<operator::VectorCluster>(tracked().organization_id, "search")
+                .delete::<crds::VectorCluster>(tracked().organization_id, "search")
                 .await
         })
     };
@@ -239,7 +239,7 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
 
     let second = tokio::spawn(async move {
         plane
-            .delete::<operator::VectorCluster>(tracked().organization_id, "search")
+            .delete::<crds::VectorCluster>(tracked().organization_id, "search")
             .await
     });
     let (_, _, send) = expect(&mut server, "GET", &path).await;
@@ -254,7 +254,7 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
 
 #[tokio::test]
 async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
-    use operator::crd::inference_endpoint::{
+    use crds::inference_endpoint::{
         EndpointResources, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
     };
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();

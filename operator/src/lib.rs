@@ -9,21 +9,18 @@
 pub mod backup;
 pub mod build;
 pub mod collector;
-pub mod crd;
 pub mod engine;
-pub mod engine_version;
-pub mod gpu;
 pub mod lease;
 pub mod metrics;
-pub mod names;
-pub mod placement;
 pub mod quantity;
 pub mod readable;
 pub mod reconcile;
 pub mod serving;
 pub mod telemetry;
 
-pub use crd::vector_cluster::{
-    self as vector_cluster, SpecViolation, VectorCluster, VectorClusterSpec,
+/// The shared types, under the names the operator's modules use.
+pub use crds as crd;
+pub use crds::{
+    EngineVersion, InvalidEngineVersion, SpecViolation, VectorCluster, VectorClusterSpec,
+    engine_version, gpu, names, placement, vector_cluster,
 };
-pub use engine_version::{EngineVersion, InvalidEngineVersion};

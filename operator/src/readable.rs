@@ -99,8 +99,8 @@ async fn report(sink: &dyn EventSink, resource: &ApiResource, unreadable: &Unrea
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::fixtures::endpoint_spec as spec;
     use crate::crd::inference_endpoint::InferenceEndpoint;
-    use crate::crd::inference_endpoint::tests::spec;
 
     fn object(cpu: u64) -> DynamicObject {
         let mut ie =

@@ -4,8 +4,8 @@
 //! holds a new template until the window opens. Business plans only.
 
 use billing::{Catalog, entitlements};
-use operator::crd::maintenance::{DURATION_HOURS, START_HOURS};
-pub use operator::crd::maintenance::{MaintenanceWindow, Weekday};
+use crds::maintenance::{DURATION_HOURS, START_HOURS};
+pub use crds::maintenance::{MaintenanceWindow, Weekday};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;

@@ -9,8 +9,8 @@ mod request;
 mod resize;
 mod store;
 
-pub use operator::vector_cluster::NODES;
-pub use operator::vector_cluster::Phase as ClusterPhase;
+pub use crds::vector_cluster::NODES;
+pub use crds::vector_cluster::Phase as ClusterPhase;
 pub use request::{ClusterName, CreateCluster, UpdateCluster};
 pub use resize::{ResizeRisk, risk as resize_risk};
 pub(crate) use store::stored_spec;

@@ -3,8 +3,8 @@
 //! Numbers arrive as `i64` so that a negative size is reported against its
 //! field rather than as an unreadable deserialization error.
 
-use operator::vector_cluster::{self, NodeResources};
-use operator::{EngineVersion, VectorClusterSpec};
+use crds::vector_cluster::{self, NodeResources};
+use crds::{EngineVersion, VectorClusterSpec};
 
 use crate::validation::ValidationErrors;
 

@@ -1,8 +1,8 @@
 //! What a resize would do to a cluster's data, asked before the resize: the
 //! operator's own shard plan played over the placement its data plane last
-//! reported (`operator::placement`), and the rules the new size would break.
+//! reported (`crds::placement`), and the rules the new size would break.
 
-use operator::placement::{self, Risk};
+use crds::placement::{self, Risk};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;

@@ -4,10 +4,10 @@
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
-use operator::crd::backup::Verification;
-use operator::crd::maintenance::MaintenanceWindow;
-use operator::vector_cluster::{NodeResources, Phase, Placement};
-use operator::{EngineVersion, VectorClusterSpec};
+use crds::backup::Verification;
+use crds::maintenance::MaintenanceWindow;
+use crds::vector_cluster::{NodeResources, Phase, Placement};
+use crds::{EngineVersion, VectorClusterSpec};
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -102,7 +102,7 @@ pub(crate) fn stored_spec(
     version: &str,
     counts: [i32; 5],
     suspend: bool,
-    backup: Option<operator::crd::backup::BackupPolicy>,
+    backup: Option<crds::backup::BackupPolicy>,
     maintenance_window: Option<MaintenanceWindow>,
 ) -> Result<VectorClusterSpec> {
     let corrupt = |what: &str| {

@@ -5,7 +5,7 @@
 mod request;
 mod store;
 
-pub use operator::crd::inference_endpoint::{EndpointPhase, EngineKind};
+pub use crds::inference_endpoint::{EndpointPhase, EngineKind};
 pub use request::{CreateEndpoint, UpdateEndpoint};
 pub use store::{Endpoint, create, delete, get, list, update, wake};
 pub(crate) use store::{stored_spec, tracked};

@@ -1,6 +1,6 @@
 //! Turning what a customer sends into a valid [`InferenceEndpointSpec`].
 
-use operator::crd::inference_endpoint::{
+use crds::inference_endpoint::{
     EndpointResources, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
 };
 

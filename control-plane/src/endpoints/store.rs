@@ -4,7 +4,7 @@
 use billing::Catalog;
 use billing::entitlements;
 use chrono::{DateTime, Utc};
-use operator::crd::inference_endpoint::{
+use crds::inference_endpoint::{
     EndpointPhase, EngineKind, GpuRequest, HubModel, InferenceEndpointSpec, Replicas,
 };
 use serde::Serialize;

@@ -3,12 +3,12 @@
 //! `delay` after it was applied and stores nothing.
 
 use chrono::{DateTime, Utc};
-use kube::Resource;
-use operator::crd::backup::{
+use crds::backup::{
     BackupDestination, BackupPhase, BackupStatus, VectorClusterBackup, VectorClusterBackupSpec,
     VectorClusterRestore, VectorClusterRestoreSpec,
 };
-use operator::reconcile::backup::LABEL_ORIGIN;
+use crds::names::LABEL_ORIGIN;
+use kube::Resource;
 use sqlx::types::Json;
 use uuid::Uuid;
 

@@ -3,7 +3,7 @@
 //! data plane sees it as an annotation).
 
 use chrono::{DateTime, Duration, Utc};
-use operator::crd::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpointSpec};
+use crds::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpointSpec};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -223,9 +223,7 @@ impl Provisioner {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use operator::crd::inference_endpoint::{
-        EndpointResources, EngineKind, GpuRequest, HubModel, Replicas,
-    };
+    use crds::inference_endpoint::{EndpointResources, EngineKind, GpuRequest, HubModel, Replicas};
 
     fn spec(min: u32) -> InferenceEndpointSpec {
         InferenceEndpointSpec {

@@ -6,19 +6,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use crds::backup::{
+    VectorClusterBackup, VectorClusterBackupSpec, VectorClusterRestore, VectorClusterRestoreSpec,
+};
+use crds::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
+use crds::names::WAKE_ANNOTATION;
+use crds::tenant;
+use crds::vector_cluster::{VectorCluster, VectorClusterSpec};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
-use operator::build::network_policy;
-use operator::crd::backup::{
-    VectorClusterBackup, VectorClusterBackupSpec, VectorClusterRestore, VectorClusterRestoreSpec,
-};
-use operator::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
-use operator::crd::vector_cluster::{VectorCluster, VectorClusterSpec};
-use operator::reconcile::endpoint::WAKE_ANNOTATION;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -104,7 +104,7 @@ fn quota(organization_id: Uuid, namespace: &str) -> ResourceQuota {
 /// Nothing gets in unless a cluster's or an endpoint's own policy lets it
 /// (the operator's policies, checked together by its policy tests).
 fn default_deny(organization_id: Uuid, namespace: &str) -> NetworkPolicy {
-    network_policy::default_deny(meta("default-deny", Some(namespace), organization_id))
+    tenant::default_deny(meta("default-deny", Some(namespace), organization_id))
 }
 
 impl KubernetesPlane {
@@ -285,7 +285,7 @@ impl KubernetesPlane {
     ) -> Result<Vec<VectorClusterBackup>, kube::Error> {
         let api: Api<VectorClusterBackup> =
             Api::namespaced(self.client.clone(), &namespace_of(organization_id));
-        let selector = format!("{}={cluster}", operator::names::LABEL_CLUSTER);
+        let selector = format!("{}={cluster}", crds::names::LABEL_CLUSTER);
         Ok(api
             .list(&kube::api::ListParams::default().labels(&selector))
             .await?

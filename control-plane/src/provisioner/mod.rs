@@ -159,7 +159,7 @@ impl Provisioner {
             let gone = match &plane {
                 Plane::Simulated => simulated::gone(cluster, now, self.simulated_delay),
                 Plane::Kubernetes(k8s) => {
-                    k8s.delete::<operator::VectorCluster>(cluster.organization_id, &cluster.name)
+                    k8s.delete::<crds::VectorCluster>(cluster.organization_id, &cluster.name)
                         .await?
                 }
             };

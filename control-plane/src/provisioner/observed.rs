@@ -15,9 +15,9 @@ pub struct Observed {
     pub endpoint: Option<String>,
     pub conditions: Value,
     /// Where the shards are, where the data plane has read it.
-    pub placement: Option<operator::vector_cluster::Placement>,
+    pub placement: Option<crds::vector_cluster::Placement>,
     /// How the newest test restore of a backup went.
-    pub last_verified: Option<operator::crd::backup::Verification>,
+    pub last_verified: Option<crds::backup::Verification>,
 }
 
 /// A status as the provisioner writes it back, in the terms both kinds of
@@ -60,6 +60,5 @@ pub struct Tracked {
     pub backup_retention_count: Option<i32>,
     pub backup_verify: bool,
     pub backup_destination: Option<sqlx::types::Json<serde_json::Value>>,
-    pub maintenance_window:
-        Option<sqlx::types::Json<operator::crd::maintenance::MaintenanceWindow>>,
+    pub maintenance_window: Option<sqlx::types::Json<crds::maintenance::MaintenanceWindow>>,
 }

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use operator::crd::maintenance::WAITING_REASON;
-use operator::vector_cluster::Placement;
+use crds::maintenance::WAITING_REASON;
+use crds::vector_cluster::Placement;
 
 use super::observed::{Observed, Tracked};
 use crate::clusters::ClusterPhase;
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn an_upgrade_waits_for_the_window_serving_the_version_it_runs() {
-        use operator::crd::maintenance::MaintenanceWindow;
+        use crds::maintenance::MaintenanceWindow;
         // 2026-11-25 is a Wednesday; the window opens at 22:00 every day.
         let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let delay = Duration::seconds(3);

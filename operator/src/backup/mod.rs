@@ -7,7 +7,7 @@
 pub mod manifest;
 pub mod qdrant;
 pub mod run;
-pub mod schedule;
+pub use crds::schedule;
 pub mod store;
 
 #[derive(Debug, thiserror::Error)]

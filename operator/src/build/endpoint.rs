@@ -379,8 +379,8 @@ fn hpa(endpoint: &ValidatedEndpoint) -> HorizontalPodAutoscaler {
 mod tests {
     use super::*;
     use crate::build::fixtures::assert_snapshot;
+    use crate::crd::fixtures::endpoint_spec as spec;
     use crate::crd::inference_endpoint::EngineKind;
-    use crate::crd::inference_endpoint::tests::spec;
 
     fn validated(gpu_model: &str, count: u32) -> ValidatedEndpoint {
         let mut ie = InferenceEndpoint::new("chat", spec(gpu_model, count));

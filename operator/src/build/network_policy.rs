@@ -2,7 +2,7 @@
 //! rendered into one NetworkPolicy per cluster and per endpoint.
 //!
 //! The tenant's namespace denies all ingress (the provisioner applies
-//! [`default_deny`]); each policy here then admits exactly the flows its
+//! `crds::tenant::default_deny`); each policy here then admits exactly the flows its
 //! pods serve, and a pod's flows are the union of every policy selecting it
 //! (Kubernetes' NetworkPolicy semantics). Sources are named by namespace and
 //! pod labels, never by address: `ipBlock` is for clients outside the
@@ -219,18 +219,7 @@ pub fn build(cluster: &ValidatedCluster) -> NetworkPolicy {
     )
 }
 
-/// The tenant namespace's baseline: every pod selected, no ingress rule,
-/// so nothing gets in that no other policy admits.
-pub fn default_deny(metadata: ObjectMeta) -> NetworkPolicy {
-    NetworkPolicy {
-        metadata,
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".to_owned()]),
-            ..NetworkPolicySpec::default()
-        }),
-    }
-}
+pub use crds::tenant::default_deny;
 
 #[cfg(test)]
 mod tests {

@@ -26,14 +26,10 @@ use crate::crd::backup::{
     VectorClusterRestore,
 };
 use crate::crd::vector_cluster::Phase;
-use crate::names::{LABEL_CLUSTER, Names};
+use crate::names::{LABEL_CLUSTER, LABEL_ORIGIN, Names};
 
 /// Event reasons of a backup that ends: succeeded, failed.
 const BACKUP_REASONS: (&str, &str) = ("BackupSucceeded", "BackupFailed");
-
-/// Why a backup was taken: `scheduled` or `pre-upgrade` (a backup the
-/// control plane asked for carries none).
-pub const LABEL_ORIGIN: &str = "quartermaster.dev/origin";
 
 /// The label that records when the schedule took a backup.
 pub const LABEL_SCHEDULED_AT: &str = "quartermaster.dev/scheduled-at";

@@ -22,8 +22,7 @@ use crate::crd::condition::{self, Observed};
 use crate::crd::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpointStatus};
 use crate::serving;
 
-/// Set by the control plane to wake a scaled-to-zero endpoint.
-pub const WAKE_ANNOTATION: &str = "quartermaster.dev/wake-requested-at";
+pub use crate::names::WAKE_ANNOTATION;
 
 fn deployment_facts(d: &Deployment) -> DeploymentFacts {
     let count = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);

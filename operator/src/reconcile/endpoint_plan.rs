@@ -215,7 +215,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::inference_endpoint::tests::spec;
+    use crate::crd::fixtures::endpoint_spec as spec;
     use chrono::TimeZone;
 
     fn t(minute: u32) -> DateTime<Utc> {

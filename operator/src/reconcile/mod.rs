@@ -13,7 +13,7 @@ mod error;
 pub mod events;
 mod observe;
 pub mod rollout;
-pub mod shards;
+pub use crds::shards;
 pub mod status;
 pub mod verify;
 pub mod volumes;

@@ -10,6 +10,11 @@ pub const MAX_CLUSTER_NAME: usize = 40;
 
 pub const MANAGED_BY: &str = "quartermaster-operator";
 pub const LABEL_CLUSTER: &str = "quartermaster.dev/cluster";
+/// Why a backup was taken: `scheduled` or `pre-upgrade` (a backup the
+/// control plane asked for carries none).
+pub const LABEL_ORIGIN: &str = "quartermaster.dev/origin";
+/// Set by the control plane to wake a scaled-to-zero endpoint.
+pub const WAKE_ANNOTATION: &str = "quartermaster.dev/wake-requested-at";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {

@@ -1,10 +1,25 @@
-//! The custom resources of group `quartermaster.dev`, version `v1alpha1`.
+//! What both planes share: the custom resources of group
+//! `quartermaster.dev`, version `v1alpha1`, the label and annotation names,
+//! the backup schedule, and the pure shard plan the operator follows and the
+//! control plane previews (`shards`, `placement`). No client, no I/O.
 
 pub mod backup;
 pub mod condition;
+pub mod engine_version;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+pub mod gpu;
 pub mod inference_endpoint;
 pub mod maintenance;
+pub mod names;
+pub mod placement;
+pub mod schedule;
+pub mod shards;
+pub mod tenant;
 pub mod vector_cluster;
+
+pub use engine_version::{EngineVersion, InvalidEngineVersion};
+pub use vector_cluster::{SpecViolation, VectorCluster, VectorClusterSpec};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

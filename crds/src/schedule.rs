@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::crd::backup::{BackupPhase, Retention};
+use crate::backup::{BackupPhase, Retention};
 
 /// A parsed backup schedule (cron, UTC).
 #[derive(Debug, Clone)]

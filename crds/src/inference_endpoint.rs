@@ -283,8 +283,9 @@ impl Served {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::fixtures::endpoint_spec as spec;
 
     #[test]
     fn phases_round_trip_through_their_names() {
@@ -296,34 +297,6 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(phase).unwrap(), phase.as_str());
         }
         assert!(EndpointPhase::try_from("Running".to_owned()).is_err());
-    }
-
-    pub fn spec(gpu_model: &str, count: u32) -> InferenceEndpointSpec {
-        InferenceEndpointSpec {
-            model: Some(HubModel {
-                repository: "meta-llama/Llama-3.1-8B-Instruct".into(),
-                revision: "0e9e39f".into(),
-            }),
-            image: None,
-            engine: EngineKind::Vllm,
-            gpu: GpuRequest {
-                model: gpu_model.into(),
-                count,
-            },
-            replicas: Replicas {
-                min: 1,
-                max: 4,
-                scale_to_zero_after_seconds: None,
-            },
-            target_concurrency: 16,
-            resources: EndpointResources {
-                cpu_millicores: 8000,
-                memory_mib: 32768,
-                shm_mib: 8192,
-            },
-            env: vec![],
-            suspend: false,
-        }
     }
 
     #[test]

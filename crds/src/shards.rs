@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::crd::vector_cluster::Rebalance;
+use crate::vector_cluster::Rebalance;
 
 /// One replica of a shard, as Qdrant reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

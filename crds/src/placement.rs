@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::crd::vector_cluster::{CollectionPlacement, Placement, ShardPlacement};
-use crate::reconcile::shards::{self, Layout, Operation, Replica};
+use crate::shards::{self, Layout, Operation, Replica};
+use crate::vector_cluster::{CollectionPlacement, Placement, ShardPlacement};
 
 /// The placement a layout shows, by node ordinal. A replica on a member
 /// whose address names none of the cluster's pods is left out: no resize
