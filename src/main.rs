@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-const SERVICE: operator::telemetry::Service = operator::telemetry::Service {
+const SERVICE: telemetry::Service = telemetry::Service {
     name: "quartermaster",
     version: env!("CARGO_PKG_VERSION"),
 };
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => return fail(&anyhow::Error::new(err)),
     };
-    let telemetry = match operator::telemetry::init(SERVICE, runtime.handle()) {
+    let telemetry = match telemetry::init(SERVICE, runtime.handle()) {
         Ok(telemetry) => telemetry,
         Err(err) => return fail(&anyhow::Error::new(err)),
     };

@@ -84,7 +84,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
             state.metrics.register(&mut registry);
             payment_metrics.register(&mut registry);
             worker.register_metrics(&mut registry);
-            let serving = operator::telemetry::metrics::serve(listen, registry).await;
+            let serving = telemetry::metrics::serve(listen, registry).await;
             Some(serving.with_context(|| format!("listening on {listen} for metrics"))?)
         }
         None => None,

@@ -16,7 +16,6 @@ pub mod quantity;
 pub mod readable;
 pub mod reconcile;
 pub mod serving;
-pub mod telemetry;
 
 /// The shared types, under the names the operator's modules use.
 pub use crds as crd;

@@ -167,7 +167,7 @@ where
     Controller::for_stream(reflector(writer, objects).applied_objects(), reader)
 }
 
-const SERVICE: operator::telemetry::Service = operator::telemetry::Service {
+const SERVICE: telemetry::Service = telemetry::Service {
     name: "quartermaster-operator",
     version: env!("CARGO_PKG_VERSION"),
 };
@@ -177,7 +177,7 @@ fn main() -> ExitCode {
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| {
-            let telemetry = operator::telemetry::init(SERVICE, runtime.handle())?;
+            let telemetry = telemetry::init(SERVICE, runtime.handle())?;
             let result = runtime.block_on(run(cli));
             // The last spans are sent on the runtime: before it goes.
             drop(telemetry);
@@ -269,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let metrics = Arc::new(Metrics::default());
             let mut registry = Registry::with_prefix("quartermaster_operator");
             metrics.register(&mut registry);
-            operator::telemetry::metrics::serve(metrics_listen, registry)
+            telemetry::metrics::serve(metrics_listen, registry)
                 .await
                 .with_context(|| format!("listening on {metrics_listen} for metrics"))?;
             let identity =

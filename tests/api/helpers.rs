@@ -275,7 +275,7 @@ impl TestApp {
 pub fn exposition(register: impl FnOnce(&mut prometheus_client::registry::Registry)) -> String {
     let mut registry = prometheus_client::registry::Registry::with_prefix("quartermaster");
     register(&mut registry);
-    operator::telemetry::metrics::render(&registry).unwrap()
+    telemetry::metrics::render(&registry).unwrap()
 }
 
 /// Asserts that each line is in `text`.

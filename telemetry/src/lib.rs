@@ -16,9 +16,9 @@
 //!   replaces the binary's name as `service.name`.
 //!
 //! It knows nothing of the domain: which metrics exist is each binary's
-//! business ([`metrics`] only serves them). It lives in this crate because
-//! this is the one crate both binaries, `quartermaster-operator` and the
-//! root `quartermaster`, may depend on.
+//! business ([`metrics`] only serves them). Both binaries,
+//! `quartermaster-operator` and the root `quartermaster`, depend on it, and
+//! it on no crate of theirs.
 
 pub mod metrics;
 mod otlp;
