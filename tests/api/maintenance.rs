@@ -22,15 +22,9 @@ async fn a_business_cluster_holds_its_changes_to_a_window_until_it_is_removed(po
     let window = format!("{path}/maintenance-window");
     let generation = cluster["spec"]["generation"].as_i64().unwrap();
 
-    let set = app
-        .send(
-            Method::PUT,
-            &window,
-            &ada.session,
-            Some(json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 })),
-            &[],
-        )
-        .await;
+    let put = |body| app.send(Method::PUT, &window, &ada.session, Some(body), &[]);
+    let sunday = json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 });
+    let set = put(sunday.clone()).await;
     let spec = &set.ok(202)["spec"];
     assert_eq!(
         spec["maintenance_window"],
@@ -38,29 +32,13 @@ async fn a_business_cluster_holds_its_changes_to_a_window_until_it_is_removed(po
     );
     assert_eq!(spec["generation"], generation + 1);
     // The same window again is no change: no new generation to roll.
-    let again = app
-        .send(
-            Method::PUT,
-            &window,
-            &ada.session,
-            Some(json!({ "day": "sun", "start_hour": 22, "duration_hours": 4 })),
-            &[],
-        )
-        .await;
+    let again = put(sunday).await;
     assert_eq!(again.ok(202)["spec"]["generation"], generation + 1);
     let read = app.get(&path, &ada.session).await;
     assert_eq!(read.ok(200)["spec"]["maintenance_window"]["start_hour"], 22);
 
     // Every day, from midnight, all day.
-    let daily = app
-        .send(
-            Method::PUT,
-            &window,
-            &ada.session,
-            Some(json!({ "start_hour": 0, "duration_hours": 24 })),
-            &[],
-        )
-        .await;
+    let daily = put(json!({ "start_hour": 0, "duration_hours": 24 })).await;
     assert_eq!(
         daily.ok(202)["spec"]["maintenance_window"],
         json!({ "day": null, "start_hour": 0, "duration_hours": 24 })
