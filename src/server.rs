@@ -72,7 +72,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     let state = AppState::new(pool.clone(), options.catalog, config.clone())
         .await
         .context("starting the API")?;
-    let worker = control_plane::billing_worker::BillingWorker::new(
+    let worker = control_plane::money::worker::BillingWorker::new(
         pool,
         state.catalog.clone(),
         config.payments.as_ref().map(|p| p.provider.clone()),

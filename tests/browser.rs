@@ -377,7 +377,7 @@ async fn a_free_customer_upgrades_to_starter_by_saving_a_card_on_the_checkout_pa
     submit(&ada, "form button[type=submit]").await;
     let overview = arrive(&ada, "/orgs/").await;
     // The outbox worker's pass: the organization's Stripe customer.
-    control_plane::payments::create_customers(&pool, provider.as_ref(), Utc::now())
+    control_plane::money::payments::create_customers(&pool, provider.as_ref(), Utc::now())
         .await
         .unwrap();
 

@@ -241,11 +241,11 @@ pub async fn suspend(
     let reason = checked_reason(reason)
         .map_err(|message| Error::Validation(ValidationErrors::single("reason", message)))?;
     exists(conn, organization_id).await?;
-    crate::suspension::suspend(
+    crate::money::suspension::suspend(
         conn,
         organization_id,
-        crate::suspension::Scope::Organization,
-        crate::suspension::Cause::Admin,
+        crate::money::suspension::Scope::Organization,
+        crate::money::suspension::Cause::Admin,
         reason,
         &admin.actor(),
     )
@@ -259,11 +259,11 @@ pub async fn resume(
     organization_id: Uuid,
 ) -> Result<u64> {
     exists(conn, organization_id).await?;
-    crate::suspension::resume(
+    crate::money::suspension::resume(
         conn,
         organization_id,
-        crate::suspension::Scope::Organization,
-        crate::suspension::Cause::Admin,
+        crate::money::suspension::Scope::Organization,
+        crate::money::suspension::Cause::Admin,
         &admin.actor(),
     )
     .await
@@ -376,11 +376,12 @@ pub async fn change_plan(
     now: DateTime<Utc>,
 ) -> Result<()> {
     exists(conn, organization_id).await?;
-    let change = crate::subscriptions::PlanChange {
+    let change = crate::money::subscriptions::PlanChange {
         actor: admin.actor(),
         card_required: false,
     };
-    crate::subscriptions::move_to_plan(conn, organization_id, catalog, plan, &change, now).await
+    crate::money::subscriptions::move_to_plan(conn, organization_id, catalog, plan, &change, now)
+        .await
 }
 
 /// What one wave of a fleet upgrade did.

@@ -3,7 +3,7 @@
 //! by email.
 
 use axum::http::{HeaderMap, header};
-use control_plane::checkout::ReturnUrls;
+use control_plane::money::checkout::ReturnUrls;
 use uuid::Uuid;
 
 use crate::state::Config;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use billing::Catalog;
 use billing::catalog_store::{self, LiveCatalog};
-use control_plane::payments::Provider;
+use control_plane::money::payments::Provider;
 use metering::Ingester;
 use sqlx::PgPool;
 

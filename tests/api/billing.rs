@@ -11,7 +11,7 @@ use std::sync::Arc;
 use billing::catalog_store::{self, LiveCatalog};
 use billing::{Period, close, dunning};
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
-use control_plane::billing_worker::BillingWorker;
+use control_plane::money::worker::BillingWorker;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -317,13 +317,14 @@ async fn plans_change_with_their_limits_and_cancel_at_the_end_of_the_period(pool
     assert_eq!(cancelled.body["plan"], "business");
     let next = Period::containing(Utc::now()).next().start();
     let mut conn = pool.acquire().await.unwrap();
-    let ended = control_plane::subscriptions::end_cancelled(&mut conn, Utc::now())
+    let ended = control_plane::money::subscriptions::end_cancelled(&mut conn, Utc::now())
         .await
         .unwrap();
     assert_eq!(ended, 0, "the period has not ended");
-    let ended = control_plane::subscriptions::end_cancelled(&mut conn, next + Duration::hours(1))
-        .await
-        .unwrap();
+    let ended =
+        control_plane::money::subscriptions::end_cancelled(&mut conn, next + Duration::hours(1))
+            .await
+            .unwrap();
     assert_eq!(ended, 1);
     let after = app.get(&billing, &ada.session).await;
     assert_eq!(after.ok(200)["plan"], "free");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use billing::payments::stripe::StripeProvider;
 use chrono::Utc;
-use control_plane::payments;
+use control_plane::money::payments;
 use serde_json::json;
 use sqlx::PgPool;
 

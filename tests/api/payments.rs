@@ -18,8 +18,8 @@ use billing::payments::{
 };
 use billing::{Period, close, dunning};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use control_plane::billing_worker::BillingWorker;
-use control_plane::payments;
+use control_plane::money::payments;
+use control_plane::money::worker::BillingWorker;
 use control_plane::provisioner::Provisioner;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use control_plane::access;
-use control_plane::checkout::{self, ReturnUrls};
+use control_plane::money::checkout::{self, ReturnUrls};
 use control_plane::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use billing::payments::webhook;
 use chrono::Utc;
-use control_plane::{Error, payments};
+use control_plane::Error;
+use control_plane::money::payments;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use billing::{Period, money};
 use chrono::Utc;
-use control_plane::checkout;
-use control_plane::{Error, invoices};
+use control_plane::Error;
+use control_plane::money::checkout;
+use control_plane::money::invoices;
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -33,7 +34,7 @@ pub async fn billing(
     let published = state.catalog.get();
     let (subscription, (period, estimate), invoices) = db!(state, |conn| async {
         let subscription =
-            control_plane::subscriptions::get(&mut conn, &access, Utc::now()).await?;
+            control_plane::money::subscriptions::get(&mut conn, &access, Utc::now()).await?;
         let estimate = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
         let invoices = invoices::list(&mut conn, &access).await?;
         Ok::<_, control_plane::Error>((subscription, estimate, invoices))
@@ -121,7 +122,7 @@ pub async fn change_plan(
     let billing_page = format!("/orgs/{org_id}/billing");
     let changed = async {
         let mut tx = state.db.begin().await?;
-        let changed = control_plane::subscriptions::change_plan(
+        let changed = control_plane::money::subscriptions::change_plan(
             &mut tx,
             &access,
             &catalog.catalog,

@@ -8,7 +8,7 @@ use axum::response::Response;
 use billing::money;
 use chrono::{Duration, DurationRound, Utc};
 use control_plane::access::Permission;
-use control_plane::invoices;
+use control_plane::money::invoices;
 use maud::html;
 use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;

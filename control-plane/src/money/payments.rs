@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::accounts::{customer_of, mark_card_ready, organization_of};
 use crate::access::{OrgAccess, Permission};
 use crate::outbox::{self, Topic};
 use crate::{Error, Result, audit};
@@ -93,17 +94,6 @@ async fn create_customer(
     Ok(())
 }
 
-pub(crate) async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
-    let customer: Option<String> = sqlx::query_scalar(
-        "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
-    )
-    .bind(access.organization_id())
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    customer.ok_or(Error::PaymentAccountPending)
-}
-
 /// Starts collecting a card: what the browser hands to Stripe.js.
 pub async fn start_card_setup(
     conn: &mut PgConnection,
@@ -142,33 +132,6 @@ pub async fn complete_card_setup(
         None,
     )
     .await
-}
-
-/// The organization whose payment customer `customer` is, if it is ours.
-pub(crate) async fn organization_of(
-    conn: &mut PgConnection,
-    customer: &str,
-) -> Result<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT organization_id FROM subscriptions WHERE payment_customer_id = $1",
-    )
-    .bind(customer)
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
-pub(crate) async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
-    // A card makes failed invoices worth charging again now.
-    sqlx::query(
-        "WITH s AS (UPDATE subscriptions SET payment_method_ready = true
-                    WHERE payment_customer_id = $1 RETURNING organization_id)
-         UPDATE invoices SET next_payment_at = NULL
-         WHERE status = 'open' AND organization_id IN (SELECT organization_id FROM s)",
-    )
-    .bind(customer)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// An open invoice waiting on the provider.
@@ -414,7 +377,7 @@ pub async fn apply_event(
         }
         PaymentEvent::CheckoutCompleted(outcome) => {
             if let Some(provider) = provider {
-                crate::checkout::completed_by_webhook(&mut tx, provider, catalog, &outcome, now)
+                super::checkout::completed_by_webhook(&mut tx, provider, catalog, &outcome, now)
                     .await?;
             }
         }

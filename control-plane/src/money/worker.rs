@@ -12,9 +12,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
-use crate::payments::{self, Provider};
-use crate::suspension::{self, Enforced};
-use crate::{Result, subscriptions};
+use super::payments::{self, Provider};
+use super::subscriptions;
+use super::suspension::{self, Enforced};
+use crate::Result;
 
 /// `pg_advisory_lock` key of the billing worker ("qmbill").
 const LOCK_KEY: i64 = 0x716d_6269_6c6c;

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::accounts::{customer_of, mark_card_ready, organization_of};
+use super::subscriptions::{self, PlanChange, Subscription};
 use crate::access::{OrgAccess, Permission};
-use crate::payments::{customer_of, mark_card_ready, organization_of};
-use crate::subscriptions::{self, PlanChange, Subscription};
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit};
 

@@ -1,0 +1,49 @@
+//! An organization's payment account as the subscription row holds it:
+//! its customer at the provider, and whether a card is on file. Checkout
+//! and payment collection both read it; neither reads the other for it.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::access::OrgAccess;
+use crate::{Error, Result};
+
+/// The organization's customer at the payment provider, once made.
+pub(crate) async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
+    let customer: Option<String> = sqlx::query_scalar(
+        "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
+    )
+    .bind(access.organization_id())
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    customer.ok_or(Error::PaymentAccountPending)
+}
+
+/// The organization whose payment customer `customer` is, if it is ours.
+pub(crate) async fn organization_of(
+    conn: &mut PgConnection,
+    customer: &str,
+) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT organization_id FROM subscriptions WHERE payment_customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Marks the customer's card as on file.
+pub(crate) async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
+    // A card makes failed invoices worth charging again now.
+    sqlx::query(
+        "WITH s AS (UPDATE subscriptions SET payment_method_ready = true
+                    WHERE payment_customer_id = $1 RETURNING organization_id)
+         UPDATE invoices SET next_payment_at = NULL
+         WHERE status = 'open' AND organization_id IN (SELECT organization_id FROM s)",
+    )
+    .bind(customer)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
