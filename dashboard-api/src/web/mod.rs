@@ -74,6 +74,7 @@ mod endpoints;
 mod keys;
 mod layout;
 mod members;
+mod resize;
 mod usage;
 
 use axum::Router;

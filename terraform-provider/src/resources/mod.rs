@@ -6,6 +6,7 @@ mod backup_schedule;
 mod cluster_part;
 mod inference_endpoint;
 mod maintenance_window;
+mod shrink;
 mod vector_cluster;
 
 pub use api_key::ApiKey;
