@@ -188,9 +188,10 @@ async fn main() {
     let clusters: Vec<Uuid> = (0..CLUSTERS).map(|_| Uuid::now_v7()).collect();
     for (i, id) in clusters.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
-                 replication_factor, cpu_millicores, memory_mib, storage_gib)
-             VALUES ($1, $2, $3, $4, '1.13.6', 1, 1, 1000, 2048, 10)",
+            "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, spec)
+             VALUES ($1, $2, $3, $4, '{\"version\": \"1.13.6\", \"nodes\": 1,
+                 \"replicationFactor\": 1, \"resources\": {\"cpuMillicores\": 1000,
+                 \"memoryMib\": 2048, \"storageGib\": 10}}')",
         )
         .bind(id)
         .bind(org)

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::access::Principal;
 use crate::accounts::Email;
+use crate::clusters::Cluster;
 use crate::validation::ValidationErrors;
-use crate::{Error, Result, audit};
+use crate::{Error, Result, audit, resource};
 
 /// A caller checked to be a platform administrator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,17 +291,17 @@ pub struct FleetCluster {
     pub name: String,
     pub region: String,
     pub phase: String,
-    pub version: String,
+    #[sqlx(json)]
+    pub spec: crds::VectorClusterSpec,
     pub current_version: Option<String>,
-    pub nodes: i32,
     pub ready_nodes: i32,
 }
 
 /// Every cluster across data planes, by region then organization.
 pub async fn fleet(conn: &mut PgConnection, _admin: &PlatformAdmin) -> Result<Vec<FleetCluster>> {
     Ok(sqlx::query_as(
-        "SELECT c.id, o.name AS organization, c.name, d.region, c.phase, c.version,
-                c.current_version, c.nodes, c.ready_nodes
+        "SELECT c.id, o.name AS organization, c.name, d.region, c.phase, c.spec,
+                c.current_version, c.ready_nodes
          FROM vector_clusters c
          JOIN organizations o ON o.id = c.organization_id
          JOIN data_planes d ON d.id = c.data_plane_id
@@ -422,13 +423,13 @@ pub async fn upgrade_wave(
         errors.add("size", "must be 1 to 100 clusters");
     }
     let (old, new) = errors.finish(old.zip(new))?;
-    let (old, new) = (old.to_string(), new.to_string());
+    let (old_name, new_name) = (old.to_string(), new.to_string());
     // One fleet upgrade at a time changes these rows.
     let in_flight: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM vector_clusters
          WHERE version = $1 AND phase <> 'Ready' AND deletion_requested_at IS NULL",
     )
-    .bind(&new)
+    .bind(&new_name)
     .fetch_one(&mut *conn)
     .await?;
     let mut wave = Wave {
@@ -436,37 +437,36 @@ pub async fn upgrade_wave(
         ..Wave::default()
     };
     if in_flight == 0 {
-        let started: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-            "UPDATE vector_clusters SET version = $2, generation = generation + 1, updated_at = now(),
-                 phase = 'Updating'
-             WHERE id IN (SELECT id FROM vector_clusters
-                          WHERE version = $1 AND phase = 'Ready' AND deletion_requested_at IS NULL
-                          ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-             RETURNING id, organization_id, name",
+        let next: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT id, organization_id FROM vector_clusters
+             WHERE version = $1 AND phase = 'Ready' AND deletion_requested_at IS NULL
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
-        .bind(&old)
-        .bind(&new)
+        .bind(&old_name)
         .bind(size)
         .fetch_all(&mut *conn)
         .await?;
-        for (id, organization_id, name) in started {
-            audit::record_with(
-                &mut *conn,
-                Some(organization_id),
-                &admin.actor(),
-                "cluster.fleet_upgrade",
-                "vector_cluster",
-                &id.to_string(),
-                serde_json::json!({ "from": old, "to": new }),
-            )
-            .await?;
-            wave.started.push(name);
+        let actor = admin.actor();
+        for (id, organization_id) in next {
+            let editor = resource::Editor {
+                organization_id,
+                actor: &actor,
+            };
+            let cluster =
+                resource::change_spec_by(conn, editor, id, "fleet_upgrade", |c: &Cluster| {
+                    Ok(crds::VectorClusterSpec {
+                        version: new,
+                        ..c.spec.clone()
+                    })
+                })
+                .await?;
+            wave.started.push(cluster.name);
         }
     }
     wave.remaining = sqlx::query_scalar(
         "SELECT count(*) FROM vector_clusters WHERE version = $1 AND deletion_requested_at IS NULL",
     )
-    .bind(&old)
+    .bind(&old_name)
     .fetch_one(&mut *conn)
     .await?;
     Ok(wave)

@@ -5,6 +5,7 @@
 use billing::Catalog;
 use billing::entitlements::{self, BackupRequest};
 use chrono::{DateTime, Utc};
+use crds::VectorClusterSpec;
 use crds::backup::{BackupDestination, BackupPolicy, Retention};
 use crds::schedule::Schedule;
 use serde::Serialize;
@@ -18,36 +19,18 @@ use crate::resource;
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit, organizations};
 
-/// The policy stored in a cluster's row, with its data plane's destination;
-/// backups of a cluster go under `<prefix>/<cluster id>/`.
-pub(crate) fn stored_policy(
-    cluster: Uuid,
-    schedule: Option<&str>,
-    retention_days: Option<i32>,
-    retention_count: Option<i32>,
-    verify: bool,
-    destination: Option<&Json<serde_json::Value>>,
-) -> Result<Option<BackupPolicy>> {
-    let (Some(schedule), Some(days), Some(count), Some(destination)) =
-        (schedule, retention_days, retention_count, destination)
-    else {
-        return Ok(None);
+/// The spec a cluster is applied with: a backup policy goes to its
+/// region's destination as it is now (none there: no backups).
+pub(crate) fn in_region(cluster: &Cluster) -> Result<VectorClusterSpec> {
+    let mut spec = cluster.spec.clone();
+    spec.backup = match (spec.backup, &cluster.backup_destination) {
+        (Some(policy), Some(destination)) => Some(BackupPolicy {
+            destination: destination_for(cluster.id, destination)?,
+            ..policy
+        }),
+        _ => None,
     };
-    let corrupt = |what: &str| {
-        Error::Database(sqlx::Error::Decode(
-            format!("cluster {cluster} has an invalid stored {what}").into(),
-        ))
-    };
-    let destination = destination_for(cluster, destination)?;
-    Ok(Some(BackupPolicy {
-        schedule: schedule.to_owned(),
-        retention: Retention {
-            count: u32::try_from(count).map_err(|_| corrupt("retention"))?,
-            max_age_days: u32::try_from(days).map_err(|_| corrupt("retention"))?,
-        },
-        destination,
-        verify,
-    }))
+    Ok(spec)
 }
 
 /// Where a cluster's backups go: its data plane's destination, under
@@ -130,55 +113,26 @@ pub async fn set_policy(
         errors.finish(schedule.zip(days).zip(count).map(|((s, d), c)| (s, d, c)))?;
 
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    let current = clusters::get(conn, access, cluster_id).await?;
-    resource::refuse_deleting(&current)?;
-    if current.backup_destination.is_none() {
-        return Err(no_destination(&current));
-    }
-    entitlements::may_schedule_backups(plan, backup_request(&schedule, days, Utc::now()))?;
-    if request.verify {
-        entitlements::may_verify_backups(plan)?;
-    }
-    // The same policy again changes nothing: no new generation.
-    let stored = (
-        current.backup_schedule.as_deref(),
-        current.backup_retention_days,
-        current.backup_retention_count,
-        current.backup_verify,
-    );
-    let asked = (
-        Some(request.schedule.trim()),
-        Some(crate::db::sql_int(days)),
-        Some(crate::db::sql_int(count)),
-        request.verify,
-    );
-    if stored == asked {
-        return Ok(current);
-    }
-    sqlx::query(
-        "UPDATE vector_clusters SET backup_schedule = $3, backup_retention_days = $4,
-             backup_retention_count = $5, backup_verify = $6, generation = generation + 1,
-             updated_at = now()
-         WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(access.organization_id())
-    .bind(cluster_id)
-    .bind(request.schedule.trim())
-    .bind(crate::db::sql_int(days))
-    .bind(crate::db::sql_int(count))
-    .bind(request.verify)
-    .execute(&mut *conn)
-    .await?;
-    audit::record_as(
-        conn,
-        access,
-        "cluster.backup_policy",
-        "vector_cluster",
-        &cluster_id.to_string(),
-        Some(serde_json::json!({ "schedule": request.schedule.trim(), "retention_days": days, "retention_count": count, "verify": request.verify })),
-    )
-    .await?;
-    clusters::get(conn, access, cluster_id).await
+    with_policy(conn, access, cluster_id, "backup_policy", |cluster| {
+        let destination = cluster
+            .backup_destination
+            .as_ref()
+            .ok_or_else(|| no_destination(cluster))?;
+        entitlements::may_schedule_backups(plan, backup_request(&schedule, days, Utc::now()))?;
+        if request.verify {
+            entitlements::may_verify_backups(plan)?;
+        }
+        Ok(Some(BackupPolicy {
+            schedule: request.schedule.trim().to_owned(),
+            retention: Retention {
+                count,
+                max_age_days: days,
+            },
+            destination: destination_for(cluster.id, destination)?,
+            verify: request.verify,
+        }))
+    })
+    .await
 }
 
 /// Stops scheduled backups; those taken are kept until deleted.
@@ -188,28 +142,31 @@ pub async fn clear_policy(
     cluster_id: Uuid,
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
-    let changed = sqlx::query(
-        "UPDATE vector_clusters SET backup_schedule = NULL, backup_retention_days = NULL,
-             backup_retention_count = NULL, backup_verify = false, generation = generation + 1, updated_at = now()
-         WHERE organization_id = $1 AND id = $2 AND backup_schedule IS NOT NULL",
-    )
-    .bind(access.organization_id())
-    .bind(cluster_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed > 0 {
-        audit::record_as(
-            conn,
-            access,
-            "cluster.backup_policy_cleared",
-            "vector_cluster",
-            &cluster_id.to_string(),
-            None,
-        )
-        .await?;
-    }
-    clusters::get(conn, access, cluster_id).await
+    with_policy(conn, access, cluster_id, "backup_policy_cleared", |_| {
+        Ok(None)
+    })
+    .await
+}
+
+/// The cluster with its backup policy as `policy` makes it.
+async fn with_policy(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    cluster_id: Uuid,
+    verb: &str,
+    policy: impl FnOnce(&Cluster) -> Result<Option<BackupPolicy>>,
+) -> Result<Cluster> {
+    resource::change_spec(conn, access, cluster_id, verb, |current: &Cluster| {
+        let mut next = current.spec.clone();
+        next.backup = policy(current)?;
+        // The region's destination may have moved since: the same policy
+        // again is no change.
+        if let (Some(next), Some(now)) = (next.backup.as_mut(), current.spec.backup.as_ref()) {
+            next.destination.clone_from(&now.destination);
+        }
+        Ok(next)
+    })
+    .await
 }
 
 fn no_destination(cluster: &Cluster) -> Error {
@@ -376,12 +333,12 @@ pub async fn restore(
     let request = CreateCluster {
         name: name.to_owned(),
         region: source.region.clone(),
-        version: Some(source.version.clone()),
-        nodes: Some(i64::from(source.nodes)),
-        replication_factor: Some(i64::from(source.replication_factor)),
-        cpu_millicores: Some(i64::from(source.cpu_millicores)),
-        memory_mib: Some(i64::from(source.memory_mib)),
-        storage_gib: Some(i64::from(source.storage_gib)),
+        version: Some(source.spec.version.to_string()),
+        nodes: Some(i64::from(source.spec.nodes)),
+        replication_factor: Some(i64::from(source.spec.replication_factor)),
+        cpu_millicores: Some(i64::from(source.spec.resources.cpu_millicores)),
+        memory_mib: Some(i64::from(source.spec.resources.memory_mib)),
+        storage_gib: Some(i64::from(source.spec.resources.storage_gib)),
     };
     let created = clusters::create(conn, access, catalog, &request).await?;
     sqlx::query(

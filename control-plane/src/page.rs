@@ -59,20 +59,6 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
-impl<T> Page<T> {
-    /// The same page with each item converted; the first failure fails it.
-    pub fn try_map<U, E>(self, convert: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
-        Ok(Page {
-            data: self
-                .data
-                .into_iter()
-                .map(convert)
-                .collect::<Result<_, E>>()?,
-            has_more: self.has_more,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

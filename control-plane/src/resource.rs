@@ -1,17 +1,26 @@
-//! What vector clusters and inference endpoints share as resources of an
-//! organization with a desired spec: a table each, rows read and changed
-//! only within their organization, a deletion that is asked for first and
+//! The one store of vector clusters and inference endpoints: resources of an
+//! organization with a desired spec. Each kind has its table; in both the
+//! spec is one `spec jsonb` value (the custom resource's own `spec`), rows
+//! are read and changed only within their organization, a change of spec
+//! goes through [`change_spec`] alone (lock, edit, nothing if unchanged,
+//! a new generation, audited once), and a deletion is asked for first and
 //! completed once the data plane confirms it.
 //!
-//! Only the statements that are the same but for the table live here; each
-//! kind's columns, spec, entitlements and phases stay in its own store.
+//! What stays per kind: parsing requests, entitlements, the answer's shape,
+//! and the few parts of the applied spec that are not the customer's to ask
+//! for (`suspend` follows `suspended_by`, a backup's destination is the
+//! region's); see `migrations/…_resource_spec.sql`.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
-use sqlx::{AssertSqlSafe, FromRow, PgConnection};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, Row as _};
 use uuid::Uuid;
 
 use crate::access::OrgAccess;
+use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::{Conflict, Error, Result, audit};
 
@@ -52,42 +61,135 @@ impl Kind {
         format!("{}.{verb}", self.noun())
     }
 
+    /// Phases in which the resource runs as asked; a change that rolls it
+    /// shows `Updating` from one of these.
+    pub(crate) fn settled(self) -> &'static [&'static str] {
+        match self {
+            Kind::Cluster => &["Ready"],
+            Kind::Endpoint => &["Ready", "ScaledToZero"],
+        }
+    }
+
     fn deleting(self) -> Conflict {
         match self {
             Kind::Cluster => Conflict::ClusterDeleting,
             Kind::Endpoint => Conflict::EndpointDeleting,
         }
     }
+
+    fn name_taken(self, name: &str) -> Conflict {
+        match self {
+            Kind::Cluster => Conflict::ClusterNameTaken(name.to_owned()),
+            Kind::Endpoint => Conflict::EndpointNameTaken(name.to_owned()),
+        }
+    }
 }
 
-/// A resource's row as its store reads it.
-pub(crate) trait Row: for<'r> FromRow<'r, PgRow> + Send + Unpin {
+/// A resource kind as the store reads it: a row of its table joined to its
+/// data plane, with the desired spec in it.
+pub(crate) trait Managed: for<'r> FromRow<'r, PgRow> + Send + Unpin {
     const KIND: Kind;
-    /// `SELECT … FROM <table> r JOIN data_planes d ON d.id = r.data_plane_id`:
-    /// the statements here add their `WHERE` on `r`.
-    const SELECT: &'static str;
+    /// Its own columns over `r` (the resource) and `d` (its data plane),
+    /// after those of [`SHARED_COLUMNS`].
+    const COLUMNS: &'static str;
+    type Spec: Serialize + DeserializeOwned + PartialEq + Clone + Send + Sync + Unpin + 'static;
 
+    fn id(&self) -> Uuid;
+    fn spec(&self) -> &Self::Spec;
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>>;
+
+    /// Whether running `to` instead of `from` restarts or reshapes what
+    /// runs, so that the resource shows `Updating` until the data plane has
+    /// it; a change of schedule or window alone does not.
+    fn rolls(from: &Self::Spec, to: &Self::Spec) -> bool;
+}
+
+/// The columns every kind has, read in this order before its own; the
+/// spec with `suspend` as the money flow has it.
+pub(crate) const SHARED_COLUMNS: &str = "r.id, r.name, d.region,
+    d.kind = 'simulated' AS simulated,
+    r.spec || jsonb_build_object('suspend', r.suspended_by IS NOT NULL) AS spec,
+    r.generation, r.phase, r.observed_generation, r.endpoint, r.conditions, r.created_at,
+    r.updated_at, r.deletion_requested_at, r.suspended_reason";
+
+/// The statement that reads `M`, to which callers add `WHERE` on `r`.
+pub(crate) fn select<M: Managed>(extra_columns: &str) -> String {
+    format!(
+        "SELECT {SHARED_COLUMNS}, {}{extra_columns}
+         FROM {} r JOIN data_planes d ON d.id = r.data_plane_id",
+        M::COLUMNS,
+        M::KIND.table()
+    )
+}
+
+/// `spec` as the column holds it; `suspend` is the money flow's, not stored.
+fn stored<S: Serialize>(spec: &S) -> Result<serde_json::Value> {
+    let mut value =
+        serde_json::to_value(spec).map_err(|e| Error::Database(sqlx::Error::Encode(e.into())))?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("suspend");
+    }
+    Ok(value)
+}
+
+/// Who makes a change, and in which organization: the caller's access, or
+/// the service's operator acting on a tenant's resource.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Editor<'a> {
+    pub organization_id: Uuid,
+    pub actor: &'a str,
+}
+
+/// Stores a new resource of the caller's organization in `data_plane`,
+/// audited with its spec; a name already taken is a conflict.
+pub(crate) async fn create<M: Managed>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    data_plane: Uuid,
+    name: &str,
+    spec: &M::Spec,
+) -> Result<Uuid> {
+    let kind = M::KIND;
+    let table = kind.table();
+    let id = Uuid::now_v7();
+    let value = stored(spec)?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} (id, organization_id, data_plane_id, name, spec)
+         VALUES ($1, $2, $3, $4, $5)"
+    )))
+    .bind(id)
+    .bind(access.organization_id())
+    .bind(data_plane)
+    .bind(name)
+    .bind(&value)
+    .execute(&mut *conn)
+    .await
+    .map_err(on_unique(
+        &format!("{table}_organization_name_key"),
+        kind.name_taken(name),
+    ))?;
+    audit(conn, access, kind, "create", id, Some(value)).await?;
+    Ok(id)
 }
 
 /// One resource of the caller's organization.
-pub(crate) async fn get<R: Row>(
+pub(crate) async fn get<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
     id: Uuid,
-) -> Result<R> {
-    scoped(conn, access, id, "").await
+) -> Result<M> {
+    scoped(conn, access.organization_id(), id, "").await
 }
 
 /// A page of the caller's organization's resources, oldest first.
-pub(crate) async fn list<R: Row>(
+pub(crate) async fn list<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
     page: PageRequest,
-) -> Result<Page<R>> {
+) -> Result<Page<M>> {
     let rows = sqlx::query_as(AssertSqlSafe(format!(
         "{} WHERE r.organization_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3",
-        R::SELECT
+        select::<M>("")
     )))
     .bind(access.organization_id())
     .bind(page.after())
@@ -97,41 +199,109 @@ pub(crate) async fn list<R: Row>(
     Ok(page.finish(rows))
 }
 
-/// A resource locked for a change to its spec; refused while its deletion
-/// is under way.
-pub(crate) async fn lock_for_change<R: Row>(
+/// The specs of an organization's resources not being deleted: what it
+/// holds, for a change of plan.
+pub(crate) async fn held<M: Managed>(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+) -> Result<Vec<M::Spec>> {
+    let specs: Vec<Json<M::Spec>> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT spec FROM {} WHERE organization_id = $1 AND deletion_requested_at IS NULL
+         ORDER BY id",
+        M::KIND.table()
+    )))
+    .bind(organization_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(specs.into_iter().map(|s| s.0).collect())
+}
+
+/// Changes the desired spec of a resource of the caller's organization to
+/// what `edit` makes of it; see [`change_spec_by`].
+pub(crate) async fn change_spec<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
     id: Uuid,
-) -> Result<R> {
-    let row: R = scoped(conn, access, id, " FOR UPDATE OF r").await?;
-    refuse_deleting(&row)?;
-    Ok(row)
+    verb: &str,
+    edit: impl FnOnce(&M) -> Result<M::Spec>,
+) -> Result<M> {
+    let actor = access.principal().actor();
+    let editor = Editor {
+        organization_id: access.organization_id(),
+        actor: &actor,
+    };
+    change_spec_by(conn, editor, id, verb, edit).await
+}
+
+/// Changes a resource's desired spec: locks its row (refused while it is
+/// being deleted), lets `edit` make the new spec from the row (or refuse),
+/// and, only if the spec differs, stores it with a new generation and
+/// audits `verb` once with both specs. A change that changes nothing keeps
+/// the generation, so a retried or repeated request is harmless.
+pub(crate) async fn change_spec_by<M: Managed>(
+    conn: &mut PgConnection,
+    editor: Editor<'_>,
+    id: Uuid,
+    verb: &str,
+    edit: impl FnOnce(&M) -> Result<M::Spec>,
+) -> Result<M> {
+    let current: M = scoped(conn, editor.organization_id, id, " FOR UPDATE OF r").await?;
+    refuse_deleting(&current)?;
+    let next = edit(&current)?;
+    if &next == current.spec() {
+        return Ok(current);
+    }
+    let kind = M::KIND;
+    let to = stored(&next)?;
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {} SET spec = $3, generation = generation + 1, updated_at = now(),
+             phase = CASE WHEN $4 AND phase = ANY($5) THEN 'Updating' ELSE phase END
+         WHERE organization_id = $1 AND id = $2",
+        kind.table()
+    )))
+    .bind(editor.organization_id)
+    .bind(id)
+    .bind(&to)
+    .bind(M::rolls(current.spec(), &next))
+    .bind(kind.settled())
+    .execute(&mut *conn)
+    .await?;
+    audit::record_with(
+        conn,
+        Some(editor.organization_id),
+        editor.actor,
+        &kind.action(verb),
+        kind.target_type(),
+        &id.to_string(),
+        serde_json::json!({ "from": stored(current.spec())?, "to": to }),
+    )
+    .await?;
+    scoped(conn, editor.organization_id, id, "").await
 }
 
 /// Refuses a change to a resource whose deletion is under way.
-pub(crate) fn refuse_deleting<R: Row>(row: &R) -> Result<()> {
+pub(crate) fn refuse_deleting<M: Managed>(row: &M) -> Result<()> {
     match row.deletion_requested_at() {
-        Some(_) => Err(Error::Conflict(R::KIND.deleting())),
+        Some(_) => Err(Error::Conflict(M::KIND.deleting())),
         None => Ok(()),
     }
 }
 
-async fn scoped<R: Row>(
+async fn scoped<M: Managed>(
     conn: &mut PgConnection,
-    access: &OrgAccess,
+    organization_id: Uuid,
     id: Uuid,
     lock: &'static str,
-) -> Result<R> {
+) -> Result<M> {
     sqlx::query_as(AssertSqlSafe(format!(
         "{} WHERE r.organization_id = $1 AND r.id = $2{lock}",
-        R::SELECT
+        select::<M>("")
     )))
-    .bind(access.organization_id())
+    .bind(organization_id)
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| Error::not_found(R::KIND.noun()))
+    .ok_or_else(|| Error::not_found(M::KIND.noun()))
 }
 
 /// Asks for a resource to be deleted. The row stays, in phase `Deleting`,
@@ -181,4 +351,58 @@ pub(crate) async fn audit(
         details,
     )
     .await
+}
+
+/// A resource as the provisioner works on it: the row customers see, and
+/// what only the provisioner needs (where it runs, what it carried there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked<M> {
+    pub resource: M,
+    pub organization_id: Uuid,
+    pub data_plane_id: Uuid,
+    pub applied_generation: i64,
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+impl<'r, M: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Tracked<M> {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Tracked {
+            resource: M::from_row(row)?,
+            organization_id: row.try_get("organization_id")?,
+            data_plane_id: row.try_get("data_plane_id")?,
+            applied_generation: row.try_get("applied_generation")?,
+            applied_at: row.try_get("applied_at")?,
+        })
+    }
+}
+
+/// Resources of kind `M` with work for the provisioner: a generation not
+/// yet applied, a phase not yet settled, a deletion, `also_due`, or a
+/// resync due since `resync_before`; least recently synced first.
+pub(crate) async fn due<M: Managed>(
+    conn: &mut PgConnection,
+    resync_before: DateTime<Utc>,
+    also_due: &str,
+    limit: i64,
+) -> Result<Vec<Tracked<M>>> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "{} WHERE r.phase <> ALL($3) OR r.applied_generation < r.generation
+            OR r.deletion_requested_at IS NOT NULL OR r.synced_at IS NULL
+            OR r.synced_at < $1{also_due}
+         ORDER BY r.synced_at NULLS FIRST, r.id
+         LIMIT $2",
+        select::<M>(", r.organization_id, r.data_plane_id, r.applied_generation, r.applied_at")
+    )))
+    .bind(resync_before)
+    .bind(limit)
+    .bind(
+        M::KIND
+            .settled()
+            .iter()
+            .chain(&["Suspended"])
+            .copied()
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *conn)
+    .await?)
 }

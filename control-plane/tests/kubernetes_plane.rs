@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use control_plane::provisioner::{KubernetesPlane, Tracked};
+use control_plane::provisioner::KubernetesPlane;
 use crds::vector_cluster::NodeResources;
 use crds::{EngineVersion, VectorClusterSpec};
 use http::{Request, Response};
@@ -49,60 +49,38 @@ fn respond(send: SendResponse<Response<Body>>, status: u16, body: &Value) {
     );
 }
 
-fn tracked() -> Tracked {
-    Tracked {
-        id: Uuid::parse_str("0190f0f0-0000-7000-8000-00000000000c").unwrap(),
-        organization_id: Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap(),
-        name: "search".into(),
-        data_plane_id: Uuid::nil(),
-        generation: 2,
-        applied_generation: 2,
-        applied_at: None,
-        deletion_requested_at: None,
-        version: "1.13.6".into(),
-        nodes: 3,
-        replication_factor: 2,
-        cpu_millicores: 1000,
-        memory_mib: 2048,
-        storage_gib: 10,
-        observed_generation: 1,
-        current_version: Some("1.13.6".into()),
-        ready_nodes: 3,
-        suspended: false,
-        backup_schedule: None,
-        backup_retention_days: None,
-        backup_retention_count: None,
-        backup_verify: false,
-        backup_destination: None,
-        maintenance_window: None,
-    }
+fn organization() -> Uuid {
+    Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap()
+}
+
+fn cluster_id() -> Uuid {
+    Uuid::parse_str("0190f0f0-0000-7000-8000-00000000000c").unwrap()
 }
 
 const NS: &str = "qm-0190f0f00000700080000000000000aa";
 
 fn spec() -> VectorClusterSpec {
-    VectorClusterSpec {
-        version: EngineVersion::new(1, 13, 6),
-        nodes: 3,
-        replication_factor: 2,
-        resources: NodeResources {
+    VectorClusterSpec::new(
+        EngineVersion::new(1, 13, 6),
+        3,
+        2,
+        NodeResources {
             cpu_millicores: 1000,
             memory_mib: 2048,
             storage_gib: 10,
         },
-        storage_class: None,
-        suspend: false,
-        allowed_source_cidrs: vec![],
-        backup: None,
-        maintenance_window: None,
-    }
+    )
 }
 
 #[tokio::test]
 async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resource() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
-    let task = tokio::spawn(async move { plane.apply_cluster(&tracked(), spec()).await });
+    let task = tokio::spawn(async move {
+        plane
+            .apply_cluster(organization(), cluster_id(), "search", spec())
+            .await
+    });
 
     let steps = [
         ("/api/v1/namespaces/".to_owned() + NS, "Namespace"),
@@ -178,7 +156,7 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
 
     let behind = {
         let plane = plane.clone();
-        tokio::spawn(async move { plane.observe(&tracked()).await })
+        tokio::spawn(async move { plane.observe(organization(), "search", 2, 1).await })
     };
     let (_, _, send) = expect(&mut server, "GET", &path).await;
     respond(send, 200, &resource(4));
@@ -190,7 +168,7 @@ async fn status_is_mirrored_once_the_operator_has_caught_up() {
     assert_eq!(observed.phase.as_str(), "Updating");
     assert_eq!(observed.ready_nodes, 2);
 
-    let current = tokio::spawn(async move { plane.observe(&tracked()).await });
+    let current = tokio::spawn(async move { plane.observe(organization(), "search", 2, 1).await });
     let (_, _, send) = expect(&mut server, "GET", &path).await;
     respond(send, 200, &resource(5));
     let observed = current.await.unwrap().unwrap().unwrap();
@@ -224,7 +202,7 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
         let plane = plane.clone();
         tokio::spawn(async move {
             plane
-                .delete::<crds::VectorCluster>(tracked().organization_id, "search")
+                .delete::<crds::VectorCluster>(organization(), "search")
                 .await
         })
     };
@@ -239,7 +217,7 @@ async fn delete_asks_once_and_reports_gone_when_the_finalizer_is_done() {
 
     let second = tokio::spawn(async move {
         plane
-            .delete::<crds::VectorCluster>(tracked().organization_id, "search")
+            .delete::<crds::VectorCluster>(organization(), "search")
             .await
     });
     let (_, _, send) = expect(&mut server, "GET", &path).await;
@@ -259,7 +237,7 @@ async fn an_endpoint_is_applied_with_its_wake_request_as_an_annotation() {
     };
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
-    let org = tracked().organization_id;
+    let org = organization();
     let id = Uuid::now_v7();
     let spec = InferenceEndpointSpec {
         model: Some(HubModel {
@@ -327,14 +305,20 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     let (org, plane) = acme_on_a_plane(&pool).await;
     let cluster = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
-             replication_factor, cpu_millicores, memory_mib, storage_gib, applied_generation,
-             phase, backup_schedule, backup_retention_days, backup_retention_count)
-         VALUES ($1, $2, $3, 'search', '1.13.6', 1, 1, 1000, 2048, 10, 1, 'Ready', '0 2 * * *', 7, 7)",
+        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, spec,
+             applied_generation, phase)
+         VALUES ($1, $2, $3, 'search', $4, 1, 'Ready')",
     )
     .bind(cluster)
     .bind(org)
     .bind(plane)
+    .bind(json!({
+        "version": "1.13.6", "nodes": 1, "replicationFactor": 1,
+        "resources": { "cpuMillicores": 1000, "memoryMib": 2048, "storageGib": 10 },
+        "backup": { "schedule": "0 2 * * *", "retention": { "count": 7, "maxAgeDays": 7 },
+                    "destination": { "bucket": "backups", "endpoint": "http://s3.invalid",
+                                     "credentialsSecret": "quartermaster-backup-credentials" } },
+    }))
     .execute(&pool)
     .await
     .unwrap();
@@ -473,7 +457,11 @@ async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
     assert_eq!(format!("{credentials:?}"), "BackupCredentials(<redacted>)");
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"))
         .with_backup_credentials(Some(credentials));
-    let task = tokio::spawn(async move { plane.apply_cluster(&tracked(), spec()).await });
+    let task = tokio::spawn(async move {
+        plane
+            .apply_cluster(organization(), cluster_id(), "search", spec())
+            .await
+    });
     for path in [
         format!("/api/v1/namespaces/{NS}"),
         format!("/api/v1/namespaces/{NS}/resourcequotas/quartermaster"),
@@ -510,15 +498,18 @@ async fn a_clusters_maintenance_window_goes_from_its_row_into_the_applied_resour
 ) {
     let (org, plane) = acme_on_a_plane(&pool).await;
     sqlx::query(
-        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
-             replication_factor, cpu_millicores, memory_mib, storage_gib, generation,
-             applied_generation, phase, maintenance_window)
-         VALUES ($1, $2, $3, 'search', '1.13.6', 3, 2, 1000, 2048, 10, 2, 1, 'Ready',
-                 '{\"day\": \"sun\", \"startHour\": 22, \"durationHours\": 4}')",
+        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, spec, generation,
+             applied_generation, phase)
+         VALUES ($1, $2, $3, 'search', $4, 2, 1, 'Ready')",
     )
     .bind(Uuid::now_v7())
     .bind(org)
     .bind(plane)
+    .bind(json!({
+        "version": "1.13.6", "nodes": 3, "replicationFactor": 2,
+        "resources": { "cpuMillicores": 1000, "memoryMib": 2048, "storageGib": 10 },
+        "maintenanceWindow": { "day": "sun", "startHour": 22, "durationHours": 4 },
+    }))
     .execute(&pool)
     .await
     .unwrap();

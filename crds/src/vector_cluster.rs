@@ -256,6 +256,28 @@ impl SpecViolation {
 }
 
 impl VectorClusterSpec {
+    /// A cluster of `nodes` nodes of `resources`, each shard kept
+    /// `replication_factor` times, with every optional part left out: no
+    /// storage class, source ranges, backups or window, not suspended.
+    pub fn new(
+        version: EngineVersion,
+        nodes: u32,
+        replication_factor: u32,
+        resources: NodeResources,
+    ) -> Self {
+        VectorClusterSpec {
+            version,
+            nodes,
+            replication_factor,
+            resources,
+            storage_class: None,
+            suspend: false,
+            allowed_source_cidrs: Vec::new(),
+            backup: None,
+            maintenance_window: None,
+        }
+    }
+
     /// Rules that relate fields to each other (each field's own bounds are
     /// the constants above, checked where the number is parsed).
     pub fn violations(&self) -> Vec<SpecViolation> {
@@ -335,21 +357,16 @@ mod tests {
     use super::*;
 
     fn spec(nodes: u32, replication_factor: u32) -> VectorClusterSpec {
-        VectorClusterSpec {
-            version: EngineVersion::new(1, 13, 0),
+        VectorClusterSpec::new(
+            EngineVersion::new(1, 13, 0),
             nodes,
             replication_factor,
-            resources: NodeResources {
+            NodeResources {
                 cpu_millicores: 1000,
                 memory_mib: 2048,
                 storage_gib: 10,
             },
-            storage_class: None,
-            suspend: false,
-            allowed_source_cidrs: vec![],
-            backup: None,
-            maintenance_window: None,
-        }
+        )
     }
 
     #[test]

@@ -4,16 +4,16 @@
 //! holds a new template until the window opens. Business plans only.
 
 use billing::{Catalog, entitlements};
+use crds::VectorClusterSpec;
 use crds::maintenance::{DURATION_HOURS, START_HOURS};
 pub use crds::maintenance::{MaintenanceWindow, Weekday};
 use sqlx::PgConnection;
-use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Cluster, get};
+use super::Cluster;
 use crate::access::{OrgAccess, Permission};
 use crate::validation::ValidationErrors;
-use crate::{Result, audit, organizations, resource};
+use crate::{Result, organizations, resource};
 
 /// A window as received: numbers as `i64` so that a wrong one is reported
 /// against its field.
@@ -70,23 +70,7 @@ pub async fn set(
     let window = request.parse()?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
     entitlements::may_use_maintenance_window(plan)?;
-    let current = get(conn, access, cluster_id).await?;
-    resource::refuse_deleting(&current)?;
-    // The same window again changes nothing: no new generation to roll.
-    if current.maintenance_window.map(|w| w.0) == Some(window) {
-        return Ok(current);
-    }
-    store(conn, access, cluster_id, Some(window)).await?;
-    audit::record_as(
-        conn,
-        access,
-        "cluster.maintenance_window",
-        "vector_cluster",
-        &cluster_id.to_string(),
-        Some(serde_json::json!({ "window": window.to_string() })),
-    )
-    .await?;
-    get(conn, access, cluster_id).await
+    with_window(conn, access, cluster_id, "maintenance_window", Some(window)).await
 }
 
 /// Lets the cluster's restarts begin at once again.
@@ -96,40 +80,23 @@ pub async fn clear(
     cluster_id: Uuid,
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
-    let current = get(conn, access, cluster_id).await?;
-    if current.maintenance_window.is_some() {
-        resource::refuse_deleting(&current)?;
-        store(conn, access, cluster_id, None).await?;
-        audit::record_as(
-            conn,
-            access,
-            "cluster.maintenance_window_cleared",
-            "vector_cluster",
-            &cluster_id.to_string(),
-            None,
-        )
-        .await?;
-    }
-    get(conn, access, cluster_id).await
+    with_window(conn, access, cluster_id, "maintenance_window_cleared", None).await
 }
 
-async fn store(
+async fn with_window(
     conn: &mut PgConnection,
     access: &OrgAccess,
     cluster_id: Uuid,
+    verb: &str,
     window: Option<MaintenanceWindow>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE vector_clusters SET maintenance_window = $3, generation = generation + 1,
-             updated_at = now()
-         WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(access.organization_id())
-    .bind(cluster_id)
-    .bind(window.map(Json))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+) -> Result<Cluster> {
+    resource::change_spec(conn, access, cluster_id, verb, |current: &Cluster| {
+        Ok(VectorClusterSpec {
+            maintenance_window: window,
+            ..current.spec.clone()
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

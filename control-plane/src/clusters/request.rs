@@ -69,21 +69,16 @@ impl CreateCluster {
     pub fn parse(&self, errors: &mut ValidationErrors) -> Option<(ClusterName, VectorClusterSpec)> {
         let name = errors.check("name", ClusterName::parse(&self.name));
         let _ = errors.check("region", crate::validation::region(&self.region));
-        let base = VectorClusterSpec {
-            version: EngineVersion::DEFAULT,
-            nodes: 1,
-            replication_factor: 1,
-            resources: NodeResources {
+        let base = VectorClusterSpec::new(
+            EngineVersion::DEFAULT,
+            1,
+            1,
+            NodeResources {
                 cpu_millicores: DEFAULT_CPU_MILLICORES,
                 memory_mib: DEFAULT_MEMORY_MIB,
                 storage_gib: DEFAULT_STORAGE_GIB,
             },
-            storage_class: None,
-            suspend: false,
-            allowed_source_cidrs: Vec::new(),
-            backup: None,
-            maintenance_window: None,
-        };
+        );
         let changes = UpdateCluster {
             version: self.version.clone(),
             nodes: self.nodes,

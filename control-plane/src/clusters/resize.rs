@@ -39,7 +39,7 @@ pub async fn risk(
     let nodes = errors.in_range("nodes", nodes, NODES);
     let nodes = errors.finish(nodes)?;
     let cluster = store::get(conn, access, id).await?;
-    let current = cluster.spec()?;
+    let current = &cluster.spec;
     let mut next = current.clone();
     next.nodes = nodes;
     let refused = current

@@ -4,10 +4,9 @@
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
 use chrono::{DateTime, Utc};
+use crds::VectorClusterSpec;
 use crds::backup::Verification;
-use crds::maintenance::MaintenanceWindow;
-use crds::vector_cluster::{NodeResources, Phase, Placement};
-use crds::{EngineVersion, VectorClusterSpec};
+use crds::vector_cluster::{Phase, Placement};
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -15,12 +14,10 @@ use uuid::Uuid;
 
 use super::{CreateCluster, UpdateCluster};
 use crate::access::{OrgAccess, Permission};
-use crate::db::sql_int;
-use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::resource::{self, Kind};
 use crate::validation::ValidationErrors;
-use crate::{Conflict, Error, Result, data_planes, organizations};
+use crate::{Result, data_planes, organizations};
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Cluster {
@@ -29,12 +26,10 @@ pub struct Cluster {
     pub region: String,
     /// Placed in a simulated data plane: it serves nothing.
     pub simulated: bool,
-    pub version: String,
-    pub nodes: i32,
-    pub replication_factor: i32,
-    pub cpu_millicores: i32,
-    pub memory_mib: i32,
-    pub storage_gib: i32,
+    /// What the customer asked for, with `suspend` as the money flow has
+    /// it.
+    #[sqlx(json)]
+    pub spec: VectorClusterSpec,
     pub generation: i64,
     #[sqlx(try_from = "String")]
     pub phase: Phase,
@@ -48,12 +43,7 @@ pub struct Cluster {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// Why the cluster is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
-    pub backup_schedule: Option<String>,
-    pub backup_retention_days: Option<i32>,
-    pub backup_retention_count: Option<i32>,
-    /// Each backup is restored into a throwaway cluster to prove it.
-    pub backup_verify: bool,
-    /// How the newest of those test restores went.
+    /// How the newest test restore of a backup went.
     pub backup_last_verified: Option<Json<Verification>>,
     /// Where its data plane keeps backups; `None`: backups unavailable there.
     #[serde(skip)]
@@ -62,99 +52,41 @@ pub struct Cluster {
     pub restore_from: Option<Uuid>,
     pub restore_phase: Option<String>,
     pub restore_message: Option<String>,
-    /// When its nodes may begin restarting; `None`: at once.
-    pub maintenance_window: Option<Json<MaintenanceWindow>>,
     /// Where its shards are, as its data plane last reported.
     #[serde(skip)]
     pub placement: Option<Json<Placement>>,
 }
 
-impl Cluster {
-    pub(super) fn spec(&self) -> Result<VectorClusterSpec> {
-        stored_spec(
-            self.id,
-            &self.version,
-            [
-                self.nodes,
-                self.replication_factor,
-                self.cpu_millicores,
-                self.memory_mib,
-                self.storage_gib,
-            ],
-            self.suspended_reason.is_some(),
-            crate::backups::stored_policy(
-                self.id,
-                self.backup_schedule.as_deref(),
-                self.backup_retention_days,
-                self.backup_retention_count,
-                self.backup_verify,
-                self.backup_destination.as_ref(),
-            )?,
-            self.maintenance_window.as_ref().map(|w| w.0),
-        )
-    }
-}
-
-/// The spec stored in a cluster's row: `counts` are nodes, replication
-/// factor, CPU millicores, memory MiB and storage GiB, in that order.
-pub(crate) fn stored_spec(
-    id: Uuid,
-    version: &str,
-    counts: [i32; 5],
-    suspend: bool,
-    backup: Option<crds::backup::BackupPolicy>,
-    maintenance_window: Option<MaintenanceWindow>,
-) -> Result<VectorClusterSpec> {
-    let corrupt = |what: &str| {
-        Error::Database(sqlx::Error::Decode(
-            format!("cluster {id} has an invalid stored {what}").into(),
-        ))
-    };
-    let [
-        nodes,
-        replication_factor,
-        cpu_millicores,
-        memory_mib,
-        storage_gib,
-    ] = counts.map(|n| u32::try_from(n).map_err(|_| corrupt("size")));
-    Ok(VectorClusterSpec {
-        version: version
-            .parse::<EngineVersion>()
-            .map_err(|_| corrupt("version"))?,
-        nodes: nodes?,
-        replication_factor: replication_factor?,
-        resources: NodeResources {
-            cpu_millicores: cpu_millicores?,
-            memory_mib: memory_mib?,
-            storage_gib: storage_gib?,
-        },
-        storage_class: None,
-        suspend,
-        allowed_source_cidrs: Vec::new(),
-        backup,
-        maintenance_window,
-    })
-}
-
-impl resource::Row for Cluster {
+impl resource::Managed for Cluster {
     const KIND: Kind = Kind::Cluster;
-    const SELECT: &'static str = "SELECT r.id, r.name, d.region, d.kind = 'simulated' AS simulated,
-            r.version, r.nodes, r.replication_factor, r.cpu_millicores, r.memory_mib,
-            r.storage_gib, r.generation, r.phase, r.observed_generation, r.current_version,
-            r.ready_nodes, r.endpoint, r.conditions, r.created_at, r.updated_at,
-            r.deletion_requested_at, r.suspended_reason, r.backup_schedule,
-            r.backup_retention_days, r.backup_retention_count, r.backup_verify,
-            r.backup_last_verified, d.backup_destination,
-            r.restore_from, r.restore_phase, r.restore_message, r.maintenance_window,
-            r.placement
-         FROM vector_clusters r JOIN data_planes d ON d.id = r.data_plane_id";
+    const COLUMNS: &'static str = "r.current_version, r.ready_nodes, r.backup_last_verified,
+            d.backup_destination, r.restore_from, r.restore_phase, r.restore_message, r.placement";
+    type Spec = VectorClusterSpec;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn spec(&self) -> &VectorClusterSpec {
+        &self.spec
+    }
 
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
         self.deletion_requested_at
     }
+
+    fn rolls(from: &VectorClusterSpec, to: &VectorClusterSpec) -> bool {
+        let running = |s: &VectorClusterSpec| VectorClusterSpec {
+            backup: None,
+            maintenance_window: None,
+            ..s.clone()
+        };
+        running(from) != running(to)
+    }
 }
 
-fn shape(spec: &VectorClusterSpec) -> ClusterShape {
+/// What a plan limits of a cluster.
+pub(crate) fn shape(spec: &VectorClusterSpec) -> ClusterShape {
     ClusterShape {
         nodes: spec.nodes,
         replication_factor: spec.replication_factor,
@@ -210,37 +142,7 @@ pub async fn create(
     let existing = u32::try_from(existing).unwrap_or(u32::MAX);
     entitlements::may_create_cluster(plan, existing, shape(&spec))?;
 
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, version, nodes,
-             replication_factor, cpu_millicores, memory_mib, storage_gib)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(id)
-    .bind(access.organization_id())
-    .bind(data_plane)
-    .bind(name.as_str())
-    .bind(spec.version.to_string())
-    .bind(sql_int(spec.nodes))
-    .bind(sql_int(spec.replication_factor))
-    .bind(sql_int(spec.resources.cpu_millicores))
-    .bind(sql_int(spec.resources.memory_mib))
-    .bind(sql_int(spec.resources.storage_gib))
-    .execute(&mut *conn)
-    .await
-    .map_err(on_unique(
-        "vector_clusters_organization_name_key",
-        Conflict::ClusterNameTaken(name.as_str().to_owned()),
-    ))?;
-    resource::audit(
-        conn,
-        access,
-        Kind::Cluster,
-        "create",
-        id,
-        Some(serde_json::to_value(&spec).unwrap_or_default()),
-    )
-    .await?;
+    let id = resource::create::<Cluster>(conn, access, data_plane, name.as_str(), &spec).await?;
     get(conn, access, id).await
 }
 
@@ -269,42 +171,16 @@ pub async fn update(
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    let current: Cluster = resource::lock_for_change(conn, access, id).await?;
-    let current_spec = current.spec()?;
-    let mut errors = ValidationErrors::default();
-    let next = request.apply(&current_spec, &mut errors);
-    let next = errors.finish(next)?;
-    if next == current_spec {
-        return Ok(current);
-    }
-    entitlements::may_shape_cluster(plan, shape(&next))?;
-    sqlx::query(
-        "UPDATE vector_clusters SET version = $3, nodes = $4, replication_factor = $5,
-             cpu_millicores = $6, memory_mib = $7, storage_gib = $8,
-             generation = generation + 1, updated_at = now(),
-             phase = CASE WHEN phase = 'Ready' THEN 'Updating' ELSE phase END
-         WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(access.organization_id())
-    .bind(id)
-    .bind(next.version.to_string())
-    .bind(sql_int(next.nodes))
-    .bind(sql_int(next.replication_factor))
-    .bind(sql_int(next.resources.cpu_millicores))
-    .bind(sql_int(next.resources.memory_mib))
-    .bind(sql_int(next.resources.storage_gib))
-    .execute(&mut *conn)
-    .await?;
-    resource::audit(
-        conn,
-        access,
-        Kind::Cluster,
-        "update",
-        id,
-        Some(serde_json::json!({ "from": current_spec, "to": next })),
-    )
-    .await?;
-    get(conn, access, id).await
+    resource::change_spec(conn, access, id, "update", |current: &Cluster| {
+        let mut errors = ValidationErrors::default();
+        let next = request.apply(&current.spec, &mut errors);
+        let next = errors.finish(next)?;
+        if next != current.spec {
+            entitlements::may_shape_cluster(plan, shape(&next))?;
+        }
+        Ok(next)
+    })
+    .await
 }
 
 /// Asks for the cluster to be deleted: it shows `Deleting` until the data

@@ -8,4 +8,3 @@ mod store;
 pub use crds::inference_endpoint::{EndpointPhase, EngineKind};
 pub use request::{CreateEndpoint, UpdateEndpoint};
 pub use store::{Endpoint, create, delete, get, list, update, wake};
-pub(crate) use store::{stored_spec, tracked};

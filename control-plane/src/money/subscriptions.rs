@@ -1,15 +1,17 @@
 //! An organization's subscription: its plan over time, cancellation at the
 //! end of a period, a spend limit, and whether a card is on file.
 
-use billing::entitlements::{self, ClusterShape, Holdings};
+use billing::entitlements::{self, Holdings};
 use billing::{Catalog, Period, PlanId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::access::{OrgAccess, Permission};
+use crate::clusters::{self, Cluster};
+use crate::endpoints::Endpoint;
 use crate::validation::ValidationErrors;
-use crate::{Error, Result, audit};
+use crate::{Error, Result, audit, resource};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Subscription {
@@ -55,65 +57,42 @@ async fn read(
     Ok(subscription)
 }
 
-/// A cluster as a plan change must respect it.
-#[derive(sqlx::FromRow)]
-struct HeldCluster {
-    nodes: i32,
-    replication_factor: i32,
-    storage_gib: i32,
-    has_window: bool,
-    backup_verify: bool,
-    backup_schedule: Option<String>,
-    backup_retention_days: Option<i32>,
-}
-
 /// What the organization holds now, to check against another plan.
 pub(crate) async fn holdings_of(
     conn: &mut PgConnection,
     organization_id: uuid::Uuid,
 ) -> Result<Holdings> {
-    let clusters: Vec<HeldCluster> = sqlx::query_as(
-        "SELECT nodes, replication_factor, storage_gib,
-                maintenance_window IS NOT NULL AS has_window, backup_verify,
-                backup_schedule, backup_retention_days
-         FROM vector_clusters
-         WHERE organization_id = $1 AND deletion_requested_at IS NULL",
-    )
-    .bind(organization_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let endpoint_gpus: Vec<i32> = sqlx::query_scalar(
-        "SELECT gpu_count FROM inference_endpoints
-         WHERE organization_id = $1 AND deletion_requested_at IS NULL",
-    )
-    .bind(organization_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let count = |n: i32| u32::try_from(n).unwrap_or(0);
+    let clusters = resource::held::<Cluster>(conn, organization_id).await?;
+    let endpoints = resource::held::<Endpoint>(conn, organization_id).await?;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let now = Utc::now();
     Ok(Holdings {
-        clusters: clusters
-            .iter()
-            .map(|c| ClusterShape {
-                nodes: count(c.nodes),
-                replication_factor: count(c.replication_factor),
-                storage_gib: count(c.storage_gib),
-            })
-            .collect(),
-        endpoint_gpus: endpoint_gpus.into_iter().map(count).collect(),
-        maintenance_windows: u32::try_from(clusters.iter().filter(|c| c.has_window).count())
-            .unwrap_or(u32::MAX),
-        verified_backups: u32::try_from(clusters.iter().filter(|c| c.backup_verify).count())
-            .unwrap_or(u32::MAX),
+        clusters: clusters.iter().map(clusters::shape).collect(),
+        endpoint_gpus: endpoints.iter().map(|e| e.gpu.count).collect(),
+        maintenance_windows: count(
+            clusters
+                .iter()
+                .filter(|c| c.maintenance_window.is_some())
+                .count(),
+        ),
+        verified_backups: count(
+            clusters
+                .iter()
+                .filter(|c| c.backup.as_ref().is_some_and(|b| b.verify))
+                .count(),
+        ),
         // A stored schedule was valid when set; one that no longer parses
         // limits nothing.
         backup_policies: clusters
             .iter()
             .filter_map(|c| {
-                let schedule =
-                    crds::schedule::Schedule::parse(c.backup_schedule.as_deref()?).ok()?;
-                let days = count(c.backup_retention_days?);
-                Some(crate::backups::backup_request(&schedule, days, now))
+                let backup = c.backup.as_ref()?;
+                let schedule = crds::schedule::Schedule::parse(&backup.schedule).ok()?;
+                Some(crate::backups::backup_request(
+                    &schedule,
+                    backup.retention.max_age_days,
+                    now,
+                ))
             })
             .collect(),
     })

@@ -217,11 +217,10 @@ impl Provisioner {
     pub(super) async fn mirror_operator_backups(
         &self,
         k8s: &super::KubernetesPlane,
-        cluster: &super::Tracked,
+        tracked: &super::Tracked<crate::clusters::Cluster>,
     ) -> Result<()> {
-        let found = k8s
-            .backups_of(cluster.organization_id, &cluster.name)
-            .await?;
+        let (organization_id, cluster) = (tracked.organization_id, &tracked.resource);
+        let found = k8s.backups_of(organization_id, &cluster.name).await?;
         let mut tx = self.pool.begin().await?;
         let mut names = Vec::with_capacity(found.len());
         for backup in &found {
@@ -252,7 +251,7 @@ impl Provisioner {
                  WHERE cluster_backups.origin <> 'manual'",
             )
             .bind(Uuid::now_v7())
-            .bind(cluster.organization_id)
+            .bind(organization_id)
             .bind(cluster.id)
             .bind(&name)
             .bind(origin)

@@ -1,16 +1,18 @@
-//! Provisioning inference endpoints: the same pass as for clusters, over
-//! `inference_endpoints`. A wake request counts as a change to apply (the
-//! data plane sees it as an annotation).
+//! Provisioning inference endpoints: the same pass as for clusters. A wake
+//! request counts as a change to apply (the data plane sees it as an
+//! annotation).
 
 use chrono::{DateTime, Duration, Utc};
 use crds::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpointSpec};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{BATCH, Mirrored, Plane, Provisioner, RESYNC};
+use super::observed::{Mirrored, acted_on};
+use super::provisioned::Provisioned;
+use super::{KubernetesPlane, Provisioner};
 use crate::Result;
-use crate::endpoints::{stored_spec, tracked};
-use crate::resource::Kind;
+use crate::endpoints::Endpoint;
+use crate::resource::Tracked;
 
 /// An endpoint as a data plane reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,121 +103,94 @@ pub fn simulate(endpoint: Simulated<'_>, now: DateTime<Utc>, delay: Duration) ->
     }
 }
 
-fn from_resource(
-    resource: InferenceEndpoint,
-    applied_generation: i64,
-    previous: i64,
-) -> Option<EndpointObserved> {
-    let status = resource.status?;
-    let caught_up = status.observed_generation.is_some()
-        && status.observed_generation == resource.metadata.generation;
-    Some(EndpointObserved {
-        phase: status.phase,
-        observed_generation: if caught_up {
-            applied_generation
-        } else {
-            previous
-        },
-        served_revision: status.served_revision,
-        ready_replicas: i32::try_from(status.ready_replicas).unwrap_or(i32::MAX),
-        endpoint: status.endpoint,
-        conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
-    })
-}
+impl Provisioned for Endpoint {
+    type Resource = InferenceEndpoint;
+    type Observed = EndpointObserved;
+    const ALSO_DUE: &'static str = " OR r.wake_requested_at > coalesce(r.applied_at, '-infinity')";
 
-impl Provisioner {
-    pub(super) async fn endpoints_pass(&self, now: DateTime<Utc>) -> Result<usize> {
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM inference_endpoints
-             WHERE phase NOT IN ('Ready', 'ScaledToZero', 'Suspended') OR applied_generation < generation
-                OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
-                OR wake_requested_at > coalesce(applied_at, '-infinity')
-             ORDER BY synced_at NULLS FIRST, id
-             LIMIT $2",
-        )
-        .bind(now - RESYNC)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
-        for id in &ids {
-            if let Err(err) = self.handle_endpoint(*id, now).await {
-                tracing::warn!(endpoint = %id, error = %err, "provisioning failed; will retry");
-            }
-        }
-        Ok(ids.len())
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    #[tracing::instrument(name = "provision endpoint", skip_all, fields(endpoint = %id))]
-    async fn handle_endpoint(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        let Some((row, mut tracking)) = tracked(&mut conn, id).await? else {
-            return Ok(());
-        };
-        drop(conn);
-        let plane = self.plane(tracking.data_plane_id).await?;
-        let spec = stored_spec(&row)?;
-        if row.deletion_requested_at.is_some() {
-            let gone = match &plane {
-                Plane::Simulated => row
-                    .deletion_requested_at
-                    .is_some_and(|at| at + self.simulated_delay <= now),
-                Plane::Kubernetes(k8s) => {
-                    k8s.delete::<InferenceEndpoint>(tracking.organization_id, &row.name)
-                        .await?
-                }
-            };
-            return self
-                .finish_deletion(Kind::Endpoint, row.id, tracking.organization_id, gone, now)
-                .await;
-        }
-        let woken = row
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// A wake asked for since the last apply is carried as an annotation.
+    fn woken(tracked: &Tracked<Self>) -> bool {
+        tracked
+            .resource
             .wake_requested_at
-            .is_some_and(|w| tracking.applied_at.is_none_or(|a| w > a));
-        if tracking.applied_generation < row.generation || woken {
-            if let Plane::Kubernetes(k8s) = &plane {
-                k8s.apply_endpoint(
-                    tracking.organization_id,
-                    row.id,
-                    &row.name,
-                    spec.clone(),
-                    row.wake_requested_at,
-                )
-                .await?;
-            }
-            self.mark_applied(Kind::Endpoint, row.id, row.generation, now)
-                .await?;
-            tracking.applied_generation = row.generation;
-            tracking.applied_at = Some(now);
-        }
-        let observed = match &plane {
-            Plane::Simulated => Some(simulate(
-                Simulated {
-                    spec: &spec,
-                    name: &row.name,
-                    organization_id: tracking.organization_id,
-                    generation: tracking.applied_generation,
-                    applied_at: tracking.applied_at,
-                    wake_requested_at: row.wake_requested_at,
-                },
-                now,
-                self.simulated_delay,
-            )),
-            Plane::Kubernetes(k8s) => k8s
-                .endpoint(tracking.organization_id, &row.name)
-                .await?
-                .and_then(|r| {
-                    from_resource(r, tracking.applied_generation, row.observed_generation)
-                }),
+            .is_some_and(|w| tracked.applied_at.is_none_or(|a| w > a))
+    }
+
+    async fn apply(k8s: &KubernetesPlane, tracked: &Tracked<Self>) -> Result<()> {
+        let endpoint = &tracked.resource;
+        k8s.apply_endpoint(
+            tracked.organization_id,
+            endpoint.id,
+            &endpoint.name,
+            endpoint.spec.clone(),
+            endpoint.wake_requested_at,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn simulate(tracked: &Tracked<Self>, now: DateTime<Utc>, delay: Duration) -> EndpointObserved {
+        let endpoint = &tracked.resource;
+        simulate(
+            Simulated {
+                spec: &endpoint.spec,
+                name: &endpoint.name,
+                organization_id: tracked.organization_id,
+                generation: tracked.applied_generation,
+                applied_at: tracked.applied_at,
+                wake_requested_at: endpoint.wake_requested_at,
+            },
+            now,
+            delay,
+        )
+    }
+
+    async fn observe(
+        _: &Provisioner,
+        k8s: &KubernetesPlane,
+        tracked: &Tracked<Self>,
+    ) -> Result<Option<EndpointObserved>> {
+        let Some(resource) = k8s
+            .get::<InferenceEndpoint>(tracked.organization_id, &tracked.resource.name)
+            .await?
+        else {
+            return Ok(None);
         };
-        let status = observed.as_ref().map(|o| Mirrored {
+        let Some(status) = resource.status else {
+            return Ok(None);
+        };
+        Ok(Some(EndpointObserved {
+            phase: status.phase,
+            observed_generation: acted_on(
+                resource.metadata.generation,
+                status.observed_generation,
+                tracked.applied_generation,
+                tracked.resource.observed_generation,
+            ),
+            served_revision: status.served_revision,
+            ready_replicas: i32::try_from(status.ready_replicas).unwrap_or(i32::MAX),
+            endpoint: status.endpoint,
+            conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
+        }))
+    }
+
+    fn mirrored(o: &EndpointObserved) -> Mirrored<'_> {
+        Mirrored {
             phase: o.phase.as_str(),
             observed_generation: o.observed_generation,
             revision: o.served_revision.as_deref(),
             ready: o.ready_replicas,
             endpoint: o.endpoint.as_deref(),
             conditions: &o.conditions,
-        });
-        self.mirror(Kind::Endpoint, row.id, status, now).await
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::observed::{Observed, Tracked};
+use super::observed::{Observed, acted_on};
 
 pub const FIELD_MANAGER: &str = "quartermaster";
 const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
@@ -208,17 +208,14 @@ impl KubernetesPlane {
 
     pub async fn apply_cluster(
         &self,
-        cluster: &Tracked,
+        organization_id: Uuid,
+        id: Uuid,
+        name: &str,
         spec: VectorClusterSpec,
     ) -> Result<(), kube::Error> {
-        let resource = VectorCluster::new(&cluster.name, spec);
-        self.apply_tenant(
-            cluster.organization_id,
-            cluster.id,
-            resource,
-            BTreeMap::new(),
-        )
-        .await
+        let resource = VectorCluster::new(name, spec);
+        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
+            .await
     }
 
     pub async fn apply_endpoint(
@@ -239,15 +236,6 @@ impl KubernetesPlane {
             annotations,
         )
         .await
-    }
-
-    /// An endpoint's resource, if it exists.
-    pub async fn endpoint(
-        &self,
-        organization_id: Uuid,
-        name: &str,
-    ) -> Result<Option<InferenceEndpoint>, kube::Error> {
-        self.get(organization_id, name).await
     }
 
     /// A backup taken by hand: the operator runs its Job.
@@ -306,26 +294,29 @@ impl KubernetesPlane {
             .await
     }
 
-    pub async fn observe(&self, cluster: &Tracked) -> Result<Option<Observed>, kube::Error> {
-        let api: Api<VectorCluster> =
-            Api::namespaced(self.client.clone(), &namespace_of(cluster.organization_id));
-        let Some(resource) = api.get_opt(&cluster.name).await? else {
+    /// What the operator reports of cluster `name`; `applied` is the
+    /// generation last applied, `previous` the one it had acted on before.
+    pub async fn observe(
+        &self,
+        organization_id: Uuid,
+        name: &str,
+        applied: i64,
+        previous: i64,
+    ) -> Result<Option<Observed>, kube::Error> {
+        let Some(resource) = self.get::<VectorCluster>(organization_id, name).await? else {
             return Ok(None);
         };
         let Some(status) = resource.status else {
             return Ok(None);
         };
-        // The operator has acted on what we last applied once its
-        // observedGeneration reaches the resource's generation.
-        let caught_up = status.observed_generation.is_some()
-            && status.observed_generation == resource.metadata.generation;
         Ok(Some(Observed {
             phase: status.phase,
-            observed_generation: if caught_up {
-                cluster.applied_generation
-            } else {
-                cluster.observed_generation
-            },
+            observed_generation: acted_on(
+                resource.metadata.generation,
+                status.observed_generation,
+                applied,
+                previous,
+            ),
             current_version: status.current_version,
             ready_nodes: i32::try_from(status.ready_nodes).unwrap_or(i32::MAX),
             endpoint: status.endpoint,

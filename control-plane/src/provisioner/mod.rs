@@ -8,9 +8,11 @@
 //! failing data plane delays only its own clusters.
 
 mod backups;
+mod clusters;
 mod endpoints;
 pub mod kubernetes;
 mod observed;
+mod provisioned;
 pub mod simulated;
 
 use std::collections::HashMap;
@@ -24,10 +26,13 @@ use uuid::Uuid;
 
 pub use kubernetes::KubernetesPlane;
 use observed::Mirrored;
-pub use observed::{Observed, Tracked};
+pub use observed::Observed;
+use provisioned::Provisioned;
 
-use crate::clusters::stored_spec;
-use crate::resource::Kind;
+use crate::clusters::Cluster;
+use crate::endpoints::Endpoint;
+pub use crate::resource::Tracked;
+use crate::resource::{self, Kind};
 use crate::{Error, Result, audit};
 
 /// How long the simulated data plane takes to act on a change.
@@ -120,121 +125,71 @@ impl Provisioner {
     /// many it handled.
     #[tracing::instrument(name = "provisioner pass", level = "debug", skip_all)]
     pub async fn run_once_at(&self, now: DateTime<Utc>) -> Result<usize> {
-        let clusters: Vec<Tracked> = sqlx::query_as(
-            "SELECT id, organization_id, name, data_plane_id, generation, applied_generation,
-                    applied_at, deletion_requested_at, version, nodes, replication_factor,
-                    cpu_millicores, memory_mib, storage_gib, observed_generation,
-                    current_version, ready_nodes, suspended_by IS NOT NULL AS suspended,
-                    backup_schedule, backup_retention_days, backup_retention_count, backup_verify,
-                    (SELECT d.backup_destination FROM data_planes d WHERE d.id = data_plane_id)
-                        AS backup_destination,
-                    maintenance_window
-             FROM vector_clusters
-             WHERE phase NOT IN ('Ready', 'Suspended') OR applied_generation < generation
-                OR deletion_requested_at IS NOT NULL OR synced_at IS NULL OR synced_at < $1
-             ORDER BY synced_at NULLS FIRST, id
-             LIMIT $2",
-        )
-        .bind(now - RESYNC)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
-        let count = clusters.len();
-        for cluster in clusters {
-            if let Err(err) = self.handle(&cluster, now).await {
-                tracing::warn!(cluster = %cluster.id, error = %err, "provisioning failed; will retry");
-            }
-        }
-        Ok(count + self.endpoints_pass(now).await? + self.backups_pass(now).await?)
+        Ok(self.pass::<Cluster>(now).await?
+            + self.pass::<Endpoint>(now).await?
+            + self.backups_pass(now).await?)
     }
 
-    #[tracing::instrument(name = "provision cluster", skip_all, fields(
-        cluster = %cluster.id,
-        organization = %cluster.organization_id,
-        generation = cluster.generation,
+    /// Handles each resource of kind `M` with work to do; a failure delays
+    /// only its own resource.
+    async fn pass<M: Provisioned>(&self, now: DateTime<Utc>) -> Result<usize> {
+        let mut conn = self.pool.acquire().await?;
+        let due = resource::due::<M>(&mut conn, now - RESYNC, M::ALSO_DUE, BATCH).await?;
+        drop(conn);
+        for tracked in &due {
+            if let Err(err) = self.handle(tracked, now).await {
+                tracing::warn!(
+                    kind = M::KIND.noun(),
+                    id = %tracked.resource.id(),
+                    error = %err,
+                    "provisioning failed; will retry"
+                );
+            }
+        }
+        Ok(due.len())
+    }
+
+    #[tracing::instrument(name = "provision", skip_all, fields(
+        kind = M::KIND.noun(),
+        id = %tracked.resource.id(),
+        organization = %tracked.organization_id,
+        generation = tracked.resource.generation(),
     ))]
-    async fn handle(&self, cluster: &Tracked, now: DateTime<Utc>) -> Result<()> {
-        let plane = self.plane(cluster.data_plane_id).await?;
-        if cluster.deletion_requested_at.is_some() {
+    async fn handle<M: Provisioned>(&self, tracked: &Tracked<M>, now: DateTime<Utc>) -> Result<()> {
+        let plane = self.plane(tracked.data_plane_id).await?;
+        let id = tracked.resource.id();
+        if let Some(asked) = tracked.resource.deletion_requested_at() {
             let gone = match &plane {
-                Plane::Simulated => simulated::gone(cluster, now, self.simulated_delay),
+                Plane::Simulated => simulated::gone(asked, now, self.simulated_delay),
                 Plane::Kubernetes(k8s) => {
-                    k8s.delete::<crds::VectorCluster>(cluster.organization_id, &cluster.name)
+                    k8s.delete::<M::Resource>(tracked.organization_id, tracked.resource.name())
                         .await?
                 }
             };
             return self
-                .finish_deletion(
-                    Kind::Cluster,
-                    cluster.id,
-                    cluster.organization_id,
-                    gone,
-                    now,
-                )
+                .finish_deletion(M::KIND, id, tracked.organization_id, gone, now)
                 .await;
         }
-        let mut cluster = cluster.clone();
-        if cluster.applied_generation < cluster.generation {
+        let mut tracked = tracked.clone();
+        if tracked.applied_generation < tracked.resource.generation() || M::woken(&tracked) {
             if let Plane::Kubernetes(k8s) = &plane {
-                let spec = stored_spec(
-                    cluster.id,
-                    &cluster.version,
-                    [
-                        cluster.nodes,
-                        cluster.replication_factor,
-                        cluster.cpu_millicores,
-                        cluster.memory_mib,
-                        cluster.storage_gib,
-                    ],
-                    cluster.suspended,
-                    crate::backups::stored_policy(
-                        cluster.id,
-                        cluster.backup_schedule.as_deref(),
-                        cluster.backup_retention_days,
-                        cluster.backup_retention_count,
-                        cluster.backup_verify,
-                        cluster.backup_destination.as_ref(),
-                    )?,
-                    cluster.maintenance_window.as_ref().map(|w| w.0),
-                )?;
-                k8s.apply_cluster(&cluster, spec).await?;
+                M::apply(k8s, &tracked).await?;
             }
-            self.mark_applied(Kind::Cluster, cluster.id, cluster.generation, now)
-                .await?;
-            cluster.applied_generation = cluster.generation;
-            cluster.applied_at = Some(now);
+            let generation = tracked.resource.generation();
+            self.mark_applied(M::KIND, id, generation, now).await?;
+            tracked.applied_generation = generation;
+            tracked.applied_at = Some(now);
         }
         let observed = match &plane {
-            Plane::Simulated => Some(simulated::observe(&cluster, now, self.simulated_delay)),
-            Plane::Kubernetes(k8s) => {
-                if cluster.backup_schedule.is_some() {
-                    self.mirror_operator_backups(k8s, &cluster).await?;
-                }
-                k8s.observe(&cluster).await?
-            }
+            Plane::Simulated => Some(M::simulate(&tracked, now, self.simulated_delay)),
+            Plane::Kubernetes(k8s) => M::observe(self, k8s, &tracked).await?,
         };
-        let status = observed.as_ref().map(|o| Mirrored {
-            phase: o.phase.as_str(),
-            observed_generation: o.observed_generation,
-            revision: o.current_version.as_deref(),
-            ready: o.ready_nodes,
-            endpoint: o.endpoint.as_deref(),
-            conditions: &o.conditions,
-        });
-        self.mirror(Kind::Cluster, cluster.id, status, now).await?;
-        if let Some(o) = observed {
-            sqlx::query(
-                "UPDATE vector_clusters SET placement = $2,
-                     backup_last_verified = COALESCE($3, backup_last_verified)
-                 WHERE id = $1",
-            )
-            .bind(cluster.id)
-            .bind(o.placement.map(sqlx::types::Json))
-            .bind(o.last_verified.map(sqlx::types::Json))
-            .execute(&self.pool)
+        self.mirror(M::KIND, id, observed.as_ref().map(M::mirrored), now)
             .await?;
+        match observed {
+            Some(observed) => M::record(&self.pool, id, observed).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes what the data plane reports into the resource's row; with

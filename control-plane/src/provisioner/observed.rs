@@ -34,31 +34,18 @@ pub(super) struct Mirrored<'a> {
     pub conditions: &'a Value,
 }
 
-/// A cluster as the provisioner tracks it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Tracked {
-    pub id: uuid::Uuid,
-    pub organization_id: uuid::Uuid,
-    pub name: String,
-    pub data_plane_id: uuid::Uuid,
-    pub generation: i64,
-    pub applied_generation: i64,
-    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub deletion_requested_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub version: String,
-    pub nodes: i32,
-    pub replication_factor: i32,
-    pub cpu_millicores: i32,
-    pub memory_mib: i32,
-    pub storage_gib: i32,
-    pub observed_generation: i64,
-    pub current_version: Option<String>,
-    pub ready_nodes: i32,
-    pub suspended: bool,
-    pub backup_schedule: Option<String>,
-    pub backup_retention_days: Option<i32>,
-    pub backup_retention_count: Option<i32>,
-    pub backup_verify: bool,
-    pub backup_destination: Option<sqlx::types::Json<serde_json::Value>>,
-    pub maintenance_window: Option<sqlx::types::Json<crds::maintenance::MaintenanceWindow>>,
+/// The control-plane generation a data plane has acted on: the one last
+/// applied once the operator's `observedGeneration` reaches the resource's
+/// own generation, else still `previous`.
+pub(super) fn acted_on(
+    generation: Option<i64>,
+    observed: Option<i64>,
+    applied: i64,
+    previous: i64,
+) -> i64 {
+    if observed.is_some() && observed == generation {
+        applied
+    } else {
+        previous
+    }
 }

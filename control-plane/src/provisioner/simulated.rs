@@ -8,28 +8,34 @@ use serde_json::json;
 use crds::maintenance::WAITING_REASON;
 use crds::vector_cluster::Placement;
 
-use super::observed::{Observed, Tracked};
-use crate::clusters::ClusterPhase;
+use super::observed::Observed;
+use crate::clusters::{Cluster, ClusterPhase};
+use crate::db::sql_int;
+use crate::resource::Tracked;
 
 /// The endpoint of a simulated cluster: shaped like a real one, marked so.
-pub fn endpoint(cluster: &Tracked) -> String {
+pub fn endpoint(cluster: &Tracked<Cluster>) -> String {
     format!(
         "http://{}.{}.simulated.invalid:6333",
-        cluster.name,
+        cluster.resource.name,
         cluster.organization_id.simple()
     )
 }
 
-pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observed {
+pub fn observe(tracked: &Tracked<Cluster>, now: DateTime<Utc>, delay: Duration) -> Observed {
+    let cluster = &tracked.resource;
+    let spec = &cluster.spec;
+    let wanted = spec.version.to_string();
+    let nodes = sql_int(spec.nodes);
     let settled =
-        cluster.applied_at.is_some_and(|at| at + delay <= now) && cluster.applied_generation > 0;
-    if settled && cluster.suspended {
+        tracked.applied_at.is_some_and(|at| at + delay <= now) && tracked.applied_generation > 0;
+    if settled && spec.suspend {
         return Observed {
             phase: ClusterPhase::Suspended,
-            observed_generation: cluster.applied_generation,
-            current_version: Some(cluster.version.clone()),
+            observed_generation: tracked.applied_generation,
+            current_version: Some(wanted),
             ready_nodes: 0,
-            endpoint: Some(endpoint(cluster)),
+            endpoint: Some(endpoint(tracked)),
             conditions: json!([{ "type": "Ready", "status": "False", "reason": "Suspended",
                                  "message": "simulated: suspended, no nodes run, data is kept" }]),
             placement: None,
@@ -40,21 +46,18 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
     // cluster serves on the version it runs meanwhile.
     if let (true, Some(window), Some(running)) = (
         settled,
-        cluster.maintenance_window.as_ref().map(|w| w.0),
+        spec.maintenance_window,
         cluster.current_version.as_ref(),
-    ) && *running != cluster.version
+    ) && *running != wanted
         && !window.is_open(now)
     {
-        let message = format!(
-            "simulated: {}",
-            window.waiting_message(&cluster.version, now)
-        );
+        let message = format!("simulated: {}", window.waiting_message(&wanted, now));
         return Observed {
             phase: ClusterPhase::Ready,
-            observed_generation: cluster.applied_generation,
+            observed_generation: tracked.applied_generation,
             current_version: Some(running.clone()),
-            ready_nodes: cluster.nodes,
-            endpoint: Some(endpoint(cluster)),
+            ready_nodes: nodes,
+            endpoint: Some(endpoint(tracked)),
             conditions: json!([
                 { "type": "Ready", "status": "True", "reason": WAITING_REASON, "message": message },
                 { "type": "Progressing", "status": "True", "reason": WAITING_REASON, "message": message },
@@ -64,16 +67,13 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
         };
     }
     if settled {
-        let message = format!(
-            "simulated: {} of {} nodes ready",
-            cluster.nodes, cluster.nodes
-        );
+        let message = format!("simulated: {nodes} of {nodes} nodes ready");
         return Observed {
             phase: ClusterPhase::Ready,
-            observed_generation: cluster.applied_generation,
-            current_version: Some(cluster.version.clone()),
-            ready_nodes: cluster.nodes,
-            endpoint: Some(endpoint(cluster)),
+            observed_generation: tracked.applied_generation,
+            current_version: Some(wanted),
+            ready_nodes: nodes,
+            endpoint: Some(endpoint(tracked)),
             conditions: json!([{ "type": "Ready", "status": "True", "reason": "Simulated", "message": message }]),
             placement: held(cluster),
             last_verified: None,
@@ -89,7 +89,7 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
         observed_generation: cluster.observed_generation,
         current_version: cluster.current_version.clone(),
         ready_nodes: cluster.ready_nodes,
-        endpoint: cluster.current_version.as_ref().map(|_| endpoint(cluster)),
+        endpoint: cluster.current_version.as_ref().map(|_| endpoint(tracked)),
         conditions: json!([{ "type": "Ready", "status": "False", "reason": "Simulated",
                              "message": "simulated: applying the change" }]),
         placement: held(cluster),
@@ -98,15 +98,13 @@ pub fn observe(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> Observ
 }
 
 /// A simulated cluster stores nothing: several nodes place no collection.
-fn held(cluster: &Tracked) -> Option<Placement> {
-    (cluster.nodes > 1).then(Placement::default)
+fn held(cluster: &Cluster) -> Option<Placement> {
+    (cluster.spec.nodes > 1).then(Placement::default)
 }
 
-/// A simulated cluster is gone `delay` after its deletion was asked for.
-pub fn gone(cluster: &Tracked, now: DateTime<Utc>, delay: Duration) -> bool {
-    cluster
-        .deletion_requested_at
-        .is_some_and(|at| at + delay <= now)
+/// A simulated resource is gone `delay` after its deletion was asked for.
+pub fn gone(asked: DateTime<Utc>, now: DateTime<Utc>, delay: Duration) -> bool {
+    asked + delay <= now
 }
 
 #[cfg(test)]
@@ -114,32 +112,46 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn tracked(applied_at: Option<DateTime<Utc>>) -> Tracked {
+    fn tracked(applied_at: Option<DateTime<Utc>>) -> Tracked<Cluster> {
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).unwrap();
         Tracked {
-            id: uuid::Uuid::nil(),
+            resource: Cluster {
+                id: uuid::Uuid::nil(),
+                name: "search".into(),
+                region: "local".into(),
+                simulated: true,
+                spec: crds::VectorClusterSpec::new(
+                    "1.13.6".parse().unwrap(),
+                    3,
+                    2,
+                    crds::vector_cluster::NodeResources {
+                        cpu_millicores: 1000,
+                        memory_mib: 2048,
+                        storage_gib: 10,
+                    },
+                ),
+                generation: 1,
+                phase: ClusterPhase::Provisioning,
+                observed_generation: 0,
+                current_version: None,
+                ready_nodes: 0,
+                endpoint: None,
+                conditions: sqlx::types::Json(json!([])),
+                created_at: at,
+                updated_at: at,
+                deletion_requested_at: None,
+                suspended_reason: None,
+                backup_last_verified: None,
+                backup_destination: None,
+                restore_from: None,
+                restore_phase: None,
+                restore_message: None,
+                placement: None,
+            },
             organization_id: uuid::Uuid::nil(),
-            name: "search".into(),
             data_plane_id: uuid::Uuid::nil(),
-            generation: 1,
             applied_generation: i64::from(applied_at.is_some()),
             applied_at,
-            deletion_requested_at: None,
-            version: "1.13.6".into(),
-            nodes: 3,
-            replication_factor: 2,
-            cpu_millicores: 1000,
-            memory_mib: 2048,
-            storage_gib: 10,
-            observed_generation: 0,
-            current_version: None,
-            ready_nodes: 0,
-            suspended: false,
-            backup_schedule: None,
-            backup_retention_days: None,
-            backup_retention_count: None,
-            backup_verify: false,
-            backup_destination: None,
-            maintenance_window: None,
         }
     }
 
@@ -147,8 +159,8 @@ mod tests {
     fn a_suspended_cluster_runs_no_nodes_once_applied() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let mut c = tracked(Some(t0));
-        c.suspended = true;
-        c.current_version = Some("1.13.6".into());
+        c.resource.spec.suspend = true;
+        c.resource.current_version = Some("1.13.6".into());
         let delay = Duration::seconds(3);
         assert_eq!(observe(&c, t0, delay).phase, ClusterPhase::Updating);
         let settled = observe(&c, t0 + delay, delay);
@@ -177,7 +189,7 @@ mod tests {
     fn a_change_to_a_running_cluster_shows_updating() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let mut c = tracked(Some(t0));
-        c.current_version = Some("1.13.6".into());
+        c.resource.current_version = Some("1.13.6".into());
         assert_eq!(
             observe(&c, t0, Duration::seconds(3)).phase,
             ClusterPhase::Updating
@@ -195,13 +207,13 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
         let delay = Duration::seconds(3);
         let mut c = tracked(Some(t0));
-        c.current_version = Some("1.13.6".into());
-        c.version = "1.14.0".into();
-        c.maintenance_window = Some(sqlx::types::Json(MaintenanceWindow {
+        c.resource.current_version = Some("1.13.6".into());
+        c.resource.spec.version = "1.14.0".parse().unwrap();
+        c.resource.spec.maintenance_window = Some(MaintenanceWindow {
             day: None,
             start_hour: 22,
             duration_hours: 2,
-        }));
+        });
 
         let waiting = observe(&c, t0 + delay, delay);
         assert_eq!(waiting.phase, ClusterPhase::Ready);
@@ -221,7 +233,7 @@ mod tests {
         let upgraded = observe(&c, in_window, delay);
         assert_eq!(upgraded.current_version.as_deref(), Some("1.14.0"));
 
-        c.maintenance_window = None;
+        c.resource.spec.maintenance_window = None;
         let at_once = observe(&c, t0 + delay, delay);
         assert_eq!(at_once.current_version.as_deref(), Some("1.14.0"));
     }
@@ -229,10 +241,7 @@ mod tests {
     #[test]
     fn deletion_completes_after_the_delay() {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
-        let mut c = tracked(Some(t0));
-        assert!(!gone(&c, t0, Duration::zero()));
-        c.deletion_requested_at = Some(t0);
-        assert!(!gone(&c, t0 + Duration::seconds(1), Duration::seconds(2)));
-        assert!(gone(&c, t0 + Duration::seconds(2), Duration::seconds(2)));
+        assert!(!gone(t0, t0 + Duration::seconds(1), Duration::seconds(2)));
+        assert!(gone(t0, t0 + Duration::seconds(2), Duration::seconds(2)));
     }
 }

@@ -201,6 +201,11 @@ pub struct VerificationJson {
     pub message: Option<String>,
 }
 
+/// A size as the answer states it (the spec's bounds keep it in range).
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 impl From<Cluster> for ClusterJson {
     fn from(c: Cluster) -> Self {
         ClusterJson {
@@ -210,19 +215,19 @@ impl From<Cluster> for ClusterJson {
             region: c.region,
             simulated: c.simulated,
             spec: ClusterSpecJson {
-                version: c.version,
-                nodes: c.nodes,
-                replication_factor: c.replication_factor,
-                cpu_millicores: c.cpu_millicores,
-                memory_mib: c.memory_mib,
-                storage_gib: c.storage_gib,
-                backup: c.backup_schedule.map(|schedule| BackupPolicyJson {
-                    schedule,
-                    retention_days: c.backup_retention_days.map_or(0, i64::from),
-                    retention_count: c.backup_retention_count.map(i64::from),
-                    verify: c.backup_verify,
+                version: c.spec.version.to_string(),
+                nodes: int(c.spec.nodes),
+                replication_factor: int(c.spec.replication_factor),
+                cpu_millicores: int(c.spec.resources.cpu_millicores),
+                memory_mib: int(c.spec.resources.memory_mib),
+                storage_gib: int(c.spec.resources.storage_gib),
+                backup: c.spec.backup.map(|b| BackupPolicyJson {
+                    schedule: b.schedule,
+                    retention_days: i64::from(b.retention.max_age_days),
+                    retention_count: Some(i64::from(b.retention.count)),
+                    verify: b.verify,
                 }),
-                maintenance_window: c.maintenance_window.map(|w| MaintenanceWindowJson {
+                maintenance_window: c.spec.maintenance_window.map(|w| MaintenanceWindowJson {
                     day: w.day.map(|d| d.as_str().to_owned()),
                     start_hour: i64::from(w.start_hour),
                     duration_hours: i64::from(w.duration_hours),

@@ -128,8 +128,9 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
                 @for c in &fleet {
                     tr {
                         td { (c.region) } td { (c.organization) } td { (c.name) } td { (c.phase) }
-                        td { (c.current_version.as_deref().unwrap_or("—")) @if c.current_version.as_deref() != Some(c.version.as_str()) { " → " (c.version) } }
-                        td class="num" { (c.ready_nodes) " / " (c.nodes) }
+                        @let wanted = c.spec.version.to_string();
+                        td { (c.current_version.as_deref().unwrap_or("—")) @if c.current_version.as_deref() != Some(wanted.as_str()) { " → " (wanted) } }
+                        td class="num" { (c.ready_nodes) " / " (c.spec.nodes) }
                     }
                 }
             }

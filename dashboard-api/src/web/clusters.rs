@@ -52,7 +52,7 @@ pub async fn overview(
                             td { (c.region) @if c.simulated { " (simulated)" } }
                             (phase_cell(c.phase.as_str(), c.suspended_reason.as_deref()))
                             td { (c.current_version.as_deref().unwrap_or("—")) }
-                            td class="num" { (c.ready_nodes) " / " (c.nodes) }
+                            td class="num" { (c.ready_nodes) " / " (c.spec.nodes) }
                         }
                     }
                 }
@@ -139,9 +139,9 @@ pub async fn cluster(
         table {
             tbody {
                 (region_row(&c.region, c.simulated))
-                tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.version) ")" } }
-                tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.nodes) " ready; replication " (c.replication_factor) } }
-                tr { th { "Storage" } td { (c.storage_gib) " GiB per node" } }
+                tr { th { "Version" } td { (c.current_version.as_deref().unwrap_or("—")) " (wanted " (c.spec.version) ")" } }
+                tr { th { "Nodes" } td { (c.ready_nodes) " of " (c.spec.nodes) " ready; replication " (c.spec.replication_factor) } }
+                tr { th { "Storage" } td { (c.spec.resources.storage_gib) " GiB per node" } }
                 tr { th { "Endpoint" } td { code { (endpoint) } } }
                 @if c.restore_from.is_some() {
                     tr { th { "Restore" } td { "from a backup: " (c.restore_phase.as_deref().unwrap_or("Pending"))
@@ -155,14 +155,14 @@ pub async fn cluster(
         h2 { "Resize or upgrade" }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/update" } {
             input type="hidden" name="csrf" value=(session.csrf);
-            label { "Version" input name="version" value=(c.version) required; }
-            label { "Nodes" input type="number" name="nodes" min="1" value=(c.nodes) required; }
+            label { "Version" input name="version" value=(c.spec.version) required; }
+            label { "Nodes" input type="number" name="nodes" min="1" value=(c.spec.nodes) required; }
             label { "Storage per node (GiB)" small { "volumes only grow" }
-                input type="number" name="storage_gib" min=(c.storage_gib) value=(c.storage_gib) required; }
+                input type="number" name="storage_gib" min=(c.spec.resources.storage_gib) value=(c.spec.resources.storage_gib) required; }
             button type="submit" { "Apply" }
         }
         h2 { "Maintenance window" }
-        @let window = c.maintenance_window.as_ref().map(|w| w.0);
+        @let window = c.spec.maintenance_window;
         @match window {
             Some(w) => p { "Upgrades and resizes begin only in the window: " (w) "." },
             None => p { "Upgrades and resizes roll as soon as they are made." },
@@ -190,9 +190,10 @@ pub async fn cluster(
             }
         }
         h2 { "Backups" }
-        @match &c.backup_schedule {
-            Some(schedule) => p { "Scheduled " code { (schedule) } " (UTC), kept "
-                (c.backup_retention_days.unwrap_or(0)) " days." },
+        @let backup = c.spec.backup.as_ref();
+        @match backup {
+            Some(b) => p { "Scheduled " code { (b.schedule) } " (UTC), kept "
+                (b.retention.max_age_days) " days." },
             None => p { "No schedule." },
         }
         @if let Some(v) = c.backup_last_verified.as_ref().map(|v| &v.0) {
@@ -204,10 +205,10 @@ pub async fn cluster(
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backup-policy" } {
             input type="hidden" name="csrf" value=(session.csrf);
             label { "Schedule" small { "cron in UTC, such as 0 2 * * * or @daily" }
-                input name="schedule" required value=(c.backup_schedule.as_deref().unwrap_or("0 2 * * *")); }
+                input name="schedule" required value=(backup.map_or("0 2 * * *", |b| b.schedule.as_str())); }
             label { "Keep (days)" input type="number" name="retention_days" min="1"
-                value=(c.backup_retention_days.unwrap_or(7)) required; }
-            label { input type="checkbox" name="verify" value="yes" checked[c.backup_verify];
+                value=(backup.map_or(7, |b| b.retention.max_age_days)) required; }
+            label { input type="checkbox" name="verify" value="yes" checked[backup.is_some_and(|b| b.verify)];
                 " Prove each backup by restoring it into a throwaway cluster (Business; not billed)" }
             button type="submit" { "Save schedule" }
         }
@@ -285,7 +286,7 @@ pub async fn update_cluster(
     if form.confirmed.is_none() {
         let (c, risk) = db!(state, |conn| async {
             let c = clusters::get(&mut conn, &access, cluster_id).await?;
-            let risk = if form.nodes < i64::from(c.nodes) && form.nodes >= 1 {
+            let risk = if form.nodes < i64::from(c.spec.nodes) && form.nodes >= 1 {
                 match clusters::resize_risk(&mut conn, &access, cluster_id, form.nodes).await {
                     Ok(risk) => Some(Some(risk)),
                     Err(control_plane::Error::Conflict(Conflict::PlacementUnknown)) => Some(None),

@@ -18,7 +18,7 @@ pub(super) fn confirm_shrink(
 ) -> Markup {
     let nodes = |n: i64| format!("{n} node{}", if n == 1 { "" } else { "s" });
     html! {
-        h1 { "Shrink " (c.name) " from " (nodes(i64::from(c.nodes))) " to " (nodes(form.nodes)) "?" }
+        h1 { "Shrink " (c.name) " from " (nodes(i64::from(c.spec.nodes))) " to " (nodes(form.nodes)) "?" }
         @match risk {
             None => p { "Where this cluster's shards are has not been reported yet. The operator moves every shard off the leaving nodes before they stop, whatever this page can show." },
             Some(r) if !r.refused.is_empty() => {
@@ -65,7 +65,7 @@ pub(super) fn confirm_shrink(
                 button type="submit" { "Shrink to " (nodes(form.nodes)) }
             }
         }
-        p { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { "Keep " (nodes(i64::from(c.nodes))) } }
+        p { a href={ "/orgs/" (org_id) "/clusters/" (c.id) } { "Keep " (nodes(i64::from(c.spec.nodes))) } }
     }
 }
 

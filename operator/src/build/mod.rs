@@ -194,19 +194,17 @@ pub(crate) mod fixtures {
         let mut vc = VectorCluster::new(
             "search",
             VectorClusterSpec {
-                version: EngineVersion::new(1, 13, 6),
-                nodes,
-                replication_factor,
-                resources: NodeResources {
-                    cpu_millicores: 2000,
-                    memory_mib: 4096,
-                    storage_gib: 20,
-                },
-                storage_class: None,
-                suspend: false,
                 allowed_source_cidrs: vec!["203.0.113.0/24".to_owned()],
-                backup: None,
-                maintenance_window: None,
+                ..VectorClusterSpec::new(
+                    EngineVersion::new(1, 13, 6),
+                    nodes,
+                    replication_factor,
+                    NodeResources {
+                        cpu_millicores: 2000,
+                        memory_mib: 4096,
+                        storage_gib: 20,
+                    },
+                )
             },
         );
         vc.metadata.namespace = Some("org-acme".to_owned());

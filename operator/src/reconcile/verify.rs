@@ -44,15 +44,8 @@ pub fn throwaway_spec(source: &VectorClusterSpec) -> VectorClusterSpec {
         .saturating_mul(source.nodes)
         .min(*STORAGE_GIB.end());
     VectorClusterSpec {
-        version: source.version,
-        nodes: 1,
-        replication_factor: 1,
-        resources,
         storage_class: source.storage_class.clone(),
-        suspend: false,
-        allowed_source_cidrs: Vec::new(),
-        backup: None,
-        maintenance_window: None,
+        ..VectorClusterSpec::new(source.version, 1, 1, resources)
     }
 }
 

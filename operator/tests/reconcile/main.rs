@@ -43,21 +43,16 @@ use serde_json::{Value, json};
 pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> VectorCluster {
     let mut vc = VectorCluster::new(
         "search",
-        VectorClusterSpec {
+        VectorClusterSpec::new(
             version,
             nodes,
             replication_factor,
-            resources: NodeResources {
+            NodeResources {
                 cpu_millicores: 1000,
                 memory_mib: 2048,
                 storage_gib: 10,
             },
-            storage_class: None,
-            suspend: false,
-            allowed_source_cidrs: vec![],
-            backup: None,
-            maintenance_window: None,
-        },
+        ),
     );
     vc.metadata.namespace = Some(harness::NS.to_owned());
     vc.metadata.uid = Some("7d3a0c6e-1111-4000-8000-000000000001".to_owned());
