@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::on_unique;
+use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result};
 
 /// A region customers can place clusters in.
@@ -122,13 +123,29 @@ pub async fn regions(conn: &mut PgConnection) -> Result<Vec<Region>> {
     .await?)
 }
 
-pub(crate) async fn by_region(conn: &mut PgConnection, region: &str) -> Result<Option<Uuid>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM data_planes WHERE region = $1")
-            .bind(region)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
+/// The data plane that serves `region`, for a resource being made there;
+/// an unknown region is a field error in `errors` naming those there are.
+/// An invalid name is left to the request's own parse, which says why.
+pub(crate) async fn placing(
+    conn: &mut PgConnection,
+    region: &str,
+    errors: &mut ValidationErrors,
+) -> Result<Option<Uuid>> {
+    let Ok(valid) = crate::validation::region(region) else {
+        return Ok(None);
+    };
+    let found = sqlx::query_scalar("SELECT id FROM data_planes WHERE region = $1")
+        .bind(valid)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if found.is_none() {
+        let known: Vec<String> = regions(conn).await?.into_iter().map(|r| r.region).collect();
+        errors.add(
+            "region",
+            format!("unknown region `{region}`; available: {}", known.join(", ")),
+        );
+    }
+    Ok(found)
 }
 
 /// A new ingest token for a data plane's usage collector, replacing any

@@ -103,27 +103,7 @@ pub async fn create(
     access.require(Permission::ClustersWrite)?;
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
-    // Looked up only when it can be: `parse` has said why otherwise.
-    let region = crate::validation::region(&request.region).ok();
-    let data_plane = match region {
-        Some(region) => data_planes::by_region(conn, region).await?,
-        None => None,
-    };
-    if data_plane.is_none() && region.is_some() {
-        let known: Vec<String> = data_planes::regions(conn)
-            .await?
-            .into_iter()
-            .map(|r| r.region)
-            .collect();
-        errors.add(
-            "region",
-            format!(
-                "unknown region `{}`; available: {}",
-                request.region,
-                known.join(", ")
-            ),
-        );
-    }
+    let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
     let ((name, mut spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
 
     let plan = organizations::lock_plan(conn, access, catalog).await?;

@@ -74,15 +74,7 @@ pub async fn create(
     access.require(Permission::EndpointsWrite)?;
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
-    // Looked up only when it can be: `parse` has said why otherwise.
-    let region = crate::validation::region(&request.region).ok();
-    let data_plane = match region {
-        Some(region) => data_planes::by_region(conn, region).await?,
-        None => None,
-    };
-    if data_plane.is_none() && region.is_some() {
-        errors.add("region", format!("unknown region `{}`", request.region));
-    }
+    let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
     let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
     entitlements::may_use_gpus(
         organizations::lock_plan(conn, access, catalog).await?,
