@@ -19,9 +19,10 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow, PgConnection, Row as _};
 use uuid::Uuid;
 
-use crate::access::OrgAccess;
+use crate::access::{OrgAccess, Permission};
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
+use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit};
 
 /// A kind of resource; each has its own table.
@@ -67,6 +68,14 @@ impl Kind {
         match self {
             Kind::Cluster => &["Ready"],
             Kind::Endpoint => &["Ready", "ScaledToZero"],
+        }
+    }
+
+    /// What reading and what changing this kind takes.
+    fn permissions(self) -> (Permission, Permission) {
+        match self {
+            Kind::Cluster => (Permission::ClustersRead, Permission::ClustersWrite),
+            Kind::Endpoint => (Permission::EndpointsRead, Permission::EndpointsWrite),
         }
     }
 
@@ -178,6 +187,7 @@ pub(crate) async fn get<M: Managed>(
     access: &OrgAccess,
     id: Uuid,
 ) -> Result<M> {
+    access.require(M::KIND.permissions().0)?;
     scoped(conn, access.organization_id(), id, "").await
 }
 
@@ -187,6 +197,7 @@ pub(crate) async fn list<M: Managed>(
     access: &OrgAccess,
     page: PageRequest,
 ) -> Result<Page<M>> {
+    access.require(M::KIND.permissions().0)?;
     let rows = sqlx::query_as(AssertSqlSafe(format!(
         "{} WHERE r.organization_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3",
         select::<M>("")
@@ -214,6 +225,28 @@ pub(crate) async fn held<M: Managed>(
     .fetch_all(&mut *conn)
     .await?;
     Ok(specs.into_iter().map(|s| s.0).collect())
+}
+
+/// Changes a resource as a request asks: `apply` makes the next spec from
+/// the current one or names every field at fault, and `admit` checks a spec
+/// that differs against the plan.
+pub(crate) async fn change_requested<M: Managed>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    id: Uuid,
+    apply: impl FnOnce(&M::Spec, &mut ValidationErrors) -> Option<M::Spec>,
+    admit: impl FnOnce(&M::Spec) -> Result<()>,
+) -> Result<M> {
+    change_spec(conn, access, id, "update", |current: &M| {
+        let mut errors = ValidationErrors::default();
+        let next = apply(current.spec(), &mut errors);
+        let next = errors.finish(next)?;
+        if &next != current.spec() {
+            admit(&next)?;
+        }
+        Ok(next)
+    })
+    .await
 }
 
 /// Changes the desired spec of a resource of the caller's organization to
@@ -304,15 +337,16 @@ async fn scoped<M: Managed>(
     .ok_or_else(|| Error::not_found(M::KIND.noun()))
 }
 
-/// Asks for a resource to be deleted. The row stays, in phase `Deleting`,
+/// Asks for a resource to be deleted: the row stays, in phase `Deleting`,
 /// until the data plane confirms the resource is gone. Asking twice is
 /// harmless and audited once.
-pub(crate) async fn request_deletion(
+pub(crate) async fn delete<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
-    kind: Kind,
     id: Uuid,
-) -> Result<()> {
+) -> Result<M> {
+    let kind = M::KIND;
+    access.require(kind.permissions().1)?;
     let table = kind.table();
     let first_request: Option<bool> = sqlx::query_scalar(AssertSqlSafe(format!(
         "UPDATE {table} AS r
@@ -329,7 +363,7 @@ pub(crate) async fn request_deletion(
     if first_request.ok_or_else(|| Error::not_found(kind.noun()))? {
         audit(conn, access, kind, "delete", id, None).await?;
     }
-    Ok(())
+    get(conn, access, id).await
 }
 
 /// Records `verb` done to a resource through `access`, with `details`

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use control_plane::provisioner::KubernetesPlane;
 use crds::vector_cluster::NodeResources;
-use crds::{EngineVersion, VectorClusterSpec};
+use crds::{EngineVersion, VectorCluster, VectorClusterSpec};
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -78,7 +78,11 @@ async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resou
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
     let task = tokio::spawn(async move {
         plane
-            .apply_cluster(organization(), cluster_id(), "search", spec())
+            .apply_tenant(
+                organization(),
+                cluster_id(),
+                VectorCluster::new("search", spec()),
+            )
             .await
     });
 
@@ -459,7 +463,11 @@ async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
         .with_backup_credentials(Some(credentials));
     let task = tokio::spawn(async move {
         plane
-            .apply_cluster(organization(), cluster_id(), "search", spec())
+            .apply_tenant(
+                organization(),
+                cluster_id(),
+                VectorCluster::new("search", spec()),
+            )
             .await
     });
     for path in [

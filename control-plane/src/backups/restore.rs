@@ -2,13 +2,15 @@
 
 use billing::Catalog;
 use billing::entitlements;
+use crds::VectorClusterSpec;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::get;
 use crate::access::{OrgAccess, Permission};
-use crate::clusters::{self, Cluster, CreateCluster};
-use crate::{Conflict, Error, Result, audit, organizations};
+use crate::clusters::{self, Cluster, ClusterName};
+use crate::validation::ValidationErrors;
+use crate::{Conflict, Error, Result, audit, data_planes, organizations};
 
 /// Restores a succeeded backup into a new cluster named `name`, shaped as
 /// the backed-up cluster is now. The new cluster is provisioned as any
@@ -29,17 +31,18 @@ pub async fn restore(
         return Err(Error::Conflict(Conflict::BackupNotRestorable(backup.name)));
     }
     let source = clusters::get(conn, access, cluster_id).await?;
-    let request = CreateCluster {
-        name: name.to_owned(),
-        region: source.region.clone(),
-        version: Some(source.spec.version.to_string()),
-        nodes: Some(i64::from(source.spec.nodes)),
-        replication_factor: Some(i64::from(source.spec.replication_factor)),
-        cpu_millicores: Some(i64::from(source.spec.resources.cpu_millicores)),
-        memory_mib: Some(i64::from(source.spec.resources.memory_mib)),
-        storage_gib: Some(i64::from(source.spec.resources.storage_gib)),
+    let mut errors = ValidationErrors::default();
+    let name = errors.check("name", ClusterName::parse(name));
+    let data_plane = data_planes::placing(conn, &source.region, &mut errors).await?;
+    let (name, data_plane) = errors.finish(name.zip(data_plane))?;
+    // Its shape, not its schedule, window or suspension.
+    let spec = VectorClusterSpec {
+        suspend: false,
+        backup: None,
+        maintenance_window: None,
+        ..source.spec
     };
-    let created = clusters::create(conn, access, catalog, &request).await?;
+    let created = clusters::admit(conn, access, catalog, data_plane, &name, spec, false).await?;
     sqlx::query(
         "UPDATE vector_clusters SET restore_from = $3, restore_phase = 'Pending'
          WHERE organization_id = $1 AND id = $2",

@@ -13,5 +13,5 @@ pub use crds::vector_cluster::NODES;
 pub use crds::vector_cluster::Phase as ClusterPhase;
 pub use request::{ClusterName, CreateCluster, UpdateCluster};
 pub use resize::{ResizeRisk, risk as resize_risk};
-pub(crate) use store::shape;
 pub use store::{Cluster, create, delete, get, list, update};
+pub(crate) use store::{admit, shape};

@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{CreateCluster, UpdateCluster};
+use super::{ClusterName, CreateCluster, UpdateCluster};
 use crate::access::{OrgAccess, Permission};
 use crate::page::{Page, PageRequest};
 use crate::resource::{self, Kind};
@@ -104,11 +104,33 @@ pub async fn create(
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
     let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
-    let ((name, mut spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    admit(
+        conn,
+        access,
+        catalog,
+        data_plane,
+        &name,
+        spec,
+        request.storage_gib.is_none(),
+    )
+    .await
+}
 
+/// Stores a new cluster `name` of `spec` in `data_plane` if the plan
+/// admits it. With `fit_storage` (none was asked for), a capped plan's
+/// cluster gets what fits under the cap.
+pub(crate) async fn admit(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    catalog: &Catalog,
+    data_plane: Uuid,
+    name: &ClusterName,
+    mut spec: VectorClusterSpec,
+    fit_storage: bool,
+) -> Result<Cluster> {
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    if request.storage_gib.is_none() && plan.storage_hard_cap {
-        // Unasked, a capped plan's cluster gets what fits under the cap.
+    if fit_storage && plan.storage_hard_cap {
         let fits = (plan.included_storage_gib / spec.nodes.max(1)).max(1);
         spec.resources.storage_gib = spec.resources.storage_gib.min(fits);
     }
@@ -127,7 +149,6 @@ pub async fn create(
 }
 
 pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
-    access.require(Permission::ClustersRead)?;
     resource::get(conn, access, id).await
 }
 
@@ -136,7 +157,6 @@ pub async fn list(
     access: &OrgAccess,
     page: PageRequest,
 ) -> Result<Page<Cluster>> {
-    access.require(Permission::ClustersRead)?;
     resource::list(conn, access, page).await
 }
 
@@ -151,22 +171,18 @@ pub async fn update(
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    resource::change_spec(conn, access, id, "update", |current: &Cluster| {
-        let mut errors = ValidationErrors::default();
-        let next = request.apply(&current.spec, &mut errors);
-        let next = errors.finish(next)?;
-        if next != current.spec {
-            entitlements::may_shape_cluster(plan, shape(&next))?;
-        }
-        Ok(next)
-    })
+    resource::change_requested(
+        conn,
+        access,
+        id,
+        |current, errors| request.apply(current, errors),
+        |next: &VectorClusterSpec| Ok(entitlements::may_shape_cluster(plan, shape(next))?),
+    )
     .await
 }
 
 /// Asks for the cluster to be deleted: it shows `Deleting` until the data
 /// plane confirms it is gone. Asking twice is harmless.
 pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Cluster> {
-    access.require(Permission::ClustersWrite)?;
-    resource::request_deletion(conn, access, Kind::Cluster, id).await?;
-    get(conn, access, id).await
+    resource::delete(conn, access, id).await
 }

@@ -85,7 +85,6 @@ pub async fn create(
 }
 
 pub async fn get(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
-    access.require(Permission::EndpointsRead)?;
     resource::get(conn, access, id).await
 }
 
@@ -94,7 +93,6 @@ pub async fn list(
     access: &OrgAccess,
     page: PageRequest,
 ) -> Result<Page<Endpoint>> {
-    access.require(Permission::EndpointsRead)?;
     resource::list(conn, access, page).await
 }
 
@@ -107,15 +105,13 @@ pub async fn update(
 ) -> Result<Endpoint> {
     access.require(Permission::EndpointsWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
-    resource::change_spec(conn, access, id, "update", |current: &Endpoint| {
-        let mut errors = ValidationErrors::default();
-        let next = request.apply(&current.spec, &mut errors);
-        let next = errors.finish(next)?;
-        if next != current.spec {
-            entitlements::may_use_gpus(plan, next.gpu.count)?;
-        }
-        Ok(next)
-    })
+    resource::change_requested(
+        conn,
+        access,
+        id,
+        |current, errors| request.apply(current, errors),
+        |next: &InferenceEndpointSpec| Ok(entitlements::may_use_gpus(plan, next.gpu.count)?),
+    )
     .await
 }
 
@@ -144,7 +140,5 @@ pub async fn wake(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Resu
 /// Asks for the endpoint to be deleted: it shows `Deleting` until the data
 /// plane confirms it is gone. Asking twice is harmless.
 pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Result<Endpoint> {
-    access.require(Permission::EndpointsWrite)?;
-    resource::request_deletion(conn, access, Kind::Endpoint, id).await?;
-    get(conn, access, id).await
+    resource::delete(conn, access, id).await
 }

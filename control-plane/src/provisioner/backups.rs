@@ -141,14 +141,16 @@ impl Provisioner {
             Plane::Kubernetes(k8s) => {
                 if backup.applied_at.is_none() {
                     let destination = destination(backup)?;
-                    k8s.apply_backup(
+                    k8s.apply_tenant(
                         backup.organization_id,
                         backup.id,
-                        &backup.name,
-                        VectorClusterBackupSpec {
-                            cluster: backup.cluster_name.clone(),
-                            destination,
-                        },
+                        VectorClusterBackup::new(
+                            &backup.name,
+                            VectorClusterBackupSpec {
+                                cluster: backup.cluster_name.clone(),
+                                destination,
+                            },
+                        ),
                     )
                     .await?;
                 }
@@ -173,14 +175,16 @@ impl Provisioner {
             Plane::Simulated => simulated(restore.restore_started_at, now, self.simulated_delay),
             Plane::Kubernetes(k8s) => {
                 if restore.restore_started_at.is_none() {
-                    k8s.apply_restore(
+                    k8s.apply_tenant(
                         restore.organization_id,
                         restore.id,
-                        &name,
-                        VectorClusterRestoreSpec {
-                            backup: restore.backup_name.clone(),
-                            target: restore.name.clone(),
-                        },
+                        VectorClusterRestore::new(
+                            &name,
+                            VectorClusterRestoreSpec {
+                                backup: restore.backup_name.clone(),
+                                target: restore.name.clone(),
+                            },
+                        ),
                     )
                     .await?;
                 }

@@ -30,8 +30,12 @@ impl Provisioned for Cluster {
     async fn apply(k8s: &KubernetesPlane, tracked: &Tracked<Self>) -> Result<()> {
         let cluster = &tracked.resource;
         let spec = crate::backups::in_region(cluster)?;
-        k8s.apply_cluster(tracked.organization_id, cluster.id, &cluster.name, spec)
-            .await?;
+        k8s.apply_tenant(
+            tracked.organization_id,
+            cluster.id,
+            VectorCluster::new(&cluster.name, spec),
+        )
+        .await?;
         Ok(())
     }
 

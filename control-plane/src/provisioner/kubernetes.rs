@@ -6,13 +6,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use crds::backup::{
-    VectorClusterBackup, VectorClusterBackupSpec, VectorClusterRestore, VectorClusterRestoreSpec,
-};
+use crds::backup::VectorClusterBackup;
 use crds::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
 use crds::names::WAKE_ANNOTATION;
 use crds::tenant;
-use crds::vector_cluster::{VectorCluster, VectorClusterSpec};
+use crds::vector_cluster::VectorCluster;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -176,13 +174,14 @@ impl KubernetesPlane {
         Ok(ns)
     }
 
-    /// Applies a tenant's resource into its namespace, labelled with its id.
-    async fn apply_tenant<K>(
+    /// Applies a tenant's resource (a cluster, a backup taken by hand, a
+    /// restore: the operator does the rest) into its namespace, labelled
+    /// with its id, keeping the resource's own annotations.
+    pub async fn apply_tenant<K>(
         &self,
         organization_id: Uuid,
         id: Uuid,
         mut resource: K,
-        annotations: BTreeMap<String, String>,
     ) -> Result<(), kube::Error>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -198,26 +197,14 @@ impl KubernetesPlane {
         if let Some(labels) = metadata.labels.as_mut() {
             labels.insert(LABEL_TENANT_ID.to_owned(), id.to_string());
         }
-        if !annotations.is_empty() {
-            metadata.annotations = Some(annotations);
-        }
+        metadata.annotations = resource.meta_mut().annotations.take();
         *resource.meta_mut() = metadata;
         self.apply(Api::namespaced(self.client.clone(), &ns), &resource)
             .await
     }
 
-    pub async fn apply_cluster(
-        &self,
-        organization_id: Uuid,
-        id: Uuid,
-        name: &str,
-        spec: VectorClusterSpec,
-    ) -> Result<(), kube::Error> {
-        let resource = VectorCluster::new(name, spec);
-        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
-            .await
-    }
-
+    /// An endpoint, with the time of a wake asked for (the operator scales
+    /// it up from zero when the annotation changes).
     pub async fn apply_endpoint(
         &self,
         organization_id: Uuid,
@@ -226,42 +213,10 @@ impl KubernetesPlane {
         spec: InferenceEndpointSpec,
         wake_requested_at: Option<DateTime<Utc>>,
     ) -> Result<(), kube::Error> {
-        let annotations = wake_requested_at
-            .map(|t| BTreeMap::from([(WAKE_ANNOTATION.to_owned(), t.to_rfc3339())]))
-            .unwrap_or_default();
-        self.apply_tenant(
-            organization_id,
-            id,
-            InferenceEndpoint::new(name, spec),
-            annotations,
-        )
-        .await
-    }
-
-    /// A backup taken by hand: the operator runs its Job.
-    pub async fn apply_backup(
-        &self,
-        organization_id: Uuid,
-        id: Uuid,
-        name: &str,
-        spec: VectorClusterBackupSpec,
-    ) -> Result<(), kube::Error> {
-        let resource = VectorClusterBackup::new(name, spec);
-        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
-            .await
-    }
-
-    /// A backup loaded into a cluster: the operator runs its Job.
-    pub async fn apply_restore(
-        &self,
-        organization_id: Uuid,
-        id: Uuid,
-        name: &str,
-        spec: VectorClusterRestoreSpec,
-    ) -> Result<(), kube::Error> {
-        let resource = VectorClusterRestore::new(name, spec);
-        self.apply_tenant(organization_id, id, resource, BTreeMap::new())
-            .await
+        let mut resource = InferenceEndpoint::new(name, spec);
+        resource.metadata.annotations = wake_requested_at
+            .map(|t| BTreeMap::from([(WAKE_ANNOTATION.to_owned(), t.to_rfc3339())]));
+        self.apply_tenant(organization_id, id, resource).await
     }
 
     /// The backups the operator took of a cluster (by schedule or before

@@ -104,12 +104,8 @@ pub async fn create_cluster(
     let request = CreateCluster {
         name: form.name,
         region: form.region,
-        version: None,
         nodes: form.nodes,
-        replication_factor: None,
-        cpu_millicores: None,
-        memory_mib: None,
-        storage_gib: None,
+        ..CreateCluster::default()
     };
     let catalog = state.catalog.get();
     let created = commit!(state, |tx| clusters::create(
