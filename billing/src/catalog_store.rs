@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::plan_history;
 use crate::{Error, Result};
 
 /// A catalog version as published.
@@ -38,10 +39,7 @@ pub async fn publish(conn: &mut PgConnection, catalog: &Catalog, by: &str) -> Re
     sqlx::query("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
         .execute(&mut *conn)
         .await?;
-    let in_use: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT plan FROM subscriptions ORDER BY plan")
-            .fetch_all(&mut *conn)
-            .await?;
+    let in_use = plan_history::plans_in_force(conn).await?;
     if let Some(missing) = in_use
         .into_iter()
         .find(|p| catalog.plan(&p.clone().into()).is_none())

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::catalog::PlanId;
 use crate::catalog_store::Published;
+use crate::plan_history;
 use crate::rating::{self, CreditBalance, PlanPeriod, RatedInvoice, UsageTotal};
 use crate::{Error, Period, Result};
 
@@ -209,8 +210,6 @@ pub async fn estimate(
 type Rated = (RatedInvoice, i64);
 /// Organization, usage from, meter, dimension, rollups, their sum.
 type UsageRow = (Uuid, DateTime<Utc>, String, String, i64, Decimal);
-/// Organization, plan, valid from, valid to.
-type HistoryRow = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Rates the period for every organization (or one), reading plan history,
 /// usage and credits with one statement each.
@@ -221,17 +220,7 @@ async fn rate_all(
     only: Option<Uuid>,
 ) -> Result<Vec<(Uuid, Result<Rated, rating::RatingError>)>> {
     let catalog = &published.catalog;
-    let history: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT organization_id, plan, valid_from, valid_to FROM plan_periods
-         WHERE valid_from < $2 AND (valid_to IS NULL OR valid_to > $1)
-           AND ($3::uuid IS NULL OR organization_id = $3)
-         ORDER BY organization_id, valid_from",
-    )
-    .bind(period.start())
-    .bind(period.end())
-    .bind(only)
-    .fetch_all(&mut *conn)
-    .await?;
+    let history = plan_history::overlapping(conn, period, only).await?;
     let mut plans: BTreeMap<Uuid, Vec<PlanPeriod<'_>>> = BTreeMap::new();
     let mut unknown: BTreeMap<Uuid, String> = BTreeMap::new();
     for (organization_id, plan, valid_from, valid_to) in history {

@@ -14,6 +14,7 @@ pub mod invoice;
 pub mod money;
 pub mod payments;
 pub mod period;
+pub mod plan_history;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
