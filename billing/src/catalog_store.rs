@@ -1,5 +1,5 @@
 //! The catalog as data in PostgreSQL: each edit a new version, the newest in
-//! force, and a cache of it in each replica.
+//! force, and a cache of it in each replica. Owns `catalog_versions`.
 
 use std::sync::{Arc, RwLock};
 
