@@ -1,11 +1,12 @@
 //! The catalog as data in PostgreSQL: each edit a new version, the newest in
-//! force, and a cache of it in each replica.
+//! force, and a cache of it in each replica. Owns `catalog_versions`.
 
 use std::sync::{Arc, RwLock};
 
 use sqlx::{PgConnection, PgPool};
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::plan_history;
 use crate::{Error, Result};
 
 /// A catalog version as published.
@@ -38,10 +39,7 @@ pub async fn publish(conn: &mut PgConnection, catalog: &Catalog, by: &str) -> Re
     sqlx::query("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
         .execute(&mut *conn)
         .await?;
-    let in_use: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT plan FROM subscriptions ORDER BY plan")
-            .fetch_all(&mut *conn)
-            .await?;
+    let in_use = plan_history::plans_in_force(conn).await?;
     if let Some(missing) = in_use
         .into_iter()
         .find(|p| catalog.plan(&p.clone().into()).is_none())

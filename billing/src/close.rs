@@ -5,6 +5,7 @@
 //! dimension; [`rating::rate`] turns each organization's totals into lines;
 //! invoices and lines are written in batches. An invoice is unique per
 //! organization and period, so closing twice creates nothing the second time.
+//! Each close is recorded in `period_closes`, owned here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
@@ -17,8 +18,9 @@ use uuid::Uuid;
 
 use crate::catalog::PlanId;
 use crate::catalog_store::Published;
-use crate::rating::{self, CreditBalance, PlanPeriod, RatedInvoice, UsageTotal};
+use crate::rating::{self, PlanPeriod, RatedInvoice, UsageTotal};
 use crate::{Error, Period, Result};
+use crate::{credit, plan_history};
 
 /// `pg_advisory_lock` key of the period close ("qmclose").
 const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
@@ -209,8 +211,6 @@ pub async fn estimate(
 type Rated = (RatedInvoice, i64);
 /// Organization, usage from, meter, dimension, rollups, their sum.
 type UsageRow = (Uuid, DateTime<Utc>, String, String, i64, Decimal);
-/// Organization, plan, valid from, valid to.
-type HistoryRow = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// Rates the period for every organization (or one), reading plan history,
 /// usage and credits with one statement each.
@@ -221,17 +221,7 @@ async fn rate_all(
     only: Option<Uuid>,
 ) -> Result<Vec<(Uuid, Result<Rated, rating::RatingError>)>> {
     let catalog = &published.catalog;
-    let history: Vec<HistoryRow> = sqlx::query_as(
-        "SELECT organization_id, plan, valid_from, valid_to FROM plan_periods
-         WHERE valid_from < $2 AND (valid_to IS NULL OR valid_to > $1)
-           AND ($3::uuid IS NULL OR organization_id = $3)
-         ORDER BY organization_id, valid_from",
-    )
-    .bind(period.start())
-    .bind(period.end())
-    .bind(only)
-    .fetch_all(&mut *conn)
-    .await?;
+    let history = plan_history::overlapping(conn, period, only).await?;
     let mut plans: BTreeMap<Uuid, Vec<PlanPeriod<'_>>> = BTreeMap::new();
     let mut unknown: BTreeMap<Uuid, String> = BTreeMap::new();
     for (organization_id, plan, valid_from, valid_to) in history {
@@ -251,7 +241,7 @@ async fn rate_all(
         .map(|(org, history)| (*org, rating::segments(period, history)))
         .collect();
     let usage = usage_totals(conn, period, only, &segments).await?;
-    let credits = credit_balances(conn, only).await?;
+    let credits = credit::remaining(conn, only).await?;
 
     let mut out = Vec::with_capacity(plans.len());
     for (organization_id, segments) in segments {
@@ -343,36 +333,6 @@ async fn usage_totals(
         });
     }
     Ok(totals)
-}
-
-/// Credit left per organization, oldest grant first: each grant less what
-/// invoice lines have used of it.
-async fn credit_balances(
-    conn: &mut PgConnection,
-    only: Option<Uuid>,
-) -> Result<BTreeMap<Uuid, Vec<CreditBalance>>> {
-    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
-        "SELECT c.organization_id, c.id, c.amount_minor + coalesce(sum(l.amount_minor), 0)::bigint
-         FROM credits c LEFT JOIN invoice_lines l ON l.credit_id = c.id
-         WHERE $1::uuid IS NULL OR c.organization_id = $1
-         GROUP BY c.id
-         HAVING c.amount_minor + coalesce(sum(l.amount_minor), 0) > 0
-         ORDER BY c.organization_id, c.created_at, c.id",
-    )
-    .bind(only)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut balances: BTreeMap<Uuid, Vec<CreditBalance>> = BTreeMap::new();
-    for (organization_id, id, remaining_minor) in rows {
-        balances
-            .entry(organization_id)
-            .or_default()
-            .push(CreditBalance {
-                id,
-                remaining_minor,
-            });
-    }
-    Ok(balances)
 }
 
 /// Writes drafts for `chunk`; returns the organizations whose invoice was

@@ -1,6 +1,8 @@
 //! Invoices: their life cycle, and reading them back with their lines and
-//! the rollups each line rated.
+//! the rollups each line rated. The `invoices` and `invoice_lines` tables
+//! are billing's: the control plane reads and moves invoices through here.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +11,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::dunning::Unpaid;
 use crate::{Error, Result};
 
 /// draft → open → paid | void | uncollectible, as Stripe's invoices move.
@@ -211,6 +214,78 @@ pub async fn line_rollups(
     .bind(to)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Organization, number, total, currency, due at.
+type OpenRow = (Uuid, String, i64, String, Option<DateTime<Utc>>);
+
+/// The open invoices of every organization that has one, for dunning to
+/// judge: one statement however many there are.
+pub async fn unpaid(conn: &mut PgConnection) -> Result<BTreeMap<Uuid, Vec<Unpaid>>> {
+    let rows: Vec<OpenRow> = sqlx::query_as(
+        "SELECT organization_id, number, total_minor, currency, due_at
+         FROM invoices WHERE status = 'open' ORDER BY organization_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_org: BTreeMap<Uuid, Vec<Unpaid>> = BTreeMap::new();
+    for (organization_id, number, total_minor, currency, due_at) in rows {
+        let unpaid = by_org.entry(organization_id).or_default();
+        // Opening an invoice sets its due date; one without is not due.
+        if let Some(due_at) = due_at {
+            unpaid.push(Unpaid {
+                number,
+                total_minor,
+                currency,
+                due_at,
+            });
+        }
+    }
+    Ok(by_org)
+}
+
+/// What an organization owes and holds, as the platform's administrators
+/// see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// The sum of its open invoices.
+    pub open_minor: i64,
+    /// Credit granted and not yet used by an invoice that stands.
+    pub credit_minor: i64,
+}
+
+/// The balance of each of `organizations`, in one statement.
+pub async fn balances(
+    conn: &mut PgConnection,
+    organizations: &[Uuid],
+) -> Result<HashMap<Uuid, Balance>> {
+    let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "SELECT o.id,
+                coalesce((SELECT sum(i.total_minor) FROM invoices i
+                          WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint,
+                (coalesce((SELECT sum(c.amount_minor) FROM credits c
+                           WHERE c.organization_id = o.id), 0)
+                 + coalesce((SELECT sum(l.amount_minor) FROM invoice_lines l
+                             JOIN invoices i ON i.id = l.invoice_id
+                             WHERE i.organization_id = o.id AND l.kind = 'credit'
+                               AND i.status <> 'void'), 0))::bigint
+         FROM UNNEST($1::uuid[]) AS o(id)",
+    )
+    .bind(organizations)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, open_minor, credit_minor)| {
+            (
+                id,
+                Balance {
+                    open_minor,
+                    credit_minor,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Moves an invoice along its life cycle, in the caller's transaction.

@@ -3,10 +3,17 @@
 //! Billing decides; it never acts. It answers "may this organization do X"
 //! with a reason a person understands, and the control plane carries out the
 //! answer. It depends only on `metering`, whose meters it prices.
+//!
+//! Its tables (`catalog_versions`, `plan_periods`, `invoices`,
+//! `invoice_lines`, `credits`, `period_closes`, `payment_events`) are named
+//! in SQL only here; the control plane calls these functions with its own
+//! connection or transaction.
 
 pub mod catalog;
 pub mod catalog_store;
 pub mod close;
+pub mod collection;
+pub mod credit;
 pub mod dunning;
 pub mod entitlements;
 pub mod error;
@@ -14,6 +21,7 @@ pub mod invoice;
 pub mod money;
 pub mod payments;
 pub mod period;
+pub mod plan_history;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};

@@ -5,6 +5,9 @@
 use billing::Catalog;
 use billing::catalog_store::{self, Published};
 use chrono::{DateTime, Utc};
+use metering::Meter;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -101,15 +104,8 @@ pub async fn publish_catalog(
     Ok(published)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Credit {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub amount_minor: i64,
-    pub reason: String,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-}
+/// A grant of credit, as billing records it.
+pub use billing::credit::Credit;
 
 /// The largest credit one grant may give, in minor units (a billion in the
 /// major unit): far above any real grant, far below where sums of them
@@ -152,18 +148,8 @@ pub async fn grant_credit(
     if !exists {
         return Err(Error::not_found("organization"));
     }
-    let credit: Credit = sqlx::query_as(
-        "INSERT INTO credits (id, organization_id, amount_minor, reason, created_by)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, organization_id, amount_minor, reason, created_by, created_at",
-    )
-    .bind(Uuid::now_v7())
-    .bind(organization_id)
-    .bind(amount_minor)
-    .bind(reason)
-    .bind(admin.actor())
-    .fetch_one(&mut *conn)
-    .await?;
+    let credit =
+        billing::credit::grant(conn, organization_id, amount_minor, reason, &admin.actor()).await?;
     audit::record_with(
         &mut *conn,
         Some(organization_id),
@@ -186,50 +172,57 @@ pub struct OrganizationSummary {
     pub status: String,
     pub suspended_reason: Option<String>,
     pub clusters: i64,
+    /// The sum of its open invoices.
+    #[sqlx(skip)]
     pub open_invoices_minor: i64,
     /// Credit granted and not yet used by an invoice.
+    #[sqlx(skip)]
     pub credit_balance_minor: i64,
     /// Node-hours and GPU-hours metered in the current period, whole hours.
+    #[sqlx(skip)]
     pub node_hours: i64,
+    #[sqlx(skip)]
     pub gpu_hours: i64,
     pub created_at: DateTime<Utc>,
 }
 
 /// Every organization, newest first, with its usage in the period that
-/// contains `now`.
+/// contains `now`: our rows first, then billing's and metering's figures
+/// for all of them, one statement each.
 pub async fn organizations(
     conn: &mut PgConnection,
     _admin: &PlatformAdmin,
     now: DateTime<Utc>,
 ) -> Result<Vec<OrganizationSummary>> {
-    Ok(sqlx::query_as(
+    let mut orgs: Vec<OrganizationSummary> = sqlx::query_as(
         "SELECT o.id, o.name, s.plan, s.status, s.suspended_reason,
                 (SELECT count(*) FROM vector_clusters c
                  WHERE c.organization_id = o.id AND c.deletion_requested_at IS NULL) AS clusters,
-                coalesce((SELECT sum(i.total_minor) FROM invoices i
-                          WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint
-                    AS open_invoices_minor,
-                (coalesce((SELECT sum(c.amount_minor) FROM credits c
-                           WHERE c.organization_id = o.id), 0)
-                 + coalesce((SELECT sum(l.amount_minor) FROM invoice_lines l
-                             JOIN invoices i ON i.id = l.invoice_id
-                             WHERE i.organization_id = o.id AND l.kind = 'credit'
-                               AND i.status <> 'void'), 0))::bigint AS credit_balance_minor,
-                coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
-                          WHERE u.organization_id = o.id AND u.meter = $2
-                            AND u.hour >= $1), 0)::bigint AS node_hours,
-                coalesce((SELECT floor(sum(u.quantity) / 3600) FROM usage_hourly u
-                          WHERE u.organization_id = o.id AND u.meter = $3
-                            AND u.hour >= $1), 0)::bigint AS gpu_hours,
                 o.created_at
          FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
          ORDER BY o.created_at DESC, o.id",
     )
-    .bind(billing::Period::containing(now).start())
-    .bind(metering::Meter::NodeSeconds.as_str())
-    .bind(metering::Meter::GpuSeconds.as_str())
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    let ids: Vec<Uuid> = orgs.iter().map(|o| o.id).collect();
+    let balances = billing::invoice::balances(conn, &ids).await?;
+    let (node, gpu) = (Meter::NodeSeconds, Meter::GpuSeconds);
+    let since = billing::Period::containing(now).start();
+    let usage = metering::rollups::totals_since(conn, &ids, &[node, gpu], since).await?;
+    let whole_hours = |org: Uuid, meter: Meter| {
+        usage
+            .get(&(org, meter))
+            .and_then(|seconds| (seconds / Decimal::from(3600)).floor().to_i64())
+            .unwrap_or(0)
+    };
+    for org in &mut orgs {
+        let balance = balances.get(&org.id).copied().unwrap_or_default();
+        org.open_invoices_minor = balance.open_minor;
+        org.credit_balance_minor = balance.credit_minor;
+        org.node_hours = whole_hours(org.id, node);
+        org.gpu_hours = whole_hours(org.id, gpu);
+    }
+    Ok(orgs)
 }
 
 /// Suspends everything an organization runs, with `reason` shown to it.

@@ -10,6 +10,12 @@
 //! Operations take a `&mut PgConnection` so that the caller decides the
 //! transaction (the HTTP layer runs an operation and its idempotency record in
 //! one). This crate never speaks HTTP.
+//!
+//! Its SQL names only its own tables (those of accounts, organizations and
+//! subscriptions, API keys, data planes, clusters and endpoints, backups,
+//! invitations, audit, outbox, idempotency); billing's invoices, credits
+//! and plan history and metering's usage are reached through their crates'
+//! functions, each list asking for all its ids in one call.
 
 pub mod access;
 pub mod accounts;

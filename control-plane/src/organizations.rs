@@ -86,12 +86,7 @@ pub async fn create(
         .bind(PlanId::free().as_str())
         .execute(&mut *conn)
         .await?;
-    sqlx::query("INSERT INTO plan_periods (organization_id, plan, valid_from) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(PlanId::free().as_str())
-        .bind(created_at)
-        .execute(&mut *conn)
-        .await?;
+    billing::plan_history::start(conn, id, PlanId::free().as_str(), created_at).await?;
     outbox::enqueue(
         &mut *conn,
         Topic::CreatePaymentCustomer,

@@ -1,4 +1,6 @@
-//! Ingestion: exactly once, durable before it answers, fast.
+//! Ingestion: exactly once, durable before it answers, fast. Owns
+//! `usage_events` and `usage_ingest_state`; the rollups it writes into
+//! `usage_hourly` are read through [`crate::rollups`] and [`crate::report`].
 //!
 //! One batch is one transaction, holding the row lock of
 //! `usage_ingest_state` so that batches (from any replica) are applied one

@@ -4,12 +4,18 @@
 //! plans, prices or data planes. Billing prices what is defined here; the
 //! operator's collector produces the events; the HTTP layer authenticates
 //! the sender and checks that it may report for each tenant.
+//!
+//! Its tables (`usage_events`, `usage_hourly`, `usage_ingest_state`) are
+//! written only here; the control plane reads usage through [`rollups`]
+//! and [`report`]. Billing's period close and invoice line drill-down still
+//! read `usage_hourly` themselves.
 
 pub mod event;
 pub mod gauge;
 pub mod ingest;
 pub mod meter;
 pub mod report;
+pub mod rollups;
 pub mod window;
 
 pub use event::{Rejected, UsageEvent};

@@ -35,15 +35,13 @@ pub(crate) async fn organization_of(
 
 /// Marks the customer's card as on file.
 pub(crate) async fn mark_card_ready(conn: &mut PgConnection, customer: &str) -> Result<()> {
-    // A card makes failed invoices worth charging again now.
-    sqlx::query(
-        "WITH s AS (UPDATE subscriptions SET payment_method_ready = true
-                    WHERE payment_customer_id = $1 RETURNING organization_id)
-         UPDATE invoices SET next_payment_at = NULL
-         WHERE status = 'open' AND organization_id IN (SELECT organization_id FROM s)",
+    let organizations: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE subscriptions SET payment_method_ready = true
+         WHERE payment_customer_id = $1 RETURNING organization_id",
     )
     .bind(customer)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(())
+    // A card makes failed invoices worth charging again now.
+    Ok(billing::collection::retry_now(conn, &organizations).await?)
 }

@@ -6,8 +6,10 @@
 //! resumable sync that records each step as it completes, every call keyed
 //! for idempotency; webhooks report payments.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use billing::collection;
 use billing::invoice::{self, InvoiceEvent};
 use billing::payments::{
     CardSetup, InvoiceToCollect, NewCustomer, PaymentError, PaymentEvent, PaymentOutcome,
@@ -24,8 +26,8 @@ use crate::{Error, Result, audit};
 
 /// How long after a failed charge the next one is tried.
 pub const RETRY_PAYMENT_AFTER: Duration = Duration::days(3);
-/// At most this many outbox rows or invoices per pass.
-const BATCH: i64 = 50;
+/// At most this many invoices per pass.
+const BATCH: usize = 50;
 
 pub type Provider = Arc<dyn PaymentProvider>;
 
@@ -134,18 +136,11 @@ pub async fn complete_card_setup(
     .await
 }
 
-/// An open invoice waiting on the provider.
-#[derive(Debug, sqlx::FromRow)]
+/// An open invoice waiting on the provider, with the organization's
+/// customer there and whether it has a card on file.
+#[derive(Debug)]
 struct Uncollected {
-    id: Uuid,
-    organization_id: Uuid,
-    number: String,
-    currency: String,
-    period_start: DateTime<Utc>,
-    period_end: DateTime<Utc>,
-    provider_invoice_id: Option<String>,
-    provider_finalized_at: Option<DateTime<Utc>>,
-    payment_attempts: i32,
+    invoice: collection::Uncollected,
     customer: String,
     card: bool,
 }
@@ -158,91 +153,90 @@ pub async fn collect(
     provider: &dyn PaymentProvider,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let due: Vec<Uncollected> = sqlx::query_as(
-        "SELECT i.id, i.organization_id, i.number, i.currency, i.period_start, i.period_end,
-                i.provider_invoice_id, i.provider_finalized_at, i.payment_attempts,
-                s.payment_customer_id AS customer, s.payment_method_ready AS card
-         FROM invoices i JOIN subscriptions s ON s.organization_id = i.organization_id
-         WHERE i.status = 'open' AND i.total_minor > 0 AND s.payment_customer_id IS NOT NULL
-           AND (i.provider_finalized_at IS NULL
-                OR (s.payment_method_ready AND coalesce(i.next_payment_at, '-infinity') <= $1))
-         ORDER BY i.due_at, i.id LIMIT $2",
-    )
-    .bind(now)
-    .bind(BATCH)
-    .fetch_all(pool)
-    .await?;
     let mut paid = 0;
-    for invoice in due {
+    for invoice in uncollected(pool, now).await? {
         match collect_one(pool, provider, &invoice, now).await {
             Ok(true) => paid += 1,
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(invoice = %invoice.number, error = %err, "collecting an invoice failed; will retry")
+                tracing::warn!(invoice = %invoice.invoice.number, error = %err, "collecting an invoice failed; will retry")
             }
         }
     }
     Ok(paid)
 }
 
+/// The first [`BATCH`] invoices the provider can act on now: billing's
+/// candidates, kept where the organization has a customer, and a card
+/// unless the invoice still has to be finalized.
+async fn uncollected(pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<Uncollected>> {
+    let mut conn = pool.acquire().await?;
+    let candidates = collection::uncollected(&mut conn, now).await?;
+    let orgs: Vec<Uuid> = candidates.iter().map(|i| i.organization_id).collect();
+    let accounts: HashMap<Uuid, (String, bool)> = sqlx::query_as(
+        "SELECT organization_id, payment_customer_id, payment_method_ready FROM subscriptions
+         WHERE organization_id = ANY($1) AND payment_customer_id IS NOT NULL",
+    )
+    .bind(&orgs)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(org, customer, card)| (org, (customer, card)))
+    .collect();
+    Ok(candidates
+        .into_iter()
+        .filter_map(|invoice| {
+            let (customer, card) = accounts.get(&invoice.organization_id)?.clone();
+            (invoice.provider_finalized_at.is_none() || card).then_some(Uncollected {
+                invoice,
+                customer,
+                card,
+            })
+        })
+        .take(BATCH)
+        .collect())
+}
+
 async fn collect_one(
     pool: &PgPool,
     provider: &dyn PaymentProvider,
-    invoice: &Uncollected,
+    Uncollected {
+        invoice,
+        customer,
+        card,
+    }: &Uncollected,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let lines: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT description, amount_minor FROM invoice_lines
-         WHERE invoice_id = $1 AND amount_minor <> 0 ORDER BY line_no",
-    )
-    .bind(invoice.id)
-    .fetch_all(pool)
-    .await?;
     let request = InvoiceToCollect {
         invoice_id: invoice.id,
         number: invoice.number.clone(),
-        customer: invoice.customer.clone(),
+        customer: customer.clone(),
         currency: invoice.currency.clone(),
         period_start: invoice.period_start,
         period_end: invoice.period_end,
-        lines,
+        lines: collection::lines(&mut *pool.acquire().await?, invoice.id).await?,
     };
     // Each step is recorded before the next, so a crash resumes where it was.
     let provider_id = match &invoice.provider_invoice_id {
         Some(id) => id.clone(),
         None => {
             let id = provider.create_invoice(&request).await?;
-            sqlx::query("UPDATE invoices SET provider_invoice_id = $2 WHERE id = $1")
-                .bind(invoice.id)
-                .bind(&id)
-                .execute(pool)
-                .await?;
+            collection::created_at_provider(&mut *pool.acquire().await?, invoice.id, &id).await?;
             id
         }
     };
     if invoice.provider_finalized_at.is_none() {
         provider.finalize_invoice(&provider_id, &request).await?;
-        sqlx::query("UPDATE invoices SET provider_finalized_at = $2 WHERE id = $1")
-            .bind(invoice.id)
-            .bind(now)
-            .execute(pool)
-            .await?;
+        collection::finalized_at_provider(&mut *pool.acquire().await?, invoice.id, now).await?;
     }
-    if !invoice.card {
+    if !card {
         return Ok(false);
     }
     let outcome = provider
         .pay_invoice(&provider_id, invoice.id, invoice.payment_attempts + 1)
         .await?;
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE invoices SET payment_attempts = payment_attempts + 1, next_payment_at = $2
-         WHERE id = $1",
-    )
-    .bind(invoice.id)
-    .bind(now + RETRY_PAYMENT_AFTER)
-    .execute(&mut *tx)
-    .await?;
+    collection::attempted(&mut tx, invoice.id, now + RETRY_PAYMENT_AFTER).await?;
     let paid = match outcome {
         PaymentOutcome::Paid => {
             mark_paid(&mut tx, invoice.id, now).await?;
@@ -325,25 +319,15 @@ pub async fn apply_event(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut tx = pool.begin().await?;
-    let new = sqlx::query(
-        "INSERT INTO payment_events (id, type, received_at) VALUES ($1, $2, $3)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(kind)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !new {
+    if !collection::first_delivery(&mut tx, event_id, kind, now).await? {
         return Ok(false);
     }
     match event {
         PaymentEvent::InvoicePaid {
             provider_invoice_id,
         } => {
-            if let Some(id) = by_provider_id(&mut tx, &provider_invoice_id).await? {
+            if let Some((id, _)) = collection::by_provider_id(&mut tx, &provider_invoice_id).await?
+            {
                 mark_paid(&mut tx, id, now).await?;
             }
         }
@@ -351,17 +335,14 @@ pub async fn apply_event(
             provider_invoice_id,
             reason,
         } => {
-            if let Some(id) = by_provider_id(&mut tx, &provider_invoice_id).await? {
+            if let Some((id, organization_id)) =
+                collection::by_provider_id(&mut tx, &provider_invoice_id).await?
+            {
                 let reason = match (reason, provider) {
                     (Some(reason), _) => reason,
                     (None, Some(provider)) => decline_reason(provider, &provider_invoice_id).await,
                     (None, None) => DECLINED.to_owned(),
                 };
-                let organization_id: Uuid =
-                    sqlx::query_scalar("SELECT organization_id FROM invoices WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
                 mark_failed(&mut tx, id, organization_id, &reason, now).await?;
             }
         }
@@ -385,16 +366,4 @@ pub async fn apply_event(
     }
     tx.commit().await?;
     Ok(true)
-}
-
-async fn by_provider_id(
-    conn: &mut PgConnection,
-    provider_invoice_id: &str,
-) -> Result<Option<Uuid>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM invoices WHERE provider_invoice_id = $1")
-            .bind(provider_invoice_id)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
 }

@@ -2,7 +2,7 @@
 //! end of a period, a spend limit, and whether a card is on file.
 
 use billing::entitlements::{self, Holdings};
-use billing::{Catalog, Period, PlanId};
+use billing::{Catalog, Period, PlanId, plan_history};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -188,27 +188,15 @@ pub(crate) async fn move_to_plan(
     .await
 }
 
-/// Ends the current plan period at `at` and starts `plan`.
+/// Puts the organization on `plan` from `at`: its subscription, and the
+/// plan history billing rates by.
 pub(crate) async fn switch_plan(
     conn: &mut PgConnection,
     organization_id: uuid::Uuid,
     plan: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "UPDATE plan_periods SET valid_to = $2
-         WHERE organization_id = $1 AND valid_to IS NULL",
-    )
-    .bind(organization_id)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("INSERT INTO plan_periods (organization_id, plan, valid_from) VALUES ($1, $2, $3)")
-        .bind(organization_id)
-        .bind(plan)
-        .bind(at)
-        .execute(&mut *conn)
-        .await?;
+    plan_history::switch(conn, organization_id, plan, at).await?;
     sqlx::query(
         "UPDATE subscriptions SET plan = $2, cancel_at_period_end = false
          WHERE organization_id = $1",
@@ -283,15 +271,14 @@ pub async fn set_spend_limit(
 /// of the new period, they are on free. Returns how many.
 pub async fn end_cancelled(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize> {
     let start = Period::containing(now).start();
-    let due: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT s.organization_id FROM subscriptions s
-         JOIN plan_periods p ON p.organization_id = s.organization_id AND p.valid_to IS NULL
-         WHERE s.cancel_at_period_end AND p.valid_from < $1
-         FOR UPDATE OF s",
+    let cancelled: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT organization_id FROM subscriptions WHERE cancel_at_period_end
+         ORDER BY organization_id FOR UPDATE",
     )
-    .bind(start)
     .fetch_all(&mut *conn)
     .await?;
+    // A plan taken up since this period began runs until it ends.
+    let due = plan_history::started_before(conn, &cancelled, start).await?;
     for organization_id in &due {
         switch_plan(conn, *organization_id, PlanId::free().as_str(), start).await?;
         audit::record(

@@ -8,9 +8,10 @@
 //! cluster over its storage cap stays suspended when an invoice is paid.
 
 use billing::catalog_store::Published;
-use billing::dunning::{self, Standing, Unpaid};
+use billing::dunning::{self, Standing};
 use billing::{Period, PlanId, close, entitlements, rating};
 use chrono::{DateTime, Duration, Utc};
+use metering::{Meter, rollups};
 use rust_decimal::prelude::ToPrimitive;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -184,21 +185,11 @@ impl Enforced {
 const ACTOR: &str = "system:billing";
 
 #[derive(Debug, sqlx::FromRow)]
-struct OpenInvoiceRow {
-    organization_id: Uuid,
-    number: Option<String>,
-    total_minor: Option<i64>,
-    currency: Option<String>,
-    due_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
 struct StorageRow {
     organization_id: Uuid,
     cluster_id: Uuid,
     plan: String,
     suspended_by: Option<String>,
-    bytes: Option<rust_decimal::Decimal>,
 }
 
 /// Dunning: suspends organizations with an invoice unpaid past `grace`,
@@ -209,30 +200,21 @@ pub async fn enforce_payment(
     grace: Duration,
 ) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<OpenInvoiceRow> = sqlx::query_as(
-        "SELECT s.organization_id, i.number, i.total_minor, i.currency, i.due_at
-             FROM subscriptions s
-             LEFT JOIN invoices i ON i.organization_id = s.organization_id AND i.status = 'open'
-             WHERE i.id IS NOT NULL OR s.status IN ('suspended', 'past_due')
-             ORDER BY s.organization_id
-             FOR UPDATE OF s",
+    let mut unpaid = billing::invoice::unpaid(&mut tx).await?;
+    let owing: Vec<Uuid> = unpaid.keys().copied().collect();
+    // Those with an open invoice, and those it may be time to resume.
+    let orgs: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT organization_id FROM subscriptions
+         WHERE organization_id = ANY($1) OR status IN ('suspended', 'past_due')
+         ORDER BY organization_id
+         FOR UPDATE",
     )
+    .bind(&owing)
     .fetch_all(&mut *tx)
     .await?;
-    let mut by_org: std::collections::BTreeMap<Uuid, Vec<Unpaid>> = Default::default();
-    for row in rows {
-        let unpaid = by_org.entry(row.organization_id).or_default();
-        if let (Some(number), Some(total_minor), Some(currency), Some(due_at)) =
-            (row.number, row.total_minor, row.currency, row.due_at)
-        {
-            unpaid.push(Unpaid {
-                number,
-                total_minor,
-                currency,
-                due_at,
-            });
-        }
-    }
+    let by_org = orgs
+        .into_iter()
+        .map(|org| (org, unpaid.remove(&org).unwrap_or_default()));
     let mut done = Enforced::default();
     for (org, unpaid) in by_org {
         match dunning::standing(&unpaid, now, grace) {
@@ -279,26 +261,29 @@ pub async fn enforce_payment(
 pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
     let rows: Vec<StorageRow> = sqlx::query_as(
-        "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by,
-                    (SELECT u.quantity / nullif(u.covered_seconds, 0) FROM usage_hourly u
-                     WHERE u.organization_id = c.organization_id AND u.resource_id = c.id
-                       AND u.meter = $1
-                     ORDER BY u.hour DESC LIMIT 1) AS bytes
-             FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
-             WHERE c.deletion_requested_at IS NULL
-               AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
-             FOR UPDATE OF c",
+        "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by
+         FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
+         WHERE c.deletion_requested_at IS NULL
+           AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
+         FOR UPDATE OF c",
     )
-    .bind(metering::Meter::StorageBytes.as_str())
     .fetch_all(&mut *tx)
     .await?;
+    let clusters: Vec<(Uuid, Uuid)> = rows
+        .iter()
+        .map(|r| (r.organization_id, r.cluster_id))
+        .collect();
+    let stored = rollups::latest_averages(&mut tx, Meter::StorageBytes, &clusters).await?;
     let mut done = Enforced::default();
     for row in rows {
         let Some(plan) = published.catalog.plan(&PlanId::from(row.plan)) else {
             continue;
         };
         let org = row.organization_id;
-        let bytes = row.bytes.and_then(|b| b.to_u64()).unwrap_or(0);
+        let bytes = stored
+            .get(&row.cluster_id)
+            .and_then(|b| b.to_u64())
+            .unwrap_or(0);
         let scope = Scope::Cluster(row.cluster_id);
         match (
             entitlements::over_storage_cap(plan, bytes),

@@ -8,16 +8,23 @@
 //!
 //! Quantities are exact decimals; amounts are integer minor units, rounded
 //! half away from zero once per line.
+//!
+//! One module per price model, each pure with its own table tests:
+//! [`flat`] (the base fee), [`per_unit`] (usage beyond the allowance) and
+//! [`credits`] (credit applied to the subtotal). This module splits the
+//! period into segments and puts an invoice together from their lines.
+
+mod credits;
+mod flat;
+mod per_unit;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use metering::Meter;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Plan, Price};
+use crate::catalog::{Catalog, Plan};
 use crate::period::Period;
-
-const GIB: i64 = 1 << 30;
 
 /// A plan in force over `[from, to)` within the period.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,29 +173,7 @@ pub fn rate(
 ) -> Result<RatedInvoice, RatingError> {
     let mut lines = Vec::new();
     for segment in segments {
-        let fee = prorate(
-            segment.plan.base_fee_minor,
-            segment.seconds(),
-            period.seconds(),
-        )?;
-        if segment.plan.base_fee_minor > 0 {
-            lines.push(Line {
-                kind: LineKind::BaseFee,
-                description: format!(
-                    "{} plan, {} to {}",
-                    segment.plan.name,
-                    segment.from.format("%Y-%m-%d %H:%M"),
-                    segment.to.format("%Y-%m-%d %H:%M")
-                ),
-                plan: Some(segment.plan.id.to_string()),
-                source: None,
-                credit_id: None,
-                quantity: Decimal::from(segment.seconds()) / Decimal::from(period.seconds()),
-                unit: "month".to_owned(),
-                unit_amount_minor: segment.plan.base_fee_minor,
-                amount_minor: fee,
-            });
-        }
+        lines.extend(flat::line(period, segment)?);
     }
     for total in usage {
         let segment = segments
@@ -207,110 +192,22 @@ pub fn rate(
                 meter: total.meter,
                 dimension: total.dimension.clone(),
             })?;
-        lines.push(usage_line(period, segment, total, price)?);
+        lines.push(per_unit::line(period, segment, total, price)?);
     }
     let subtotal_minor = checked_sum(lines.iter().map(|l| l.amount_minor))?;
-    let mut left = subtotal_minor;
-    for credit in credits {
-        let applied = credit.remaining_minor.min(left);
-        if applied <= 0 {
-            continue;
-        }
-        left -= applied;
-        lines.push(Line {
-            kind: LineKind::Credit,
-            description: "Credit applied".to_owned(),
-            plan: None,
-            source: None,
-            credit_id: Some(credit.id),
-            quantity: Decimal::ONE,
-            unit: "credit".to_owned(),
-            unit_amount_minor: -applied,
-            amount_minor: -applied,
-        });
-    }
+    let applied = credits::applied(subtotal_minor, credits);
+    let credits_minor = applied.iter().map(|&(_, amount)| amount).sum::<i64>();
+    lines.extend(
+        applied
+            .into_iter()
+            .map(|(id, amount)| credits::line(id, amount)),
+    );
     Ok(RatedInvoice {
         lines,
         subtotal_minor,
-        credits_minor: subtotal_minor - left,
-        total_minor: left,
+        credits_minor,
+        total_minor: subtotal_minor - credits_minor,
     })
-}
-
-fn usage_line(
-    period: Period,
-    segment: &Segment<'_>,
-    total: &UsageTotal,
-    price: &Price,
-) -> Result<Line, RatingError> {
-    let included = allowance(segment.plan, total.meter, segment.seconds());
-    let billable = (total.quantity - included).max(Decimal::ZERO);
-    let quantity = billable
-        .checked_div(unit_size(total.meter, period))
-        .ok_or(RatingError::Overflow)?;
-    let amount_minor = minor_units(quantity, price.unit_amount_minor)?;
-    let (from, to) = segment.usage_hours();
-    let dimension = if total.dimension.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", total.dimension)
-    };
-    Ok(Line {
-        kind: LineKind::Usage,
-        description: format!("{}{dimension}, {} plan", price.unit, segment.plan.name),
-        plan: Some(segment.plan.id.to_string()),
-        source: Some(UsageSource {
-            meter: total.meter,
-            dimension: total.dimension.clone(),
-            from,
-            to,
-            rows: total.rows,
-            quantity: total.quantity,
-            included,
-        }),
-        credit_id: None,
-        quantity,
-        unit: price.unit.clone(),
-        unit_amount_minor: price.unit_amount_minor,
-        amount_minor,
-    })
-}
-
-/// `quantity × unit_amount`, rounded to a whole minor unit.
-pub fn minor_units(quantity: Decimal, unit_amount_minor: i64) -> Result<i64, RatingError> {
-    quantity
-        .checked_mul(Decimal::from(unit_amount_minor))
-        .map(|a| a.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
-        .and_then(|a| i64::try_from(a).ok())
-        .ok_or(RatingError::Overflow)
-}
-
-/// How much of a meter's rollup unit one priced unit is: an hour of a
-/// duration, or a GiB (a million objects) held for the whole period.
-pub fn unit_size(meter: Meter, period: Period) -> Decimal {
-    let month = Decimal::from(period.seconds());
-    match meter {
-        Meter::GpuSeconds | Meter::NodeSeconds => Decimal::from(3600),
-        Meter::StorageBytes => Decimal::from(GIB) * month,
-        Meter::ObjectCount => Decimal::from(1_000_000) * month,
-    }
-}
-
-/// The plan's allowance of a meter over `seconds`, in the rollup unit.
-pub fn allowance(plan: &Plan, meter: Meter, seconds: i64) -> Decimal {
-    match meter {
-        Meter::StorageBytes => {
-            Decimal::from(plan.included_storage_gib) * Decimal::from(GIB) * Decimal::from(seconds)
-        }
-        Meter::GpuSeconds | Meter::NodeSeconds | Meter::ObjectCount => Decimal::ZERO,
-    }
-}
-
-/// `amount × part / whole`, rounded down, so that prorated parts never add
-/// up to more than the whole.
-fn prorate(amount: i64, part: i64, whole: i64) -> Result<i64, RatingError> {
-    let value = i128::from(amount) * i128::from(part) / i128::from(whole.max(1));
-    i64::try_from(value).map_err(|_| RatingError::Overflow)
 }
 
 fn checked_sum(values: impl Iterator<Item = i64>) -> Result<i64, RatingError> {
