@@ -8,10 +8,8 @@
 //! Each close is recorded in `period_closes`, owned here.
 
 use std::collections::{BTreeMap, HashSet};
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use metering::Meter;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -21,6 +19,7 @@ use crate::catalog_store::Published;
 use crate::rating::{self, PlanPeriod, RatedInvoice, UsageTotal};
 use crate::{Error, Period, Result};
 use crate::{credit, plan_history};
+use metering::rollups;
 
 /// `pg_advisory_lock` key of the period close ("qmclose").
 const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
@@ -209,8 +208,6 @@ pub async fn estimate(
 }
 
 type Rated = (RatedInvoice, i64);
-/// Organization, usage from, meter, dimension, rollups, their sum.
-type UsageRow = (Uuid, DateTime<Utc>, String, String, i64, Decimal);
 
 /// Rates the period for every organization (or one), reading plan history,
 /// usage and credits with one statement each.
@@ -278,59 +275,37 @@ async fn usage_totals(
     segments: &BTreeMap<Uuid, Vec<rating::Segment<'_>>>,
 ) -> Result<BTreeMap<Uuid, Vec<UsageTotal>>> {
     let whole = (period.start(), period.end());
-    let (mut orgs, mut froms, mut tos) = (Vec::new(), Vec::new(), Vec::new());
+    let mut spans = Vec::new();
     for (org, segments) in segments {
         let hours: Vec<_> = segments.iter().map(rating::Segment::usage_hours).collect();
         if hours == [whole] {
             continue;
         }
-        for (from, to) in hours.into_iter().filter(|(from, to)| from < to) {
-            orgs.push(*org);
-            froms.push(from);
-            tos.push(to);
-        }
-    }
-    let mut rows: Vec<UsageRow> = sqlx::query_as(
-        "SELECT organization_id, $1 AS usage_from, meter, dimension, count(*), sum(quantity)
-         FROM usage_hourly
-         WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR organization_id = $3)
-         GROUP BY organization_id, meter, dimension",
-    )
-    .bind(period.start())
-    .bind(period.end())
-    .bind(only)
-    .fetch_all(&mut *conn)
-    .await?;
-    let split: HashSet<Uuid> = orgs.iter().copied().collect();
-    rows.retain(|row| !split.contains(&row.0) && segments.contains_key(&row.0));
-    if !orgs.is_empty() {
-        rows.extend(
-            sqlx::query_as::<_, UsageRow>(
-                "SELECT u.organization_id, s.usage_from, u.meter, u.dimension, count(*),
-                        sum(u.quantity)
-                 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])
-                      AS s(organization_id, usage_from, usage_to)
-                 JOIN usage_hourly u ON u.organization_id = s.organization_id
-                      AND u.hour >= s.usage_from AND u.hour < s.usage_to
-                 GROUP BY 1, 2, 3, 4",
-            )
-            .bind(&orgs)
-            .bind(&froms)
-            .bind(&tos)
-            .fetch_all(&mut *conn)
-            .await?,
+        spans.extend(
+            hours
+                .into_iter()
+                .filter(|(from, to)| from < to)
+                .map(|(from, to)| (*org, from, to)),
         );
     }
+    let split: HashSet<Uuid> = spans.iter().map(|(org, _, _)| *org).collect();
+    let mut found = rollups::totals(conn, whole.0, whole.1, only).await?;
+    found.retain(|t| {
+        !split.contains(&t.organization_id) && segments.contains_key(&t.organization_id)
+    });
+    found.extend(rollups::totals_in_spans(conn, &spans).await?);
     let mut totals: BTreeMap<Uuid, Vec<UsageTotal>> = BTreeMap::new();
-    for (organization_id, usage_from, meter, dimension, rows, quantity) in rows {
-        let meter = Meter::from_str(&meter).map_err(|_| Error::Corrupt("usage meter"))?;
-        totals.entry(organization_id).or_default().push(UsageTotal {
-            usage_from,
-            meter,
-            dimension,
-            rows,
-            quantity,
-        });
+    for t in found {
+        totals
+            .entry(t.organization_id)
+            .or_default()
+            .push(UsageTotal {
+                usage_from: t.from,
+                meter: t.meter,
+                dimension: t.dimension,
+                rows: t.rows,
+                quantity: t.quantity,
+            });
     }
     Ok(totals)
 }

@@ -139,12 +139,7 @@ pub struct StoredLine {
 }
 
 /// One hourly rollup behind a usage line.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct Rollup {
-    pub resource_id: Uuid,
-    pub hour: DateTime<Utc>,
-    pub quantity: Decimal,
-}
+pub use metering::rollups::Rollup;
 
 const COLUMNS: &str = "id, organization_id, number, period_start, period_end, currency,
         status, subtotal_minor, credits_minor, total_minor, catalog_version,
@@ -190,7 +185,7 @@ pub async fn get(
     Ok(Some((invoice, lines)))
 }
 
-/// The rollups a usage line rated, read back from `usage_hourly`.
+/// The rollups a usage line rated, read back from metering.
 pub async fn line_rollups(
     conn: &mut PgConnection,
     organization_id: Uuid,
@@ -201,19 +196,7 @@ pub async fn line_rollups(
     else {
         return Ok(Vec::new());
     };
-    Ok(sqlx::query_as(
-        "SELECT resource_id, hour, quantity FROM usage_hourly
-         WHERE organization_id = $1 AND meter = $2 AND dimension = $3
-           AND hour >= $4 AND hour < $5
-         ORDER BY hour, resource_id",
-    )
-    .bind(organization_id)
-    .bind(meter)
-    .bind(dimension)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(metering::rollups::hours(conn, organization_id, meter, dimension, from, to).await?)
 }
 
 /// Organization, number, total, currency, due at.

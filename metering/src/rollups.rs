@@ -1,13 +1,16 @@
 //! The hourly rollups (`usage_hourly`, owned here with `usage_events`) as
-//! other crates need them: the latest level of a gauge, and totals since
-//! an instant. Each call answers for many organizations or resources in one
-//! statement, so a caller listing them makes one query, not one per row.
+//! other crates need them: the latest level of a gauge, totals since an
+//! instant or over spans (what a period close rates), and the hours behind
+//! an invoice line. Each call answers for many organizations or resources
+//! in one statement, so a caller listing them makes one query, not one per
+//! row.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -63,4 +66,122 @@ pub async fn totals_since(
         .into_iter()
         .filter_map(|(org, meter, total)| Some(((org, Meter::from_str(&meter).ok()?), total)))
         .collect())
+}
+
+/// The rollups of one organization's meter and dimension from one instant
+/// on: how many hours, and their sum.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Total {
+    pub organization_id: Uuid,
+    pub from: DateTime<Utc>,
+    pub meter: Meter,
+    pub dimension: String,
+    pub rows: i64,
+    pub quantity: Decimal,
+}
+
+/// Organization, from, meter, dimension, rollups, their sum.
+type TotalRow = (Uuid, DateTime<Utc>, String, String, i64, Decimal);
+
+fn totals_from(rows: Vec<TotalRow>) -> Result<Vec<Total>, sqlx::Error> {
+    rows.into_iter()
+        .map(
+            |(organization_id, from, meter, dimension, rows, quantity)| {
+                Ok(Total {
+                    organization_id,
+                    from,
+                    meter: Meter::from_str(&meter).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                    dimension,
+                    rows,
+                    quantity,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Every organization's totals (or `only` one's) over the hours from `from`
+/// to `to`: one aggregate over the span, as fast as reading the rollups.
+pub async fn totals(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    only: Option<Uuid>,
+) -> Result<Vec<Total>, sqlx::Error> {
+    let rows: Vec<TotalRow> = sqlx::query_as(
+        "SELECT organization_id, $1 AS usage_from, meter, dimension, count(*), sum(quantity)
+         FROM usage_hourly
+         WHERE hour >= $1 AND hour < $2 AND ($3::uuid IS NULL OR organization_id = $3)
+         GROUP BY organization_id, meter, dimension",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(only)
+    .fetch_all(&mut *conn)
+    .await?;
+    totals_from(rows)
+}
+
+/// Totals over each `(organization, from, to)` span, labelled with its
+/// `from`: for organizations whose period is cut by a change of plan.
+pub async fn totals_in_spans(
+    conn: &mut PgConnection,
+    spans: &[(Uuid, DateTime<Utc>, DateTime<Utc>)],
+) -> Result<Vec<Total>, sqlx::Error> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut orgs, mut froms, mut tos) = (Vec::new(), Vec::new(), Vec::new());
+    for (org, from, to) in spans {
+        orgs.push(*org);
+        froms.push(*from);
+        tos.push(*to);
+    }
+    let rows: Vec<TotalRow> = sqlx::query_as(
+        "SELECT u.organization_id, s.usage_from, u.meter, u.dimension, count(*), sum(u.quantity)
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])
+              AS s(organization_id, usage_from, usage_to)
+         JOIN usage_hourly u ON u.organization_id = s.organization_id
+              AND u.hour >= s.usage_from AND u.hour < s.usage_to
+         GROUP BY 1, 2, 3, 4",
+    )
+    .bind(&orgs)
+    .bind(&froms)
+    .bind(&tos)
+    .fetch_all(&mut *conn)
+    .await?;
+    totals_from(rows)
+}
+
+/// One hourly rollup, as an invoice line traces back to it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Rollup {
+    pub resource_id: Uuid,
+    pub hour: DateTime<Utc>,
+    pub quantity: Decimal,
+}
+
+/// The rollups of an organization's `meter` and `dimension` over the hours
+/// from `from` to `to`, by hour then resource.
+pub async fn hours(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    meter: &str,
+    dimension: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Rollup>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT resource_id, hour, quantity FROM usage_hourly
+         WHERE organization_id = $1 AND meter = $2 AND dimension = $3
+           AND hour >= $4 AND hour < $5
+         ORDER BY hour, resource_id",
+    )
+    .bind(organization_id)
+    .bind(meter)
+    .bind(dimension)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await
 }
