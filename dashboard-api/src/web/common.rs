@@ -1,6 +1,6 @@
 //! What the dashboard's organization pages share: phase badges, the
-//! heading and rows of a resource's page, the conditions table, the small
-//! forms every page posts.
+//! heading and rows of a resource's page, the conditions table, the
+//! deletion form and its confirmation.
 
 use maud::{Markup, html};
 use serde::Deserialize;

@@ -1,12 +1,13 @@
 //! How a page that cannot be shown, or a form that is not taken, answers:
-//! a short page saying why, with the status the JSON API would give.
+//! a short page saying why, with the status the JSON API would give for the
+//! same failure.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::{layout, render};
-use crate::error::{ApiError, RequestError};
+use crate::error::ApiError;
 
 #[derive(Debug)]
 pub enum PageError {
@@ -30,20 +31,8 @@ impl PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(err: ApiError) -> Self {
-        PageError::Failed(err)
-    }
-}
-
 impl From<control_plane::Error> for PageError {
     fn from(err: control_plane::Error) -> Self {
-        PageError::Failed(err.into())
-    }
-}
-
-impl From<RequestError> for PageError {
-    fn from(err: RequestError) -> Self {
         PageError::Failed(err.into())
     }
 }

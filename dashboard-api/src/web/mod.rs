@@ -6,6 +6,11 @@
 //! session token (which scripts cannot read: the cookie is HttpOnly), so a
 //! page on another site cannot know it; before login, it is a random value
 //! also set as a cookie (double submit).
+//!
+//! A handler extracts what it needs ([`OrgPage`], [`CsrfForm`], [`Admin`]),
+//! calls the domain and renders; it returns `Result<Response, PageError>`, so
+//! a domain error becomes a page by `?`. Changes go through
+//! [`crate::unit::Unit`], as the JSON API's do.
 
 mod admin;
 mod auth;
@@ -31,7 +36,8 @@ use control_plane::organizations;
 use maud::Markup;
 
 use crate::state::AppState;
-pub use error::{PageError, message};
+pub use error::PageError;
+use error::message;
 pub use extract::{Admin, CsrfForm, OrgPage, Session};
 pub use layout::Viewer;
 
