@@ -1,10 +1,11 @@
-//! A unit of work: one transaction that holds a mutation, its audit rows and
-//! its idempotency record, so they commit together or not at all.
+//! A unit of work: one transaction that holds a change, its audit rows and,
+//! for the API, its idempotency record, so they commit together or not at
+//! all. The JSON API and the dashboard's pages both change things through it.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use control_plane::access::{self, OrgAccess, Principal};
-use control_plane::idempotency::{self, Begun, Key, Saved, Scope};
+use control_plane::idempotency::{self, Key, Saved, Scope};
 use serde::Serialize;
 use sqlx::{PgConnection, Postgres, Transaction};
 
@@ -18,8 +19,27 @@ pub struct Unit {
     record: Option<(Scope, Key)>,
 }
 
+/// How a mutation begins: with the work still to do, or, for a replayed
+/// Idempotency-Key, with the answer saved the first time, which the handler
+/// returns as it is.
+#[derive(Debug)]
+pub enum Begun<T> {
+    Fresh(T),
+    Replay(Response),
+}
+
+impl<T> Begun<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Begun<U> {
+        match self {
+            Begun::Fresh(fresh) => Begun::Fresh(f(fresh)),
+            Begun::Replay(saved) => Begun::Replay(saved),
+        }
+    }
+}
+
 impl Unit {
-    pub async fn begin(state: &AppState) -> Result<Unit, ApiError> {
+    /// A unit without an idempotency record, as pages use it.
+    pub async fn begin(state: &AppState) -> Result<Unit, sqlx::Error> {
         Ok(Unit {
             tx: state.db.begin().await?,
             record: None,
@@ -27,57 +47,60 @@ impl Unit {
     }
 
     /// A unit for a mutation in organization `org_id`: access first, then
-    /// the Idempotency-Key. `Err(response)` is a replay to send as it is.
+    /// the Idempotency-Key.
     pub async fn for_organization<T>(
         state: &AppState,
         principal: &Principal,
         org_id: uuid::Uuid,
         mutation: &Mutation<T>,
-    ) -> Result<Result<(Unit, OrgAccess), Response>, ApiError> {
+    ) -> Result<Begun<(Unit, OrgAccess)>, ApiError> {
         let mut unit = Unit::begin(state).await?;
         let access = access::resolve(unit.conn(), principal, org_id).await?;
-        match unit.claim(Scope::organization(org_id), mutation).await? {
-            Some(replay) => Ok(Err(replay)),
-            None => Ok(Ok((unit, access))),
-        }
+        let begun = unit.claim(Scope::organization(org_id), mutation).await?;
+        Ok(begun.map(|unit| (unit, access)))
     }
 
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
 
-    /// Claims the mutation's Idempotency-Key within `scope`. `Some` is the
-    /// response to send instead of doing the work again. Call it once the
-    /// caller's access is established, so keys cannot be probed.
+    /// Claims the mutation's Idempotency-Key within `scope`. Call it once
+    /// the caller's access is established, so keys cannot be probed.
     pub async fn claim<T>(
-        &mut self,
+        mut self,
         scope: Scope,
         mutation: &Mutation<T>,
-    ) -> Result<Option<Response>, ApiError> {
+    ) -> Result<Begun<Unit>, ApiError> {
         let Some(key) = &mutation.key else {
-            return Ok(None);
+            return Ok(Begun::Fresh(self));
         };
         match idempotency::begin(&mut self.tx, &scope, key, &mutation.fingerprint).await? {
-            Begun::Fresh => {
+            idempotency::Begun::Fresh => {
                 self.record = Some((scope, key.clone()));
-                Ok(None)
+                Ok(Begun::Fresh(self))
             }
-            Begun::Replay(saved) => Ok(Some(replay(saved))),
+            idempotency::Begun::Replay(saved) => Ok(Begun::Replay(replay(saved))),
         }
     }
 
-    /// Commits and answers `status` with `body` as JSON.
-    pub async fn commit<T: Serialize>(
+    /// Commits a unit whose answer is not kept (a page's).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Saves the answer `status` with `body` as JSON for replays, commits,
+    /// and answers it.
+    pub async fn answer<T: Serialize>(
         self,
         status: StatusCode,
         body: &T,
     ) -> Result<Response, ApiError> {
-        self.commit_saving(status, body, |_| ()).await
+        self.answer_redacted(status, body, |_| ()).await
     }
 
-    /// As [`Unit::commit`], but the copy kept for replays is first passed
+    /// As [`Unit::answer`], but the copy kept for replays is first passed
     /// through `redact`: secrets shown once are never stored.
-    pub async fn commit_saving<T: Serialize>(
+    pub async fn answer_redacted<T: Serialize>(
         mut self,
         status: StatusCode,
         body: &T,
@@ -98,7 +121,7 @@ impl Unit {
             };
             idempotency::finish(&mut self.tx, scope, key, &saved).await?;
         }
-        self.tx.commit().await?;
+        self.commit().await?;
         Ok(respond(status, json))
     }
 }

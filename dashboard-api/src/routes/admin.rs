@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::ProblemJson;
 use crate::state::AppState;
-use crate::unit::Unit;
+use crate::unit::{Begun, Unit};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CatalogJson {
@@ -107,15 +107,11 @@ pub async fn grant_credit(
 ) -> Result<Response, ApiError> {
     let mut unit = Unit::begin(&state).await?;
     let admin = admin::check(unit.conn(), &principal).await?;
-    if let Some(replay) = unit
-        .claim(
-            control_plane::idempotency::Scope::organization(org_id),
-            &mutation,
-        )
-        .await?
-    {
-        return Ok(replay);
-    }
+    let scope = control_plane::idempotency::Scope::organization(org_id);
+    let mut unit = match unit.claim(scope, &mutation).await? {
+        Begun::Fresh(unit) => unit,
+        Begun::Replay(saved) => return Ok(saved),
+    };
     let request = &mutation.body.0;
     let credit = admin::grant_credit(
         unit.conn(),
@@ -125,7 +121,7 @@ pub async fn grant_credit(
         &request.reason,
     )
     .await?;
-    unit.commit(
+    unit.answer(
         StatusCode::CREATED,
         &CreditJson {
             object: "credit",

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
 use crate::json::{ApiKeyJson, CreateApiKeyRequest, CreatedApiKey, List, ListParams, ProblemJson};
 use crate::state::AppState;
+use crate::unit::{Begun, Unit};
 
 /// Creates an API key. The response holds the token; it is never shown again.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
@@ -31,13 +32,17 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let request = &mutation.body.0;
     let new = NewApiKey::parse(&request.name, request.scopes.clone())?;
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let (key, token) = api_keys::create(unit.conn(), &access, new).await?;
     let body = CreatedApiKey {
         key: key.into(),
         token: token.expose().to_owned(),
     };
-    unit.commit_saving(StatusCode::CREATED, &body, |saved| {
+    unit.answer_redacted(StatusCode::CREATED, &body, |saved| {
         if let Some(object) = saved.as_object_mut() {
             object.remove("token");
         }
@@ -87,7 +92,11 @@ pub async fn revoke(
     Path((org_id, key_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let key = api_keys::revoke(unit.conn(), &access, key_id).await?;
-    unit.commit(StatusCode::OK, &ApiKeyJson::from(key)).await
+    unit.answer(StatusCode::OK, &ApiKeyJson::from(key)).await
 }

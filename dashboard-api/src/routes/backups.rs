@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
 use crate::state::AppState;
+use crate::unit::{Begun, Unit};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupJson {
@@ -76,7 +77,11 @@ pub async fn set_policy(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<BackupPolicyJson>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let body = &mutation.body.0;
     let request = PolicyRequest {
         schedule: body.schedule.clone(),
@@ -92,7 +97,7 @@ pub async fn set_policy(
         &request,
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
 
@@ -107,9 +112,13 @@ pub async fn clear_policy(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let cluster = backups::clear_policy(unit.conn(), &access, cluster_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
 
@@ -128,7 +137,11 @@ pub async fn create(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let backup = backups::create(
         unit.conn(),
         &access,
@@ -137,7 +150,7 @@ pub async fn create(
         Utc::now(),
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &BackupJson::from(backup))
+    unit.answer(StatusCode::ACCEPTED, &BackupJson::from(backup))
         .await
 }
 
@@ -187,9 +200,13 @@ pub async fn delete(
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let backup = backups::delete(unit.conn(), &access, cluster_id, backup_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &BackupJson::from(backup))
+    unit.answer(StatusCode::ACCEPTED, &BackupJson::from(backup))
         .await
 }
 
@@ -211,7 +228,11 @@ pub async fn restore(
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
     mutation: Mutation<Body<RestoreRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let cluster = backups::restore(
         unit.conn(),
         &access,
@@ -221,6 +242,6 @@ pub async fn restore(
         &mutation.body.0.name,
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }

@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::{List, ProblemJson};
 use crate::state::{AppState, Payments};
+use crate::unit::{Begun, Unit};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionJson {
@@ -277,7 +278,11 @@ pub async fn change_plan(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<ChangePlanRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let subscription = subscriptions::change_plan(
         unit.conn(),
         &access,
@@ -287,7 +292,7 @@ pub async fn change_plan(
         Utc::now(),
     )
     .await?;
-    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+    unit.answer(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
 }
 
@@ -302,9 +307,13 @@ pub async fn cancel(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let subscription = subscriptions::cancel(unit.conn(), &access, Utc::now()).await?;
-    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+    unit.answer(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
 }
 
@@ -320,7 +329,11 @@ pub async fn spend_limit(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<SpendLimitRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let subscription = subscriptions::set_spend_limit(
         unit.conn(),
         &access,
@@ -328,7 +341,7 @@ pub async fn spend_limit(
         Utc::now(),
     )
     .await?;
-    unit.commit(StatusCode::OK, &SubscriptionJson::from(subscription))
+    unit.answer(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
 }
 

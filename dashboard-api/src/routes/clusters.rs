@@ -17,6 +17,7 @@ use crate::json::{
     ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
+use crate::unit::{Begun, Unit};
 
 /// Creates a vector cluster, within the organization's plan.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
@@ -35,11 +36,15 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<CreateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let request = clusters::CreateCluster::from(mutation.body.0);
     let cluster =
         clusters::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
 
@@ -119,7 +124,11 @@ pub async fn update(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<UpdateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let request = clusters::UpdateCluster::from(mutation.body.0);
     let cluster = clusters::update(
         unit.conn(),
@@ -129,7 +138,7 @@ pub async fn update(
         &request,
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
 
@@ -143,8 +152,12 @@ pub async fn delete(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }

@@ -16,6 +16,7 @@ use crate::json::{
     CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
 };
 use crate::state::AppState;
+use crate::unit::{Begun, Unit};
 
 /// Creates an inference endpoint, within the plan's GPU allowance.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
@@ -33,11 +34,15 @@ pub async fn create(
     Path(org_id): Path<Uuid>,
     mutation: Mutation<Body<CreateEndpointRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let request = endpoints::CreateEndpoint::from(mutation.body.0);
     let endpoint =
         endpoints::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
-    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }
 
@@ -92,7 +97,11 @@ pub async fn update(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<UpdateEndpointRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let request = endpoints::UpdateEndpoint::from(mutation.body.0);
     let endpoint = endpoints::update(
         unit.conn(),
@@ -102,7 +111,7 @@ pub async fn update(
         &request,
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }
 
@@ -116,9 +125,13 @@ pub async fn wake(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let endpoint = endpoints::wake(unit.conn(), &access, endpoint_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }
 
@@ -132,8 +145,12 @@ pub async fn delete(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let endpoint = endpoints::delete(unit.conn(), &access, endpoint_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
+    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
 }

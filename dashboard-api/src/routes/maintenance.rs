@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::{ClusterJson, MaintenanceWindowJson, ProblemJson};
 use crate::state::AppState;
+use crate::unit::{Begun, Unit};
 
 /// Holds the cluster's upgrades and resizes to a window: a change waits
 /// for it to open; a roll that began goes on past its end.
@@ -31,7 +32,11 @@ pub async fn set(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<Body<MaintenanceWindowJson>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let body = &mutation.body.0;
     let request = WindowRequest {
         day: body.day.clone(),
@@ -46,7 +51,7 @@ pub async fn set(
         &request,
     )
     .await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }
 
@@ -62,8 +67,12 @@ pub async fn clear(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let cluster = maintenance::clear(unit.conn(), &access, cluster_id).await?;
-    unit.commit(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
+    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
 }

@@ -1,20 +1,6 @@
 //! The router and the OpenAPI document, built from one declaration per
 //! route (`routes!`), so the document cannot drift from what is served.
 
-/// The unit of work for a mutation in organization `$org`, with the caller's
-/// access there; or, from the handler, the saved answer to a replayed
-/// Idempotency-Key.
-macro_rules! unit {
-    ($state:expr, $principal:expr, $org:expr, $mutation:expr) => {{
-        let begun =
-            $crate::unit::Unit::for_organization(&$state, &$principal, $org, &$mutation).await?;
-        match begun {
-            Ok(begun) => begun,
-            Err(replay) => return Ok(replay),
-        }
-    }};
-}
-
 mod admin;
 mod api_keys;
 pub(crate) mod auth;

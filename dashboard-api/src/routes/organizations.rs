@@ -17,7 +17,7 @@ use crate::json::{
     AddMemberRequest, CreateOrganizationRequest, List, MemberJson, OrganizationJson, ProblemJson,
 };
 use crate::state::AppState;
-use crate::unit::Unit;
+use crate::unit::{Begun, Unit};
 
 /// The caller's organizations: a user's memberships, or an API key's own.
 #[utoipa::path(get, path = "/v1/organizations", tag = "organizations",
@@ -61,12 +61,13 @@ pub async fn create(
     let user_id = caller.user_id()?;
     let name = OrganizationName::parse(&mutation.body.0.name)
         .map_err(|e| control_plane::Error::Validation(ValidationErrors::single("name", e)))?;
-    let mut unit = Unit::begin(&state).await?;
-    if let Some(replay) = unit.claim(Scope::user(user_id), &mutation).await? {
-        return Ok(replay);
-    }
+    let unit = Unit::begin(&state).await?;
+    let mut unit = match unit.claim(Scope::user(user_id), &mutation).await? {
+        Begun::Fresh(unit) => unit,
+        Begun::Replay(saved) => return Ok(saved),
+    };
     let organization = organizations::create(unit.conn(), user_id, name).await?;
-    unit.commit(StatusCode::CREATED, &OrganizationJson::from(organization))
+    unit.answer(StatusCode::CREATED, &OrganizationJson::from(organization))
         .await
 }
 
@@ -124,9 +125,13 @@ pub async fn add_member(
     let role = errors.check("role", request.role.parse::<Role>());
     let (email, role) = errors.finish(email.zip(role))?;
 
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     let member = organizations::add_member(unit.conn(), &access, &email, role).await?;
-    unit.commit(StatusCode::CREATED, &MemberJson::from(member))
+    unit.answer(StatusCode::CREATED, &MemberJson::from(member))
         .await
 }
 
@@ -144,7 +149,11 @@ pub async fn remove_member(
     Path((org_id, user_id)): Path<(Uuid, Uuid)>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) = unit!(state, principal, org_id, mutation);
+    let (mut unit, access) =
+        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
+            Begun::Fresh(begun) => begun,
+            Begun::Replay(saved) => return Ok(saved),
+        };
     organizations::remove_member(unit.conn(), &access, user_id).await?;
-    unit.commit(StatusCode::NO_CONTENT, &()).await
+    unit.answer(StatusCode::NO_CONTENT, &()).await
 }

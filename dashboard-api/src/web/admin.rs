@@ -1,64 +1,29 @@
 //! The admin console: every organization with its plan, standing and what
 //! it owes, and suspending or resuming one. Platform administrators only.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{Redirect, Response};
 use billing::money;
-use control_plane::admin::{self, PlatformAdmin};
+use control_plane::admin;
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{Admin, CsrfForm, PageError, render};
 use crate::state::AppState;
+use crate::unit::Unit;
 
-/// A console action: the form's token, the administrator, the change in one
-/// transaction, then back to the console (or a page saying what went wrong).
-macro_rules! act {
-    ($state:expr, $session:expr, $csrf:expr, |$tx:ident, $admin:ident| $change:expr) => {{
-        if let Some(refused) = $session.refuse($csrf) {
-            return refused;
-        }
-        let $admin = match check(&$state, &$session).await {
-            Ok(admin) => admin,
-            Err(page) => return page,
-        };
-        commit!($state, |$tx| $change);
-        axum::response::IntoResponse::into_response(axum::response::Redirect::to("/admin"))
-    }};
-}
-
-async fn check(state: &AppState, session: &Session) -> Result<PlatformAdmin, Response> {
-    let result = async {
-        let mut conn = state.db.acquire().await?;
-        admin::check(&mut conn, &session.principal()).await
-    }
-    .await;
-    result.map_err(|e| fail(e.into()))
-}
-
-pub async fn console(State(state): State<AppState>, session: Session) -> Response {
-    let admin = match check(&state, &session).await {
-        Ok(admin) => admin,
-        Err(page) => return page,
-    };
-    let found = async {
-        let mut conn = state.db.acquire().await?;
-        Ok::<_, control_plane::Error>((
-            admin::organizations(&mut conn, &admin, chrono::Utc::now()).await?,
-            admin::fleet(&mut conn, &admin).await?,
-            admin::data_planes(&mut conn, &admin).await?,
-            admin::audit_log(&mut conn, &admin, 50).await?,
-        ))
-    }
-    .await;
-    let (organizations, fleet, planes, audit) = match found {
-        Ok(found) => found,
-        Err(e) => return fail(e.into()),
-    };
+pub async fn console(
+    State(state): State<AppState>,
+    Admin { session, admin }: Admin,
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await?;
+    let organizations = admin::organizations(&mut conn, &admin, chrono::Utc::now()).await?;
+    let fleet = admin::fleet(&mut conn, &admin).await?;
+    let planes = admin::data_planes(&mut conn, &admin).await?;
+    let audit = admin::audit_log(&mut conn, &admin, 50).await?;
     let published = state.catalog.get();
     let currency = published.catalog.currency.clone();
     let body = html! {
@@ -161,96 +126,87 @@ pub async fn console(State(state): State<AppState>, session: Session) -> Respons
             }
         }
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         page("Admin", Some(&session.viewer(None, Vec::new())), None, body),
-    )
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct SuspendForm {
-    csrf: String,
     reason: String,
 }
 
 pub async fn suspend(
     State(state): State<AppState>,
-    session: Session,
+    Admin { admin, .. }: Admin,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<SuspendForm>,
-) -> Response {
-    act!(state, session, &form.csrf, |tx, admin| admin::suspend(
-        &mut tx,
-        &admin,
-        org_id,
-        &form.reason
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
+    CsrfForm(form): CsrfForm<SuspendForm>,
+) -> Result<Redirect, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    admin::suspend(unit.conn(), &admin, org_id, &form.reason).await?;
+    unit.commit().await?;
+    Ok(to_console())
 }
 
 pub async fn resume(
     State(state): State<AppState>,
-    session: Session,
+    Admin { admin, .. }: Admin,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    act!(state, session, &form.csrf, |tx, admin| admin::resume(
-        &mut tx, &admin, org_id
-    ))
+    _: CsrfForm,
+) -> Result<Redirect, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    admin::resume(unit.conn(), &admin, org_id).await?;
+    unit.commit().await?;
+    Ok(to_console())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PlanForm {
-    csrf: String,
     plan: String,
 }
 
 pub async fn change_plan(
     State(state): State<AppState>,
-    session: Session,
+    Admin { admin, .. }: Admin,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<PlanForm>,
-) -> Response {
+    CsrfForm(form): CsrfForm<PlanForm>,
+) -> Result<Redirect, PageError> {
     let catalog = state.catalog.get();
-    act!(state, session, &form.csrf, |tx, admin| admin::change_plan(
-        &mut tx,
+    let mut unit = Unit::begin(&state).await?;
+    admin::change_plan(
+        unit.conn(),
         &admin,
         &catalog.catalog,
         org_id,
         &form.plan,
-        chrono::Utc::now()
-    ))
+        chrono::Utc::now(),
+    )
+    .await?;
+    unit.commit().await?;
+    Ok(to_console())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CreditForm {
-    csrf: String,
     amount_minor: i64,
     reason: String,
 }
 
 pub async fn grant_credit(
     State(state): State<AppState>,
-    session: Session,
+    Admin { admin, .. }: Admin,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<CreditForm>,
-) -> Response {
-    act!(state, session, &form.csrf, |tx, admin| admin::grant_credit(
-        &mut tx,
-        &admin,
-        org_id,
-        form.amount_minor,
-        &form.reason
-    ))
+    CsrfForm(form): CsrfForm<CreditForm>,
+) -> Result<Redirect, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    admin::grant_credit(unit.conn(), &admin, org_id, form.amount_minor, &form.reason).await?;
+    unit.commit().await?;
+    Ok(to_console())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct FleetForm {
-    csrf: String,
     from: String,
     to: String,
     size: i64,
@@ -258,27 +214,12 @@ pub struct FleetForm {
 
 pub async fn fleet_upgrade(
     State(state): State<AppState>,
-    session: Session,
-    Form(form): Form<FleetForm>,
-) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let admin = match check(&state, &session).await {
-        Ok(admin) => admin,
-        Err(page) => return page,
-    };
-    let wave = async {
-        let mut tx = state.db.begin().await?;
-        let wave = admin::upgrade_wave(&mut tx, &admin, &form.from, &form.to, form.size).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(wave)
-    }
-    .await;
-    let wave = match wave {
-        Ok(wave) => wave,
-        Err(e) => return fail(e.into()),
-    };
+    Admin { session, admin }: Admin,
+    CsrfForm(form): CsrfForm<FleetForm>,
+) -> Result<Response, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    let wave = admin::upgrade_wave(unit.conn(), &admin, &form.from, &form.to, form.size).await?;
+    unit.commit().await?;
     let body = html! {
         h1 { "Fleet upgrade to " (form.to.trim()) }
         @if wave.in_flight > 0 {
@@ -289,7 +230,7 @@ pub async fn fleet_upgrade(
         p { (wave.remaining) " cluster(s) remain on " (form.from.trim()) "." }
         p { a href="/admin" { "Back to the console" } }
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         page(
             "Fleet upgrade",
@@ -297,5 +238,10 @@ pub async fn fleet_upgrade(
             None,
             body,
         ),
-    )
+    ))
+}
+
+/// After an action: back to the console.
+fn to_console() -> Redirect {
+    Redirect::to("/admin")
 }

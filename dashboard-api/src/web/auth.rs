@@ -10,9 +10,10 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, PageError, render};
 use crate::routes::auth::set_session;
 use crate::state::AppState;
+use crate::unit::Unit;
 
 /// The pre-login CSRF cookie, matched against the form's field.
 const FORM_COOKIE: &str = "qm_form";
@@ -108,107 +109,80 @@ pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !same_form(&headers, &form.csrf) {
-        return credentials_page(
+        return Ok(credentials_page(
             &state,
             "Sign up",
             "/signup",
             Some("The form expired; send it again."),
-        );
+        ));
     }
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
         Err(e) => {
-            return credentials_page(&state, "Sign up", "/signup", Some(&format!("Email: {e}")));
+            let error = format!("Email: {e}");
+            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
         }
     };
     let password = match Password::parse(form.password) {
         Ok(password) => password,
         Err(e) => {
-            return credentials_page(
-                &state,
-                "Sign up",
-                "/signup",
-                Some(&format!("Password: {e}")),
-            );
+            let error = format!("Password: {e}");
+            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
         }
     };
-    let result = async {
-        let mut tx = state.db.begin().await?;
-        let (user, _) = accounts::signup(&mut tx, email, password, None).await?;
-        let token = sessions::start(&mut tx, user.id).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(token)
-    }
-    .await;
-    match result {
-        Ok(token) => logged_in(&state, &token),
+    let mut unit = Unit::begin(&state).await?;
+    let user = match accounts::signup(unit.conn(), email, password, None).await {
+        Ok((user, _)) => user,
         Err(control_plane::Error::Conflict(conflict)) => {
-            credentials_page(&state, "Sign up", "/signup", Some(&conflict.to_string()))
+            let error = conflict.to_string();
+            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
         }
-        Err(e) => fail(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let token = sessions::start(unit.conn(), user.id).await?;
+    unit.commit().await?;
+    Ok(logged_in(&state, &token))
 }
 
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !same_form(&headers, &form.csrf) {
-        return credentials_page(
+        return Ok(credentials_page(
             &state,
             "Log in",
             "/login",
             Some("The form expired; send it again."),
-        );
+        ));
     }
-    let result = async {
-        let mut tx = state.db.begin().await?;
-        let user = accounts::login(&mut tx, &form.email, form.password).await?;
-        let token = sessions::start(&mut tx, user.id).await?;
-        tx.commit().await?;
-        Ok::<_, control_plane::Error>(token)
-    }
-    .await;
-    match result {
-        Ok(token) => logged_in(&state, &token),
-        Err(control_plane::Error::InvalidCredentials) => credentials_page(
-            &state,
-            "Log in",
-            "/login",
-            Some("The email address or password is not correct."),
-        ),
-        Err(e) => fail(e.into()),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    csrf: String,
+    let mut unit = Unit::begin(&state).await?;
+    let user = match accounts::login(unit.conn(), &form.email, form.password).await {
+        Ok(user) => user,
+        Err(control_plane::Error::InvalidCredentials) => {
+            let error = "The email address or password is not correct.";
+            return Ok(credentials_page(&state, "Log in", "/login", Some(error)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let token = sessions::start(unit.conn(), user.id).await?;
+    unit.commit().await?;
+    Ok(logged_in(&state, &token))
 }
 
 pub async fn logout(
     State(state): State<AppState>,
-    session: Session,
     headers: HeaderMap,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
+    _: CsrfForm,
+) -> Result<Response, PageError> {
     if let Some(token) = crate::extract::session_token(&headers) {
-        let ended = async {
-            let mut conn = state.db.acquire().await?;
-            sessions::end(&mut conn, &token).await
-        }
-        .await;
-        if let Err(e) = ended {
-            return fail(e.into());
-        }
+        let mut conn = state.db.acquire().await?;
+        sessions::end(&mut conn, &token).await?;
     }
     let mut response = Redirect::to("/login").into_response();
     set_session(&mut response, "", 0, state.config.secure_cookies);
-    response
+    Ok(response)
 }

@@ -1,6 +1,5 @@
 //! The plan, this period's estimate, invoices, and changing plan.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,9 +13,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, OrgPage, PageError, render};
 use crate::public_url;
 use crate::state::AppState;
+use crate::unit::Unit;
 
 #[derive(Debug, Deserialize)]
 pub struct Notice {
@@ -26,19 +26,20 @@ pub struct Notice {
 
 pub async fn billing(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
     Query(notice): Query<Notice>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
+) -> Result<Response, PageError> {
     let published = state.catalog.get();
-    let (subscription, (period, estimate), invoices) = db!(state, |conn| async {
-        let subscription =
-            control_plane::money::subscriptions::get(&mut conn, &access, Utc::now()).await?;
-        let estimate = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
-        let invoices = invoices::list(&mut conn, &access).await?;
-        Ok::<_, control_plane::Error>((subscription, estimate, invoices))
-    });
+    let mut conn = state.db.acquire().await?;
+    let subscription =
+        control_plane::money::subscriptions::get(&mut conn, &access, Utc::now()).await?;
+    let (period, estimate) = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
+    let invoices = invoices::list(&mut conn, &access).await?;
     let currency = &published.catalog.currency;
     let body = html! {
         h1 { "Billing" }
@@ -98,12 +99,14 @@ pub async fn billing(
             }
         }
     };
-    render(StatusCode::OK, page("Billing", Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page("Billing", Some(&viewer), None, body),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PlanChoice {
-    csrf: String,
     plan: String,
 }
 
@@ -112,52 +115,46 @@ pub struct PlanChoice {
 /// back (`checkout_return`).
 pub async fn change_plan(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
     headers: HeaderMap,
-    Form(form): Form<PlanChoice>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<PlanChoice>,
+) -> Result<Response, PageError> {
     let catalog = state.catalog.get();
-    let billing_page = format!("/orgs/{org_id}/billing");
-    let changed = async {
-        let mut tx = state.db.begin().await?;
-        let changed = control_plane::money::subscriptions::change_plan(
-            &mut tx,
-            &access,
-            &catalog.catalog,
-            &form.plan,
-            state.config.payments.is_some(),
-            Utc::now(),
-        )
-        .await;
-        match (changed, &state.config.payments) {
-            (Err(Error::PaymentMethodRequired), Some(payments)) => {
-                let urls = public_url::checkout_return(&state.config, &headers, org_id);
-                let page = checkout::start(
-                    &mut tx,
-                    &access,
-                    payments.provider.as_ref(),
-                    &catalog.catalog,
-                    &form.plan,
-                    &urls,
-                    &Uuid::now_v7().to_string(),
-                )
-                .await?;
-                Ok(page.url)
-            }
-            (changed, _) => {
-                changed?;
-                tx.commit().await?;
-                Ok::<_, Error>(billing_page.clone())
-            }
-        }
-    }
+    let mut unit = Unit::begin(&state).await?;
+    let changed = control_plane::money::subscriptions::change_plan(
+        unit.conn(),
+        &access,
+        &catalog.catalog,
+        &form.plan,
+        state.config.payments.is_some(),
+        Utc::now(),
+    )
     .await;
-    match changed {
-        Ok(next) => Redirect::to(&next).into_response(),
-        Err(e) => fail(e.into()),
-    }
+    let next = match (changed, &state.config.payments) {
+        // The refused change is rolled back (the unit is not committed);
+        // the checkout only reads.
+        (Err(Error::PaymentMethodRequired), Some(payments)) => {
+            let urls = public_url::checkout_return(&state.config, &headers, org_id);
+            let page = checkout::start(
+                unit.conn(),
+                &access,
+                payments.provider.as_ref(),
+                &catalog.catalog,
+                &form.plan,
+                &urls,
+                &Uuid::now_v7().to_string(),
+            )
+            .await?;
+            page.url
+        }
+        (changed, _) => {
+            changed?;
+            unit.commit().await?;
+            format!("/orgs/{org_id}/billing")
+        }
+    };
+    Ok(Redirect::to(&next).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,22 +167,26 @@ pub struct CheckoutReturn {
 /// changes nothing more.
 pub async fn checkout_return(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
     Query(back): Query<CheckoutReturn>,
-) -> Response {
-    let (access, _) = visit!(state, session, org_id);
-    let Some(payments) = &state.config.payments else {
-        return fail(Error::PaymentsNotConfigured.into());
-    };
+) -> Result<Response, PageError> {
+    let payments = state
+        .config
+        .payments
+        .as_ref()
+        .ok_or(Error::PaymentsNotConfigured)?;
     let catalog = state.catalog.get();
-    commit!(state, |tx| checkout::complete(
-        &mut tx,
+    let mut unit = Unit::begin(&state).await?;
+    checkout::complete(
+        unit.conn(),
         &access,
         payments.provider.as_ref(),
         &catalog.catalog,
         &back.session_id,
-        Utc::now()
-    ));
-    Redirect::to(&format!("/orgs/{org_id}/billing?checkout=done")).into_response()
+        Utc::now(),
+    )
+    .await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}/billing?checkout=done")).into_response())
 }

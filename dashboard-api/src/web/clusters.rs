@@ -1,7 +1,6 @@
 //! An organization's clusters: the list and the form to create one, a
 //! cluster's page, resize and upgrade, backups and restores, deletion.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,27 +15,32 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, CsrfOnly, conditions, delete_form, heading, phase, phase_cell, region_row,
-    unconfirmed,
+    Confirmed, conditions, confirmed, delete_form, heading, phase, phase_cell, region_row,
 };
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, OrgPage, PageError, render};
 use crate::state::AppState;
+use crate::unit::Unit;
 
 pub async fn overview(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
+) -> Result<Response, PageError> {
     let published = state.catalog.get();
-    let (clusters, regions, plan) = db!(state, |conn| async {
+    let (clusters, regions, plan) = async {
+        let mut conn = state.db.acquire().await?;
         let clusters =
             clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
         let regions = data_planes::regions(&mut conn).await?;
         let org = organizations::get(&mut conn, &access).await?;
         Ok::<_, control_plane::Error>((clusters.data, regions, org.plan))
-    });
+    }
+    .await?;
     let plan = published.catalog.plan(&plan.clone().into()).cloned();
     let body = html! {
         h1 { "Clusters" }
@@ -83,12 +87,14 @@ pub async fn overview(
             button type="submit" { "Create cluster" }
         }
     };
-    render(StatusCode::OK, page("Clusters", Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page("Clusters", Some(&viewer), None, body),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NewCluster {
-    csrf: String,
     name: String,
     region: String,
     nodes: Option<i64>,
@@ -96,11 +102,10 @@ pub struct NewCluster {
 
 pub async fn create_cluster(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<NewCluster>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<NewCluster>,
+) -> Result<Response, PageError> {
     let request = CreateCluster {
         name: form.name,
         region: form.region,
@@ -108,26 +113,28 @@ pub async fn create_cluster(
         ..CreateCluster::default()
     };
     let catalog = state.catalog.get();
-    let created = commit!(state, |tx| clusters::create(
-        &mut tx,
-        &access,
-        &catalog.catalog,
-        &request
-    ));
-    to_cluster(org_id, created.id)
+    let mut unit = Unit::begin(&state).await?;
+    let created = clusters::create(unit.conn(), &access, &catalog.catalog, &request).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, created.id))
 }
 
 pub async fn cluster(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
-    let (c, backups) = db!(state, |conn| async {
+) -> Result<Response, PageError> {
+    let (c, backups) = async {
+        let mut conn = state.db.acquire().await?;
         let c = clusters::get(&mut conn, &access, cluster_id).await?;
         let backups = backups::list(&mut conn, &access, cluster_id).await?;
         Ok::<_, control_plane::Error>((c, backups))
-    });
+    }
+    .await?;
     let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
@@ -241,28 +248,26 @@ pub async fn cluster(
             "I understand the cluster and its data will be deleted",
         ))
     };
-    render(StatusCode::OK, page(&c.name, Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page(&c.name, Some(&viewer), None, body),
+    ))
 }
 
 pub async fn delete_cluster(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Confirmed>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
-    if let Some(refused) = unconfirmed(&form) {
-        return refused;
-    }
-    db!(state, |conn| clusters::delete(
-        &mut conn, &access, cluster_id
-    ));
-    Redirect::to(&format!("/orgs/{org_id}")).into_response()
+    CsrfForm(form): CsrfForm<Confirmed>,
+) -> Result<Response, PageError> {
+    confirmed(&form)?;
+    let mut conn = state.db.acquire().await?;
+    clusters::delete(&mut conn, &access, cluster_id).await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}")).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ClusterChange {
-    csrf: String,
     pub(super) version: String,
     pub(super) nodes: i64,
     pub(super) storage_gib: i64,
@@ -273,14 +278,18 @@ pub struct ClusterChange {
 
 pub async fn update_cluster(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<ClusterChange>,
-) -> Response {
-    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
+    CsrfForm(form): CsrfForm<ClusterChange>,
+) -> Result<Response, PageError> {
     // A shrink is shown with what it moves before it is made.
     if form.confirmed.is_none() {
-        let (c, risk) = db!(state, |conn| async {
+        let (c, risk) = async {
+            let mut conn = state.db.acquire().await?;
             let c = clusters::get(&mut conn, &access, cluster_id).await?;
             let risk = if form.nodes < i64::from(c.spec.nodes) && form.nodes >= 1 {
                 match clusters::resize_risk(&mut conn, &access, cluster_id, form.nodes).await {
@@ -292,11 +301,15 @@ pub async fn update_cluster(
                 None
             };
             Ok::<_, control_plane::Error>((c, risk))
-        });
+        }
+        .await?;
         if let Some(risk) = risk {
             let body =
                 super::resize::confirm_shrink(org_id, &c, &form, &session.csrf, risk.as_ref());
-            return render(StatusCode::OK, page(&c.name, Some(&viewer), None, body));
+            return Ok(render(
+                StatusCode::OK,
+                page(&c.name, Some(&viewer), None, body),
+            ));
         }
     }
     let change = clusters::UpdateCluster {
@@ -306,19 +319,14 @@ pub async fn update_cluster(
         ..clusters::UpdateCluster::default()
     };
     let catalog = state.catalog.get();
-    commit!(state, |tx| clusters::update(
-        &mut tx,
-        &access,
-        &catalog.catalog,
-        cluster_id,
-        &change
-    ));
-    to_cluster(org_id, cluster_id)
+    let mut unit = Unit::begin(&state).await?;
+    clusters::update(unit.conn(), &access, &catalog.catalog, cluster_id, &change).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Schedule {
-    csrf: String,
     schedule: String,
     retention_days: i64,
     /// A checkbox: present when ticked.
@@ -327,11 +335,10 @@ pub struct Schedule {
 
 pub async fn backup_policy(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Schedule>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<Schedule>,
+) -> Result<Response, PageError> {
     let request = backups::PolicyRequest {
         schedule: form.schedule,
         retention_days: form.retention_days,
@@ -339,19 +346,14 @@ pub async fn backup_policy(
         verify: form.verify.is_some(),
     };
     let catalog = state.catalog.get();
-    commit!(state, |tx| backups::set_policy(
-        &mut tx,
-        &access,
-        &catalog.catalog,
-        cluster_id,
-        &request
-    ));
-    to_cluster(org_id, cluster_id)
+    let mut unit = Unit::begin(&state).await?;
+    backups::set_policy(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Window {
-    csrf: String,
     /// Empty: every day.
     day: String,
     start_hour: i64,
@@ -360,79 +362,78 @@ pub struct Window {
 
 pub async fn maintenance_window(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Window>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<Window>,
+) -> Result<Response, PageError> {
     let request = WindowRequest {
         day: Some(form.day).filter(|d| !d.is_empty()),
         start_hour: form.start_hour,
         duration_hours: form.duration_hours,
     };
     let catalog = state.catalog.get();
-    commit!(state, |tx| maintenance::set(
-        &mut tx,
-        &access,
-        &catalog.catalog,
-        cluster_id,
-        &request
-    ));
-    to_cluster(org_id, cluster_id)
+    let mut unit = Unit::begin(&state).await?;
+    maintenance::set(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
 }
 
 pub async fn clear_maintenance_window(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
-    commit!(state, |tx| maintenance::clear(&mut tx, &access, cluster_id));
-    to_cluster(org_id, cluster_id)
+    _: CsrfForm,
+) -> Result<Response, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    maintenance::clear(unit.conn(), &access, cluster_id).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
 }
 
 pub async fn take_backup(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    _: CsrfForm,
+) -> Result<Response, PageError> {
     let catalog = state.catalog.get();
-    commit!(state, |tx| backups::create(
-        &mut tx,
+    let mut unit = Unit::begin(&state).await?;
+    backups::create(
+        unit.conn(),
         &access,
         &catalog.catalog,
         cluster_id,
-        Utc::now()
-    ));
-    to_cluster(org_id, cluster_id)
+        Utc::now(),
+    )
+    .await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RestoreForm {
-    csrf: String,
     name: String,
 }
 
 pub async fn restore_backup(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
-    Form(form): Form<RestoreForm>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<RestoreForm>,
+) -> Result<Response, PageError> {
     let catalog = state.catalog.get();
-    let restored = commit!(state, |tx| backups::restore(
-        &mut tx,
+    let mut unit = Unit::begin(&state).await?;
+    let restored = backups::restore(
+        unit.conn(),
         &access,
         &catalog.catalog,
         cluster_id,
         backup_id,
-        form.name.trim()
-    ));
-    to_cluster(org_id, restored.id)
+        form.name.trim(),
+    )
+    .await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, restored.id))
 }
 
 /// After a change: the cluster's page.

@@ -1,10 +1,11 @@
 //! What the dashboard's organization pages share: phase badges, the
-//! heading and rows of a resource's page, the conditions table, the small
-//! forms every page posts.
+//! heading and rows of a resource's page, the conditions table, the
+//! deletion form and its confirmation.
 
-use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
+
+use super::PageError;
 
 pub(super) fn phase(name: &str) -> Markup {
     html! { span class={ "phase " (name) } { (name) } }
@@ -33,13 +34,7 @@ pub(super) fn region_row(region: &str, simulated: bool) -> Markup {
 
 #[derive(Debug, Deserialize)]
 pub struct Confirmed {
-    pub csrf: String,
     pub confirm: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    pub csrf: String,
 }
 
 /// A resource's conditions, as the data plane reported them.
@@ -74,13 +69,14 @@ pub(super) fn delete_form(action: &str, csrf: &str, name: &str, consequence: &st
     }
 }
 
-/// The answer to a deletion sent without its confirmation.
-pub(super) fn unconfirmed(form: &Confirmed) -> Option<Response> {
-    (form.confirm.as_deref() != Some("yes")).then(|| {
-        super::message(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "Not deleted",
-            "Tick the box to confirm the deletion.",
-        )
-    })
+/// Refuses a deletion sent without its confirmation.
+pub(super) fn confirmed(form: &Confirmed) -> Result<(), PageError> {
+    if form.confirm.as_deref() == Some("yes") {
+        return Ok(());
+    }
+    Err(PageError::refused(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "Not deleted",
+        "Tick the box to confirm the deletion.",
+    ))
 }

@@ -1,6 +1,5 @@
 //! Inference endpoints: the list, creating one, an endpoint's page.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,26 +11,29 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, CsrfOnly, conditions, delete_form, heading, phase_cell, region_row, unconfirmed,
+    Confirmed, conditions, confirmed, delete_form, heading, phase_cell, region_row,
 };
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, OrgPage, PageError, render};
 use crate::state::AppState;
+use crate::unit::Unit;
 
 pub async fn endpoints(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
+) -> Result<Response, PageError> {
     let published = state.catalog.get();
-    let (endpoints, regions, plan) = db!(state, |conn| async {
-        let endpoints =
-            endpoints::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
-        let regions = data_planes::regions(&mut conn).await?;
-        let org = organizations::get(&mut conn, &access).await?;
-        Ok::<_, control_plane::Error>((endpoints.data, regions, org.plan))
-    });
+    let mut conn = state.db.acquire().await?;
+    let endpoints = endpoints::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
+        .await?
+        .data;
+    let regions = data_planes::regions(&mut conn).await?;
+    let plan = organizations::get(&mut conn, &access).await?.plan;
     let gpus = published
         .catalog
         .plan(&plan.clone().into())
@@ -72,12 +74,14 @@ pub async fn endpoints(
             }
         }
     };
-    render(StatusCode::OK, page("Endpoints", Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page("Endpoints", Some(&viewer), None, body),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NewEndpoint {
-    csrf: String,
     name: String,
     region: String,
     model_repository: String,
@@ -88,11 +92,10 @@ pub struct NewEndpoint {
 
 pub async fn create_endpoint(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<NewEndpoint>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
+    CsrfForm(form): CsrfForm<NewEndpoint>,
+) -> Result<Response, PageError> {
     let request = endpoints::CreateEndpoint {
         name: form.name,
         region: form.region,
@@ -105,26 +108,23 @@ pub async fn create_endpoint(
         scaling: endpoints::UpdateEndpoint::default(),
     };
     let catalog = state.catalog.get();
-    commit!(state, |tx| endpoints::create(
-        &mut tx,
-        &access,
-        &catalog.catalog,
-        &request
-    ));
-    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
+    let mut unit = Unit::begin(&state).await?;
+    endpoints::create(unit.conn(), &access, &catalog.catalog, &request).await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response())
 }
 
 pub async fn endpoint(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
-    let e = db!(state, |conn| endpoints::get(
-        &mut conn,
-        &access,
-        endpoint_id
-    ));
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await?;
+    let e = endpoints::get(&mut conn, &access, endpoint_id).await?;
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
@@ -150,30 +150,33 @@ pub async fn endpoint(
             "I understand the endpoint will be deleted",
         ))
     };
-    render(StatusCode::OK, page(&e.name, Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page(&e.name, Some(&viewer), None, body),
+    ))
 }
 
 pub async fn wake_endpoint(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
-    commit!(state, |tx| endpoints::wake(&mut tx, &access, endpoint_id));
-    Redirect::to(&format!("/orgs/{org_id}/endpoints/{endpoint_id}")).into_response()
+    _: CsrfForm,
+) -> Result<Response, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    endpoints::wake(unit.conn(), &access, endpoint_id).await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}/endpoints/{endpoint_id}")).into_response())
 }
 
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Confirmed>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
-    if let Some(refused) = unconfirmed(&form) {
-        return refused;
-    }
-    commit!(state, |tx| endpoints::delete(&mut tx, &access, endpoint_id));
-    Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response()
+    CsrfForm(form): CsrfForm<Confirmed>,
+) -> Result<Response, PageError> {
+    confirmed(&form)?;
+    let mut unit = Unit::begin(&state).await?;
+    endpoints::delete(unit.conn(), &access, endpoint_id).await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}/endpoints")).into_response())
 }

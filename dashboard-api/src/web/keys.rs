@@ -1,6 +1,5 @@
 //! API keys: listed, and created with the token shown once.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,8 +10,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, OrgPage, PageError, Session, render};
 use crate::state::AppState;
+use crate::unit::Unit;
 
 fn keys_page(
     session: &Session,
@@ -54,50 +54,49 @@ fn keys_page(
 
 pub async fn api_keys(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
-    let keys = db!(state, |conn| async {
-        Ok::<_, control_plane::Error>(
-            api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
-                .await?
-                .data,
-        )
-    });
-    render(
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await?;
+    let keys = api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
+    Ok(render(
         StatusCode::OK,
-        keys_page(&session, &viewer, org_id, &keys, None),
-    )
+        keys_page(&session, &viewer, org_id, &keys.data, None),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NewKey {
-    csrf: String,
     name: String,
 }
 
 pub async fn create_api_key(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<NewKey>,
-) -> Response {
-    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
-    let (keys, token) = commit!(state, |tx| async {
-        let new = NewApiKey::parse(&form.name, None)?;
-        let (_, token) = api_keys::create(&mut tx, &access, new).await?;
-        let keys = api_keys::list(&mut tx, &access, PageRequest::parse(Some(100), None)?).await?;
-        Ok::<_, control_plane::Error>((keys.data, token.expose().to_owned()))
-    });
+    CsrfForm(form): CsrfForm<NewKey>,
+) -> Result<Response, PageError> {
+    let new = NewApiKey::parse(&form.name, None)?;
+    let mut unit = Unit::begin(&state).await?;
+    let (_, token) = api_keys::create(unit.conn(), &access, new).await?;
+    let keys = api_keys::list(unit.conn(), &access, PageRequest::parse(Some(100), None)?).await?;
+    unit.commit().await?;
     // Shown on this answer only; a reload shows the list without it.
     let mut response = render(
         StatusCode::CREATED,
-        keys_page(&session, &viewer, org_id, &keys, Some(&token)),
+        keys_page(&session, &viewer, org_id, &keys.data, Some(token.expose())),
     );
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
-    response
+    Ok(response)
 }

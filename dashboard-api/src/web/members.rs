@@ -1,6 +1,5 @@
 //! Members, and invitations by email link.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,18 +11,22 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::CsrfOnly;
 use super::layout::page;
-use super::{Session, fail, render};
+use super::{CsrfForm, OrgPage, PageError, Session, render};
 use crate::state::AppState;
+use crate::unit::Unit;
 
 pub async fn members(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage {
+        session,
+        access,
+        viewer,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
-    let members = db!(state, |conn| organizations::members(&mut conn, &access));
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await?;
+    let members = organizations::members(&mut conn, &access).await?;
     let body = html! {
         h1 { "Members" }
         table {
@@ -63,68 +66,57 @@ pub async fn members(
             button type="submit" { "Add" }
         }
     };
-    render(StatusCode::OK, page("Members", Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page("Members", Some(&viewer), None, body),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct NewMember {
-    csrf: String,
     email: String,
     role: String,
 }
 
 impl NewMember {
-    /// The address and role asked for; or which is wrong.
-    fn parse(&self) -> Result<(Email, Role), String> {
+    /// The address and role asked for; or a page titled `refusal` saying
+    /// which is wrong.
+    fn parse(&self, refusal: &'static str) -> Result<(Email, Role), PageError> {
         Email::parse(&self.email)
             .map_err(|e| e.to_string())
             .and_then(|email| self.role.parse::<Role>().map(|role| (email, role)))
+            .map_err(|reason| PageError::refused(StatusCode::UNPROCESSABLE_ENTITY, refusal, reason))
     }
 }
 
 pub async fn add_member(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
-    Form(form): Form<NewMember>,
-) -> Response {
-    let access = submit!(state, session, org_id, &form.csrf);
-    let (email, role) = match form.parse() {
-        Ok(parsed) => parsed,
-        Err(reason) => {
-            return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not added", &reason);
-        }
-    };
-    commit!(state, |tx| organizations::add_member(
-        &mut tx, &access, &email, role
-    ));
-    Redirect::to(&format!("/orgs/{org_id}/members")).into_response()
+    CsrfForm(form): CsrfForm<NewMember>,
+) -> Result<Response, PageError> {
+    let (email, role) = form.parse("Not added")?;
+    let mut unit = Unit::begin(&state).await?;
+    organizations::add_member(unit.conn(), &access, &email, role).await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org_id}/members")).into_response())
 }
 
 pub async fn invite(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, viewer, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
     headers: axum::http::HeaderMap,
-    Form(form): Form<NewMember>,
-) -> Response {
-    let (access, viewer) = submit!(state, session, org_id, &form.csrf, with viewer);
-    let (email, role) = match form.parse() {
-        Ok(parsed) => parsed,
-        Err(reason) => {
-            return super::message(StatusCode::UNPROCESSABLE_ENTITY, "Not invited", &reason);
-        }
-    };
+    CsrfForm(form): CsrfForm<NewMember>,
+) -> Result<Response, PageError> {
+    let (email, role) = form.parse("Not invited")?;
     let base = crate::public_url::base(&state.config, &headers);
     let mailed = state.config.mail.then_some(base.as_str());
-    let (invitation, token) = commit!(state, |tx| control_plane::invitations::create(
-        &mut tx,
-        &access,
-        &email,
-        role,
-        Utc::now(),
-        mailed
-    ));
+    let mut unit = Unit::begin(&state).await?;
+    let (invitation, token) =
+        control_plane::invitations::create(unit.conn(), &access, &email, role, Utc::now(), mailed)
+            .await?;
+    unit.commit().await?;
     let link = format!("{base}/invitations/{token}");
     let body = html! {
         h1 { "Invitation for " (invitation.email) }
@@ -144,23 +136,17 @@ pub async fn invite(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
-    response
+    Ok(response)
 }
 
 pub async fn invitation(
     State(state): State<AppState>,
     session: Option<Session>,
     Path(token): Path<String>,
-) -> Response {
-    let found = async {
-        let mut conn = state.db.acquire().await?;
-        control_plane::invitations::find(&mut conn, &token, Utc::now()).await
-    }
-    .await;
-    let (invitation, organization) = match found {
-        Ok(found) => found,
-        Err(e) => return fail(e.into()),
-    };
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await?;
+    let (invitation, organization) =
+        control_plane::invitations::find(&mut conn, &token, Utc::now()).await?;
     let viewer = session.as_ref().map(|s| s.viewer(None, Vec::new()));
     let body = html! {
         h1 { "Join " (organization) }
@@ -178,26 +164,21 @@ pub async fn invitation(
             }
         }
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         page("Invitation", viewer.as_ref(), None, body),
-    )
+    ))
 }
 
 pub async fn accept_invitation(
     State(state): State<AppState>,
     session: Session,
     Path(token): Path<String>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    if let Some(refused) = session.refuse(&form.csrf) {
-        return refused;
-    }
-    let org = commit!(state, |tx| control_plane::invitations::accept(
-        &mut tx,
-        session.user_id,
-        &token,
-        Utc::now()
-    ));
-    Redirect::to(&format!("/orgs/{org}")).into_response()
+    _: CsrfForm,
+) -> Result<Response, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    let org = control_plane::invitations::accept(unit.conn(), session.user_id, &token, Utc::now())
+        .await?;
+    unit.commit().await?;
+    Ok(Redirect::to(&format!("/orgs/{org}")).into_response())
 }

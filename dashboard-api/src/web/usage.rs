@@ -15,7 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{Session, chart, fail, render};
+use super::{OrgPage, PageError, chart, render};
 use crate::state::AppState;
 
 /// The unit a meter is charted in, and how many of its raw units make one.
@@ -36,14 +36,11 @@ pub struct UsageView {
 
 pub async fn usage(
     State(state): State<AppState>,
-    session: Session,
+    OrgPage { access, viewer, .. }: OrgPage,
     Path(org_id): Path<Uuid>,
     axum::extract::Query(view): axum::extract::Query<UsageView>,
-) -> Response {
-    let (access, viewer) = visit!(state, session, org_id);
-    if let Err(e) = access.require(Permission::UsageRead) {
-        return fail(e.into());
-    }
+) -> Result<Response, PageError> {
+    access.require(Permission::UsageRead)?;
     let hourly = view.by.as_deref() == Some("hour");
     let (step, span, label) = if hourly {
         (Duration::hours(1), Duration::hours(48), "%d %Hh")
@@ -65,19 +62,17 @@ pub async fn usage(
         meter: None,
     };
     let published = state.catalog.get();
-    let (rows, estimate) = db!(state, |conn| async {
-        let rows = report::report(&mut conn, &query).await?;
-        // What the period costs so far, for those who may see billing.
-        let estimate = match access.allows(Permission::BillingRead) {
-            true => Some(
-                invoices::estimate(&mut conn, &access, &published, now)
-                    .await?
-                    .1,
-            ),
-            false => None,
-        };
-        Ok::<_, control_plane::Error>((rows, estimate))
-    });
+    let mut conn = state.db.acquire().await?;
+    let rows = report::report(&mut conn, &query).await?;
+    // What the period costs so far, for those who may see billing.
+    let estimate = match access.allows(Permission::BillingRead) {
+        true => Some(
+            invoices::estimate(&mut conn, &access, &published, now)
+                .await?
+                .1,
+        ),
+        false => None,
+    };
     // Per meter, per day: sums add up; gauges show their average.
     let mut series: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     for row in &rows {
@@ -118,5 +113,8 @@ pub async fn usage(
             }
         }
     };
-    render(StatusCode::OK, page("Usage", Some(&viewer), None, body))
+    Ok(render(
+        StatusCode::OK,
+        page("Usage", Some(&viewer), None, body),
+    ))
 }
