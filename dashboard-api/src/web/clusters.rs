@@ -32,16 +32,13 @@ pub async fn overview(
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let published = state.catalog.get();
-    let (clusters, regions, plan) = async {
-        let mut conn = state.db.acquire().await?;
-        let clusters =
-            clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
-        let regions = data_planes::regions(&mut conn).await?;
-        let org = organizations::get(&mut conn, &access).await?;
-        Ok::<_, control_plane::Error>((clusters.data, regions, org.plan))
-    }
-    .await?;
-    let plan = published.catalog.plan(&plan.clone().into()).cloned();
+    let mut conn = state.db.acquire().await?;
+    let clusters = clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
+        .await?
+        .data;
+    let regions = data_planes::regions(&mut conn).await?;
+    let org = organizations::get(&mut conn, &access).await?;
+    let plan = published.catalog.plan(&org.plan.into()).cloned();
     let body = html! {
         h1 { "Clusters" }
         @if clusters.is_empty() {
@@ -128,13 +125,9 @@ pub async fn cluster(
     }: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
-    let (c, backups) = async {
-        let mut conn = state.db.acquire().await?;
-        let c = clusters::get(&mut conn, &access, cluster_id).await?;
-        let backups = backups::list(&mut conn, &access, cluster_id).await?;
-        Ok::<_, control_plane::Error>((c, backups))
-    }
-    .await?;
+    let mut conn = state.db.acquire().await?;
+    let c = clusters::get(&mut conn, &access, cluster_id).await?;
+    let backups = backups::list(&mut conn, &access, cluster_id).await?;
     let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
@@ -288,21 +281,17 @@ pub async fn update_cluster(
 ) -> Result<Response, PageError> {
     // A shrink is shown with what it moves before it is made.
     if form.confirmed.is_none() {
-        let (c, risk) = async {
-            let mut conn = state.db.acquire().await?;
-            let c = clusters::get(&mut conn, &access, cluster_id).await?;
-            let risk = if form.nodes < i64::from(c.spec.nodes) && form.nodes >= 1 {
-                match clusters::resize_risk(&mut conn, &access, cluster_id, form.nodes).await {
-                    Ok(risk) => Some(Some(risk)),
-                    Err(control_plane::Error::Conflict(Conflict::PlacementUnknown)) => Some(None),
-                    Err(e) => return Err(e),
-                }
-            } else {
-                None
-            };
-            Ok::<_, control_plane::Error>((c, risk))
-        }
-        .await?;
+        let mut conn = state.db.acquire().await?;
+        let c = clusters::get(&mut conn, &access, cluster_id).await?;
+        let risk = if form.nodes < i64::from(c.spec.nodes) && form.nodes >= 1 {
+            match clusters::resize_risk(&mut conn, &access, cluster_id, form.nodes).await {
+                Ok(risk) => Some(Some(risk)),
+                Err(control_plane::Error::Conflict(Conflict::PlacementUnknown)) => Some(None),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
         if let Some(risk) = risk {
             let body =
                 super::resize::confirm_shrink(org_id, &c, &form, &session.csrf, risk.as_ref());
