@@ -1,5 +1,6 @@
-//! The resources, one module each, and the conversions they share between
-//! Terraform values and API fields.
+//! The resources, one module each, and what they share: the conversions
+//! between Terraform values and API fields, and the calls to the API's
+//! collections (`Collection`).
 
 mod api_key;
 mod backup_schedule;
