@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::shards::{self, Layout, Operation, Replica};
+use crate::shards::{self, Layout, Operation, Replica, TransferKind};
 use crate::vector_cluster::{CollectionPlacement, Placement, ShardPlacement};
 
 /// The placement a layout shows, by node ordinal. A replica on a member
@@ -167,31 +167,19 @@ pub fn risk(
     };
     for operation in &playout.operations {
         match operation {
-            Operation::Move {
-                collection,
-                shard,
-                from,
-                to,
-            }
-            | Operation::Replicate {
-                collection,
-                shard,
-                from,
-                to,
-            } => {
-                let (points, bytes) = share(collection, *shard);
+            Operation::Transfer(t) => {
+                let (points, bytes) = share(&t.collection, t.shard);
                 risk.points = risk.points.saturating_add(points);
                 risk.bytes = risk.bytes.saturating_add(bytes);
                 risk.transfers.push(Transfer {
-                    collection: collection.clone(),
-                    shard: *shard,
-                    kind: if matches!(operation, Operation::Move { .. }) {
-                        "move"
-                    } else {
-                        "copy"
+                    collection: t.collection.clone(),
+                    shard: t.shard,
+                    kind: match t.kind {
+                        TransferKind::Move => "move",
+                        TransferKind::Replicate => "copy",
                     },
-                    from_node: node(from),
-                    to_node: node(to),
+                    from_node: node(&t.from),
+                    to_node: node(&t.to),
                     points,
                     bytes,
                 });

@@ -54,32 +54,24 @@ impl Layout {
                 .any(|r| r.collection == c && r.shard == s && r.peer == p)
         };
         match operation {
-            Operation::Move {
-                collection,
-                shard,
-                from,
-                to,
-            }
-            | Operation::Replicate {
-                collection,
-                shard,
-                from,
-                to,
-            } => {
-                if !holds(self, collection, *shard, *from) || holds(self, collection, *shard, *to) {
+            Operation::Transfer(t) => {
+                if !holds(self, &t.collection, t.shard, t.from)
+                    || holds(self, &t.collection, t.shard, t.to)
+                {
                     return Err(format!(
-                        "{operation}: the shard is not on {from} or already on {to}"
+                        "{operation}: the shard is not on {} or already on {}",
+                        t.from, t.to
                     ));
                 }
                 self.replicas.push(Replica {
-                    collection: collection.clone(),
-                    shard: *shard,
-                    peer: *to,
+                    collection: t.collection.clone(),
+                    shard: t.shard,
+                    peer: t.to,
                     active: true,
                 });
-                if matches!(operation, Operation::Move { .. }) {
+                if t.kind == TransferKind::Move {
                     self.replicas.retain(|r| {
-                        !(&r.collection == collection && r.shard == *shard && r.peer == *from)
+                        !(r.collection == t.collection && r.shard == t.shard && r.peer == t.from)
                     });
                 }
             }
@@ -114,18 +106,7 @@ impl Layout {
 /// One of Qdrant's cluster operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
-    Move {
-        collection: String,
-        shard: u32,
-        from: u64,
-        to: u64,
-    },
-    Replicate {
-        collection: String,
-        shard: u32,
-        from: u64,
-        to: u64,
-    },
+    Transfer(ShardTransfer),
     Drop {
         collection: String,
         shard: u32,
@@ -136,27 +117,51 @@ pub enum Operation {
     },
 }
 
+/// A shard copied from one peer to another: Qdrant's `move_shard` and
+/// `replicate_shard`, which differ only in what becomes of the source's copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardTransfer {
+    pub kind: TransferKind,
+    pub collection: String,
+    pub shard: u32,
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// The source drops its copy once the transfer ends.
+    Move,
+    /// The source keeps its copy: the shard gains one.
+    Replicate,
+}
+
+impl Operation {
+    fn transfer(kind: TransferKind, collection: &str, shard: u32, from: u64, to: u64) -> Self {
+        Operation::Transfer(ShardTransfer {
+            kind,
+            collection: collection.to_owned(),
+            shard,
+            from,
+            to,
+        })
+    }
+}
+
 impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Operation::Move {
-                collection,
-                shard,
-                from,
-                to,
-            } => write!(
-                f,
-                "moving {collection}/{shard} from peer {from} to peer {to}"
-            ),
-            Operation::Replicate {
-                collection,
-                shard,
-                from,
-                to,
-            } => write!(
-                f,
-                "copying {collection}/{shard} from peer {from} to peer {to}"
-            ),
+            Operation::Transfer(t) => {
+                let doing = match t.kind {
+                    TransferKind::Move => "moving",
+                    TransferKind::Replicate => "copying",
+                };
+                write!(
+                    f,
+                    "{doing} {}/{} from peer {} to peer {}",
+                    t.collection, t.shard, t.from, t.to
+                )
+            }
             Operation::Drop {
                 collection,
                 shard,
@@ -371,23 +376,15 @@ fn next(
             }
             let kept = holders.keys().filter(|p| staying.contains(p)).count();
             return Some(Ok(match target(&load, holders) {
-                Some(to) if kept < replication_factor as usize => Operation::Move {
-                    collection: collection.clone(),
-                    shard: *shard,
-                    from: *peer,
-                    to,
-                },
+                Some(to) if kept < replication_factor as usize => {
+                    Operation::transfer(TransferKind::Move, collection, *shard, *peer, to)
+                }
                 _ if kept > 0 => Operation::Drop {
                     collection: collection.clone(),
                     shard: *shard,
                     peer: *peer,
                 },
-                Some(to) => Operation::Move {
-                    collection: collection.clone(),
-                    shard: *shard,
-                    from: *peer,
-                    to,
-                },
+                Some(to) => Operation::transfer(TransferKind::Move, collection, *shard, *peer, to),
                 None => {
                     return Some(Err(format!(
                         "no staying peer can take {collection}/{shard}"
@@ -403,12 +400,13 @@ fn next(
         if holders.len() < factor
             && let (Some(to), Some(from)) = (target(&load, holders), holders.keys().next())
         {
-            return Some(Ok(Operation::Replicate {
-                collection: collection.clone(),
-                shard: *shard,
-                from: *from,
+            return Some(Ok(Operation::transfer(
+                TransferKind::Replicate,
+                collection,
+                *shard,
+                *from,
                 to,
-            }));
+            )));
         }
     }
     // Too many: drop the copy on the most loaded peer.
@@ -435,12 +433,13 @@ fn next(
             .iter()
             .find(|(_, holders)| holders.contains_key(&from) && !holders.contains_key(&to))
     {
-        return Some(Ok(Operation::Move {
-            collection: collection.clone(),
-            shard: *shard,
+        return Some(Ok(Operation::transfer(
+            TransferKind::Move,
+            collection,
+            *shard,
             from,
             to,
-        }));
+        )));
     }
     None
 }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::reconcile::shards::{self, Layout, Operation, Replica};
+use crate::reconcile::shards::{self, Layout, Operation, Replica, TransferKind};
 
 /// The cluster as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -439,26 +439,14 @@ impl Engine for QdrantHttp {
                     .json(&body)
             };
             let request = match operation {
-                Operation::Move {
-                    collection,
-                    shard,
-                    from,
-                    to,
-                }
-                | Operation::Replicate {
-                    collection,
-                    shard,
-                    from,
-                    to,
-                } => {
-                    let kind = if matches!(operation, Operation::Move { .. }) {
-                        "move_shard"
-                    } else {
-                        "replicate_shard"
+                Operation::Transfer(t) => {
+                    let kind = match t.kind {
+                        TransferKind::Move => "move_shard",
+                        TransferKind::Replicate => "replicate_shard",
                     };
                     update(
-                        collection,
-                        json!({ kind: { "shard_id": shard, "from_peer_id": from, "to_peer_id": to } }),
+                        &t.collection,
+                        json!({ kind: { "shard_id": t.shard, "from_peer_id": t.from, "to_peer_id": t.to } }),
                     )
                 }
                 Operation::Drop {

@@ -37,13 +37,15 @@ pub struct Organization {
     pub plan: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Also an object of `data.quartermaster_regions`, attribute for attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
     pub region: String,
     pub simulated: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Also an object of `data.quartermaster_plans`, attribute for attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub id: String,
     pub name: String,
@@ -93,16 +95,22 @@ pub struct UpdateCluster {
     pub shape: ClusterShape,
 }
 
+/// A cluster or an endpoint as the API shows it: where it is placed, its
+/// spec `S` and the status the data plane reports.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Cluster {
+pub struct Placed<S> {
     pub id: Uuid,
     pub name: String,
     pub region: String,
     pub simulated: bool,
-    pub spec: ClusterSpec,
-    pub status: ClusterStatus,
+    pub spec: S,
+    pub status: Status,
     pub deletion_requested_at: Option<String>,
 }
+
+pub type Cluster = Placed<ClusterSpec>;
+
+pub type Endpoint = Placed<EndpointSpec>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ClusterSpec {
@@ -117,8 +125,9 @@ pub struct ClusterSpec {
     pub generation: i64,
 }
 
+/// The parts of a cluster's or an endpoint's status the provider reads.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ClusterStatus {
+pub struct Status {
     pub phase: String,
     pub observed_generation: i64,
     pub endpoint: Option<String>,
@@ -182,17 +191,6 @@ pub struct UpdateEndpoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Endpoint {
-    pub id: Uuid,
-    pub name: String,
-    pub region: String,
-    pub simulated: bool,
-    pub spec: EndpointSpec,
-    pub status: EndpointStatus,
-    pub deletion_requested_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct EndpointSpec {
     pub model_repository: Option<String>,
     pub model_revision: Option<String>,
@@ -205,17 +203,6 @@ pub struct EndpointSpec {
     pub scale_to_zero_after_seconds: Option<i64>,
     pub target_concurrency: i64,
     pub generation: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EndpointStatus {
-    pub phase: String,
-    pub observed_generation: i64,
-    pub endpoint: Option<String>,
-    /// Kubernetes-style conditions; read for their messages only.
-    #[serde(default)]
-    pub conditions: serde_json::Value,
-    pub suspended_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,7 +13,7 @@ use tf_provider::{Diagnostics, DynamicDataSource, DynamicResource, Provider, map
 use uuid::Uuid;
 
 use crate::client::Client;
-use crate::data_sources::{Plans, Regions};
+use crate::data_sources::{Fetched, Plans, Regions};
 use crate::dto::{List, Organization};
 use crate::error::Error;
 use crate::resource::Managed;
@@ -188,8 +188,8 @@ impl Provider for QuartermasterProvider {
         _diags: &mut Diagnostics,
     ) -> Option<HashMap<String, Box<dyn DynamicDataSource>>> {
         Some(map! {
-            "plans" => Plans::new(self.shared.clone()),
-            "regions" => Regions::new(self.shared.clone()),
+            "plans" => Fetched::<Plans>::new(self.shared.clone()),
+            "regions" => Fetched::<Regions>::new(self.shared.clone()),
         })
     }
 }

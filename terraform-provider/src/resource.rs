@@ -167,6 +167,22 @@ async fn settle<R: ApiResource>(
     }
 }
 
+/// What a create or update answered, once settled; `None` when the API
+/// refused it. A resource the API took but that did not settle is still
+/// returned, so Terraform keeps it (tainted) with the error.
+async fn settled<R: ApiResource>(
+    api: &Api,
+    diags: &mut Diagnostics,
+    answer: Result<Observed<R::State>, Error>,
+) -> Option<R::State> {
+    let observed = answer.map_err(|error| error.report(diags)).ok()?;
+    let (state, error) = settle::<R>(api, observed).await;
+    if let Some(error) = error {
+        error.report(diags);
+    }
+    Some(state)
+}
+
 /// Asks for deletion, then waits until the API no longer has the resource,
 /// so that one of the same name can be created right after.
 async fn delete<R: ApiResource>(api: &Api, state: &R::State) -> Result<(), Error> {
@@ -280,8 +296,7 @@ impl<R: ApiResource> Resource for Managed<R> {
         Some(private)
     }
 
-    /// Creates and waits until settled. A resource created but not settled
-    /// is still returned, so Terraform keeps it (tainted) with the error.
+    /// Creates and waits until settled.
     async fn create<'a>(
         &self,
         diags: &mut Diagnostics,
@@ -291,17 +306,8 @@ impl<R: ApiResource> Resource for Managed<R> {
         _meta: ValueEmpty,
     ) -> Option<(R::State, ValueEmpty)> {
         let api = self.shared.api(diags)?;
-        let created = match R::create(api, &planned).await {
-            Ok(created) => created,
-            Err(error) => {
-                error.report(diags);
-                return None;
-            }
-        };
-        let (state, error) = settle::<R>(api, created).await;
-        if let Some(error) = error {
-            error.report(diags);
-        }
+        let created = R::create(api, &planned).await;
+        let state = settled::<R>(api, diags, created).await?;
         Some((state, private))
     }
 
@@ -315,17 +321,8 @@ impl<R: ApiResource> Resource for Managed<R> {
         _meta: ValueEmpty,
     ) -> Option<(R::State, ValueEmpty)> {
         let api = self.shared.api(diags)?;
-        let updated = match R::update(api, &prior, &planned).await {
-            Ok(updated) => updated,
-            Err(error) => {
-                error.report(diags);
-                return None;
-            }
-        };
-        let (state, error) = settle::<R>(api, updated).await;
-        if let Some(error) = error {
-            error.report(diags);
-        }
+        let updated = R::update(api, &prior, &planned).await;
+        let state = settled::<R>(api, diags, updated).await?;
         Some((state, private))
     }
 
@@ -337,13 +334,8 @@ impl<R: ApiResource> Resource for Managed<R> {
         _meta: ValueEmpty,
     ) -> Option<()> {
         let api = self.shared.api(diags)?;
-        match delete::<R>(api, &state).await {
-            Ok(()) => Some(()),
-            Err(error) => {
-                error.report(diags);
-                None
-            }
-        }
+        let deleted = delete::<R>(api, &state).await;
+        deleted.map_err(|error| error.report(diags)).ok()
     }
 
     async fn import<'a>(
@@ -351,13 +343,8 @@ impl<R: ApiResource> Resource for Managed<R> {
         diags: &mut Diagnostics,
         id: String,
     ) -> Option<(R::State, ValueEmpty)> {
-        match R::import(&id) {
-            Ok(state) => Some((state, ValueEmpty::default())),
-            Err(error) => {
-                error.report(diags);
-                None
-            }
-        }
+        let state = R::import(&id).map_err(|error| error.report(diags)).ok()?;
+        Some((state, ValueEmpty::default()))
     }
 }
 

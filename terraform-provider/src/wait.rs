@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::dto::Placed;
 use crate::error::Error;
 
 /// How often a waiting provider asks again.
@@ -51,6 +52,20 @@ impl Progress {
             Progress::Working(phase.to_owned())
         }
     }
+}
+
+/// Progress of a cluster or endpoint with its spec at `generation`: the
+/// spec types differ, so the caller reads it.
+pub fn progress<S>(placed: &Placed<S>, generation: i64, settled_phases: &[&str]) -> Progress {
+    let status = &placed.status;
+    Progress::of(
+        &status.phase,
+        status.observed_generation,
+        generation,
+        placed.deletion_requested_at.is_some(),
+        settled_phases,
+        || reason(status.suspended_reason.as_deref(), &status.conditions),
+    )
 }
 
 /// Why a resource is not Ready: the suspension reason, else the message of

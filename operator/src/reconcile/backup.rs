@@ -133,13 +133,12 @@ pub async fn schedule_at(
         );
         server_side_apply(&backups, &backup_name, &backup).await?;
         ctx.events
-            .publish(
-                &vc.object_ref(&()),
-                Event {
-                    warning: false,
-                    reason: "BackupScheduled",
-                    note: format!("backup {backup_name} scheduled for {}", rfc3339(at)),
-                },
+            .about(
+                vc,
+                Event::normal(
+                    "BackupScheduled",
+                    format!("backup {backup_name} scheduled for {}", rfc3339(at)),
+                ),
             )
             .await;
     }
@@ -335,14 +334,7 @@ async fn remove_objects(backup: &VectorClusterBackup, ctx: &Context) -> Result<A
             destination.bucket, destination.credentials_secret
         );
         ctx.events
-            .publish(
-                &backup.object_ref(&()),
-                Event {
-                    warning: true,
-                    reason: "ObjectsLeft",
-                    note,
-                },
-            )
+            .about(backup, Event::warning("ObjectsLeft", note))
             .await;
         return Ok(Action::await_change());
     };
@@ -489,21 +481,13 @@ where
     let terminal = matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed);
     if current != Some(&status) {
         if terminal {
-            let (warning, reason) = if status.phase == BackupPhase::Succeeded {
-                (false, reasons.0)
+            let note = status.message.clone().unwrap_or_else(|| "done".to_owned());
+            let event = if status.phase == BackupPhase::Succeeded {
+                Event::normal(reasons.0, note)
             } else {
-                (true, reasons.1)
+                Event::warning(reasons.1, note)
             };
-            ctx.events
-                .publish(
-                    &object.object_ref(&()),
-                    Event {
-                        warning,
-                        reason,
-                        note: status.message.clone().unwrap_or_else(|| "done".to_owned()),
-                    },
-                )
-                .await;
+            ctx.events.about(object, event).await;
         }
         let namespace = object.namespace().ok_or(Error::NoNamespace)?;
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 
 use super::endpoint_plan::{self, DeploymentFacts, Facts, Requests};
 use super::events::Event;
@@ -57,31 +57,22 @@ async fn patch_status(
         return Ok(());
     }
     if previous.map(|p| p.phase) != Some(status.phase) {
-        let event = match status.phase {
-            EndpointPhase::Ready => Some((false, "Ready")),
-            EndpointPhase::ScaledToZero => Some((false, "ScaledToZero")),
-            EndpointPhase::Suspended => Some((false, "Suspended")),
-            EndpointPhase::Provisioning => Some((false, "Provisioning")),
-            EndpointPhase::Updating => Some((false, "Updating")),
+        let reason = match status.phase {
+            EndpointPhase::Ready => Some("Ready"),
+            EndpointPhase::ScaledToZero => Some("ScaledToZero"),
+            EndpointPhase::Suspended => Some("Suspended"),
+            EndpointPhase::Provisioning => Some("Provisioning"),
+            EndpointPhase::Updating => Some("Updating"),
             EndpointPhase::Pending | EndpointPhase::Degraded | EndpointPhase::Deleting => None,
         };
-        if let Some((warning, reason)) = event {
+        if let Some(reason) = reason {
             let note = status
                 .conditions
                 .iter()
                 .find(|c| c.status == "True")
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
-            ctx.events
-                .publish(
-                    &ie.object_ref(&()),
-                    Event {
-                        warning,
-                        reason,
-                        note,
-                    },
-                )
-                .await;
+            ctx.events.about(ie, Event::normal(reason, note)).await;
         }
     }
     let namespace = ie.namespace().ok_or(Error::NoNamespace)?;
@@ -197,14 +188,7 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
             condition::merge(&status.conditions, &observed, ie.metadata.generation, now);
         status.phase = EndpointPhase::Degraded;
         ctx.events
-            .publish(
-                &ie.object_ref(&()),
-                Event {
-                    warning: true,
-                    reason: APPLY_FAILED,
-                    note: message,
-                },
-            )
+            .about(&*ie, Event::warning(APPLY_FAILED, message))
             .await;
     }
 
@@ -217,14 +201,7 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
             .map(|c| c.message.clone())
             .unwrap_or_default();
         ctx.events
-            .publish(
-                &ie.object_ref(&()),
-                Event {
-                    warning: true,
-                    reason: "RolledBack",
-                    note,
-                },
-            )
+            .about(&*ie, Event::warning("RolledBack", note))
             .await;
     }
     patch_status(&ctx, &ie, status).await?;

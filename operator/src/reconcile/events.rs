@@ -2,8 +2,8 @@
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::Client;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -13,9 +13,34 @@ pub struct Event {
     pub note: String,
 }
 
+impl Event {
+    pub fn normal(reason: &'static str, note: String) -> Self {
+        Event {
+            warning: false,
+            reason,
+            note,
+        }
+    }
+
+    pub fn warning(reason: &'static str, note: String) -> Self {
+        Event {
+            warning: true,
+            reason,
+            note,
+        }
+    }
+}
+
 /// Where events go; a trait so that tests can see every event.
 pub trait EventSink: Send + Sync {
     fn publish<'a>(&'a self, regarding: &'a ObjectReference, event: Event) -> BoxFuture<'a, ()>;
+}
+
+impl dyn EventSink {
+    /// Publishes `event` regarding `object`.
+    pub async fn about<K: Resource<DynamicType = ()>>(&self, object: &K, event: Event) {
+        self.publish(&object.object_ref(&()), event).await;
+    }
 }
 
 /// Events through the API server, reported as `quartermaster-operator`.

@@ -225,7 +225,7 @@ async fn publish_status(
     if previous.map(|p| p.phase) != Some(status.phase)
         && let Some(event) = phase_event(&status)
     {
-        ctx.events.publish(&cluster.object_ref(&()), event).await;
+        ctx.events.about(cluster, event).await;
     }
     let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -361,14 +361,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
                 names.pod(next)
             );
             ctx.events
-                .publish(
-                    &vc.object_ref(&()),
-                    Event {
-                        warning: false,
-                        reason: "NodeUpgraded",
-                        note,
-                    },
-                )
+                .about(vc, Event::normal("NodeUpgraded", note))
                 .await;
         }
     }
@@ -510,24 +503,15 @@ async fn place_shards(
     };
     let plan = shards::plan(&layout, desired, cluster.spec.replication_factor);
     if let shards::Plan::Act { operation, .. } = &plan {
-        let (warning, reason, note) = match ctx
+        let event = match ctx
             .engine
             .operate(&cluster.endpoint(), &keys.admin, operation)
             .await
         {
-            Ok(()) => (false, shards::REBALANCING, operation.to_string()),
-            Err(err) => (true, "ShardOperationFailed", err.to_string()),
+            Ok(()) => Event::normal(shards::REBALANCING, operation.to_string()),
+            Err(err) => Event::warning("ShardOperationFailed", err.to_string()),
         };
-        ctx.events
-            .publish(
-                &vc.object_ref(&()),
-                Event {
-                    warning,
-                    reason,
-                    note,
-                },
-            )
-            .await;
+        ctx.events.about(vc, event).await;
     }
     (Some(plan), Some(crate::placement::of(&layout)))
 }
@@ -555,14 +539,7 @@ async fn grow_volumes(
     }
     let note = format!("growing {} to {gib} GiB", resize.join(", "));
     ctx.events
-        .publish(
-            &vc.object_ref(&()),
-            Event {
-                warning: false,
-                reason: "ExpandingVolumes",
-                note,
-            },
-        )
+        .about(vc, Event::normal("ExpandingVolumes", note))
         .await;
     Ok(())
 }
@@ -581,19 +558,7 @@ async fn replace_statefulset(
         ..DeleteParams::default()
     };
     statefulsets.delete(name, &orphan).await?;
-    ctx.events
-        .publish(
-            &vc.object_ref(&()),
-            Event {
-                warning: false,
-                reason: "VolumesExpanded",
-                note: format!(
-                    "every volume has grown to {} GiB; StatefulSet {name} is replaced with its pods kept",
-                    vc.spec.resources.storage_gib
-                ),
-            },
-        )
-        .await;
+    ctx.events.about(vc, Event::normal("VolumesExpanded", format!("every volume has grown to {} GiB; StatefulSet {name} is replaced with its pods kept", vc.spec.resources.storage_gib))).await;
     Ok(())
 }
 

@@ -184,26 +184,17 @@ pub async fn pass(
         Step::Wait => outcome(last, underway.map(|u| u.backup), false),
         Step::Abandon => outcome(last, None, true),
         Step::Finish(verification) => {
-            let (warning, reason) = if verification.succeeded {
-                (false, "BackupVerified")
-            } else {
-                (true, "BackupVerificationFailed")
-            };
             let note = format!(
                 "test restore of {}: {}",
                 verification.backup,
                 verification.message.as_deref().unwrap_or("failed")
             );
-            ctx.events
-                .publish(
-                    &vc.object_ref(&()),
-                    Event {
-                        warning,
-                        reason,
-                        note,
-                    },
-                )
-                .await;
+            let event = if verification.succeeded {
+                Event::normal("BackupVerified", note)
+            } else {
+                Event::warning("BackupVerificationFailed", note)
+            };
+            ctx.events.about(vc, event).await;
             outcome(Some(verification), None, true)
         }
         Step::Start(backup) => {
@@ -244,13 +235,12 @@ async fn start(
     let restores: Api<VectorClusterRestore> = Api::namespaced(ctx.client.clone(), namespace);
     server_side_apply(&restores, name, &restore).await?;
     ctx.events
-        .publish(
-            &vc.object_ref(&()),
-            Event {
-                warning: false,
-                reason: "BackupVerifying",
-                note: format!("restoring {backup} into throwaway cluster {name} to check it"),
-            },
+        .about(
+            vc,
+            Event::normal(
+                "BackupVerifying",
+                format!("restoring {backup} into throwaway cluster {name} to check it"),
+            ),
         )
         .await;
     Ok(())

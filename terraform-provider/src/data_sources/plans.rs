@@ -3,80 +3,30 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use tf_provider::map;
 use tf_provider::schema::{AttributeType, Schema};
-use tf_provider::value::{Value, ValueEmpty};
-use tf_provider::{DataSource, Diagnostics, map};
+use tf_provider::value::Value;
 
+use super::ApiData;
 use crate::dto::{List, Organization, Plan};
 use crate::error::Error;
-use crate::provider::{Api, Shared};
+use crate::provider::Api;
 use crate::schema::{boolean, computed, number, schema, string};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanObject {
-    pub id: String,
-    pub name: String,
-    pub base_fee_minor: i64,
-    pub currency: String,
-    pub max_vector_clusters: Option<i64>,
-    pub max_nodes_per_cluster: i64,
-    pub max_replication_factor: i64,
-    pub max_gpus_per_endpoint: i64,
-    pub included_storage_gib: i64,
-    pub backups: String,
-    pub maintenance_windows: bool,
-}
-
-impl From<Plan> for PlanObject {
-    fn from(p: Plan) -> Self {
-        PlanObject {
-            id: p.id,
-            name: p.name,
-            base_fee_minor: p.base_fee_minor,
-            currency: p.currency,
-            max_vector_clusters: p.max_vector_clusters,
-            max_nodes_per_cluster: p.max_nodes_per_cluster,
-            max_replication_factor: p.max_replication_factor,
-            max_gpus_per_endpoint: p.max_gpus_per_endpoint,
-            included_storage_gib: p.included_storage_gib,
-            backups: p.backups,
-            maintenance_windows: p.maintenance_windows,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    pub plans: Value<Vec<PlanObject>>,
+    pub plans: Value<Vec<Plan>>,
     pub current: Value<String>,
 }
 
 #[derive(Debug)]
-pub struct Plans {
-    shared: Shared,
-}
-
-impl Plans {
-    pub fn new(shared: Shared) -> Self {
-        Plans { shared }
-    }
-}
-
-async fn fetch(api: &Api) -> Result<State, Error> {
-    let plans: List<Plan> = api.client.get("/v1/plans").await?;
-    let organization: Organization = api.client.get(&api.organization_path()).await?;
-    Ok(State {
-        plans: Value::Value(plans.data.into_iter().map(PlanObject::from).collect()),
-        current: Value::Value(organization.plan),
-    })
-}
+pub struct Plans;
 
 #[async_trait]
-impl DataSource for Plans {
-    type State<'a> = State;
-    type ProviderMetaState<'a> = ValueEmpty;
+impl ApiData for Plans {
+    type State = State;
 
-    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+    fn schema() -> Schema {
         let plan = AttributeType::Object(map! {
             "id" => string(),
             "name" => string(),
@@ -90,7 +40,7 @@ impl DataSource for Plans {
             "backups" => string(),
             "maintenance_windows" => boolean(),
         });
-        Some(schema(
+        schema(
             "The plans on offer and the organization's own.",
             [
                 (
@@ -105,15 +55,15 @@ impl DataSource for Plans {
                     computed(string(), "The id of the organization's plan."),
                 ),
             ],
-        ))
+        )
     }
 
-    async fn read<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        _config: State,
-        _meta: ValueEmpty,
-    ) -> Option<State> {
-        self.shared.run(diags, fetch).await
+    async fn fetch(api: &Api) -> Result<State, Error> {
+        let plans: List<Plan> = api.client.get("/v1/plans").await?;
+        let organization: Organization = api.client.get(&api.organization_path()).await?;
+        Ok(State {
+            plans: Value::Value(plans.data),
+            current: Value::Value(organization.plan),
+        })
     }
 }

@@ -2,69 +2,42 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use tf_provider::map;
 use tf_provider::schema::{AttributeType, Schema};
-use tf_provider::value::{Value, ValueEmpty};
-use tf_provider::{DataSource, Diagnostics, map};
+use tf_provider::value::Value;
 
+use super::ApiData;
 use crate::dto::{List, Region};
 use crate::error::Error;
-use crate::provider::{Api, Shared};
+use crate::provider::Api;
 use crate::schema::{boolean, computed, schema, string};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionObject {
-    pub region: String,
-    pub simulated: bool,
-}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    pub regions: Value<Vec<RegionObject>>,
+    pub regions: Value<Vec<Region>>,
     pub names: Value<Vec<String>>,
 }
 
 pub fn state(regions: Vec<Region>) -> State {
     State {
         names: Value::Value(regions.iter().map(|r| r.region.clone()).collect()),
-        regions: Value::Value(
-            regions
-                .into_iter()
-                .map(|r| RegionObject {
-                    region: r.region,
-                    simulated: r.simulated,
-                })
-                .collect(),
-        ),
+        regions: Value::Value(regions),
     }
-}
-
-async fn fetch(api: &Api) -> Result<State, Error> {
-    let regions: List<Region> = api.client.get("/v1/regions").await?;
-    Ok(state(regions.data))
 }
 
 #[derive(Debug)]
-pub struct Regions {
-    shared: Shared,
-}
-
-impl Regions {
-    pub fn new(shared: Shared) -> Self {
-        Regions { shared }
-    }
-}
+pub struct Regions;
 
 #[async_trait]
-impl DataSource for Regions {
-    type State<'a> = State;
-    type ProviderMetaState<'a> = ValueEmpty;
+impl ApiData for Regions {
+    type State = State;
 
-    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+    fn schema() -> Schema {
         let region = AttributeType::Object(map! {
             "region" => string(),
             "simulated" => boolean(),
         });
-        Some(schema(
+        schema(
             "The regions clusters and endpoints can be placed in, each a data plane.",
             [
                 (
@@ -82,16 +55,12 @@ impl DataSource for Regions {
                     ),
                 ),
             ],
-        ))
+        )
     }
 
-    async fn read<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        _config: State,
-        _meta: ValueEmpty,
-    ) -> Option<State> {
-        self.shared.run(diags, fetch).await
+    async fn fetch(api: &Api) -> Result<State, Error> {
+        let regions: List<Region> = api.client.get("/v1/regions").await?;
+        Ok(state(regions.data))
     }
 }
 
@@ -118,7 +87,7 @@ mod tests {
         let regions = read.regions.as_option().unwrap();
         assert_eq!(
             regions[0],
-            RegionObject {
+            Region {
                 region: "local".into(),
                 simulated: true
             }

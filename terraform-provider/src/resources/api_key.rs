@@ -5,12 +5,11 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::{AttributeType, Schema};
 use tf_provider::value::Value;
 
-use super::{known, parse_id, unknown_if_null};
+use super::{Collection, known, parse_id, unknown_if_null};
 use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey, CreatedApiKey};
 use crate::error::Error;
 use crate::provider::Api;
@@ -49,6 +48,9 @@ pub fn observed(key: ApiKeyJson, token: Value<String>) -> Option<Observed<State>
         created_at: Value::Value(key.created_at),
     }))
 }
+
+/// `…/api-keys` of the API.
+const KEYS: Collection = Collection("api-keys");
 
 #[derive(Debug)]
 pub struct ApiKey;
@@ -124,15 +126,11 @@ impl ApiResource for ApiKey {
 
     async fn create(api: &Api, planned: &State) -> Result<Observed<State>, Error> {
         let body = create_request(planned);
-        let created: CreatedApiKey = api
-            .client
-            .send(Method::POST, &api.path("api-keys"), Some(&body))
-            .await?;
+        let created: CreatedApiKey = KEYS.create(api, &body).await?;
         let Some(token) = created.token else {
             // Only a replay answers without the secret: the first answer,
             // the one that had it, was lost. A key nobody can use is revoked.
-            let path = api.path(&format!("api-keys/{}", created.key.id));
-            api.client.delete(&path).await?;
+            KEYS.delete(api, Some(&created.key.id.to_string())).await?;
             return Err(Error::Failed {
                 what: format!("API key {}", created.key.prefix),
                 phase: "revoked".into(),
@@ -147,11 +145,7 @@ impl ApiResource for ApiKey {
     }
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
-        let id = Self::id(state).unwrap_or_default();
-        let found = api
-            .client
-            .find(&api.path(&format!("api-keys/{id}")))
-            .await?;
+        let found = KEYS.find(api, Self::id(state)).await?;
         Ok(found.and_then(|key| observed(key, state.token.clone())))
     }
 
@@ -168,10 +162,7 @@ impl ApiResource for ApiKey {
     }
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
-        let id = Self::id(state).unwrap_or_default();
-        api.client
-            .delete(&api.path(&format!("api-keys/{id}")))
-            .await
+        KEYS.delete(api, Self::id(state)).await
     }
 }
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use tf_provider::schema::{Attribute, Schema};
 use tf_provider::value::Value;
 
-use super::{parse_id, vector_cluster};
+use super::parse_id;
+use super::vector_cluster::{self, CLUSTERS};
 use crate::dto::{Cluster, ClusterSpec};
 use crate::error::Error;
 use crate::provider::Api;
@@ -101,12 +102,8 @@ pub struct OfCluster<P>(PhantomData<fn() -> P>);
 type State<P> = PartState<<P as ClusterPart>::Fields>;
 
 impl<P: ClusterPart> OfCluster<P> {
-    fn cluster_path(api: &Api, state: &State<P>) -> String {
-        api.path(&format!("clusters/{}", Self::id(state).unwrap_or_default()))
-    }
-
     fn path(api: &Api, state: &State<P>) -> String {
-        format!("{}/{}", Self::cluster_path(api, state), P::PATH)
+        format!("{}/{}", CLUSTERS.item(api, Self::id(state)), P::PATH)
     }
 
     async fn put(api: &Api, planned: &State<P>) -> Result<Observed<State<P>>, Error> {
@@ -184,7 +181,7 @@ impl<P: ClusterPart> ApiResource for OfCluster<P> {
     }
 
     async fn read(api: &Api, state: &State<P>) -> Result<Option<Observed<State<P>>>, Error> {
-        let found: Option<Cluster> = api.client.find(&Self::cluster_path(api, state)).await?;
+        let found: Option<Cluster> = CLUSTERS.find(api, Self::id(state)).await?;
         Ok(found.and_then(observed::<P>))
     }
 

@@ -3,18 +3,17 @@
 //! what it runs on (region, GPUs, engine, model repository) replaces it.
 
 use async_trait::async_trait;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
 
-use super::{changed_value, known, parse_id, unknown_if_null};
+use super::{Collection, changed_value, known, parse_id, simulated, unknown_if_null};
 use crate::dto::{CreateEndpoint, Endpoint, UpdateEndpoint};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
-use crate::schema::{boolean, computed, defaulted, number, optional, required, schema, string};
-use crate::wait::{self, Progress};
+use crate::schema::{computed, defaulted, number, optional, required, schema, string};
+use crate::wait;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -70,15 +69,11 @@ pub fn update_request(prior: &State, planned: &State) -> UpdateEndpoint {
 }
 
 pub fn observed(endpoint: Endpoint) -> Observed<State> {
-    let status = &endpoint.status;
-    let progress = Progress::of(
-        &status.phase,
-        status.observed_generation,
+    // Scaled to zero is at rest: it wakes on demand.
+    let progress = wait::progress(
+        &endpoint,
         endpoint.spec.generation,
-        endpoint.deletion_requested_at.is_some(),
-        // Scaled to zero is at rest: it wakes on demand.
         &["Ready", "ScaledToZero"],
-        || wait::reason(status.suspended_reason.as_deref(), &status.conditions),
     );
     let spec = endpoint.spec;
     Observed {
@@ -103,6 +98,9 @@ pub fn observed(endpoint: Endpoint) -> Observed<State> {
         progress,
     }
 }
+
+/// `…/endpoints` of the API.
+const ENDPOINTS: Collection = Collection("endpoints");
 
 #[derive(Debug)]
 pub struct InferenceEndpoint;
@@ -200,13 +198,7 @@ impl ApiResource for InferenceEndpoint {
                     "endpoint",
                     computed(string(), "The URL clients send requests to."),
                 ),
-                (
-                    "simulated",
-                    computed(
-                        boolean(),
-                        "Placed in a simulated data plane, which serves no traffic.",
-                    ),
-                ),
+                simulated(),
             ],
         )
     }
@@ -248,42 +240,24 @@ impl ApiResource for InferenceEndpoint {
     }
 
     async fn create(api: &Api, planned: &State) -> Result<Observed<State>, Error> {
-        let body = create_request(planned);
-        let endpoint: Endpoint = api
-            .client
-            .send(Method::POST, &api.path("endpoints"), Some(&body))
-            .await?;
-        Ok(observed(endpoint))
+        Ok(observed(
+            ENDPOINTS.create(api, &create_request(planned)).await?,
+        ))
     }
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
-        let id = Self::id(state).unwrap_or_default();
-        let found = api
-            .client
-            .find(&api.path(&format!("endpoints/{id}")))
-            .await?;
-        Ok(found.map(observed))
+        Ok(ENDPOINTS.find(api, Self::id(state)).await?.map(observed))
     }
 
     async fn update(api: &Api, prior: &State, planned: &State) -> Result<Observed<State>, Error> {
-        let id = Self::id(prior).unwrap_or_default();
         let body = update_request(prior, planned);
-        let endpoint: Endpoint = api
-            .client
-            .send(
-                Method::PATCH,
-                &api.path(&format!("endpoints/{id}")),
-                Some(&body),
-            )
-            .await?;
-        Ok(observed(endpoint))
+        Ok(observed(
+            ENDPOINTS.update(api, Self::id(prior), &body).await?,
+        ))
     }
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
-        let id = Self::id(state).unwrap_or_default();
-        api.client
-            .delete(&api.path(&format!("endpoints/{id}")))
-            .await
+        ENDPOINTS.delete(api, Self::id(state)).await
     }
 }
 
@@ -292,6 +266,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::wait::Progress;
 
     fn endpoint(phase: &str) -> Endpoint {
         serde_json::from_value(json!({

@@ -1,5 +1,6 @@
-//! The resources, one module each, and the conversions they share between
-//! Terraform values and API fields.
+//! The resources, one module each, and what they share: the conversions
+//! between Terraform values and API fields, and the calls to the API's
+//! collections (`Collection`).
 
 mod api_key;
 mod backup_schedule;
@@ -16,10 +17,16 @@ pub use inference_endpoint::InferenceEndpoint;
 pub use maintenance_window::MaintenanceWindow;
 pub use vector_cluster::VectorCluster;
 
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tf_provider::schema::Attribute;
 use tf_provider::value::Value;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::provider::Api;
+use crate::schema::{boolean, computed};
 
 /// A value the configuration sets; `None` when null or not known yet
 /// (the API then chooses).
@@ -40,6 +47,17 @@ fn unknown_if_null<T>(value: Value<T>) -> Value<T> {
     }
 }
 
+/// The `simulated` attribute of clusters and endpoints.
+fn simulated() -> (&'static str, Attribute) {
+    (
+        "simulated",
+        computed(
+            boolean(),
+            "Placed in a simulated data plane, which serves no traffic.",
+        ),
+    )
+}
+
 /// An import id: the resource's id in the API.
 fn parse_id(raw: &str) -> Result<String, Error> {
     raw.trim()
@@ -50,6 +68,51 @@ fn parse_id(raw: &str) -> Result<String, Error> {
                 "`{raw}` is not an id: import takes the resource's id, a UUID as the API and dashboard show it"
             ))
         })
+}
+
+/// Where the API keeps one kind of resource under the organization:
+/// created by `POST {collection}`, then read, changed and deleted at
+/// `{collection}/{id}` (an id not known yet reads as empty).
+struct Collection(&'static str);
+
+impl Collection {
+    fn item(&self, api: &Api, id: Option<&str>) -> String {
+        api.path(&format!("{}/{}", self.0, id.unwrap_or_default()))
+    }
+
+    async fn create<B, T>(&self, api: &Api, body: &B) -> Result<T, Error>
+    where
+        B: Serialize + Sync,
+        T: DeserializeOwned,
+    {
+        api.client
+            .send(Method::POST, &api.path(self.0), Some(body))
+            .await
+    }
+
+    /// `None` when the API no longer has it.
+    async fn find<T: DeserializeOwned>(
+        &self,
+        api: &Api,
+        id: Option<&str>,
+    ) -> Result<Option<T>, Error> {
+        api.client.find(&self.item(api, id)).await
+    }
+
+    async fn update<B, T>(&self, api: &Api, id: Option<&str>, body: &B) -> Result<T, Error>
+    where
+        B: Serialize + Sync,
+        T: DeserializeOwned,
+    {
+        api.client
+            .send(Method::PATCH, &self.item(api, id), Some(body))
+            .await
+    }
+
+    /// Already gone is no error.
+    async fn delete(&self, api: &Api, id: Option<&str>) -> Result<(), Error> {
+        api.client.delete(&self.item(api, id)).await
+    }
 }
 
 #[cfg(test)]

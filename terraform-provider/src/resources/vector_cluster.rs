@@ -2,18 +2,17 @@
 //! size change in place (`PATCH`); name and region replace it.
 
 use async_trait::async_trait;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
 
 use super::shrink::shrink_warnings;
-use super::{changed_value, known, parse_id, unknown_if_null};
+use super::{Collection, changed_value, known, parse_id, simulated, unknown_if_null};
 use crate::dto::{Cluster, ClusterShape, CreateCluster, DownscaleRisk, UpdateCluster};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
-use crate::schema::{boolean, computed, defaulted, number, required, schema, string};
+use crate::schema::{computed, defaulted, number, required, schema, string};
 use crate::wait::{self, Progress};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,15 +65,7 @@ pub fn update_request(prior: &State, planned: &State) -> UpdateCluster {
 
 /// How far the data plane has come with the cluster's latest spec.
 pub fn progress(cluster: &Cluster) -> Progress {
-    let status = &cluster.status;
-    Progress::of(
-        &status.phase,
-        status.observed_generation,
-        cluster.spec.generation,
-        cluster.deletion_requested_at.is_some(),
-        &["Ready"],
-        || wait::reason(status.suspended_reason.as_deref(), &status.conditions),
-    )
+    wait::progress(cluster, cluster.spec.generation, &["Ready"])
 }
 
 pub fn observed(cluster: Cluster) -> Observed<State> {
@@ -98,6 +89,9 @@ pub fn observed(cluster: Cluster) -> Observed<State> {
         progress,
     }
 }
+
+/// `…/clusters` of the API.
+pub(super) const CLUSTERS: Collection = Collection("clusters");
 
 #[derive(Debug)]
 pub struct VectorCluster;
@@ -169,13 +163,7 @@ impl ApiResource for VectorCluster {
                     "endpoint",
                     computed(string(), "The URL clients connect to."),
                 ),
-                (
-                    "simulated",
-                    computed(
-                        boolean(),
-                        "Placed in a simulated data plane, which serves no traffic.",
-                    ),
-                ),
+                simulated(),
             ],
         )
     }
@@ -221,42 +209,24 @@ impl ApiResource for VectorCluster {
     }
 
     async fn create(api: &Api, planned: &State) -> Result<Observed<State>, Error> {
-        let body = create_request(planned);
-        let cluster: Cluster = api
-            .client
-            .send(Method::POST, &api.path("clusters"), Some(&body))
-            .await?;
-        Ok(observed(cluster))
+        Ok(observed(
+            CLUSTERS.create(api, &create_request(planned)).await?,
+        ))
     }
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
-        let id = Self::id(state).unwrap_or_default();
-        let found = api
-            .client
-            .find(&api.path(&format!("clusters/{id}")))
-            .await?;
-        Ok(found.map(observed))
+        Ok(CLUSTERS.find(api, Self::id(state)).await?.map(observed))
     }
 
     async fn update(api: &Api, prior: &State, planned: &State) -> Result<Observed<State>, Error> {
-        let id = Self::id(prior).unwrap_or_default();
         let body = update_request(prior, planned);
-        let cluster: Cluster = api
-            .client
-            .send(
-                Method::PATCH,
-                &api.path(&format!("clusters/{id}")),
-                Some(&body),
-            )
-            .await?;
-        Ok(observed(cluster))
+        Ok(observed(
+            CLUSTERS.update(api, Self::id(prior), &body).await?,
+        ))
     }
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {
-        let id = Self::id(state).unwrap_or_default();
-        api.client
-            .delete(&api.path(&format!("clusters/{id}")))
-            .await
+        CLUSTERS.delete(api, Self::id(state)).await
     }
 
     /// A shrink is told, before it is applied, what it moves.
@@ -275,7 +245,10 @@ impl ApiResource for VectorCluster {
         }
         let risk: DownscaleRisk = api
             .client
-            .get(&api.path(&format!("clusters/{id}/downscale-risk?nodes={after}")))
+            .get(&format!(
+                "{}/downscale-risk?nodes={after}",
+                CLUSTERS.item(api, Some(id))
+            ))
             .await?;
         let name = known(&prior.name).unwrap_or_else(|| id.to_owned());
         Ok(shrink_warnings(&name, &risk))
