@@ -26,20 +26,17 @@ pub struct Notice {
 
 pub async fn billing(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
     Query(notice): Query<Notice>,
 ) -> Result<Response, PageError> {
     let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
     let subscription =
-        control_plane::money::subscriptions::get(&mut conn, &access, Utc::now()).await?;
-    let (period, estimate) = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
-    let invoices = invoices::list(&mut conn, &access).await?;
+        control_plane::money::subscriptions::get(&mut conn, &visit.access, Utc::now()).await?;
+    let (period, estimate) =
+        invoices::estimate(&mut conn, &visit.access, &published, Utc::now()).await?;
+    let invoices = invoices::list(&mut conn, &visit.access).await?;
     let currency = &published.catalog.currency;
     let body = html! {
         h1 { "Billing" }
@@ -53,7 +50,7 @@ pub async fn billing(
             @if subscription.cancel_at_period_end { " · ends with this period" }
             @if subscription.payment_method_ready { " · card on file" } }
         form method="post" action={ "/orgs/" (org_id) "/billing/plan" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Change plan"
                 select name="plan" {
                     @for plan in &published.catalog.plans {
@@ -101,7 +98,7 @@ pub async fn billing(
     };
     Ok(render(
         StatusCode::OK,
-        page("Billing", Some(&viewer), None, body),
+        page("Billing", Some(&visit.viewer), None, body),
     ))
 }
 

@@ -24,20 +24,20 @@ use crate::unit::Unit;
 
 pub async fn overview(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
-    let clusters = clusters::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
-        .await?
-        .data;
+    let clusters = clusters::list(
+        &mut conn,
+        &visit.access,
+        PageRequest::parse(Some(100), None)?,
+    )
+    .await?
+    .data;
     let regions = data_planes::regions(&mut conn).await?;
-    let org = organizations::get(&mut conn, &access).await?;
+    let org = organizations::get(&mut conn, &visit.access).await?;
     let plan = published.catalog.plan(&org.plan.into()).cloned();
     let body = html! {
         h1 { "Clusters" }
@@ -71,7 +71,7 @@ pub async fn overview(
             }
         }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Name" small { "3–40 lowercase letters, digits and dashes" }
                 input name="name" required pattern="[a-z][a-z0-9-]{1,38}[a-z0-9]"; }
             label { "Region"
@@ -86,7 +86,7 @@ pub async fn overview(
     };
     Ok(render(
         StatusCode::OK,
-        page("Clusters", Some(&viewer), None, body),
+        page("Clusters", Some(&visit.viewer), None, body),
     ))
 }
 
@@ -118,16 +118,12 @@ pub async fn create_cluster(
 
 pub async fn cluster(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await?;
-    let c = clusters::get(&mut conn, &access, cluster_id).await?;
-    let backups = backups::list(&mut conn, &access, cluster_id).await?;
+    let c = clusters::get(&mut conn, &visit.access, cluster_id).await?;
+    let backups = backups::list(&mut conn, &visit.access, cluster_id).await?;
     let listed = c.conditions.0.as_array().cloned().unwrap_or_default();
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
@@ -150,7 +146,7 @@ pub async fn cluster(
         pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
         h2 { "Resize or upgrade" }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/update" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Version" input name="version" value=(c.spec.version) required; }
             label { "Nodes" input type="number" name="nodes" min="1" value=(c.spec.nodes) required; }
             label { "Storage per node (GiB)" small { "volumes only grow" }
@@ -164,7 +160,7 @@ pub async fn cluster(
             None => p { "Upgrades and resizes roll as soon as they are made." },
         }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/maintenance-window" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Day"
                 select name="day" {
                     option value="" selected[window.is_some_and(|w| w.day.is_none())] { "Every day" }
@@ -181,7 +177,7 @@ pub async fn cluster(
         }
         @if window.is_some() {
             form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/maintenance-window/clear" } {
-                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="csrf" value=(visit.session.csrf);
                 button type="submit" { "Remove the window" }
             }
         }
@@ -199,7 +195,7 @@ pub async fn cluster(
                 @if let Some(m) = &v.message { " (" (m) ")" } "." }
         }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backup-policy" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Schedule" small { "cron in UTC, such as 0 2 * * * or @daily" }
                 input name="schedule" required value=(backup.map_or("0 2 * * *", |b| b.schedule.as_str())); }
             label { "Keep (days)" input type="number" name="retention_days" min="1"
@@ -209,7 +205,7 @@ pub async fn cluster(
             button type="submit" { "Save schedule" }
         }
         form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             button type="submit" { "Back up now" }
         }
         @if !backups.is_empty() {
@@ -223,7 +219,7 @@ pub async fn cluster(
                             td {
                                 @if b.phase == "Succeeded" && b.deletion_requested_at.is_none() {
                                     form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/backups/" (b.id) "/restore" } {
-                                        input type="hidden" name="csrf" value=(session.csrf);
+                                        input type="hidden" name="csrf" value=(visit.session.csrf);
                                         input name="name" required aria-label={ "Name of the cluster to restore " (b.name) " into" } placeholder="new cluster name";
                                         button type="submit" { "Restore" }
                                     }
@@ -236,14 +232,14 @@ pub async fn cluster(
         }
         (delete_form(
             &format!("/orgs/{org_id}/clusters/{}/delete", c.id),
-            &session.csrf,
+            &visit.session.csrf,
             &c.name,
             "I understand the cluster and its data will be deleted",
         ))
     };
     Ok(render(
         StatusCode::OK,
-        page(&c.name, Some(&viewer), None, body),
+        page(&c.name, Some(&visit.viewer), None, body),
     ))
 }
 
@@ -271,20 +267,16 @@ pub struct ClusterChange {
 
 pub async fn update_cluster(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     CsrfForm(form): CsrfForm<ClusterChange>,
 ) -> Result<Response, PageError> {
     // A shrink is shown with what it moves before it is made.
     if form.confirmed.is_none() {
         let mut conn = state.db.acquire().await?;
-        let c = clusters::get(&mut conn, &access, cluster_id).await?;
+        let c = clusters::get(&mut conn, &visit.access, cluster_id).await?;
         let risk = if form.nodes < i64::from(c.spec.nodes) && form.nodes >= 1 {
-            match clusters::resize_risk(&mut conn, &access, cluster_id, form.nodes).await {
+            match clusters::resize_risk(&mut conn, &visit.access, cluster_id, form.nodes).await {
                 Ok(risk) => Some(Some(risk)),
                 Err(control_plane::Error::Conflict(Conflict::PlacementUnknown)) => Some(None),
                 Err(e) => return Err(e.into()),
@@ -293,11 +285,16 @@ pub async fn update_cluster(
             None
         };
         if let Some(risk) = risk {
-            let body =
-                super::resize::confirm_shrink(org_id, &c, &form, &session.csrf, risk.as_ref());
+            let body = super::resize::confirm_shrink(
+                org_id,
+                &c,
+                &form,
+                &visit.session.csrf,
+                risk.as_ref(),
+            );
             return Ok(render(
                 StatusCode::OK,
-                page(&c.name, Some(&viewer), None, body),
+                page(&c.name, Some(&visit.viewer), None, body),
             ));
         }
     }
@@ -309,7 +306,14 @@ pub async fn update_cluster(
     };
     let catalog = state.catalog.get();
     let mut unit = Unit::begin(&state).await?;
-    clusters::update(unit.conn(), &access, &catalog.catalog, cluster_id, &change).await?;
+    clusters::update(
+        unit.conn(),
+        &visit.access,
+        &catalog.catalog,
+        cluster_id,
+        &change,
+    )
+    .await?;
     unit.commit().await?;
     Ok(to_cluster(org_id, cluster_id))
 }

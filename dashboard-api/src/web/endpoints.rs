@@ -20,20 +20,20 @@ use crate::unit::Unit;
 
 pub async fn endpoints(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
-    let endpoints = endpoints::list(&mut conn, &access, PageRequest::parse(Some(100), None)?)
-        .await?
-        .data;
+    let endpoints = endpoints::list(
+        &mut conn,
+        &visit.access,
+        PageRequest::parse(Some(100), None)?,
+    )
+    .await?
+    .data;
     let regions = data_planes::regions(&mut conn).await?;
-    let plan = organizations::get(&mut conn, &access).await?.plan;
+    let plan = organizations::get(&mut conn, &visit.access).await?.plan;
     let gpus = published
         .catalog
         .plan(&plan.clone().into())
@@ -63,7 +63,7 @@ pub async fn endpoints(
         } @else {
             p { "The " (plan) " plan allows up to " (gpus) " GPU" @if gpus != 1 { "s" } " per endpoint." }
             form class="stack" method="post" action={ "/orgs/" (org_id) "/endpoints" } {
-                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="csrf" value=(visit.session.csrf);
                 label { "Name" input name="name" required; }
                 label { "Region" select name="region" { @for r in &regions { option value=(r.region) { (r.region) } } } }
                 label { "Model" small { "a Hugging Face repository" } input name="model_repository" required placeholder="meta-llama/Llama-3.1-8B-Instruct"; }
@@ -76,7 +76,7 @@ pub async fn endpoints(
     };
     Ok(render(
         StatusCode::OK,
-        page("Endpoints", Some(&viewer), None, body),
+        page("Endpoints", Some(&visit.viewer), None, body),
     ))
 }
 
@@ -116,15 +116,11 @@ pub async fn create_endpoint(
 
 pub async fn endpoint(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await?;
-    let e = endpoints::get(&mut conn, &access, endpoint_id).await?;
+    let e = endpoints::get(&mut conn, &visit.access, endpoint_id).await?;
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
@@ -140,19 +136,19 @@ pub async fn endpoint(
         }
         (conditions(&listed))
         form method="post" action={ (base) "/wake" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             button type="submit" { "Wake" }
         }
         (delete_form(
             &format!("{base}/delete"),
-            &session.csrf,
+            &visit.session.csrf,
             &e.name,
             "I understand the endpoint will be deleted",
         ))
     };
     Ok(render(
         StatusCode::OK,
-        page(&e.name, Some(&viewer), None, body),
+        page(&e.name, Some(&visit.viewer), None, body),
     ))
 }
 

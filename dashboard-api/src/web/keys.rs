@@ -54,18 +54,19 @@ fn keys_page(
 
 pub async fn api_keys(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await?;
-    let keys = api_keys::list(&mut conn, &access, PageRequest::parse(Some(100), None)?).await?;
+    let keys = api_keys::list(
+        &mut conn,
+        &visit.access,
+        PageRequest::parse(Some(100), None)?,
+    )
+    .await?;
     Ok(render(
         StatusCode::OK,
-        keys_page(&session, &viewer, org_id, &keys.data, None),
+        keys_page(&visit.session, &visit.viewer, org_id, &keys.data, None),
     ))
 }
 
@@ -76,23 +77,30 @@ pub struct NewKey {
 
 pub async fn create_api_key(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
     CsrfForm(form): CsrfForm<NewKey>,
 ) -> Result<Response, PageError> {
     let new = NewApiKey::parse(&form.name, None)?;
     let mut unit = Unit::begin(&state).await?;
-    let (_, token) = api_keys::create(unit.conn(), &access, new).await?;
-    let keys = api_keys::list(unit.conn(), &access, PageRequest::parse(Some(100), None)?).await?;
+    let (_, token) = api_keys::create(unit.conn(), &visit.access, new).await?;
+    let keys = api_keys::list(
+        unit.conn(),
+        &visit.access,
+        PageRequest::parse(Some(100), None)?,
+    )
+    .await?;
     unit.commit().await?;
     // Shown on this answer only; a reload shows the list without it.
     let mut response = render(
         StatusCode::CREATED,
-        keys_page(&session, &viewer, org_id, &keys.data, Some(token.expose())),
+        keys_page(
+            &visit.session,
+            &visit.viewer,
+            org_id,
+            &keys.data,
+            Some(token.expose()),
+        ),
     );
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,

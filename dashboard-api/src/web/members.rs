@@ -18,15 +18,11 @@ use crate::unit::Unit;
 
 pub async fn members(
     State(state): State<AppState>,
-    OrgPage {
-        session,
-        access,
-        viewer,
-    }: OrgPage,
+    visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await?;
-    let members = organizations::members(&mut conn, &access).await?;
+    let members = organizations::members(&mut conn, &visit.access).await?;
     let body = html! {
         h1 { "Members" }
         table {
@@ -40,7 +36,7 @@ pub async fn members(
         h2 { "Invite by email" }
         p { "A link for that address to join; it works once, for seven days." }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/invitations" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Email" input type="email" name="email" required; }
             label { "Role"
                 select name="role" {
@@ -53,7 +49,7 @@ pub async fn members(
         h2 { "Add an existing account" }
         p { "For someone who has already signed up." }
         form class="stack" method="post" action={ "/orgs/" (org_id) "/members" } {
-            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="csrf" value=(visit.session.csrf);
             label { "Email" input type="email" name="email" required; }
             label { "Role"
                 select name="role" {
@@ -68,7 +64,7 @@ pub async fn members(
     };
     Ok(render(
         StatusCode::OK,
-        page("Members", Some(&viewer), None, body),
+        page("Members", Some(&visit.viewer), None, body),
     ))
 }
 
