@@ -55,9 +55,9 @@ fn a_points_vector_bytes_come_from_every_vector_and_its_datatype() {
     let unnamed = json!({ "params": { "vectors": { "size": 768, "distance": "Cosine" } } });
     assert_eq!(point_bytes(&unnamed), 768 * 4);
     let named = json!({ "params": { "vectors": {
-            "text": { "size": 384, "distance": "Dot", "datatype": "float16" },
-            "image": { "size": 512, "distance": "Cosine", "datatype": "uint8" },
-        } } });
+        "text": { "size": 384, "distance": "Dot", "datatype": "float16" },
+        "image": { "size": 512, "distance": "Cosine", "datatype": "uint8" },
+    } } });
     assert_eq!(point_bytes(&named), 384 * 2 + 512);
     assert_eq!(point_bytes(&json!({ "params": {} })), 0, "sparse only");
 }
