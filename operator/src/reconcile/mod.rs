@@ -5,13 +5,20 @@
 //! step (pure, plus Qdrant's own health when Kubernetes is satisfied) →
 //! build (pure) → apply every child with server-side apply → compute the
 //! status (pure) → patch it only when it changed.
+//!
+//! This module runs the pass; the writes live beside it: `apply` (every
+//! child, by server-side apply), `resize` (volume growth) and `publish`
+//! (the status and its phase events).
 
+mod apply;
 pub mod backup;
 pub mod endpoint;
 pub mod endpoint_plan;
 mod error;
 pub mod events;
 mod observe;
+mod publish;
+mod resize;
 pub mod rollout;
 pub use crds::shards;
 pub mod status;
@@ -24,22 +31,25 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::{Api, Client, ResourceExt};
 
+pub use apply::Refused;
+pub(crate) use apply::apply_one;
+use apply::{apply_children, server_side_apply};
 pub use error::Error;
 use events::{Event, EventSink};
+use publish::publish_status;
+use resize::{grow_volumes, replace_statefulset};
 use rollout::Step;
 
 use crate::build::{
-    self, ApiKeys, Desired, Rollout, SystemNamespaces, TEMPLATE_HASH_ANNOTATION, ValidatedCluster,
+    self, ApiKeys, Rollout, SystemNamespaces, TEMPLATE_HASH_ANNOTATION, ValidatedCluster,
 };
-use crate::crd::vector_cluster::{Phase, Placement, VectorCluster, VectorClusterStatus};
+use crate::crd::vector_cluster::{Phase, Placement, VectorCluster};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
 
@@ -122,157 +132,6 @@ pub fn error_policy(_cluster: Arc<VectorCluster>, error: &Error, _ctx: Arc<Conte
             Action::requeue(Duration::from_secs(30))
         }
     }
-}
-
-async fn server_side_apply<K>(api: &Api<K>, name: &str, object: &K) -> Result<(), Error>
-where
-    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(name, &params, &Patch::Apply(object)).await?;
-    Ok(())
-}
-
-/// A child the apiserver refused to take.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    /// `Kind/name`, as `kubectl` names it.
-    pub object: String,
-    /// The apiserver's own message.
-    pub message: String,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.object, self.message)
-    }
-}
-
-/// Applies `object`; a refusal by the apiserver (a 4xx answer) is returned
-/// for the status to report, anything else (the apiserver unreachable, a
-/// 5xx) is an error that retries the whole pass.
-pub(crate) async fn apply_one<K>(
-    client: &Client,
-    namespace: &str,
-    object: &K,
-) -> Result<Option<Refused>, Error>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let api = Api::<K>::namespaced(client.clone(), namespace);
-    match server_side_apply(&api, &object.name_any(), object).await {
-        Ok(()) => Ok(None),
-        Err(Error::Kube(kube::Error::Api(refusal))) if (400..500).contains(&refusal.code) => {
-            Ok(Some(Refused {
-                object: format!(
-                    "{}/{}",
-                    K::kind(&K::DynamicType::default()),
-                    object.name_any()
-                ),
-                message: refusal.message,
-            }))
-        }
-        Err(other) => Err(other),
-    }
-}
-
-/// Applies every child and returns those the apiserver refused. Each is
-/// tried whatever happened to the others: the NetworkPolicy and the PDB
-/// first (they depend on nothing and guard the rest), the ConfigMap and
-/// Secret before the StatefulSet that mounts them. The destructuring names
-/// every field: a child added to [`Desired`] that is not applied does not
-/// compile.
-async fn apply_children(
-    client: &Client,
-    namespace: &str,
-    desired: Desired,
-) -> Result<Vec<Refused>, Error> {
-    let Desired {
-        config_map,
-        secret,
-        headless_service,
-        client_service,
-        statefulset,
-        pdb,
-        network_policy,
-    } = desired;
-    let refused = [
-        apply_one(client, namespace, &network_policy).await?,
-        apply_one(client, namespace, &pdb).await?,
-        apply_one(client, namespace, &config_map).await?,
-        apply_one(client, namespace, &secret).await?,
-        apply_one(client, namespace, &headless_service).await?,
-        apply_one(client, namespace, &client_service).await?,
-        apply_one(client, namespace, &statefulset).await?,
-    ];
-    Ok(refused.into_iter().flatten().collect())
-}
-
-async fn publish_status(
-    ctx: &Context,
-    cluster: &VectorCluster,
-    status: VectorClusterStatus,
-) -> Result<(), Error> {
-    let previous = cluster.status.as_ref();
-    if previous == Some(&status) {
-        return Ok(());
-    }
-    if previous.map(|p| p.phase) != Some(status.phase)
-        && let Some(event) = phase_event(&status)
-    {
-        ctx.events.about(cluster, event).await;
-    }
-    let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
-    let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = serde_json::json!({ "status": status });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
-fn phase_event(status: &VectorClusterStatus) -> Option<Event> {
-    let message = status
-        .conditions
-        .iter()
-        .find(|c| c.status == "True")
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
-    let (warning, reason) = match status.phase {
-        Phase::Pending => return None,
-        Phase::Provisioning => (false, "Provisioning"),
-        Phase::Ready => (false, "Ready"),
-        Phase::Updating => (false, "Updating"),
-        Phase::Suspended => (false, "Suspended"),
-        Phase::Deleting => (false, "Deleting"),
-        Phase::Degraded => (
-            true,
-            status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Degraded")
-                .map(|c| match c.reason.as_str() {
-                    "InvalidSpec" => "InvalidSpec",
-                    status::APPLY_FAILED => status::APPLY_FAILED,
-                    volumes::REFUSED => volumes::REFUSED,
-                    _ => "RolloutHalted",
-                })
-                .unwrap_or("Degraded"),
-        ),
-    };
-    Some(Event {
-        warning,
-        reason,
-        note: message,
-    })
 }
 
 async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
@@ -514,52 +373,6 @@ async fn place_shards(
         ctx.events.about(vc, event).await;
     }
     (Some(plan), Some(crate::placement::of(&layout)))
-}
-
-/// Raises each claim in `resize` to `gib`; the storage driver grows the
-/// volume and, where the filesystem needs it, the kubelet grows that too.
-async fn grow_volumes(
-    ctx: &Context,
-    vc: &VectorCluster,
-    namespace: &str,
-    resize: &[String],
-    gib: u32,
-) -> Result<(), Error> {
-    if resize.is_empty() {
-        return Ok(());
-    }
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({
-        "spec": { "resources": { "requests": { "storage": format!("{gib}Gi") } } }
-    });
-    for name in resize {
-        claims
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-    }
-    let note = format!("growing {} to {gib} GiB", resize.join(", "));
-    ctx.events
-        .about(vc, Event::normal("ExpandingVolumes", note))
-        .await;
-    Ok(())
-}
-
-/// Deletes the StatefulSet and leaves its pods running (orphaned), so that
-/// the next pass creates it with the grown claim template and it adopts
-/// them: no pod restarts.
-async fn replace_statefulset(
-    ctx: &Context,
-    vc: &VectorCluster,
-    statefulsets: &Api<StatefulSet>,
-    name: &str,
-) -> Result<(), Error> {
-    let orphan = DeleteParams {
-        propagation_policy: Some(kube::api::PropagationPolicy::Orphan),
-        ..DeleteParams::default()
-    };
-    statefulsets.delete(name, &orphan).await?;
-    ctx.events.about(vc, Event::normal("VolumesExpanded", format!("every volume has grown to {} GiB; StatefulSet {name} is replaced with its pods kept", vc.spec.resources.storage_gib))).await;
-    Ok(())
 }
 
 /// Deletes the StatefulSet in the foreground (its pods and, by its retention
