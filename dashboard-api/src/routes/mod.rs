@@ -11,6 +11,7 @@ mod clusters;
 mod contract;
 mod endpoints;
 mod health;
+mod invoices;
 mod maintenance;
 mod organizations;
 mod plans;
@@ -109,10 +110,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(checkout::start_checkout))
         .routes(routes!(checkout::complete_checkout))
         .routes(routes!(billing::estimate))
-        .routes(routes!(billing::list_invoices))
-        .routes(routes!(billing::get_invoice))
-        .routes(routes!(billing::invoice_html))
-        .routes(routes!(billing::line_usage))
+        .routes(routes!(invoices::list_invoices))
+        .routes(routes!(invoices::get_invoice))
+        .routes(routes!(invoices::invoice_html))
+        .routes(routes!(invoices::line_usage))
         .routes(routes!(webhooks::stripe))
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))

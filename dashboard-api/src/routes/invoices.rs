@@ -1,0 +1,262 @@
+//! Invoices as customers see them: the list, one invoice with its lines,
+//! its printable document, and each usage line traced back to the hourly
+//! rollups it rated.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use billing::invoice::{Invoice, Rollup, StoredLine};
+use billing::money;
+use billing::rating::Line;
+use chrono::{DateTime, Utc};
+use control_plane::access;
+use control_plane::money::invoices;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Path};
+use crate::json::{List, ProblemJson};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineJson {
+    pub line_no: Option<i32>,
+    /// base_fee, usage or credit.
+    pub kind: String,
+    pub description: String,
+    pub plan: Option<String>,
+    /// For usage lines: which rollups were rated.
+    pub meter: Option<String>,
+    pub dimension: Option<String>,
+    pub usage_from: Option<DateTime<Utc>>,
+    pub usage_to: Option<DateTime<Utc>>,
+    pub rollup_rows: Option<i64>,
+    /// The rollups' sum (seconds, or value × seconds for gauges).
+    #[schema(value_type = Option<String>)]
+    pub rollup_quantity: Option<Decimal>,
+    /// The plan's allowance over the same time, in the same unit.
+    #[schema(value_type = Option<String>)]
+    pub included_quantity: Option<Decimal>,
+    /// Billed quantity in `unit`s: (rollups − allowance) ÷ unit size.
+    #[schema(value_type = String)]
+    pub quantity: Decimal,
+    pub unit: String,
+    pub unit_amount_minor: i64,
+    /// `quantity × unit_amount_minor`, rounded half away from zero.
+    pub amount_minor: i64,
+    pub amount: String,
+}
+
+impl LineJson {
+    fn from_stored(l: StoredLine, currency: &str) -> Self {
+        LineJson {
+            line_no: Some(l.line_no),
+            amount: money::format(l.amount_minor, currency),
+            kind: l.kind,
+            description: l.description,
+            plan: l.plan,
+            meter: l.meter,
+            dimension: l.dimension,
+            usage_from: l.usage_from,
+            usage_to: l.usage_to,
+            rollup_rows: l.rollup_rows,
+            rollup_quantity: l.rollup_quantity,
+            included_quantity: l.included_quantity,
+            quantity: l.quantity,
+            unit: l.unit,
+            unit_amount_minor: l.unit_amount_minor,
+            amount_minor: l.amount_minor,
+        }
+    }
+
+    pub(super) fn from_rated(l: Line, currency: &str) -> Self {
+        let source = l.source;
+        LineJson {
+            line_no: None,
+            amount: money::format(l.amount_minor, currency),
+            kind: l.kind.as_str().to_owned(),
+            description: l.description,
+            plan: l.plan,
+            meter: source.as_ref().map(|s| s.meter.as_str().to_owned()),
+            dimension: source.as_ref().map(|s| s.dimension.clone()),
+            usage_from: source.as_ref().map(|s| s.from),
+            usage_to: source.as_ref().map(|s| s.to),
+            rollup_rows: source.as_ref().map(|s| s.rows),
+            rollup_quantity: source.as_ref().map(|s| s.quantity),
+            included_quantity: source.as_ref().map(|s| s.included),
+            quantity: l.quantity,
+            unit: l.unit,
+            unit_amount_minor: l.unit_amount_minor,
+            amount_minor: l.amount_minor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceJson {
+    /// Always `invoice`.
+    pub object: &'static str,
+    pub id: Uuid,
+    pub number: String,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub currency: String,
+    /// open, paid, void or uncollectible.
+    pub status: String,
+    pub subtotal_minor: i64,
+    pub credits_minor: i64,
+    pub total_minor: i64,
+    pub total: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payment_error: Option<String>,
+    /// The catalog version it was rated with.
+    pub catalog_version: i64,
+    /// With `GET …/invoices/{id}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<LineJson>>,
+}
+
+impl InvoiceJson {
+    fn new(i: Invoice, lines: Option<Vec<StoredLine>>) -> Self {
+        let currency = i.currency.clone();
+        InvoiceJson {
+            object: "invoice",
+            id: i.id,
+            total: money::format(i.total_minor, &i.currency),
+            number: i.number,
+            period_start: i.period_start,
+            period_end: i.period_end,
+            status: i.status.as_str().to_owned(),
+            subtotal_minor: i.subtotal_minor,
+            credits_minor: i.credits_minor,
+            total_minor: i.total_minor,
+            due_at: i.due_at,
+            paid_at: i.paid_at,
+            payment_error: i.payment_error,
+            catalog_version: i.catalog_version,
+            currency: i.currency,
+            lines: lines.map(|lines| {
+                lines
+                    .into_iter()
+                    .map(|l| LineJson::from_stored(l, &currency))
+                    .collect()
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineUsageJson {
+    /// Always `line_usage`.
+    pub object: &'static str,
+    pub line: LineJson,
+    /// The hourly rollups the line rated, as stored now.
+    #[schema(value_type = Vec<Object>)]
+    pub rollups: Vec<Rollup>,
+    /// Their sum now; equal to the line's `rollup_quantity` unless late
+    /// usage arrived after the close.
+    #[schema(value_type = String)]
+    pub sum: Decimal,
+}
+
+/// The organization's invoices, newest first.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices", tag = "billing",
+    params(("org_id" = Uuid, Path)),
+    responses((status = 200, body = List<InvoiceJson>), (status = 404, body = ProblemJson)))]
+pub async fn list_invoices(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+) -> Result<Json<List<InvoiceJson>>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let invoices = invoices::list(&mut conn, &access).await?;
+    Ok(Json(List {
+        object: "list",
+        data: invoices
+            .into_iter()
+            .map(|i| InvoiceJson::new(i, None))
+            .collect(),
+        has_more: false,
+    }))
+}
+
+/// One invoice with its lines.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}", tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
+    responses((status = 200, body = InvoiceJson), (status = 404, body = ProblemJson)))]
+pub async fn get_invoice(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<InvoiceJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
+    Ok(Json(InvoiceJson::new(invoice, Some(lines))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DocumentParams {
+    /// Any value: answer as a file to save (`Content-Disposition: attachment`).
+    pub download: Option<String>,
+}
+
+/// The invoice as a printable HTML document.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/html", tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), DocumentParams),
+    responses((status = 200, content_type = "text/html", body = String), (status = 404, body = ProblemJson)))]
+pub async fn invoice_html(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+    crate::extract::Query(params): crate::extract::Query<DocumentParams>,
+) -> Result<Response, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let organization = control_plane::organizations::get(&mut conn, &access).await?;
+    let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
+    let html = crate::invoice_document::render(&organization.name, &invoice, &lines);
+    let mut response = html.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if params.download.is_some()
+        && let Ok(value) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{}.html\"", invoice.number))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// The hourly rollups behind one usage line.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/lines/{line_no}/usage",
+    tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), ("line_no" = i32, Path)),
+    responses((status = 200, body = LineUsageJson), (status = 404, body = ProblemJson)))]
+pub async fn line_usage(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((org_id, invoice_id, line_no)): Path<(Uuid, Uuid, i32)>,
+) -> Result<Json<LineUsageJson>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let access = access::resolve(&mut conn, &principal, org_id).await?;
+    let (invoice, _) = invoices::get(&mut conn, &access, invoice_id).await?;
+    let (line, rollups) = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
+    let sum = rollups.iter().map(|r| r.quantity).sum();
+    Ok(Json(LineUsageJson {
+        object: "line_usage",
+        line: LineJson::from_stored(line, &invoice.currency),
+        rollups,
+        sum,
+    }))
+}
