@@ -102,18 +102,16 @@ pub async fn suspend(
         .execute(&mut *conn)
         .await?;
     }
-    if changed > 0 {
-        audit::record_with(
-            &mut *conn,
-            Some(organization_id),
-            actor,
-            "resources.suspend",
-            "organization",
-            &organization_id.to_string(),
-            serde_json::json!({ "cause": cause.as_str(), "reason": reason, "resources": changed, "cluster": only }),
-        )
-        .await?;
-    }
+    let details = serde_json::json!({ "cause": cause.as_str(), "reason": reason, "resources": changed, "cluster": only });
+    record(
+        conn,
+        organization_id,
+        actor,
+        "resources.suspend",
+        changed,
+        details,
+    )
+    .await?;
     Ok(changed)
 }
 
@@ -153,19 +151,43 @@ pub async fn resume(
         .execute(&mut *conn)
         .await?;
     }
-    if changed > 0 {
-        audit::record_with(
-            &mut *conn,
-            Some(organization_id),
-            actor,
-            "resources.resume",
-            "organization",
-            &organization_id.to_string(),
-            serde_json::json!({ "cause": cause.as_str(), "resources": changed, "cluster": only }),
-        )
-        .await?;
-    }
+    let details =
+        serde_json::json!({ "cause": cause.as_str(), "resources": changed, "cluster": only });
+    record(
+        conn,
+        organization_id,
+        actor,
+        "resources.resume",
+        changed,
+        details,
+    )
+    .await?;
     Ok(changed)
+}
+
+/// Audits a suspension or resumption that changed `changed` resources.
+async fn record(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    actor: &str,
+    action: &str,
+    changed: u64,
+    details: serde_json::Value,
+) -> Result<()> {
+    if changed == 0 {
+        return Ok(());
+    }
+    let target = organization_id.to_string();
+    audit::record_with(
+        conn,
+        Some(organization_id),
+        actor,
+        action,
+        "organization",
+        &target,
+        details,
+    )
+    .await
 }
 
 /// What a pass of enforcement did.

@@ -24,6 +24,26 @@ use uuid::Uuid;
 use super::observed::{Observed, acted_on};
 
 pub const FIELD_MANAGER: &str = "quartermaster";
+
+/// A namespaced resource the provisioner applies, reads and deletes in a
+/// tenant's namespace: a custom resource of ours, or a built-in kind.
+pub trait TenantResource:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> TenantResource for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+{
+}
 const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
 const LABEL_TENANT_ID: &str = "quartermaster.dev/id";
 
@@ -184,12 +204,7 @@ impl KubernetesPlane {
         mut resource: K,
     ) -> Result<(), kube::Error>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+        K: TenantResource,
     {
         let ns = self.prepare_namespace(organization_id).await?;
         let name = resource.meta().name.clone().unwrap_or_default();
@@ -238,11 +253,7 @@ impl KubernetesPlane {
     /// A tenant resource, if it exists.
     pub async fn get<K>(&self, organization_id: Uuid, name: &str) -> Result<Option<K>, kube::Error>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+        K: TenantResource,
     {
         Api::<K>::namespaced(self.client.clone(), &namespace_of(organization_id))
             .get_opt(name)
@@ -285,11 +296,7 @@ impl KubernetesPlane {
     /// its finalizer's cleanup) is gone.
     pub async fn delete<K>(&self, organization_id: Uuid, name: &str) -> Result<bool, kube::Error>
     where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+        K: TenantResource,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), &namespace_of(organization_id));
         match api.get_opt(name).await? {

@@ -3,15 +3,13 @@
 //! answers, what a Kubernetes data plane reports, and what besides the
 //! common status is written back.
 
-use std::fmt::Debug;
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
-use k8s_openapi::NamespaceResourceScope;
-use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::kubernetes::TenantResource;
 use super::observed::Mirrored;
 use super::{KubernetesPlane, Provisioner};
 use crate::Result;
@@ -19,10 +17,7 @@ use crate::resource::{Managed, Tracked};
 
 pub(super) trait Provisioned: Managed + Clone + Sync {
     /// The custom resource the data plane runs it as.
-    type Resource: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Debug;
+    type Resource: TenantResource;
     /// What the data plane reports of it.
     type Observed: Send;
     /// SQL over `r` that makes a resource due besides the common reasons.
