@@ -2,15 +2,18 @@
 //! for the API, its idempotency record, so they commit together or not at
 //! all. The JSON API and the dashboard's pages both change things through it.
 
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use control_plane::access::{self, OrgAccess, Principal};
 use control_plane::idempotency::{self, Key, Saved, Scope};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::Mutation;
+use crate::extract::{Caller, Mutation, MutationBody, Path};
 use crate::state::AppState;
 
 #[derive(Debug)]
@@ -33,6 +36,52 @@ impl<T> Begun<T> {
         match self {
             Begun::Fresh(fresh) => Begun::Fresh(f(fresh)),
             Begun::Replay(saved) => Begun::Replay(saved),
+        }
+    }
+}
+
+/// An API mutation in the organization its path names, begun: the unit
+/// of work (holding the Idempotency-Key), the caller's access there, the
+/// path's parameters and the body. Checked in the order a handler would:
+/// the credential, the path, the body, then access and the key. A replayed
+/// key is answered with the answer saved the first time, before the
+/// handler runs.
+#[derive(Debug)]
+pub struct OrgMutation<P, T>(pub Unit, pub OrgAccess, pub P, pub T);
+
+/// The organization among a path's parameters.
+#[derive(Debug, serde::Deserialize)]
+struct OrgId {
+    org_id: Uuid,
+}
+
+impl<P, T> FromRequest<AppState> for OrgMutation<P, T>
+where
+    P: DeserializeOwned + Send,
+    T: MutationBody + Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Caller(principal) = Caller::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(path) = Path::<P>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(OrgId { org_id }) = Path::<OrgId>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let mutation = Mutation::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match Unit::for_organization(state, &principal, org_id, &mutation)
+            .await
+            .map_err(IntoResponse::into_response)?
+        {
+            Begun::Fresh((unit, access)) => Ok(OrgMutation(unit, access, path, mutation.body)),
+            Begun::Replay(saved) => Err(saved),
         }
     }
 }

@@ -10,10 +10,10 @@ use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::extract::{Caller, Json as Body, Path, Query};
 use crate::json::{ApiKeyJson, CreateApiKeyRequest, CreatedApiKey, List, ListParams, ProblemJson};
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 /// Creates an API key. The response holds the token; it is never shown again.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
@@ -25,18 +25,9 @@ use crate::unit::{Begun, Unit};
         (status = 422, body = ProblemJson),
     ))]
 pub async fn create(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<CreateApiKeyRequest>>,
+    OrgMutation(mut unit, access, _, Body(request)): OrgMutation<Uuid, Body<CreateApiKeyRequest>>,
 ) -> Result<Response, ApiError> {
-    let request = &mutation.body.0;
-    let new = NewApiKey::parse(&request.name, request.scopes.clone())?;
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
+    let new = NewApiKey::parse(&request.name, request.scopes)?;
     let (key, token) = api_keys::create(unit.conn(), &access, new).await?;
     let body = CreatedApiKey {
         key: key.into(),
@@ -87,16 +78,8 @@ pub async fn get(
     params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),
     responses((status = 200, body = ApiKeyJson), (status = 404, body = ProblemJson)))]
 pub async fn revoke(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, key_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, key_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let key = api_keys::revoke(unit.conn(), &access, key_id).await?;
     unit.answer(StatusCode::OK, &ApiKeyJson::from(key)).await
 }

@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::extract::{Caller, Json as Body, Path};
 use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupJson {
@@ -73,16 +73,11 @@ pub struct RestoreRequest {
     ))]
 pub async fn set_policy(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<Body<BackupPolicyJson>>,
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
+        (Uuid, Uuid),
+        Body<BackupPolicyJson>,
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let body = &mutation.body.0;
     let request = PolicyRequest {
         schedule: body.schedule.clone(),
         retention_days: body.retention_days,
@@ -107,16 +102,8 @@ pub async fn set_policy(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn clear_policy(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let cluster = backups::clear_policy(unit.conn(), &access, cluster_id).await?;
     unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await
@@ -133,15 +120,8 @@ pub async fn clear_policy(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let backup = backups::create(
         unit.conn(),
         &access,
@@ -195,16 +175,11 @@ pub async fn get(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), ("backup_id" = Uuid, Path)),
     responses((status = 202, body = BackupJson), (status = 404, body = ProblemJson)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, cluster_id, backup_id), ()): OrgMutation<
+        (Uuid, Uuid, Uuid),
+        (),
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let backup = backups::delete(unit.conn(), &access, cluster_id, backup_id).await?;
     unit.answer(StatusCode::ACCEPTED, &BackupJson::from(backup))
         .await
@@ -224,22 +199,18 @@ pub async fn delete(
     ))]
 pub async fn restore(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
-    mutation: Mutation<Body<RestoreRequest>>,
+    OrgMutation(mut unit, access, (_, cluster_id, backup_id), Body(body)): OrgMutation<
+        (Uuid, Uuid, Uuid),
+        Body<RestoreRequest>,
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let cluster = backups::restore(
         unit.conn(),
         &access,
         &state.catalog.get().catalog,
         cluster_id,
         backup_id,
-        &mutation.body.0.name,
+        &body.name,
     )
     .await?;
     unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))

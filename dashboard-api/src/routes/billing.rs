@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::ProblemJson;
 use crate::state::{AppState, Payments};
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionJson {
@@ -131,20 +131,13 @@ pub async fn subscription(
     ))]
 pub async fn change_plan(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<ChangePlanRequest>>,
+    OrgMutation(mut unit, access, _, Body(body)): OrgMutation<Uuid, Body<ChangePlanRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let subscription = subscriptions::change_plan(
         unit.conn(),
         &access,
         &state.catalog.get().catalog,
-        &mutation.body.0.plan,
+        &body.plan,
         state.config.payments.is_some(),
         Utc::now(),
     )
@@ -159,16 +152,8 @@ pub async fn change_plan(
     params(("org_id" = Uuid, Path)),
     responses((status = 200, body = SubscriptionJson), (status = 422, body = ProblemJson)))]
 pub async fn cancel(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, _, ()): OrgMutation<Uuid, ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let subscription = subscriptions::cancel(unit.conn(), &access, Utc::now()).await?;
     unit.answer(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
@@ -181,23 +166,11 @@ pub async fn cancel(
     request_body = SpendLimitRequest,
     responses((status = 200, body = SubscriptionJson), (status = 422, body = ProblemJson)))]
 pub async fn spend_limit(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<SpendLimitRequest>>,
+    OrgMutation(mut unit, access, _, Body(body)): OrgMutation<Uuid, Body<SpendLimitRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let subscription = subscriptions::set_spend_limit(
-        unit.conn(),
-        &access,
-        mutation.body.0.spend_limit_minor,
-        Utc::now(),
-    )
-    .await?;
+    let subscription =
+        subscriptions::set_spend_limit(unit.conn(), &access, body.spend_limit_minor, Utc::now())
+            .await?;
     unit.answer(StatusCode::OK, &SubscriptionJson::from(subscription))
         .await
 }

@@ -11,13 +11,13 @@ use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::extract::{Caller, Json as Body, Path, Query};
 use crate::json::{
     ClusterJson, CreateClusterRequest, DownscaleRiskJson, DownscaleRiskParams, List, ListParams,
     ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 /// Creates a vector cluster, within the organization's plan.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
@@ -32,16 +32,9 @@ use crate::unit::{Begun, Unit};
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<CreateClusterRequest>>,
+    OrgMutation(mut unit, access, _, Body(body)): OrgMutation<Uuid, Body<CreateClusterRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let request = clusters::CreateCluster::from(mutation.body.0);
+    let request = clusters::CreateCluster::from(body);
     let cluster =
         clusters::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
     unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
@@ -120,16 +113,12 @@ pub async fn downscale_risk(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<Body<UpdateClusterRequest>>,
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
+        (Uuid, Uuid),
+        Body<UpdateClusterRequest>,
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let request = clusters::UpdateCluster::from(mutation.body.0);
+    let request = clusters::UpdateCluster::from(body);
     let cluster = clusters::update(
         unit.conn(),
         &access,
@@ -147,16 +136,8 @@ pub async fn update(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
     unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await

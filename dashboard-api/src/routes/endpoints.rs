@@ -11,12 +11,12 @@ use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path, Query};
+use crate::extract::{Caller, Json as Body, Path, Query};
 use crate::json::{
     CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
 };
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 /// Creates an inference endpoint, within the plan's GPU allowance.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
@@ -30,16 +30,9 @@ use crate::unit::{Begun, Unit};
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<CreateEndpointRequest>>,
+    OrgMutation(mut unit, access, _, Body(body)): OrgMutation<Uuid, Body<CreateEndpointRequest>>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let request = endpoints::CreateEndpoint::from(mutation.body.0);
+    let request = endpoints::CreateEndpoint::from(body);
     let endpoint =
         endpoints::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
     unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
@@ -93,16 +86,12 @@ pub async fn get(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<Body<UpdateEndpointRequest>>,
+    OrgMutation(mut unit, access, (_, endpoint_id), Body(body)): OrgMutation<
+        (Uuid, Uuid),
+        Body<UpdateEndpointRequest>,
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let request = endpoints::UpdateEndpoint::from(mutation.body.0);
+    let request = endpoints::UpdateEndpoint::from(body);
     let endpoint = endpoints::update(
         unit.conn(),
         &access,
@@ -120,16 +109,8 @@ pub async fn update(
     params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
     responses((status = 202, body = EndpointJson), (status = 404, body = ProblemJson), (status = 409, body = ProblemJson)))]
 pub async fn wake(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, endpoint_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let endpoint = endpoints::wake(unit.conn(), &access, endpoint_id).await?;
     unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await
@@ -140,16 +121,8 @@ pub async fn wake(
     params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
     responses((status = 202, body = EndpointJson), (status = 404, body = ProblemJson)))]
 pub async fn delete(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, endpoint_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let endpoint = endpoints::delete(unit.conn(), &access, endpoint_id).await?;
     unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
         .await

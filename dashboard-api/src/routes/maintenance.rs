@@ -8,10 +8,10 @@ use control_plane::clusters::maintenance::{self, WindowRequest};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::extract::Json as Body;
 use crate::json::{ClusterJson, MaintenanceWindowJson, ProblemJson};
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::OrgMutation;
 
 /// Holds the cluster's upgrades and resizes to a window: a change waits
 /// for it to open; a roll that began goes on past its end.
@@ -28,16 +28,11 @@ use crate::unit::{Begun, Unit};
     ))]
 pub async fn set(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<Body<MaintenanceWindowJson>>,
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
+        (Uuid, Uuid),
+        Body<MaintenanceWindowJson>,
+    >,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
-    let body = &mutation.body.0;
     let request = WindowRequest {
         day: body.day.clone(),
         start_hour: body.start_hour,
@@ -62,16 +57,8 @@ pub async fn set(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn clear(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let cluster = maintenance::clear(unit.conn(), &access, cluster_id).await?;
     unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
         .await

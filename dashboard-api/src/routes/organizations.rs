@@ -17,7 +17,7 @@ use crate::json::{
     AddMemberRequest, CreateOrganizationRequest, List, MemberJson, OrganizationJson, ProblemJson,
 };
 use crate::state::AppState;
-use crate::unit::{Begun, Unit};
+use crate::unit::{Begun, OrgMutation, Unit};
 
 /// The caller's organizations: a user's memberships, or an API key's own.
 #[utoipa::path(get, path = "/v1/organizations", tag = "organizations",
@@ -114,22 +114,12 @@ pub async fn members(
         (status = 409, body = ProblemJson, description = "already-member"),
     ))]
 pub async fn add_member(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
-    mutation: Mutation<Body<AddMemberRequest>>,
+    OrgMutation(mut unit, access, _, Body(request)): OrgMutation<Uuid, Body<AddMemberRequest>>,
 ) -> Result<Response, ApiError> {
-    let request = &mutation.body.0;
     let mut errors = ValidationErrors::default();
     let email = errors.check("email", Email::parse(&request.email));
     let role = errors.check("role", request.role.parse::<Role>());
     let (email, role) = errors.finish(email.zip(role))?;
-
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     let member = organizations::add_member(unit.conn(), &access, &email, role).await?;
     unit.answer(StatusCode::CREATED, &MemberJson::from(member))
         .await
@@ -144,16 +134,8 @@ pub async fn add_member(
         (status = 409, body = ProblemJson, description = "last-owner"),
     ))]
 pub async fn remove_member(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, user_id)): Path<(Uuid, Uuid)>,
-    mutation: Mutation<()>,
+    OrgMutation(mut unit, access, (_, user_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
-    let (mut unit, access) =
-        match Unit::for_organization(&state, &principal, org_id, &mutation).await? {
-            Begun::Fresh(begun) => begun,
-            Begun::Replay(saved) => return Ok(saved),
-        };
     organizations::remove_member(unit.conn(), &access, user_id).await?;
     unit.answer(StatusCode::NO_CONTENT, &()).await
 }
