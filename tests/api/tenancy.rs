@@ -100,6 +100,25 @@ async fn another_organization_cannot_see_change_or_delete_a_cluster(pool: PgPool
     app.delete(&under_eve, &eve.session)
         .await
         .problem(404, "not-found");
+    // Access is checked before a body's values: a key or a member Eve may
+    // not add is not found, even when the request is also invalid.
+    for body in [
+        json!({ "name": "mine" }),
+        json!({ "name": "", "scopes": ["nope"] }),
+    ] {
+        app.post(&ada_keys, &eve.session, body)
+            .await
+            .problem(404, "not-found");
+    }
+    let ada_members = format!("/v1/organizations/{}/members", ada.org_id);
+    for body in [
+        json!({ "email": "eve@example.com", "role": "admin" }),
+        json!({ "email": "not an email", "role": "emperor" }),
+    ] {
+        app.post(&ada_members, &eve_key, body)
+            .await
+            .problem(404, "not-found");
+    }
     // Ada reads her own key, without its secret.
     let own = app
         .get(&format!("{ada_keys}/{ada_key_id}"), &ada.session)
