@@ -110,34 +110,23 @@ pub async fn signup(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, PageError> {
+    let again = |error: &str| credentials_page(&state, "Sign up", "/signup", Some(error));
     if !same_form(&headers, &form.csrf) {
-        return Ok(credentials_page(
-            &state,
-            "Sign up",
-            "/signup",
-            Some("The form expired; send it again."),
-        ));
+        return Ok(again("The form expired; send it again."));
     }
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
-        Err(e) => {
-            let error = format!("Email: {e}");
-            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
-        }
+        Err(e) => return Ok(again(&format!("Email: {e}"))),
     };
     let password = match Password::parse(form.password) {
         Ok(password) => password,
-        Err(e) => {
-            let error = format!("Password: {e}");
-            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
-        }
+        Err(e) => return Ok(again(&format!("Password: {e}"))),
     };
     let mut unit = Unit::begin(&state).await?;
     let user = match accounts::signup(unit.conn(), email, password, None).await {
         Ok((user, _)) => user,
         Err(control_plane::Error::Conflict(conflict)) => {
-            let error = conflict.to_string();
-            return Ok(credentials_page(&state, "Sign up", "/signup", Some(&error)));
+            return Ok(again(&conflict.to_string()));
         }
         Err(e) => return Err(e.into()),
     };
@@ -151,20 +140,15 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, PageError> {
+    let again = |error: &str| credentials_page(&state, "Log in", "/login", Some(error));
     if !same_form(&headers, &form.csrf) {
-        return Ok(credentials_page(
-            &state,
-            "Log in",
-            "/login",
-            Some("The form expired; send it again."),
-        ));
+        return Ok(again("The form expired; send it again."));
     }
     let mut unit = Unit::begin(&state).await?;
     let user = match accounts::login(unit.conn(), &form.email, form.password).await {
         Ok(user) => user,
         Err(control_plane::Error::InvalidCredentials) => {
-            let error = "The email address or password is not correct.";
-            return Ok(credentials_page(&state, "Log in", "/login", Some(error)));
+            return Ok(again("The email address or password is not correct."));
         }
         Err(e) => return Err(e.into()),
     };

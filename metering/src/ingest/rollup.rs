@@ -98,22 +98,8 @@ pub(super) async fn roll_up_gauges(
                 value: e.value,
             })
             .collect();
-        let (org, resource, meter, dimension) = series;
         for (hour, change) in gauge::append(last, &new) {
-            let count = new
-                .iter()
-                .filter(|s| gauge::hour_of(s.time) == hour)
-                .count();
-            columns.push(
-                org,
-                resource,
-                meter,
-                dimension.clone(),
-                hour,
-                gauge::millis_decimal(change.value_ms),
-                gauge::millis_decimal(i128::from(change.covered_ms)),
-                i32::try_from(count).unwrap_or(i32::MAX),
-            );
+            columns.push_gauge(&series, hour, change, in_hour(&new, hour));
         }
     }
     columns
@@ -182,29 +168,14 @@ async fn recompute_gauges(
             .push(Sample { time, value });
     }
     let mut columns = Columns::default();
-    for ((org, resource, meter, dimension), hour) in touched {
-        let series_samples = samples
-            .get(&(org, resource, meter, dimension.clone()))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+    for (series, hour) in touched {
+        let series_samples = samples.get(&series).map(Vec::as_slice).unwrap_or(&[]);
         let integral = gauge::integrate(series_samples, hour);
-        let count = series_samples
-            .iter()
-            .filter(|s| gauge::hour_of(s.time) == hour)
-            .count();
+        let count = in_hour(series_samples, hour);
         if integral.covered_ms == 0 && count == 0 {
             continue;
         }
-        columns.push(
-            org,
-            resource,
-            meter,
-            dimension,
-            hour,
-            gauge::millis_decimal(integral.value_ms),
-            gauge::millis_decimal(i128::from(integral.covered_ms)),
-            i32::try_from(count).unwrap_or(i32::MAX),
-        );
+        columns.push_gauge(&series, hour, integral, count);
     }
     columns
         .upsert(
@@ -212,6 +183,14 @@ async fn recompute_gauges(
             "quantity = EXCLUDED.quantity, covered_seconds = EXCLUDED.covered_seconds, events = EXCLUDED.events",
         )
         .await
+}
+
+/// How many of `samples` fall in `hour`.
+fn in_hour(samples: &[Sample], hour: DateTime<Utc>) -> usize {
+    samples
+        .iter()
+        .filter(|s| gauge::hour_of(s.time) == hour)
+        .count()
 }
 
 /// Rollup rows as columns, for one `UNNEST` upsert.
@@ -251,6 +230,28 @@ impl Columns {
         self.quantity.push(quantity);
         self.covered.push(covered);
         self.events.push(events);
+    }
+
+    /// A gauge's `hour` of `series`: its integral and the `count` of
+    /// samples in it.
+    fn push_gauge(
+        &mut self,
+        series: &Series,
+        hour: DateTime<Utc>,
+        integral: gauge::HourIntegral,
+        count: usize,
+    ) {
+        let (org, resource, meter, dimension) = series;
+        self.push(
+            *org,
+            *resource,
+            *meter,
+            dimension.clone(),
+            hour,
+            gauge::millis_decimal(integral.value_ms),
+            gauge::millis_decimal(i128::from(integral.covered_ms)),
+            i32::try_from(count).unwrap_or(i32::MAX),
+        );
     }
 
     async fn upsert(
