@@ -67,6 +67,7 @@ pub async fn grant(conn: &mut PgConnection, email: &Email) -> Result<()> {
         "admin.grant",
         "user",
         &user.to_string(),
+        serde_json::json!({}),
     )
     .await
 }
@@ -99,6 +100,7 @@ pub async fn publish_catalog(
         "catalog.publish",
         "catalog",
         &published.version.to_string(),
+        serde_json::json!({}),
     )
     .await?;
     Ok(published)
@@ -150,7 +152,7 @@ pub async fn grant_credit(
     }
     let credit =
         billing::credit::grant(conn, organization_id, amount_minor, reason, &admin.actor()).await?;
-    audit::record_with(
+    audit::record(
         &mut *conn,
         Some(organization_id),
         &admin.actor(),

@@ -178,16 +178,10 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<ApiKey>> {
     access.require(Permission::ApiKeysRead)?;
-    let rows = sqlx::query_as(
-        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
-         FROM api_keys WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-    .bind(access.organization_id())
-    .bind(page.after())
-    .bind(page.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(page.finish(rows))
+    let sql = "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
+         FROM api_keys WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+    page.of_organization(conn, sql, access.organization_id())
+        .await
 }
 
 /// One of the organization's keys (revoked or not); never its secret.

@@ -6,27 +6,9 @@ use uuid::Uuid;
 use crate::Result;
 use crate::access::OrgAccess;
 
+/// Records `action` by `actor` on a target, with `details` (an empty
+/// object where there is nothing more to say).
 pub async fn record(
-    conn: &mut PgConnection,
-    organization_id: Option<Uuid>,
-    actor: &str,
-    action: &str,
-    target_type: &str,
-    target_id: &str,
-) -> Result<()> {
-    record_with(
-        conn,
-        organization_id,
-        actor,
-        action,
-        target_type,
-        target_id,
-        serde_json::json!({}),
-    )
-    .await
-}
-
-pub async fn record_with(
     conn: &mut PgConnection,
     organization_id: Option<Uuid>,
     actor: &str,
@@ -60,7 +42,7 @@ pub async fn record_as(
     target_id: &str,
     details: Option<serde_json::Value>,
 ) -> Result<()> {
-    record_with(
+    record(
         conn,
         Some(access.organization_id()),
         &access.principal().actor(),

@@ -183,6 +183,7 @@ pub async fn accept(
         "member.join",
         "invitation",
         &invitation.id.to_string(),
+        serde_json::json!({}),
     )
     .await?;
     Ok(invitation.organization_id)

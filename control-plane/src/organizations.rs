@@ -101,6 +101,7 @@ pub async fn create(
         "organization.create",
         "organization",
         &id.to_string(),
+        serde_json::json!({}),
     )
     .await?;
     Ok(Organization {

@@ -3,6 +3,8 @@
 //! Ids are UUIDv7, so ordering by id is ordering by creation, and a cursor
 //! stays valid while rows are added.
 
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, SqlSafeStr};
 use uuid::Uuid;
 
 use crate::validation::ValidationErrors;
@@ -41,6 +43,27 @@ impl PageRequest {
     /// The lower bound for ids (exclusive); the nil UUID sorts first.
     pub fn after(&self) -> Uuid {
         self.starting_after.unwrap_or(Uuid::nil())
+    }
+
+    /// This page of an organization's rows: `sql` selects them with `$1`
+    /// the organization, `$2` the id to start after and `$3` how many to
+    /// fetch, in order of id.
+    pub(crate) async fn of_organization<T>(
+        &self,
+        conn: &mut PgConnection,
+        sql: impl SqlSafeStr,
+        organization_id: Uuid,
+    ) -> Result<Page<T>>
+    where
+        T: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let rows = sqlx::query_as(sql)
+            .bind(organization_id)
+            .bind(self.after())
+            .bind(self.fetch())
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(self.finish(rows))
     }
 
     pub fn finish<T>(&self, mut rows: Vec<T>) -> Page<T> {

@@ -198,16 +198,12 @@ pub(crate) async fn list<M: Managed>(
     page: PageRequest,
 ) -> Result<Page<M>> {
     access.require(M::KIND.permissions().0)?;
-    let rows = sqlx::query_as(AssertSqlSafe(format!(
+    let sql = format!(
         "{} WHERE r.organization_id = $1 AND r.id > $2 ORDER BY r.id LIMIT $3",
         select::<M>("")
-    )))
-    .bind(access.organization_id())
-    .bind(page.after())
-    .bind(page.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(page.finish(rows))
+    );
+    page.of_organization(conn, AssertSqlSafe(sql), access.organization_id())
+        .await
 }
 
 /// The specs of an organization's resources not being deleted: what it
@@ -299,7 +295,7 @@ pub(crate) async fn change_spec_by<M: Managed>(
     .bind(kind.settled())
     .execute(&mut *conn)
     .await?;
-    audit::record_with(
+    audit::record(
         conn,
         Some(editor.organization_id),
         editor.actor,

@@ -46,6 +46,7 @@ pub async fn signup(
         "user.signup",
         "user",
         &user.id.to_string(),
+        serde_json::json!({}),
     )
     .await?;
     let name = match organization_name {

@@ -158,7 +158,7 @@ async fn save_card(
         .ok_or(Error::Conflict(Conflict::CheckoutIncomplete))?;
     provider.complete_card_setup(customer, setup_id).await?;
     mark_card_ready(conn, customer).await?;
-    audit::record_with(
+    audit::record(
         &mut *conn,
         Some(organization_id),
         actor,

@@ -260,6 +260,7 @@ async fn mark_paid(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Res
             "invoice.paid",
             "invoice",
             &paid.number,
+            serde_json::json!({}),
         )
         .await?;
     }
@@ -278,7 +279,7 @@ async fn mark_failed(
         .bind(organization_id)
         .execute(&mut *conn)
         .await?;
-    audit::record_with(
+    audit::record(
         &mut *conn,
         Some(organization_id),
         "system:payments",

@@ -176,7 +176,7 @@ pub(crate) async fn move_to_plan(
         return Err(Error::PaymentMethodRequired);
     }
     switch_plan(conn, organization_id, target.id.as_str(), now).await?;
-    audit::record_with(
+    audit::record(
         &mut *conn,
         Some(organization_id),
         &change.actor,
@@ -288,6 +288,7 @@ pub async fn end_cancelled(conn: &mut PgConnection, now: DateTime<Utc>) -> Resul
             "subscription.ended",
             "organization",
             &organization_id.to_string(),
+            serde_json::json!({}),
         )
         .await?;
     }

@@ -178,7 +178,7 @@ async fn record(
         return Ok(());
     }
     let target = organization_id.to_string();
-    audit::record_with(
+    audit::record(
         conn,
         Some(organization_id),
         actor,

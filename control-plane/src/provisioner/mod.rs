@@ -303,6 +303,7 @@ impl Provisioner {
                 &kind.action("deleted"),
                 kind.target_type(),
                 &id.to_string(),
+                serde_json::json!({}),
             )
             .await?;
         }
