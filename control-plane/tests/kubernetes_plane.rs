@@ -57,6 +57,16 @@ fn cluster_id() -> Uuid {
     Uuid::parse_str("0190f0f0-0000-7000-8000-00000000000c").unwrap()
 }
 
+/// Applies the `search` cluster through `plane`, in the background.
+fn apply_search(plane: KubernetesPlane) -> tokio::task::JoinHandle<Result<(), kube::Error>> {
+    tokio::spawn(async move {
+        let cluster = VectorCluster::new("search", spec());
+        plane
+            .apply_tenant(organization(), cluster_id(), cluster)
+            .await
+    })
+}
+
 const NS: &str = "qm-0190f0f00000700080000000000000aa";
 
 fn spec() -> VectorClusterSpec {
@@ -76,15 +86,7 @@ fn spec() -> VectorClusterSpec {
 async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resource() {
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"));
-    let task = tokio::spawn(async move {
-        plane
-            .apply_tenant(
-                organization(),
-                cluster_id(),
-                VectorCluster::new("search", spec()),
-            )
-            .await
-    });
+    let task = apply_search(plane);
 
     let steps = [
         ("/api/v1/namespaces/".to_owned() + NS, "Namespace"),
@@ -461,15 +463,7 @@ async fn a_plane_with_backup_storage_gives_each_tenant_namespace_its_key() {
     assert_eq!(format!("{credentials:?}"), "BackupCredentials(<redacted>)");
     let plane = KubernetesPlane::new(kube::Client::new(service, "default"))
         .with_backup_credentials(Some(credentials));
-    let task = tokio::spawn(async move {
-        plane
-            .apply_tenant(
-                organization(),
-                cluster_id(),
-                VectorCluster::new("search", spec()),
-            )
-            .await
-    });
+    let task = apply_search(plane);
     for path in [
         format!("/api/v1/namespaces/{NS}"),
         format!("/api/v1/namespaces/{NS}/resourcequotas/quartermaster"),

@@ -5,17 +5,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use control_plane::Conflict;
 use control_plane::backups;
 use control_plane::clusters::maintenance::{self, Weekday, WindowRequest};
 use control_plane::clusters::{self, CreateCluster};
 use control_plane::page::PageRequest;
-use control_plane::{Conflict, data_planes, organizations};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, conditions, confirmed, delete_form, heading, phase, phase_cell, region_row,
+    Choices, Confirmed, conditions, confirmed, delete_form, heading, new_resource_choices, phase,
+    phase_cell, region_row,
 };
 use super::layout::page;
 use super::{CsrfForm, OrgPage, PageError, render};
@@ -27,7 +28,6 @@ pub async fn overview(
     visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
-    let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
     let clusters = clusters::list(
         &mut conn,
@@ -36,9 +36,8 @@ pub async fn overview(
     )
     .await?
     .data;
-    let regions = data_planes::regions(&mut conn).await?;
-    let org = organizations::get(&mut conn, &visit.access).await?;
-    let plan = published.catalog.plan(&org.plan.into()).cloned();
+    let Choices { regions, plan, .. } =
+        new_resource_choices(&mut conn, &state, &visit.access).await?;
     let body = html! {
         h1 { "Clusters" }
         @if clusters.is_empty() {

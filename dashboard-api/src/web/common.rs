@@ -1,11 +1,47 @@
 //! What the dashboard's organization pages share: phase badges, the
 //! heading and rows of a resource's page, the conditions table, the
-//! deletion form and its confirmation.
+//! deletion form and its confirmation, and what a list page offers for a
+//! new resource.
 
+use billing::Plan;
+use control_plane::access::OrgAccess;
+use control_plane::data_planes::{self, Region};
+use control_plane::organizations;
 use maud::{Markup, html};
 use serde::Deserialize;
+use sqlx::PgConnection;
 
 use super::PageError;
+use crate::state::AppState;
+
+/// What a list page's form for a new resource offers: the regions to place
+/// it in, and the organization's plan that limits it.
+pub(super) struct Choices {
+    pub regions: Vec<Region>,
+    pub plan_id: String,
+    /// `None` for a plan the published catalog no longer has.
+    pub plan: Option<Plan>,
+}
+
+pub(super) async fn new_resource_choices(
+    conn: &mut PgConnection,
+    state: &AppState,
+    access: &OrgAccess,
+) -> Result<Choices, PageError> {
+    let regions = data_planes::regions(conn).await?;
+    let plan_id = organizations::get(conn, access).await?.plan;
+    let plan = state
+        .catalog
+        .get()
+        .catalog
+        .plan(&plan_id.clone().into())
+        .cloned();
+    Ok(Choices {
+        regions,
+        plan_id,
+        plan,
+    })
+}
 
 pub(super) fn phase(name: &str) -> Markup {
     html! { span class={ "phase " (name) } { (name) } }

@@ -5,13 +5,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use control_plane::endpoints;
 use control_plane::page::PageRequest;
-use control_plane::{data_planes, organizations};
 use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::common::{
-    Confirmed, conditions, confirmed, delete_form, heading, phase_cell, region_row,
+    Choices, Confirmed, conditions, confirmed, delete_form, heading, new_resource_choices,
+    phase_cell, region_row,
 };
 use super::layout::page;
 use super::{CsrfForm, OrgPage, PageError, render};
@@ -23,7 +23,6 @@ pub async fn endpoints(
     visit: OrgPage,
     Path(org_id): Path<Uuid>,
 ) -> Result<Response, PageError> {
-    let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
     let endpoints = endpoints::list(
         &mut conn,
@@ -32,12 +31,12 @@ pub async fn endpoints(
     )
     .await?
     .data;
-    let regions = data_planes::regions(&mut conn).await?;
-    let plan = organizations::get(&mut conn, &visit.access).await?.plan;
-    let gpus = published
-        .catalog
-        .plan(&plan.clone().into())
-        .map_or(0, |p| p.max_gpus_per_endpoint);
+    let Choices {
+        regions,
+        plan_id: plan,
+        plan: limits,
+    } = new_resource_choices(&mut conn, &state, &visit.access).await?;
+    let gpus = limits.map_or(0, |p| p.max_gpus_per_endpoint);
     let body = html! {
         h1 { "Inference endpoints" }
         @if endpoints.is_empty() { p { "No endpoints yet." } }
