@@ -49,6 +49,9 @@ impl<T> Begun<T> {
 #[derive(Debug)]
 pub struct OrgMutation<P, T>(pub Unit, pub OrgAccess, pub P, pub T);
 
+/// A mutation of one cluster (`…/clusters/{cluster_id}…`) with the body `T`.
+pub type ClusterMutation<T> = OrgMutation<(Uuid, Uuid), T>;
+
 /// The organization among a path's parameters.
 #[derive(Debug, serde::Deserialize)]
 struct OrgId {
@@ -145,6 +148,12 @@ impl Unit {
         body: &T,
     ) -> Result<Response, ApiError> {
         self.answer_redacted(status, body, |_| ()).await
+    }
+
+    /// Answers 202 with `body`: the change is stored, and the data plane
+    /// carries it out after.
+    pub async fn accepted<T: Serialize>(self, body: &T) -> Result<Response, ApiError> {
+        self.answer(StatusCode::ACCEPTED, body).await
     }
 
     /// As [`Unit::answer`], but the copy kept for replays is first passed

@@ -44,12 +44,8 @@ impl ClusterName {
 pub struct CreateCluster {
     pub name: String,
     pub region: String,
-    pub version: Option<String>,
-    pub nodes: Option<i64>,
-    pub replication_factor: Option<i64>,
-    pub cpu_millicores: Option<i64>,
-    pub memory_mib: Option<i64>,
-    pub storage_gib: Option<i64>,
+    /// The spec's fields; each left out takes its default.
+    pub spec: UpdateCluster,
 }
 
 /// A request to change a cluster: each field left out stays as it is.
@@ -79,15 +75,7 @@ impl CreateCluster {
                 storage_gib: DEFAULT_STORAGE_GIB,
             },
         );
-        let changes = UpdateCluster {
-            version: self.version.clone(),
-            nodes: self.nodes,
-            replication_factor: self.replication_factor,
-            cpu_millicores: self.cpu_millicores,
-            memory_mib: self.memory_mib,
-            storage_gib: self.storage_gib,
-        };
-        let spec = changes.apply_fields(&base, errors)?;
+        let spec = self.spec.apply_fields(&base, errors)?;
         for violation in spec.violations() {
             errors.add(violation.field, violation.message);
         }
@@ -224,10 +212,12 @@ mod tests {
         let request = CreateCluster {
             name: "A!".into(),
             region: " ".into(),
-            version: Some("latest".into()),
-            nodes: Some(-1),
-            storage_gib: Some(0),
-            ..Default::default()
+            spec: UpdateCluster {
+                version: Some("latest".into()),
+                nodes: Some(-1),
+                storage_gib: Some(0),
+                ..Default::default()
+            },
         };
         assert_eq!(request.parse(&mut errors), None);
         assert_eq!(
@@ -242,9 +232,11 @@ mod tests {
         let request = CreateCluster {
             name: "search".into(),
             region: "eu-1".into(),
-            nodes: Some(2),
-            replication_factor: Some(3),
-            ..Default::default()
+            spec: UpdateCluster {
+                nodes: Some(2),
+                replication_factor: Some(3),
+                ..Default::default()
+            },
         };
         request.parse(&mut errors);
         assert_eq!(fields(&errors), ["replication_factor"]);
@@ -256,8 +248,10 @@ mod tests {
         let (_, current) = CreateCluster {
             name: "search".into(),
             region: "eu-1".into(),
-            storage_gib: Some(20),
-            ..Default::default()
+            spec: UpdateCluster {
+                storage_gib: Some(20),
+                ..Default::default()
+            },
         }
         .parse(&mut errors)
         .unwrap();

@@ -112,7 +112,7 @@ pub async fn create(
         data_plane,
         &name,
         spec,
-        request.storage_gib.is_none(),
+        request.spec.storage_gib.is_none(),
     )
     .await
 }

@@ -2,6 +2,8 @@
 //! window, restores, test restores and the downscale risk.
 
 use chrono::{DateTime, Utc};
+use control_plane::backups::PolicyRequest;
+use control_plane::clusters::maintenance::WindowRequest;
 use control_plane::clusters::{Cluster, CreateCluster, UpdateCluster};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -42,12 +44,14 @@ impl From<CreateClusterRequest> for CreateCluster {
         CreateCluster {
             name: r.name,
             region: r.region,
-            version: r.version,
-            nodes: r.nodes,
-            replication_factor: r.replication_factor,
-            cpu_millicores: r.cpu_millicores,
-            memory_mib: r.memory_mib,
-            storage_gib: r.storage_gib,
+            spec: UpdateCluster {
+                version: r.version,
+                nodes: r.nodes,
+                replication_factor: r.replication_factor,
+                cpu_millicores: r.cpu_millicores,
+                memory_mib: r.memory_mib,
+                storage_gib: r.storage_gib,
+            },
         }
     }
 }
@@ -146,6 +150,17 @@ pub struct BackupPolicyJson {
     pub verify: bool,
 }
 
+impl From<BackupPolicyJson> for PolicyRequest {
+    fn from(b: BackupPolicyJson) -> Self {
+        PolicyRequest {
+            schedule: b.schedule,
+            retention_days: b.retention_days,
+            retention_count: b.retention_count,
+            verify: b.verify,
+        }
+    }
+}
+
 /// The hours, in UTC, in which a cluster's nodes may begin restarting: a
 /// change waits for the window, and a roll that began goes on past it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -160,6 +175,16 @@ pub struct MaintenanceWindowJson {
     /// How long it stays open, in hours (1 to 24).
     #[serde(deserialize_with = "crate::body::whole")]
     pub duration_hours: i64,
+}
+
+impl From<MaintenanceWindowJson> for WindowRequest {
+    fn from(w: MaintenanceWindowJson) -> Self {
+        WindowRequest {
+            day: w.day,
+            start_hour: w.start_hour,
+            duration_hours: w.duration_hours,
+        }
+    }
 }
 
 /// Where loading the backup a cluster was made from stands.

@@ -5,7 +5,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use control_plane::access;
@@ -18,7 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Path};
 use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{ClusterMutation, OrgMutation};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupJson {
@@ -73,27 +72,15 @@ pub struct RestoreRequest {
     ))]
 pub async fn set_policy(
     State(state): State<AppState>,
-    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
-        (Uuid, Uuid),
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): ClusterMutation<
         Body<BackupPolicyJson>,
     >,
 ) -> Result<Response, ApiError> {
-    let request = PolicyRequest {
-        schedule: body.schedule.clone(),
-        retention_days: body.retention_days,
-        retention_count: body.retention_count,
-        verify: body.verify,
-    };
-    let cluster = backups::set_policy(
-        unit.conn(),
-        &access,
-        &state.catalog.get().catalog,
-        cluster_id,
-        &request,
-    )
-    .await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    let catalog = state.catalog.get();
+    let request = PolicyRequest::from(body);
+    let cluster =
+        backups::set_policy(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    unit.accepted(&ClusterJson::from(cluster)).await
 }
 
 /// Stops scheduled backups; backups already taken stay until deleted.
@@ -102,11 +89,10 @@ pub async fn set_policy(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn clear_policy(
-    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
 ) -> Result<Response, ApiError> {
     let cluster = backups::clear_policy(unit.conn(), &access, cluster_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    unit.accepted(&ClusterJson::from(cluster)).await
 }
 
 /// Takes a backup now.
@@ -120,7 +106,7 @@ pub async fn clear_policy(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
 ) -> Result<Response, ApiError> {
     let backup = backups::create(
         unit.conn(),
@@ -130,8 +116,7 @@ pub async fn create(
         Utc::now(),
     )
     .await?;
-    unit.answer(StatusCode::ACCEPTED, &BackupJson::from(backup))
-        .await
+    unit.accepted(&BackupJson::from(backup)).await
 }
 
 /// The cluster's backups, newest first.
@@ -181,8 +166,7 @@ pub async fn delete(
     >,
 ) -> Result<Response, ApiError> {
     let backup = backups::delete(unit.conn(), &access, cluster_id, backup_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &BackupJson::from(backup))
-        .await
+    unit.accepted(&BackupJson::from(backup)).await
 }
 
 /// Restores a succeeded backup into a new cluster of the same shape; it is
@@ -213,6 +197,5 @@ pub async fn restore(
         &body.name,
     )
     .await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    unit.accepted(&ClusterJson::from(cluster)).await
 }

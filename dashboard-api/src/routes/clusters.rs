@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::access;
 use control_plane::clusters;
@@ -17,7 +16,7 @@ use crate::json::{
     ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{ClusterMutation, OrgMutation};
 
 /// Creates a vector cluster, within the organization's plan.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
@@ -37,8 +36,7 @@ pub async fn create(
     let request = clusters::CreateCluster::from(body);
     let cluster =
         clusters::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    unit.accepted(&ClusterJson::from(cluster)).await
 }
 
 /// Lists the organization's clusters, oldest first.
@@ -113,22 +111,15 @@ pub async fn downscale_risk(
     ))]
 pub async fn update(
     State(state): State<AppState>,
-    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
-        (Uuid, Uuid),
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): ClusterMutation<
         Body<UpdateClusterRequest>,
     >,
 ) -> Result<Response, ApiError> {
+    let catalog = state.catalog.get();
     let request = clusters::UpdateCluster::from(body);
-    let cluster = clusters::update(
-        unit.conn(),
-        &access,
-        &state.catalog.get().catalog,
-        cluster_id,
-        &request,
-    )
-    .await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    let cluster =
+        clusters::update(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    unit.accepted(&ClusterJson::from(cluster)).await
 }
 
 /// Deletes a cluster: it shows `Deleting` until the data plane has removed it.
@@ -136,9 +127,8 @@ pub async fn update(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn delete(
-    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
 ) -> Result<Response, ApiError> {
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    unit.accepted(&ClusterJson::from(cluster)).await
 }

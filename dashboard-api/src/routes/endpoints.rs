@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::access;
 use control_plane::endpoints;
@@ -35,8 +34,7 @@ pub async fn create(
     let request = endpoints::CreateEndpoint::from(body);
     let endpoint =
         endpoints::create(unit.conn(), &access, &state.catalog.get().catalog, &request).await?;
-    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
-        .await
+    unit.accepted(&EndpointJson::from(endpoint)).await
 }
 
 /// Lists the organization's endpoints, oldest first.
@@ -100,8 +98,7 @@ pub async fn update(
         &request,
     )
     .await?;
-    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
-        .await
+    unit.accepted(&EndpointJson::from(endpoint)).await
 }
 
 /// Wakes an endpoint scaled to zero; it serves again once a replica is Ready.
@@ -112,8 +109,7 @@ pub async fn wake(
     OrgMutation(mut unit, access, (_, endpoint_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
     let endpoint = endpoints::wake(unit.conn(), &access, endpoint_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
-        .await
+    unit.accepted(&EndpointJson::from(endpoint)).await
 }
 
 /// Deletes an endpoint: `Deleting` until the data plane has removed it.
@@ -124,6 +120,5 @@ pub async fn delete(
     OrgMutation(mut unit, access, (_, endpoint_id), ()): OrgMutation<(Uuid, Uuid), ()>,
 ) -> Result<Response, ApiError> {
     let endpoint = endpoints::delete(unit.conn(), &access, endpoint_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &EndpointJson::from(endpoint))
-        .await
+    unit.accepted(&EndpointJson::from(endpoint)).await
 }

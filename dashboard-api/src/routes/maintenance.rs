@@ -2,16 +2,14 @@
 //! a new version or new resources (Business plans).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::clusters::maintenance::{self, WindowRequest};
-use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::Json as Body;
 use crate::json::{ClusterJson, MaintenanceWindowJson, ProblemJson};
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{ClusterMutation, OrgMutation};
 
 /// Holds the cluster's upgrades and resizes to a window: a change waits
 /// for it to open; a roll that began goes on past its end.
@@ -28,26 +26,15 @@ use crate::unit::OrgMutation;
     ))]
 pub async fn set(
     State(state): State<AppState>,
-    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): OrgMutation<
-        (Uuid, Uuid),
+    OrgMutation(mut unit, access, (_, cluster_id), Body(body)): ClusterMutation<
         Body<MaintenanceWindowJson>,
     >,
 ) -> Result<Response, ApiError> {
-    let request = WindowRequest {
-        day: body.day.clone(),
-        start_hour: body.start_hour,
-        duration_hours: body.duration_hours,
-    };
-    let cluster = maintenance::set(
-        unit.conn(),
-        &access,
-        &state.catalog.get().catalog,
-        cluster_id,
-        &request,
-    )
-    .await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    let catalog = state.catalog.get();
+    let request = WindowRequest::from(body);
+    let cluster =
+        maintenance::set(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    unit.accepted(&ClusterJson::from(cluster)).await
 }
 
 /// Lets the cluster's changes roll at once again.
@@ -57,9 +44,8 @@ pub async fn set(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 202, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn clear(
-    OrgMutation(mut unit, access, (_, cluster_id), ()): OrgMutation<(Uuid, Uuid), ()>,
+    OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
 ) -> Result<Response, ApiError> {
     let cluster = maintenance::clear(unit.conn(), &access, cluster_id).await?;
-    unit.answer(StatusCode::ACCEPTED, &ClusterJson::from(cluster))
-        .await
+    unit.accepted(&ClusterJson::from(cluster)).await
 }

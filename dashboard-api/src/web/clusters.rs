@@ -105,8 +105,10 @@ pub async fn create_cluster(
     let request = CreateCluster {
         name: form.name,
         region: form.region,
-        nodes: form.nodes,
-        ..CreateCluster::default()
+        spec: clusters::UpdateCluster {
+            nodes: form.nodes,
+            ..Default::default()
+        },
     };
     let catalog = state.catalog.get();
     let mut unit = Unit::begin(&state).await?;
