@@ -8,6 +8,7 @@ pub mod condition;
 pub mod engine_version;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod gateway;
 pub mod gpu;
 pub mod inference_endpoint;
 pub mod maintenance;
