@@ -1,0 +1,162 @@
+//! The gateway's two calls to the control plane, both with its data
+//! plane's token: the key set (a conditional GET, so an unchanged set
+//! costs a `304`) and the token usage (the ingest path the collector uses).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use crds::gateway::{KEY_SET_PATH, KeySet};
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_NONE_MATCH};
+
+use crate::keys::{KeyStore, Keys};
+use crate::metrics::Metrics;
+use crate::usage::{self, Ledger};
+
+/// The most events one ingest request carries (the control plane's limit).
+const MAX_BATCH: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the control plane could not be reached: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("the control plane answered {0}")]
+    Status(StatusCode),
+}
+
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl ControlPlane {
+    /// `base_url` such as `https://qm.example.com`; every call times out
+    /// after `timeout`.
+    pub fn new(
+        base_url: &str,
+        token: String,
+        timeout: Duration,
+    ) -> Result<ControlPlane, SyncError> {
+        Ok(ControlPlane {
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// The key set, unless it is still `etag`'s (`None`), with its new tag.
+    pub async fn key_set(
+        &self,
+        etag: Option<&str>,
+    ) -> Result<Option<(KeySet, Option<String>)>, SyncError> {
+        let mut request = self
+            .client
+            .get(format!("{}{KEY_SET_PATH}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = request.send().await?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(None),
+            StatusCode::OK => {
+                let etag = response
+                    .headers()
+                    .get(ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                Ok(Some((response.json().await?, etag)))
+            }
+            status => Err(SyncError::Status(status)),
+        }
+    }
+
+    /// Reports usage events; `Ok` once the control plane has stored them.
+    pub async fn report(&self, events: &[serde_json::Value]) -> Result<(), SyncError> {
+        for batch in events.chunks(MAX_BATCH) {
+            let response = self
+                .client
+                .post(format!("{}/v1/usage/events", self.base_url))
+                .bearer_auth(&self.token)
+                .json(batch)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                return Err(SyncError::Status(response.status()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps `store` current, asking every `every`; an answer refreshes the
+/// set's age even when unchanged. On failure the last set stays in use for
+/// as long as the store trusts it.
+pub async fn keep_keys(
+    control_plane: ControlPlane,
+    store: Arc<KeyStore>,
+    metrics: Arc<Metrics>,
+    every: Duration,
+) {
+    let mut etag: Option<String> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match control_plane.key_set(etag.as_deref()).await {
+            Ok(Some((set, tag))) => {
+                store.replace(Keys::new(set));
+                etag = tag;
+            }
+            Ok(None) => store.confirm(),
+            Err(err) => {
+                tracing::warn!(error = %err, "fetching the key set failed; serving with the last one")
+            }
+        }
+        metrics.key_set_age(store.age());
+    }
+}
+
+/// Reports the minutes that closed, every `every`, until `stop` resolves;
+/// then reports everything left, once.
+pub async fn keep_reporting(
+    control_plane: ControlPlane,
+    ledger: Arc<Ledger>,
+    source: String,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        let all = tokio::select! {
+            _ = tick.tick() => false,
+            () = &mut stop => true,
+        };
+        report(&control_plane, &ledger, &source, all).await;
+        if all {
+            return;
+        }
+    }
+}
+
+/// One report of what is due; what fails stays for the next.
+pub async fn report(control_plane: &ControlPlane, ledger: &Ledger, source: &str, all: bool) {
+    let closed = ledger.closed(Utc::now(), all);
+    if closed.is_empty() {
+        return;
+    }
+    match control_plane.report(&usage::events(source, &closed)).await {
+        Ok(()) => ledger.acknowledge(&closed),
+        Err(err) => {
+            tracing::warn!(error = %err, minutes = closed.len(), "reporting token usage failed; kept for the next report")
+        }
+    }
+}

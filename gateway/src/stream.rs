@@ -1,0 +1,296 @@
+//! The request as forwarded and the answer as returned, as pure functions.
+//!
+//! The engine is always asked for usage: for a stream, in every chunk
+//! (`stream_options.continuous_usage_stats`, vLLM's
+//! `vllm/entrypoints/openai/protocol.py` `StreamOptions`), so that a
+//! stream the client drops half-way still counts the tokens it was sent.
+//! What the client did not ask for is taken out again, so it sees what
+//! vLLM would have sent it.
+
+use bytes::{Bytes, BytesMut};
+use serde_json::{Map, Value, json};
+
+use crate::error::GatewayError;
+
+/// What the client asked of usage in a stream. vLLM's `StreamOptions`
+/// defaults `include_usage` to true once `stream_options` is sent at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientUsage {
+    pub include_usage: bool,
+    pub continuous: bool,
+}
+
+/// A request body ready to forward.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The `model` the client named.
+    pub model: String,
+    pub stream: Option<ClientUsage>,
+    pub body: Bytes,
+}
+
+/// Reads the client's `model`, puts the engine's in its place, and asks
+/// for usage in a stream.
+pub fn prepare(
+    body: &[u8],
+    served_model: impl FnOnce(&str) -> Result<String, GatewayError>,
+) -> Result<Prepared, GatewayError> {
+    let mut request: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("the body is not a JSON object: {e}")))?;
+    let model = match request.get("model") {
+        Some(Value::String(model)) => model.clone(),
+        _ => {
+            return Err(GatewayError::BadRequest(
+                "`model` must be a string naming the endpoint".into(),
+            ));
+        }
+    };
+    request.insert("model".into(), Value::String(served_model(&model)?));
+    let stream = if request.get("stream") == Some(&Value::Bool(true)) {
+        let asked = request.get("stream_options").and_then(Value::as_object);
+        let client = ClientUsage {
+            include_usage: asked
+                .is_some_and(|o| o.get("include_usage") != Some(&Value::Bool(false))),
+            continuous: asked
+                .is_some_and(|o| o.get("continuous_usage_stats") == Some(&Value::Bool(true))),
+        };
+        let mut options = asked.cloned().unwrap_or_default();
+        options.insert("include_usage".into(), Value::Bool(true));
+        options.insert("continuous_usage_stats".into(), Value::Bool(true));
+        request.insert("stream_options".into(), Value::Object(options));
+        Some(client)
+    } else {
+        None
+    };
+    let body = serde_json::to_vec(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    Ok(Prepared {
+        model,
+        stream,
+        body: body.into(),
+    })
+}
+
+/// Tokens as the engine counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+impl Tokens {
+    /// The `usage` object of an answer or a chunk, if it has one.
+    pub fn of(answer: &Value) -> Option<Tokens> {
+        let usage = answer.get("usage")?.as_object()?;
+        let count = |field: &str| usage.get(field).and_then(Value::as_u64).unwrap_or(0);
+        Some(Tokens {
+            input: count("prompt_tokens"),
+            output: count("completion_tokens"),
+        })
+    }
+
+    pub fn total(self) -> u64 {
+        self.input + self.output
+    }
+}
+
+/// Splits a byte stream into server-sent events, each with its blank-line
+/// terminator, as they complete.
+#[derive(Debug, Default)]
+pub struct Events {
+    buffer: BytesMut,
+}
+
+impl Events {
+    /// The events `chunk` completes.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Bytes> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = event_end(&self.buffer) {
+            events.push(self.buffer.split_to(end).freeze());
+        }
+        events
+    }
+
+    /// What is left when the stream ends: an event the engine did not
+    /// terminate, passed on as it is.
+    pub fn rest(&mut self) -> Option<Bytes> {
+        (!self.buffer.is_empty()).then(|| self.buffer.split().freeze())
+    }
+}
+
+/// The end of the first complete event: after `\n\n` or `\r\n\r\n`.
+fn event_end(buffer: &[u8]) -> Option<usize> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let crlf = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reads one event of a stream: updates `seen` with the usage it carries
+/// (cumulative, so the last one seen is what was sent) and gives what the
+/// client is to receive, if anything.
+pub fn relay(event: Bytes, client: ClientUsage, seen: &mut Tokens) -> Option<Bytes> {
+    // Only a chunk naming `usage` needs reading; the rest pass untouched.
+    if !contains(&event, b"\"usage\"") {
+        return Some(event);
+    }
+    let Some(data) = std::str::from_utf8(&event)
+        .ok()
+        .and_then(|text| text.trim_end().strip_prefix("data:"))
+        .map(str::trim_start)
+    else {
+        return Some(event);
+    };
+    let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
+        return Some(event);
+    };
+    if let Some(tokens) = Tokens::of(&chunk) {
+        *seen = tokens;
+    }
+    let usage_only = chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty);
+    if usage_only {
+        return client.include_usage.then_some(event);
+    }
+    if client.continuous {
+        return Some(event);
+    }
+    if let Some(object) = chunk.as_object_mut() {
+        object.remove("usage");
+    }
+    Some(Bytes::from(format!("data: {}\n\n", json!(chunk))))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(_: &str) -> Result<String, GatewayError> {
+        Ok("meta-llama/Llama-3.1-8B".into())
+    }
+
+    fn forwarded(p: &Prepared) -> Value {
+        serde_json::from_slice(&p.body).unwrap()
+    }
+
+    #[test]
+    fn the_model_is_the_engines_and_a_stream_always_reports_usage() {
+        let p = prepare(br#"{"model":"chat","stream":true,"messages":[]}"#, served).unwrap();
+        assert_eq!(p.model, "chat");
+        assert_eq!(p.stream, Some(ClientUsage::default()));
+        let body = forwarded(&p);
+        assert_eq!(body["model"], "meta-llama/Llama-3.1-8B");
+        assert_eq!(
+            body["stream_options"],
+            json!({"include_usage": true, "continuous_usage_stats": true})
+        );
+
+        let asked = prepare(
+            br#"{"model":"chat","stream":true,"stream_options":{}}"#,
+            served,
+        )
+        .unwrap();
+        assert_eq!(
+            asked.stream,
+            Some(ClientUsage {
+                include_usage: true,
+                continuous: false
+            }),
+            "vLLM's default once stream_options is sent"
+        );
+        let plain = prepare(br#"{"model":"chat"}"#, served).unwrap();
+        assert_eq!(plain.stream, None);
+        assert!(forwarded(&plain).get("stream_options").is_none());
+    }
+
+    #[test]
+    fn a_body_without_a_model_string_is_refused() {
+        for body in [&b"[]"[..], b"{}", br#"{"model":3}"#, b"not json"] {
+            assert_eq!(prepare(body, served).unwrap_err().code(), "bad_request");
+        }
+    }
+
+    #[test]
+    fn events_are_cut_at_blank_lines_however_the_bytes_arrive() {
+        let mut events = Events::default();
+        assert!(events.push(b"data: {\"a\"").is_empty());
+        let got = events.push(b":1}\n\ndata: [DONE]\r\n\r\ndata: x");
+        assert_eq!(
+            got,
+            [
+                Bytes::from("data: {\"a\":1}\n\n"),
+                Bytes::from("data: [DONE]\r\n\r\n")
+            ]
+        );
+        assert_eq!(events.rest(), Some(Bytes::from("data: x")));
+        assert_eq!(events.rest(), None);
+    }
+
+    #[test]
+    fn usage_the_client_did_not_ask_for_is_taken_out_and_still_counted() {
+        let content = Bytes::from(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}\n\n",
+        );
+        let last = Bytes::from(
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n",
+        );
+        let none = ClientUsage::default();
+        let mut seen = Tokens::default();
+        let relayed = relay(content.clone(), none, &mut seen).unwrap();
+        assert_eq!(
+            relayed,
+            Bytes::from("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+        );
+        assert_eq!(
+            seen,
+            Tokens {
+                input: 5,
+                output: 1
+            }
+        );
+        assert_eq!(relay(last.clone(), none, &mut seen), None);
+        assert_eq!(
+            seen,
+            Tokens {
+                input: 5,
+                output: 2
+            }
+        );
+
+        let final_only = ClientUsage {
+            include_usage: true,
+            continuous: false,
+        };
+        assert_eq!(
+            relay(last.clone(), final_only, &mut seen),
+            Some(last.clone())
+        );
+        let every = ClientUsage {
+            include_usage: true,
+            continuous: true,
+        };
+        assert_eq!(relay(content.clone(), every, &mut seen), Some(content));
+    }
+
+    #[test]
+    fn chunks_without_usage_pass_untouched() {
+        let done = Bytes::from("data: [DONE]\n\n");
+        let mut seen = Tokens::default();
+        assert_eq!(
+            relay(done.clone(), ClientUsage::default(), &mut seen),
+            Some(done)
+        );
+        assert_eq!(seen, Tokens::default());
+    }
+}
