@@ -15,6 +15,19 @@ pub const LABEL_CLUSTER: &str = "quartermaster.dev/cluster";
 pub const LABEL_ORIGIN: &str = "quartermaster.dev/origin";
 /// Set by the control plane to wake a scaled-to-zero endpoint.
 pub const WAKE_ANNOTATION: &str = "quartermaster.dev/wake-requested-at";
+/// The control plane's id of a resource, on the custom resource it applies.
+pub const LABEL_TENANT_ID: &str = "quartermaster.dev/id";
+/// The inference endpoint an object belongs to (its name); on the
+/// endpoint's Service, so also on its EndpointSlices, which Kubernetes
+/// labels as their Service.
+pub const LABEL_ENDPOINT: &str = "quartermaster.dev/endpoint";
+/// The key in an endpoint's Secret that holds its engine's API key.
+pub const ENDPOINT_API_KEY: &str = "api-key";
+
+/// The Secret holding endpoint `name`'s engine API key.
+pub fn endpoint_secret(name: &str) -> String {
+    format!("{name}-api-key")
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {

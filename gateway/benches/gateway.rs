@@ -5,6 +5,12 @@
 //!
 //! `cargo bench --bench gateway` (`QM_BENCH_REQUESTS`, `QM_BENCH_CONCURRENCY`).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark program"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

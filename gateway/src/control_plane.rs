@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use crds::gateway::{KEY_SET_PATH, KeySet};
+use crds::gateway::{GatewayEndpoint, KEY_SET_PATH, KeySet};
+use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 
 use crate::keys::{KeyStore, Keys};
 use crate::metrics::Metrics;
+use crate::pods::Waker;
 use crate::usage::{self, Ledger};
 
 /// The most events one ingest request carries (the control plane's limit).
@@ -92,6 +94,32 @@ impl ControlPlane {
             }
         }
         Ok(())
+    }
+}
+
+/// The path a gateway asks the control plane to wake an endpoint at, with
+/// its data plane's token: the same wake as the customer's `…/wake`, so
+/// the provisioner carries it into the data plane.
+pub fn wake_path(endpoint: uuid::Uuid) -> String {
+    format!("/v1/data-plane/endpoints/{endpoint}/wake")
+}
+
+impl Waker for ControlPlane {
+    fn wake<'a>(&'a self, endpoint: &'a GatewayEndpoint) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(format!("{}{}", self.base_url, wake_path(endpoint.id)))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("the control plane answered {}", response.status()))
+            }
+        })
     }
 }
 

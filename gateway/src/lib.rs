@@ -9,6 +9,7 @@
 pub mod control_plane;
 pub mod error;
 pub mod keys;
+pub mod kubernetes;
 pub mod limits;
 pub mod metrics;
 pub mod pods;

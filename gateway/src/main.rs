@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use futures::future::BoxFuture;
 use gateway::control_plane::{self, ControlPlane};
 use gateway::keys::KeyStore;
-use gateway::pods::{Pod, Pods, Waker};
+use gateway::pods::Pods;
 use gateway::{Gateway, router};
 use prometheus_client::registry::Registry;
 use uuid::Uuid;
@@ -51,34 +50,6 @@ struct Cli {
     /// This replica's name, in its usage events' source.
     #[arg(long, env = "POD_NAME", default_value = "gateway")]
     instance: String,
-    /// An engine to route to: `<endpoint id>=<base URL>`; repeat for more.
-    #[arg(long = "engine", value_parser = parse_engine)]
-    engines: Vec<(Uuid, String)>,
-    /// A file holding the engines' API key.
-    #[arg(long, env = "QM_ENGINE_KEY_FILE")]
-    engine_key_file: Option<PathBuf>,
-}
-
-fn parse_engine(value: &str) -> Result<(Uuid, String), String> {
-    let (id, url) = value
-        .split_once('=')
-        .ok_or_else(|| format!("`{value}` is not <endpoint id>=<base URL>"))?;
-    let id = id
-        .parse()
-        .map_err(|_| format!("`{id}` is not an endpoint id (a UUID)"))?;
-    Ok((id, url.trim_end_matches('/').to_owned()))
-}
-
-/// Engines given on the command line run always: nothing to wake.
-struct AlwaysOn;
-
-impl Waker for AlwaysOn {
-    fn wake<'a>(
-        &'a self,
-        endpoint: &'a crds::gateway::GatewayEndpoint,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { Err(format!("endpoint {} has no engine configured", endpoint.id)) })
-    }
 }
 
 fn main() -> ExitCode {
@@ -122,24 +93,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         })?
         .trim()
         .to_owned();
-    let engine_key = cli
-        .engine_key_file
-        .as_ref()
-        .map(|path| std::fs::read_to_string(path).map(|k| k.trim().to_owned()))
-        .transpose()
-        .context("reading the engines' key")?;
     let control_plane = ControlPlane::new(&cli.control_plane_url, token, Duration::from_secs(10))?;
     let keys = Arc::new(KeyStore::new(Duration::from_secs(
         cli.max_staleness_seconds,
     )));
     let pods = Arc::new(Pods::default());
-    for (endpoint, url) in &cli.engines {
-        pods.set(*endpoint, vec![Pod::new(url.clone(), engine_key.clone())]);
-    }
+    let kubernetes = kube::Client::try_default()
+        .await
+        .context("connecting to this data plane's Kubernetes API")?;
+    tokio::spawn(gateway::kubernetes::watch(kubernetes, Arc::clone(&pods)));
     let gateway = Arc::new(Gateway::new(
         Arc::clone(&keys),
         pods,
-        Arc::new(AlwaysOn),
+        Arc::new(control_plane.clone()),
         cli.queue,
     )?);
 

@@ -109,26 +109,26 @@ fn error(status: StatusCode, kind: &str, message: String, param: Option<&str>) -
 }
 
 /// vLLM's checks, in its order: the key, the body, the model.
-fn admit(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+fn admit(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Value, Box<Response>> {
     if let Some(key) = &shared.engine.api_key {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if given != Some(format!("Bearer {key}").as_str()) {
-            return Err((
+            let refused = (
                 StatusCode::UNAUTHORIZED,
                 axum::Json(json!({"error": "Unauthorized"})),
-            )
-                .into_response());
+            );
+            return Err(Box::new(refused.into_response()));
         }
     }
     let request: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "BadRequestError",
             format!("invalid JSON: {e}"),
             None,
-        )
+        ))
     })?;
     if let Ok(mut received) = shared.received.lock() {
         received.push(request.clone());
@@ -138,12 +138,12 @@ fn admit(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Value, Re
         .and_then(Value::as_str)
         .unwrap_or_default();
     if model != shared.engine.model {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "NotFoundError",
             format!("The model `{model}` does not exist."),
             Some("model"),
-        ));
+        )));
     }
     Ok(request)
 }
@@ -204,7 +204,7 @@ fn text(tokens: u64) -> String {
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let request = match admit(&shared, &headers, &body) {
         Ok(request) => request,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let g = generation(&request, "messages");
     let model = shared.engine.model.clone();
@@ -244,7 +244,7 @@ async fn completions(
 ) -> Response {
     let request = match admit(&shared, &headers, &body) {
         Ok(request) => request,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let g = generation(&request, "prompt");
     let model = shared.engine.model.clone();
@@ -313,7 +313,7 @@ async fn embeddings(
 ) -> Response {
     let request = match admit(&shared, &headers, &body) {
         Ok(request) => request,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let prompt = request.get("input").map_or(0, words);
     axum::Json(json!({

@@ -1,6 +1,11 @@
 //! The gateway in front of the vLLM stand-in: keys, scope, streams, tokens,
 //! cold starts, the queue, refusals and limits.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on the first unexpected value"
+)]
+
 mod support;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use crds::backup::VectorClusterBackup;
 use crds::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
-use crds::names::WAKE_ANNOTATION;
+use crds::names::{LABEL_TENANT_ID, WAKE_ANNOTATION};
 use crds::tenant;
 use crds::vector_cluster::VectorCluster;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
@@ -45,7 +45,6 @@ impl<K> TenantResource for K where
 {
 }
 const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
-const LABEL_TENANT_ID: &str = "quartermaster.dev/id";
 
 #[derive(Clone)]
 pub struct KubernetesPlane {

@@ -4,8 +4,6 @@
 //! token) and takes usage as `POST /v1/usage/events` does (a JSON array of
 //! CloudEvents, answered with the counts).
 
-#![allow(dead_code)] // each test file uses its own part
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -27,10 +27,10 @@ use kube::Resource;
 use super::network_policy::{self, SystemNamespaces};
 use super::{InvalidCluster, child_meta, string_map};
 use crate::crd::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec, Served};
-use crate::names::{MANAGED_BY, MAX_CLUSTER_NAME, NameTooLong};
+use crate::names::{LABEL_ENDPOINT, MANAGED_BY, MAX_CLUSTER_NAME, NameTooLong, endpoint_secret};
 use crate::{gpu, serving};
 
-pub const API_KEY: &str = "api-key";
+pub use crate::names::ENDPOINT_API_KEY as API_KEY;
 
 #[derive(Debug, Clone)]
 pub struct ValidatedEndpoint {
@@ -84,7 +84,7 @@ impl ValidatedEndpoint {
             "app.kubernetes.io/managed-by".to_owned(),
             MANAGED_BY.to_owned(),
         );
-        labels.insert("quartermaster.dev/endpoint".to_owned(), self.name.clone());
+        labels.insert(LABEL_ENDPOINT.to_owned(), self.name.clone());
         labels
     }
 
@@ -93,7 +93,7 @@ impl ValidatedEndpoint {
     }
 
     pub fn secret_name(&self) -> String {
-        format!("{}-api-key", self.name)
+        endpoint_secret(&self.name)
     }
 
     pub fn url(&self) -> String {
