@@ -3,8 +3,6 @@
 //! `metering::tokens::parse`, which cannot see each other (metering may not
 //! depend on crds): this crate sees both and checks that they agree.
 
-#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
-
 use crds::gateway::token_dimension;
 use metering::tokens;
 use proptest::prelude::*;

@@ -126,6 +126,27 @@ fn invoices_of(customer: &Customer) -> String {
     format!("/v1/organizations/{}/invoices", customer.org_id)
 }
 
+/// The rollups behind an invoice line, checked to be as many as it rated
+/// and to add up to what it rated.
+async fn traced_rollups(
+    app: &TestApp,
+    customer: &Customer,
+    invoice: &str,
+    line: &Value,
+) -> Vec<Value> {
+    let path = format!(
+        "{}/{invoice}/lines/{}/usage",
+        invoices_of(customer),
+        line["line_no"]
+    );
+    let usage = app.get(&path, &customer.session).await;
+    let usage = usage.ok(200);
+    let rollups = usage["rollups"].as_array().unwrap().clone();
+    assert_eq!(rollups.len() as i64, line["rollup_rows"].as_i64().unwrap());
+    assert_eq!(usage["sum"], line["rollup_quantity"]);
+    rollups
+}
+
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn an_upgrade_mid_month_is_one_invoice_whose_lines_trace_to_their_rollups(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
@@ -213,18 +234,7 @@ async fn an_upgrade_mid_month_is_one_invoice_whose_lines_trace_to_their_rollups(
 
     // Every usage line names its rollups, and they add up to what it rated.
     for line in lines.iter().filter(|l| l["kind"] == "usage") {
-        let usage = app
-            .get(
-                &format!("{}/{id}/lines/{}/usage", invoices_of(&ada), line["line_no"]),
-                &ada.session,
-            )
-            .await;
-        let usage = usage.ok(200);
-        assert_eq!(
-            usage["rollups"].as_array().unwrap().len() as i64,
-            line["rollup_rows"].as_i64().unwrap()
-        );
-        assert_eq!(usage["sum"], line["rollup_quantity"]);
+        traced_rollups(&app, &ada, id, line).await;
         assert_eq!(line["usage_from"], "2026-10-16T12:00:00Z");
         assert_eq!(line["usage_to"], "2026-11-01T00:00:00Z");
     }
@@ -301,28 +311,25 @@ async fn tokens_are_billed_per_model_on_the_sum_of_every_key_and_trace_to_their_
     let endpoint = Uuid::now_v7();
     let (alpha, beta) = (Uuid::now_v7(), Uuid::now_v7());
     let (small, large) = ("org/small", "org/large");
+    let hourly = [
+        ("input_tokens", alpha, small, 12_345),
+        ("input_tokens", beta, small, 12_345),
+        ("input_tokens", alpha, large, 12_345),
+        ("output_tokens", beta, small, 999),
+    ];
     for h in 0..100 {
         let hour = october.start() + Duration::hours(h);
-        for (key, model) in [(alpha, small), (beta, small), (alpha, large)] {
+        for (meter, key, model, tokens) in hourly {
             let dimension = format!("{key} {model}");
             insert_rollup(
                 &pool,
-                (ada.org_id, endpoint, "input_tokens", &dimension),
+                (ada.org_id, endpoint, meter, &dimension),
                 hour,
-                12_345,
+                tokens,
                 0,
             )
             .await;
         }
-        let dimension = format!("{beta} {small}");
-        insert_rollup(
-            &pool,
-            (ada.org_id, endpoint, "output_tokens", &dimension),
-            hour,
-            999,
-            0,
-        )
-        .await;
     }
     let report = close_period(&pool, october).await;
     assert_eq!(report.created, 1);
@@ -369,23 +376,14 @@ async fn tokens_are_billed_per_model_on_the_sum_of_every_key_and_trace_to_their_
 
     // Each line lists the hourly rollups of every key it summed.
     for line in &tokens {
-        let usage = app
-            .get(
-                &format!("{}/{id}/lines/{}/usage", invoices_of(&ada), line["line_no"]),
-                &ada.session,
-            )
-            .await;
-        let usage = usage.ok(200);
-        let rollups = usage["rollups"].as_array().unwrap();
-        assert_eq!(rollups.len() as i64, line["rollup_rows"].as_i64().unwrap());
-        assert_eq!(usage["sum"], line["rollup_quantity"]);
+        let rollups = traced_rollups(&app, &ada, &id, line).await;
         let model = line["dimension"].as_str().unwrap();
         assert!(
             rollups.iter().all(|r| r["dimension"]
                 .as_str()
                 .unwrap()
                 .ends_with(&format!(" {model}"))),
-            "{usage}"
+            "{rollups:?}"
         );
     }
 }

@@ -169,26 +169,10 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     assert_eq!(rows[0]["quantity"], "1200");
     assert_eq!(rows[0]["events"], 20);
 
-    let Auth::Session(cookie) = &ada.session else {
-        unreachable!()
-    };
-    let csv = app
-        .request(Method::GET, &format!("{usage}&format=csv"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(csv.status(), 200);
-    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    let text = csv.text().await.unwrap();
-    let lines: Vec<_> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model"
-    );
+    let lines = csv(&app, &ada, &format!("{usage}&format=csv")).await;
     assert!(
         lines[1].ends_with(&format!(",{cluster},node_seconds,,seconds,1200,,20,,")),
-        "{text}"
+        "{lines:?}"
     );
 
     let eve_report = app
@@ -209,6 +193,33 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     app.get(&format!("{usage}&meter=gpu_hours"), &ada.session)
         .await
         .problem(422, "validation-failed");
+}
+
+/// A usage report as CSV, by its lines, the header checked.
+async fn csv(app: &TestApp, customer: &Customer, path: &str) -> Vec<String> {
+    let Auth::Session(cookie) = &customer.session else {
+        unreachable!()
+    };
+    let csv = app
+        .request(Method::GET, path)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<String> = csv
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines[0],
+        "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model"
+    );
+    lines
 }
 
 /// The batch as JSON text, with `replace` applied: a number no JSON value
@@ -420,28 +431,16 @@ async fn a_gateways_token_usage_is_reported_per_key_and_model(pool: PgPool) {
     assert_eq!(only_beta.len(), 1);
     assert_eq!(only_beta[0]["quantity"], "45");
 
-    let Auth::Session(cookie) = &ada.session else {
-        unreachable!()
-    };
-    let csv = app
-        .request(
-            Method::GET,
-            &format!("{usage}&format=csv&meter=output_tokens"),
-        )
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    let text = csv.text().await.unwrap();
-    let lines: Vec<_> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model"
-    );
+    let lines = csv(
+        &app,
+        &ada,
+        &format!("{usage}&format=csv&meter=output_tokens"),
+    )
+    .await;
     assert!(
         lines[1].ends_with(&format!(
             ",{endpoint},output_tokens,{alpha} {model},tokens,300,,1,{alpha},{model}"
         )),
-        "{text}"
+        "{lines:?}"
     );
 }
