@@ -217,7 +217,13 @@ proptest! {
         }
         // A segment's token allowance is handed out at most once.
         for ((from, meter), handed) in included {
-            let segment = segments.iter().find(|s| s.usage_hours().0 == from).unwrap();
+            let segment = segments
+                .iter()
+                .find(|s| {
+                    let (f, t) = s.usage_hours();
+                    f == from && f < t
+                })
+                .unwrap();
             let monthly = match meter {
                 Meter::InputTokens => segment.plan.included_input_tokens,
                 _ => segment.plan.included_output_tokens,
