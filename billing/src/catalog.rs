@@ -110,7 +110,7 @@ impl Plan {
 }
 
 /// A usage price: `unit_amount_minor` per `unit` of a meter, optionally for
-/// one dimension value only (a GPU model).
+/// one dimension value only (a GPU model; for tokens, a served model).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {

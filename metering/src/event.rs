@@ -8,6 +8,10 @@
 //!   "subject": "organizations/<uuid>/clusters/<uuid>",
 //!   "data": { "meter": "gpu_seconds", "value": 60, "dimension": "nvidia-l4" } }
 //! ```
+//!
+//! A gateway reports tokens of an endpoint (`organizations/<uuid>/endpoints/<uuid>`)
+//! per key, model and minute: `"data": { "meter": "input_tokens", "value": 1234,
+//! "dimension": "<key uuid> <model>" }` (see [`crate::tokens`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
