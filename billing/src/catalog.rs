@@ -69,6 +69,37 @@ pub struct Plan {
     /// Catalogs published before it existed read as `false`.
     #[serde(default)]
     pub maintenance_windows: bool,
+    /// What inference endpoints are billed by; catalogs published before
+    /// token prices existed read as GPU-hours only.
+    #[serde(default)]
+    pub inference_billing: InferenceBilling,
+    /// Input tokens included per month, before any is billed.
+    #[serde(default)]
+    pub included_input_tokens: u64,
+    /// Output tokens included per month, before any is billed.
+    #[serde(default)]
+    pub included_output_tokens: u64,
+}
+
+/// Which of an endpoint's meters a plan that bills usage charges: the time
+/// its GPUs run, the tokens its gateway counts, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InferenceBilling {
+    #[default]
+    GpuHours,
+    Tokens,
+    Both,
+}
+
+impl InferenceBilling {
+    pub fn gpu_hours(self) -> bool {
+        matches!(self, InferenceBilling::GpuHours | InferenceBilling::Both)
+    }
+
+    pub fn tokens(self) -> bool {
+        matches!(self, InferenceBilling::Tokens | InferenceBilling::Both)
+    }
 }
 
 impl Plan {
@@ -79,7 +110,7 @@ impl Plan {
 }
 
 /// A usage price: `unit_amount_minor` per `unit` of a meter, optionally for
-/// one dimension value only (a GPU model).
+/// one dimension value only (a GPU model; for tokens, a served model).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
@@ -209,6 +240,62 @@ mod tests {
                 "no price for {meter}"
             );
         }
+    }
+
+    #[test]
+    fn tokens_are_priced_per_million_by_model_next_to_gpu_hours() {
+        let catalog = Catalog::default_catalog().unwrap();
+        for id in ["starter", "business"] {
+            let plan = catalog.plan(&PlanId::from(id.to_owned())).unwrap();
+            assert_eq!(plan.inference_billing, InferenceBilling::Both, "{id}");
+        }
+        let free = catalog.plan(&PlanId::free()).unwrap();
+        assert_eq!(free.inference_billing, InferenceBilling::GpuHours);
+        assert_eq!(free.included_input_tokens, 0);
+        // Any model at the default prices.
+        let input = catalog.price(Meter::InputTokens, "org/model").unwrap();
+        assert_eq!(
+            (input.unit.as_str(), input.unit_amount_minor),
+            ("1M input tokens", 20)
+        );
+        let output = catalog.price(Meter::OutputTokens, "org/model").unwrap();
+        assert_eq!(
+            (output.unit.as_str(), output.unit_amount_minor),
+            ("1M output tokens", 60)
+        );
+
+        // A catalog may price one model apart, include tokens, and bill
+        // tokens only.
+        let text = DEFAULT_CATALOG
+            .replacen(
+                "maintenance_windows = true\ninference_billing = \"both\"",
+                "maintenance_windows = true\ninference_billing = \"tokens\"\nincluded_input_tokens = 5000000",
+                1,
+            )
+            + "\n[[prices]]\nmeter = \"output_tokens\"\ndimension = \"big/model\"\nunit = \"1M output tokens\"\nunit_amount_minor = 900\n";
+        let catalog = Catalog::from_toml(&text).unwrap();
+        let business = catalog.plan(&PlanId::from("business".to_owned())).unwrap();
+        assert_eq!(business.inference_billing, InferenceBilling::Tokens);
+        assert!(business.inference_billing.tokens() && !business.inference_billing.gpu_hours());
+        assert_eq!(business.included_input_tokens, 5_000_000);
+        assert_eq!(business.included_output_tokens, 0);
+        let price = |model| {
+            catalog
+                .price(Meter::OutputTokens, model)
+                .unwrap()
+                .unit_amount_minor
+        };
+        assert_eq!((price("big/model"), price("small/model")), (900, 60));
+
+        let text = DEFAULT_CATALOG.replacen(
+            "inference_billing = \"both\"",
+            "inference_billing = \"gpus\"",
+            1,
+        );
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::Parse(_))
+        ));
     }
 
     #[test]

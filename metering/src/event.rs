@@ -8,6 +8,10 @@
 //!   "subject": "organizations/<uuid>/clusters/<uuid>",
 //!   "data": { "meter": "gpu_seconds", "value": 60, "dimension": "nvidia-l4" } }
 //! ```
+//!
+//! A gateway reports tokens of an endpoint (`organizations/<uuid>/endpoints/<uuid>`)
+//! per key, model and minute: `"data": { "meter": "input_tokens", "value": 1234,
+//! "dimension": "<key uuid> <model>" }` (see [`crate::tokens`]).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -27,7 +31,8 @@ pub struct UsageEvent {
     /// The cluster or endpoint the usage is of.
     pub resource_id: Uuid,
     pub meter: Meter,
-    /// For `gpu_seconds`, the GPU model; empty for other meters.
+    /// For `gpu_seconds`, the GPU model; for the token meters, the key and
+    /// the model ([`crate::tokens`]); empty for other meters.
     pub dimension: String,
     pub time: DateTime<Utc>,
     pub value: i64,
@@ -160,6 +165,15 @@ pub fn parse(
             ));
         }
         Meter::GpuSeconds => text("dimension", &dimension).map_err(&fail)?,
+        Meter::InputTokens | Meter::OutputTokens => {
+            text("the dimension", &dimension)
+                .and_then(|()| crate::tokens::parse(&dimension).map(|_| ()))
+                .map_err(|reason| {
+                    fail(format!(
+                        "{meter} needs `<key uuid> <model>` as its dimension: {reason}"
+                    ))
+                })?;
+        }
         _ if !dimension.is_empty() => {
             return Err(fail(format!("{meter} takes no dimension")));
         }
@@ -285,12 +299,46 @@ mod tests {
                 "control characters",
             ),
             (Box::new(|e| e["extra"] = 1.into()), "unknown field `extra`"),
+            (
+                Box::new(|e| e["data"]["meter"] = "input_tokens".into()),
+                "input_tokens needs `<key uuid> <model>` as its dimension: `nvidia-l4` is not",
+            ),
+            (
+                Box::new(|e| {
+                    e["data"]["meter"] = "output_tokens".into();
+                    e["data"]["dimension"] = format!("{} ", Uuid::from_u128(9)).into();
+                }),
+                "output_tokens needs `<key uuid> <model>` as its dimension: the model after the key is empty",
+            ),
+            (
+                Box::new(|e| {
+                    e["data"]["meter"] = "input_tokens".into();
+                    e["data"]["dimension"] = serde_json::Value::Null;
+                }),
+                "input_tokens needs `<key uuid> <model>`",
+            ),
         ];
         for (mutate, expected) in cases {
             let mut wire = event().to_wire();
             mutate(&mut wire);
             let (_, reason) = parse(&wire.to_string(), now(), Duration::hours(48)).unwrap_err();
             assert!(reason.contains(expected), "{wire}: {reason}");
+        }
+    }
+
+    #[test]
+    fn a_token_event_names_its_key_and_model() {
+        for meter in [Meter::InputTokens, Meter::OutputTokens] {
+            let tokens = UsageEvent {
+                meter,
+                dimension: format!("{} meta-llama/Llama-3.1-8B", Uuid::from_u128(9)),
+                value: 1234,
+                ..event()
+            };
+            assert_eq!(
+                parse(&tokens.to_wire().to_string(), now(), Duration::hours(48)),
+                Ok(tokens)
+            );
         }
     }
 

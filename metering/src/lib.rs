@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod meter;
 pub mod report;
 pub mod rollups;
+pub mod tokens;
 pub mod window;
 
 pub use event::{Rejected, UsageEvent};

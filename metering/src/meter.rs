@@ -18,6 +18,11 @@ pub enum Meter {
     StorageBytes,
     /// Objects (points) stored by a cluster, sampled.
     ObjectCount,
+    /// Prompt tokens an endpoint's gateway served, per key and model (the
+    /// dimension, see [`crate::tokens`]), summed per minute by the gateway.
+    InputTokens,
+    /// Generated tokens, as [`Meter::InputTokens`].
+    OutputTokens,
 }
 
 /// How samples of a meter combine within a period.
@@ -30,11 +35,13 @@ pub enum Aggregation {
 }
 
 impl Meter {
-    pub const ALL: [Meter; 4] = [
+    pub const ALL: [Meter; 6] = [
         Meter::GpuSeconds,
         Meter::NodeSeconds,
         Meter::StorageBytes,
         Meter::ObjectCount,
+        Meter::InputTokens,
+        Meter::OutputTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,12 +50,16 @@ impl Meter {
             Meter::NodeSeconds => "node_seconds",
             Meter::StorageBytes => "storage_bytes",
             Meter::ObjectCount => "object_count",
+            Meter::InputTokens => "input_tokens",
+            Meter::OutputTokens => "output_tokens",
         }
     }
 
     pub fn aggregation(self) -> Aggregation {
         match self {
-            Meter::GpuSeconds | Meter::NodeSeconds => Aggregation::Sum,
+            Meter::GpuSeconds | Meter::NodeSeconds | Meter::InputTokens | Meter::OutputTokens => {
+                Aggregation::Sum
+            }
             Meter::StorageBytes | Meter::ObjectCount => Aggregation::TimeWeightedAverage,
         }
     }
@@ -69,7 +80,28 @@ impl Meter {
             Meter::GpuSeconds | Meter::NodeSeconds => "seconds",
             Meter::StorageBytes => "bytes",
             Meter::ObjectCount => "objects",
+            Meter::InputTokens | Meter::OutputTokens => "tokens",
         }
+    }
+
+    /// Whether this meter counts tokens, whose dimension names a key and a
+    /// model ([`crate::tokens::TokenDimension`]).
+    pub fn is_token(self) -> bool {
+        match self {
+            Meter::InputTokens | Meter::OutputTokens => true,
+            Meter::GpuSeconds | Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount => {
+                false
+            }
+        }
+    }
+
+    /// The names of the token meters, for SQL that binds them.
+    pub fn token_meters() -> Vec<&'static str> {
+        Meter::ALL
+            .into_iter()
+            .filter(|m| m.is_token())
+            .map(Meter::as_str)
+            .collect()
     }
 }
 
@@ -81,7 +113,7 @@ impl fmt::Display for Meter {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count"
+    "unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count, input_tokens, output_tokens"
 )]
 pub struct UnknownMeter(pub String);
 
@@ -126,11 +158,24 @@ mod tests {
             Meter::ObjectCount.aggregation(),
             Aggregation::TimeWeightedAverage
         );
+        assert_eq!(Meter::InputTokens.aggregation(), Aggregation::Sum);
+        assert_eq!(Meter::OutputTokens.aggregation(), Aggregation::Sum);
+    }
+
+    #[test]
+    fn the_token_meters_count_tokens_and_nothing_else_does() {
+        assert_eq!(Meter::token_meters(), ["input_tokens", "output_tokens"]);
+        assert_eq!(Meter::InputTokens.unit(), "tokens");
+        assert_eq!(Meter::OutputTokens.unit(), "tokens");
     }
 
     #[test]
     fn an_unknown_meter_names_itself_in_the_error() {
         let err = "gpu_hours".parse::<Meter>().unwrap_err();
         assert!(err.to_string().contains("`gpu_hours`"));
+        // The message lists every meter there is.
+        for meter in Meter::ALL {
+            assert!(err.to_string().contains(meter.as_str()), "{meter}");
+        }
     }
 }

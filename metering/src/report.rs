@@ -1,5 +1,7 @@
 //! Usage reports: an organization's rollups by hour or day, per resource,
-//! meter and dimension, as exact decimals; and the same as CSV.
+//! meter and dimension, as exact decimals; and the same as CSV. A token
+//! meter's row is one key's usage of one model: its dimension is split into
+//! `key_id` and `model` ([`crate::tokens`]), so a report reads per key.
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -46,6 +48,8 @@ pub struct ReportQuery {
     pub granularity: Granularity,
     pub resource_id: Option<Uuid>,
     pub meter: Option<Meter>,
+    /// Only the token usage of this inference key.
+    pub key_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -59,6 +63,25 @@ pub struct ReportRow {
     /// Gauges: the time-weighted average over the time a value was known.
     pub average: Option<String>,
     pub events: i64,
+    /// Token meters: the inference key used, from the dimension.
+    #[sqlx(skip)]
+    pub key_id: Option<Uuid>,
+    /// Token meters: the model served, from the dimension.
+    #[sqlx(skip)]
+    pub model: Option<String>,
+}
+
+impl ReportRow {
+    /// Fills `key_id` and `model` from a token meter's dimension.
+    fn split_dimension(mut self) -> Self {
+        if self.meter.parse::<Meter>().is_ok_and(Meter::is_token)
+            && let Ok(split) = crate::tokens::parse(&self.dimension)
+        {
+            self.key_id = Some(split.key_id);
+            self.model = Some(split.model.to_owned());
+        }
+        self
+    }
 }
 
 /// Rows ordered by bucket, resource, meter, dimension. Only the asking
@@ -77,6 +100,7 @@ pub async fn report(
          WHERE organization_id = $1 AND hour >= $2 AND hour < $3
            AND ($5::uuid IS NULL OR resource_id = $5)
            AND ($6::text IS NULL OR meter = $6)
+           AND ($8::uuid IS NULL OR (meter = ANY($9) AND split_part(dimension, ' ', 1) = $8::text))
          GROUP BY 1, 2, 3, 4
          ORDER BY 1, 2, 3, 4",
     )
@@ -87,9 +111,11 @@ pub async fn report(
     .bind(query.resource_id)
     .bind(query.meter.map(Meter::as_str))
     .bind(Meter::gauges())
+    .bind(query.key_id)
+    .bind(Meter::token_meters())
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows)
+    Ok(rows.into_iter().map(ReportRow::split_dimension).collect())
 }
 
 fn csv_field(value: &str, out: &mut String) {
@@ -102,10 +128,12 @@ fn csv_field(value: &str, out: &mut String) {
     }
 }
 
-/// RFC 4180 CSV with a header row.
+/// RFC 4180 CSV with a header row. `key_id` and `model` come last, so
+/// that readers of the columns before them read on unchanged.
 pub fn to_csv(rows: &[ReportRow]) -> String {
-    let mut out =
-        String::from("bucket,resource_id,meter,dimension,unit,quantity,average,events\r\n");
+    let mut out = String::from(
+        "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model\r\n",
+    );
     for row in rows {
         let unit = row.meter.parse::<Meter>().map(|m| match m.aggregation() {
             Aggregation::Sum => m.unit().to_owned(),
@@ -119,11 +147,17 @@ pub fn to_csv(rows: &[ReportRow]) -> String {
         csv_field(&unit.unwrap_or_default(), &mut out);
         let _ = write!(
             out,
-            ",{},{},{}\r\n",
+            ",{},{},{},",
             row.quantity,
             row.average.as_deref().unwrap_or(""),
             row.events
         );
+        if let Some(key_id) = row.key_id {
+            let _ = write!(out, "{key_id}");
+        }
+        out.push(',');
+        csv_field(row.model.as_deref().unwrap_or(""), &mut out);
+        out.push_str("\r\n");
     }
     out
 }
@@ -143,16 +177,30 @@ mod tests {
             quantity: "3600".into(),
             average: None,
             events: 60,
+            key_id: None,
+            model: None,
         };
-        let csv = to_csv(&[row]);
+        let tokens = ReportRow {
+            meter: "input_tokens".into(),
+            dimension: format!("{} org/model,v2", Uuid::from_u128(9)),
+            quantity: "1500".into(),
+            events: 2,
+            ..row.clone()
+        }
+        .split_dimension();
+        let csv = to_csv(&[row.clone().split_dimension(), tokens]);
         let lines: Vec<_> = csv.split("\r\n").collect();
         assert_eq!(
             lines[0],
-            "bucket,resource_id,meter,dimension,unit,quantity,average,events"
+            "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model"
         );
         assert_eq!(
             lines[1],
-            "2026-11-25T12:00:00+00:00,00000000-0000-0000-0000-000000000007,gpu_seconds,\"nvidia,l4\",seconds,3600,,60"
+            "2026-11-25T12:00:00+00:00,00000000-0000-0000-0000-000000000007,gpu_seconds,\"nvidia,l4\",seconds,3600,,60,,"
+        );
+        assert_eq!(
+            lines[2],
+            "2026-11-25T12:00:00+00:00,00000000-0000-0000-0000-000000000007,input_tokens,\"00000000-0000-0000-0000-000000000009 org/model,v2\",tokens,1500,,2,00000000-0000-0000-0000-000000000009,\"org/model,v2\""
         );
         assert_eq!(
             "week".parse::<Granularity>().unwrap_err(),

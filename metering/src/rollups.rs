@@ -157,12 +157,16 @@ pub async fn totals_in_spans(
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Rollup {
     pub resource_id: Uuid,
+    /// For a token meter, `<key> <model>`: which key's usage this was.
+    pub dimension: String,
     pub hour: DateTime<Utc>,
     pub quantity: Decimal,
 }
 
 /// The rollups of an organization's `meter` and `dimension` over the hours
-/// from `from` to `to`, by hour then resource.
+/// from `from` to `to`, by hour, resource and dimension. For a token meter
+/// `dimension` is a model, as a token line is priced, and every key's
+/// rollups of that model are listed.
 pub async fn hours(
     conn: &mut PgConnection,
     organization_id: Uuid,
@@ -172,16 +176,21 @@ pub async fn hours(
     to: DateTime<Utc>,
 ) -> Result<Vec<Rollup>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT resource_id, hour, quantity FROM usage_hourly
-         WHERE organization_id = $1 AND meter = $2 AND dimension = $3
+        "SELECT resource_id, dimension, hour, quantity FROM usage_hourly
+         WHERE organization_id = $1 AND meter = $2
+           AND CASE WHEN meter = ANY($6)
+                    -- `<uuid> <model>`: the model begins after 36 + 1 characters.
+                    THEN substr(dimension, 38) = $3 AND substr(dimension, 37, 1) = ' '
+                    ELSE dimension = $3 END
            AND hour >= $4 AND hour < $5
-         ORDER BY hour, resource_id",
+         ORDER BY hour, resource_id, dimension",
     )
     .bind(organization_id)
     .bind(meter)
     .bind(dimension)
     .bind(from)
     .bind(to)
+    .bind(Meter::token_meters())
     .fetch_all(&mut *conn)
     .await
 }

@@ -247,6 +247,7 @@ async fn gauges_average_exactly_over_irregular_samples(pool: PgPool) {
             granularity: Granularity::Hour,
             resource_id: None,
             meter: Some(Meter::StorageBytes),
+            key_id: None,
         },
     )
     .await
@@ -366,6 +367,7 @@ async fn one_organizations_usage_never_appears_in_anothers_report(pool: PgPool) 
         granularity,
         resource_id: None,
         meter: None,
+        key_id: None,
     };
     let ada_rows = report(&mut conn, &query(ada, Granularity::Hour))
         .await
@@ -485,4 +487,154 @@ async fn a_replica_continues_a_gauge_another_one_started(pool: PgPool) {
         .unwrap();
     assert_eq!(quantity, metering::gauge::millis_decimal(expected.value_ms));
     assert_eq!(events, 2);
+}
+
+/// A gateway's minute of one key's tokens of one model.
+fn tokens(
+    org: Uuid,
+    endpoint: Uuid,
+    id: &str,
+    meter: Meter,
+    key: Uuid,
+    time: DateTime<Utc>,
+    value: i64,
+) -> UsageEvent {
+    UsageEvent {
+        source: "dataplane/test/gateway-1".into(),
+        dimension: format!("{key} org/model"),
+        ..event(org, endpoint, id, meter, time, value)
+    }
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn tokens_sum_per_hour_and_key_and_the_report_reads_per_key(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
+    let (alpha, beta) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let h = hour();
+    let (input, output) = (Meter::InputTokens, Meter::OutputTokens);
+    let batch = [
+        tokens(org, endpoint, "t1", input, alpha, h, 1000),
+        tokens(
+            org,
+            endpoint,
+            "t2",
+            input,
+            alpha,
+            h + Duration::minutes(59),
+            234,
+        ),
+        tokens(
+            org,
+            endpoint,
+            "t3",
+            input,
+            beta,
+            h + Duration::minutes(5),
+            7,
+        ),
+        tokens(org, endpoint, "t4", output, alpha, h, 300),
+        tokens(org, endpoint, "t5", input, alpha, h + Duration::hours(1), 5),
+    ];
+    assert_eq!(ingester.ingest(&batch).await.unwrap().accepted, 5);
+
+    let mut conn = pool.acquire().await.unwrap();
+    let query = ReportQuery {
+        organization_id: org,
+        from: h,
+        to: h + Duration::hours(2),
+        granularity: Granularity::Hour,
+        resource_id: None,
+        meter: None,
+        key_id: None,
+    };
+    let rows = report(&mut conn, &query).await.unwrap();
+    let read: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.bucket - h,
+                r.meter.as_str(),
+                r.key_id,
+                r.model.as_deref(),
+                r.quantity.as_str(),
+                r.events,
+            )
+        })
+        .collect();
+    let model = Some("org/model");
+    assert_eq!(
+        read,
+        [
+            (
+                Duration::zero(),
+                "input_tokens",
+                Some(alpha),
+                model,
+                "1234",
+                2
+            ),
+            (Duration::zero(), "input_tokens", Some(beta), model, "7", 1),
+            (
+                Duration::zero(),
+                "output_tokens",
+                Some(alpha),
+                model,
+                "300",
+                1
+            ),
+            (
+                Duration::hours(1),
+                "input_tokens",
+                Some(alpha),
+                model,
+                "5",
+                1
+            ),
+        ]
+    );
+
+    // One key's usage alone.
+    let only_beta = ReportQuery {
+        key_id: Some(beta),
+        ..query.clone()
+    };
+    let rows = report(&mut conn, &only_beta).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].key_id, rows[0].quantity.as_str()),
+        (Some(beta), "7")
+    );
+
+    // An invoice line of the model traces to every key's rollups of it.
+    let line_of = |model: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let rollups = metering::rollups::hours(
+                &mut conn,
+                org,
+                "input_tokens",
+                model,
+                h,
+                h + Duration::hours(1),
+            )
+            .await
+            .unwrap();
+            rollups
+                .iter()
+                .map(|r| (r.dimension.clone(), r.quantity.to_string()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        line_of("org/model").await,
+        [
+            (format!("{alpha} org/model"), "1234".to_owned()),
+            (format!("{beta} org/model"), "7".to_owned()),
+        ]
+    );
+    assert!(line_of("org/other").await.is_empty());
 }

@@ -36,14 +36,26 @@ async fn rollup(
         value * 3600
     };
     let covered = if meter == "node_seconds" { 0 } else { 3600 };
+    insert_rollup(pool, (org, resource, meter, ""), hour, quantity, covered).await;
+}
+
+/// Writes one hourly rollup of `(organization, resource, meter, dimension)`.
+async fn insert_rollup(
+    pool: &PgPool,
+    (org, resource, meter, dimension): (Uuid, Uuid, &str, &str),
+    hour: DateTime<Utc>,
+    quantity: i64,
+    covered: i64,
+) {
     sqlx::query(
         "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity,
                                    covered_seconds, events)
-         VALUES ($1, $2, $3, '', $4, $5, $6, 60)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 60)",
     )
     .bind(org)
     .bind(resource)
     .bind(meter)
+    .bind(dimension)
     .bind(hour)
     .bind(quantity)
     .bind(covered)
@@ -112,6 +124,27 @@ async fn worker(pool: &PgPool) -> BillingWorker {
 
 fn invoices_of(customer: &Customer) -> String {
     format!("/v1/organizations/{}/invoices", customer.org_id)
+}
+
+/// The rollups behind an invoice line, checked to be as many as it rated
+/// and to add up to what it rated.
+async fn traced_rollups(
+    app: &TestApp,
+    customer: &Customer,
+    invoice: &str,
+    line: &Value,
+) -> Vec<Value> {
+    let path = format!(
+        "{}/{invoice}/lines/{}/usage",
+        invoices_of(customer),
+        line["line_no"]
+    );
+    let usage = app.get(&path, &customer.session).await;
+    let usage = usage.ok(200);
+    let rollups = usage["rollups"].as_array().unwrap().clone();
+    assert_eq!(rollups.len() as i64, line["rollup_rows"].as_i64().unwrap());
+    assert_eq!(usage["sum"], line["rollup_quantity"]);
+    rollups
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
@@ -201,18 +234,7 @@ async fn an_upgrade_mid_month_is_one_invoice_whose_lines_trace_to_their_rollups(
 
     // Every usage line names its rollups, and they add up to what it rated.
     for line in lines.iter().filter(|l| l["kind"] == "usage") {
-        let usage = app
-            .get(
-                &format!("{}/{id}/lines/{}/usage", invoices_of(&ada), line["line_no"]),
-                &ada.session,
-            )
-            .await;
-        let usage = usage.ok(200);
-        assert_eq!(
-            usage["rollups"].as_array().unwrap().len() as i64,
-            line["rollup_rows"].as_i64().unwrap()
-        );
-        assert_eq!(usage["sum"], line["rollup_quantity"]);
+        traced_rollups(&app, &ada, id, line).await;
         assert_eq!(line["usage_from"], "2026-10-16T12:00:00Z");
         assert_eq!(line["usage_to"], "2026-11-01T00:00:00Z");
     }
@@ -268,6 +290,102 @@ async fn an_upgrade_mid_month_is_one_invoice_whose_lines_trace_to_their_rollups(
     let again = close_period(&pool, october).await;
     assert_eq!((again.created, again.already_closed), (0, 1));
     assert_eq!(app.stored_rows().await, before);
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn tokens_are_billed_per_model_on_the_sum_of_every_key_and_trace_to_their_hours(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ada = app.signup("ada@example.com").await;
+    let october: Period = "2026-10".parse().unwrap();
+    history(
+        &pool,
+        ada.org_id,
+        &[("starter", october.start() - Duration::days(30))],
+    )
+    .await;
+
+    // Two keys of one model, one of another, on one endpoint: 100 hours of
+    // 12 345 input tokens a key, and a little output.
+    let endpoint = Uuid::now_v7();
+    let (alpha, beta) = (Uuid::now_v7(), Uuid::now_v7());
+    let (small, large) = ("org/small", "org/large");
+    let hourly = [
+        ("input_tokens", alpha, small, 12_345),
+        ("input_tokens", beta, small, 12_345),
+        ("input_tokens", alpha, large, 12_345),
+        ("output_tokens", beta, small, 999),
+    ];
+    for h in 0..100 {
+        let hour = october.start() + Duration::hours(h);
+        for (meter, key, model, tokens) in hourly {
+            let dimension = format!("{key} {model}");
+            insert_rollup(
+                &pool,
+                (ada.org_id, endpoint, meter, &dimension),
+                hour,
+                tokens,
+                0,
+            )
+            .await;
+        }
+    }
+    let report = close_period(&pool, october).await;
+    assert_eq!(report.created, 1);
+    assert_eq!(report.rollup_rows, 400);
+
+    let id = app.get(&invoices_of(&ada), &ada.session).await.ok(200)["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invoice = app
+        .get(&format!("{}/{id}", invoices_of(&ada)), &ada.session)
+        .await;
+    let invoice = invoice.ok(200).clone();
+    let tokens: Vec<_> = invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["meter"].as_str().is_some_and(|m| m.ends_with("_tokens")))
+        .cloned()
+        .collect();
+    // Per million tokens, rounded half away from zero once per line:
+    // 2 469 000 small input tokens at 20 ¢ are 49.38 ¢, 1 234 500 large ones
+    // 24.69 ¢, 99 900 output tokens at 60 ¢ 5.994 ¢.
+    let read: Vec<_> = tokens
+        .iter()
+        .map(|l| {
+            (
+                l["meter"].as_str().unwrap(),
+                l["dimension"].as_str().unwrap(),
+                l["rollup_rows"].as_i64().unwrap(),
+                l["rollup_quantity"].as_str().unwrap(),
+                l["amount_minor"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("input_tokens", large, 100, "1234500", 25),
+            ("input_tokens", small, 200, "2469000", 49),
+            ("output_tokens", small, 100, "99900", 6),
+        ]
+    );
+
+    // Each line lists the hourly rollups of every key it summed.
+    for line in &tokens {
+        let rollups = traced_rollups(&app, &ada, &id, line).await;
+        let model = line["dimension"].as_str().unwrap();
+        assert!(
+            rollups.iter().all(|r| r["dimension"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(" {model}"))),
+            "{rollups:?}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]

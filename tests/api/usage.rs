@@ -169,26 +169,10 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     assert_eq!(rows[0]["quantity"], "1200");
     assert_eq!(rows[0]["events"], 20);
 
-    let Auth::Session(cookie) = &ada.session else {
-        unreachable!()
-    };
-    let csv = app
-        .request(Method::GET, &format!("{usage}&format=csv"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(csv.status(), 200);
-    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
-    let text = csv.text().await.unwrap();
-    let lines: Vec<_> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        "bucket,resource_id,meter,dimension,unit,quantity,average,events"
-    );
+    let lines = csv(&app, &ada, &format!("{usage}&format=csv")).await;
     assert!(
-        lines[1].ends_with(&format!(",{cluster},node_seconds,,seconds,1200,,20")),
-        "{text}"
+        lines[1].ends_with(&format!(",{cluster},node_seconds,,seconds,1200,,20,,")),
+        "{lines:?}"
     );
 
     let eve_report = app
@@ -209,6 +193,33 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     app.get(&format!("{usage}&meter=gpu_hours"), &ada.session)
         .await
         .problem(422, "validation-failed");
+}
+
+/// A usage report as CSV, by its lines, the header checked.
+async fn csv(app: &TestApp, customer: &Customer, path: &str) -> Vec<String> {
+    let Auth::Session(cookie) = &customer.session else {
+        unreachable!()
+    };
+    let csv = app
+        .request(Method::GET, path)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let lines: Vec<String> = csv
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines[0],
+        "bucket,resource_id,meter,dimension,unit,quantity,average,events,key_id,model"
+    );
+    lines
 }
 
 /// The batch as JSON text, with `replace` applied: a number no JSON value
@@ -303,5 +314,133 @@ async fn one_unreadable_or_conflicting_event_refuses_only_itself(pool: PgPool) {
             r#"quartermaster_usage_events_total{outcome="rejected"} 1"#.to_owned(),
             r#"quartermaster_usage_events_total{outcome="conflict"} 2"#.to_owned(),
         ],
+    );
+}
+
+/// A gateway's minute of one key's tokens of one model, for an endpoint.
+fn token_event(org: Uuid, endpoint: Uuid, id: &str, meter: Meter, key: Uuid, value: i64) -> Value {
+    let hour = (Utc::now() - Duration::hours(2))
+        .duration_trunc(Duration::hours(1))
+        .unwrap();
+    let mut event = UsageEvent {
+        source: "dataplane/sim-test/gateway-7f3a".into(),
+        id: id.into(),
+        organization_id: org,
+        resource_id: endpoint,
+        meter,
+        // As `crds::gateway::token_dimension` writes it.
+        dimension: format!("{key} meta-llama/Llama-3.1-8B-Instruct"),
+        time: hour,
+        value,
+    }
+    .to_wire();
+    event["subject"] = json!(format!("organizations/{org}/endpoints/{endpoint}"));
+    event
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_gateways_token_usage_is_reported_per_key_and_model(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let created = app
+        .post(
+            &format!("/v1/organizations/{}/endpoints", ada.org_id),
+            &ada.session,
+            json!({
+                "name": "chat", "region": crate::helpers::REGION,
+                "model_repository": "meta-llama/Llama-3.1-8B-Instruct", "model_revision": "main",
+                "gpu_model": "nvidia-l4", "gpu_count": 1,
+            }),
+        )
+        .await;
+    let endpoint: Uuid = created.ok(202)["id"].as_str().unwrap().parse().unwrap();
+    let data_plane = Auth::Key(ingest_token(&app).await);
+    let (alpha, beta) = (Uuid::now_v7(), Uuid::now_v7());
+    let (input, output) = (Meter::InputTokens, Meter::OutputTokens);
+    let mut bad = token_event(ada.org_id, endpoint, "t-bad", input, alpha, 5);
+    bad["data"]["dimension"] = json!("meta-llama/Llama-3.1-8B-Instruct");
+    let batch = [
+        token_event(ada.org_id, endpoint, "t-1", input, alpha, 1200),
+        token_event(ada.org_id, endpoint, "t-2", output, alpha, 300),
+        bad,
+        token_event(ada.org_id, endpoint, "t-3", input, beta, 45),
+    ];
+    let reply = app
+        .post("/v1/usage/events", &data_plane, json!(batch))
+        .await;
+    let body = reply.ok(200);
+    assert_eq!(body["accepted"], 3, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(
+        (rejected.len(), rejected[0]["index"].as_u64()),
+        (1, Some(2))
+    );
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("input_tokens needs `<key uuid> <model>` as its dimension"),
+        "{body}"
+    );
+
+    let usage = format!("/v1/organizations/{}/usage?granularity=day", ada.org_id);
+    let report = app.get(&usage, &ada.session).await;
+    let rows: Vec<_> = report.ok(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["meter"].as_str().unwrap().to_owned(),
+                r["key_id"].as_str().unwrap().parse::<Uuid>().unwrap(),
+                r["model"].as_str().unwrap().to_owned(),
+                r["quantity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let model = "meta-llama/Llama-3.1-8B-Instruct".to_owned();
+    let mut expected = vec![
+        (
+            "input_tokens".to_owned(),
+            alpha,
+            model.clone(),
+            "1200".to_owned(),
+        ),
+        (
+            "input_tokens".to_owned(),
+            beta,
+            model.clone(),
+            "45".to_owned(),
+        ),
+        (
+            "output_tokens".to_owned(),
+            alpha,
+            model.clone(),
+            "300".to_owned(),
+        ),
+    ];
+    // Rows come by dimension, and the keys' uuids are ordered as made.
+    expected.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    assert_eq!(rows, expected);
+
+    let only_beta = app
+        .get(&format!("{usage}&key_id={beta}"), &ada.session)
+        .await;
+    let only_beta = only_beta.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(only_beta.len(), 1);
+    assert_eq!(only_beta[0]["quantity"], "45");
+
+    let lines = csv(
+        &app,
+        &ada,
+        &format!("{usage}&format=csv&meter=output_tokens"),
+    )
+    .await;
+    assert!(
+        lines[1].ends_with(&format!(
+            ",{endpoint},output_tokens,{alpha} {model},tokens,300,,1,{alpha},{model}"
+        )),
+        "{lines:?}"
     );
 }

@@ -455,9 +455,31 @@ async fn endpoints_plans_usage_by_hour_and_the_switcher_work_from_the_pages(pool
         .await;
     assert_eq!(status, 303);
 
+    // A key's tokens of this hour are charted apart, in millions.
+    let key = uuid::Uuid::now_v7();
+    let org: uuid::Uuid = home.trim_start_matches("/orgs/").parse().unwrap();
+    let hour =
+        chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::hours(1))
+            .unwrap();
+    sqlx::query(
+        "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity, events)
+         VALUES ($1, $1, 'input_tokens', $2, $3, 2500000, 1)",
+    )
+    .bind(org)
+    .bind(format!("{key} org/model"))
+    .bind(hour)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let (status, _, usage) = ada.get(&format!("{home}/usage?by=hour")).await;
     assert_eq!(status, 200);
     assert!(usage.contains("The last 48 hours, per hour."));
+    assert!(
+        usage.contains(&format!(
+            "Input tokens, key {key}: 1 points, highest 2.50 M tokens"
+        )),
+        "{usage}"
+    );
     // The period's cost so far, as the billing page totals it.
     let (_, _, billing) = ada.get(&format!("{home}/billing")).await;
     let total = billing

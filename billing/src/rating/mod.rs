@@ -10,20 +10,22 @@
 //! half away from zero once per line.
 //!
 //! One module per price model, each pure with its own table tests:
-//! [`flat`] (the base fee), [`per_unit`] (usage beyond the allowance) and
+//! [`flat`] (the base fee), [`per_unit`] (usage beyond the allowance),
+//! [`tokens`] (tokens per million by model, every key's summed) and
 //! [`credits`] (credit applied to the subtotal). This module splits the
 //! period into segments and puts an invoice together from their lines.
 
 mod credits;
 mod flat;
 mod per_unit;
+mod tokens;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use metering::Meter;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Plan};
+use crate::catalog::{Catalog, Plan, Price};
 use crate::period::Period;
 
 /// A plan in force over `[from, to)` within the period.
@@ -77,9 +79,11 @@ pub struct UsageTotal {
     /// `usage_hours().0` of the segment the rollups belong to.
     pub usage_from: DateTime<Utc>,
     pub meter: Meter,
+    /// For the token meters, `<key> <model>` as stored; a token line's
+    /// total is of a model, every key's summed.
     pub dimension: String,
     pub rows: i64,
-    /// Seconds for sums, value × seconds for gauges.
+    /// Seconds or tokens for sums, value × seconds for gauges.
     pub quantity: Decimal,
 }
 
@@ -175,25 +179,20 @@ pub fn rate(
     for segment in segments {
         lines.extend(flat::line(period, segment)?);
     }
+    let mut token_totals = Vec::new();
     for total in usage {
-        let segment = segments
-            .iter()
-            .find(|s| {
-                let (from, to) = s.usage_hours();
-                from == total.usage_from && from < to
-            })
-            .ok_or(RatingError::OutsideSegments(total.usage_from))?;
-        if !segment.plan.bills_usage {
+        let segment = segment_of(segments, total.usage_from)?;
+        if !bills(segment.plan, total.meter) {
             continue;
         }
-        let price = catalog
-            .price(total.meter, &total.dimension)
-            .ok_or_else(|| RatingError::NoPrice {
-                meter: total.meter,
-                dimension: total.dimension.clone(),
-            })?;
+        if total.meter.is_token() {
+            token_totals.push(total);
+            continue;
+        }
+        let price = price_of(catalog, total)?;
         lines.push(per_unit::line(period, segment, total, price)?);
     }
+    lines.extend(tokens::lines(catalog, period, segments, &token_totals)?);
     let subtotal_minor = checked_sum(lines.iter().map(|l| l.amount_minor))?;
     let applied = credits::applied(subtotal_minor, credits);
     let credits_minor = applied.iter().map(|&(_, amount)| amount).sum::<i64>();
@@ -208,6 +207,41 @@ pub fn rate(
         credits_minor,
         total_minor: subtotal_minor - credits_minor,
     })
+}
+
+/// Whether `plan` charges for `meter`: a plan that bills usage bills every
+/// meter but the inference ones its `inference_billing` leaves out.
+pub fn bills(plan: &Plan, meter: Meter) -> bool {
+    plan.bills_usage
+        && match meter {
+            Meter::GpuSeconds => plan.inference_billing.gpu_hours(),
+            Meter::InputTokens | Meter::OutputTokens => plan.inference_billing.tokens(),
+            Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount => true,
+        }
+}
+
+/// The segment whose usage hours begin at `usage_from`.
+fn segment_of<'s, 'c>(
+    segments: &'s [Segment<'c>],
+    usage_from: DateTime<Utc>,
+) -> Result<&'s Segment<'c>, RatingError> {
+    segments
+        .iter()
+        .find(|s| {
+            let (from, to) = s.usage_hours();
+            from == usage_from && from < to
+        })
+        .ok_or(RatingError::OutsideSegments(usage_from))
+}
+
+/// The catalog's price of a total's meter and dimension.
+fn price_of<'c>(catalog: &'c Catalog, total: &UsageTotal) -> Result<&'c Price, RatingError> {
+    catalog
+        .price(total.meter, &total.dimension)
+        .ok_or_else(|| RatingError::NoPrice {
+            meter: total.meter,
+            dimension: total.dimension.clone(),
+        })
 }
 
 fn checked_sum(values: impl Iterator<Item = i64>) -> Result<i64, RatingError> {

@@ -1,6 +1,6 @@
 //! Per-unit pricing: usage beyond the plan's included allowance, counted in
 //! the catalog's unit (GPU-hour, node-hour, GiB-month, million
-//! objects-month) at the catalog's price per unit.
+//! objects-month, million tokens) at the catalog's price per unit.
 
 use metering::Meter;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -19,6 +19,7 @@ pub(super) fn unit_size(meter: Meter, period: Period) -> Decimal {
         Meter::GpuSeconds | Meter::NodeSeconds => Decimal::from(3600),
         Meter::StorageBytes => Decimal::from(GIB) * month,
         Meter::ObjectCount => Decimal::from(1_000_000) * month,
+        Meter::InputTokens | Meter::OutputTokens => Decimal::from(super::tokens::PER_UNIT),
     }
 }
 
@@ -28,7 +29,13 @@ pub(super) fn allowance(plan: &Plan, meter: Meter, seconds: i64) -> Decimal {
         Meter::StorageBytes => {
             Decimal::from(plan.included_storage_gib) * Decimal::from(GIB) * Decimal::from(seconds)
         }
-        Meter::GpuSeconds | Meter::NodeSeconds | Meter::ObjectCount => Decimal::ZERO,
+        // A token allowance is shared by a segment's models: `tokens`
+        // hands it out.
+        Meter::GpuSeconds
+        | Meter::NodeSeconds
+        | Meter::ObjectCount
+        | Meter::InputTokens
+        | Meter::OutputTokens => Decimal::ZERO,
     }
 }
 
@@ -66,6 +73,17 @@ pub(super) fn line(
     price: &Price,
 ) -> Result<Line, RatingError> {
     let included = allowance(segment.plan, total.meter, segment.seconds());
+    line_beyond(period, segment, total, price, included)
+}
+
+/// The usage line of `total` beyond `included` (in the rollup unit).
+pub(super) fn line_beyond(
+    period: Period,
+    segment: &Segment<'_>,
+    total: &UsageTotal,
+    price: &Price,
+    included: Decimal,
+) -> Result<Line, RatingError> {
     let (quantity, amount_minor) = charge(
         total.quantity,
         included,
@@ -159,6 +177,8 @@ mod tests {
             ("starter", Meter::GpuSeconds, Decimal::ZERO),
             ("starter", Meter::NodeSeconds, Decimal::ZERO),
             ("starter", Meter::ObjectCount, Decimal::ZERO),
+            ("business", Meter::InputTokens, Decimal::ZERO),
+            ("business", Meter::OutputTokens, Decimal::ZERO),
         ];
         for (id, meter, included) in cases {
             assert_eq!(
@@ -178,6 +198,8 @@ mod tests {
             (Meter::NodeSeconds, Decimal::from(3600)),
             (Meter::StorageBytes, Decimal::from(GIB) * month),
             (Meter::ObjectCount, Decimal::from(1_000_000) * month),
+            (Meter::InputTokens, Decimal::from(1_000_000)),
+            (Meter::OutputTokens, Decimal::from(1_000_000)),
         ];
         for (meter, size) in cases {
             assert_eq!(unit_size(meter, nov()), size, "{meter}");

@@ -56,6 +56,13 @@ fn a_free_month_is_empty() {
 /// One generated rollup: hour index in the period, meter, dimension, value.
 type Rollup = (i64, Meter, &'static str, Decimal);
 
+/// Token dimensions: two keys, two models.
+const TOKEN_DIMENSIONS: [&str; 3] = [
+    "00000000-0000-0000-0000-000000000001 org/small",
+    "00000000-0000-0000-0000-000000000002 org/small",
+    "00000000-0000-0000-0000-000000000001 org/large",
+];
+
 fn rollup() -> impl Strategy<Value = Rollup> {
     let meter = prop_oneof![
         Just((Meter::NodeSeconds, "")),
@@ -63,16 +70,58 @@ fn rollup() -> impl Strategy<Value = Rollup> {
         Just((Meter::ObjectCount, "")),
         Just((Meter::GpuSeconds, "nvidia-l4")),
         Just((Meter::GpuSeconds, "nvidia-h100-80gb")),
+        (
+            prop_oneof![Just(Meter::InputTokens), Just(Meter::OutputTokens)],
+            prop::sample::select(&TOKEN_DIMENSIONS[..]),
+        ),
     ];
-    // Values up to 64 GiB held for an hour, with millisecond precision.
-    (0i64..720, meter, 0i64..(64 * GIB * 3_600_000))
-        .prop_map(|(hour, (m, d), v)| (hour, m, d, Decimal::new(v, 3)))
+    // Values up to 64 GiB held for an hour, with millisecond precision;
+    // tokens are whole, up to 25 billion an hour.
+    (0i64..720, meter, 0i64..(64 * GIB * 3_600_000)).prop_map(|(hour, (m, d), v)| {
+        let value = if m.is_token() {
+            Decimal::from(v / 10_000)
+        } else {
+            Decimal::new(v, 3)
+        };
+        (hour, m, d, value)
+    })
+}
+
+/// The plans a history is made of: the default catalog's, and business
+/// billing GPU-hours only or tokens only with tokens included.
+const PLANS: [&str; 5] = ["free", "starter", "business", "gpu-hours", "tokens"];
+
+fn plans() -> Catalog {
+    let mut catalog = catalog();
+    let business = plan(&catalog, "business").clone();
+    catalog.plans.push(Plan {
+        id: PlanId::from("gpu-hours".to_owned()),
+        inference_billing: crate::catalog::InferenceBilling::GpuHours,
+        ..business.clone()
+    });
+    catalog.plans.push(Plan {
+        id: PlanId::from("tokens".to_owned()),
+        inference_billing: crate::catalog::InferenceBilling::Tokens,
+        included_input_tokens: 50_000_000_000,
+        included_output_tokens: 7_000_000_000,
+        ..business
+    });
+    catalog
 }
 
 fn history() -> impl Strategy<Value = Vec<(usize, i64)>> {
     // Up to four plans; each change at a second of the month (the first
     // may start before it).
-    prop::collection::vec((0usize..3, 0i64..30 * 86_400), 1..5)
+    prop::collection::vec((0usize..PLANS.len(), 0i64..30 * 86_400), 1..5)
+}
+
+/// A rollup's dimension as its line names it: a token meter's model.
+fn priced_dimension(meter: Meter, dimension: &str) -> &str {
+    if meter.is_token() {
+        metering::tokens::model_of(dimension)
+    } else {
+        dimension
+    }
 }
 
 proptest! {
@@ -84,9 +133,9 @@ proptest! {
         rollups in prop::collection::vec(rollup(), 0..200),
         credits in prop::collection::vec(0i64..20_000, 0..3),
     ) {
-        let catalog = catalog();
+        let catalog = plans();
         let period = nov();
-        let ids = ["free", "starter", "business"];
+        let ids = PLANS;
         let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
         starts.sort_unstable();
         starts.dedup();
@@ -138,6 +187,7 @@ proptest! {
 
         // Each usage line is its rollups beyond the allowance, at the price.
         let mut rated = Decimal::ZERO;
+        let mut included: BTreeMap<(DateTime<Utc>, Meter), Decimal> = BTreeMap::new();
         for line in invoice.lines.iter().filter(|l| l.kind == LineKind::Usage) {
             let source = line.source.as_ref().unwrap();
             let price = catalog.price(source.meter, &source.dimension).unwrap();
@@ -152,12 +202,33 @@ proptest! {
             );
             let expected: Decimal = rollups
                 .iter()
-                .filter(|r| r.1 == source.meter && r.2 == source.dimension)
+                .filter(|r| r.1 == source.meter && priced_dimension(r.1, r.2) == source.dimension)
                 .filter(|r| { let t = at(r.0 * 3600); source.from <= t && t < source.to })
                 .map(|r| r.3)
                 .sum();
             prop_assert_eq!(source.quantity, expected);
             rated += source.quantity;
+            if source.meter.is_token() {
+                // A model's line sums its keys; its share of the allowance
+                // is never more than its tokens.
+                prop_assert!(source.included <= source.quantity);
+                *included.entry((source.from, source.meter)).or_default() += source.included;
+            }
+        }
+        // A segment's token allowance is handed out at most once.
+        for ((from, meter), handed) in included {
+            let segment = segments
+                .iter()
+                .find(|s| {
+                    let (f, t) = s.usage_hours();
+                    f == from && f < t
+                })
+                .unwrap();
+            let monthly = match meter {
+                Meter::InputTokens => segment.plan.included_input_tokens,
+                _ => segment.plan.included_output_tokens,
+            };
+            prop_assert!(handed <= Decimal::from(monthly));
         }
 
         // Nothing billed twice and nothing paid lost: the usage rated is
@@ -168,7 +239,7 @@ proptest! {
                 let t = at(r.0 * 3600);
                 segments.iter().any(|s| {
                     let (f, to) = s.usage_hours();
-                    s.plan.bills_usage && f <= t && t < to
+                    bills(s.plan, r.1) && f <= t && t < to
                 })
             })
             .map(|r| r.3)

@@ -143,7 +143,7 @@ fn constrain(doc: &mut Value) {
     let meters: Vec<&str> = Meter::ALL.iter().map(|m| m.as_str()).collect();
     // `check_return_urls`: the provider redirects only to web pages.
     let web_page = json!({ "pattern": "^https?://" });
-    let fields: [(&str, &str, Value); 14] = [
+    let fields: [(&str, &str, Value); 15] = [
         (
             "CreateClusterRequest",
             "name",
@@ -198,6 +198,7 @@ fn constrain(doc: &mut Value) {
             json!({ "pattern": text_pattern(100) }),
         ),
         ("AddMemberRequest", "role", json!({ "enum": names(&roles) })),
+        ("UsageRow", "meter", json!({ "enum": names(&meters) })),
         (
             "CreateApiKeyRequest",
             "scopes",

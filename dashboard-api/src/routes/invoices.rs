@@ -31,11 +31,13 @@ pub struct LineJson {
     pub plan: Option<String>,
     /// For usage lines: which rollups were rated.
     pub meter: Option<String>,
+    /// The GPU model; for token meters the model, every key's tokens of it
+    /// summed.
     pub dimension: Option<String>,
     pub usage_from: Option<DateTime<Utc>>,
     pub usage_to: Option<DateTime<Utc>>,
     pub rollup_rows: Option<i64>,
-    /// The rollups' sum (seconds, or value × seconds for gauges).
+    /// The rollups' sum (seconds or tokens, or value × seconds for gauges).
     #[schema(value_type = Option<String>)]
     pub rollup_quantity: Option<Decimal>,
     /// The plan's allowance over the same time, in the same unit.

@@ -139,8 +139,11 @@ pub struct UsageParams {
     pub granularity: Option<String>,
     /// Only this cluster or endpoint.
     pub resource_id: Option<Uuid>,
-    /// Only this meter: gpu_seconds, node_seconds, storage_bytes, object_count.
+    /// Only this meter: gpu_seconds, node_seconds, storage_bytes,
+    /// object_count, input_tokens, output_tokens.
     pub meter: Option<String>,
+    /// Only the tokens counted under this inference key.
+    pub key_id: Option<Uuid>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
@@ -151,13 +154,55 @@ pub struct UsageReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub granularity: String,
-    #[schema(value_type = Vec<Object>)]
-    pub data: Vec<report::ReportRow>,
+    pub data: Vec<UsageRow>,
+}
+
+/// One resource's usage of one meter and dimension in one bucket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageRow {
+    /// The hour or day the usage is of.
+    pub bucket: DateTime<Utc>,
+    /// The cluster or endpoint.
+    pub resource_id: Uuid,
+    pub meter: String,
+    /// `gpu_seconds`: the GPU model; token meters: `<key_id> <model>`;
+    /// empty for other meters.
+    pub dimension: String,
+    /// An exact decimal. Sums: the total. Gauges: the time integral, in
+    /// value × seconds.
+    pub quantity: String,
+    /// Gauges: the time-weighted average over the time a value was known.
+    pub average: Option<String>,
+    /// How many events were counted.
+    pub events: i64,
+    /// Token meters: the inference key the tokens were counted under.
+    pub key_id: Option<Uuid>,
+    /// Token meters: the model the endpoint served.
+    pub model: Option<String>,
+}
+
+impl From<report::ReportRow> for UsageRow {
+    fn from(row: report::ReportRow) -> Self {
+        UsageRow {
+            bucket: row.bucket,
+            resource_id: row.resource_id,
+            meter: row.meter,
+            dimension: row.dimension,
+            quantity: row.quantity,
+            average: row.average,
+            events: row.events,
+            key_id: row.key_id,
+            model: row.model,
+        }
+    }
 }
 
 /// An organization's usage by hour or day, per resource, meter and
 /// dimension. Sums are totals; gauges give their time integral and
-/// time-weighted average. `format=csv` answers `text/csv`.
+/// time-weighted average. Token meters (`input_tokens`, `output_tokens`)
+/// are per inference key and model: their rows carry `key_id` and `model`
+/// (null for other meters). `format=csv` answers `text/csv`, with `key_id`
+/// and `model` as its last columns.
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/usage", tag = "usage",
     params(("org_id" = Uuid, Path), UsageParams),
     responses(
@@ -219,6 +264,7 @@ pub async fn usage(
         granularity,
         resource_id: params.resource_id,
         meter,
+        key_id: params.key_id,
     };
     let rows = report::report(&mut conn, &query).await?;
     if csv {
@@ -238,7 +284,7 @@ pub async fn usage(
         from,
         to,
         granularity: params.granularity.unwrap_or_else(|| "hour".to_owned()),
-        data: rows,
+        data: rows.into_iter().map(UsageRow::from).collect(),
     })
     .into_response())
 }

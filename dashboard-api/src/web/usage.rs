@@ -1,4 +1,5 @@
-//! Usage as charts drawn on the server, by day or hour.
+//! Usage as charts drawn on the server, by day or hour: one chart per
+//! meter, and for the token meters one per meter and inference key.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,42 @@ fn chart_unit(meter: &str) -> (&'static str, f64, &'static str) {
         "gpu_seconds" => ("GPU-hours", 3600.0, "h"),
         "node_seconds" => ("Node-hours", 3600.0, "h"),
         "storage_bytes" => ("Stored data (average)", f64::from(1u32 << 30), "GiB"),
+        "input_tokens" => ("Input tokens", 1_000_000.0, "M tokens"),
+        "output_tokens" => ("Output tokens", 1_000_000.0, "M tokens"),
         _ => ("Objects (average)", 1.0, "objects"),
+    }
+}
+
+/// A chart: its meter, and the inference key for a token meter's.
+type ChartKey = (String, Option<Uuid>);
+
+/// The report's rows as chart series, per chart and bucket `label`: sums
+/// add up over resources (and models); gauges show their average.
+fn series(rows: &[report::ReportRow], label: &str) -> BTreeMap<ChartKey, BTreeMap<String, f64>> {
+    let mut series: BTreeMap<ChartKey, BTreeMap<String, f64>> = BTreeMap::new();
+    for row in rows {
+        let value = row
+            .average
+            .as_deref()
+            .unwrap_or(&row.quantity)
+            .parse::<f64>()
+            .unwrap_or(0.0);
+        let (_, per, _) = chart_unit(&row.meter);
+        *series
+            .entry((row.meter.clone(), row.key_id))
+            .or_default()
+            .entry(row.bucket.format(label).to_string())
+            .or_default() += value / per;
+    }
+    series
+}
+
+/// A chart's title: the meter's, and the key's for tokens.
+fn chart_title((meter, key): &ChartKey) -> String {
+    let (title, _, _) = chart_unit(meter);
+    match key {
+        Some(key) => format!("{title}, key {key}"),
+        None => title.to_owned(),
     }
 }
 
@@ -60,6 +96,7 @@ pub async fn usage(
         },
         resource_id: None,
         meter: None,
+        key_id: None,
     };
     let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
@@ -73,22 +110,7 @@ pub async fn usage(
         ),
         false => None,
     };
-    // Per meter, per day: sums add up; gauges show their average.
-    let mut series: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
-    for row in &rows {
-        let value = row
-            .average
-            .as_deref()
-            .unwrap_or(&row.quantity)
-            .parse::<f64>()
-            .unwrap_or(0.0);
-        let (_, per, _) = chart_unit(&row.meter);
-        *series
-            .entry(row.meter.clone())
-            .or_default()
-            .entry(row.bucket.format(label).to_string())
-            .or_default() += value / per;
-    }
+    let series = series(&rows, label);
     let body = html! {
         h1 { "Usage" }
         p {
@@ -107,9 +129,9 @@ pub async fn usage(
         }
         @if series.is_empty() { p { "No usage recorded yet." } }
         div class="charts" {
-            @for (meter, points) in &series {
-                @let (title, _, unit) = chart_unit(meter);
-                (chart::bars(title, unit, &points.iter().map(|(d, v)| (d.clone(), *v)).collect::<Vec<_>>()))
+            @for (chart, points) in &series {
+                @let (_, _, unit) = chart_unit(&chart.0);
+                (chart::bars(&chart_title(chart), unit, &points.iter().map(|(d, v)| (d.clone(), *v)).collect::<Vec<_>>()))
             }
         }
     };
@@ -117,4 +139,68 @@ pub async fn usage(
         StatusCode::OK,
         page("Usage", Some(&viewer), None, body),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn row(
+        meter: &str,
+        key: Option<u128>,
+        model: &str,
+        hour: u32,
+        quantity: &str,
+    ) -> report::ReportRow {
+        report::ReportRow {
+            bucket: Utc.with_ymd_and_hms(2026, 11, 25, hour, 0, 0).unwrap(),
+            resource_id: Uuid::from_u128(7),
+            meter: meter.into(),
+            dimension: String::new(),
+            quantity: quantity.into(),
+            average: None,
+            events: 1,
+            key_id: key.map(Uuid::from_u128),
+            model: key.map(|_| model.to_owned()),
+        }
+    }
+
+    #[test]
+    fn token_meters_are_charted_per_key_in_millions_and_models_add_up() {
+        let rows = [
+            row("gpu_seconds", None, "", 10, "7200"),
+            row("input_tokens", Some(1), "org/a", 10, "1500000"),
+            row("input_tokens", Some(1), "org/b", 10, "500000"),
+            row("input_tokens", Some(2), "org/a", 11, "250000"),
+            row("output_tokens", Some(1), "org/a", 10, "3000000"),
+        ];
+        let charts: Vec<_> = series(&rows, "%Hh")
+            .iter()
+            .map(|(chart, points)| {
+                let points: Vec<_> = points.iter().map(|(l, v)| (l.clone(), *v)).collect();
+                (chart_title(chart), points)
+            })
+            .collect();
+        let key = |n| Uuid::from_u128(n);
+        assert_eq!(
+            charts,
+            [
+                ("GPU-hours".to_owned(), vec![("10h".to_owned(), 2.0)]),
+                (
+                    format!("Input tokens, key {}", key(1)),
+                    vec![("10h".to_owned(), 2.0)]
+                ),
+                (
+                    format!("Input tokens, key {}", key(2)),
+                    vec![("11h".to_owned(), 0.25)]
+                ),
+                (
+                    format!("Output tokens, key {}", key(1)),
+                    vec![("10h".to_owned(), 3.0)]
+                ),
+            ]
+        );
+    }
 }
