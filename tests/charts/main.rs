@@ -181,7 +181,9 @@ fn validate(what: &str, objects: &[Value]) {
         .collect();
     let stream: String = builtin
         .iter()
-        .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
+        // JSON, which YAML reads as it is: serde_yaml writes strings such
+        // as `off` bare, which kubernetes-validate's YAML 1.1 reads as false.
+        .map(|o| format!("---\n{o}\n"))
         .collect();
     let mut child = Command::new("kubernetes-validate")
         .args(["--strict", "--kubernetes-version", KUBE_VERSION, "-"])
