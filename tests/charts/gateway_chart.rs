@@ -25,6 +25,14 @@ fn gateway_container(objects: &[Value]) -> &Value {
     gateway
 }
 
+/// The one element of a list.
+fn only(list: &Value) -> &Value {
+    match list.as_array().map(Vec::as_slice) {
+        Some([element]) => element,
+        _ => panic!("one element: {list}"),
+    }
+}
+
 /// The objects of the gateway's component.
 fn gateway_objects(objects: &[Value]) -> Vec<&Value> {
     objects
@@ -80,13 +88,7 @@ fn the_gateway_runs_two_replicas_on_separate_nodes_under_a_disruption_budget() {
     let pdb = one(&objects, "PodDisruptionBudget", "-gateway");
     assert_eq!(&pdb["spec"]["selector"], selector);
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
-    let [spread] = pod_spec(deployment)["topologySpreadConstraints"]
-        .as_array()
-        .unwrap()
-        .as_slice()
-    else {
-        panic!("one spread constraint: {deployment}")
-    };
+    let spread = only(&pod_spec(deployment)["topologySpreadConstraints"]);
     assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
     assert_eq!(spread["maxSkew"], 1);
     assert_eq!(spread["whenUnsatisfiable"], "DoNotSchedule");
@@ -157,17 +159,9 @@ fn the_gateway_reads_the_data_plane_token_from_the_existing_secret() {
         let objects = with_gateway(&extra);
         let deployment = one(&objects, "Deployment", "-gateway");
         let gateway = gateway_container(&objects);
-        let [volume] = pod_spec(deployment)["volumes"]
-            .as_array()
-            .unwrap()
-            .as_slice()
-        else {
-            panic!("one volume: {deployment}")
-        };
+        let volume = only(&pod_spec(deployment)["volumes"]);
         assert_eq!(volume["secret"]["secretName"], secret);
-        let [item] = volume["secret"]["items"].as_array().unwrap().as_slice() else {
-            panic!("one key: {volume}")
-        };
+        let item = only(&volume["secret"]["items"]);
         assert_eq!(item["key"], key);
         let mount = gateway["volumeMounts"]
             .as_array()
