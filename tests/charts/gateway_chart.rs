@@ -10,11 +10,16 @@ use crate::{OPERATOR, all_on, containers, env, name, of_kind, one, pod_spec, ren
 
 const CONTROL_PLANE_URL: &str = "gateway.controlPlaneUrl=https://qm.example.com";
 
-/// The chart rendered with the gateway on (and `extra` values).
-fn with_gateway(extra: &[&str]) -> Vec<Value> {
+/// Helm's arguments for the gateway on, and `extra`.
+fn gateway_on<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--set", "gateway.enabled=true", "--set", CONTROL_PLANE_URL];
     args.extend_from_slice(extra);
-    render(OPERATOR, &args)
+    args
+}
+
+/// The chart rendered with the gateway on (and `extra` values).
+fn with_gateway(extra: &[&str]) -> Vec<Value> {
+    render(OPERATOR, &gateway_on(extra))
 }
 
 fn gateway_container(objects: &[Value]) -> &Value {
@@ -277,17 +282,24 @@ fn the_gateway_service_serves_http_on_port_80_and_the_ingress_routes_to_it() {
         "gateway.service.type=ExternalName",
         "gateway.ingress.enabled=true",
     ] {
-        let output = template(
-            OPERATOR,
-            &[
-                "--set",
-                "gateway.enabled=true",
-                "--set",
-                CONTROL_PLANE_URL,
-                "--set",
-                refused,
-            ],
-        );
+        let output = template(OPERATOR, &gateway_on(&["--set", refused]));
         assert!(!output.status.success(), "rendered with {refused}");
+    }
+}
+
+#[test]
+fn a_misspelt_gateway_value_fails_the_render() {
+    for typo in [
+        "gateway.replica=3",
+        "gateway.service.ports=80",
+        "gateway.ingress.tls.secret=tls",
+        "gateway.existingSecret.namespace=other",
+    ] {
+        let output = template(OPERATOR, &gateway_on(&["--set", typo]));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("Additional property"),
+            "accepted `{typo}`: {stderr}"
+        );
     }
 }
