@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# The two images the Helm charts run, built from this workspace:
+# The three images the Helm charts run, built from this workspace:
 #
 #   docker build --target quartermaster -t ghcr.io/quartermaster/quartermaster:0.1.0 .
 #   docker build --target quartermaster-operator -t ghcr.io/quartermaster/quartermaster-operator:0.1.0 .
+#   docker build --target quartermaster-gateway -t ghcr.io/quartermaster/quartermaster-gateway:0.1.0 .
 #
 # Each runs its binary as its entrypoint (the charts pass only arguments),
 # as UID 65532 on distroless (glibc, CA certificates, nothing else). The
@@ -13,12 +14,13 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# One build for both binaries; the caches survive between builds.
+# One build for the three binaries; the caches survive between builds.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p quartermaster -p operator \
+    cargo build --release --locked -p quartermaster -p operator -p gateway \
     && mkdir -p /out \
-    && cp target/release/quartermaster target/release/quartermaster-operator /out/
+    && cp target/release/quartermaster target/release/quartermaster-operator \
+        target/release/quartermaster-gateway /out/
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS quartermaster
 COPY --from=build /out/quartermaster /usr/local/bin/quartermaster
@@ -33,3 +35,10 @@ USER 65532:65532
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/quartermaster-operator"]
 CMD ["run"]
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS quartermaster-gateway
+COPY --from=build /out/quartermaster-gateway /usr/local/bin/quartermaster-gateway
+USER 65532:65532
+# The OpenAI API, then metrics and /healthz.
+EXPOSE 8080 9090
+ENTRYPOINT ["/usr/local/bin/quartermaster-gateway"]

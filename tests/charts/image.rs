@@ -78,6 +78,7 @@ fn every_chart_image_is_a_dockerfile_stage_running_a_workspace_binary_as_the_cha
     let manifests = [
         ("quartermaster", "Cargo.toml"),
         ("operator", "operator/Cargo.toml"),
+        ("gateway", "gateway/Cargo.toml"),
     ];
     let built: Vec<String> = manifests
         .iter()
@@ -125,7 +126,10 @@ fn every_chart_image_is_a_dockerfile_stage_running_a_workspace_binary_as_the_cha
             }
         }
     }
-    assert!(seen >= 3, "the API, the operator and the collector");
+    assert!(
+        seen >= 4,
+        "the API, the operator, the collector and the gateway"
+    );
 }
 
 #[test]

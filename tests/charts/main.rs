@@ -8,6 +8,7 @@
 
 mod control_plane;
 mod crds;
+mod gateway_chart;
 mod image;
 mod inference_metrics;
 mod operator_chart;
@@ -181,7 +182,9 @@ fn validate(what: &str, objects: &[Value]) {
         .collect();
     let stream: String = builtin
         .iter()
-        .map(|o| format!("---\n{}", serde_yaml::to_string(o).unwrap()))
+        // JSON, which YAML reads as it is: serde_yaml writes strings such
+        // as `off` bare, which kubernetes-validate's YAML 1.1 reads as false.
+        .map(|o| format!("---\n{o}\n"))
         .collect();
     let mut child = Command::new("kubernetes-validate")
         .args(["--strict", "--kubernetes-version", KUBE_VERSION, "-"])
@@ -318,33 +321,34 @@ fn no_secret_value_is_rendered_only_references_to_secrets_created_beforehand() {
 }
 
 /// The ServiceMonitors (a CRD kubernetes-validate cannot check) scrape a
-/// port named `metrics` of a Service they select, in both charts.
+/// port named `metrics` of a Service they select, in both charts: each
+/// selects one Service.
 #[test]
 fn each_service_monitor_selects_a_service_with_a_metrics_port() {
     for chart in CHARTS {
         let objects = render(chart, &["-f", &all_on(chart)]);
-        let monitor = one(&objects, "ServiceMonitor", "");
-        assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
-        let selector = monitor["spec"]["selector"]["matchLabels"]
-            .as_object()
-            .unwrap();
-        let selected: Vec<_> = of_kind(&objects, "Service")
-            .into_iter()
-            .filter(|service| {
-                selector
-                    .iter()
-                    .all(|(k, v)| &service["metadata"]["labels"][k] == v)
-            })
-            .collect();
-        assert_eq!(
-            selected.len(),
-            1,
-            "{chart}: the ServiceMonitor selects {selected:?}"
-        );
-        let ports = selected[0]["spec"]["ports"].as_array().unwrap();
-        assert!(
-            ports.iter().any(|p| p["name"] == "metrics"),
-            "{chart}: {ports:?}"
-        );
+        let monitors = of_kind(&objects, "ServiceMonitor");
+        assert!(!monitors.is_empty(), "{chart}: no ServiceMonitor");
+        for monitor in monitors {
+            let which = format!("{chart}: ServiceMonitor {}", name(monitor));
+            assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+            let selector = monitor["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .unwrap();
+            let selected: Vec<_> = of_kind(&objects, "Service")
+                .into_iter()
+                .filter(|service| {
+                    selector
+                        .iter()
+                        .all(|(k, v)| &service["metadata"]["labels"][k] == v)
+                })
+                .collect();
+            assert_eq!(selected.len(), 1, "{which} selects {selected:?}");
+            let ports = selected[0]["spec"]["ports"].as_array().unwrap();
+            assert!(
+                ports.iter().any(|p| p["name"] == "metrics"),
+                "{which}: {ports:?}"
+            );
+        }
     }
 }

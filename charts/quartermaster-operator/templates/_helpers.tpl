@@ -36,9 +36,41 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: quartermaster
 {{- end }}
 
+{{/* An image reference, its tag defaulting to the appVersion. Called with (list $ .Values.<part>.image). */}}
+{{- define "qm-operator.imageRef" -}}
+{{- $image := index . 1 }}
+{{- $image.repository }}:{{ $image.tag | default (index . 0).Chart.AppVersion }}
+{{- end }}
+
 {{/* The operator's image: its pods, the collector and the backup Jobs it starts run it. */}}
 {{- define "qm-operator.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{ include "qm-operator.imageRef" (list . .Values.image) }}
+{{- end }}
+
+{{/*
+The data plane's token (`quartermaster dataplane add`), from a Secret created
+beforehand, mounted as a file: the collector reports usage with it, the
+gateway fetches keys and reports tokens with it. The env var, the mount and
+the volume; the volume is called with the part's existingSecret.
+*/}}
+{{- define "qm-operator.tokenEnv" -}}
+- name: QM_INGEST_TOKEN_FILE
+  value: /var/run/secrets/quartermaster/ingest-token
+{{- end }}
+
+{{- define "qm-operator.tokenMount" -}}
+- name: ingest-token
+  mountPath: /var/run/secrets/quartermaster
+  readOnly: true
+{{- end }}
+
+{{- define "qm-operator.tokenVolume" -}}
+- name: ingest-token
+  secret:
+    secretName: {{ .name }}
+    items:
+      - key: {{ .key }}
+        path: ingest-token
 {{- end }}
 
 {{/* Where spans go, and as which service. Called with (list $ "service name"). */}}
@@ -64,4 +96,86 @@ app.kubernetes.io/part-of: quartermaster
 
 {{- define "qm-operator.collectorName" -}}
 {{- printf "%s-collector" (include "qm-operator.fullname" . | trunc 53 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The gateway's objects: its Deployment, Service, ServiceAccount and ClusterRole. */}}
+{{- define "qm-operator.gatewayName" -}}
+{{- printf "%s-gateway" (include "qm-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+The namespace tenants' endpoints admit in front of their engines: the one
+named, else this release's when the gateway runs in it, else none.
+*/}}
+{{- define "qm-operator.gatewayNamespace" -}}
+{{- if .Values.networkPolicy.gatewayNamespace }}
+{{- .Values.networkPolicy.gatewayNamespace }}
+{{- else if .Values.gateway.enabled }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* The parts serving metrics, component: name; their metrics Services are <name>-metrics. */}}
+{{- define "qm-operator.metricsParts" -}}
+operator: {{ include "qm-operator.fullname" . }}
+{{- if .Values.gateway.enabled }}
+gateway: {{ include "qm-operator.gatewayName" . }}
+{{- end }}
+{{- end }}
+
+{{/* The label of the metrics Services, which the ServiceMonitors select. */}}
+{{- define "qm-operator.metricsLabel" -}}
+quartermaster.dev/metrics: "true"
+{{- end }}
+
+{{/* A pod template's metadata; called like qm-operator.selectorLabels. */}}
+{{- define "qm-operator.podMetadata" -}}
+labels:
+  {{- include "qm-operator.labels" . | nindent 2 }}
+  {{- with .ctx.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .ctx.Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* What every pod of the chart shares: pull secrets, its security context, the nodes it may run on. */}}
+{{- define "qm-operator.podDefaults" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+At most maxUnavailable pods of a part down in a drain, rendered with 2+
+replicas. Called with (dict "ctx" $ "component" "operator" "name" <name>
+"replicas" <n> "budget" <its podDisruptionBudget values>).
+*/}}
+{{- define "qm-operator.pdb" -}}
+{{- if and .budget.enabled (gt (int .replicas) 1) }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "qm-operator.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .budget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "qm-operator.selectorLabels" . | nindent 6 }}
+{{- end }}
 {{- end }}
