@@ -69,6 +69,14 @@ pub struct Plan {
     /// Catalogs published before it existed read as `false`.
     #[serde(default)]
     pub maintenance_windows: bool,
+    /// The most requests a minute one inference key may be allowed;
+    /// `None`: unlimited. Catalogs published before it read as unlimited.
+    #[serde(default)]
+    pub max_key_requests_per_minute: Option<u32>,
+    /// The most tokens (prompt and completion) a minute one inference key
+    /// may be allowed; `None`: unlimited.
+    #[serde(default)]
+    pub max_key_tokens_per_minute: Option<u32>,
 }
 
 impl Plan {
