@@ -248,6 +248,7 @@ impl TestApp {
             "subscriptions",
             "sessions",
             "api_keys",
+            "inference_keys",
             "vector_clusters",
             "inference_endpoints",
             "audit_log",

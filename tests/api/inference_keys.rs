@@ -1,0 +1,217 @@
+//! Inference keys through the REST API: created with the token shown once
+//! (never kept for replays), scoped to the organization, revoked; and the
+//! key set a data plane's gateway fetches with its own token, tagged so
+//! that an unchanged set costs a 304.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::helpers::{Auth, REGION, TestApp};
+
+async fn data_plane_token(app: &TestApp, data_plane: Uuid) -> Auth {
+    let mut conn = app.pool.acquire().await.unwrap();
+    let token = control_plane::data_planes::issue_ingest_token(&mut conn, data_plane)
+        .await
+        .unwrap();
+    Auth::Key(token)
+}
+
+async fn endpoint(app: &TestApp, org_id: Uuid, auth: &Auth, region: &str) -> String {
+    let created = app
+        .post(
+            &format!("/v1/organizations/{org_id}/endpoints"),
+            auth,
+            json!({
+                "name": "chat", "region": region,
+                "model_repository": "meta-llama/Llama-3.1-8B-Instruct",
+                "gpu_model": "nvidia-l4",
+            }),
+        )
+        .await;
+    created.ok(202)["id"].as_str().unwrap().to_owned()
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_key_is_shown_once_kept_in_its_organization_and_revoked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    let bob = app.signup("bob@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let chat = endpoint(&app, ada.org_id, &ada.session, REGION).await;
+    let keys = format!("/v1/organizations/{}/inference-keys", ada.org_id);
+
+    let body = json!({ "name": "bot", "endpoint_id": chat, "requests_per_minute": 60 });
+    let headers = [("idempotency-key", "make-bot-key")];
+    let created = app
+        .send(
+            Method::POST,
+            &keys,
+            &ada.session,
+            Some(body.clone()),
+            &headers,
+        )
+        .await;
+    let created = created.ok(201).clone();
+    assert_eq!(created["object"], "inference_key");
+    assert_eq!(created["endpoint_id"], json!(chat));
+    assert_eq!(created["requests_per_minute"], 60);
+    assert_eq!(created["tokens_per_minute"], Value::Null);
+    let token = created["token"].as_str().unwrap();
+    let prefix = created["prefix"].as_str().unwrap();
+    assert!(token.starts_with(&format!("qmi_{prefix}_")), "{token}");
+
+    // A replay answers the same key without its secret, which was never kept.
+    let replay = app
+        .send(Method::POST, &keys, &ada.session, Some(body), &headers)
+        .await;
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.ok(201)["id"], created["id"]);
+    assert_eq!(replay.body.get("token"), None);
+    let everything = app.stored_rows().await;
+    let stored = serde_json::to_string(&everything).unwrap();
+    assert!(!stored.contains(token), "the token is stored somewhere");
+
+    let one = format!("{keys}/{}", created["id"].as_str().unwrap());
+    assert_eq!(app.get(&one, &ada.session).await.ok(200)["name"], "bot");
+    assert_eq!(app.get(&one, &ada.session).await.body.get("token"), None);
+    let listed = app.get(&keys, &ada.session).await;
+    assert_eq!(listed.ok(200)["data"].as_array().unwrap().len(), 1);
+
+    // Bob sees neither Ada's organization nor her key through his own.
+    app.get(&keys, &bob.session).await.problem(404, "not-found");
+    let bobs_view = format!(
+        "/v1/organizations/{}/inference-keys/{}",
+        bob.org_id,
+        created["id"].as_str().unwrap()
+    );
+    app.get(&bobs_view, &bob.session)
+        .await
+        .problem(404, "not-found");
+    app.delete(&bobs_view, &bob.session)
+        .await
+        .problem(404, "not-found");
+
+    let revoked = app.delete(&one, &ada.session).await;
+    assert!(revoked.ok(200)["revoked_at"].is_string());
+
+    // Field errors together; the plan's cap as a plan limit.
+    let bad = app
+        .post(
+            &keys,
+            &ada.session,
+            json!({ "name": "", "endpoint_id": Uuid::nil(), "expires_at": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    let fields: Vec<&str> = bad.problem(422, "validation-failed")["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "expires_at", "endpoint_id"]);
+    let over = app
+        .post(
+            &keys,
+            &ada.session,
+            json!({ "name": "greedy", "tokens_per_minute": 1_000_000 }),
+        )
+        .await;
+    assert_eq!(
+        over.problem(403, "plan-limit-exceeded")["limit"],
+        "max_key_tokens_per_minute"
+    );
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let chat = endpoint(&app, ada.org_id, &ada.session, REGION).await;
+    let keys = format!("/v1/organizations/{}/inference-keys", ada.org_id);
+    let created = app
+        .post(&keys, &ada.session, json!({ "name": "bot" }))
+        .await;
+    let created = created.ok(201).clone();
+    let token = created["token"].as_str().unwrap();
+    let gateway = data_plane_token(&app, app.data_plane).await;
+
+    let first = app.get("/v1/data-plane/inference-keys", &gateway).await;
+    let set = first.ok(200);
+    assert_eq!(first.headers["content-type"], "application/json");
+    assert_eq!(set["keys"].as_array().unwrap().len(), 1);
+    let key = &set["keys"][0];
+    assert_eq!(key["id"], created["id"]);
+    assert_eq!(key["organization_id"], json!(ada.org_id));
+    assert_eq!(key["hash"], crds::gateway::key_hash(token));
+    assert_eq!(key["requests_per_minute"], 600, "the Starter cap");
+    assert_eq!(set["endpoints"][0]["id"], json!(chat));
+    assert_eq!(
+        set["endpoints"][0]["served_model"],
+        "meta-llama/Llama-3.1-8B-Instruct"
+    );
+    assert_eq!(set["refused"], json!([]));
+    let tag = first.headers["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.len() == 66, "{tag}");
+
+    let again = app
+        .send(
+            Method::GET,
+            "/v1/data-plane/inference-keys",
+            &gateway,
+            None,
+            &[("if-none-match", &tag)],
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.body, Value::Null, "no body");
+    assert_eq!(again.headers["etag"].to_str().unwrap(), tag);
+
+    app.delete(
+        &format!("{keys}/{}", created["id"].as_str().unwrap()),
+        &ada.session,
+    )
+    .await
+    .ok(200);
+    let after = app
+        .send(
+            Method::GET,
+            "/v1/data-plane/inference-keys",
+            &gateway,
+            None,
+            &[("if-none-match", &tag)],
+        )
+        .await;
+    assert_eq!(after.ok(200)["keys"], json!([]), "the revoked key is gone");
+    assert_ne!(after.headers["etag"].to_str().unwrap(), tag);
+
+    // Another data plane sees nothing of this one's.
+    let other = {
+        let mut conn = app.pool.acquire().await.unwrap();
+        control_plane::data_planes::ensure_simulated(&mut conn, "sim-other", "elsewhere")
+            .await
+            .unwrap()
+    };
+    app.post(&keys, &ada.session, json!({ "name": "second" }))
+        .await
+        .ok(201);
+    let theirs = data_plane_token(&app, other).await;
+    let set = app.get("/v1/data-plane/inference-keys", &theirs).await;
+    assert_eq!(
+        *set.ok(200),
+        json!({ "keys": [], "refused": [], "endpoints": [] })
+    );
+
+    for bad in [Auth::None, Auth::Key("qmdp_not-a-token".into())] {
+        let refused = app.get("/v1/data-plane/inference-keys", &bad).await;
+        assert_eq!(refused.status, 401, "{bad:?}");
+        assert_eq!(refused.headers["content-type"], "application/problem+json");
+    }
+    // A customer's own API key is no data plane's token.
+    let api_key = app.api_key(&ada).await;
+    app.get("/v1/data-plane/inference-keys", &api_key)
+        .await
+        .problem(401, "invalid-api-key");
+}
