@@ -1,13 +1,14 @@
 //! Inference keys through the REST API: created with the token shown once
 //! (never kept for replays), scoped to the organization, revoked; and the
 //! key set a data plane's gateway fetches with its own token, tagged so
-//! that an unchanged set costs a 304.
+//! that an unchanged set costs a 304; and the keys on an endpoint's page.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::forms::{Browser, csrf};
 use crate::helpers::{Auth, REGION, TestApp};
 
 async fn data_plane_token(app: &TestApp, data_plane: Uuid) -> Auth {
@@ -214,4 +215,106 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
     app.get("/v1/data-plane/inference-keys", &api_key)
         .await
         .problem(401, "invalid-api-key");
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn an_endpoint_page_makes_shows_once_and_revokes_its_keys_and_names_the_base_url(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, page) = ada.get(&home).await;
+    let token = csrf(&page);
+    let (status, _, _) = ada
+        .post(
+            &format!("{home}/billing/plan"),
+            &[("csrf", &token), ("plan", "starter")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let fields = [
+        ("csrf", token.as_str()),
+        ("name", "chat"),
+        ("region", REGION),
+        ("model_repository", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("model_revision", "main"),
+        ("gpu_model", "nvidia-l4"),
+    ];
+    let (status, _, _) = ada.post(&format!("{home}/endpoints"), &fields).await;
+    assert_eq!(status, 303);
+    let (_, _, list) = ada.get(&format!("{home}/endpoints")).await;
+    let link = list
+        .split("href=\"")
+        .map(|a| a.split('"').next().unwrap())
+        .find(|a| a.contains("/endpoints/"))
+        .unwrap()
+        .to_owned();
+
+    let (_, _, page) = ada.get(&link).await;
+    assert!(
+        page.contains("this region has no inference gateway yet"),
+        "{page}"
+    );
+    assert!(page.contains("No key may call this endpoint yet."));
+    let mut conn = app.pool.acquire().await.unwrap();
+    control_plane::data_planes::set_gateway_url(
+        &mut conn,
+        "sim-test",
+        Some("https://gw.example.com"),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let (_, _, page) = ada.get(&link).await;
+    assert!(
+        page.contains(r#"<code data-testid="base-url">https://gw.example.com/v1</code>"#),
+        "{page}"
+    );
+
+    let keys = format!("{link}/inference-keys");
+    let new_key = [
+        ("csrf", token.as_str()),
+        ("name", "bot"),
+        ("scope", "endpoint"),
+        ("expires_in_days", ""),
+        ("requests_per_minute", "10"),
+        ("tokens_per_minute", ""),
+    ];
+    let (status, _, made) = ada.post(&keys, &new_key).await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made
+        .split(r#"data-testid="new-inference-key">"#)
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("qmi_"), "{secret}");
+    let (_, _, page) = ada.get(&link).await;
+    assert!(page.contains("<td>bot</td>") && page.contains("this endpoint"));
+    assert!(!page.contains(&secret), "shown once");
+
+    let mut bad = new_key;
+    bad[1] = ("name", "wide");
+    bad[2] = ("scope", "all");
+    bad[3] = ("expires_in_days", "0");
+    let (status, _, refused) = ada.post(&keys, &bad).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.contains("expires_in_days"), "{refused}");
+
+    let revoke = page
+        .split("action=\"")
+        .map(|a| a.split('"').next().unwrap())
+        .find(|a| a.ends_with("/revoke"))
+        .unwrap()
+        .to_owned();
+    let (status, location, _) = ada.post(&revoke, &[("csrf", &token)]).await;
+    assert_eq!((status, location), (303, format!("{link}#inference-keys")));
+    let (_, _, page) = ada.get(&link).await;
+    assert!(
+        page.contains("No key may call this endpoint yet."),
+        "{page}"
+    );
 }
