@@ -9,7 +9,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::forms::{Browser, csrf};
-use crate::helpers::{Auth, REGION, TestApp};
+use crate::helpers::{Auth, REGION, Reply, TestApp};
+
+const KEY_SET: &str = crds::gateway::KEY_SET_PATH;
 
 async fn data_plane_token(app: &TestApp, data_plane: Uuid) -> Auth {
     let mut conn = app.pool.acquire().await.unwrap();
@@ -17,6 +19,13 @@ async fn data_plane_token(app: &TestApp, data_plane: Uuid) -> Auth {
         .await
         .unwrap();
     Auth::Key(token)
+}
+
+/// The key set, unless it is still the one tagged `tag`.
+async fn key_set_unless(app: &TestApp, gateway: &Auth, tag: &str) -> Reply {
+    let headers = [("if-none-match", tag)];
+    app.send(Method::GET, KEY_SET, gateway, None, &headers)
+        .await
 }
 
 async fn endpoint(app: &TestApp, org_id: Uuid, auth: &Auth, region: &str) -> String {
@@ -139,7 +148,7 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
     let token = created["token"].as_str().unwrap();
     let gateway = data_plane_token(&app, app.data_plane).await;
 
-    let first = app.get("/v1/data-plane/inference-keys", &gateway).await;
+    let first = app.get(KEY_SET, &gateway).await;
     let set = first.ok(200);
     assert_eq!(first.headers["content-type"], "application/json");
     assert_eq!(set["keys"].as_array().unwrap().len(), 1);
@@ -157,15 +166,7 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
     let tag = first.headers["etag"].to_str().unwrap().to_owned();
     assert!(tag.starts_with('"') && tag.len() == 66, "{tag}");
 
-    let again = app
-        .send(
-            Method::GET,
-            "/v1/data-plane/inference-keys",
-            &gateway,
-            None,
-            &[("if-none-match", &tag)],
-        )
-        .await;
+    let again = key_set_unless(&app, &gateway, &tag).await;
     assert_eq!(again.status, 304);
     assert_eq!(again.body, Value::Null, "no body");
     assert_eq!(again.headers["etag"].to_str().unwrap(), tag);
@@ -176,15 +177,7 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
     )
     .await
     .ok(200);
-    let after = app
-        .send(
-            Method::GET,
-            "/v1/data-plane/inference-keys",
-            &gateway,
-            None,
-            &[("if-none-match", &tag)],
-        )
-        .await;
+    let after = key_set_unless(&app, &gateway, &tag).await;
     assert_eq!(after.ok(200)["keys"], json!([]), "the revoked key is gone");
     assert_ne!(after.headers["etag"].to_str().unwrap(), tag);
 
@@ -199,20 +192,20 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
         .await
         .ok(201);
     let theirs = data_plane_token(&app, other).await;
-    let set = app.get("/v1/data-plane/inference-keys", &theirs).await;
+    let set = app.get(KEY_SET, &theirs).await;
     assert_eq!(
         *set.ok(200),
         json!({ "keys": [], "refused": [], "endpoints": [] })
     );
 
     for bad in [Auth::None, Auth::Key("qmdp_not-a-token".into())] {
-        let refused = app.get("/v1/data-plane/inference-keys", &bad).await;
+        let refused = app.get(KEY_SET, &bad).await;
         assert_eq!(refused.status, 401, "{bad:?}");
         assert_eq!(refused.headers["content-type"], "application/problem+json");
     }
     // A customer's own API key is no data plane's token.
     let api_key = app.api_key(&ada).await;
-    app.get("/v1/data-plane/inference-keys", &api_key)
+    app.get(KEY_SET, &api_key)
         .await
         .problem(401, "invalid-api-key");
 }

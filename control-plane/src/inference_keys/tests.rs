@@ -108,10 +108,8 @@ async fn a_key_is_stored_by_its_hash_and_seen_only_in_its_organization(pool: PgP
     ));
     let page = PageRequest::parse(None, None).unwrap();
     assert!(list(&mut conn, &bob, page).await.unwrap().data.is_empty());
-    assert_eq!(
-        list(&mut conn, &ada, page).await.unwrap().data,
-        [key.clone()]
-    );
+    let listed = list(&mut conn, &ada, page).await.unwrap().data;
+    assert_eq!(listed.iter().map(|k| k.id).collect::<Vec<_>>(), [key.id]);
 
     let revoked = revoke(&mut conn, &ada, key.id).await.unwrap();
     let at = revoked.revoked_at.unwrap();

@@ -13,7 +13,7 @@ use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
-use crate::schema::{computed, defaulted, required, schema, sensitive, string};
+use crate::schema::{computed, defaulted, required, schema, string};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -74,25 +74,9 @@ impl ApiResource for ApiKey {
                         "Permissions, such as `clusters:read`; at most the creating key's own. Left out: the API's default (`clusters:*`, `endpoints:*`, `usage:read`).",
                     ),
                 ),
-                (
-                    "prefix",
-                    computed(
-                        string(),
-                        "The public start of the token, to recognize the key by.",
-                    ),
-                ),
-                (
-                    "token",
-                    sensitive(computed(
-                        string(),
-                        "The secret, for `Authorization: Bearer`. Known only to the Terraform that created the key; null after import.",
-                    )),
-                ),
-                (
-                    "created_at",
-                    computed(string(), "When the key was created (RFC 3339)."),
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(shown_once::computed_attributes("The secret, for `Authorization: Bearer`.")),
         )
     }
 

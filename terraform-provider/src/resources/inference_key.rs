@@ -13,7 +13,7 @@ use crate::dto::{CreateInferenceKey, InferenceKey as InferenceKeyJson};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
-use crate::schema::{computed, number, optional, required, schema, sensitive, string};
+use crate::schema::{computed, number, optional, required, schema, string};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -120,25 +120,9 @@ impl ApiResource for InferenceKey {
                         "At most this many tokens a minute, within the plan's cap (the cap when left out).",
                     ),
                 ),
-                (
-                    "prefix",
-                    computed(
-                        string(),
-                        "The public start of the token, to recognize the key by.",
-                    ),
-                ),
-                (
-                    "token",
-                    sensitive(computed(
-                        string(),
-                        "The secret: an OpenAI client's API key. Known only to the Terraform that created the key; null after import.",
-                    )),
-                ),
-                (
-                    "created_at",
-                    computed(string(), "When the key was created (RFC 3339)."),
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(shown_once::computed_attributes("The secret: an OpenAI client's API key.")),
         )
     }
 

@@ -4,12 +4,14 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tf_provider::schema::Attribute;
 use uuid::Uuid;
 
 use super::Collection;
 use crate::dto::{ApiKey, Created, InferenceKey};
 use crate::error::Error;
 use crate::provider::Api;
+use crate::schema::{computed, sensitive, string};
 
 /// A key as the API answers it.
 pub trait Key: DeserializeOwned {
@@ -35,6 +37,33 @@ impl Key for InferenceKey {
     fn prefix(&self) -> &str {
         &self.prefix
     }
+}
+
+/// The attributes a key's creation tells: `prefix`, the secret `token`
+/// (described by `token_about`) and `created_at`.
+pub fn computed_attributes(token_about: &str) -> [(&'static str, Attribute); 3] {
+    [
+        (
+            "prefix",
+            computed(
+                string(),
+                "The public start of the token, to recognize the key by.",
+            ),
+        ),
+        (
+            "token",
+            sensitive(computed(
+                string(),
+                &format!(
+                    "{token_about} Known only to the Terraform that created the key; null after import."
+                ),
+            )),
+        ),
+        (
+            "created_at",
+            computed(string(), "When the key was created (RFC 3339)."),
+        ),
+    ]
 }
 
 /// Creates a `kind` (such as "API key") in `keys`: the key with its secret.
