@@ -579,7 +579,7 @@ async fn a_shrink_shows_what_moves_before_it_is_confirmed(pool: PgPool) {
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn an_inference_key_is_made_on_the_endpoint_page_shown_once_and_revoked(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
+    let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
     app.set_plan(ada.org_id, &ada.session, "starter").await;
     let created = app
@@ -591,15 +591,7 @@ async fn an_inference_key_is_made_on_the_endpoint_page_shown_once_and_revoked(po
         )
         .await;
     let endpoint = created.ok(202)["id"].as_str().unwrap().to_owned();
-    let mut conn = pool.acquire().await.unwrap();
-    control_plane::data_planes::set_gateway_url(
-        &mut conn,
-        "sim-test",
-        Some("https://gw.example.com"),
-    )
-    .await
-    .unwrap();
-    drop(conn);
+    app.set_gateway_url("https://gw.example.com").await;
 
     let driver = Driver::start().await;
     let browser = driver.browser("ada").await;

@@ -250,15 +250,7 @@ async fn an_endpoint_page_makes_shows_once_and_revokes_its_keys_and_names_the_ba
         "{page}"
     );
     assert!(page.contains("No key may call this endpoint yet."));
-    let mut conn = app.pool.acquire().await.unwrap();
-    control_plane::data_planes::set_gateway_url(
-        &mut conn,
-        "sim-test",
-        Some("https://gw.example.com"),
-    )
-    .await
-    .unwrap();
-    drop(conn);
+    app.set_gateway_url("https://gw.example.com").await;
     let (_, _, page) = ada.get(&link).await;
     assert!(
         page.contains(r#"<code data-testid="base-url">https://gw.example.com/v1</code>"#),
