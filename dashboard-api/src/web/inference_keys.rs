@@ -30,7 +30,7 @@ pub(super) fn section(
     let date = |t: Option<chrono::DateTime<Utc>>, none: &str| {
         t.map_or(none.to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
     };
-    let limit = |n: Option<u32>| n.map_or("plan's limit".to_owned(), |n| n.to_string());
+    let limit = |n: Option<u32>| n.map_or("the plan's cap".to_owned(), |n| n.to_string());
     html! {
         h2 id="inference-keys" { "Inference keys" }
         @if let Some(token) = token {
