@@ -64,8 +64,20 @@ enum DataplaneCommand {
         /// Register without first checking that the API server answers.
         #[arg(long)]
         no_check: bool,
+        /// Where its inference gateway answers customers, such as
+        /// https://inference.eu-west.example.com (clients add /v1).
+        #[arg(long)]
+        gateway_url: Option<String>,
         #[command(flatten)]
         backups: Box<BackupStorageArgs>,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// Set where a data plane's inference gateway answers, or clear it.
+    GatewayUrl {
+        name: String,
+        /// An http:// or https:// URL; left out, the data plane has none.
+        url: Option<String>,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
@@ -387,10 +399,15 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
             kubeconfig,
             region,
             no_check,
+            gateway_url,
             backups,
             database_url,
         } => {
             let storage = backups.storage()?;
+            let gateway_url = gateway_url
+                .as_deref()
+                .map(control_plane::data_planes::gateway_url)
+                .transpose()?;
             let text = std::fs::read_to_string(&kubeconfig)
                 .with_context(|| format!("reading {}", kubeconfig.display()))?;
             let client = control_plane::provisioner::kube_client(&text).await?;
@@ -423,14 +440,38 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
             if let Some(storage) = &storage {
                 control_plane::data_planes::set_backup_storage(&mut tx, id, storage).await?;
             }
+            if let Some(url) = &gateway_url {
+                control_plane::data_planes::set_gateway_url(&mut tx, &name, Some(url)).await?;
+            }
             tx.commit().await?;
             server::say(&format!("data plane `{name}` now serves region `{region}`"));
             if let Some(storage) = &storage {
                 server::say(&format!("  backups go to bucket `{}`", storage.bucket));
             }
+            if let Some(url) = &gateway_url {
+                server::say(&format!("  its inference gateway answers at {url}"));
+            }
             server::say(&format!(
                 "its usage collector's ingest token (shown once): {token}"
             ));
+            Ok(())
+        }
+        DataplaneCommand::GatewayUrl {
+            name,
+            url,
+            database_url,
+        } => {
+            let url = url
+                .as_deref()
+                .map(control_plane::data_planes::gateway_url)
+                .transpose()?;
+            let pool = server::connect(&database_url).await?;
+            let mut conn = pool.acquire().await?;
+            control_plane::data_planes::set_gateway_url(&mut conn, &name, url.as_deref()).await?;
+            server::say(&match url {
+                Some(url) => format!("data plane `{name}`'s inference gateway: {url}"),
+                None => format!("data plane `{name}` has no inference gateway"),
+            });
             Ok(())
         }
         DataplaneCommand::List { database_url } => {

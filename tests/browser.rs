@@ -576,3 +576,67 @@ async fn a_shrink_shows_what_moves_before_it_is_confirmed(pool: PgPool) {
     assert_eq!(changed.ok(200)["spec"]["nodes"], 2);
     browser.close().await.unwrap();
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn an_inference_key_is_made_on_the_endpoint_page_shown_once_and_revoked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let ada = app.signup("ada@example.com").await;
+    app.set_plan(ada.org_id, &ada.session, "starter").await;
+    let created = app
+        .post(
+            &format!("/v1/organizations/{}/endpoints", ada.org_id),
+            &ada.session,
+            json!({ "name": "chat", "region": helpers::REGION,
+                    "model_repository": "meta-llama/Llama-3.1-8B-Instruct", "gpu_model": "nvidia-l4" }),
+        )
+        .await;
+    let endpoint = created.ok(202)["id"].as_str().unwrap().to_owned();
+    app.set_gateway_url("https://gw.example.com").await;
+
+    let driver = Driver::start().await;
+    let browser = driver.browser("ada").await;
+    browser.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&browser, "input[name=email]", "ada@example.com").await;
+    fill(&browser, "input[name=password]", PASSWORD).await;
+    submit(&browser, "form button[type=submit]").await;
+    arrive(&browser, "/orgs/").await;
+    let page = format!("{}/orgs/{}/endpoints/{endpoint}", app.base, ada.org_id);
+    browser.goto(&page).await.unwrap();
+    assert!(text(&browser).await.contains("https://gw.example.com/v1"));
+    screenshot(&browser, "endpoint-keys").await;
+
+    let form = "form[action$='/inference-keys']";
+    fill(&browser, &format!("{form} input[name=name]"), "support bot").await;
+    fill(
+        &browser,
+        &format!("{form} input[name=requests_per_minute]"),
+        "60",
+    )
+    .await;
+    submit(&browser, &format!("{form} button[type=submit]")).await;
+    let token = browser
+        .wait()
+        .for_element(Locator::Css("[data-testid=new-inference-key]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(token.starts_with("qmi_"), "{token}");
+    screenshot(&browser, "endpoint-new-key").await;
+
+    browser.goto(&page).await.unwrap();
+    let shown = text(&browser).await;
+    assert!(
+        shown.contains("support bot") && !shown.contains(&token),
+        "{shown}"
+    );
+    submit(&browser, "form[action$='/revoke'] button").await;
+    arrive(&browser, "#inference-keys").await;
+    assert!(
+        text(&browser)
+            .await
+            .contains("No key may call this endpoint yet.")
+    );
+    browser.close().await.unwrap();
+}

@@ -310,6 +310,39 @@ async fn dataplane_add_registers_a_region_once(pool: PgPool) {
         String::from_utf8_lossy(&broken.stderr)
             .starts_with("quartermaster: the kubeconfig cannot be used")
     );
+
+    // Where its inference gateway answers: set, refused when not a URL,
+    // cleared.
+    let gateway = |args: &[&str]| {
+        let mut all = vec!["dataplane", "gateway-url", "eu-1"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database-url", &url]);
+        quartermaster(&all)
+    };
+    let stored = async || -> Option<String> {
+        sqlx::query_scalar("SELECT gateway_url FROM data_planes WHERE name = 'eu-1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let set = gateway(&["https://inference.eu.example.com/"]);
+    assert_eq!(
+        String::from_utf8_lossy(&set.stdout),
+        "data plane `eu-1`'s inference gateway: https://inference.eu.example.com\n"
+    );
+    assert_eq!(
+        stored().await.as_deref(),
+        Some("https://inference.eu.example.com")
+    );
+    let refused = gateway(&["inference.eu.example.com"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is not an http:// or https:// URL"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(gateway(&[]).status.success());
+    assert_eq!(stored().await, None);
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]

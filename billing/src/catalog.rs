@@ -79,6 +79,14 @@ pub struct Plan {
     /// Output tokens included per month, before any is billed.
     #[serde(default)]
     pub included_output_tokens: u64,
+    /// The most requests a minute one inference key may be allowed;
+    /// `None`: unlimited. Catalogs published before it read as unlimited.
+    #[serde(default)]
+    pub max_key_requests_per_minute: Option<u32>,
+    /// The most tokens (prompt and completion) a minute one inference key
+    /// may be allowed; `None`: unlimited.
+    #[serde(default)]
+    pub max_key_tokens_per_minute: Option<u32>,
 }
 
 /// Which of an endpoint's meters a plan that bills usage charges: the time

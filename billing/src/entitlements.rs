@@ -126,6 +126,64 @@ pub fn may_use_gpus(plan: &Plan, gpus: u32) -> Result<(), Denial> {
     Ok(())
 }
 
+/// An inference key's per-minute limits; `None`: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+}
+
+impl KeyLimits {
+    /// What a gateway enforces: each limit the key's own, at most the
+    /// plan's cap. A key left unlimited, or made before a downgrade, is
+    /// held to the plan in force without being changed.
+    pub fn capped_by(self, plan: &Plan) -> KeyLimits {
+        let cap = |own: Option<u32>, cap: Option<u32>| match (own, cap) {
+            (Some(own), Some(cap)) => Some(own.min(cap)),
+            (own, cap) => own.or(cap),
+        };
+        KeyLimits {
+            requests_per_minute: cap(self.requests_per_minute, plan.max_key_requests_per_minute),
+            tokens_per_minute: cap(self.tokens_per_minute, plan.max_key_tokens_per_minute),
+        }
+    }
+}
+
+/// May an inference key be given `limits`? Each at most the plan's cap.
+pub fn may_limit_inference_key(plan: &Plan, limits: KeyLimits) -> Result<(), Denial> {
+    let checks = [
+        (
+            limits.requests_per_minute,
+            plan.max_key_requests_per_minute,
+            "max_key_requests_per_minute",
+            "requests_per_minute",
+            "requests",
+        ),
+        (
+            limits.tokens_per_minute,
+            plan.max_key_tokens_per_minute,
+            "max_key_tokens_per_minute",
+            "tokens_per_minute",
+            "tokens",
+        ),
+    ];
+    for (asked, cap, limit, field, what) in checks {
+        if let (Some(asked), Some(cap)) = (asked, cap)
+            && asked > cap
+        {
+            return Err(Denial {
+                limit,
+                field: Some(field),
+                message: format!(
+                    "The {} plan allows an inference key up to {cap} {what} a minute; {asked} were requested.",
+                    plan.name
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A backup schedule as a plan limits it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackupRequest {

@@ -25,6 +25,6 @@ pub mod plan_history;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};
-pub use entitlements::{ClusterShape, Denial, Holdings};
+pub use entitlements::{ClusterShape, Denial, Holdings, KeyLimits};
 pub use error::{Error, Result};
 pub use period::Period;

@@ -41,6 +41,12 @@ pub enum Permission {
     ApiKeysRead,
     #[serde(rename = "api_keys:write")]
     ApiKeysWrite,
+    /// The credentials of calls to inference endpoints: not implied by
+    /// `endpoints:*`, since a key outlives the caller that made it.
+    #[serde(rename = "inference_keys:read")]
+    InferenceKeysRead,
+    #[serde(rename = "inference_keys:write")]
+    InferenceKeysWrite,
     #[serde(rename = "members:read")]
     MembersRead,
     #[serde(rename = "members:write")]
@@ -52,7 +58,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
@@ -60,6 +66,8 @@ impl Permission {
         Permission::UsageRead,
         Permission::ApiKeysRead,
         Permission::ApiKeysWrite,
+        Permission::InferenceKeysRead,
+        Permission::InferenceKeysWrite,
         Permission::MembersRead,
         Permission::MembersWrite,
         Permission::BillingRead,
@@ -75,6 +83,8 @@ impl Permission {
             Permission::UsageRead => "usage:read",
             Permission::ApiKeysRead => "api_keys:read",
             Permission::ApiKeysWrite => "api_keys:write",
+            Permission::InferenceKeysRead => "inference_keys:read",
+            Permission::InferenceKeysWrite => "inference_keys:write",
             Permission::MembersRead => "members:read",
             Permission::MembersWrite => "members:write",
             Permission::BillingRead => "billing:read",
@@ -122,6 +132,8 @@ impl Role {
                     | UsageRead
                     | ApiKeysRead
                     | ApiKeysWrite
+                    | InferenceKeysRead
+                    | InferenceKeysWrite
                     | MembersRead
                     | BillingRead
             ),

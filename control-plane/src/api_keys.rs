@@ -48,7 +48,7 @@ impl TryFrom<Vec<String>> for Scopes {
 
 /// The secret token of a new key: returned once, never stored.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+pub struct Token(pub(crate) String);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,13 +82,7 @@ pub const DEFAULT_SCOPES: [Permission; 5] = [
 impl NewApiKey {
     pub fn parse(name: &str, scopes: Option<Vec<String>>) -> Result<NewApiKey> {
         let mut errors = ValidationErrors::default();
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            errors.add(
-                "name",
-                "must be 1 to 100 characters, without control characters",
-            );
-        }
+        let name = errors.check("name", key_name(name)).unwrap_or_default();
         let scopes = match scopes {
             None => DEFAULT_SCOPES.to_vec(),
             Some(raw) if raw.is_empty() => {
@@ -112,7 +106,19 @@ impl NewApiKey {
     }
 }
 
-fn random_part(bytes: usize) -> String {
+/// A key's name (API or inference key), trimmed: 1 to 100 characters,
+/// without control characters.
+pub(crate) fn key_name(raw: &str) -> Result<&str, &'static str> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err("must be 1 to 100 characters, without control characters");
+    }
+    Ok(name)
+}
+
+/// `bytes` random bytes as URL-safe text without `-` or `_`, so that `_`
+/// can separate a token's parts.
+pub(crate) fn random_part(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf).replace(['-', '_'], "x")

@@ -115,6 +115,42 @@ pub async fn register_kubernetes(
     Ok(id)
 }
 
+/// Where a data plane's inference gateway answers customers: an
+/// `http(s)://` URL without trailing `/`, to which clients add `/v1`.
+pub fn gateway_url(raw: &str) -> Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match host {
+        Some(host)
+            if !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(url.to_owned())
+        }
+        _ => Err(Error::Validation(ValidationErrors::single(
+            "gateway_url",
+            format!("`{raw}` is not an http:// or https:// URL"),
+        ))),
+    }
+}
+
+/// Sets (or, with `None`, clears) where the gateway of the data plane
+/// named `name` answers; see [`gateway_url`].
+pub async fn set_gateway_url(conn: &mut PgConnection, name: &str, url: Option<&str>) -> Result<()> {
+    let url = url.map(gateway_url).transpose()?;
+    let updated = sqlx::query("UPDATE data_planes SET gateway_url = $2 WHERE name = $1")
+        .bind(name)
+        .bind(url)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Err(Error::not_found("data plane"));
+    }
+    Ok(())
+}
+
 pub async fn regions(conn: &mut PgConnection) -> Result<Vec<Region>> {
     Ok(sqlx::query_as(
         "SELECT region, kind = 'simulated' AS simulated FROM data_planes ORDER BY region",
@@ -201,4 +237,30 @@ pub async fn tenants(
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_url_is_http_without_a_trailing_slash() {
+        assert_eq!(
+            gateway_url(" https://inference.eu.example.com/ ").unwrap(),
+            "https://inference.eu.example.com"
+        );
+        assert_eq!(
+            gateway_url("http://10.0.0.7:8080").unwrap(),
+            "http://10.0.0.7:8080"
+        );
+        for bad in [
+            "",
+            "inference.example.com",
+            "https://",
+            "https://a b",
+            "ftp://x",
+        ] {
+            assert!(gateway_url(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Quartermaster's domain core.
 //!
-//! Organizations, users and their memberships, API keys, data planes, vector
-//! clusters with their desired spec, idempotency records, the audit log and
-//! the outbox. Every operation that touches an organization's data takes an
+//! Organizations, users and their memberships, API keys and inference
+//! keys, data planes, vector clusters with their desired spec, idempotency
+//! records, the audit log and the outbox. Every operation that touches an organization's data takes an
 //! [`access::OrgAccess`], which can only be obtained by proving membership or
 //! holding one of the organization's API keys: a query without its
 //! organization cannot be written by accident.
@@ -12,8 +12,8 @@
 //! one). This crate never speaks HTTP.
 //!
 //! Its SQL names only its own tables (those of accounts, organizations and
-//! subscriptions, API keys, data planes, clusters and endpoints, backups,
-//! invitations, audit, outbox, idempotency); billing's invoices, credits
+//! subscriptions, API keys, inference keys, data planes, clusters and
+//! endpoints, backups, invitations, audit, outbox, idempotency); billing's invoices, credits
 //! and plan history and metering's usage are reached through their crates'
 //! functions, each list asking for all its ids in one call.
 
@@ -29,6 +29,7 @@ pub mod db;
 pub mod endpoints;
 pub mod error;
 pub mod idempotency;
+pub mod inference_keys;
 pub mod invitations;
 pub mod mail;
 pub mod money;

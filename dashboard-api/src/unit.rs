@@ -156,6 +156,22 @@ impl Unit {
         self.answer(StatusCode::ACCEPTED, body).await
     }
 
+    /// As [`Unit::answer`], for an answer holding a secret shown this once
+    /// as its `field`: the copy kept for replays leaves it out.
+    pub async fn answer_secret_once<T: Serialize>(
+        self,
+        status: StatusCode,
+        body: &T,
+        field: &str,
+    ) -> Result<Response, ApiError> {
+        self.answer_redacted(status, body, |saved| {
+            if let Some(object) = saved.as_object_mut() {
+                object.remove(field);
+            }
+        })
+        .await
+    }
+
     /// As [`Unit::answer`], but the copy kept for replays is first passed
     /// through `redact`: secrets shown once are never stored.
     pub async fn answer_redacted<T: Serialize>(

@@ -222,13 +222,39 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
 }
 
-/// The answer to a creation: the key, and its secret this once. A replayed
-/// creation (same Idempotency-Key) has no `token`.
+/// The answer to a key's creation: the key, and its secret this once. A
+/// replayed creation (same Idempotency-Key) has no `token`.
 #[derive(Debug, Deserialize)]
-pub struct CreatedApiKey {
+pub struct Created<K> {
     #[serde(flatten)]
-    pub key: ApiKey,
+    pub key: K,
     pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateInferenceKey {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InferenceKey {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub endpoint_id: Option<Uuid>,
+    pub expires_at: Option<String>,
+    pub requests_per_minute: Option<i64>,
+    pub tokens_per_minute: Option<i64>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
 }
 
 /// `GET …/clusters/{id}/downscale-risk?nodes=N`, the parts a plan tells.

@@ -18,7 +18,8 @@ use crate::dto::{List, Organization};
 use crate::error::Error;
 use crate::resource::Managed;
 use crate::resources::{
-    ApiKey, BackupSchedule, InferenceEndpoint, MaintenanceWindow, OfCluster, VectorCluster,
+    ApiKey, BackupSchedule, InferenceEndpoint, InferenceKey, MaintenanceWindow, OfCluster,
+    VectorCluster,
 };
 use crate::schema::{number, optional, schema, sensitive, string};
 use crate::settings::{ProviderConfig, Settings};
@@ -178,6 +179,7 @@ impl Provider for QuartermasterProvider {
             "vector_cluster" => Managed::<VectorCluster>::new(shared.clone()),
             "inference_endpoint" => Managed::<InferenceEndpoint>::new(shared.clone()),
             "api_key" => Managed::<ApiKey>::new(shared.clone()),
+            "inference_key" => Managed::<InferenceKey>::new(shared.clone()),
             "backup_schedule" => Managed::<OfCluster<BackupSchedule>>::new(shared.clone()),
             "maintenance_window" => Managed::<OfCluster<MaintenanceWindow>>::new(shared.clone()),
         })

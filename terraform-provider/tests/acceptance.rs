@@ -405,3 +405,70 @@ async fn a_maintenance_window_below_business_is_refused_with_the_apis_reason() {
         "no window in the state"
     );
 }
+
+const INFERENCE_KEY: &str = r#"
+resource "quartermaster_inference_endpoint" "chat" {
+  name             = "chat"
+  region           = "local"
+  model_repository = "meta-llama/Llama-3.1-8B-Instruct"
+  gpu_model        = "nvidia-l4"
+}
+
+resource "quartermaster_inference_key" "bot" {
+  name                = "bot"
+  endpoint_id         = quartermaster_inference_endpoint.chat.id
+  expires_at          = "2099-01-01T01:00:00+01:00"
+  requests_per_minute = 60
+}
+
+output "inference_key" {
+  value     = quartermaster_inference_key.bot
+  sensitive = true
+}
+"#;
+
+#[tokio::test]
+async fn an_inference_key_is_made_once_replaced_on_any_change_and_revoked_by_destroy() {
+    let (_plane, ada, tf) = begin("starter").await;
+    tf.configure(INFERENCE_KEY);
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("2 added"), "{}", applied.stdout);
+    let key = tf.outputs().await["inference_key"].clone();
+    assert!(key["token"].as_str().unwrap().starts_with("qmi_"), "{key}");
+    assert_eq!(key["expires_at"], "2099-01-01T01:00:00+01:00", "as written");
+    let (status, listed) = ada
+        .get(&format!("inference-keys/{}", key["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["endpoint_id"], key["endpoint_id"]);
+    assert_eq!(listed["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(listed["requests_per_minute"], 60);
+    assert_eq!(listed["tokens_per_minute"], Value::Null);
+    tf.plan().await.expect(0);
+
+    tf.configure(&INFERENCE_KEY.replace("= 60", "= 30"));
+    let plan = tf.plan().await.expect(2);
+    assert!(plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    tf.apply().await.expect(0);
+    let replaced = tf.outputs().await["inference_key"].clone();
+    assert_ne!(replaced["id"], key["id"]);
+    assert_ne!(replaced["token"], key["token"]);
+    let (_, old) = ada
+        .get(&format!("inference-keys/{}", key["id"].as_str().unwrap()))
+        .await;
+    assert!(old["revoked_at"].is_string(), "replacing revokes: {old}");
+
+    tf.run(&["destroy", "-auto-approve", "-input=false", "-no-color"])
+        .await
+        .expect(0);
+    // Destroy revokes the key; the endpoint's removal then takes its keys.
+    let (_, keys) = ada.get("inference-keys").await;
+    assert!(
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["revoked_at"].is_string()),
+        "{keys}"
+    );
+}

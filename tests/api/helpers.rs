@@ -237,6 +237,14 @@ impl TestApp {
         .clone()
     }
 
+    /// Sets where the simulated data plane's inference gateway answers.
+    pub async fn set_gateway_url(&self, url: &str) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        control_plane::data_planes::set_gateway_url(&mut conn, "sim-test", Some(url))
+            .await
+            .unwrap();
+    }
+
     /// Every stored row of the tables a request could change, as JSON, so
     /// a test can assert that a refused request changed nothing at all.
     pub async fn stored_rows(&self) -> BTreeMap<&'static str, Value> {
@@ -248,6 +256,7 @@ impl TestApp {
             "subscriptions",
             "sessions",
             "api_keys",
+            "inference_keys",
             "vector_clusters",
             "inference_endpoints",
             "audit_log",

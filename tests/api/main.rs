@@ -16,6 +16,7 @@ mod endpoints;
 mod forms;
 mod helpers;
 mod idempotency;
+mod inference_keys;
 mod journey;
 mod localstripe;
 mod mail;

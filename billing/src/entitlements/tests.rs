@@ -266,3 +266,69 @@ fn only_business_proves_backups_by_test_restores() {
         );
     }
 }
+
+#[test]
+fn starter_caps_an_inference_keys_rate_and_business_does_not() {
+    let starter = plan("starter");
+    let within = KeyLimits {
+        requests_per_minute: Some(600),
+        tokens_per_minute: Some(200_000),
+    };
+    assert_eq!(may_limit_inference_key(&starter, within), Ok(()));
+    let denial = may_limit_inference_key(
+        &starter,
+        KeyLimits {
+            tokens_per_minute: Some(200_001),
+            ..within
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (denial.limit, denial.field),
+        ("max_key_tokens_per_minute", Some("tokens_per_minute"))
+    );
+    assert_eq!(
+        denial.message,
+        "The Starter plan allows an inference key up to 200000 tokens a minute; 200001 were requested."
+    );
+    let denial = may_limit_inference_key(
+        &starter,
+        KeyLimits {
+            requests_per_minute: Some(601),
+            ..within
+        },
+    )
+    .unwrap_err();
+    assert_eq!(denial.field, Some("requests_per_minute"));
+    let huge = KeyLimits {
+        requests_per_minute: Some(u32::MAX),
+        tokens_per_minute: Some(u32::MAX),
+    };
+    assert_eq!(may_limit_inference_key(&plan("business"), huge), Ok(()));
+}
+
+#[test]
+fn a_gateway_holds_a_key_to_the_plan_in_force() {
+    let starter = plan("starter");
+    let unlimited = KeyLimits::default();
+    assert_eq!(
+        unlimited.capped_by(&starter),
+        KeyLimits {
+            requests_per_minute: Some(600),
+            tokens_per_minute: Some(200_000),
+        }
+    );
+    let lower = KeyLimits {
+        requests_per_minute: Some(10),
+        tokens_per_minute: None,
+    };
+    assert_eq!(
+        lower.capped_by(&starter),
+        KeyLimits {
+            requests_per_minute: Some(10),
+            tokens_per_minute: Some(200_000),
+        }
+    );
+    assert_eq!(unlimited.capped_by(&plan("business")), unlimited);
+    assert_eq!(lower.capped_by(&plan("business")), lower);
+}

@@ -40,11 +40,22 @@ pub struct Endpoint {
     pub wake_requested_at: Option<DateTime<Utc>>,
     /// Why the endpoint is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
+    /// Where its data plane's inference gateway answers, if it has one.
+    pub gateway_url: Option<String>,
+}
+
+impl Endpoint {
+    /// The OpenAI-compatible base URL clients call it at, through its data
+    /// plane's gateway; `None` while the data plane has none.
+    pub fn base_url(&self) -> Option<String> {
+        self.gateway_url.as_ref().map(|url| format!("{url}/v1"))
+    }
 }
 
 impl resource::Managed for Endpoint {
     const KIND: Kind = Kind::Endpoint;
-    const COLUMNS: &'static str = "r.served_revision, r.ready_replicas, r.wake_requested_at";
+    const COLUMNS: &'static str =
+        "r.served_revision, r.ready_replicas, r.wake_requested_at, d.gateway_url";
     type Spec = InferenceEndpointSpec;
 
     fn id(&self) -> Uuid {

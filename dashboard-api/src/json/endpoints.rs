@@ -121,6 +121,10 @@ pub struct EndpointJson {
     pub region: String,
     /// Placed in a simulated data plane, which serves no traffic.
     pub simulated: bool,
+    /// The OpenAI-compatible base URL to call it at with an inference key
+    /// (its data plane's gateway, then `/v1`); `null` while the data plane
+    /// has no gateway.
+    pub base_url: Option<String>,
     pub spec: EndpointSpecJson,
     pub status: EndpointStatusJson,
     pub created_at: DateTime<Utc>,
@@ -161,6 +165,7 @@ pub struct EndpointStatusJson {
 
 impl From<Endpoint> for EndpointJson {
     fn from(e: Endpoint) -> Self {
+        let base_url = e.base_url();
         let spec = e.spec;
         EndpointJson {
             object: "inference_endpoint",
@@ -168,6 +173,7 @@ impl From<Endpoint> for EndpointJson {
             name: e.name,
             region: e.region,
             simulated: e.simulated,
+            base_url,
             spec: EndpointSpecJson {
                 model_repository: spec.model.as_ref().map(|m| m.repository.clone()),
                 model_revision: spec.model.as_ref().map(|m| m.revision.clone()),

@@ -5,10 +5,12 @@
 mod accounts;
 mod clusters;
 mod endpoints;
+mod inference_keys;
 
 pub use accounts::*;
 pub use clusters::*;
 pub use endpoints::*;
+pub use inference_keys::*;
 
 use control_plane::data_planes::Region;
 use control_plane::page::Page;

@@ -33,12 +33,8 @@ pub async fn create(
         key: key.into(),
         token: token.expose().to_owned(),
     };
-    unit.answer_redacted(StatusCode::CREATED, &body, |saved| {
-        if let Some(object) = saved.as_object_mut() {
-            object.remove("token");
-        }
-    })
-    .await
+    unit.answer_secret_once(StatusCode::CREATED, &body, "token")
+        .await
 }
 
 /// Lists the organization's API keys, revoked ones included.

@@ -143,7 +143,9 @@ fn constrain(doc: &mut Value) {
     let meters: Vec<&str> = Meter::ALL.iter().map(|m| m.as_str()).collect();
     // `check_return_urls`: the provider redirects only to web pages.
     let web_page = json!({ "pattern": "^https?://" });
-    let fields: [(&str, &str, Value); 15] = [
+    // `inference_keys::LIMITS`: a per-minute limit is stored as `integer`.
+    let per_minute = json!({ "minimum": 1, "maximum": i32::MAX });
+    let fields: [(&str, &str, Value); 18] = [
         (
             "CreateClusterRequest",
             "name",
@@ -197,6 +199,17 @@ fn constrain(doc: &mut Value) {
             "name",
             json!({ "pattern": text_pattern(100) }),
         ),
+        (
+            "CreateInferenceKeyRequest",
+            "name",
+            json!({ "pattern": text_pattern(100) }),
+        ),
+        (
+            "CreateInferenceKeyRequest",
+            "requests_per_minute",
+            per_minute.clone(),
+        ),
+        ("CreateInferenceKeyRequest", "tokens_per_minute", per_minute),
         ("AddMemberRequest", "role", json!({ "enum": names(&roles) })),
         ("UsageRow", "meter", json!({ "enum": names(&meters) })),
         (

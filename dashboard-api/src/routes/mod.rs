@@ -11,6 +11,7 @@ mod clusters;
 mod contract;
 mod endpoints;
 mod health;
+mod inference_keys;
 mod invoices;
 mod maintenance;
 mod organizations;
@@ -94,6 +95,9 @@ fn api() -> OpenApiRouter<AppState> {
             endpoints::delete
         ))
         .routes(routes!(endpoints::wake))
+        .routes(routes!(inference_keys::list, inference_keys::create))
+        .routes(routes!(inference_keys::get, inference_keys::revoke))
+        .routes(routes!(inference_keys::key_set))
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
         .routes(routes!(backups::set_policy, backups::clear_policy))

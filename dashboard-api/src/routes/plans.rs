@@ -34,6 +34,12 @@ pub struct PlanJson {
     pub backups: &'static str,
     /// Clusters may hold upgrades to a maintenance window.
     pub maintenance_windows: bool,
+    /// The most requests a minute an inference key may make; `null` when
+    /// unlimited.
+    pub max_key_requests_per_minute: Option<u32>,
+    /// The most tokens a minute an inference key may use; `null` when
+    /// unlimited.
+    pub max_key_tokens_per_minute: Option<u32>,
 }
 
 impl PlanJson {
@@ -56,6 +62,8 @@ impl PlanJson {
                 BackupEntitlement::Scheduled => "scheduled",
             },
             maintenance_windows: plan.maintenance_windows,
+            max_key_requests_per_minute: plan.max_key_requests_per_minute,
+            max_key_tokens_per_minute: plan.max_key_tokens_per_minute,
         }
     }
 }

@@ -5,14 +5,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use control_plane::endpoints;
 use control_plane::page::PageRequest;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::common::{
     Choices, Confirmed, conditions, confirmed, delete_form, heading, new_resource_choices,
     phase_cell, region_row,
 };
+use super::inference_keys;
 use super::layout::page;
 use super::{CsrfForm, OrgPage, PageError, render};
 use crate::state::AppState;
@@ -119,7 +121,20 @@ pub async fn endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await?;
-    let e = endpoints::get(&mut conn, &visit.access, endpoint_id).await?;
+    let page = endpoint_page(&mut conn, &visit, org_id, endpoint_id, None).await?;
+    Ok(render(StatusCode::OK, page))
+}
+
+/// An endpoint's page, with `token` when an inference key was just made.
+pub(super) async fn endpoint_page(
+    conn: &mut PgConnection,
+    visit: &OrgPage,
+    org_id: Uuid,
+    endpoint_id: Uuid,
+    token: Option<&str>,
+) -> Result<Markup, PageError> {
+    let e = endpoints::get(conn, &visit.access, endpoint_id).await?;
+    let keys = inference_keys::listed(conn, visit, endpoint_id).await?;
     let listed = e.conditions.as_array().cloned().unwrap_or_default();
     let base = format!("/orgs/{org_id}/endpoints/{}", e.id);
     let body = html! {
@@ -131,9 +146,16 @@ pub async fn endpoint(
                 tr { th { "GPUs" } td { (e.spec.gpu.count) " × " (e.spec.gpu.model) " per replica" } }
                 tr { th { "Replicas" } td { (e.ready_replicas) " ready; " (e.spec.replicas.min) " to " (e.spec.replicas.max) } }
                 tr { th { "Endpoint" } td { code { (e.endpoint.as_deref().unwrap_or("(not yet)")) } } }
+                tr { th { "Base URL" } td { @match e.base_url() {
+                    Some(url) => code data-testid="base-url" { (url) },
+                    None => "(this region has no inference gateway yet)",
+                } } }
             }
         }
         (conditions(&listed))
+        @if let Some(keys) = &keys {
+            (inference_keys::section(visit, &base, keys, token))
+        }
         form method="post" action={ (base) "/wake" } {
             input type="hidden" name="csrf" value=(visit.session.csrf);
             button type="submit" { "Wake" }
@@ -145,10 +167,7 @@ pub async fn endpoint(
             "I understand the endpoint will be deleted",
         ))
     };
-    Ok(render(
-        StatusCode::OK,
-        page(&e.name, Some(&visit.viewer), None, body),
-    ))
+    Ok(page(&e.name, Some(&visit.viewer), None, body))
 }
 
 pub async fn wake_endpoint(

@@ -21,6 +21,7 @@ mod common;
 mod endpoints;
 mod error;
 mod extract;
+mod inference_keys;
 mod keys;
 mod layout;
 mod members;
@@ -93,6 +94,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/endpoints/{endpoint_id}/delete",
             post(endpoints::delete_endpoint),
+        )
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}/inference-keys",
+            post(inference_keys::create),
+        )
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}/inference-keys/{key_id}/revoke",
+            post(inference_keys::revoke),
         )
         .route("/orgs/{org_id}/invitations", post(members::invite))
         .route(

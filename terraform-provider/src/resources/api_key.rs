@@ -1,6 +1,5 @@
-//! `quartermaster_api_key`: an organization API key. The API shows its
-//! secret once, at creation, so the state keeps it from then on; an
-//! imported key has none. Nothing changes in place: a change makes a new key.
+//! `quartermaster_api_key`: an organization API key. Its secret is shown
+//! once and nothing changes in place (`shown_once`).
 
 use std::collections::BTreeSet;
 
@@ -9,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use tf_provider::schema::{AttributeType, Schema};
 use tf_provider::value::Value;
 
-use super::{Collection, known, parse_id, unknown_if_null};
-use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey, CreatedApiKey};
+use super::{Collection, known, parse_id, shown_once, unknown_if_null};
+use crate::dto::{ApiKey as ApiKeyJson, CreateApiKey};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::resource::{ApiResource, Observed};
-use crate::schema::{computed, defaulted, required, schema, sensitive, string};
+use crate::schema::{computed, defaulted, required, schema, string};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -75,25 +74,9 @@ impl ApiResource for ApiKey {
                         "Permissions, such as `clusters:read`; at most the creating key's own. Left out: the API's default (`clusters:*`, `endpoints:*`, `usage:read`).",
                     ),
                 ),
-                (
-                    "prefix",
-                    computed(
-                        string(),
-                        "The public start of the token, to recognize the key by.",
-                    ),
-                ),
-                (
-                    "token",
-                    sensitive(computed(
-                        string(),
-                        "The secret, for `Authorization: Bearer`. Known only to the Terraform that created the key; null after import.",
-                    )),
-                ),
-                (
-                    "created_at",
-                    computed(string(), "When the key was created (RFC 3339)."),
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(shown_once::computed_attributes("The secret, for `Authorization: Bearer`.")),
         )
     }
 
@@ -126,22 +109,9 @@ impl ApiResource for ApiKey {
 
     async fn create(api: &Api, planned: &State) -> Result<Observed<State>, Error> {
         let body = create_request(planned);
-        let created: CreatedApiKey = KEYS.create(api, &body).await?;
-        let Some(token) = created.token else {
-            // Only a replay answers without the secret: the first answer,
-            // the one that had it, was lost. A key nobody can use is revoked.
-            KEYS.delete(api, Some(&created.key.id.to_string())).await?;
-            return Err(Error::Failed {
-                what: format!("API key {}", created.key.prefix),
-                phase: "revoked".into(),
-                reason: "the answer carrying its secret was lost in transit, so it was revoked; apply again".into(),
-            });
-        };
-        observed(created.key, Value::Value(token)).ok_or_else(|| Error::Failed {
-            what: format!("API key {}", body.name),
-            phase: "revoked".into(),
-            reason: "it was revoked as soon as it was created".into(),
-        })
+        let (key, token) = shown_once::create(api, &KEYS, Self::KIND, &body).await?;
+        observed(key, Value::Value(token))
+            .ok_or_else(|| shown_once::revoked_at_once(Self::KIND, &body.name))
     }
 
     async fn read(api: &Api, state: &State) -> Result<Option<Observed<State>>, Error> {
@@ -156,9 +126,7 @@ impl ApiResource for ApiKey {
         _prior: &State,
         _planned: &State,
     ) -> Result<Observed<State>, Error> {
-        Err(Error::Config(
-            "an API key cannot change in place; Terraform replaces it".into(),
-        ))
+        Err(shown_once::unchangeable("an API key"))
     }
 
     async fn delete(api: &Api, state: &State) -> Result<(), Error> {

@@ -6,7 +6,9 @@ mod api_key;
 mod backup_schedule;
 mod cluster_part;
 mod inference_endpoint;
+mod inference_key;
 mod maintenance_window;
+mod shown_once;
 mod shrink;
 mod vector_cluster;
 
@@ -14,6 +16,7 @@ pub use api_key::ApiKey;
 pub use backup_schedule::BackupSchedule;
 pub use cluster_part::{ClusterPart, OfCluster, PartState};
 pub use inference_endpoint::InferenceEndpoint;
+pub use inference_key::InferenceKey;
 pub use maintenance_window::MaintenanceWindow;
 pub use vector_cluster::VectorCluster;
 

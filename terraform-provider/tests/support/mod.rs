@@ -126,6 +126,8 @@ impl ControlPlane {
             "endpoints:write",
             "api_keys:read",
             "api_keys:write",
+            "inference_keys:read",
+            "inference_keys:write",
         ];
         let key: Value = as_owner(
             Method::POST,
