@@ -49,6 +49,9 @@ enum Command {
         metrics_listen: Option<SocketAddr>,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// Where the simulated data plane's inference gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        gateway_listen: SocketAddr,
     },
 }
 
@@ -277,7 +280,7 @@ impl Cli {
                     public_url: args.public_url,
                     secure_cookies: !args.insecure_cookies,
                     catalog,
-                    simulated_region: None,
+                    simulated: None,
                     payments: args.stripe.payments()?,
                     grace: args.stripe.grace(),
                     mailer: args.mail.mailer()?,
@@ -310,6 +313,7 @@ impl Cli {
                 listen,
                 metrics_listen,
                 database_url,
+                gateway_listen,
             } => {
                 // Held until the server stops; dropping it stops PostgreSQL.
                 let (_local, url) = match database_url {
@@ -327,7 +331,10 @@ impl Cli {
                     public_url: None,
                     secure_cookies: false,
                     catalog: billing::Catalog::default_catalog()?,
-                    simulated_region: Some("local"),
+                    simulated: Some(server::Simulated {
+                        region: "local",
+                        gateway_listen,
+                    }),
                     payments: None,
                     grace: billing::dunning::DEFAULT_GRACE,
                     mailer: None,

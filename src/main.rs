@@ -2,6 +2,7 @@
 //! reads configuration and wires the crates together; nothing more.
 
 mod cli;
+mod dev_gateway;
 mod local_postgres;
 mod server;
 

@@ -10,6 +10,8 @@ use dashboard_api::{AppState, Config};
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
+use crate::dev_gateway;
+
 #[derive(Debug)]
 pub struct Options {
     pub listen: SocketAddr,
@@ -18,14 +20,25 @@ pub struct Options {
     pub public_url: Option<String>,
     pub secure_cookies: bool,
     pub catalog: billing::Catalog,
-    /// Register a simulated data plane for this region (for `dev`).
-    pub simulated_region: Option<&'static str>,
+    /// Run a simulated data plane, with its inference gateway (for `dev`).
+    pub simulated: Option<Simulated>,
     pub payments: Option<dashboard_api::Payments>,
     /// How long an invoice may stay unpaid past due before suspension.
     pub grace: chrono::Duration,
     /// Sends invitations by email; `None`: links are only shown.
     pub mailer: Option<std::sync::Arc<dyn control_plane::mail::Mailer>>,
 }
+
+/// The simulated data plane of `dev`.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulated {
+    pub region: &'static str,
+    /// Where its inference gateway listens.
+    pub gateway_listen: SocketAddr,
+}
+
+/// The simulated data plane's name.
+const SIMULATED: &str = "simulated-local";
 
 /// A line for the person at the terminal.
 pub fn say(line: &str) {
@@ -43,10 +56,19 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     control_plane::db::migrate(&pool)
         .await
         .context("applying migrations")?;
-    if let Some(region) = options.simulated_region {
-        let mut conn = pool.acquire().await?;
-        control_plane::data_planes::ensure_simulated(&mut conn, "simulated-local", region).await?;
-    }
+    let simulated_plane = match options.simulated {
+        Some(simulated) => {
+            let mut conn = pool.acquire().await?;
+            let id = control_plane::data_planes::ensure_simulated(
+                &mut conn,
+                SIMULATED,
+                simulated.region,
+            )
+            .await?;
+            Some((id, simulated))
+        }
+        None => None,
+    };
     let provisioner = control_plane::provisioner::Provisioner::new(
         pool.clone(),
         control_plane::provisioner::SIMULATED_DELAY,
@@ -97,6 +119,22 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
             std::time::Duration::from_secs(5),
         ))
     });
+    let gateway = match simulated_plane {
+        Some((id, simulated)) => {
+            let at = dev_gateway::start(
+                state.db.clone(),
+                id,
+                format!("http://{address}"),
+                simulated.gateway_listen,
+            )
+            .await?;
+            let mut conn = state.db.acquire().await?;
+            let url = format!("http://{at}");
+            control_plane::data_planes::set_gateway_url(&mut conn, SIMULATED, Some(&url)).await?;
+            Some(at)
+        }
+        None => None,
+    };
     let app = dashboard_api::router(state);
     say(&format!("Quartermaster API listening on http://{address}"));
     say(&format!(
@@ -111,8 +149,11 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     if !payments_on {
         say("  Payments: off (set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to collect them)");
     }
-    if options.simulated_region.is_some() {
+    if let Some(gateway) = gateway {
         say("  Data plane: simulated (region `local`); clusters there serve no traffic");
+        say(&format!(
+            "  Inference gateway: http://{gateway}/v1 (OpenAI API, in front of vLLM stand-ins)"
+        ));
         say(&format!(
             "  Try: curl -i -H 'content-type: application/json' \
              -d '{{\"email\":\"you@example.com\",\"password\":\"a long password\"}}' \

@@ -14,6 +14,7 @@ use gateway::keys::KeyStore;
 use gateway::pods::Pods;
 use gateway::{Gateway, router};
 use prometheus_client::registry::Registry;
+use tokio::signal::unix::{SignalKind, signal};
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
@@ -128,11 +129,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = stop_rx.await;
         },
     ));
+    // Kubernetes stops a pod with SIGTERM: finish the requests in flight,
+    // then report every minute left, so that no served token goes unbilled.
+    let mut terminate = signal(SignalKind::terminate())?;
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!(listen = %cli.listen, "serving the OpenAI API");
     axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         })
         .await?;
     // Served requests are all counted now: report every minute left.

@@ -92,7 +92,7 @@ async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<Utc>)]) {
         .unwrap();
 }
 
-async fn close_period(pool: &PgPool, period: Period) -> close::CloseReport {
+pub(crate) async fn close_period(pool: &PgPool, period: Period) -> close::CloseReport {
     let published = catalog_store::current(&mut pool.acquire().await.unwrap())
         .await
         .unwrap()
@@ -122,13 +122,13 @@ async fn worker(pool: &PgPool) -> BillingWorker {
     )
 }
 
-fn invoices_of(customer: &Customer) -> String {
+pub(crate) fn invoices_of(customer: &Customer) -> String {
     format!("/v1/organizations/{}/invoices", customer.org_id)
 }
 
 /// The rollups behind an invoice line, checked to be as many as it rated
 /// and to add up to what it rated.
-async fn traced_rollups(
+pub(crate) async fn traced_rollups(
     app: &TestApp,
     customer: &Customer,
     invoice: &str,

@@ -238,6 +238,31 @@ impl TestApp {
     }
 
     /// Sets where the simulated data plane's inference gateway answers.
+    /// A fresh ingest token of data plane `data_plane`: what its collector
+    /// and gateway call with.
+    pub async fn data_plane_token(&self, data_plane: Uuid) -> String {
+        let mut conn = self.pool.acquire().await.unwrap();
+        control_plane::data_planes::issue_ingest_token(&mut conn, data_plane)
+            .await
+            .unwrap()
+    }
+
+    /// An endpoint `chat` serving Llama 3.1 8B in `region`; its id.
+    pub async fn create_endpoint(&self, org_id: Uuid, auth: &Auth, region: &str) -> String {
+        let created = self
+            .post(
+                &format!("/v1/organizations/{org_id}/endpoints"),
+                auth,
+                json!({
+                    "name": "chat", "region": region,
+                    "model_repository": "meta-llama/Llama-3.1-8B-Instruct",
+                    "gpu_model": "nvidia-l4",
+                }),
+            )
+            .await;
+        created.ok(202)["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn set_gateway_url(&self, url: &str) {
         let mut conn = self.pool.acquire().await.unwrap();
         control_plane::data_planes::set_gateway_url(&mut conn, "sim-test", Some(url))

@@ -14,11 +14,7 @@ use crate::helpers::{Auth, REGION, Reply, TestApp};
 const KEY_SET: &str = crds::gateway::KEY_SET_PATH;
 
 async fn data_plane_token(app: &TestApp, data_plane: Uuid) -> Auth {
-    let mut conn = app.pool.acquire().await.unwrap();
-    let token = control_plane::data_planes::issue_ingest_token(&mut conn, data_plane)
-        .await
-        .unwrap();
-    Auth::Key(token)
+    Auth::Key(app.data_plane_token(data_plane).await)
 }
 
 /// The key set, unless it is still the one tagged `tag`.
@@ -28,28 +24,13 @@ async fn key_set_unless(app: &TestApp, gateway: &Auth, tag: &str) -> Reply {
         .await
 }
 
-async fn endpoint(app: &TestApp, org_id: Uuid, auth: &Auth, region: &str) -> String {
-    let created = app
-        .post(
-            &format!("/v1/organizations/{org_id}/endpoints"),
-            auth,
-            json!({
-                "name": "chat", "region": region,
-                "model_repository": "meta-llama/Llama-3.1-8B-Instruct",
-                "gpu_model": "nvidia-l4",
-            }),
-        )
-        .await;
-    created.ok(202)["id"].as_str().unwrap().to_owned()
-}
-
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_key_is_shown_once_kept_in_its_organization_and_revoked(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
     let bob = app.signup("bob@example.com").await;
     app.set_plan(ada.org_id, &ada.session, "starter").await;
-    let chat = endpoint(&app, ada.org_id, &ada.session, REGION).await;
+    let chat = app.create_endpoint(ada.org_id, &ada.session, REGION).await;
     let keys = format!("/v1/organizations/{}/inference-keys", ada.org_id);
 
     let body = json!({ "name": "bot", "endpoint_id": chat, "requests_per_minute": 60 });
@@ -139,7 +120,7 @@ async fn a_gateway_gets_its_own_key_set_then_304_until_a_key_is_revoked(pool: Pg
     let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
     app.set_plan(ada.org_id, &ada.session, "starter").await;
-    let chat = endpoint(&app, ada.org_id, &ada.session, REGION).await;
+    let chat = app.create_endpoint(ada.org_id, &ada.session, REGION).await;
     let keys = format!("/v1/organizations/{}/inference-keys", ada.org_id);
     let created = app
         .post(&keys, &ada.session, json!({ "name": "bot" }))

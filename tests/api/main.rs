@@ -14,6 +14,7 @@ mod checkout_page;
 mod downscale_risk;
 mod endpoints;
 mod forms;
+mod gateway;
 mod helpers;
 mod idempotency;
 mod inference_keys;

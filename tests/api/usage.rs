@@ -43,14 +43,6 @@ async fn cluster_of(app: &TestApp, customer: &Customer, name: &str) -> Uuid {
         .unwrap()
 }
 
-/// A fresh ingest token of the test's data plane.
-async fn ingest_token(app: &TestApp) -> String {
-    let mut conn = app.pool.acquire().await.unwrap();
-    control_plane::data_planes::issue_ingest_token(&mut conn, app.data_plane)
-        .await
-        .unwrap()
-}
-
 async fn node_seconds(app: &TestApp) -> i64 {
     sqlx::query_scalar(
         "SELECT coalesce(sum(quantity), 0)::bigint FROM usage_hourly WHERE meter = 'node_seconds'",
@@ -67,7 +59,7 @@ async fn a_data_plane_reports_usage_once_and_customers_read_only_their_own(pool:
     let eve = app.signup("eve@example.com").await;
     let cluster = cluster_of(&app, &ada, "search").await;
     let eve_cluster = cluster_of(&app, &eve, "other").await;
-    let token = ingest_token(&app).await;
+    let token = app.data_plane_token(app.data_plane).await;
     let data_plane = Auth::Key(token.clone());
 
     // No token, or a customer's key, is not a data plane.
@@ -235,7 +227,7 @@ async fn one_unreadable_or_conflicting_event_refuses_only_itself(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let ada = app.signup("ada@example.com").await;
     let cluster = cluster_of(&app, &ada, "search").await;
-    let token = ingest_token(&app).await;
+    let token = app.data_plane_token(app.data_plane).await;
     let post = |token: &str, body: String| {
         app.raw(
             app.request(Method::POST, "/v1/usage/events")
@@ -355,7 +347,7 @@ async fn a_gateways_token_usage_is_reported_per_key_and_model(pool: PgPool) {
         )
         .await;
     let endpoint: Uuid = created.ok(202)["id"].as_str().unwrap().parse().unwrap();
-    let data_plane = Auth::Key(ingest_token(&app).await);
+    let data_plane = Auth::Key(app.data_plane_token(app.data_plane).await);
     let (alpha, beta) = (Uuid::now_v7(), Uuid::now_v7());
     let (input, output) = (Meter::InputTokens, Meter::OutputTokens);
     let mut bad = token_event(ada.org_id, endpoint, "t-bad", input, alpha, 5);

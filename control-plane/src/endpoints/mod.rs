@@ -2,6 +2,7 @@
 //! spec allows, to zero when idle. Like clusters, a change is stored with a
 //! new generation and carried into the data plane by the provisioner.
 
+pub mod data_plane;
 mod request;
 mod store;
 

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use control_plane::access;
 use control_plane::endpoints;
@@ -10,7 +11,7 @@ use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path, Query};
+use crate::extract::{Caller, DataPlane, Json as Body, Path, Query};
 use crate::json::{
     CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
 };
@@ -99,6 +100,26 @@ pub async fn update(
     )
     .await?;
     unit.accepted(&EndpointJson::from(endpoint)).await
+}
+
+/// Wakes an endpoint of the calling data plane, as its inference gateway
+/// does for a request held on a cold start. Authenticated with the data
+/// plane's token; an endpoint of another data plane is not found.
+#[utoipa::path(post, path = "/v1/data-plane/endpoints/{endpoint_id}/wake", tag = "endpoints",
+    params(("endpoint_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Asked to wake; the provisioner carries it into the data plane"),
+        (status = 401, body = ProblemJson, description = "no or an invalid data-plane token"),
+        (status = 404, body = ProblemJson),
+    ))]
+pub async fn wake_for_gateway(
+    State(state): State<AppState>,
+    DataPlane(data_plane): DataPlane,
+    Path(endpoint_id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    endpoints::data_plane::wake(&mut conn, data_plane, endpoint_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Wakes an endpoint scaled to zero; it serves again once a replica is Ready.

@@ -95,6 +95,7 @@ fn api() -> OpenApiRouter<AppState> {
             endpoints::delete
         ))
         .routes(routes!(endpoints::wake))
+        .routes(routes!(endpoints::wake_for_gateway))
         .routes(routes!(inference_keys::list, inference_keys::create))
         .routes(routes!(inference_keys::get, inference_keys::revoke))
         .routes(routes!(inference_keys::key_set))

@@ -1,0 +1,54 @@
+//! What a data plane's own programs ask of its endpoints, with the data
+//! plane's credential rather than a customer's: the gateway wakes an
+//! endpoint it holds a request for, and learns which endpoints serve.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{Error, Result};
+
+/// An endpoint of a data plane as its gateway routes to it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Serving {
+    pub id: Uuid,
+    /// The model its engine serves (`--model`).
+    pub served_model: String,
+    /// Ready: its engine answers.
+    pub ready: bool,
+}
+
+/// Wakes endpoint `id` of `data_plane`, as the customer's `…/wake` does;
+/// not found when the data plane has no such endpoint (or it is being
+/// deleted). Waking twice is harmless.
+pub async fn wake(conn: &mut PgConnection, data_plane: Uuid, id: Uuid) -> Result<()> {
+    let updated = sqlx::query(
+        "UPDATE inference_endpoints SET wake_requested_at = now(), updated_at = now()
+         WHERE data_plane_id = $1 AND id = $2 AND deletion_requested_at IS NULL",
+    )
+    .bind(data_plane)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(Error::NotFound {
+            resource: "endpoint",
+        });
+    }
+    Ok(())
+}
+
+/// The endpoints of `data_plane` not being deleted, and whether each is
+/// ready: what the simulated data plane's gateway routes by.
+pub async fn serving(conn: &mut PgConnection, data_plane: Uuid) -> Result<Vec<Serving>> {
+    Ok(sqlx::query_as(
+        "SELECT id, coalesce(spec -> 'model' ->> 'repository', name) AS served_model,
+                phase = 'Ready' AS ready
+         FROM inference_endpoints
+         WHERE data_plane_id = $1 AND deletion_requested_at IS NULL
+         ORDER BY id",
+    )
+    .bind(data_plane)
+    .fetch_all(&mut *conn)
+    .await?)
+}
