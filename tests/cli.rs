@@ -32,6 +32,38 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
+/// `quartermaster dev` on free ports, its stdout read line by line.
+fn dev(mut command: Command) -> (Running, mpsc::Receiver<String>) {
+    let mut child = command
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Running(child), lines)
+}
+
+/// The URL a line such as `… listening on http://127.0.0.1:1234` ends with.
+fn url_in(line: &str) -> String {
+    let at = line.find("http://").unwrap();
+    line[at..].split_whitespace().next().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
     // A TMPDIR of its own, to see that the throwaway database is removed.
@@ -46,33 +78,13 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
     // found where util-linux puts it.
     let path = std::env::var("PATH").unwrap_or_default();
     let without_sbin: Vec<&str> = path.split(':').filter(|d| !d.ends_with("sbin")).collect();
-    let mut child = Command::new(BIN)
-        .args(["dev", "--listen", "127.0.0.1:0"])
+    let mut command = Command::new(BIN);
+    command
         .env_remove("DATABASE_URL")
         .env("PATH", without_sbin.join(":"))
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-
-    let line = wait_for_line(&lines, "listening on http://");
-    let base = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
+        .env("TMPDIR", tmp.path());
+    let (running, lines) = dev(command);
+    let base = url_in(&wait_for_line(&lines, "listening on http://"));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -111,6 +123,106 @@ async fn dev_starts_its_own_postgres_serves_the_api_and_cleans_up() {
     assert!(status.success(), "{status}");
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+/// What the README promises a newcomer: a key made in the API, then a
+/// chat completion from the simulated data plane's gateway, held while the
+/// new endpoint starts.
+#[sqlx::test(migrations = false)]
+async fn dev_answers_a_chat_completion_through_its_gateway_with_a_key_of_ones_own(pool: PgPool) {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let mut command = Command::new(BIN);
+    command
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:5432/{database}"),
+        )
+        .env("RUST_LOG", "warn");
+    let (_running, lines) = dev(command);
+    let api = url_in(&wait_for_line(&lines, "listening on http://"));
+    let gateway = url_in(&wait_for_line(&lines, "Inference gateway:"));
+    let json = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let signup = reqwest::Client::new()
+        .post(format!("{api}/v1/signup"))
+        .json(&serde_json::json!({ "email": "new@example.com", "password": "a long enough password" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signup.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, signup) = json(signup).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(
+            [(reqwest::header::COOKIE, cookie.parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .build()
+        .unwrap();
+    let org = format!(
+        "{api}/v1/organizations/{}",
+        signup["organization"]["id"].as_str().unwrap()
+    );
+    let plan = client
+        .put(format!("{org}/billing/plan"))
+        .json(&serde_json::json!({"plan": "starter"}));
+    assert_eq!(plan.send().await.unwrap().status(), 200);
+    let endpoint = client
+        .post(format!("{org}/endpoints"))
+        .json(&serde_json::json!({
+            "name": "chat", "region": "local", "gpu_model": "nvidia-l4",
+            "model_repository": "meta-llama/Llama-3.1-8B-Instruct",
+        }));
+    let (status, endpoint) = json(endpoint.send().await.unwrap()).await;
+    assert_eq!(
+        (status, endpoint["base_url"].as_str()),
+        (202, Some(gateway.as_str())),
+        "{endpoint}"
+    );
+    let key = client
+        .post(format!("{org}/inference-keys"))
+        .json(&serde_json::json!({"name": "laptop"}));
+    let (status, key) = json(key.send().await.unwrap()).await;
+    assert_eq!(status, 201, "{key}");
+    let token = key["token"].as_str().unwrap();
+
+    // The gateway learns new keys within its refresh (1 s in dev).
+    let models = loop {
+        let (status, models) = json(
+            client
+                .get(format!("{gateway}/models"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if status == 200 {
+            break models;
+        }
+        assert_eq!(models["error"]["code"], "invalid_api_key", "{models}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        models["data"][0]["root"],
+        "meta-llama/Llama-3.1-8B-Instruct"
+    );
+    let chat = client.post(format!("{gateway}/chat/completions")).bearer_auth(token).json(&serde_json::json!({
+        "model": "chat", "max_tokens": 3, "messages": [{"role": "user", "content": "hello there"}],
+    }));
+    let (status, answer) = json(chat.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["choices"][0]["message"]["content"], "tok0 tok1 tok2");
+    assert_eq!(answer["usage"]["prompt_tokens"], 2);
 }
 
 #[sqlx::test(migrations = false)]
