@@ -201,13 +201,43 @@ fn text(tokens: u64) -> String {
         .join(" ")
 }
 
+/// vLLM's checks, then `answer` to what was asked, its prompt read from
+/// `prompt_field`.
+fn respond(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+    prompt_field: &str,
+    answer: fn(&Engine, Generation) -> Response,
+) -> Response {
+    match admit(shared, headers, body) {
+        Ok(request) => answer(&shared.engine, generation(&request, prompt_field)),
+        Err(refused) => *refused,
+    }
+}
+
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let request = match admit(&shared, &headers, &body) {
-        Ok(request) => request,
-        Err(refused) => return *refused,
-    };
-    let g = generation(&request, "messages");
-    let model = shared.engine.model.clone();
+    respond(&shared, &headers, &body, "messages", chat_answer)
+}
+
+async fn completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&shared, &headers, &body, "prompt", completion_answer)
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&shared, &headers, &body, "input", embedding_answer)
+}
+
+fn chat_answer(engine: &Engine, g: Generation) -> Response {
+    let model = engine.model.clone();
     if !g.stream {
         return axum::Json(json!({
             "id": "chatcmpl-standin", "object": "chat.completion", "created": 0, "model": model,
@@ -234,20 +264,11 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             i + 1,
         ));
     }
-    sse(&shared.engine, chunks, g)
+    sse(engine, chunks, g)
 }
 
-async fn completions(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = match admit(&shared, &headers, &body) {
-        Ok(request) => request,
-        Err(refused) => return *refused,
-    };
-    let g = generation(&request, "prompt");
-    let model = shared.engine.model.clone();
+fn completion_answer(engine: &Engine, g: Generation) -> Response {
+    let model = engine.model.clone();
     if !g.stream {
         return axum::Json(json!({
             "id": "cmpl-standin", "object": "text_completion", "created": 0, "model": model,
@@ -267,7 +288,7 @@ async fn completions(
             c
         })
         .collect();
-    sse(&shared.engine, chunks, g)
+    sse(engine, chunks, g)
 }
 
 /// The chunks as server-sent events, then the usage chunk if asked for,
@@ -306,20 +327,11 @@ fn sse(engine: &Engine, chunks: Vec<Value>, g: Generation) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn embeddings(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let request = match admit(&shared, &headers, &body) {
-        Ok(request) => request,
-        Err(refused) => return *refused,
-    };
-    let prompt = request.get("input").map_or(0, words);
+fn embedding_answer(engine: &Engine, g: Generation) -> Response {
     axum::Json(json!({
-        "id": "embd-standin", "object": "list", "created": 0, "model": shared.engine.model,
+        "id": "embd-standin", "object": "list", "created": 0, "model": engine.model,
         "data": [{"index": 0, "object": "embedding", "embedding": [0.1, 0.2, 0.3, 0.4]}],
-        "usage": {"prompt_tokens": prompt, "total_tokens": prompt, "completion_tokens": 0, "prompt_tokens_details": null},
+        "usage": {"prompt_tokens": g.prompt, "total_tokens": g.prompt, "completion_tokens": 0, "prompt_tokens_details": null},
     }))
     .into_response()
 }

@@ -137,6 +137,10 @@ pub fn events(source: &str, reported: &[(Slot, Tokens)]) -> Vec<Value> {
 mod tests {
     use super::*;
 
+    fn tokens(input: u64, output: u64) -> Tokens {
+        Tokens { input, output }
+    }
+
     fn slot(key: u128) -> Slot {
         Slot {
             minute: 0,
@@ -155,23 +159,9 @@ mod tests {
     fn requests_of_a_key_in_a_minute_are_one_sum_reported_once_the_minute_closes() {
         let ledger = Ledger::default();
         for s in [1, 20, 59] {
-            ledger.record(
-                slot(1),
-                Tokens {
-                    input: 10,
-                    output: 3,
-                },
-                at(s),
-            );
+            ledger.record(slot(1), tokens(10, 3), at(s));
         }
-        ledger.record(
-            slot(2),
-            Tokens {
-                input: 1,
-                output: 0,
-            },
-            at(5),
-        );
+        ledger.record(slot(2), tokens(1, 0), at(5));
         assert!(
             ledger.closed(at(59), false).is_empty(),
             "the minute is open"
@@ -182,13 +172,7 @@ mod tests {
             .iter()
             .find(|(s, _)| s.key == Uuid::from_u128(1))
             .unwrap();
-        assert_eq!(
-            ones.1,
-            Tokens {
-                input: 30,
-                output: 9
-            }
-        );
+        assert_eq!(ones.1, tokens(30, 9));
 
         let reported = events("gateway/a", &closed);
         assert_eq!(reported.len(), 3, "key 2 has no output tokens to report");
@@ -217,14 +201,7 @@ mod tests {
     #[test]
     fn the_same_minute_reported_again_has_the_same_ids() {
         let ledger = Ledger::default();
-        ledger.record(
-            slot(1),
-            Tokens {
-                input: 10,
-                output: 3,
-            },
-            at(1),
-        );
+        ledger.record(slot(1), tokens(10, 3), at(1));
         let first = events("gateway/a", &ledger.closed(at(61), false));
         let again = events("gateway/a", &ledger.closed(at(120), false));
         assert_eq!(first, again);
@@ -233,30 +210,10 @@ mod tests {
     #[test]
     fn tokens_added_while_a_report_was_in_flight_are_kept() {
         let ledger = Ledger::default();
-        ledger.record(
-            slot(1),
-            Tokens {
-                input: 10,
-                output: 3,
-            },
-            at(1),
-        );
+        ledger.record(slot(1), tokens(10, 3), at(1));
         let sent = ledger.closed(at(2), true);
-        ledger.record(
-            slot(1),
-            Tokens {
-                input: 5,
-                output: 1,
-            },
-            at(3),
-        );
+        ledger.record(slot(1), tokens(5, 1), at(3));
         ledger.acknowledge(&sent);
-        assert_eq!(
-            ledger.pending()[&Uuid::from_u128(1)],
-            Tokens {
-                input: 5,
-                output: 1
-            }
-        );
+        assert_eq!(ledger.pending()[&Uuid::from_u128(1)], tokens(5, 1));
     }
 }

@@ -188,20 +188,28 @@ async fn a_revoked_key_stops_working_within_ten_seconds_and_an_unchanged_set_cos
     assert!(works("qmi_chat").await, "the other keys stay");
 }
 
-#[tokio::test]
-async fn a_stream_passes_through_chunk_by_chunk() {
-    let release = Arc::new(Semaphore::new(0));
-    let h = harness(
-        Engine {
-            release: Some(Arc::clone(&release)),
-            ..engine()
-        },
-        Options::default(),
-    )
-    .await;
-    let mut body = chat("chat", "a b", 3);
+/// A streamed chat of `words` for `max_tokens` from an engine that sends
+/// its first chunk, then one more per permit of the semaphore.
+async fn streamed(
+    permits: usize,
+    words: &str,
+    max_tokens: u64,
+) -> (Harness, Arc<Semaphore>, reqwest::Response) {
+    let release = Arc::new(Semaphore::new(permits));
+    let engine = Engine {
+        release: Some(Arc::clone(&release)),
+        ..engine()
+    };
+    let h = harness(engine, Options::default()).await;
+    let mut body = chat("chat", words, max_tokens);
     body["stream"] = json!(true);
     let response = h.post("/v1/chat/completions", "qmi_all", body).await;
+    (h, release, response)
+}
+
+#[tokio::test]
+async fn a_stream_passes_through_chunk_by_chunk() {
+    let (_h, release, response) = streamed(0, "a b", 3).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -315,18 +323,7 @@ async fn tokens_per_key_are_what_the_engine_reported_in_every_kind_of_answer() {
 
 #[tokio::test]
 async fn a_stream_the_client_drops_half_way_counts_what_it_was_sent() {
-    let release = Arc::new(Semaphore::new(3));
-    let h = harness(
-        Engine {
-            release: Some(Arc::clone(&release)),
-            ..engine()
-        },
-        Options::default(),
-    )
-    .await;
-    let mut body = chat("chat", "a b c d e", 50);
-    body["stream"] = json!(true);
-    let response = h.post("/v1/chat/completions", "qmi_all", body).await;
+    let (h, _release, response) = streamed(3, "a b c d e", 50).await;
     let mut stream = response.bytes_stream();
     let mut seen = String::new();
     while !seen.contains("tok2") {
