@@ -67,7 +67,9 @@ impl ControlPlane {
         let logs = TempDir::new().unwrap();
         let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
         let server = Command::new(quartermaster_binary())
+            // Tests run side by side: the gateway on a free port too.
             .args(["dev", "--listen", url.trim_start_matches("http://")])
+            .args(["--gateway-listen", "127.0.0.1:0"])
             .env("DATABASE_URL", format!("{server_base}/{database}"))
             .stdout(Stdio::null())
             .stderr(log)
