@@ -61,7 +61,7 @@ pub async fn start(
         .with_context(|| format!("listening on {listen} for the inference gateway"))?;
     let address = listener.local_addr()?;
     tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, router(gateway)).await {
+        if let Err(err) = gateway::serve(listener, router(gateway)).await {
             tracing::error!(error = %err, "the inference gateway stopped");
         }
     });

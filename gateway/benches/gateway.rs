@@ -1,7 +1,8 @@
 //! The gateway's cost on loopback: the vLLM stand-in called directly and
 //! through the gateway, in one process, the same requests at the same
 //! concurrency. Prints throughput and p50/p99 latency of each, non-streaming
-//! and streaming (time to first byte), and the ratios.
+//! and streaming (time to first byte), and the ratios: once against an
+//! engine that answers at once, once against one that takes 1 ms a token.
 //!
 //! `cargo bench --bench gateway` (`QM_BENCH_REQUESTS`, `QM_BENCH_CONCURRENCY`).
 
@@ -113,6 +114,121 @@ fn report(name: &str, direct: &Run, through: &Run) {
     );
 }
 
+/// The stand-in taking `token_delay` a token, called directly and
+/// through a gateway, non-streaming then streaming.
+async fn compare(token_delay: Duration, requests: usize, concurrency: usize) {
+    let engine = Engine {
+        token_delay,
+        ..Engine::new(MODEL, Some(ENGINE_KEY))
+    };
+    let engine = standin::serve(engine).await.unwrap();
+    let endpoint = Uuid::from_u128(1);
+    let organization = Uuid::from_u128(2);
+    let keys = Arc::new(KeyStore::new(Duration::from_secs(3600)));
+    keys.replace(Keys::new(KeySet {
+        keys: vec![InferenceKey {
+            id: Uuid::from_u128(3),
+            organization_id: organization,
+            hash: key_hash(KEY),
+            endpoint_id: None,
+            expires_at: None,
+            requests_per_minute: None,
+            tokens_per_minute: None,
+        }],
+        refused: vec![],
+        endpoints: vec![GatewayEndpoint {
+            id: endpoint,
+            organization_id: organization,
+            name: "chat".into(),
+            served_model: MODEL.into(),
+            cold_start_timeout_seconds: 600,
+        }],
+    }));
+    let pods = Arc::new(Pods::default());
+    pods.set(
+        endpoint,
+        vec![Pod::new(engine.base_url(), Some(ENGINE_KEY.into()))],
+    );
+    let gateway = Arc::new(Gateway::new(keys, pods, Arc::new(Never), 64).unwrap());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { gateway::serve(listener, router(gateway)).await.unwrap() });
+
+    println!(
+        "{requests} requests, {concurrency} at a time, on loopback; the stand-in writes 16 tokens at {} ms each",
+        token_delay.as_secs_f64() * 1e3
+    );
+    let direct_url = format!("{}/v1/chat/completions", engine.base_url());
+    let gateway_url = format!("http://{addr}/v1/chat/completions");
+    let messages = json!([{"role": "user", "content": "what is a vector database"}]);
+    let plain = json!({"model": MODEL, "messages": messages});
+    let through = json!({"model": "chat", "messages": messages});
+    let stream = |mut b: Value| {
+        b["stream"] = json!(true);
+        b
+    };
+    // Warm both paths' connections.
+    run(
+        direct_url.clone(),
+        ENGINE_KEY,
+        plain.clone(),
+        false,
+        concurrency * 10,
+        concurrency,
+    )
+    .await;
+    run(
+        gateway_url.clone(),
+        KEY,
+        through.clone(),
+        false,
+        concurrency * 10,
+        concurrency,
+    )
+    .await;
+
+    let d = run(
+        direct_url.clone(),
+        ENGINE_KEY,
+        plain.clone(),
+        false,
+        requests,
+        concurrency,
+    )
+    .await;
+    let g = run(
+        gateway_url.clone(),
+        KEY,
+        through.clone(),
+        false,
+        requests,
+        concurrency,
+    )
+    .await;
+    report("non-streaming", &d, &g);
+    let d = run(
+        direct_url,
+        ENGINE_KEY,
+        stream(plain),
+        true,
+        requests,
+        concurrency,
+    )
+    .await;
+    let g = run(
+        gateway_url,
+        KEY,
+        stream(through),
+        true,
+        requests,
+        concurrency,
+    )
+    .await;
+    report("streaming TTFT", &d, &g);
+}
+
 fn main() {
     let env = |name: &str, default: usize| {
         std::env::var(name)
@@ -124,52 +240,11 @@ fn main() {
     let concurrency = env("QM_BENCH_CONCURRENCY", 16);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let engine = standin::serve(Engine::new(MODEL, Some(ENGINE_KEY))).await.unwrap();
-        let endpoint = Uuid::from_u128(1);
-        let organization = Uuid::from_u128(2);
-        let keys = Arc::new(KeyStore::new(Duration::from_secs(3600)));
-        keys.replace(Keys::new(KeySet {
-            keys: vec![InferenceKey {
-                id: Uuid::from_u128(3),
-                organization_id: organization,
-                hash: key_hash(KEY),
-                endpoint_id: None,
-                expires_at: None,
-                requests_per_minute: None,
-                tokens_per_minute: None,
-            }],
-            refused: vec![],
-            endpoints: vec![GatewayEndpoint {
-                id: endpoint,
-                organization_id: organization,
-                name: "chat".into(),
-                served_model: MODEL.into(),
-                cold_start_timeout_seconds: 600,
-            }],
-        }));
-        let pods = Arc::new(Pods::default());
-        pods.set(endpoint, vec![Pod::new(engine.base_url(), Some(ENGINE_KEY.into()))]);
-        let gateway = Arc::new(Gateway::new(keys, pods, Arc::new(Never), 64).unwrap());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(gateway)).await.unwrap() });
-
-        println!("{requests} requests, {concurrency} at a time, on loopback; the stand-in engine writes 16 tokens");
-        let direct_url = format!("{}/v1/chat/completions", engine.base_url());
-        let gateway_url = format!("http://{addr}/v1/chat/completions");
-        let messages = json!([{"role": "user", "content": "what is a vector database"}]);
-        let plain = json!({"model": MODEL, "messages": messages});
-        let through = json!({"model": "chat", "messages": messages});
-        let stream = |mut b: Value| { b["stream"] = json!(true); b };
-        // Warm both paths' connections.
-        run(direct_url.clone(), ENGINE_KEY, plain.clone(), false, concurrency * 10, concurrency).await;
-        run(gateway_url.clone(), KEY, through.clone(), false, concurrency * 10, concurrency).await;
-
-        let d = run(direct_url.clone(), ENGINE_KEY, plain.clone(), false, requests, concurrency).await;
-        let g = run(gateway_url.clone(), KEY, through.clone(), false, requests, concurrency).await;
-        report("non-streaming", &d, &g);
-        let d = run(direct_url, ENGINE_KEY, stream(plain), true, requests, concurrency).await;
-        let g = run(gateway_url, KEY, stream(through), true, requests, concurrency).await;
-        report("streaming TTFT", &d, &g);
+        // An engine that does no work: the gateway's own cost, on cores it
+        // shares with the engine and the load.
+        compare(Duration::ZERO, requests, concurrency).await;
+        // One that takes a millisecond a token, as a small model on a GPU:
+        // what a customer sees.
+        compare(Duration::from_millis(1), requests / 10, concurrency).await;
     });
 }

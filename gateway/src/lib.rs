@@ -24,6 +24,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 
 use crate::keys::KeyStore;
 use crate::limits::Limiter;
@@ -79,6 +80,30 @@ impl Gateway {
                 .build()?,
             queue,
         })
+    }
+}
+
+/// Serves `app` on `listener` with `TCP_NODELAY`: an event of a stream is
+/// a few bytes, which Nagle's algorithm would otherwise hold back for the
+/// peer's delayed acknowledgement (up to 40 ms a token).
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener.tap_io(no_delay), app).await
+}
+
+/// As [`serve`], until `stop` resolves, then draining what is in flight.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener.tap_io(no_delay), app)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(err) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %err, "could not set TCP_NODELAY");
     }
 }
 

@@ -134,14 +134,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!(listen = %cli.listen, "serving the OpenAI API");
-    axum::serve(listener, router(gateway))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        })
-        .await?;
+    gateway::serve_until(listener, router(gateway), async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    })
+    .await?;
     // Served requests are all counted now: report every minute left.
     let _ = stop_tx.send(());
     reporting.await?;

@@ -203,9 +203,8 @@ async fn answer(
             account.first_byte();
             let tokens = status
                 .is_success()
-                .then(|| serde_json::from_slice::<Value>(&bytes).ok())
+                .then(|| Tokens::of_answer(&bytes))
                 .flatten()
-                .and_then(|answer| Tokens::of(&answer))
                 .unwrap_or_default();
             account.finish(tokens);
             drop(lease);

@@ -36,8 +36,9 @@ pub struct Engine {
     pub model: String,
     /// Its `VLLM_API_KEY`; `None` accepts any caller.
     pub api_key: Option<String>,
-    /// Waited before each chunk after the first.
-    pub chunk_delay: Duration,
+    /// The time one token takes: waited before each chunk of a stream
+    /// after the first, and for all the tokens before a whole answer.
+    pub token_delay: Duration,
     /// When set, each chunk after the first waits for a permit: a test
     /// decides when the engine sends on.
     pub release: Option<Arc<Semaphore>>,
@@ -48,7 +49,7 @@ impl Engine {
         Engine {
             model: model.to_owned(),
             api_key: api_key.map(str::to_owned),
-            chunk_delay: Duration::ZERO,
+            token_delay: Duration::ZERO,
             release: None,
         }
     }
@@ -94,7 +95,7 @@ pub async fn serve(engine: Engine) -> std::io::Result<Running> {
         .route("/health", get(|| async { StatusCode::OK }))
         .with_state(shared);
     tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, app).await {
+        if let Err(err) = crate::serve(listener, app).await {
             tracing::warn!(error = %err, "the stand-in engine stopped");
         }
     });
@@ -173,10 +174,14 @@ fn generation(request: &Value, prompt_field: &str) -> Generation {
     let options = request.get("stream_options");
     Generation {
         prompt: request.get(prompt_field).map_or(0, words),
-        tokens: request
-            .get("max_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(16),
+        // An embedding writes no tokens.
+        tokens: match prompt_field {
+            "input" => 0,
+            _ => request
+                .get("max_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(16),
+        },
         stream: request
             .get("stream")
             .and_then(Value::as_bool)
@@ -203,7 +208,7 @@ fn text(tokens: u64) -> String {
 
 /// vLLM's checks, then `answer` to what was asked, its prompt read from
 /// `prompt_field`.
-fn respond(
+async fn respond(
     shared: &Shared,
     headers: &HeaderMap,
     body: &Bytes,
@@ -211,13 +216,20 @@ fn respond(
     answer: fn(&Engine, Generation) -> Response,
 ) -> Response {
     match admit(shared, headers, body) {
-        Ok(request) => answer(&shared.engine, generation(&request, prompt_field)),
+        Ok(request) => {
+            let g = generation(&request, prompt_field);
+            if !g.stream && !shared.engine.token_delay.is_zero() {
+                let tokens = u32::try_from(g.tokens).unwrap_or(u32::MAX);
+                tokio::time::sleep(shared.engine.token_delay * tokens).await;
+            }
+            answer(&shared.engine, g)
+        }
         Err(refused) => *refused,
     }
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond(&shared, &headers, &body, "messages", chat_answer)
+    respond(&shared, &headers, &body, "messages", chat_answer).await
 }
 
 async fn completions(
@@ -225,7 +237,7 @@ async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&shared, &headers, &body, "prompt", completion_answer)
+    respond(&shared, &headers, &body, "prompt", completion_answer).await
 }
 
 async fn embeddings(
@@ -233,7 +245,7 @@ async fn embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&shared, &headers, &body, "input", embedding_answer)
+    respond(&shared, &headers, &body, "input", embedding_answer).await
 }
 
 fn chat_answer(engine: &Engine, g: Generation) -> Response {
@@ -304,7 +316,7 @@ fn sse(engine: &Engine, chunks: Vec<Value>, g: Generation) -> Response {
         events.push(Bytes::from(format!("data: {last}\n\n")));
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    let delay = engine.chunk_delay;
+    let delay = engine.token_delay;
     let release = engine.release.clone();
     let stream = futures::stream::unfold((events.into_iter(), true), move |(mut rest, first)| {
         let release = release.clone();

@@ -8,6 +8,9 @@
 //! vLLM would have sent it.
 
 use bytes::{Bytes, BytesMut};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::GatewayError;
@@ -35,29 +38,33 @@ pub fn prepare(
     body: &[u8],
     served_model: impl FnOnce(&str) -> Result<String, GatewayError>,
 ) -> Result<Prepared, GatewayError> {
-    let mut request: Map<String, Value> = serde_json::from_slice(body)
+    // Only `model`, `stream` and `stream_options` are read; the rest (the
+    // prompt) passes as the client wrote it, never parsed into values.
+    let mut request: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body)
         .map_err(|e| GatewayError::BadRequest(format!("the body is not a JSON object: {e}")))?;
-    let model = match request.get("model") {
-        Some(Value::String(model)) => model.clone(),
-        _ => {
-            return Err(GatewayError::BadRequest(
-                "`model` must be a string naming the endpoint".into(),
-            ));
-        }
-    };
-    request.insert("model".into(), Value::String(served_model(&model)?));
-    let stream = if request.get("stream") == Some(&Value::Bool(true)) {
-        let asked = request.get("stream_options").and_then(Value::as_object);
+    let model: String = request
+        .get("model")
+        .and_then(|m| serde_json::from_str(m.get()).ok())
+        .ok_or_else(|| {
+            GatewayError::BadRequest("`model` must be a string naming the endpoint".into())
+        })?;
+    request.insert("model".into(), raw(&served_model(&model)?)?);
+    let stream = if request.get("stream").is_some_and(|s| s.get() == "true") {
+        let asked: Option<Map<String, Value>> = request
+            .get("stream_options")
+            .and_then(|o| serde_json::from_str(o.get()).ok());
         let client = ClientUsage {
             include_usage: asked
+                .as_ref()
                 .is_some_and(|o| o.get("include_usage") != Some(&Value::Bool(false))),
             continuous: asked
+                .as_ref()
                 .is_some_and(|o| o.get("continuous_usage_stats") == Some(&Value::Bool(true))),
         };
-        let mut options = asked.cloned().unwrap_or_default();
+        let mut options = asked.unwrap_or_default();
         options.insert("include_usage".into(), Value::Bool(true));
         options.insert("continuous_usage_stats".into(), Value::Bool(true));
-        request.insert("stream_options".into(), Value::Object(options));
+        request.insert("stream_options".into(), raw(&options)?);
         Some(client)
     } else {
         None
@@ -68,6 +75,10 @@ pub fn prepare(
         stream,
         body: body.into(),
     })
+}
+
+fn raw(value: &impl serde::Serialize) -> Result<Box<RawValue>, GatewayError> {
+    serde_json::value::to_raw_value(value).map_err(|e| GatewayError::BadRequest(e.to_string()))
 }
 
 /// Tokens as the engine counted them.
@@ -85,6 +96,24 @@ impl Tokens {
         Some(Tokens {
             input: count("prompt_tokens"),
             output: count("completion_tokens"),
+        })
+    }
+
+    /// The `usage` of a whole answer, read without building the rest.
+    pub fn of_answer(answer: &[u8]) -> Option<Tokens> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            usage: Option<Usage>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Usage {
+            prompt_tokens: Option<u64>,
+            completion_tokens: Option<u64>,
+        }
+        let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
+        Some(Tokens {
+            input: usage.prompt_tokens.unwrap_or(0),
+            output: usage.completion_tokens.unwrap_or(0),
         })
     }
 
@@ -212,6 +241,42 @@ mod tests {
         let plain = prepare(br#"{"model":"chat"}"#, served).unwrap();
         assert_eq!(plain.stream, None);
         assert!(forwarded(&plain).get("stream_options").is_none());
+    }
+
+    #[test]
+    fn an_answers_usage_is_read_and_one_without_is_none() {
+        let answer = br#"{"id":"x","choices":[{"message":{"content":"usage"}}],"usage":{"prompt_tokens":3,"total_tokens":7,"completion_tokens":4,"prompt_tokens_details":null}}"#;
+        assert_eq!(
+            Tokens::of_answer(answer),
+            Some(Tokens {
+                input: 3,
+                output: 4
+            })
+        );
+        let embedding = br#"{"data":[],"usage":{"prompt_tokens":5,"total_tokens":5}}"#;
+        assert_eq!(
+            Tokens::of_answer(embedding),
+            Some(Tokens {
+                input: 5,
+                output: 0
+            })
+        );
+        assert_eq!(Tokens::of_answer(br#"{"error":{"code":400}}"#), None);
+        assert_eq!(Tokens::of_answer(b"not json"), None);
+    }
+
+    #[test]
+    fn the_prompt_passes_as_written() {
+        let p = prepare(
+            br#"{"model":"chat","messages":[{"role":"user","content":"a\u00e9 1.50"}]}"#,
+            served,
+        )
+        .unwrap();
+        let body = std::str::from_utf8(&p.body).unwrap();
+        assert!(
+            body.contains(r#""messages":[{"role":"user","content":"a\u00e9 1.50"}]"#),
+            "{body}"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn gateway(app: &TestApp, endpoint: Uuid) -> (Arc<Gateway>, ControlPlane, 
         .await
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, router(Arc::clone(&gateway))).into_future());
+    tokio::spawn(gateway::serve(listener, router(Arc::clone(&gateway))));
     (gateway, control_plane, url)
 }
 

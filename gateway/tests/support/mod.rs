@@ -161,7 +161,7 @@ pub async fn serve(app: axum::Router) -> String {
         .await
         .unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move { gateway::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
 }
 
