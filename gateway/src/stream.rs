@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 
@@ -89,32 +89,13 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// The `usage` object of an answer or a chunk, if it has one.
-    pub fn of(answer: &Value) -> Option<Tokens> {
-        let usage = answer.get("usage")?.as_object()?;
-        let count = |field: &str| usage.get(field).and_then(Value::as_u64).unwrap_or(0);
-        Some(Tokens {
-            input: count("prompt_tokens"),
-            output: count("completion_tokens"),
-        })
-    }
-
     /// The `usage` of a whole answer, read without building the rest.
     pub fn of_answer(answer: &[u8]) -> Option<Tokens> {
         #[derive(serde::Deserialize)]
         struct Answer {
             usage: Option<Usage>,
         }
-        #[derive(serde::Deserialize)]
-        struct Usage {
-            prompt_tokens: Option<u64>,
-            completion_tokens: Option<u64>,
-        }
-        let usage = serde_json::from_slice::<Answer>(answer).ok()?.usage?;
-        Some(Tokens {
-            input: usage.prompt_tokens.unwrap_or(0),
-            output: usage.completion_tokens.unwrap_or(0),
-        })
+        Some(serde_json::from_slice::<Answer>(answer).ok()?.usage?.into())
     }
 
     pub fn total(self) -> u64 {
@@ -175,26 +156,65 @@ pub fn relay(event: Bytes, client: ClientUsage, seen: &mut Tokens) -> Option<Byt
     else {
         return Some(event);
     };
-    let Ok(mut chunk) = serde_json::from_str::<Value>(data) else {
+    // Read once, borrowing: the usage's own text and how many choices.
+    let Ok(chunk) = serde_json::from_str::<Chunk<'_>>(data) else {
         return Some(event);
     };
-    if let Some(tokens) = Tokens::of(&chunk) {
-        *seen = tokens;
+    let Some(usage) = chunk.usage else {
+        return Some(event);
+    };
+    if let Ok(tokens) = serde_json::from_str::<Usage>(usage.get()) {
+        *seen = tokens.into();
     }
-    let usage_only = chunk
-        .get("choices")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty);
-    if usage_only {
+    if chunk.choices.is_some_and(|c| c.is_empty()) {
         return client.include_usage.then_some(event);
     }
     if client.continuous {
         return Some(event);
     }
-    if let Some(object) = chunk.as_object_mut() {
-        object.remove("usage");
+    Some(without(data, usage.get()).map_or(event, |rest| Bytes::from(format!("data: {rest}\n\n"))))
+}
+
+/// A chunk of a stream, as far as the relay reads it.
+#[derive(serde::Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    usage: Option<&'a RawValue>,
+    #[serde(default)]
+    choices: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Usage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
+impl From<Usage> for Tokens {
+    fn from(usage: Usage) -> Tokens {
+        Tokens {
+            input: usage.prompt_tokens.unwrap_or(0),
+            output: usage.completion_tokens.unwrap_or(0),
+        }
     }
-    Some(Bytes::from(format!("data: {}\n\n", json!(chunk))))
+}
+
+/// The JSON object `object` without its member `"usage": <value>`, where
+/// `value` is a slice of `object`. A `"` cannot stand unescaped in a
+/// string, so the nearest `"usage"` before the value is its key.
+fn without(object: &str, value: &str) -> Option<String> {
+    let start = (value.as_ptr() as usize).checked_sub(object.as_ptr() as usize)?;
+    let end = start + value.len();
+    let key = object.get(..start)?.rfind("\"usage\"")?;
+    let before = object.get(..key)?.trim_end();
+    let after = object.get(end..)?.trim_start();
+    Some(match (before.strip_suffix(','), after.strip_prefix(',')) {
+        // `…, "usage": v}` or `…, "usage": v, …`: drop the comma before.
+        (Some(head), _) => format!("{head}{after}"),
+        // `{"usage": v, …}`: drop the comma after.
+        (None, Some(tail)) => format!("{before}{}", tail.trim_start()),
+        (None, None) => format!("{before}{after}"),
+    })
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -203,6 +223,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn served(_: &str) -> Result<String, GatewayError> {
@@ -346,6 +368,35 @@ mod tests {
             continuous: true,
         };
         assert_eq!(relay(content.clone(), every, &mut seen), Some(content));
+    }
+
+    #[test]
+    fn usage_is_cut_out_wherever_it_stands_and_the_rest_is_left_as_written() {
+        let cases = [
+            (
+                r#"{"id":"a","usage":{"prompt_tokens":1},"x":"\"usage\":"}"#,
+                r#"{"id":"a","x":"\"usage\":"}"#,
+            ),
+            (
+                r#"{"usage": {"prompt_tokens":1}, "id":"a"}"#,
+                r#"{"id":"a"}"#,
+            ),
+            (
+                r#"{"id":"a", "usage" : {"prompt_tokens":1} }"#,
+                r#"{"id":"a"}"#,
+            ),
+            (r#"{"usage":{"prompt_tokens":1}}"#, r#"{}"#),
+        ];
+        for (chunk, expected) in cases {
+            let value = serde_json::from_str::<Chunk<'_>>(chunk)
+                .unwrap()
+                .usage
+                .unwrap();
+            let cut = without(chunk, value.get()).unwrap();
+            assert_eq!(cut, expected, "{chunk}");
+            let parsed: Value = serde_json::from_str(&cut).unwrap();
+            assert!(parsed.get("usage").is_none());
+        }
     }
 
     #[test]

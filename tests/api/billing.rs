@@ -474,6 +474,11 @@ async fn any_key_lists_the_plans_on_offer_with_their_limits(pool: PgPool) {
     assert_eq!(data[2]["max_gpus_per_endpoint"], 8);
     assert_eq!(data[2]["backups"], "scheduled");
     assert_eq!(data[2]["currency"], "usd");
+    // What inference is billed by, and the caps of its keys.
+    assert_eq!(data[0]["inference_billing"], "gpu_hours");
+    assert_eq!(data[1]["inference_billing"], "both");
+    assert_eq!(data[1]["max_key_requests_per_minute"], 600);
+    assert_eq!(data[1]["included_input_tokens"], 0);
     app.get("/v1/plans", &Auth::None)
         .await
         .problem(401, "unauthenticated");

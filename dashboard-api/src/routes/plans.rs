@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use billing::catalog::{BackupEntitlement, Plan};
+use billing::catalog::{BackupEntitlement, InferenceBilling, Plan};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -40,6 +40,13 @@ pub struct PlanJson {
     /// The most tokens a minute an inference key may use; `null` when
     /// unlimited.
     pub max_key_tokens_per_minute: Option<u32>,
+    /// What inference endpoints are billed by: `gpu_hours`, `tokens` or
+    /// `both`.
+    pub inference_billing: &'static str,
+    /// Input tokens included a month before any is billed.
+    pub included_input_tokens: u64,
+    /// Output tokens included a month before any is billed.
+    pub included_output_tokens: u64,
 }
 
 impl PlanJson {
@@ -64,6 +71,13 @@ impl PlanJson {
             maintenance_windows: plan.maintenance_windows,
             max_key_requests_per_minute: plan.max_key_requests_per_minute,
             max_key_tokens_per_minute: plan.max_key_tokens_per_minute,
+            inference_billing: match plan.inference_billing {
+                InferenceBilling::GpuHours => "gpu_hours",
+                InferenceBilling::Tokens => "tokens",
+                InferenceBilling::Both => "both",
+            },
+            included_input_tokens: plan.included_input_tokens,
+            included_output_tokens: plan.included_output_tokens,
         }
     }
 }
