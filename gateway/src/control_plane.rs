@@ -170,10 +170,29 @@ pub async fn keep_reporting(
         };
         report(&control_plane, &ledger, &source, all).await;
         if all {
-            return;
+            break;
         }
     }
+    // The last minutes live only here: try a few more times within a pod's
+    // usual 30 s grace before giving up on them, loudly.
+    for _ in 0..FINAL_ATTEMPTS {
+        if ledger.pending().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        report(&control_plane, &ledger, &source, true).await;
+    }
+    let lost: u64 = ledger.pending().values().map(|t| t.total()).sum();
+    if lost > 0 {
+        tracing::error!(
+            tokens = lost,
+            "stopping with token usage the control plane did not take"
+        );
+    }
 }
+
+/// Reports tried again at shutdown, two seconds apart.
+const FINAL_ATTEMPTS: u32 = 10;
 
 /// One report of what is due; what fails stays for the next.
 pub async fn report(control_plane: &ControlPlane, ledger: &Ledger, source: &str, all: bool) {

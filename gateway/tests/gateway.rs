@@ -543,3 +543,38 @@ async fn closed_minutes_are_reported_as_usage_events_and_forgotten_once_stored()
     assert_eq!(by_meter("input_tokens")["source"], "gateway/test");
     assert!(h.gateway.ledger.pending().is_empty());
 }
+
+#[tokio::test]
+async fn at_shutdown_the_last_minutes_are_reported_again_until_the_control_plane_takes_them() {
+    let state = Arc::new(ControlPlaneState::default());
+    *state.refuse.lock().unwrap() = 1;
+    let cp_url = control_plane(Arc::clone(&state)).await;
+    let h = harness(engine(), Options::default()).await;
+    h.post(
+        "/v1/chat/completions",
+        "qmi_all",
+        chat("chat", "one two", 3),
+    )
+    .await;
+    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN.into(), Duration::from_secs(5)).unwrap();
+    // Stopped at once: the only report is the final one, refused the first time.
+    control_plane::keep_reporting(
+        cp,
+        Arc::clone(&h.gateway.ledger),
+        "gateway/test".into(),
+        Duration::from_secs(3600),
+        async {},
+    )
+    .await;
+    assert_eq!(
+        *state.refuse.lock().unwrap(),
+        0,
+        "the first report was refused"
+    );
+    assert_eq!(
+        state.events.lock().unwrap().len(),
+        2,
+        "input and output tokens"
+    );
+    assert!(h.gateway.ledger.pending().is_empty());
+}

@@ -183,6 +183,8 @@ pub struct ControlPlaneState {
     pub set: Mutex<KeySet>,
     pub not_modified: Mutex<u32>,
     pub events: Mutex<Vec<Value>>,
+    /// Ingest requests to answer 503 before storing any.
+    pub refuse: Mutex<u32>,
 }
 
 pub async fn control_plane(state: Arc<ControlPlaneState>) -> String {
@@ -213,6 +215,20 @@ pub async fn control_plane(state: Arc<ControlPlaneState>) -> String {
         )
             .into_response()
     }
+    async fn ingest_or_refuse(
+        State(state): State<Arc<ControlPlaneState>>,
+        headers: HeaderMap,
+        body: axum::Json<Vec<Value>>,
+    ) -> Response {
+        {
+            let mut refuse = state.refuse.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        }
+        ingest(State(state), headers, body).await
+    }
     async fn ingest(
         State(state): State<Arc<ControlPlaneState>>,
         headers: HeaderMap,
@@ -241,7 +257,7 @@ pub async fn control_plane(state: Arc<ControlPlaneState>) -> String {
     serve(
         axum::Router::new()
             .route(crds::gateway::KEY_SET_PATH, get(keys))
-            .route("/v1/usage/events", post(ingest))
+            .route("/v1/usage/events", post(ingest_or_refuse))
             .with_state(state),
     )
     .await
