@@ -114,6 +114,25 @@ fn report(name: &str, direct: &Run, through: &Run) {
     );
 }
 
+/// Runs `start` on a runtime of its own, in threads of its own, as if in a
+/// process of its own (the engine and the gateway are pods apart; here
+/// their tasks do not queue behind the load's); answers what `start` gives.
+async fn apart<T, F>(start: F) -> T
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let _ = tx.send(start.await);
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.await.unwrap()
+}
+
 /// The stand-in taking `token_delay` a token, called directly and
 /// through a gateway, non-streaming then streaming.
 async fn compare(token_delay: Duration, requests: usize, concurrency: usize) {
@@ -121,7 +140,7 @@ async fn compare(token_delay: Duration, requests: usize, concurrency: usize) {
         token_delay,
         ..Engine::new(MODEL, Some(ENGINE_KEY))
     };
-    let engine = standin::serve(engine).await.unwrap();
+    let engine = apart(standin::serve(engine)).await.unwrap();
     let endpoint = Uuid::from_u128(1);
     let organization = Uuid::from_u128(2);
     let keys = Arc::new(KeyStore::new(Duration::from_secs(3600)));
@@ -150,11 +169,15 @@ async fn compare(token_delay: Duration, requests: usize, concurrency: usize) {
         vec![Pod::new(engine.base_url(), Some(ENGINE_KEY.into()))],
     );
     let gateway = Arc::new(Gateway::new(keys, pods, Arc::new(Never), 64).unwrap());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { gateway::serve(listener, router(gateway)).await.unwrap() });
+    let addr = apart(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { gateway::serve(listener, router(gateway)).await.unwrap() });
+        addr
+    })
+    .await;
 
     println!(
         "{requests} requests, {concurrency} at a time, on loopback; the stand-in writes 16 tokens at {} ms each",
