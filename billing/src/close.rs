@@ -84,7 +84,6 @@ pub async fn close(
     sqlx::query("SET LOCAL statement_timeout = '1h'")
         .execute(&mut *read)
         .await?;
-    let rated = rate_all(&mut read, published, period, None).await?;
     let closed: HashSet<Uuid> =
         sqlx::query_scalar("SELECT organization_id FROM invoices WHERE period_start = $1")
             .bind(period.start())
@@ -92,18 +91,18 @@ pub async fn close(
             .await?
             .into_iter()
             .collect();
+    // Organizations invoiced already are not rated again: a second close of
+    // a closed period reads the plan history and stops.
+    let (rated, already_closed) = rate_all(&mut read, published, period, None, &closed).await?;
     read.commit().await?;
 
     let mut report = CloseReport {
-        organizations: rated.len(),
+        organizations: rated.len() + already_closed,
+        already_closed,
         ..CloseReport::default()
     };
     let mut to_write = Vec::new();
     for (organization_id, outcome) in rated {
-        if closed.contains(&organization_id) {
-            report.already_closed += 1;
-            continue;
-        }
         match outcome {
             Err(err) => report.failed.push((organization_id, err.to_string())),
             Ok((invoice, _)) if invoice.is_empty() => report.nothing_to_bill += 1,
@@ -195,7 +194,14 @@ pub async fn estimate(
     organization_id: Uuid,
     period: Period,
 ) -> Result<RatedInvoice> {
-    let mut rated = rate_all(conn, published, period, Some(organization_id)).await?;
+    let (mut rated, _) = rate_all(
+        conn,
+        published,
+        period,
+        Some(organization_id),
+        &HashSet::new(),
+    )
+    .await?;
     match rated.pop() {
         Some((_, outcome)) => Ok(outcome?.0),
         None => Ok(RatedInvoice {
@@ -209,19 +215,26 @@ pub async fn estimate(
 
 type Rated = (RatedInvoice, i64);
 
-/// Rates the period for every organization (or one), reading plan history,
-/// usage and credits with one statement each.
+/// Rates the period for every organization (or one) but those in `skip`,
+/// reading plan history, usage and credits with one statement each; also
+/// how many were skipped.
 async fn rate_all(
     conn: &mut PgConnection,
     published: &Published,
     period: Period,
     only: Option<Uuid>,
-) -> Result<Vec<(Uuid, Result<Rated, rating::RatingError>)>> {
+    skip: &HashSet<Uuid>,
+) -> Result<(Vec<(Uuid, Result<Rated, rating::RatingError>)>, usize)> {
     let catalog = &published.catalog;
     let history = plan_history::overlapping(conn, period, only).await?;
     let mut plans: BTreeMap<Uuid, Vec<PlanPeriod<'_>>> = BTreeMap::new();
     let mut unknown: BTreeMap<Uuid, String> = BTreeMap::new();
+    let mut skipped = HashSet::new();
     for (organization_id, plan, valid_from, valid_to) in history {
+        if skip.contains(&organization_id) {
+            skipped.insert(organization_id);
+            continue;
+        }
         match catalog.plan(&PlanId::from(plan.clone())) {
             Some(plan) => plans.entry(organization_id).or_default().push(PlanPeriod {
                 plan,
@@ -232,6 +245,9 @@ async fn rate_all(
                 unknown.insert(organization_id, plan);
             }
         }
+    }
+    if plans.is_empty() && unknown.is_empty() {
+        return Ok((Vec::new(), skipped.len()));
     }
     let segments: BTreeMap<Uuid, Vec<rating::Segment<'_>>> = plans
         .iter()
@@ -256,7 +272,7 @@ async fn rate_all(
             rating::rate(catalog, period, &segments, usage, credits).map(|invoice| (invoice, rows));
         out.push((organization_id, outcome));
     }
-    Ok(out)
+    Ok((out, skipped.len()))
 }
 
 /// The period's rollups summed per organization, plan segment (by the hour
