@@ -49,6 +49,18 @@ pub fn replicas(
             Some(((s.namespace()?, s.name_any()), key))
         })
         .collect();
+    // Each endpoint's slices, found once rather than by a scan per endpoint.
+    let mut slices_of: HashMap<(String, &str), Vec<&EndpointSlice>> = HashMap::new();
+    for slice in slices {
+        if let (Some(namespace), Some(name)) =
+            (slice.namespace(), slice.labels().get(LABEL_ENDPOINT))
+        {
+            slices_of
+                .entry((namespace, name.as_str()))
+                .or_default()
+                .push(slice);
+        }
+    }
     let mut by_id = HashMap::new();
     for endpoint in endpoints {
         let (Some(namespace), Some(id)) = (
@@ -65,10 +77,8 @@ pub fn replicas(
             .get(&(namespace.clone(), endpoint_secret(&name)))
             .cloned();
         let mut ready = Vec::new();
-        for slice in slices.iter().filter(|s| {
-            s.namespace().as_deref() == Some(namespace.as_str())
-                && s.labels().get(LABEL_ENDPOINT) == Some(&name)
-        }) {
+        let own = slices_of.get(&(namespace, name.as_str()));
+        for slice in own.into_iter().flatten() {
             let Some(port) = slice
                 .ports
                 .iter()

@@ -125,12 +125,15 @@ impl Pods {
 
     /// A ready pod of `endpoint`; if there is none, wakes it and waits in
     /// its queue for one, up to `hold.timeout`. Past the queue's size the
-    /// request is refused at once, with a time to retry.
+    /// request is refused at once, with a time to retry. The queue's depth
+    /// goes to `depth` as this request joins and leaves it; a request that
+    /// finds a ready pod never touches the queue.
     pub async fn lease(
         &self,
         endpoint: &GatewayEndpoint,
         waker: &dyn Waker,
         hold: Hold,
+        depth: &(dyn Fn(usize) + Sync),
     ) -> Result<Lease, GatewayError> {
         if let Some(lease) = self.pick(endpoint.id) {
             return Ok(lease);
@@ -142,11 +145,13 @@ impl Pods {
             .entry(endpoint.id)
             .or_default()
             .clone();
-        if counter.fetch_add(1, Ordering::Relaxed) >= hold.queue {
+        let ahead = counter.fetch_add(1, Ordering::Relaxed);
+        if ahead >= hold.queue {
             counter.fetch_sub(1, Ordering::Relaxed);
             return Err(GatewayError::QueueFull(hold.queue, Duration::from_secs(10)));
         }
-        let _waiting = Waiting(counter);
+        depth(ahead + 1);
+        let _waiting = Waiting(counter, depth);
         if let Err(err) = waker.wake(endpoint).await {
             tracing::warn!(endpoint = %endpoint.id, error = %err, "asking the endpoint to wake failed");
         }
@@ -166,12 +171,13 @@ impl Pods {
 }
 
 /// One place in an endpoint's queue, given back when dropped (answered,
-/// timed out or abandoned by the client).
-struct Waiting(Arc<AtomicUsize>);
+/// timed out or abandoned by the client), with where its depth goes.
+struct Waiting<'a>(Arc<AtomicUsize>, &'a (dyn Fn(usize) + Sync));
 
-impl Drop for Waiting {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let left = self.0.fetch_sub(1, Ordering::Relaxed);
+        (self.1)(left.saturating_sub(1));
     }
 }
 

@@ -110,15 +110,12 @@ async fn answer(
     let keys = gateway.keys.get().map_err(unknown)?;
     let token = bearer(headers).map_err(unknown)?;
     let now = Utc::now();
-    let mut admitted: Option<Admitted> = None;
     let prepared = stream::prepare(&body, |model| {
-        let a = keys.admit(token, model, now)?;
-        let served = a.endpoint.served_model.clone();
-        admitted = Some(a);
-        Ok(served)
+        let admitted = keys.admit(token, model, now)?;
+        Ok((admitted.endpoint.served_model.clone(), admitted))
     })
     .map_err(unknown)?;
-    let Admitted { key, endpoint } = admitted.ok_or_else(|| unknown(GatewayError::MissingKey))?;
+    let Admitted { key, endpoint } = prepared.resolved;
     let label = endpoint.id.to_string();
     span.record("key_id", tracing::field::display(key.id));
     span.record("endpoint", tracing::field::display(endpoint.id));
@@ -138,17 +135,12 @@ async fn answer(
         queue: gateway.queue,
     };
     let queued = Instant::now();
-    gateway
-        .metrics
-        .queue_depth(&label, gateway.pods.waiting(endpoint.id) + 1);
+    let depth = |depth| gateway.metrics.queue_depth(&label, depth);
     let lease = gateway
         .pods
-        .lease(&endpoint, gateway.waker.as_ref(), hold)
-        .await;
-    gateway
-        .metrics
-        .queue_depth(&label, gateway.pods.waiting(endpoint.id));
-    let lease = lease.map_err(fail)?;
+        .lease(&endpoint, gateway.waker.as_ref(), hold, &depth)
+        .await
+        .map_err(fail)?;
     let waited = queued.elapsed();
     gateway.metrics.queued(&label, waited);
     span.record("queue_ms", waited.as_millis());

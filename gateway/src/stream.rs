@@ -25,19 +25,19 @@ pub struct ClientUsage {
 
 /// A request body ready to forward.
 #[derive(Debug)]
-pub struct Prepared {
-    /// The `model` the client named.
-    pub model: String,
+pub struct Prepared<T> {
+    /// What the caller's `resolve` made of the client's `model`.
+    pub resolved: T,
     pub stream: Option<ClientUsage>,
     pub body: Bytes,
 }
 
-/// Reads the client's `model`, puts the engine's in its place, and asks
-/// for usage in a stream.
-pub fn prepare(
+/// Reads the client's `model`, puts the engine's that `resolve` names in
+/// its place, and asks for usage in a stream.
+pub fn prepare<T>(
     body: &[u8],
-    served_model: impl FnOnce(&str) -> Result<String, GatewayError>,
-) -> Result<Prepared, GatewayError> {
+    resolve: impl FnOnce(&str) -> Result<(String, T), GatewayError>,
+) -> Result<Prepared<T>, GatewayError> {
     // Only `model`, `stream` and `stream_options` are read; the rest (the
     // prompt) passes as the client wrote it, never parsed into values.
     let mut request: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body)
@@ -48,7 +48,8 @@ pub fn prepare(
         .ok_or_else(|| {
             GatewayError::BadRequest("`model` must be a string naming the endpoint".into())
         })?;
-    request.insert("model".into(), raw(&served_model(&model)?)?);
+    let (served, resolved) = resolve(&model)?;
+    request.insert("model".into(), raw(&served)?);
     let stream = if request.get("stream").is_some_and(|s| s.get() == "true") {
         let asked: Option<Map<String, Value>> = request
             .get("stream_options")
@@ -71,7 +72,7 @@ pub fn prepare(
     };
     let body = serde_json::to_vec(&request).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     Ok(Prepared {
-        model,
+        resolved,
         stream,
         body: body.into(),
     })
@@ -227,18 +228,18 @@ mod tests {
 
     use super::*;
 
-    fn served(_: &str) -> Result<String, GatewayError> {
-        Ok("meta-llama/Llama-3.1-8B".into())
+    fn served(model: &str) -> Result<(String, String), GatewayError> {
+        Ok(("meta-llama/Llama-3.1-8B".into(), model.to_owned()))
     }
 
-    fn forwarded(p: &Prepared) -> Value {
+    fn forwarded(p: &Prepared<String>) -> Value {
         serde_json::from_slice(&p.body).unwrap()
     }
 
     #[test]
     fn the_model_is_the_engines_and_a_stream_always_reports_usage() {
         let p = prepare(br#"{"model":"chat","stream":true,"messages":[]}"#, served).unwrap();
-        assert_eq!(p.model, "chat");
+        assert_eq!(p.resolved, "chat");
         assert_eq!(p.stream, Some(ClientUsage::default()));
         let body = forwarded(&p);
         assert_eq!(body["model"], "meta-llama/Llama-3.1-8B");

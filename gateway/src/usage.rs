@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use crds::gateway::token_dimension;
+use crds::gateway::{key_hash, token_dimension};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::stream::Tokens;
@@ -98,6 +97,18 @@ impl Ledger {
 pub fn events(source: &str, reported: &[(Slot, Tokens)]) -> Vec<Value> {
     let mut events = Vec::new();
     for (slot, tokens) in reported {
+        let time = Utc
+            .timestamp_opt(slot.minute, 0)
+            .single()
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Secs, true);
+        // The model may be long; the id stays short and stable.
+        let model = &key_hash(&slot.model)[..16];
+        let subject = format!(
+            "organizations/{}/endpoints/{}",
+            slot.organization, slot.endpoint
+        );
+        let dimension = token_dimension(slot.key, &slot.model);
         for (meter, value) in [
             ("input_tokens", tokens.input),
             ("output_tokens", tokens.output),
@@ -105,28 +116,14 @@ pub fn events(source: &str, reported: &[(Slot, Tokens)]) -> Vec<Value> {
             if value == 0 {
                 continue;
             }
-            let time = Utc
-                .timestamp_opt(slot.minute, 0)
-                .single()
-                .unwrap_or_default()
-                .to_rfc3339_opts(SecondsFormat::Secs, true);
-            // The model may be long; the id stays short and stable.
-            let model: String = Sha256::digest(slot.model.as_bytes())[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
             events.push(json!({
                 "specversion": "1.0",
                 "id": format!("{}/{}/{meter}/{}/{model}", slot.endpoint, slot.key, slot.minute),
                 "source": source,
                 "type": "dev.quartermaster.usage",
                 "time": time,
-                "subject": format!("organizations/{}/endpoints/{}", slot.organization, slot.endpoint),
-                "data": {
-                    "meter": meter,
-                    "value": value,
-                    "dimension": token_dimension(slot.key, &slot.model),
-                },
+                "subject": subject,
+                "data": { "meter": meter, "value": value, "dimension": dimension },
             }));
         }
     }

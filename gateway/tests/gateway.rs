@@ -403,6 +403,13 @@ async fn past_the_queue_a_request_gets_429_with_retry_after_and_a_hold_ends_at_i
     while h.gateway.pods.waiting(CHAT) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let mut registry = prometheus_client::registry::Registry::default();
+    h.gateway.metrics.register(&mut registry);
+    let exposed = telemetry::metrics::render(&registry).unwrap();
+    assert!(
+        exposed.contains(&format!("queue_depth{{endpoint=\"{CHAT}\"}} 1")),
+        "{exposed}"
+    );
     let response = h
         .post("/v1/chat/completions", "qmi_all", chat("chat", "x", 1))
         .await;
@@ -508,18 +515,28 @@ async fn a_key_over_its_requests_or_tokens_per_minute_gets_429() {
     assert_eq!(h.engine.received().len(), 3);
 }
 
-#[tokio::test]
-async fn closed_minutes_are_reported_as_usage_events_and_forgotten_once_stored() {
+/// A gateway that served one chat (2 tokens in, 3 out), and a stand-in
+/// control plane that refuses its first `refuse` reports.
+async fn one_chat_to_report(refuse: u32) -> (Arc<ControlPlaneState>, Harness, ControlPlane) {
     let state = Arc::new(ControlPlaneState::default());
+    *state.refuse.lock().unwrap() = refuse;
     let cp_url = control_plane(Arc::clone(&state)).await;
     let h = harness(engine(), Options::default()).await;
-    h.post(
-        "/v1/chat/completions",
-        "qmi_all",
-        chat("chat", "one two", 3),
-    )
-    .await;
+    let served = h
+        .post(
+            "/v1/chat/completions",
+            "qmi_all",
+            chat("chat", "one two", 3),
+        )
+        .await;
+    assert_eq!(served.status(), 200);
     let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN.into(), Duration::from_secs(5)).unwrap();
+    (state, h, cp)
+}
+
+#[tokio::test]
+async fn closed_minutes_are_reported_as_usage_events_and_forgotten_once_stored() {
+    let (state, h, cp) = one_chat_to_report(0).await;
     control_plane::report(&cp, &h.gateway.ledger, "gateway/test", true).await;
     let events = state.events.lock().unwrap().clone();
     let key_id = key("qmi_all", ORG, None).id;
@@ -546,17 +563,7 @@ async fn closed_minutes_are_reported_as_usage_events_and_forgotten_once_stored()
 
 #[tokio::test]
 async fn at_shutdown_the_last_minutes_are_reported_again_until_the_control_plane_takes_them() {
-    let state = Arc::new(ControlPlaneState::default());
-    *state.refuse.lock().unwrap() = 1;
-    let cp_url = control_plane(Arc::clone(&state)).await;
-    let h = harness(engine(), Options::default()).await;
-    h.post(
-        "/v1/chat/completions",
-        "qmi_all",
-        chat("chat", "one two", 3),
-    )
-    .await;
-    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN.into(), Duration::from_secs(5)).unwrap();
+    let (state, h, cp) = one_chat_to_report(1).await;
     // Stopped at once: the only report is the final one, refused the first time.
     control_plane::keep_reporting(
         cp,
