@@ -9,11 +9,12 @@ use crds::gateway::{
     DEFAULT_COLD_START_TIMEOUT_SECONDS, GatewayEndpoint, InferenceKey, KeySet, Refusal,
     RefusedOrganization,
 };
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use super::stored_limits;
 use crate::Result;
+use crate::endpoints::data_plane::SERVED_MODEL;
 use crate::money::suspension::Cause;
 
 /// An endpoint of the data plane, with its organization's subscription.
@@ -50,16 +51,13 @@ pub async fn key_set(
     data_plane_id: Uuid,
     catalog: &Catalog,
 ) -> Result<KeySet> {
-    // An image endpoint names no model: its image serves one, under the
-    // endpoint's own name as far as the gateway knows.
-    let endpoints: Vec<EndpointRow> = sqlx::query_as(
-        "SELECT e.id, e.organization_id, e.name,
-                coalesce(e.spec -> 'model' ->> 'repository', e.name) AS served_model,
+    let endpoints: Vec<EndpointRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT e.id, e.organization_id, e.name, {SERVED_MODEL} AS served_model,
                 s.plan, s.status, s.suspended_by
          FROM inference_endpoints e JOIN subscriptions s ON s.organization_id = e.organization_id
          WHERE e.data_plane_id = $1 AND e.deletion_requested_at IS NULL
-         ORDER BY e.id",
-    )
+         ORDER BY e.id"
+    )))
     .bind(data_plane_id)
     .fetch_all(&mut *conn)
     .await?;
