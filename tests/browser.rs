@@ -2,7 +2,9 @@
 //! `chromium-driver`), driven over WebDriver: a new customer signs up,
 //! creates a cluster and sees it Ready (simulated data plane), creates an
 //! API key, sees a usage chart and opens an invoice; a platform admin
-//! suspends the organization and the customer sees why. A free customer
+//! finds the organization by a member's email and suspends it from its
+//! page, and the customer sees why; among 100,000 organizations, the
+//! console shows 25 to a page, pages on and searches. A free customer
 //! upgrades through Stripe Checkout (localstripe behind the Checkout
 //! stand-in), and another works the dashboard with the keyboard alone. A
 //! shrink shows what it would move before it is confirmed.
@@ -316,15 +318,27 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         .await
         .unwrap();
     arrive(&root, "/admin").await;
-    let row = format!("form[action='/admin/orgs/{org}/suspend']");
+    // Found by a member's email, then acted on from its own page.
+    fill(&root, "input[name=q]", "ada@example.com").await;
+    submit(&root, "form[role=search] button").await;
+    arrive(&root, "q=ada%40example.com").await;
+    root.find(Locator::Css(&format!("a[href='/admin/orgs/{org}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&root, &format!("/admin/orgs/{org}")).await;
+    let form = format!("form[action='/admin/orgs/{org}/suspend']");
     fill(
         &root,
-        &format!("{row} input[name=reason]"),
+        &format!("{form} input[name=reason]"),
         "Abuse report #42 under review",
     )
     .await;
-    screenshot(&root, "admin").await;
-    submit(&root, &format!("{row} button")).await;
+    submit(&root, &format!("{form} input[name=confirm]")).await;
+    screenshot(&root, "admin-organization").await;
+    submit(&root, &format!("{form} button")).await;
     root.wait()
         .for_element(Locator::Css("form[action$='/resume']"))
         .await
@@ -639,4 +653,102 @@ async fn an_inference_key_is_made_on_the_endpoint_page_shown_once_and_revoked(po
             .contains("No key may call this endpoint yet.")
     );
     browser.close().await.unwrap();
+}
+
+/// 100,000 organizations, each with its subscription (ids are UUIDv7, as
+/// the service makes them); every tenth on business, every hundredth past
+/// due. One statement.
+async fn seed_organizations(pool: &PgPool, count: u32) {
+    let ids: Vec<uuid::Uuid> = (0..count).map(|_| uuid::Uuid::now_v7()).collect();
+    sqlx::query(
+        "WITH o AS (
+             INSERT INTO organizations (id, name)
+             SELECT id, format('Fleet %s', lpad(n::text, 6, '0'))
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)
+             RETURNING id, name)
+         INSERT INTO subscriptions (organization_id, plan, status)
+         SELECT id, CASE WHEN right(name, 1) = '0' THEN 'business' ELSE 'free' END,
+                CASE WHEN right(name, 2) = '00' THEN 'past_due' ELSE 'active' END
+         FROM o",
+    )
+    .bind(&ids)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The names in the console's table, in order.
+async fn listed(browser: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for cell in browser
+        .find_all(Locator::Css("main tbody tr td:first-child a"))
+        .await
+        .unwrap()
+    {
+        names.push(cell.text().await.unwrap());
+    }
+    names
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_admin_console_pages_and_searches_100000_organizations(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    seed_organizations(&pool, 100_000).await;
+    app.signup("root@example.com").await;
+    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let driver = Driver::start().await;
+    let root = driver.browser("root").await;
+    root.goto(&format!("{}/login", app.base)).await.unwrap();
+    fill(&root, "input[name=email]", "root@example.com").await;
+    fill(&root, "input[name=password]", PASSWORD).await;
+    submit(&root, "form button[type=submit]").await;
+    arrive(&root, "/orgs/").await;
+    root.goto(&format!("{}/admin", app.base)).await.unwrap();
+
+    // Newest first, 25 of them: root's own organization, then the last seeded.
+    let first = listed(&root).await;
+    assert_eq!(first.len(), 25, "{first:?}");
+    assert_eq!(first[1], "Fleet 100000");
+    assert_eq!(first[24], "Fleet 099977");
+    assert!(
+        text(&root)
+            .await
+            .contains("25 shown of 100,001 organizations")
+    );
+    screenshot(&root, "admin-100000").await;
+    root.find(Locator::Css("a[rel=next]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&root, "after=").await;
+    let second = listed(&root).await;
+    assert_eq!(second.first().map(String::as_str), Some("Fleet 099976"));
+    assert_eq!(second.len(), 25);
+
+    // Filtered and searched: past-due business organizations named 0995…
+    root.goto(&format!("{}/admin", app.base)).await.unwrap();
+    fill(&root, "input[name=q]", "Fleet 0995").await;
+    root.find(Locator::Css("select[name=plan] option[value=business]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    root.find(Locator::Css("select[name=standing] option[value=past_due]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(&root, "form[role=search] button").await;
+    arrive(&root, "standing=past_due").await;
+    assert_eq!(listed(&root).await, ["Fleet 099500"]);
+    assert!(text(&root).await.contains("1 shown of 1 organizations"));
+    screenshot(&root, "admin-search").await;
+    root.close().await.unwrap();
 }

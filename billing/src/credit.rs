@@ -47,6 +47,17 @@ pub async fn grant(
     .await?)
 }
 
+/// An organization's grants, newest first.
+pub async fn list(conn: &mut PgConnection, organization_id: Uuid) -> Result<Vec<Credit>> {
+    Ok(sqlx::query_as(
+        "SELECT id, organization_id, amount_minor, reason, created_by, created_at
+         FROM credits WHERE organization_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(organization_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Credit left per organization (every one, or `only`), oldest grant
 /// first: each grant less what invoice lines have used of it.
 pub(crate) async fn remaining(

@@ -271,6 +271,29 @@ pub async fn balances(
         .collect())
 }
 
+/// Organizations by the sum of their open invoices, most first (ties by
+/// id, descending), after `after` and at most `limit`. Open invoices are
+/// few and indexed (`invoices_unpaid_idx`), so this reads only them.
+pub async fn unpaid_ranking(
+    conn: &mut PgConnection,
+    after: Option<(i64, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(Uuid, i64)>> {
+    let (owed, id) = after.unwrap_or((i64::MAX, Uuid::max()));
+    Ok(sqlx::query_as(
+        "SELECT organization_id, sum(total_minor)::bigint AS owed FROM invoices
+         WHERE status = 'open'
+         GROUP BY organization_id
+         HAVING sum(total_minor) > 0 AND (sum(total_minor), organization_id) < ($1, $2)
+         ORDER BY owed DESC, organization_id DESC LIMIT $3",
+    )
+    .bind(owed)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Moves an invoice along its life cycle, in the caller's transaction.
 /// Returns the invoice as it now is; `Ok(None)` if there is no such invoice.
 pub async fn apply(

@@ -131,7 +131,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Pending,
         Phase::Provisioning,
         Phase::Ready,

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -43,29 +43,64 @@ pub async fn latest_averages(
     Ok(rows.into_iter().collect())
 }
 
-/// For each of `organizations`, the sum of each of `meters` over the hours
-/// from `since` on. Pairs with no rollup are absent.
-pub async fn totals_since(
+/// The first instant of the calendar month (UTC) that contains `time`:
+/// the month `usage_monthly` keeps a row for.
+pub fn month_of(time: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(time)
+}
+
+/// For each of `organizations`, the sum of each of the summed `meters` in
+/// the calendar month that starts at `month`. Pairs with no usage are
+/// absent. One primary-key lookup per pair, however long the month.
+pub async fn month_totals(
     conn: &mut PgConnection,
     organizations: &[Uuid],
     meters: &[Meter],
-    since: DateTime<Utc>,
+    month: DateTime<Utc>,
 ) -> Result<HashMap<(Uuid, Meter), Decimal>, sqlx::Error> {
     let names: Vec<&str> = meters.iter().map(|m| m.as_str()).collect();
     let rows: Vec<(Uuid, String, Decimal)> = sqlx::query_as(
-        "SELECT organization_id, meter, sum(quantity) FROM usage_hourly
-         WHERE organization_id = ANY($1) AND meter = ANY($2) AND hour >= $3
-         GROUP BY organization_id, meter",
+        "SELECT organization_id, meter, quantity FROM usage_monthly
+         WHERE organization_id = ANY($1) AND meter = ANY($2) AND month = $3",
     )
     .bind(organizations)
     .bind(&names)
-    .bind(since)
+    .bind(month)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
         .filter_map(|(org, meter, total)| Some(((org, Meter::from_str(&meter).ok()?), total)))
         .collect())
+}
+
+/// Organizations by their use of the summed `meter` in the month starting
+/// at `month`, most first (ties by id, descending), after `after` and at
+/// most `limit`: one scan of an index, for a console sorted by usage.
+pub async fn month_ranking(
+    conn: &mut PgConnection,
+    meter: Meter,
+    month: DateTime<Utc>,
+    after: Option<(Decimal, Uuid)>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Decimal)>, sqlx::Error> {
+    // Above every real quantity: the first page is "after" the top.
+    let (quantity, id) = after.unwrap_or((Decimal::MAX, Uuid::max()));
+    sqlx::query_as(
+        "SELECT organization_id, quantity FROM usage_monthly
+         WHERE month = $1 AND meter = $2 AND quantity > 0
+           AND (quantity, organization_id) < ($3, $4)
+         ORDER BY quantity DESC, organization_id DESC LIMIT $5",
+    )
+    .bind(month)
+    .bind(meter.as_str())
+    .bind(quantity)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// The rollups of one organization's meter and dimension from one instant
@@ -193,4 +228,20 @@ pub async fn hours(
     .bind(Meter::token_meters())
     .fetch_all(&mut *conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_starts_at_midnight_utc_on_its_first_day() {
+        let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+        assert_eq!(month_of(at(2026, 12, 7, 10)), at(2026, 12, 1, 0));
+        assert_eq!(month_of(at(2026, 12, 1, 0)), at(2026, 12, 1, 0));
+        assert_eq!(
+            month_of(at(2027, 1, 1, 0) - chrono::Duration::seconds(1)),
+            at(2026, 12, 1, 0)
+        );
+    }
 }

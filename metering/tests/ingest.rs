@@ -109,6 +109,17 @@ async fn duplicates_and_replayed_batches_count_once(pool: PgPool) {
         rollup(&pool, gpu, Meter::GpuSeconds, h).await,
         Some(("600".into(), "0".into(), 10))
     );
+    // The month's sum, kept beside the hours, counted once too.
+    let month = metering::rollups::month_of(h);
+    let totals = metering::rollups::month_totals(
+        &mut pool.acquire().await.unwrap(),
+        &[org],
+        &[Meter::GpuSeconds],
+        month,
+    )
+    .await
+    .unwrap();
+    assert_eq!(totals[&(org, Meter::GpuSeconds)], 600.into());
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly on the first unexpected value"
 )]
 
+mod admin;
 mod backups;
 mod bad_input;
 mod billing;

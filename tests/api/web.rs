@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::forms::{Browser, csrf, invitation_link};
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{Auth, PASSWORD, TestApp};
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn forms_need_their_token_and_other_organizations_pages_are_not_found(pool: PgPool) {
@@ -134,35 +134,52 @@ async fn forms_need_their_token_and_other_organizations_pages_are_not_found(pool
 async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let ada = app.signup("ada@example.com").await;
-    app.create_cluster(ada.org_id, &ada.session, "search").await;
+    let cluster = app.create_cluster(ada.org_id, &ada.session, "search").await;
     app.signup("root@example.com").await;
     sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
         .execute(&pool)
         .await
         .unwrap();
     let mut root = Browser::logged_in(&app, "root@example.com").await;
-    let (status, _, console) = root.get("/admin").await;
-    assert_eq!(status, 200);
-    for needle in [
-        "<h2>Clusters</h2>",
-        "search",
-        "<h2>Data planes</h2>",
-        "eu-test",
-        "organization.create",
-    ] {
-        assert!(console.contains(needle), "{needle}");
-    }
-    let token = csrf(&console);
     let org = ada.org_id.to_string();
+    let (status, _, console) = root.get("/admin?q=ada%40example").await;
+    assert_eq!(status, 200);
+    assert!(console.contains(&format!("/admin/orgs/{org}")), "{console}");
+    assert!(console.contains("1 shown of 1 organizations"), "{console}");
+    let (_, _, clusters) = root.get("/admin/clusters?q=sear").await;
+    for needle in ["search", "<h2>Data planes</h2>", "eu-test"] {
+        assert!(clusters.contains(needle), "{needle}");
+    }
+    let (_, _, audit) = root.get(&format!("/admin/audit?organization={org}")).await;
+    assert!(audit.contains("organization.create"), "{audit}");
+    let (status, _, page) = root.get("/admin?standing=overdue").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("standing: must be active, past_due or suspended"));
 
-    // A plan change needs no card here; an unknown plan is refused.
-    let (status, location, _) = root
+    let (_, _, org_page) = root.get(&format!("/admin/orgs/{org}")).await;
+    assert!(org_page.contains("ada@example.com") && org_page.contains("owner"));
+    let token = csrf(&org_page);
+
+    // A plan change needs no card here, but its box ticked; an unknown
+    // plan is refused.
+    let (status, _, page) = root
         .post(
             &format!("/admin/orgs/{org}/plan"),
             &[("csrf", &token), ("plan", "starter")],
         )
         .await;
-    assert_eq!((status, location.as_str()), (303, "/admin"));
+    assert_eq!(status, 422);
+    assert!(page.contains("Tick the box to confirm the plan change."));
+    let (status, location, _) = root
+        .post(
+            &format!("/admin/orgs/{org}/plan"),
+            &[("csrf", &token), ("plan", "starter"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, format!("/admin/orgs/{org}").as_str())
+    );
     let plan: String =
         sqlx::query_scalar("SELECT plan FROM subscriptions WHERE organization_id = $1")
             .bind(ada.org_id)
@@ -173,7 +190,7 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
     let (status, _, page) = root
         .post(
             &format!("/admin/orgs/{org}/plan"),
-            &[("csrf", &token), ("plan", "platinum")],
+            &[("csrf", &token), ("plan", "platinum"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(status, 422);
@@ -187,6 +204,7 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
                 ("csrf", &token),
                 ("amount_minor", "1500"),
                 ("reason", "outage on Nov 20"),
+                ("confirm", "yes"),
             ],
         )
         .await;
@@ -199,40 +217,33 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
             .unwrap();
     assert_eq!(amount, 1500);
     assert!(by.starts_with("admin:"));
-    // The console shows the credit and this month's usage: 90 node-minutes
-    // count as one whole hour, last month's hour not at all.
-    let this_month = billing::Period::containing(chrono::Utc::now()).start();
-    for (hour, seconds) in [
-        (this_month, 3600_i64),
-        (this_month + chrono::Duration::hours(1), 1800),
-        (this_month - chrono::Duration::hours(1), 3600),
-    ] {
-        sqlx::query(
-            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity, events)
-             VALUES ($1, $1, 'node_seconds', '', $2, $3, 1)",
-        )
-        .bind(ada.org_id)
-        .bind(hour)
-        .bind(seconds)
-        .execute(&pool)
+    // The console shows the credit and this month's usage, as the data
+    // plane reported it: 90 node-minutes count as one whole hour.
+    let data_plane = Auth::Key(app.data_plane_token(app.data_plane).await);
+    let event = metering::UsageEvent {
+        source: "dataplane/sim-test/collector".into(),
+        id: "node-1".into(),
+        organization_id: ada.org_id,
+        resource_id: cluster["id"].as_str().unwrap().parse().unwrap(),
+        meter: metering::Meter::NodeSeconds,
+        dimension: String::new(),
+        time: chrono::Utc::now(),
+        value: 5400,
+    };
+    app.post("/v1/usage/events", &data_plane, json!([event.to_wire()]))
         .await
-        .unwrap();
-    }
+        .ok(200);
     let (_, _, console) = root.get("/admin").await;
-    let row = console
-        .split(&org)
-        .nth(1)
-        .unwrap()
-        .split("</tr>")
-        .next()
-        .unwrap();
+    let row = console.split("<tr>").find(|r| r.contains(&org)).unwrap();
     assert!(row.contains(r#"<td class="num">1 / 0</td>"#), "{row}");
     assert!(row.contains(r#"<td class="num">$15.00</td>"#), "{row}");
+    let (_, _, org_page) = root.get(&format!("/admin/orgs/{org}")).await;
+    assert!(org_page.contains("outage on Nov 20") && org_page.contains("Node-hours"));
     // Without the console's token, nothing happens.
     let (status, _, _) = root
         .post(
             &format!("/admin/orgs/{org}/plan"),
-            &[("csrf", "forged"), ("plan", "business")],
+            &[("csrf", "forged"), ("plan", "business"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(status, 403);
@@ -536,7 +547,7 @@ async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPoo
         .await
         .unwrap();
     let mut root = Browser::logged_in(&app, "root@example.com").await;
-    let (_, _, console) = root.get("/admin").await;
+    let (_, _, console) = root.get("/admin/clusters").await;
     let token = csrf(&console);
     let wave = |from: &'static str, to: &'static str| {
         [

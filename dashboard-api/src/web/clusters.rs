@@ -250,7 +250,7 @@ pub async fn delete_cluster(
     Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
     CsrfForm(form): CsrfForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    confirmed(&form)?;
+    confirmed(form.confirm.as_deref(), "deletion")?;
     let mut conn = state.db.acquire().await?;
     clusters::delete(&mut conn, &access, cluster_id).await?;
     Ok(Redirect::to(&format!("/orgs/{org_id}")).into_response())

@@ -105,14 +105,15 @@ pub(super) fn delete_form(action: &str, csrf: &str, name: &str, consequence: &st
     }
 }
 
-/// Refuses a deletion sent without its confirmation.
-pub(super) fn confirmed(form: &Confirmed) -> Result<(), PageError> {
-    if form.confirm.as_deref() == Some("yes") {
+/// Refuses a change sent without its confirmation box ticked; `what` names
+/// the change ("deletion", "suspension").
+pub(super) fn confirmed(confirm: Option<&str>, what: &str) -> Result<(), PageError> {
+    if confirm == Some("yes") {
         return Ok(());
     }
     Err(PageError::refused(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "Not deleted",
-        "Tick the box to confirm the deletion.",
+        "Not done",
+        format!("Tick the box to confirm the {what}."),
     ))
 }

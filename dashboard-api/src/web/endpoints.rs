@@ -188,7 +188,7 @@ pub async fn delete_endpoint(
     Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
     CsrfForm(form): CsrfForm<Confirmed>,
 ) -> Result<Response, PageError> {
-    confirmed(&form)?;
+    confirmed(form.confirm.as_deref(), "deletion")?;
     let mut unit = Unit::begin(&state).await?;
     endpoints::delete(unit.conn(), &access, endpoint_id).await?;
     unit.commit().await?;

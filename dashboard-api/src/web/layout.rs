@@ -39,6 +39,13 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--muted); }
 figure { margin: 0; } figure svg { max-width: 30rem; display: block; }
 .charts { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr)); }
 code, .secret { overflow-wrap: anywhere; }
+/* The admin console: its own links, search bars, pagers and action forms. */
+nav.tabs, nav.pager { display: flex; flex-wrap: wrap; gap: .75rem; align-items: baseline; margin: 0 0 1rem; }
+nav.pager p { margin: 0; }
+form.filters { display: flex; flex-wrap: wrap; gap: .6rem; align-items: end; margin: 0 0 1rem; }
+.actions { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); }
+.actions form { display: grid; gap: .5rem; align-content: start; padding: .75rem; border: 1px solid var(--line); border-radius: .4rem; }
+label:has(input[type=checkbox]) { display: block; font-weight: 400; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 @media (max-width: 40rem) {
   th, td { padding: .3rem; }

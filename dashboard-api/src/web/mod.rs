@@ -128,6 +128,9 @@ pub fn routes() -> Router<AppState> {
             get(endpoints::endpoints).post(endpoints::create_endpoint),
         )
         .route("/admin", get(admin::console))
+        .route("/admin/orgs/{org_id}", get(admin::organization))
+        .route("/admin/clusters", get(admin::clusters))
+        .route("/admin/audit", get(admin::audit_log))
         .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
         .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))

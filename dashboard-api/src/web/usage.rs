@@ -10,7 +10,7 @@ use billing::money;
 use chrono::{Duration, DurationRound, Utc};
 use control_plane::access::Permission;
 use control_plane::money::invoices;
-use maud::html;
+use maud::{Markup, html};
 use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -64,6 +64,21 @@ fn chart_title((meter, key): &ChartKey) -> String {
     }
 }
 
+/// A chart per meter (and per key for tokens) of a report's rows, each
+/// bucket labelled with `label` (a `strftime` format).
+pub(super) fn charts(rows: &[report::ReportRow], label: &str) -> Markup {
+    let series = series(rows, label);
+    html! {
+        @if series.is_empty() { p { "No usage recorded yet." } }
+        div class="charts" {
+            @for (chart, points) in &series {
+                @let (_, _, unit) = chart_unit(&chart.0);
+                (chart::bars(&chart_title(chart), unit, &points.iter().map(|(d, v)| (d.clone(), *v)).collect::<Vec<_>>()))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct UsageView {
     /// `hour` for the last 48 hours by hour; days otherwise.
@@ -110,7 +125,6 @@ pub async fn usage(
         ),
         false => None,
     };
-    let series = series(&rows, label);
     let body = html! {
         h1 { "Usage" }
         p {
@@ -127,13 +141,7 @@ pub async fn usage(
                 " (an estimate; " a href={ "/orgs/" (org_id) "/billing" } { "details on Billing" } ")."
             }
         }
-        @if series.is_empty() { p { "No usage recorded yet." } }
-        div class="charts" {
-            @for (chart, points) in &series {
-                @let (_, _, unit) = chart_unit(&chart.0);
-                (chart::bars(&chart_title(chart), unit, &points.iter().map(|(d, v)| (d.clone(), *v)).collect::<Vec<_>>()))
-            }
-        }
+        (charts(&rows, label))
     };
     Ok(render(
         StatusCode::OK,

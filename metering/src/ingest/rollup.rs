@@ -35,6 +35,12 @@ pub(super) async fn add_sums(
     if sums.is_empty() {
         return Ok(());
     }
+    let mut monthly: BTreeMap<(Uuid, Meter, DateTime<Utc>), i64> = BTreeMap::new();
+    for (((org, _, meter, _), hour), (quantity, _)) in &sums {
+        *monthly
+            .entry((*org, *meter, crate::rollups::month_of(*hour)))
+            .or_default() += quantity;
+    }
     let mut columns = Columns::default();
     for (((org, resource, meter, dimension), hour), (quantity, count)) in sums {
         columns.push(
@@ -53,7 +59,36 @@ pub(super) async fn add_sums(
             conn,
             "quantity = usage_hourly.quantity + EXCLUDED.quantity, events = usage_hourly.events + EXCLUDED.events",
         )
-        .await
+        .await?;
+    add_monthly(conn, monthly).await
+}
+
+/// Adds the batch's sums to `usage_monthly`, one row per organization,
+/// meter and month: what "usage this month" is ranked by.
+async fn add_monthly(
+    conn: &mut PgConnection,
+    monthly: BTreeMap<(Uuid, Meter, DateTime<Utc>), i64>,
+) -> Result<(), sqlx::Error> {
+    let (mut org, mut meter, mut month, mut quantity) = (vec![], vec![], vec![], vec![]);
+    for ((o, m, start), q) in monthly {
+        org.push(o);
+        meter.push(m.as_str());
+        month.push(start);
+        quantity.push(q);
+    }
+    sqlx::query(
+        "INSERT INTO usage_monthly (organization_id, meter, month, quantity)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[])
+         ON CONFLICT (organization_id, meter, month) DO UPDATE
+         SET quantity = usage_monthly.quantity + EXCLUDED.quantity",
+    )
+    .bind(&org)
+    .bind(&meter)
+    .bind(&month)
+    .bind(&quantity)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Gauge rollups for the new samples. A series whose new samples all come

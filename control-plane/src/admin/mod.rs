@@ -5,9 +5,6 @@
 use billing::Catalog;
 use billing::catalog_store::{self, Published};
 use chrono::{DateTime, Utc};
-use metering::Meter;
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -17,6 +14,18 @@ use crate::accounts::Email;
 use crate::clusters::Cluster;
 use crate::validation::ValidationErrors;
 use crate::{Error, Result, audit, resource};
+
+mod audit_log;
+mod fleet;
+mod organizations;
+pub mod query;
+
+pub use audit_log::{AuditEntry, AuditQuery, audit_log};
+pub use fleet::{FleetCluster, FleetQuery, PlaneHealth, data_planes, fleet, phases};
+pub use organizations::{
+    Held, Member, OrganizationDetail, OrganizationQuery, OrganizationSummary, organization,
+    search as organizations,
+};
 
 /// A caller checked to be a platform administrator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,68 +174,6 @@ pub async fn grant_credit(
     Ok(credit)
 }
 
-/// An organization as the platform's administrators see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct OrganizationSummary {
-    pub id: Uuid,
-    pub name: String,
-    pub plan: String,
-    pub status: String,
-    pub suspended_reason: Option<String>,
-    pub clusters: i64,
-    /// The sum of its open invoices.
-    #[sqlx(skip)]
-    pub open_invoices_minor: i64,
-    /// Credit granted and not yet used by an invoice.
-    #[sqlx(skip)]
-    pub credit_balance_minor: i64,
-    /// Node-hours and GPU-hours metered in the current period, whole hours.
-    #[sqlx(skip)]
-    pub node_hours: i64,
-    #[sqlx(skip)]
-    pub gpu_hours: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Every organization, newest first, with its usage in the period that
-/// contains `now`: our rows first, then billing's and metering's figures
-/// for all of them, one statement each.
-pub async fn organizations(
-    conn: &mut PgConnection,
-    _admin: &PlatformAdmin,
-    now: DateTime<Utc>,
-) -> Result<Vec<OrganizationSummary>> {
-    let mut orgs: Vec<OrganizationSummary> = sqlx::query_as(
-        "SELECT o.id, o.name, s.plan, s.status, s.suspended_reason,
-                (SELECT count(*) FROM vector_clusters c
-                 WHERE c.organization_id = o.id AND c.deletion_requested_at IS NULL) AS clusters,
-                o.created_at
-         FROM organizations o JOIN subscriptions s ON s.organization_id = o.id
-         ORDER BY o.created_at DESC, o.id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<Uuid> = orgs.iter().map(|o| o.id).collect();
-    let balances = billing::invoice::balances(conn, &ids).await?;
-    let (node, gpu) = (Meter::NodeSeconds, Meter::GpuSeconds);
-    let since = billing::Period::containing(now).start();
-    let usage = metering::rollups::totals_since(conn, &ids, &[node, gpu], since).await?;
-    let whole_hours = |org: Uuid, meter: Meter| {
-        usage
-            .get(&(org, meter))
-            .and_then(|seconds| (seconds / Decimal::from(3600)).floor().to_i64())
-            .unwrap_or(0)
-    };
-    for org in &mut orgs {
-        let balance = balances.get(&org.id).copied().unwrap_or_default();
-        org.open_invoices_minor = balance.open_minor;
-        org.credit_balance_minor = balance.credit_minor;
-        org.node_hours = whole_hours(org.id, node);
-        org.gpu_hours = whole_hours(org.id, gpu);
-    }
-    Ok(orgs)
-}
-
 /// Suspends everything an organization runs, with `reason` shown to it.
 pub async fn suspend(
     conn: &mut PgConnection,
@@ -276,88 +223,6 @@ async fn exists(conn: &mut PgConnection, organization_id: Uuid) -> Result<()> {
     } else {
         Err(Error::not_found("organization"))
     }
-}
-
-/// A cluster anywhere, for the fleet view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct FleetCluster {
-    pub id: Uuid,
-    pub organization: String,
-    pub name: String,
-    pub region: String,
-    pub phase: String,
-    #[sqlx(json)]
-    pub spec: crds::VectorClusterSpec,
-    pub current_version: Option<String>,
-    pub ready_nodes: i32,
-}
-
-/// Every cluster across data planes, by region then organization.
-pub async fn fleet(conn: &mut PgConnection, _admin: &PlatformAdmin) -> Result<Vec<FleetCluster>> {
-    Ok(sqlx::query_as(
-        "SELECT c.id, o.name AS organization, c.name, d.region, c.phase, c.spec,
-                c.current_version, c.ready_nodes
-         FROM vector_clusters c
-         JOIN organizations o ON o.id = c.organization_id
-         JOIN data_planes d ON d.id = c.data_plane_id
-         WHERE c.deletion_requested_at IS NULL
-         ORDER BY d.region, o.name, c.name",
-    )
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
-/// A data plane and how recently the provisioner heard from it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct PlaneHealth {
-    pub name: String,
-    pub region: String,
-    pub kind: String,
-    pub clusters: i64,
-    /// The latest time any of its clusters' status was read.
-    pub last_synced_at: Option<DateTime<Utc>>,
-    pub backups: bool,
-}
-
-pub async fn data_planes(
-    conn: &mut PgConnection,
-    _admin: &PlatformAdmin,
-) -> Result<Vec<PlaneHealth>> {
-    Ok(sqlx::query_as(
-        "SELECT d.name, d.region, d.kind,
-                (SELECT count(*) FROM vector_clusters c WHERE c.data_plane_id = d.id) AS clusters,
-                (SELECT max(c.synced_at) FROM vector_clusters c WHERE c.data_plane_id = d.id)
-                    AS last_synced_at,
-                d.backup_destination IS NOT NULL AS backups
-         FROM data_planes d ORDER BY d.region",
-    )
-    .fetch_all(&mut *conn)
-    .await?)
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct AuditEntry {
-    pub at: DateTime<Utc>,
-    pub organization_id: Option<Uuid>,
-    pub actor: String,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-}
-
-/// The latest `limit` entries of the audit log, across organizations.
-pub async fn audit_log(
-    conn: &mut PgConnection,
-    _admin: &PlatformAdmin,
-    limit: i64,
-) -> Result<Vec<AuditEntry>> {
-    Ok(sqlx::query_as(
-        "SELECT at, organization_id, actor, action, target_type, target_id
-         FROM audit_log ORDER BY id DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
 }
 
 /// Moves an organization to `plan` at once, without asking for a card (the
