@@ -80,7 +80,7 @@ where
 /// Secret before the StatefulSet that mounts them. The destructuring names
 /// every field: a child added to [`Desired`] that is not applied does not
 /// compile.
-pub(super) async fn apply_children(
+pub async fn apply_children(
     ctx: &Context,
     namespace: &str,
     desired: Desired,

@@ -38,8 +38,9 @@ use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Api, Client, ResourceExt};
 
 pub use apply::Refused;
+pub use apply::apply_children;
 pub(crate) use apply::apply_one;
-use apply::{apply_children, server_side_apply};
+use apply::server_side_apply;
 pub use error::Error;
 use events::{Event, EventSink};
 use publish::publish_status;
