@@ -223,11 +223,15 @@ where
     }
 }
 
-/// Drops what the reconcilers never read of a watched child.
+/// Drops what neither the reconcilers nor the triggers (owner references)
+/// read of a watched child.
 fn trim<K>(child: &mut PartialObjectMeta<K>) {
+    child.types = None;
     let meta = &mut child.metadata;
     meta.managed_fields = None;
     meta.labels = None;
+    meta.uid = None;
+    meta.creation_timestamp = None;
     if let Some(annotations) = &mut meta.annotations {
         annotations.retain(|k, _| k == APPLIED_HASH_ANNOTATION);
     }
