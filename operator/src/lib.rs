@@ -8,7 +8,9 @@
 
 pub mod backup;
 pub mod build;
+pub mod children;
 pub mod collector;
+pub mod controllers;
 pub mod engine;
 pub mod lease;
 pub mod metrics;

@@ -11,26 +11,26 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use kube::runtime::controller::{self, Controller};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Api, Client, Resource};
+use kube::runtime::controller;
+use kube::runtime::watcher;
+use kube::{Api, Client};
 use operator::VectorCluster;
 use operator::backup::qdrant::SnapshotApi;
 use operator::backup::run::{self, Source};
 use operator::backup::store::{Destination, Store};
 use operator::build::SystemNamespaces;
+use operator::children::Children;
 use operator::collector::{self, spool::Spool, spool::deliver};
+use operator::controllers;
 use operator::crd::backup::{VectorClusterBackup, VectorClusterRestore};
 use operator::crd::inference_endpoint::InferenceEndpoint;
 use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
-use operator::readable;
-use operator::reconcile::events::{EventSink, KubeEvents};
-use operator::reconcile::{self, Context, backup, endpoint, measured};
+use operator::reconcile::events::KubeEvents;
+use operator::reconcile::{Context, backup, endpoint, measured};
 use prometheus_client::registry::Registry;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -76,8 +76,9 @@ enum Command {
         identity: Option<String>,
         #[arg(long, default_value = "0.0.0.0:9090")]
         metrics_listen: SocketAddr,
-        /// Reconciles at once; kube-rs runs unboundedly many otherwise.
-        #[arg(long, default_value_t = 4)]
+        /// Reconciles at once, per controller; kube-rs runs unboundedly
+        /// many otherwise.
+        #[arg(long, env = "QM_CONCURRENCY", default_value_t = controllers::DEFAULT_CONCURRENCY)]
         concurrency: u16,
         /// The namespace of the Prometheus that scrapes tenants' metrics
         /// ports; empty: none is admitted.
@@ -148,23 +149,6 @@ impl Transfer {
         })?;
         Ok((SnapshotApi::new(&self.qdrant_api_key)?, store))
     }
-}
-
-/// A controller of every `K` that the operator can read: one object that
-/// cannot be read is reported and skipped, never stops the others.
-fn controller<K>(client: &Client, events: &Arc<dyn EventSink>) -> Controller<K>
-where
-    K: Resource<DynamicType = ()>
-        + serde::de::DeserializeOwned
-        + Clone
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
-    Controller::for_stream(reflector(writer, objects).applied_objects(), reader)
 }
 
 const SERVICE: telemetry::Service = telemetry::Service {
@@ -282,6 +266,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let held = lease::hold(client.clone(), candidate).await;
             let http = Arc::new(QdrantHttp::new()?);
+            let mut children = Children::default();
+            let watches = controllers::watch_children(&client, &mut children);
             let ctx = Arc::new(Context {
                 client: client.clone(),
                 engine: http.clone(),
@@ -294,32 +280,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     gateway: Some(gateway_namespace).filter(|n| !n.is_empty()),
                 },
                 backup_image: backup_image.clone(),
+                children,
             });
-            let owned = watcher::Config::default()
+            let jobs = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
             let config = controller::Config::default().concurrency(concurrency);
-            let clusters = controller::<VectorCluster>(&client, &ctx.events)
-                .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-                .with_config(config.clone())
-                .shutdown_on_signal()
-                .run(
-                    measured("vector_cluster", reconcile::reconcile),
-                    reconcile::error_policy,
-                    ctx.clone(),
-                )
-                .for_each(|_| async {});
-            let endpoints = controller::<InferenceEndpoint>(&client, &ctx.events)
-                .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-                .with_config(config.clone())
-                .shutdown_on_signal()
-                .run(
-                    measured("inference_endpoint", endpoint::reconcile),
-                    endpoint::error_policy,
-                    ctx.clone(),
-                )
-                .for_each(|_| async {});
-            let schedules = controller::<VectorCluster>(&client, &ctx.events)
-                .with_config(config.clone())
+            let clusters =
+                controllers::vector_clusters(ctx.clone(), watches.statefulsets, config.clone());
+            let endpoints =
+                controllers::of::<InferenceEndpoint>(&client, &ctx.events, config.clone())
+                    .owns_stream(watches.deployments)
+                    .shutdown_on_signal()
+                    .run(
+                        measured("inference_endpoint", endpoint::reconcile),
+                        endpoint::error_policy,
+                        ctx.clone(),
+                    )
+                    .for_each(|_| async {});
+            let schedules = controllers::of::<VectorCluster>(&client, &ctx.events, config.clone())
                 .shutdown_on_signal()
                 .run(
                     measured("backup_schedule", backup::schedule),
@@ -327,19 +305,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ctx.clone(),
                 )
                 .for_each(|_| async {});
-            let backups = controller::<VectorClusterBackup>(&client, &ctx.events)
-                .owns(Api::<Job>::all(client.clone()), owned.clone())
-                .with_config(config.clone())
-                .shutdown_on_signal()
-                .run(
-                    measured("backup", backup::run),
-                    backup::error_policy,
-                    ctx.clone(),
-                )
-                .for_each(|_| async {});
-            let restores = controller::<VectorClusterRestore>(&client, &ctx.events)
-                .owns(Api::<Job>::all(client), owned)
-                .with_config(config)
+            let backups =
+                controllers::of::<VectorClusterBackup>(&client, &ctx.events, config.clone())
+                    .owns(Api::<Job>::all(client.clone()), jobs.clone())
+                    .shutdown_on_signal()
+                    .run(
+                        measured("backup", backup::run),
+                        backup::error_policy,
+                        ctx.clone(),
+                    )
+                    .for_each(|_| async {});
+            let restores = controllers::of::<VectorClusterRestore>(&client, &ctx.events, config)
+                .owns(Api::<Job>::all(client), jobs)
                 .shutdown_on_signal()
                 .run(
                     measured("restore", backup::restore),
@@ -349,7 +326,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .for_each(|_| async {});
             // Each controller stops at SIGTERM or Ctrl-C once its reconciles
             // finish; then the lease goes, so a successor need not wait.
-            futures::join!(clusters, endpoints, schedules, backups, restores);
+            // The children's other watches run until the controllers stop.
+            let controllers = async {
+                futures::join!(clusters, endpoints, schedules, backups, restores);
+            };
+            futures::pin_mut!(controllers);
+            futures::future::select(controllers, watches.stores).await;
             held.release().await;
             Ok(())
         }

@@ -1,15 +1,17 @@
 //! Writing children: server-side apply as the operator's field manager, and
 //! which refusals a pass reports in the status instead of retrying at once.
 //! Shared by the `VectorCluster` and `InferenceEndpoint` reconcilers and the
-//! backup controllers.
+//! backup controllers. A child the watches show as last applied, undrifted,
+//! is not applied again (see [`crate::children`]).
 
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Error, FIELD_MANAGER};
+use super::{Context, Error, FIELD_MANAGER};
 use crate::build::Desired;
+use crate::children::stamp;
 
 pub(super) async fn server_side_apply<K>(api: &Api<K>, name: &str, object: &K) -> Result<(), Error>
 where
@@ -35,36 +37,40 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Applies `object`; a refusal by the apiserver (a 4xx answer) is returned
-/// for the status to report, anything else (the apiserver unreachable, a
-/// 5xx) is an error that retries the whole pass.
+/// Applies `object` unless the watched child shows it applied and
+/// undrifted; a refusal by the apiserver (a 4xx answer) is returned for the
+/// status to report, anything else (the apiserver unreachable, a 5xx) is an
+/// error that retries the whole pass.
 pub(crate) async fn apply_one<K>(
-    client: &Client,
+    ctx: &Context,
     namespace: &str,
     object: &K,
 ) -> Result<Option<Refused>, Error>
 where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
+        + std::fmt::Debug
+        + 'static,
 {
-    let api = Api::<K>::namespaced(client.clone(), namespace);
-    match server_side_apply(&api, &object.name_any(), object).await {
-        Ok(()) => Ok(None),
-        Err(Error::Kube(kube::Error::Api(refusal))) if (400..500).contains(&refusal.code) => {
-            Ok(Some(Refused {
-                object: format!(
-                    "{}/{}",
-                    K::kind(&K::DynamicType::default()),
-                    object.name_any()
-                ),
-                message: refusal.message,
-            }))
+    let name = object.name_any();
+    let (stamped, hash) = stamp(object).map_err(Error::Encode)?;
+    if !ctx.children.needs_apply::<K>(namespace, &name, &hash) {
+        return Ok(None);
+    }
+    let api = Api::<K>::namespaced(ctx.client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    match api.patch(&name, &params, &Patch::Apply(&stamped)).await {
+        Ok(answer) => {
+            ctx.children.applied::<K>(namespace, &name, answer.meta());
+            Ok(None)
         }
-        Err(other) => Err(other),
+        Err(kube::Error::Api(refusal)) if (400..500).contains(&refusal.code) => Ok(Some(Refused {
+            object: format!("{}/{name}", K::kind(&())),
+            message: refusal.message,
+        })),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -74,8 +80,8 @@ where
 /// Secret before the StatefulSet that mounts them. The destructuring names
 /// every field: a child added to [`Desired`] that is not applied does not
 /// compile.
-pub(super) async fn apply_children(
-    client: &Client,
+pub async fn apply_children(
+    ctx: &Context,
     namespace: &str,
     desired: Desired,
 ) -> Result<Vec<Refused>, Error> {
@@ -89,13 +95,13 @@ pub(super) async fn apply_children(
         network_policy,
     } = desired;
     let refused = [
-        apply_one(client, namespace, &network_policy).await?,
-        apply_one(client, namespace, &pdb).await?,
-        apply_one(client, namespace, &config_map).await?,
-        apply_one(client, namespace, &secret).await?,
-        apply_one(client, namespace, &headless_service).await?,
-        apply_one(client, namespace, &client_service).await?,
-        apply_one(client, namespace, &statefulset).await?,
+        apply_one(ctx, namespace, &network_policy).await?,
+        apply_one(ctx, namespace, &pdb).await?,
+        apply_one(ctx, namespace, &config_map).await?,
+        apply_one(ctx, namespace, &secret).await?,
+        apply_one(ctx, namespace, &headless_service).await?,
+        apply_one(ctx, namespace, &client_service).await?,
+        apply_one(ctx, namespace, &statefulset).await?,
     ];
     Ok(refused.into_iter().flatten().collect())
 }

@@ -161,14 +161,13 @@ pub async fn reconcile(ie: Arc<InferenceEndpoint>, ctx: Arc<Context>) -> Result<
     } = endpoint::desired(&validated, &api_key, &decision.plan);
     // The policy first (the engine is reachable by what it must serve
     // before it serves); each child tried whatever the others did.
-    let client = &ctx.client;
     let refused: Vec<Refused> = [
-        apply_one(client, &ns, &network_policy).await?,
-        apply_one(client, &ns, &secret).await?,
-        apply_one(client, &ns, &service).await?,
-        apply_one(client, &ns, &deployment).await?,
-        apply_one(client, &ns, &pdb).await?,
-        apply_one(client, &ns, &hpa).await?,
+        apply_one(&ctx, &ns, &network_policy).await?,
+        apply_one(&ctx, &ns, &secret).await?,
+        apply_one(&ctx, &ns, &service).await?,
+        apply_one(&ctx, &ns, &deployment).await?,
+        apply_one(&ctx, &ns, &pdb).await?,
+        apply_one(&ctx, &ns, &hpa).await?,
     ]
     .into_iter()
     .flatten()

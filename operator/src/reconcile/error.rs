@@ -16,6 +16,8 @@ pub enum Error {
     EngineMetrics(String),
     #[error("the apiserver refused {0} child object(s); see the Degraded condition")]
     Refused(usize),
+    #[error("encoding a child to apply: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl Error {
@@ -29,6 +31,7 @@ impl Error {
             Error::Storage(_) => "storage",
             Error::Refused(_) => "apply_refused",
             Error::EngineMetrics(_) => "engine_metrics",
+            Error::Encode(_) => "encode",
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "finalizer",

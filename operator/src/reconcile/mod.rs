@@ -38,8 +38,9 @@ use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Api, Client, ResourceExt};
 
 pub use apply::Refused;
+pub use apply::apply_children;
 pub(crate) use apply::apply_one;
-use apply::{apply_children, server_side_apply};
+use apply::server_side_apply;
 pub use error::Error;
 use events::{Event, EventSink};
 use publish::publish_status;
@@ -49,6 +50,7 @@ use rollout::Step;
 use crate::build::{
     self, ApiKeys, Rollout, SystemNamespaces, TEMPLATE_HASH_ANNOTATION, ValidatedCluster,
 };
+use crate::children::Children;
 use crate::crd::vector_cluster::{Phase, Placement, VectorCluster};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
@@ -75,6 +77,8 @@ pub struct Context {
     pub system: SystemNamespaces,
     /// The image backup and restore Jobs run (the operator's own).
     pub backup_image: String,
+    /// The watched children and what was last applied of each.
+    pub children: Children,
 }
 
 impl std::fmt::Debug for Context {
@@ -277,7 +281,7 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
             partition: step.partition(),
         },
     );
-    let refused = apply_children(&ctx.client, namespace, desired).await?;
+    let refused = apply_children(ctx, namespace, desired).await?;
     if volume_plan == volumes::Plan::Replace && refused.is_empty() {
         replace_statefulset(ctx, vc, &statefulsets, &names.statefulset).await?;
     }

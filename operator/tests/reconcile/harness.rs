@@ -15,6 +15,7 @@ use kube::Client;
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use operator::VectorCluster;
+use operator::children::Children;
 use operator::engine::{Engine, EngineError, EngineHealth, RequestCounter};
 use operator::metrics::Metrics;
 use operator::reconcile::events::{Event, EventSink};
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
 
 use crate::apiserver_rules;
+use crate::watched::{Held, Versions, Watches};
 
 pub const NS: &str = "org-acme";
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -145,6 +147,9 @@ pub struct Harness {
     /// A child the apiserver refuses in the next pass, by kind, with the
     /// refusal's body (an admission webhook's or a quota's, say).
     pub refuse: Option<(&'static str, Value)>,
+    /// The children the apiserver holds, as applied, with their versions.
+    pub versions: Versions,
+    watches: Watches,
 }
 
 /// A reconcile context on `client` with `qdrant` standing in for the
@@ -162,6 +167,7 @@ pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> 
             gateway: Some("qm-gateway".to_owned()),
         },
         backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
+        children: Children::default(),
     })
 }
 
@@ -180,7 +186,12 @@ impl Harness {
         let client = Client::new(service, NS);
         let qdrant = Arc::new(FakeQdrant::default());
         let events = Arc::new(Events::default());
-        let ctx = context(client, qdrant.clone(), events.clone());
+        let mut ctx = context(client, qdrant.clone(), events.clone());
+        let watches = Watches::new(
+            &mut Arc::get_mut(&mut ctx)
+                .expect("the context is not shared yet")
+                .children,
+        );
         Harness {
             server: ApiServer { handle },
             ctx,
@@ -189,6 +200,8 @@ impl Harness {
             stored_statefulset: None,
             after: Vec::new(),
             refuse: None,
+            versions: Versions::default(),
+            watches,
         }
     }
 
@@ -268,6 +281,8 @@ pub struct World {
     pub secret: Option<Secret>,
     pub statefulset: Option<StatefulSet>,
     pub pods: Vec<Pod>,
+    /// The children the operator's watches show; none unless a test says.
+    pub watched: Held,
 }
 
 /// What a reconcile applied, by kind, and the status it patched, if any.
@@ -423,7 +438,7 @@ impl Harness {
                     objects.insert("refused", status);
                 }
                 None => {
-                    respond(send, 200, &call.body);
+                    respond(send, 200, &self.versions.apply(kind, &call.body));
                     objects.insert(*kind, call.body);
                 }
             }
@@ -469,6 +484,25 @@ impl Harness {
         world: &World,
         between: Vec<(&str, String, u16, Value)>,
     ) -> Applied {
+        self.reconcile_applying(cluster, world, between, &CHILDREN.map(|(kind, _)| kind))
+            .await
+    }
+
+    /// As [`Harness::reconcile_with`], where only the children named in
+    /// `applied` (by kind, in the order the reconciler applies them) are
+    /// expected to be applied.
+    pub async fn reconcile_applying(
+        &mut self,
+        cluster: &VectorCluster,
+        world: &World,
+        between: Vec<(&str, String, u16, Value)>,
+        applied: &[&str],
+    ) -> Applied {
+        self.watches.show(&world.watched);
+        let children: Vec<_> = CHILDREN
+            .into_iter()
+            .filter(|(kind, _)| applied.contains(kind))
+            .collect();
         let task = self.start(cluster);
         self.stored_statefulset = to_value(&world.statefulset);
         let reads = vec![
@@ -494,7 +528,7 @@ impl Harness {
             task,
             reads,
             between,
-            &CHILDREN,
+            &children,
             CLUSTER_PATH,
             serde_json::to_value(cluster).unwrap(),
         )

@@ -24,9 +24,11 @@ mod qdrant_openapi;
 mod qdrant_schema;
 mod real_cluster;
 mod real_data_plane;
+mod resync;
 mod rollout_liveness;
 mod scaling;
 mod volumes;
+mod watched;
 
 use chrono::Timelike;
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
@@ -100,6 +102,7 @@ fn world_after(applied: &Applied, update_revision: &str, ready: i32, pods: Vec<P
         secret: Some(applied.secret()),
         statefulset: Some(sts),
         pods,
+        ..World::default()
     }
 }
 

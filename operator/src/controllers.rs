@@ -1,0 +1,132 @@
+//! The controllers as the operator runs them: what each watches, and what
+//! triggers a reconcile. The binary and the scale benchmark both build them
+//! here.
+//!
+//! Children are watched by metadata only (names, owners, versions and our
+//! applied-hash annotation): the reconcilers read what they need of a
+//! StatefulSet or Deployment themselves, so a full reflector of each would
+//! hold specs nobody reads. One watch per kind feeds the store that
+//! [`Children`] reads to skip unchanged applies; the StatefulSet's and the
+//! Deployment's also trigger their owner's reconcile, as a rollout moves.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{FutureExt, Stream, StreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::PartialObjectMeta;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource};
+
+use crate::VectorCluster;
+use crate::children::Children;
+use crate::names::MANAGED_BY;
+use crate::readable;
+use crate::reconcile::events::EventSink;
+use crate::reconcile::{self, Context, measured};
+
+/// Reconciles at once, per controller, unless told otherwise: kube-rs runs
+/// unboundedly many. Enough to keep a busy apiserver's round trips
+/// overlapped, few enough to stay far below its default of 200 mutating
+/// requests in flight.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
+type Trigger<K> = BoxStream<'static, Result<PartialObjectMeta<K>, watcher::Error>>;
+
+/// The children's watches: those that trigger a controller, and the rest,
+/// which run while `stores` is polled.
+pub struct ChildWatches {
+    pub statefulsets: Trigger<StatefulSet>,
+    pub deployments: Trigger<Deployment>,
+    pub stores: BoxFuture<'static, ()>,
+}
+
+impl std::fmt::Debug for ChildWatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildWatches").finish_non_exhaustive()
+    }
+}
+
+/// Watches every kind of child the reconcilers apply, into `children`.
+pub fn watch_children(client: &Client, children: &mut Children) -> ChildWatches {
+    let owned =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let statefulsets = children
+        .watch::<StatefulSet>(client.clone(), owned.clone())
+        .boxed();
+    let deployments = children
+        .watch::<Deployment>(client.clone(), owned.clone())
+        .boxed();
+    let others = [
+        logged(children.watch::<ConfigMap>(client.clone(), owned.clone())),
+        logged(children.watch::<Secret>(client.clone(), owned.clone())),
+        logged(children.watch::<Service>(client.clone(), owned.clone())),
+        logged(children.watch::<PodDisruptionBudget>(client.clone(), owned.clone())),
+        logged(children.watch::<NetworkPolicy>(client.clone(), owned.clone())),
+        logged(children.watch::<HorizontalPodAutoscaler>(client.clone(), owned)),
+    ];
+    ChildWatches {
+        statefulsets,
+        deployments,
+        stores: stream::select_all(others).for_each(|()| async {}).boxed(),
+    }
+}
+
+/// A watch that only feeds its store; its errors (it retries with backoff)
+/// are logged.
+fn logged<K: Resource<DynamicType = ()>>(
+    watch: impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,
+) -> BoxStream<'static, ()> {
+    watch
+        .map(|seen| {
+            if let Err(error) = seen {
+                tracing::warn!(kind = %K::kind(&()), %error, "watching children failed");
+            }
+        })
+        .boxed()
+}
+
+/// A controller of every `K` that the operator can read: one object that
+/// cannot be read is reported and skipped, never stops the others.
+pub fn of<K>(
+    client: &Client,
+    events: &Arc<dyn EventSink>,
+    config: controller::Config,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
+    Controller::for_stream(reflector(writer, objects).applied_objects(), reader).with_config(config)
+}
+
+/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C.
+pub fn vector_clusters(
+    ctx: Arc<Context>,
+    statefulsets: Trigger<StatefulSet>,
+    config: controller::Config,
+) -> BoxFuture<'static, ()> {
+    of::<VectorCluster>(&ctx.client, &ctx.events, config)
+        .owns_stream(statefulsets)
+        .shutdown_on_signal()
+        .run(
+            measured("vector_cluster", reconcile::reconcile),
+            reconcile::error_policy,
+            ctx,
+        )
+        .for_each(|_| async {})
+        .boxed()
+}
