@@ -260,8 +260,8 @@ async fn bench() -> anyhow::Result<()> {
 
     // The operator, from a cold start.
     let before = resident()?;
-    let mut watched = Children::default();
-    let watches = controllers::watch_children(&client, &mut watched);
+    let watched = Children::default();
+    let watches = controllers::watch_children(&client, &watched);
     let ctx = context(client.clone(), watched)?;
     let started = Instant::now();
     let config = controller::Config::default().concurrency(concurrency);

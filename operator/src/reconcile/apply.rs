@@ -56,7 +56,7 @@ where
 {
     let name = object.name_any();
     let (stamped, hash) = stamp(object).map_err(Error::Encode)?;
-    if !ctx.children.needs_apply::<K>(namespace, &name, &hash) {
+    if !ctx.children.needs_apply::<K>(namespace, &name, hash) {
         return Ok(None);
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), namespace);

@@ -186,12 +186,8 @@ impl Harness {
         let client = Client::new(service, NS);
         let qdrant = Arc::new(FakeQdrant::default());
         let events = Arc::new(Events::default());
-        let mut ctx = context(client, qdrant.clone(), events.clone());
-        let watches = Watches::new(
-            &mut Arc::get_mut(&mut ctx)
-                .expect("the context is not shared yet")
-                .children,
-        );
+        let ctx = context(client, qdrant.clone(), events.clone());
+        let watches = Watches::new(&ctx.children);
         Harness {
             server: ApiServer { handle },
             ctx,
