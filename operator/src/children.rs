@@ -11,113 +11,266 @@
 //! applies every child once and drift made while the operator was away is
 //! repaired then.
 //!
-//! The watches keep neither labels, nor managed fields, nor any annotation
-//! but ours: a metadata-only reflector of 1,000 children then holds little
-//! more than names, owners and versions.
+//! The watches' objects are not kept: each child is one small entry (its
+//! kind, the hash it carries, its revision, ours) under its name, under its
+//! namespace, so a namespace's and a name's text is held once however many
+//! children share it. kube's reflector stores held whole metadata objects
+//! and cost several times as much per cluster.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PartialObjectMeta;
 use kube::core::NamespaceResourceScope;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::build::digest;
+use crate::build::digest_u64;
 
 /// A hash of the object last applied, stamped on the object itself.
 pub const APPLIED_HASH_ANNOTATION: &str = "quartermaster.dev/applied-hash";
+
+/// The hash of an applied object, as [`APPLIED_HASH_ANNOTATION`] carries it
+/// in 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedHash(u64);
+
+impl AppliedHash {
+    fn of(bytes: &[u8]) -> AppliedHash {
+        AppliedHash(digest_u64(bytes))
+    }
+
+    fn parse(text: &str) -> Option<AppliedHash> {
+        (text.len() == 16)
+            .then(|| u64::from_str_radix(text, 16).ok())
+            .flatten()
+            .map(AppliedHash)
+    }
+}
+
+impl std::fmt::Display for AppliedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
 
 /// What moves when something writes a child. `metadata.generation` where
 /// the kind keeps one: the apiserver bumps it on spec writes only, so the
 /// StatefulSet or Deployment controller writing status is not drift.
 /// `resourceVersion` for the kinds without (ConfigMap, Secret, Service):
-/// any write to them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// any write to them. Only equality is asked of it, so a `resourceVersion`
+/// that is not a number (it is opaque by contract) is kept as its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revision {
     Generation(i64),
-    ResourceVersion(String),
+    ResourceVersion(u64),
 }
 
 impl Revision {
     pub fn of(meta: &ObjectMeta) -> Option<Revision> {
-        meta.generation
-            .map(Revision::Generation)
-            .or_else(|| meta.resource_version.clone().map(Revision::ResourceVersion))
+        if let Some(generation) = meta.generation {
+            return Some(Revision::Generation(generation));
+        }
+        let version = meta.resource_version.as_deref()?;
+        Some(Revision::ResourceVersion(version.parse().unwrap_or_else(
+            |_| {
+                // Fixed keys: the same text hashes the same in this process.
+                let mut hasher = DefaultHasher::new();
+                version.hash(&mut hasher);
+                hasher.finish()
+            },
+        )))
     }
 }
 
-/// Whether an object hashing to `desired_hash` must be applied over the
-/// child the watch shows (`live`, `None` when it has not seen one), given
-/// the revision our last apply of it left (`applied`, `None` when this
-/// process has not applied it).
-pub fn needs_apply(
-    desired_hash: &str,
-    live: Option<&ObjectMeta>,
-    applied: Option<&Revision>,
-) -> bool {
+/// A child as a watch last showed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    /// The hash it carries; `None` when its annotation is gone or garbled.
+    pub stamped: Option<AppliedHash>,
+    pub revision: Option<Revision>,
+}
+
+impl Live {
+    pub fn of(meta: &ObjectMeta) -> Live {
+        Live {
+            stamped: meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
+                .and_then(|h| AppliedHash::parse(h)),
+            revision: Revision::of(meta),
+        }
+    }
+}
+
+/// Whether an object hashing to `desired` must be applied over the child
+/// the watch shows (`live`, `None` when it has not seen one), given the
+/// revision our last apply of it left (`applied`, `None` when this process
+/// has not applied it).
+pub fn needs_apply(desired: AppliedHash, live: Option<Live>, applied: Option<Revision>) -> bool {
     let Some(live) = live else {
         return true;
     };
-    let stamped = live
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
-    stamped.map(String::as_str) != Some(desired_hash)
-        || applied.is_none()
-        || Revision::of(live).as_ref() != applied
+    live.stamped != Some(desired) || applied.is_none() || live.revision != applied
 }
 
 /// `object` stamped with the hash of itself, and that hash.
 pub fn stamp<K: Resource + Serialize + Clone>(
     object: &K,
-) -> Result<(K, String), serde_json::Error> {
-    let hash = digest(&serde_json::to_vec(object)?);
+) -> Result<(K, AppliedHash), serde_json::Error> {
+    let hash = AppliedHash::of(&serde_json::to_vec(object)?);
     let mut stamped = object.clone();
     stamped
         .meta_mut()
         .annotations
         .get_or_insert_with(Default::default)
-        .insert(APPLIED_HASH_ANNOTATION.to_owned(), hash.clone());
+        .insert(APPLIED_HASH_ANNOTATION.to_owned(), hash.to_string());
     Ok((stamped, hash))
 }
 
-/// A child by kind, namespace and name.
-type Key = (TypeId, String, String);
+/// One child: its kind, as seen and as applied.
+#[derive(Debug)]
+struct Child {
+    kind: TypeId,
+    live: Option<Live>,
+    applied: Option<Revision>,
+    /// Listed by the relist in progress of its kind.
+    relisted: bool,
+}
 
-/// The watched children of each kind, and the revision of each child as our
-/// last apply left it.
-#[derive(Default)]
+/// Children by namespace, then name; the few that share a name (a Service
+/// and a StatefulSet, say) told apart by kind.
+type Namespaces = HashMap<Box<str>, HashMap<Box<str>, Vec<Child>>>;
+
+/// The watched children of every kind, and the revision of each child as
+/// our last apply left it. Cloning shares them.
+#[derive(Clone, Default)]
 pub struct Children {
-    /// A `Store<PartialObjectMeta<K>>` for each watched `K`.
-    watched: HashMap<TypeId, Box<dyn WatchedKind>>,
-    applied: Arc<Mutex<HashMap<Key, Revision>>>,
+    namespaces: Arc<Mutex<Namespaces>>,
 }
 
 impl std::fmt::Debug for Children {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Children")
-            .field("watched_kinds", &self.watched.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Children").finish_non_exhaustive()
     }
 }
 
-fn key<K: 'static>(namespace: &str, name: &str) -> Key {
-    (TypeId::of::<K>(), namespace.to_owned(), name.to_owned())
-}
-
 impl Children {
-    /// Watches the operator's `K` children (those labelled as managed by
-    /// it) by metadata, into a store this reads. The stream runs the watch:
-    /// poll it, or hand it to a controller as a trigger.
+    fn lock(&self) -> MutexGuard<'_, Namespaces> {
+        self.namespaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the `K` named `name` in `namespace`, which `change` is given
+    /// (created if missing); drops it once neither seen nor applied.
+    fn update<K: 'static>(&self, namespace: &str, name: &str, change: impl FnOnce(&mut Child)) {
+        let kind = TypeId::of::<K>();
+        let mut namespaces = self.lock();
+        let names = namespaces.entry(namespace.into()).or_default();
+        let same_name = names.entry(name.into()).or_default();
+        let index = match same_name.iter().position(|c| c.kind == kind) {
+            Some(index) => index,
+            None => {
+                same_name.push(Child {
+                    kind,
+                    live: None,
+                    applied: None,
+                    relisted: false,
+                });
+                same_name.len() - 1
+            }
+        };
+        change(&mut same_name[index]);
+        if same_name[index].live.is_none() && same_name[index].applied.is_none() {
+            same_name.swap_remove(index);
+        }
+        if same_name.is_empty() {
+            names.remove(name);
+        }
+        if names.is_empty() {
+            namespaces.remove(namespace);
+        }
+    }
+
+    /// What the `K` named `name` in `namespace` is, as seen and applied.
+    fn get<K: 'static>(&self, namespace: &str, name: &str) -> (Option<Live>, Option<Revision>) {
+        let kind = TypeId::of::<K>();
+        self.lock()
+            .get(namespace)
+            .and_then(|names| names.get(name))
+            .and_then(|same_name| same_name.iter().find(|c| c.kind == kind))
+            .map_or((None, None), |c| (c.live, c.applied))
+    }
+
+    /// Takes in what a watch of `K` reports. A relist replaces what was
+    /// seen of `K`: a child it does not list is gone.
+    pub fn observe<K>(&self, event: &watcher::Event<PartialObjectMeta<K>>)
+    where
+        K: Resource + 'static,
+    {
+        let seen = |child: &PartialObjectMeta<K>, relisted: bool| {
+            let meta = &child.metadata;
+            let namespace = meta.namespace.as_deref().unwrap_or_default();
+            let name = meta.name.as_deref().unwrap_or_default();
+            self.update::<K>(namespace, name, |c| {
+                c.live = Some(Live::of(meta));
+                c.relisted |= relisted;
+            });
+        };
+        match event {
+            watcher::Event::Apply(child) => seen(child, false),
+            watcher::Event::InitApply(child) => seen(child, true),
+            // A child gone needs no memory of its last apply either.
+            watcher::Event::Delete(gone) => {
+                let meta = &gone.metadata;
+                self.update::<K>(
+                    meta.namespace.as_deref().unwrap_or_default(),
+                    meta.name.as_deref().unwrap_or_default(),
+                    |c| {
+                        c.live = None;
+                        c.applied = None;
+                    },
+                );
+            }
+            watcher::Event::Init => self.end_relist::<K>(false),
+            watcher::Event::InitDone => self.end_relist::<K>(true),
+        }
+    }
+
+    /// Clears the relisted marks of `K`'s children, having first forgotten
+    /// what was seen of those the relist did not list when it `completed`.
+    fn end_relist<K: 'static>(&self, completed: bool) {
+        let kind = TypeId::of::<K>();
+        let mut namespaces = self.lock();
+        for names in namespaces.values_mut() {
+            for same_name in names.values_mut() {
+                for child in same_name.iter_mut().filter(|c| c.kind == kind) {
+                    if completed && !child.relisted {
+                        child.live = None;
+                    }
+                    child.relisted = false;
+                }
+                same_name.retain(|c| c.live.is_some() || c.applied.is_some());
+            }
+            names.retain(|_, same_name| !same_name.is_empty());
+        }
+        namespaces.retain(|_, names| !names.is_empty());
+    }
+
+    /// Watches the operator's `K` children by metadata, with `config`
+    /// (the operator's label), into these. The stream runs the watch and
+    /// yields each child seen: poll it, or hand it to a controller as a
+    /// trigger (it carries the owner references).
     pub fn watch<K>(
-        &mut self,
+        &self,
         client: Client,
         config: watcher::Config,
     ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + use<K>
@@ -130,110 +283,46 @@ impl Children {
             + Sync
             + 'static,
     {
-        let (store, writer) = reflector::store();
-        self.read(store);
-        let applied = self.applied.clone();
-        let api = Api::<PartialObjectMeta<K>>::all(client);
-        watcher::watcher(api, config)
+        let children = self.clone();
+        watcher::watcher(Api::<PartialObjectMeta<K>>::all(client), config)
             .default_backoff()
-            .modify(trim)
             .inspect(move |event| {
-                // A child gone needs no memory of its last apply.
-                if let Ok(watcher::Event::Delete(gone)) = event {
-                    applied
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&key::<K>(
-                            gone.metadata.namespace.as_deref().unwrap_or_default(),
-                            gone.metadata.name.as_deref().unwrap_or_default(),
-                        ));
+                if let Ok(event) = event {
+                    children.observe(event);
                 }
             })
-            .reflect(writer)
             .applied_objects()
-    }
-
-    /// Reads `K`'s children from `store`, which something else fills: a
-    /// watch, or a test.
-    pub fn read<K>(&mut self, store: Store<PartialObjectMeta<K>>)
-    where
-        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-    {
-        self.watched.insert(TypeId::of::<K>(), Box::new(store));
-    }
-
-    fn live<K>(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<K>>>
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        let store = self.watched.get(&TypeId::of::<K>())?;
-        let store = (&**store as &dyn Any).downcast_ref::<Store<PartialObjectMeta<K>>>()?;
-        store.get(&ObjectRef::new(name).within(namespace))
     }
 
     /// Whether the `K` named `name` in `namespace`, hashing to `hash`, must
     /// be applied: always, for a kind no watch covers.
-    pub fn needs_apply<K>(&self, namespace: &str, name: &str, hash: &str) -> bool
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        let live = self.live::<K>(namespace, name);
-        let applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
-        needs_apply(
-            hash,
-            live.as_ref().map(|l| &l.metadata),
-            applied.get(&key::<K>(namespace, name)),
-        )
+    pub fn needs_apply<K: 'static>(&self, namespace: &str, name: &str, hash: AppliedHash) -> bool {
+        let (live, applied) = self.get::<K>(namespace, name);
+        needs_apply(hash, live, applied)
     }
 
     /// Remembers the revision the apiserver answered an apply of a `K` with.
     pub fn applied<K: 'static>(&self, namespace: &str, name: &str, answer: &ObjectMeta) {
-        let mut applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
-        match Revision::of(answer) {
-            Some(revision) => applied.insert(key::<K>(namespace, name), revision),
-            None => applied.remove(&key::<K>(namespace, name)),
-        };
+        self.update::<K>(namespace, name, |c| c.applied = Revision::of(answer));
     }
 
-    /// How many children the watches hold, of every kind.
+    /// How many children the watches show, of every kind.
     pub fn watched(&self) -> usize {
-        self.watched.values().map(|store| store.len()).sum()
+        self.count(|c| c.live.is_some())
     }
 
     /// How many children this process applied and remembers the revision of.
     pub fn applied_count(&self) -> usize {
-        self.applied
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.count(|c| c.applied.is_some())
     }
-}
 
-/// A store of one kind's children, whatever the kind.
-trait WatchedKind: Any + Send + Sync {
-    fn len(&self) -> usize;
-}
-
-impl<K> WatchedKind for Store<PartialObjectMeta<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    fn len(&self) -> usize {
-        self.state().len()
-    }
-}
-
-/// Drops what neither the reconcilers nor the triggers (owner references)
-/// read of a watched child.
-fn trim<K>(child: &mut PartialObjectMeta<K>) {
-    child.types = None;
-    let meta = &mut child.metadata;
-    meta.managed_fields = None;
-    meta.labels = None;
-    meta.uid = None;
-    meta.creation_timestamp = None;
-    if let Some(annotations) = &mut meta.annotations {
-        annotations.retain(|k, _| k == APPLIED_HASH_ANNOTATION);
+    fn count(&self, which: impl Fn(&Child) -> bool) -> usize {
+        self.lock()
+            .values()
+            .flat_map(HashMap::values)
+            .flatten()
+            .filter(|c| which(c))
+            .count()
     }
 }
 
@@ -241,10 +330,17 @@ fn trim<K>(child: &mut PartialObjectMeta<K>) {
 mod tests {
     use std::collections::BTreeMap;
 
+    use k8s_openapi::api::core::v1::ConfigMap;
+
     use super::*;
+
+    const H1: AppliedHash = AppliedHash(1);
+    const H2: AppliedHash = AppliedHash(2);
 
     fn meta(hash: Option<&str>, generation: Option<i64>, rv: &str) -> ObjectMeta {
         ObjectMeta {
+            namespace: Some("ns".to_owned()),
+            name: Some("a".to_owned()),
             annotations: hash
                 .map(|h| BTreeMap::from([(APPLIED_HASH_ANNOTATION.to_owned(), h.to_owned())])),
             generation,
@@ -253,78 +349,110 @@ mod tests {
         }
     }
 
+    fn live(hash: Option<AppliedHash>, generation: Option<i64>, rv: &str) -> Option<Live> {
+        let hash = hash.map(|h| h.to_string());
+        Some(Live::of(&meta(hash.as_deref(), generation, rv)))
+    }
+
     #[test]
     fn a_child_as_last_applied_is_not_applied_again() {
-        let live = meta(Some("h1"), Some(3), "17");
-        assert!(!needs_apply(
-            "h1",
-            Some(&live),
-            Some(&Revision::Generation(3))
-        ));
+        let seen = live(Some(H1), Some(3), "17");
+        assert!(!needs_apply(H1, seen, Some(Revision::Generation(3))));
     }
 
     #[test]
     fn a_child_is_applied_when_what_would_be_applied_changed() {
-        let live = meta(Some("h1"), Some(3), "17");
-        assert!(needs_apply(
-            "h2",
-            Some(&live),
-            Some(&Revision::Generation(3))
-        ));
+        let seen = live(Some(H1), Some(3), "17");
+        assert!(needs_apply(H2, seen, Some(Revision::Generation(3))));
     }
 
     #[test]
     fn a_child_no_watch_has_seen_is_applied() {
-        assert!(needs_apply("h1", None, Some(&Revision::Generation(3))));
+        assert!(needs_apply(H1, None, Some(Revision::Generation(3))));
     }
 
     #[test]
-    fn a_child_whose_annotation_was_removed_or_changed_is_applied() {
-        let removed = meta(None, Some(3), "17");
-        let changed = meta(Some("h0"), Some(3), "17");
-        let applied = Revision::Generation(3);
-        assert!(needs_apply("h1", Some(&removed), Some(&applied)));
-        assert!(needs_apply("h1", Some(&changed), Some(&applied)));
+    fn a_child_whose_annotation_was_removed_changed_or_garbled_is_applied() {
+        let applied = Some(Revision::Generation(3));
+        assert!(needs_apply(H1, live(None, Some(3), "17"), applied));
+        assert!(needs_apply(H1, live(Some(H2), Some(3), "17"), applied));
+        let garbled = Some(Live::of(&meta(Some("1"), Some(3), "17")));
+        assert!(needs_apply(H1, garbled, applied));
     }
 
     #[test]
     fn a_spec_written_by_another_since_our_apply_is_drift() {
-        let live = meta(Some("h1"), Some(4), "18");
-        assert!(needs_apply(
-            "h1",
-            Some(&live),
-            Some(&Revision::Generation(3))
-        ));
+        let seen = live(Some(H1), Some(4), "18");
+        assert!(needs_apply(H1, seen, Some(Revision::Generation(3))));
     }
 
     #[test]
     fn a_status_write_is_not_drift_where_the_kind_keeps_a_generation() {
-        let live = meta(Some("h1"), Some(3), "25");
-        assert!(!needs_apply(
-            "h1",
-            Some(&live),
-            Some(&Revision::Generation(3))
-        ));
+        let seen = live(Some(H1), Some(3), "25");
+        assert!(!needs_apply(H1, seen, Some(Revision::Generation(3))));
     }
 
     #[test]
     fn any_write_is_drift_where_the_kind_keeps_no_generation() {
-        let live = meta(Some("h1"), None, "25");
-        let applied = Revision::ResourceVersion("17".to_owned());
-        assert!(needs_apply("h1", Some(&live), Some(&applied)));
-        let same = meta(Some("h1"), None, "17");
-        assert!(!needs_apply("h1", Some(&same), Some(&applied)));
+        let applied = Revision::of(&meta(None, None, "17"));
+        assert!(needs_apply(H1, live(Some(H1), None, "25"), applied));
+        assert!(!needs_apply(H1, live(Some(H1), None, "17"), applied));
+    }
+
+    #[test]
+    fn an_opaque_resource_version_is_compared_as_it_is() {
+        let applied = Revision::of(&meta(None, None, "a/17"));
+        assert!(!needs_apply(H1, live(Some(H1), None, "a/17"), applied));
+        assert!(needs_apply(H1, live(Some(H1), None, "a/18"), applied));
     }
 
     #[test]
     fn after_a_restart_every_child_is_applied_once() {
-        let live = meta(Some("h1"), Some(3), "17");
-        assert!(needs_apply("h1", Some(&live), None));
+        assert!(needs_apply(H1, live(Some(H1), Some(3), "17"), None));
+    }
+
+    fn watched(children: &Children, hash: AppliedHash) -> PartialObjectMeta<ConfigMap> {
+        let meta = meta(Some(&hash.to_string()), None, "17");
+        children.applied::<ConfigMap>("ns", "a", &meta);
+        PartialObjectMeta {
+            metadata: meta,
+            ..PartialObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_child_seen_as_applied_is_not_applied_again_until_deleted() {
+        let children = Children::default();
+        let seen = watched(&children, H1);
+        children.observe(&watcher::Event::Apply(seen.clone()));
+        assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
+        assert!(
+            children.needs_apply::<k8s_openapi::api::core::v1::Secret>("ns", "a", H1),
+            "another kind of the same name is another child"
+        );
+        children.observe(&watcher::Event::Delete(seen));
+        assert!(children.needs_apply::<ConfigMap>("ns", "a", H1));
+        assert_eq!((children.watched(), children.applied_count()), (0, 0));
+    }
+
+    #[test]
+    fn a_child_a_relist_does_not_list_is_gone() {
+        let children = Children::default();
+        let seen = watched(&children, H1);
+        children.observe(&watcher::Event::Apply(seen.clone()));
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::Init);
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
+        assert!(children.needs_apply::<ConfigMap>("ns", "a", H1));
+
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::Init);
+        children.observe(&watcher::Event::InitApply(seen));
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
+        assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
     }
 
     #[test]
     fn the_stamped_hash_is_of_the_object_without_it() {
-        let cm = k8s_openapi::api::core::v1::ConfigMap {
+        let cm = ConfigMap {
             metadata: ObjectMeta {
                 name: Some("a".to_owned()),
                 ..ObjectMeta::default()
@@ -332,10 +460,8 @@ mod tests {
             ..Default::default()
         };
         let (stamped, hash) = stamp(&cm).unwrap();
-        assert_eq!(
-            stamped.metadata.annotations.unwrap()[APPLIED_HASH_ANNOTATION],
-            hash
-        );
+        let annotation = &stamped.metadata.annotations.unwrap()[APPLIED_HASH_ANNOTATION];
+        assert_eq!(AppliedHash::parse(annotation), Some(hash));
         assert_eq!(
             stamp(&cm).unwrap().1,
             hash,

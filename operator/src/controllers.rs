@@ -3,11 +3,11 @@
 //! here.
 //!
 //! Children are watched by metadata only (names, owners, versions and our
-//! applied-hash annotation): the reconcilers read what they need of a
-//! StatefulSet or Deployment themselves, so a full reflector of each would
-//! hold specs nobody reads. One watch per kind feeds the store that
-//! [`Children`] reads to skip unchanged applies; the StatefulSet's and the
-//! Deployment's also trigger their owner's reconcile, as a rollout moves.
+//! applied-hash annotation), into [`Children`]' compact record, which skips
+//! unchanged applies; no watched child is kept whole. The reconcilers read
+//! what they need of a StatefulSet or Deployment themselves. The
+//! StatefulSet's and the Deployment's watches also trigger their owner's
+//! reconcile, as a rollout moves.
 
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ impl std::fmt::Debug for ChildWatches {
 }
 
 /// Watches every kind of child the reconcilers apply, into `children`.
-pub fn watch_children(client: &Client, children: &mut Children) -> ChildWatches {
+pub fn watch_children(client: &Client, children: &Children) -> ChildWatches {
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let statefulsets = children
@@ -78,7 +78,7 @@ pub fn watch_children(client: &Client, children: &mut Children) -> ChildWatches 
     }
 }
 
-/// A watch that only feeds its store; its errors (it retries with backoff)
+/// A watch that only feeds [`Children`]; its errors (it retries with backoff)
 /// are logged.
 fn logged<K: Resource<DynamicType = ()>>(
     watch: impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static,

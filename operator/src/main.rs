@@ -266,8 +266,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let held = lease::hold(client.clone(), candidate).await;
             let http = Arc::new(QdrantHttp::new()?);
-            let mut children = Children::default();
-            let watches = controllers::watch_children(&client, &mut children);
+            let children = Children::default();
+            let watches = controllers::watch_children(&client, &children);
             let ctx = Arc::new(Context {
                 client: client.clone(),
                 engine: http.clone(),

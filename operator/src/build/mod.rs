@@ -170,13 +170,19 @@ fn child_meta(
     }
 }
 
-/// A short hex digest of `bytes`, for change-detecting annotations.
+/// A short hex digest of `bytes`, for change-detecting annotations: the
+/// 16 hex digits of [`digest_u64`].
 pub fn digest(bytes: &[u8]) -> String {
+    format!("{:016x}", digest_u64(bytes))
+}
+
+/// The first 8 bytes of `bytes`' SHA-256, as a number.
+pub fn digest_u64(bytes: &[u8]) -> u64 {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let sha = Sha256::digest(bytes);
+    let mut prefix = [0; 8];
+    prefix.copy_from_slice(&sha[..8]);
+    u64::from_be_bytes(prefix)
 }
 
 fn string_map<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {

@@ -4,6 +4,7 @@
 //! backup controllers. A child the watches show as last applied, undrifted,
 //! is not applied again (see [`crate::children`]).
 
+use futures::try_join;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -56,7 +57,7 @@ where
 {
     let name = object.name_any();
     let (stamped, hash) = stamp(object).map_err(Error::Encode)?;
-    if !ctx.children.needs_apply::<K>(namespace, &name, &hash) {
+    if !ctx.children.needs_apply::<K>(namespace, &name, hash) {
         return Ok(None);
     }
     let api = Api::<K>::namespaced(ctx.client.clone(), namespace);
@@ -75,11 +76,12 @@ where
 }
 
 /// Applies every child and returns those the apiserver refused. Each is
-/// tried whatever happened to the others: the NetworkPolicy and the PDB
-/// first (they depend on nothing and guard the rest), the ConfigMap and
-/// Secret before the StatefulSet that mounts them. The destructuring names
-/// every field: a child added to [`Desired`] that is not applied does not
-/// compile.
+/// tried whatever happened to the others, in three stages whose children
+/// go at once: the NetworkPolicy and the PDB (they depend on nothing and
+/// guard the rest); the ConfigMap, the Secret and the Services; then the
+/// StatefulSet, which mounts the ConfigMap and Secret. The destructuring
+/// names every field: a child added to [`Desired`] that is not applied does
+/// not compile.
 pub async fn apply_children(
     ctx: &Context,
     namespace: &str,
@@ -94,14 +96,28 @@ pub async fn apply_children(
         pdb,
         network_policy,
     } = desired;
-    let refused = [
-        apply_one(ctx, namespace, &network_policy).await?,
-        apply_one(ctx, namespace, &pdb).await?,
-        apply_one(ctx, namespace, &config_map).await?,
-        apply_one(ctx, namespace, &secret).await?,
-        apply_one(ctx, namespace, &headless_service).await?,
-        apply_one(ctx, namespace, &client_service).await?,
-        apply_one(ctx, namespace, &statefulset).await?,
-    ];
-    Ok(refused.into_iter().flatten().collect())
+    // Each name is rebound to the refusal, if any, of the object it named.
+    let (network_policy, pdb) = try_join!(
+        apply_one(ctx, namespace, &network_policy),
+        apply_one(ctx, namespace, &pdb),
+    )?;
+    let (config_map, secret, headless_service, client_service) = try_join!(
+        apply_one(ctx, namespace, &config_map),
+        apply_one(ctx, namespace, &secret),
+        apply_one(ctx, namespace, &headless_service),
+        apply_one(ctx, namespace, &client_service),
+    )?;
+    let statefulset = apply_one(ctx, namespace, &statefulset).await?;
+    Ok([
+        network_policy,
+        pdb,
+        config_map,
+        secret,
+        headless_service,
+        client_service,
+        statefulset,
+    ]
+    .into_iter()
+    .flatten()
+    .collect())
 }

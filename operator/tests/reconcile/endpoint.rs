@@ -10,12 +10,12 @@ use operator::crd::inference_endpoint::{
 use operator::reconcile::endpoint::{self, WAKE_ANNOTATION};
 use serde_json::{Value, json};
 
-use crate::harness::{Applied, Harness, Read};
+use crate::harness::{Applied, Child, Harness, Read, one_by_one};
 
 const PATH: &str = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/inferenceendpoints/chat";
 const SECRET: &str = "/api/v1/namespaces/org-acme/secrets/chat-api-key";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/org-acme/deployments/chat";
-const CHILDREN: [(&str, &str); 6] = [
+const CHILDREN: [Child; 6] = [
     (
         "networkpolicy",
         "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/chat",
@@ -79,7 +79,7 @@ async fn pass(
     h.pass(
         task,
         reads,
-        &CHILDREN,
+        &one_by_one(&CHILDREN),
         PATH,
         serde_json::to_value(ie).unwrap(),
     )

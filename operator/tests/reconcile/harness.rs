@@ -134,6 +134,30 @@ pub struct Call {
     pub body: Value,
 }
 
+impl Call {
+    async fn from(request: Request<Body>) -> Call {
+        Call {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            content_type: request
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            body: {
+                let bytes = request.into_body().collect_bytes().await.unwrap();
+                if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).unwrap()
+                }
+            },
+        }
+    }
+}
+
 pub struct Harness {
     pub server: ApiServer,
     pub ctx: Arc<Context>,
@@ -186,12 +210,8 @@ impl Harness {
         let client = Client::new(service, NS);
         let qdrant = Arc::new(FakeQdrant::default());
         let events = Arc::new(Events::default());
-        let mut ctx = context(client, qdrant.clone(), events.clone());
-        let watches = Watches::new(
-            &mut Arc::get_mut(&mut ctx)
-                .expect("the context is not shared yet")
-                .children,
-        );
+        let ctx = context(client, qdrant.clone(), events.clone());
+        let watches = Watches::new(&ctx.children);
         Harness {
             server: ApiServer { handle },
             ctx,
@@ -224,31 +244,32 @@ impl ApiServer {
             .await
             .unwrap_or_else(|_| panic!("no request within 1 s; expected {method} {path}"))
             .expect("the client went away");
-        let call = Call {
-            method: request.method().to_string(),
-            path: request.uri().path().to_owned(),
-            query: request.uri().query().unwrap_or_default().to_owned(),
-            content_type: request
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned(),
-            body: {
-                let bytes = request.into_body().collect_bytes().await.unwrap();
-                if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).unwrap()
-                }
-            },
-        };
+        let call = Call::from(request).await;
         assert_eq!(
             (call.method.as_str(), call.path.as_str()),
             (method, path),
             "unexpected request: {call:?}"
         );
         (call, send)
+    }
+
+    /// The next request, which must be `method` on one of `paths`, and
+    /// which of them.
+    pub async fn expect_one_of(
+        &mut self,
+        method: &str,
+        paths: &[&str],
+    ) -> (usize, Call, SendResponse<Response<Body>>) {
+        let (request, send) = tokio::time::timeout(TIMEOUT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| panic!("no request within 1 s; expected {method} on {paths:?}"))
+            .expect("the client went away");
+        let call = Call::from(request).await;
+        let found = paths.iter().position(|p| *p == call.path);
+        match found {
+            Some(index) if call.method == method => (index, call, send),
+            _ => panic!("unexpected request, not {method} on {paths:?}: {call:?}"),
+        }
     }
 
     /// Asserts the client sends nothing more.
@@ -314,34 +335,47 @@ impl Applied {
     }
 }
 
-/// The children in the order the reconciler applies them.
-const CHILDREN: [(&str, &str); 7] = [
-    (
-        "networkpolicy",
-        "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/search",
-    ),
-    (
-        "pdb",
-        "/apis/policy/v1/namespaces/org-acme/poddisruptionbudgets/search",
-    ),
-    (
-        "configmap",
-        "/api/v1/namespaces/org-acme/configmaps/search-config",
-    ),
-    (
-        "secret",
-        "/api/v1/namespaces/org-acme/secrets/search-api-keys",
-    ),
-    (
-        "headless",
-        "/api/v1/namespaces/org-acme/services/search-peers",
-    ),
-    ("client", "/api/v1/namespaces/org-acme/services/search"),
-    (
+/// A child the reconciler applies: the harness's name for it, its path.
+pub type Child = (&'static str, &'static str);
+
+/// The children in the stages the reconciler applies them in: every child
+/// of a stage at once, a stage only once the one before is answered.
+const STAGES: [&[Child]; 3] = [
+    &[
+        (
+            "networkpolicy",
+            "/apis/networking.k8s.io/v1/namespaces/org-acme/networkpolicies/search",
+        ),
+        (
+            "pdb",
+            "/apis/policy/v1/namespaces/org-acme/poddisruptionbudgets/search",
+        ),
+    ],
+    &[
+        (
+            "configmap",
+            "/api/v1/namespaces/org-acme/configmaps/search-config",
+        ),
+        (
+            "secret",
+            "/api/v1/namespaces/org-acme/secrets/search-api-keys",
+        ),
+        (
+            "headless",
+            "/api/v1/namespaces/org-acme/services/search-peers",
+        ),
+        ("client", "/api/v1/namespaces/org-acme/services/search"),
+    ],
+    &[(
         "statefulset",
         "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
-    ),
+    )],
 ];
+
+/// `children` applied one after another, each a stage of its own.
+pub fn one_by_one(children: &[Child]) -> Vec<Vec<Child>> {
+    children.iter().map(|child| vec![*child]).collect()
+}
 
 pub const CLUSTER_PATH: &str =
     "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/vectorclusters/search";
@@ -370,16 +404,17 @@ fn to_value<T: serde::Serialize>(object: &Option<T>) -> Option<Value> {
 
 impl Harness {
     /// Serves one reconcile pass: the reads in order, then one server-side
-    /// apply per child in order, then a status patch or nothing at all.
+    /// apply per child, stage by stage (`stages`), then a status patch or
+    /// nothing at all.
     pub async fn pass(
         &mut self,
         task: JoinHandle<Result<Action, Error>>,
         reads: Vec<Read>,
-        children: &[(&'static str, &str)],
+        stages: &[Vec<Child>],
         resource_path: &str,
         resource: Value,
     ) -> Applied {
-        self.pass_with(task, reads, vec![], children, resource_path, resource)
+        self.pass_with(task, reads, vec![], stages, resource_path, resource)
             .await
     }
 
@@ -391,7 +426,7 @@ impl Harness {
         task: JoinHandle<Result<Action, Error>>,
         reads: Vec<Read>,
         between: Vec<(&str, String, u16, Value)>,
-        children: &[(&'static str, &str)],
+        stages: &[Vec<Child>],
         resource_path: &str,
         resource: Value,
     ) -> Applied {
@@ -416,30 +451,40 @@ impl Harness {
         }
         let stored = self.stored_statefulset.take();
         let refuse = self.refuse.take();
-        for (kind, path) in children {
-            let (call, send) = server.expect("PATCH", path).await;
-            assert!(
-                call.query.contains("fieldManager=quartermaster-operator"),
-                "{}",
-                call.query
-            );
-            assert!(call.query.contains("force=true"), "{}", call.query);
-            assert_eq!(call.content_type, "application/apply-patch+yaml");
-            let refusal = match (*kind, &stored, &refuse) {
-                (_, _, Some((refused, status))) if refused == kind => Some(status.clone()),
-                ("statefulset", Some(stored), _) => {
-                    apiserver_rules::statefulset_update(stored, &call.body)
-                }
-                _ => None,
-            };
-            match refusal {
-                Some(status) => {
-                    respond(send, 422, &status);
-                    objects.insert("refused", status);
-                }
-                None => {
-                    respond(send, 200, &self.versions.apply(kind, &call.body));
-                    objects.insert(*kind, call.body);
+        for stage in stages {
+            // Every child of the stage is asked for before any is answered:
+            // they go at once.
+            let paths: Vec<&str> = stage.iter().map(|(_, path)| *path).collect();
+            let mut calls: Vec<Option<_>> = stage.iter().map(|_| None).collect();
+            for _ in stage {
+                let (index, call, send) = server.expect_one_of("PATCH", &paths).await;
+                assert!(calls[index].is_none(), "applied twice: {call:?}");
+                assert!(
+                    call.query.contains("fieldManager=quartermaster-operator"),
+                    "{}",
+                    call.query
+                );
+                assert!(call.query.contains("force=true"), "{}", call.query);
+                assert_eq!(call.content_type, "application/apply-patch+yaml");
+                calls[index] = Some((call, send));
+            }
+            for ((kind, _), (call, send)) in stage.iter().zip(calls.into_iter().flatten()) {
+                let refusal = match (*kind, &stored, &refuse) {
+                    (_, _, Some((refused, status))) if refused == kind => Some(status.clone()),
+                    ("statefulset", Some(stored), _) => {
+                        apiserver_rules::statefulset_update(stored, &call.body)
+                    }
+                    _ => None,
+                };
+                match refusal {
+                    Some(status) => {
+                        respond(send, 422, &status);
+                        objects.insert("refused", status);
+                    }
+                    None => {
+                        respond(send, 200, &self.versions.apply(kind, &call.body));
+                        objects.insert(*kind, call.body);
+                    }
                 }
             }
         }
@@ -484,13 +529,18 @@ impl Harness {
         world: &World,
         between: Vec<(&str, String, u16, Value)>,
     ) -> Applied {
-        self.reconcile_applying(cluster, world, between, &CHILDREN.map(|(kind, _)| kind))
+        let every: Vec<_> = STAGES
+            .iter()
+            .copied()
+            .flatten()
+            .map(|(kind, _)| *kind)
+            .collect();
+        self.reconcile_applying(cluster, world, between, &every)
             .await
     }
 
     /// As [`Harness::reconcile_with`], where only the children named in
-    /// `applied` (by kind, in the order the reconciler applies them) are
-    /// expected to be applied.
+    /// `applied` (by kind) are expected to be applied, in their stages.
     pub async fn reconcile_applying(
         &mut self,
         cluster: &VectorCluster,
@@ -499,9 +549,13 @@ impl Harness {
         applied: &[&str],
     ) -> Applied {
         self.watches.show(&world.watched);
-        let children: Vec<_> = CHILDREN
-            .into_iter()
-            .filter(|(kind, _)| applied.contains(kind))
+        let stages: Vec<Vec<Child>> = STAGES
+            .iter()
+            .map(|stage| {
+                let stage = stage.iter().filter(|(kind, _)| applied.contains(kind));
+                stage.copied().collect::<Vec<_>>()
+            })
+            .filter(|stage| !stage.is_empty())
             .collect();
         let task = self.start(cluster);
         self.stored_statefulset = to_value(&world.statefulset);
@@ -528,7 +582,7 @@ impl Harness {
             task,
             reads,
             between,
-            &children,
+            &stages,
             CLUSTER_PATH,
             serde_json::to_value(cluster).unwrap(),
         )

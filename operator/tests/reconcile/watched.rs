@@ -21,7 +21,6 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 use kube::api::PartialObjectMeta;
-use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher::Event;
 use operator::children::Children;
 use serde_json::Value;
@@ -29,62 +28,38 @@ use serde_json::Value;
 /// The children by the harness's names for them ("statefulset", "client"…).
 pub type Held = BTreeMap<&'static str, Value>;
 
-/// The stores the reconciler reads, filled as a test says.
+/// What the reconciler reads of the children, filled as a test says.
 pub struct Watches {
-    networkpolicies: Writer<PartialObjectMeta<NetworkPolicy>>,
-    pdbs: Writer<PartialObjectMeta<PodDisruptionBudget>>,
-    configmaps: Writer<PartialObjectMeta<ConfigMap>>,
-    secrets: Writer<PartialObjectMeta<Secret>>,
-    services: Writer<PartialObjectMeta<Service>>,
-    statefulsets: Writer<PartialObjectMeta<StatefulSet>>,
-}
-
-fn store<K>(children: &mut Children) -> Writer<PartialObjectMeta<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store();
-    children.read(store);
-    writer
-}
-
-/// Replaces what `writer`'s store holds with `objects`, as a relist does.
-fn relist<K>(writer: &mut Writer<PartialObjectMeta<K>>, objects: &[&Value])
-where
-    K: Resource<DynamicType = ()> + Clone,
-{
-    writer.apply_watcher_event(&Event::Init);
-    for object in objects {
-        let meta: PartialObjectMeta<K> = serde_json::from_value((*object).clone()).unwrap();
-        writer.apply_watcher_event(&Event::InitApply(meta));
-    }
-    writer.apply_watcher_event(&Event::InitDone);
-}
-
-fn of<'a>(held: &'a Held, kinds: &[&str]) -> Vec<&'a Value> {
-    kinds.iter().filter_map(|k| held.get(*k)).collect()
+    children: Children,
 }
 
 impl Watches {
-    pub fn new(children: &mut Children) -> Watches {
+    pub fn new(children: &Children) -> Watches {
         Watches {
-            networkpolicies: store(children),
-            pdbs: store(children),
-            configmaps: store(children),
-            secrets: store(children),
-            services: store(children),
-            statefulsets: store(children),
+            children: children.clone(),
         }
     }
 
-    /// The stores hold exactly `held`.
+    /// The watches show exactly `held`.
     pub fn show(&mut self, held: &Held) {
-        relist(&mut self.networkpolicies, &of(held, &["networkpolicy"]));
-        relist(&mut self.pdbs, &of(held, &["pdb"]));
-        relist(&mut self.configmaps, &of(held, &["configmap"]));
-        relist(&mut self.secrets, &of(held, &["secret"]));
-        relist(&mut self.services, &of(held, &["headless", "client"]));
-        relist(&mut self.statefulsets, &of(held, &["statefulset"]));
+        self.relist::<NetworkPolicy>(held, &["networkpolicy"]);
+        self.relist::<PodDisruptionBudget>(held, &["pdb"]);
+        self.relist::<ConfigMap>(held, &["configmap"]);
+        self.relist::<Secret>(held, &["secret"]);
+        self.relist::<Service>(held, &["headless", "client"]);
+        self.relist::<StatefulSet>(held, &["statefulset"]);
+    }
+
+    /// Shows the `K`s of `held` named `kinds`, and no other, as a relist
+    /// does.
+    fn relist<K: Resource + 'static>(&self, held: &Held, kinds: &[&str]) {
+        self.children.observe(&Event::<PartialObjectMeta<K>>::Init);
+        for object in kinds.iter().filter_map(|k| held.get(*k)) {
+            let meta: PartialObjectMeta<K> = serde_json::from_value(object.clone()).unwrap();
+            self.children.observe(&Event::InitApply(meta));
+        }
+        self.children
+            .observe(&Event::<PartialObjectMeta<K>>::InitDone);
     }
 }
 
