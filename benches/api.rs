@@ -11,7 +11,8 @@
 //! open loop each request is due at its own instant and its latency counts
 //! from then, so a stalled server is charged for the requests queued
 //! behind it (coordinated omission corrected). Prints each type's maximum,
-//! p50 and p99 at each rate, and the p99 at 50 % against the goal.
+//! p50 and p99 at each rate, and the p99 at 50 % against the goal. The
+//! load generator runs in the same process, on one thread.
 
 #![expect(
     clippy::unwrap_used,
@@ -35,6 +36,8 @@ use uuid::Uuid;
 /// Organizations with usage, and the ones the requests are spread over.
 const WITH_USAGE: i64 = 1_000;
 const IN_FLIGHT: usize = 32;
+/// The open loop's connections at most.
+const CONNECTIONS: usize = 64;
 const SATURATE: Duration = Duration::from_secs(3);
 const OPEN_LOOP: Duration = Duration::from_secs(4);
 
@@ -210,8 +213,9 @@ async fn seed(pool: &PgPool, organizations: i64, template_cluster: Uuid) {
 }
 
 /// Serves the router on its own two-worker runtime, as a deployment would
-/// on this machine; its address.
-fn serve(pool: PgPool) -> String {
+/// on this machine, with a pool of its own (a pool's connections belong to
+/// the runtime that opened them); its address.
+fn serve(url: String) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,6 +224,7 @@ fn serve(pool: PgPool) -> String {
             .build()
             .unwrap();
         runtime.block_on(async move {
+            let pool = control_plane::db::connect(&url).await.unwrap();
             let state = dashboard_api::AppState::new(
                 pool,
                 billing::Catalog::default_catalog().unwrap(),
@@ -287,12 +292,17 @@ async fn open_loop(
 ) -> Vec<Duration> {
     let count = (rate * OPEN_LOOP.as_secs_f64()).ceil() as u64;
     let start = tokio::time::Instant::now();
+    // Connections are bounded as a real client's pool is: a request due
+    // while all are busy waits for one, and its wait counts.
+    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
     let mut tasks = Vec::with_capacity(usize::try_from(count).unwrap());
     for i in 0..count {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due).await;
         let (target, kind, counter) = (target.clone(), kind.clone(), counter.clone());
+        let connections = connections.clone();
         tasks.push(tokio::spawn(async move {
+            let _connection = connections.acquire().await.unwrap();
             send(&target, &kind, counter.fetch_add(1, Ordering::Relaxed)).await;
             due.elapsed()
         }));
@@ -323,10 +333,10 @@ fn main() {
             .await
             .unwrap();
         drop(conn);
-        let base = serve(scratch.pool.clone());
+        let base = serve(scratch.url.clone());
         let client = Client::builder()
             .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(IN_FLIGHT * 4)
+            .pool_max_idle_per_host(CONNECTIONS)
             .build()
             .unwrap();
         // One person, platform administrator and owner of every organization

@@ -5,6 +5,8 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub struct Scratch {
     admin: PgConnection,
     name: String,
+    /// Where the scratch database is, for a pool on another runtime.
+    pub url: String,
     pub pool: PgPool,
 }
 
@@ -25,12 +27,17 @@ impl Scratch {
         };
         let pool = control_plane::db::connect(&bench_url).await.unwrap();
         control_plane::db::migrate(&pool).await.unwrap();
-        Scratch { admin, name, pool }
+        Scratch {
+            admin,
+            name,
+            url: bench_url,
+            pool,
+        }
     }
 
     pub async fn drop(mut self) {
         self.pool.close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {}", self.name)))
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {} WITH (FORCE)", self.name)))
             .execute(&mut self.admin)
             .await
             .unwrap();
