@@ -47,6 +47,13 @@ pub const DEFAULT_LATENESS: Duration = Duration::hours(48);
 pub enum IngestError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Why an ingester did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
     #[error(
         "a lateness of {0} hours is longer than the deduplication window can keep ({max} hours)",
         max = MAX_LATENESS.num_hours()
@@ -75,9 +82,9 @@ pub struct Ingester {
 
 impl Ingester {
     /// An ingester whose window is rebuilt from the stored events.
-    pub async fn start(pool: PgPool, lateness: Duration) -> Result<Ingester, IngestError> {
+    pub async fn start(pool: PgPool, lateness: Duration) -> Result<Ingester, StartError> {
         if lateness > MAX_LATENESS {
-            return Err(IngestError::Lateness(lateness.num_hours()));
+            return Err(StartError::Lateness(lateness.num_hours()));
         }
         let since = Utc::now() - lateness - Duration::hours(1);
         let mut window = Window::new(since);
