@@ -33,7 +33,7 @@ mod dedup;
 mod rollup;
 
 use copy::{copy_events, copy_line};
-use rollup::{add_sums, roll_up_gauges};
+use rollup::roll_up;
 
 use crate::event::UsageEvent;
 use crate::gauge::Sample;
@@ -185,8 +185,7 @@ impl Ingester {
         }
 
         copy_events(&mut tx, copy_data).await?;
-        add_sums(&mut tx, &fresh).await?;
-        roll_up_gauges(&mut tx, &window, &fresh).await?;
+        roll_up(&mut tx, &window, &fresh).await?;
         // Only this transaction writes events now, so the session's last
         // identity value is the highest seq.
         let last_seq: i64 = sqlx::query_scalar(
