@@ -8,7 +8,7 @@
 //!
 //! The window holds fingerprints, not events: it answers "surely new" or
 //! "maybe stored, in these hours". A maybe (a resend, a reused id, or one
-//! lookup in some 10⁵ that meets another key's fingerprint) is settled
+//! lookup in about 10⁵ that meets another key's fingerprint) is settled
 //! against the stored events, and [`decide`] compares ids and content
 //! exactly: a resent event is a duplicate, another event reusing its id a
 //! conflict, and a fingerprint that merely matched is new.

@@ -2,9 +2,9 @@
 //! of the key's hash and a 6-bit tag for the hour of its event.
 //!
 //! Keys are spread over 2¹⁸ small shards by 18 further bits of the hash, so
-//! a slot matches a key only when 44 bits agree: a lookup for a key never
-//! stored finds one about once in 7 × 10⁵ with 49 hours of a 10,000-cluster,
-//! 1,000-endpoint fleet in the window (500 keys a shard). A match is only
+//! a slot matches a key only when 44 bits agree: with 49 hours of a
+//! 10,000-cluster, 1,000-endpoint fleet in the window (500 keys a shard), a
+//! lookup for a key never stored finds one about once in 136,000. A match is only
 //! "maybe": the caller asks the store (see [`super::decide`]). A key stored
 //! is always found while its hour is kept, so nothing is ever missed.
 //!
