@@ -84,7 +84,7 @@ impl AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("rebuilding the usage deduplication window: {0}")]
-    Ingester(#[from] metering::IngestError),
+    Ingester(#[from] metering::StartError),
     #[error("loading the plan catalog: {0}")]
     Catalog(#[from] billing::Error),
 }

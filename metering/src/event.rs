@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::Meter;
+use crate::window::{Content, Id};
 
 pub const EVENT_TYPE: &str = "dev.quartermaster.usage";
 
@@ -211,6 +212,23 @@ pub fn parse_batch(
 }
 
 impl UsageEvent {
+    /// Its `(source, id)`, under which it is stored once.
+    pub fn source_id(&self) -> Id<'_> {
+        (&self.source, &self.id)
+    }
+
+    /// What it says, as the deduplication window compares it.
+    pub fn content(&self) -> Content<'_> {
+        Content::new(
+            self.organization_id,
+            self.resource_id,
+            self.meter.as_str(),
+            &self.dimension,
+            self.time,
+            self.value,
+        )
+    }
+
     /// The event in its wire form, for senders (the collector, tests, benchmarks).
     pub fn to_wire(&self) -> serde_json::Value {
         let kind = "clusters";

@@ -8,9 +8,11 @@
 //!
 //! 1. if another replica wrote since (its `last_seq` is ahead of the
 //!    window's), catch the in-memory [`Window`] up from `usage_events`;
-//! 2. drop events already in the window, or twice in the batch: a true
-//!    resend is a duplicate; the same `(source, id)` with other content is
-//!    a conflict, reported and logged, and the first stored content stands;
+//! 2. drop events already stored, or twice in the batch: a true resend is a
+//!    duplicate; the same `(source, id)` with other content is a conflict,
+//!    reported and logged, and the first stored content stands. The window
+//!    rules out most ids in memory; the rest are looked up in the store
+//!    ([`dedup`]);
 //! 3. `COPY` the rest into the append-only `usage_events`;
 //! 4. add sums to their hourly rollups, computed in process, and recompute
 //!    the hours of gauges touched (time-weighted, see [`crate::gauge`]) from
@@ -20,23 +22,22 @@
 //! A crash anywhere before the commit leaves nothing behind and the sender
 //! retries; a crash after it leaves everything, and the retry is a duplicate.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{PgConnection, PgPool};
+use futures::TryStreamExt as _;
+use sqlx::{PgConnection, PgPool, Row as _};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 mod copy;
+mod dedup;
 mod rollup;
 
 use copy::{copy_events, copy_line};
-use rollup::{add_sums, roll_up_gauges};
+use rollup::roll_up;
 
 use crate::event::UsageEvent;
 use crate::gauge::Sample;
-use crate::window::{self, Seen, Window};
+use crate::window::{self, Content, Id, MAX_LATENESS, Seen, Window};
 use crate::{Aggregation, Meter};
 
 /// Late events are accepted, and correct their hour, for this long.
@@ -46,6 +47,18 @@ pub const DEFAULT_LATENESS: Duration = Duration::hours(48);
 pub enum IngestError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Why an ingester did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "a lateness of {0} hours is longer than the deduplication window can keep ({max} hours)",
+        max = MAX_LATENESS.num_hours()
+    )]
+    Lateness(i64),
 }
 
 /// What happened to a batch's checked events.
@@ -69,32 +82,29 @@ pub struct Ingester {
 
 impl Ingester {
     /// An ingester whose window is rebuilt from the stored events.
-    pub async fn start(pool: PgPool, lateness: Duration) -> Result<Ingester, IngestError> {
-        let ingester = Ingester {
-            pool,
-            lateness,
-            window: Mutex::new(Window::default()),
-        };
-        let mut conn = ingester.pool.acquire().await?;
-        let mut window = ingester.window.lock().await;
+    pub async fn start(pool: PgPool, lateness: Duration) -> Result<Ingester, StartError> {
+        if lateness > MAX_LATENESS {
+            return Err(StartError::Lateness(lateness.num_hours()));
+        }
         let since = Utc::now() - lateness - Duration::hours(1);
-        let rows: Vec<StoredRow> = sqlx::query_as(
-            "SELECT source, event_id, seq, organization_id, resource_id, meter, dimension, time, value
-             FROM usage_events WHERE time >= $1",
-        )
-        .bind(since)
-        .fetch_all(&mut *conn)
-        .await?;
+        let mut window = Window::new(since);
+        let mut conn = pool.acquire().await?;
+        // Read first: every event up to it is committed, so none is missed;
+        // any stored after it is caught up by seq.
         window.last_seq = sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state")
             .fetch_one(&mut *conn)
             .await?;
-        for row in rows {
-            window.insert(
-                window::key(&row.source, &row.event_id),
-                row.gauge.content(),
-                row.gauge.time,
-            );
+        // Streamed, the strings borrowed from each row: the window's memory
+        // is all that grows with the events.
+        let mut rows =
+            sqlx::query("SELECT source, event_id, time FROM usage_events WHERE time >= $1")
+                .bind(since)
+                .fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let (source, id): (&str, &str) = (row.try_get(0)?, row.try_get(1)?);
+            window.insert(window::key(source, id), row.try_get(2)?);
         }
+        drop(rows);
         let gauges: Vec<GaugeRow> = sqlx::query_as(
             "SELECT DISTINCT ON (organization_id, resource_id, meter, dimension)
                     organization_id, resource_id, meter, dimension, time, value
@@ -110,8 +120,12 @@ impl Ingester {
             remember_gauge(&mut window, row);
         }
         tracing::info!(events = window.len(), "usage deduplication window rebuilt");
-        drop(window);
-        Ok(ingester)
+        drop(conn);
+        Ok(Ingester {
+            pool,
+            lateness,
+            window: Mutex::new(window),
+        })
     }
 
     pub fn lateness(&self) -> Duration {
@@ -121,20 +135,11 @@ impl Ingester {
     /// Stores checked events exactly once; durable when this returns `Ok`.
     pub async fn ingest(&self, events: &[UsageEvent]) -> Result<Ingested, IngestError> {
         // What does not depend on the stored state is done before the lock.
-        let prepared: Vec<(window::Key, window::Content, String)> = events
+        let keys: Vec<window::Key> = events
             .iter()
-            .map(|e| {
-                let content = window::content(
-                    e.organization_id,
-                    e.resource_id,
-                    e.meter.as_str(),
-                    &e.dimension,
-                    e.time,
-                    e.value,
-                );
-                (window::key(&e.source, &e.id), content, copy_line(e))
-            })
+            .map(|e| window::key(&e.source, &e.id))
             .collect();
+        let lines: Vec<String> = events.iter().map(copy_line).collect();
         let mut window = self.window.lock().await;
         let mut tx = self.pool.begin().await?;
         let stored_seq: i64 =
@@ -147,28 +152,18 @@ impl Ingester {
             window.last_seq
         };
 
+        let seen = dedup::deduplicate(&mut tx, &window, events, &keys).await?;
         let mut fresh = Vec::with_capacity(events.len());
         let mut fresh_keys = Vec::with_capacity(events.len());
-        let mut copy_data =
-            String::with_capacity(prepared.iter().map(|(_, _, line)| line.len()).sum());
-        let mut batch: HashMap<window::Key, window::Content> = HashMap::with_capacity(events.len());
+        let mut copy_data = String::with_capacity(lines.iter().map(String::len).sum());
         let mut conflicts = Vec::new();
-        for (index, (event, (key, content, line))) in events.iter().zip(&prepared).enumerate() {
-            let seen = match window.seen(*key, *content) {
-                Seen::New => match batch.entry(*key) {
-                    Entry::Vacant(entry) => {
-                        entry.insert(*content);
-                        Seen::New
-                    }
-                    Entry::Occupied(first) if first.get() == content => Seen::Duplicate,
-                    Entry::Occupied(_) => Seen::Conflict,
-                },
-                known => known,
-            };
+        for (index, (((event, key), line), seen)) in
+            events.iter().zip(&keys).zip(&lines).zip(seen).enumerate()
+        {
             match seen {
                 Seen::New => {
                     fresh.push(event);
-                    fresh_keys.push((*key, *content, event.time));
+                    fresh_keys.push((*key, event.time));
                     copy_data.push_str(line);
                 }
                 Seen::Duplicate => {}
@@ -190,8 +185,7 @@ impl Ingester {
         }
 
         copy_events(&mut tx, copy_data).await?;
-        add_sums(&mut tx, &fresh).await?;
-        roll_up_gauges(&mut tx, &window, &fresh).await?;
+        roll_up(&mut tx, &window, &fresh).await?;
         // Only this transaction writes events now, so the session's last
         // identity value is the highest seq.
         let last_seq: i64 = sqlx::query_scalar(
@@ -203,8 +197,8 @@ impl Ingester {
         .await?;
         tx.commit().await?;
 
-        for (key, content, time) in fresh_keys {
-            window.insert(key, content, time);
+        for (key, time) in fresh_keys {
+            window.insert(key, time);
         }
         for e in fresh
             .iter()
@@ -241,18 +235,14 @@ async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, s
     .await?;
     let mut last = window.last_seq;
     for row in rows {
-        window.insert(
-            window::key(&row.source, &row.event_id),
-            row.gauge.content(),
-            row.gauge.time,
-        );
+        window.insert(window::key(&row.source, &row.event_id), row.gauge.time);
         last = last.max(row.seq);
         remember_gauge(window, row.gauge);
     }
     Ok(last)
 }
 
-/// An event another writer stored.
+/// A stored event.
 #[derive(sqlx::FromRow)]
 struct StoredRow {
     source: String,
@@ -272,9 +262,15 @@ struct GaugeRow {
     value: i64,
 }
 
+impl StoredRow {
+    fn id(&self) -> Id<'_> {
+        (&self.source, &self.event_id)
+    }
+}
+
 impl GaugeRow {
-    fn content(&self) -> window::Content {
-        window::content(
+    fn content(&self) -> Content<'_> {
+        Content::new(
             self.organization_id,
             self.resource_id,
             &self.meter,

@@ -20,5 +20,5 @@ pub mod tokens;
 pub mod window;
 
 pub use event::{Rejected, UsageEvent};
-pub use ingest::{IngestError, Ingested, Ingester};
+pub use ingest::{IngestError, Ingested, Ingester, StartError};
 pub use meter::{Aggregation, Meter, UnknownMeter};

@@ -1,51 +1,84 @@
-//! The deduplication window: every (source, id) ingested for events whose
-//! time is still within the accepted lateness, as 128-bit hashes.
+//! The deduplication window: which `(source, id)` may have been stored for
+//! events whose time is still within the accepted lateness, in about five
+//! bytes a key (see [`table`]).
 //!
 //! Exact within the window because an event older than the lateness is
 //! refused before it is looked up: any event accepted now has a time inside
-//! the window, and so has any earlier copy of it (same id, same event). The
-//! two 64-bit SipHash halves make a false "duplicate" about as likely as
-//! n²/2¹²⁹ for n events in the window.
+//! the window, and so has any earlier copy of it (same id, same event).
 //!
-//! Each key keeps a 64-bit hash of what its event said (organization,
-//! resource, meter, dimension, time to the microsecond PostgreSQL keeps,
-//! value), so that a resent event is told from another event reusing its
-//! id: the first is a duplicate, the second a conflict.
+//! The window holds fingerprints, not events: it answers "surely new" or
+//! "maybe stored, in these hours". A maybe (a resend, a reused id, or one
+//! lookup in about 10⁵ that meets another key's fingerprint) is settled
+//! against the stored events, and [`decide`] compares ids and content
+//! exactly: a resent event is a duplicate, another event reusing its id a
+//! conflict, and a fingerprint that merely matched is new.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use uuid::Uuid;
 
 use crate::Meter;
-use crate::gauge::{Sample, hour_of};
+use crate::gauge::Sample;
+
+mod table;
+
+use table::{SPAN_HOURS, Table};
+
+/// The longest lateness a window can keep: its span less the hour before
+/// the cutoff, the current hour, and clock skew.
+pub const MAX_LATENESS: Duration = Duration::hours(SPAN_HOURS - 4);
 
 /// A gauge series: organization, resource, meter, dimension.
 pub type Series = (Uuid, Uuid, Meter, String);
 
-pub type Key = u128;
+/// A 64-bit hash of an event's `(source, id)`.
+pub type Key = u64;
 
-/// A hash of an event's content.
-pub type Content = u64;
+/// An event's `(source, id)`.
+pub type Id<'a> = (&'a str, &'a str);
 
-pub fn content(
-    organization: Uuid,
-    resource: Uuid,
-    meter: &str,
-    dimension: &str,
-    time: DateTime<Utc>,
-    value: i64,
-) -> Content {
+pub fn key(source: &str, id: &str) -> Key {
     let mut hasher = DefaultHasher::new();
-    (organization, resource, meter, dimension).hash(&mut hasher);
-    (time.timestamp_micros(), value).hash(&mut hasher);
+    (source, id).hash(&mut hasher);
     hasher.finish()
 }
 
-/// What the window knows of an event it is shown.
+/// What an event says, as PostgreSQL keeps it (time to the microsecond).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Content<'a> {
+    pub organization: Uuid,
+    pub resource: Uuid,
+    pub meter: &'a str,
+    pub dimension: &'a str,
+    pub micros: i64,
+    pub value: i64,
+}
+
+impl<'a> Content<'a> {
+    pub fn new(
+        organization: Uuid,
+        resource: Uuid,
+        meter: &'a str,
+        dimension: &'a str,
+        time: DateTime<Utc>,
+        value: i64,
+    ) -> Content<'a> {
+        Content {
+            organization,
+            resource,
+            meter,
+            dimension,
+            micros: time.timestamp_micros(),
+            value,
+        }
+    }
+}
+
+/// What is known of an event shown to the window and the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {
     New,
@@ -55,22 +88,25 @@ pub enum Seen {
     Conflict,
 }
 
-pub fn key(source: &str, id: &str) -> Key {
-    let half = |salt: u8| {
-        let mut hasher = DefaultHasher::new();
-        salt.hash(&mut hasher);
-        source.hash(&mut hasher);
-        id.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
+/// The hours in which a key's maybe-stored events lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hours {
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub until: DateTime<Utc>,
 }
 
-#[derive(Debug, Default)]
+fn hour_index(time: DateTime<Utc>) -> i64 {
+    time.timestamp().div_euclid(3600)
+}
+
+fn hour_start(index: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(index * 3600, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+#[derive(Debug)]
 pub struct Window {
-    seen: HashMap<Key, Content>,
-    /// Keys by the hour of their event, to forget whole hours at once.
-    by_hour: BTreeMap<DateTime<Utc>, Vec<Key>>,
+    table: Table,
     /// The highest `usage_events.seq` reflected here.
     pub last_seq: i64,
     /// Each gauge series' latest stored sample (within the window), from
@@ -79,30 +115,34 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn seen(&self, key: Key, content: Content) -> Seen {
-        match self.seen.get(&key) {
-            None => Seen::New,
-            Some(stored) if *stored == content => Seen::Duplicate,
-            Some(_) => Seen::Conflict,
+    /// An empty window that keeps events from `cutoff`'s hour on.
+    pub fn new(cutoff: DateTime<Utc>) -> Window {
+        Window {
+            table: Table::new(hour_index(cutoff)),
+            last_seq: 0,
+            last_gauge: HashMap::new(),
         }
     }
 
-    /// Remembers a stored event; the first content stored stays.
-    pub fn insert(&mut self, key: Key, content: Content, time: DateTime<Utc>) {
-        if let std::collections::hash_map::Entry::Vacant(entry) = self.seen.entry(key) {
-            entry.insert(content);
-            self.by_hour.entry(hour_of(time)).or_default().push(key);
-        }
+    /// `None` if no event under `key` is stored in the window; else the
+    /// hours where the store may hold one.
+    pub fn maybe_stored(&self, key: Key) -> Option<Hours> {
+        self.table.lookup(key).map(|(first, last)| Hours {
+            from: hour_start(first),
+            until: hour_start(last + 1),
+        })
+    }
+
+    /// Remembers a stored event. One from before the window's cutoff is not
+    /// kept (as if forgotten at once), nor one far ahead of it, which
+    /// checked events never are.
+    pub fn insert(&mut self, key: Key, time: DateTime<Utc>) {
+        self.table.insert(key, hour_index(time));
     }
 
     /// Forgets events from hours wholly before `cutoff`.
     pub fn forget_before(&mut self, cutoff: DateTime<Utc>) {
-        let keep = self.by_hour.split_off(&hour_of(cutoff));
-        for keys in std::mem::replace(&mut self.by_hour, keep).into_values() {
-            for key in keys {
-                self.seen.remove(&key);
-            }
-        }
+        self.table.forget_before(hour_index(cutoff));
     }
 
     /// Records a stored gauge sample; at equal times the later-stored wins.
@@ -113,19 +153,59 @@ impl Window {
         }
     }
 
+    /// Keys remembered.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.table.len() == 0
     }
+
+    /// Bytes the remembered keys take (slots, free ones included).
+    pub fn key_bytes(&self) -> usize {
+        self.table.slot_bytes()
+    }
+}
+
+/// Each event of a batch, in order, judged against `stored`: what the store
+/// holds (the first stored copy) under the ids the window could not rule
+/// out. An id that is neither stored nor earlier in the batch is new; a
+/// later copy in the batch is judged against the first.
+pub fn decide<'a>(
+    batch: impl IntoIterator<Item = (Id<'a>, Content<'a>)>,
+    stored: &HashMap<Id<'a>, Content<'a>>,
+) -> Vec<Seen> {
+    let mut first: HashMap<Id<'a>, Content<'a>> = HashMap::new();
+    batch
+        .into_iter()
+        .map(|(id, content)| {
+            let earlier = stored.get(&id).or_else(|| first.get(&id));
+            match earlier {
+                None => {
+                    first.insert(id, content);
+                    Seen::New
+                }
+                Some(known) if *known == content => Seen::Duplicate,
+                Some(_) => Seen::Conflict,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, hour, 30, 0).unwrap()
+    }
+
+    fn content<'a>(value: i64) -> Content<'a> {
+        let (org, resource) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        Content::new(org, resource, "gpu_seconds", "a100", at(10), value)
+    }
 
     #[test]
     fn keys_tell_sources_and_ids_apart() {
@@ -136,52 +216,85 @@ mod tests {
     }
 
     #[test]
-    fn old_hours_are_forgotten_whole() {
-        let t = |h| Utc.with_ymd_and_hms(2026, 11, 25, h, 30, 0).unwrap();
-        let mut window = Window::default();
-        window.insert(key("s", "old"), 1, t(10));
-        window.insert(key("s", "new"), 1, t(12));
-        window.forget_before(t(11));
-        assert_eq!(window.seen(key("s", "old"), 1), Seen::New);
-        assert_eq!(window.seen(key("s", "new"), 1), Seen::Duplicate);
-        assert_eq!(window.len(), 1);
+    fn a_stored_key_is_maybe_stored_in_its_hour_until_forgotten() {
+        let mut window = Window::new(at(9));
+        window.insert(key("s", "old"), at(10));
+        window.insert(key("s", "new"), at(12));
+        assert_eq!(window.maybe_stored(key("s", "other")), None);
+        window.forget_before(at(11));
+        assert_eq!(window.maybe_stored(key("s", "old")), None);
+        let hours = window.maybe_stored(key("s", "new")).unwrap();
+        assert_eq!(
+            (hours.from, hours.until),
+            (
+                at(12) - Duration::minutes(30),
+                at(13) - Duration::minutes(30)
+            )
+        );
     }
 
     #[test]
-    fn the_same_id_with_other_content_is_a_conflict_and_the_first_stays() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 25, 10, 30, 0).unwrap();
+    fn resends_are_duplicates_and_reused_ids_conflicts_the_first_standing() {
+        let stored = HashMap::from([(("s", "e1"), content(60))]);
+        let batch = [
+            (("s", "e1"), content(60)),
+            (("s", "e1"), content(61)),
+            (("s", "e2"), content(5)),
+            (("s", "e2"), content(5)),
+            (("s", "e2"), content(6)),
+        ];
+        assert_eq!(
+            decide(batch, &stored),
+            [
+                Seen::Duplicate,
+                Seen::Conflict,
+                Seen::New,
+                Seen::Duplicate,
+                Seen::Conflict
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_shared_by_another_event_is_not_a_duplicate() {
+        // Two events under one key: the window cannot tell them apart...
+        let mut window = Window::new(at(9));
+        let shared = key("s", "e1");
+        window.insert(shared, at(10));
+        assert!(window.maybe_stored(shared).is_some());
+        // ...the store can: it holds e1, not e2, even with equal content.
+        let stored = HashMap::from([(("s", "e1"), content(60))]);
+        assert_eq!(decide([(("s", "e2"), content(60))], &stored), [Seen::New]);
+    }
+
+    #[test]
+    fn every_field_of_the_content_counts_but_nanoseconds() {
         let (org, resource) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let first = content(org, resource, "gpu_seconds", "a100", t, 60);
-        let mut window = Window::default();
-        window.insert(key("s", "e1"), first, t);
-        assert_eq!(window.seen(key("s", "e1"), first), Seen::Duplicate);
+        let t = at(10);
+        let first = Content::new(org, resource, "gpu_seconds", "a100", t, 60);
         for other in [
-            content(org, resource, "gpu_seconds", "a100", t, 61),
-            content(org, Uuid::from_u128(3), "gpu_seconds", "a100", t, 60),
-            content(org, resource, "gpu_seconds", "h100", t, 60),
-            content(
+            Content::new(org, resource, "gpu_seconds", "a100", t, 61),
+            Content::new(org, Uuid::from_u128(3), "gpu_seconds", "a100", t, 60),
+            Content::new(Uuid::from_u128(3), resource, "gpu_seconds", "a100", t, 60),
+            Content::new(org, resource, "gpu_seconds", "h100", t, 60),
+            Content::new(org, resource, "node_seconds", "a100", t, 60),
+            Content::new(
                 org,
                 resource,
                 "gpu_seconds",
                 "a100",
-                t + chrono::Duration::seconds(1),
+                t + Duration::seconds(1),
                 60,
             ),
         ] {
-            assert_eq!(window.seen(key("s", "e1"), other), Seen::Conflict);
+            assert_ne!(first, other);
         }
-        window.insert(key("s", "e1"), 7, t);
-        assert_eq!(
-            window.seen(key("s", "e1"), first),
-            Seen::Duplicate,
-            "the first stays"
-        );
         // PostgreSQL keeps microseconds: a resend read back from the table
         // is the same event.
-        let nanos = t + chrono::Duration::nanoseconds(500);
+        let nanos = t + Duration::nanoseconds(500);
         assert_eq!(
-            content(org, resource, "m", "", nanos, 1),
-            content(org, resource, "m", "", t, 1)
+            Content::new(org, resource, "gpu_seconds", "a100", nanos, 60),
+            first
         );
     }
 }

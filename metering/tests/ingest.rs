@@ -221,6 +221,67 @@ async fn an_id_reused_with_other_content_is_a_conflict_and_the_first_value_stand
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
+async fn an_id_reused_at_another_time_is_a_conflict_found_in_the_store(pool: PgPool) {
+    // The window holds fingerprints only: the store is asked, first at the
+    // events' own times (where a resend finds its copy), then over the
+    // hours the window names for the rest.
+    let (org, gpu) = (Uuid::now_v7(), Uuid::now_v7());
+    let h = hour();
+    let e1 = event(org, gpu, "e1", Meter::GpuSeconds, h, 60);
+    let e2 = event(
+        org,
+        gpu,
+        "e2",
+        Meter::GpuSeconds,
+        h + Duration::minutes(1),
+        60,
+    );
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    assert_eq!(
+        ingester
+            .ingest(&[e1.clone(), e2.clone()])
+            .await
+            .unwrap()
+            .accepted,
+        2
+    );
+    let e3 = event(
+        org,
+        gpu,
+        "e3",
+        Meter::GpuSeconds,
+        h + Duration::hours(1),
+        60,
+    );
+    assert_eq!(
+        ingester.ingest(&[e1.clone(), e3]).await.unwrap(),
+        Ingested {
+            accepted: 1,
+            duplicates: 1,
+            conflicts: vec![]
+        }
+    );
+    // Alone in their batches, so that only the window's hours find them.
+    let mut later = e2.clone();
+    later.time = h + Duration::hours(1);
+    let mut earlier = e1.clone();
+    earlier.time = h - Duration::hours(2);
+    for reused in [later, earlier] {
+        assert_eq!(
+            ingester.ingest(&[reused]).await.unwrap(),
+            Ingested {
+                accepted: 0,
+                duplicates: 0,
+                conflicts: vec![0]
+            }
+        );
+    }
+    assert_eq!(stored(&pool).await, 3);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
 async fn gauges_average_exactly_over_irregular_samples(pool: PgPool) {
     let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
         .await

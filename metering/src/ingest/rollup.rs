@@ -1,6 +1,7 @@
 //! Hourly rollups of newly stored events, computed in process and upserted
-//! in one statement: sums added, gauges extended or recomputed exactly from
-//! their raw samples (see [`crate::gauge`]).
+//! in one statement: sums added, gauges extended; the sums' monthly totals
+//! in a second; gauges whose samples came out of order are recomputed
+//! exactly from their raw samples (see [`crate::gauge`]) in a third.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +14,34 @@ use crate::gauge::{self, HOLD, Sample};
 use crate::window::{Series, Window};
 use crate::{Aggregation, Meter};
 
-pub(super) async fn add_sums(
+/// Adds the new events to their hourly rollups in one upsert: sums added,
+/// gauges extended; then recomputes the gauge hours that cannot be.
+pub(super) async fn roll_up(
     conn: &mut PgConnection,
+    window: &Window,
     events: &[&UsageEvent],
 ) -> Result<(), sqlx::Error> {
+    let mut columns = Columns::default();
+    let monthly = push_sums(&mut columns, events);
+    let out_of_order = push_gauges(&mut columns, window, events);
+    // A sum's `covered` is zero, so the gauges' additions suit it too.
+    columns
+        .upsert(
+            conn,
+            "quantity = usage_hourly.quantity + EXCLUDED.quantity,
+             covered_seconds = usage_hourly.covered_seconds + EXCLUDED.covered_seconds,
+             events = usage_hourly.events + EXCLUDED.events",
+        )
+        .await?;
+    add_monthly(conn, monthly).await?;
+    recompute_gauges(conn, &out_of_order).await
+}
+
+/// Sums per organization, meter and calendar month, for `usage_monthly`.
+type Monthly = BTreeMap<(Uuid, Meter, DateTime<Utc>), i64>;
+
+/// Pushes the sums' hourly changes; returns them summed per month.
+fn push_sums(columns: &mut Columns, events: &[&UsageEvent]) -> Monthly {
     let mut sums: BTreeMap<(Series, DateTime<Utc>), (i64, i32)> = BTreeMap::new();
     for e in events
         .iter()
@@ -32,16 +57,12 @@ pub(super) async fn add_sums(
         entry.0 += e.value;
         entry.1 += 1;
     }
-    if sums.is_empty() {
-        return Ok(());
-    }
-    let mut monthly: BTreeMap<(Uuid, Meter, DateTime<Utc>), i64> = BTreeMap::new();
+    let mut monthly = Monthly::new();
     for (((org, _, meter, _), hour), (quantity, _)) in &sums {
         *monthly
             .entry((*org, *meter, crate::rollups::month_of(*hour)))
             .or_default() += quantity;
     }
-    let mut columns = Columns::default();
     for (((org, resource, meter, dimension), hour), (quantity, count)) in sums {
         columns.push(
             org,
@@ -54,21 +75,15 @@ pub(super) async fn add_sums(
             count,
         );
     }
-    columns
-        .upsert(
-            conn,
-            "quantity = usage_hourly.quantity + EXCLUDED.quantity, events = usage_hourly.events + EXCLUDED.events",
-        )
-        .await?;
-    add_monthly(conn, monthly).await
+    monthly
 }
 
 /// Adds the batch's sums to `usage_monthly`, one row per organization,
 /// meter and month: what "usage this month" is ranked by.
-async fn add_monthly(
-    conn: &mut PgConnection,
-    monthly: BTreeMap<(Uuid, Meter, DateTime<Utc>), i64>,
-) -> Result<(), sqlx::Error> {
+async fn add_monthly(conn: &mut PgConnection, monthly: Monthly) -> Result<(), sqlx::Error> {
+    if monthly.is_empty() {
+        return Ok(());
+    }
     let (mut org, mut meter, mut month, mut quantity) = (vec![], vec![], vec![], vec![]);
     for ((o, m, start), q) in monthly {
         org.push(o);
@@ -91,15 +106,16 @@ async fn add_monthly(
     Ok(())
 }
 
-/// Gauge rollups for the new samples. A series whose new samples all come
-/// after its latest stored one (the usual case: collectors send in order)
-/// gets the exact change [`gauge::append`] computes from that one sample;
-/// any other series has its touched hours recomputed from the raw samples.
-pub(super) async fn roll_up_gauges(
-    conn: &mut PgConnection,
+/// Gauge rollup changes for the new samples. A series whose new samples
+/// all come after its latest stored one (the usual case: collectors send
+/// in order) gets the exact change [`gauge::append`] computes from that
+/// one sample; the other series' samples are returned, for their touched
+/// hours to be recomputed from the raw samples.
+fn push_gauges<'e>(
+    columns: &mut Columns,
     window: &Window,
-    events: &[&UsageEvent],
-) -> Result<(), sqlx::Error> {
+    events: &[&'e UsageEvent],
+) -> Vec<&'e UsageEvent> {
     let mut by_series: BTreeMap<Series, Vec<&UsageEvent>> = BTreeMap::new();
     for e in events
         .iter()
@@ -116,7 +132,6 @@ pub(super) async fn roll_up_gauges(
             .push(e);
     }
     let mut out_of_order: Vec<&UsageEvent> = Vec::new();
-    let mut columns = Columns::default();
     for (series, mut samples) in by_series {
         samples.sort_by_key(|e| e.time);
         let last = window.last_gauge.get(&series).copied();
@@ -137,15 +152,7 @@ pub(super) async fn roll_up_gauges(
             columns.push_gauge(&series, hour, change, in_hour(&new, hour));
         }
     }
-    columns
-        .upsert(
-            conn,
-            "quantity = usage_hourly.quantity + EXCLUDED.quantity,
-             covered_seconds = usage_hourly.covered_seconds + EXCLUDED.covered_seconds,
-             events = usage_hourly.events + EXCLUDED.events",
-        )
-        .await?;
-    recompute_gauges(conn, &out_of_order).await
+    out_of_order
 }
 
 /// Recomputes every (gauge series, hour) that the new samples touch — the
