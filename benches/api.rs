@@ -213,9 +213,9 @@ async fn seed(pool: &PgPool, organizations: i64, template_cluster: Uuid) {
 }
 
 /// Serves the router on its own two-worker runtime, as a deployment would
-/// on this machine, with a pool of its own (a pool's connections belong to
-/// the runtime that opened them); its address.
-fn serve(url: String) -> String {
+/// on this machine, with a pool of its own to `like`'s database; its
+/// address.
+fn serve(like: PgPool) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -224,7 +224,7 @@ fn serve(url: String) -> String {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let pool = control_plane::db::connect(&url).await.unwrap();
+            let pool = control_plane::db::connect_like(&like).await.unwrap();
             let state = dashboard_api::AppState::new(
                 pool,
                 billing::Catalog::default_catalog().unwrap(),
@@ -333,7 +333,7 @@ fn main() {
             .await
             .unwrap();
         drop(conn);
-        let base = serve(scratch.url.clone());
+        let base = serve(scratch.pool.clone());
         let client = Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(CONNECTIONS)

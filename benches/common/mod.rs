@@ -5,8 +5,6 @@ use sqlx::{Connection, PgConnection, PgPool};
 pub struct Scratch {
     admin: PgConnection,
     name: String,
-    /// Where the scratch database is, for a pool on another runtime.
-    pub url: String,
     pub pool: PgPool,
 }
 
@@ -27,12 +25,7 @@ impl Scratch {
         };
         let pool = control_plane::db::connect(&bench_url).await.unwrap();
         control_plane::db::migrate(&pool).await.unwrap();
-        Scratch {
-            admin,
-            name,
-            url: bench_url,
-            pool,
-        }
+        Scratch { admin, name, pool }
     }
 
     pub async fn drop(mut self) {

@@ -15,11 +15,21 @@ pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     let options = options
         .application_name("quartermaster")
         .options([("statement_timeout", "30s")]);
+    bounded().connect_with(options).await
+}
+
+/// Another pool to `pool`'s database, with the same bounds: for another
+/// runtime (a pool's connections belong to the runtime that opened them).
+pub async fn connect_like(pool: &PgPool) -> Result<PgPool, sqlx::Error> {
+    bounded()
+        .connect_with((*pool.connect_options()).clone())
+        .await
+}
+
+fn bounded() -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
 }
 
 /// Runs the singleton `worker`'s `pass` every `tick`, forever, in whichever
