@@ -105,8 +105,8 @@ async fn seed(pool: &PgPool, organizations: usize, period: Period) {
 /// The least any close must do: read and sum the period's rollups.
 async fn aggregate(pool: &PgPool, period: Period) -> (f64, i64) {
     let started = Instant::now();
-    let groups: Vec<(i64,)> = sqlx::query_as(
-        "SELECT count(*) FROM usage_hourly
+    let groups: Vec<(i64, rust_decimal::Decimal)> = sqlx::query_as(
+        "SELECT count(*), sum(quantity) FROM usage_hourly
          WHERE hour >= $1 AND hour < $2
          GROUP BY organization_id, meter, dimension",
     )

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -25,6 +26,8 @@ use metering::rollups;
 const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
 /// Invoices written per transaction.
 const BATCH: usize = 500;
+/// Transactions writing invoices at once.
+const WRITERS: usize = 3;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CloseReport {
@@ -114,10 +117,17 @@ pub async fn close(
     }
     let total = to_write.len();
     let mut done = 0;
-    for chunk in to_write.chunks(BATCH) {
+    // Batches touch disjoint organizations, so they commit independently:
+    // a few at once keep PostgreSQL's writer busy while another waits.
+    let mut batches = futures::stream::iter(to_write.chunks(BATCH).map(|chunk| async move {
         let mut tx = pool.begin().await?;
         let written = write(&mut tx, published, period, chunk).await?;
         tx.commit().await?;
+        Ok::<_, Error>((chunk, written))
+    }))
+    .buffer_unordered(WRITERS);
+    while let Some(batch) = batches.next().await {
+        let (chunk, written) = batch?;
         report.created += written.len();
         report.billed_minor += chunk
             .iter()

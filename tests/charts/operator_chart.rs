@@ -124,7 +124,7 @@ fn the_operator_runs_two_leader_elected_replicas_under_a_disruption_budget() {
         json!([
             "run",
             "--metrics-listen=0.0.0.0:9090",
-            "--concurrency=4",
+            "--concurrency=16",
             // Admitted by the tenants' NetworkPolicies: Prometheus by
             // default, no gateway until one is named.
             "--prometheus-namespace=monitoring",
