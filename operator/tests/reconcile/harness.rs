@@ -225,6 +225,12 @@ impl Harness {
         }
     }
 
+    /// The operator's watches relist and show exactly `held`: what this
+    /// process applied of any other child is forgotten with it.
+    pub fn show(&mut self, held: &Held) {
+        self.watches.show(held);
+    }
+
     pub fn start(&self, cluster: &VectorCluster) -> JoinHandle<Result<Action, Error>> {
         tokio::spawn(reconcile::reconcile(
             Arc::new(cluster.clone()),
@@ -548,7 +554,7 @@ impl Harness {
         between: Vec<(&str, String, u16, Value)>,
         applied: &[&str],
     ) -> Applied {
-        self.watches.show(&world.watched);
+        self.show(&world.watched);
         let stages: Vec<Vec<Child>> = STAGES
             .iter()
             .map(|stage| {
