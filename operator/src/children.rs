@@ -78,9 +78,14 @@ pub enum Revision {
 
 impl Revision {
     pub fn of(meta: &ObjectMeta) -> Option<Revision> {
-        if let Some(generation) = meta.generation {
-            return Some(Revision::Generation(generation));
+        match meta.generation {
+            Some(generation) => Some(Revision::Generation(generation)),
+            None => Revision::version(meta),
         }
+    }
+
+    /// The `resourceVersion` alone, which any write moves.
+    fn version(meta: &ObjectMeta) -> Option<Revision> {
         let version = meta.resource_version.as_deref()?;
         Some(version.parse().map_or_else(
             |_| {
@@ -106,11 +111,12 @@ impl Revision {
 }
 
 /// What our last apply of a child sent (its hash) and left (the revision
-/// the apiserver answered with).
+/// and the `resourceVersion` the apiserver answered with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
     pub hash: AppliedHash,
     pub revision: Revision,
+    version: Option<Revision>,
 }
 
 /// A child as a watch last showed it.
@@ -336,6 +342,17 @@ impl Children {
         needs_apply(hash, live, applied)
     }
 
+    /// Whether `seen` is the `K` exactly as our last apply of it left it:
+    /// the echo of our own write, which tells its owner nothing new. Any
+    /// later write (the StatefulSet controller's status, say) moves the
+    /// `resourceVersion`.
+    pub fn echoes_our_apply<K: 'static>(&self, seen: &ObjectMeta) -> bool {
+        let namespace = seen.namespace.as_deref().unwrap_or_default();
+        let name = seen.name.as_deref().unwrap_or_default();
+        let (_, applied) = self.get::<K>(namespace, name);
+        applied.is_some_and(|a| a.version.is_some() && a.version == Revision::version(seen))
+    }
+
     /// Remembers an apply of a `K` hashing to `hash`, and the revision the
     /// apiserver answered it with.
     pub fn applied<K: 'static>(
@@ -345,7 +362,11 @@ impl Children {
         hash: AppliedHash,
         answer: &ObjectMeta,
     ) {
-        let applied = Revision::of(answer).map(|revision| Applied { hash, revision });
+        let applied = Revision::of(answer).map(|revision| Applied {
+            hash,
+            revision,
+            version: Revision::version(answer),
+        });
         self.update::<K>(namespace, name, |c| c.applied = applied);
     }
 
@@ -373,7 +394,7 @@ impl Children {
 mod tests {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
     use super::*;
 
@@ -398,7 +419,11 @@ mod tests {
     }
 
     fn ours(hash: AppliedHash, revision: Option<Revision>) -> Option<Applied> {
-        revision.map(|revision| Applied { hash, revision })
+        revision.map(|revision| Applied {
+            hash,
+            revision,
+            version: None,
+        })
     }
 
     const GEN3: Option<Revision> = Some(Revision::Generation(3));
@@ -495,7 +520,7 @@ mod tests {
         children.observe(&watcher::Event::Apply(seen.clone()));
         assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
         assert!(
-            children.needs_apply::<k8s_openapi::api::core::v1::Secret>("ns", "a", H1),
+            children.needs_apply::<Secret>("ns", "a", H1),
             "another kind of the same name is another child"
         );
         children.observe(&watcher::Event::Delete(seen));
@@ -532,6 +557,21 @@ mod tests {
         assert!(children.needs_apply::<ConfigMap>("ns", "a", H2));
         children.observe(&watcher::Event::Delete(seen));
         assert!(children.needs_apply::<ConfigMap>("ns", "a", H1));
+    }
+
+    #[test]
+    fn only_the_echo_of_our_own_apply_is_no_news() {
+        let children = Children::default();
+        let answered = watched(&children, H1).metadata;
+        assert!(children.echoes_our_apply::<ConfigMap>(&answered));
+        assert!(
+            !children.echoes_our_apply::<Secret>(&answered),
+            "another kind"
+        );
+        let later = meta(Some(&H1.to_string()), None, "18");
+        assert!(!children.echoes_our_apply::<ConfigMap>(&later));
+        let unapplied = Children::default();
+        assert!(!unapplied.echoes_our_apply::<ConfigMap>(&answered));
     }
 
     #[test]
