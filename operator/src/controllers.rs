@@ -126,18 +126,44 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
-    Controller::for_stream(reflector(writer, objects).applied_objects(), reader).with_config(config)
+    triggered_by(client, events, config, |_| true)
 }
 
-/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C.
+/// As [`of`], where only the `K`s `news` keeps trigger a reconcile (all are
+/// stored, for the reconciles to read).
+fn triggered_by<K>(
+    client: &Client,
+    events: &Arc<dyn EventSink>,
+    config: controller::Config,
+    news: impl Fn(&K) -> bool + Send + 'static,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
+    let triggers = reflector(writer, objects)
+        .applied_objects()
+        .try_filter(move |object| future::ready(news(object)));
+    Controller::for_stream(triggers, reader).with_config(config)
+}
+
+/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C. The echo
+/// of its own status write triggers no pass.
 pub fn vector_clusters(
     ctx: Arc<Context>,
     statefulsets: Trigger<StatefulSet>,
     config: controller::Config,
 ) -> BoxFuture<'static, ()> {
-    of::<VectorCluster>(&ctx.client, &ctx.events, config)
+    let ours = ctx.status_writes.clone();
+    let news = move |vc: &VectorCluster| !ours.echoes(&vc.metadata);
+    triggered_by(&ctx.client, &ctx.events, config, news)
         .owns_stream(statefulsets)
         .shutdown_on_signal()
         .run(

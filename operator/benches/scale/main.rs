@@ -48,6 +48,7 @@ use operator::controllers::{self, DEFAULT_CONCURRENCY};
 use operator::crd::vector_cluster::NodeResources;
 use operator::engine::QdrantHttp;
 use operator::metrics::Metrics;
+use operator::own_writes::OwnWrites;
 use operator::reconcile::events::KubeEvents;
 use operator::reconcile::{self, Context, FIELD_MANAGER, apply_children};
 use operator::{EngineVersion, VectorCluster, VectorClusterSpec};
@@ -209,6 +210,7 @@ fn context(client: Client, children: Children) -> anyhow::Result<Arc<Context>> {
         system: system(),
         backup_image: "operator:bench".to_owned(),
         children,
+        status_writes: OwnWrites::default(),
     }))
 }
 

@@ -18,6 +18,7 @@ use operator::VectorCluster;
 use operator::children::Children;
 use operator::engine::{Engine, EngineError, EngineHealth, RequestCounter};
 use operator::metrics::Metrics;
+use operator::own_writes::OwnWrites;
 use operator::reconcile::events::{Event, EventSink};
 use operator::reconcile::shards::{Layout, Operation};
 use operator::reconcile::{self, Context, Error};
@@ -192,6 +193,7 @@ pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> 
         },
         backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
         children: Children::default(),
+        status_writes: OwnWrites::default(),
     })
 }
 
