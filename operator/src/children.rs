@@ -3,13 +3,15 @@
 //! apply the same objects again writes nothing.
 //!
 //! Each applied child carries a hash of what was applied
-//! ([`APPLIED_HASH_ANNOTATION`]), and the revision the apiserver gave it in
-//! answer to that apply is remembered. A child is applied again when what
-//! would be applied hashes differently, when no watch has seen it, or when it
-//! drifted: its annotation was changed or removed, or its [`Revision`] moved
-//! since our apply. After a restart nothing is remembered, so the first pass
-//! applies every child once and drift made while the operator was away is
-//! repaired then.
+//! ([`APPLIED_HASH_ANNOTATION`]); that hash and the revision the apiserver
+//! gave the child in answer to the apply are remembered. A child is applied
+//! again when what would be applied hashes differently, or when it drifted:
+//! its annotation was changed or removed, or its [`Revision`] moved since our
+//! apply. Until the watch shows our apply (a pass triggered by another
+//! change often runs first), the answered apply stands for the child, so the
+//! pass does not send it again. After a restart nothing is remembered, so
+//! the first pass applies every child once and drift made while the operator
+//! was away is repaired then.
 //!
 //! The watches' objects are not kept: each child is one small entry (its
 //! kind, the hash it carries, its revision, ours) under its name, under its
@@ -64,29 +66,57 @@ impl std::fmt::Display for AppliedHash {
 /// the kind keeps one: the apiserver bumps it on spec writes only, so the
 /// StatefulSet or Deployment controller writing status is not drift.
 /// `resourceVersion` for the kinds without (ConfigMap, Secret, Service):
-/// any write to them. Only equality is asked of it, so a `resourceVersion`
-/// that is not a number (it is opaque by contract) is kept as its hash.
+/// any write to them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revision {
     Generation(i64),
     ResourceVersion(u64),
+    /// A `resourceVersion` that is not a number (it is opaque by contract),
+    /// kept as its hash: only equality is asked of it.
+    Opaque(u64),
 }
 
 impl Revision {
     pub fn of(meta: &ObjectMeta) -> Option<Revision> {
-        if let Some(generation) = meta.generation {
-            return Some(Revision::Generation(generation));
+        match meta.generation {
+            Some(generation) => Some(Revision::Generation(generation)),
+            None => Revision::version(meta),
         }
+    }
+
+    /// The `resourceVersion` alone, which any write moves.
+    fn version(meta: &ObjectMeta) -> Option<Revision> {
         let version = meta.resource_version.as_deref()?;
-        Some(Revision::ResourceVersion(version.parse().unwrap_or_else(
+        Some(version.parse().map_or_else(
             |_| {
                 // Fixed keys: the same text hashes the same in this process.
                 let mut hasher = DefaultHasher::new();
                 version.hash(&mut hasher);
-                hasher.finish()
+                Revision::Opaque(hasher.finish())
             },
-        )))
+            Revision::ResourceVersion,
+        ))
     }
+
+    /// Whether `self` is known to come before `later`: both generations, or
+    /// both numeric resource versions (etcd's revisions, which only grow),
+    /// the one smaller. An opaque version is never known to.
+    fn precedes(self, later: Revision) -> bool {
+        match (self, later) {
+            (Revision::Generation(a), Revision::Generation(b)) => a < b,
+            (Revision::ResourceVersion(a), Revision::ResourceVersion(b)) => a < b,
+            _ => false,
+        }
+    }
+}
+
+/// What our last apply of a child sent (its hash) and left (the revision
+/// and the `resourceVersion` the apiserver answered with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub hash: AppliedHash,
+    pub revision: Revision,
+    version: Option<Revision>,
 }
 
 /// A child as a watch last showed it.
@@ -111,14 +141,23 @@ impl Live {
 }
 
 /// Whether an object hashing to `desired` must be applied over the child
-/// the watch shows (`live`, `None` when it has not seen one), given the
-/// revision our last apply of it left (`applied`, `None` when this process
-/// has not applied it).
-pub fn needs_apply(desired: AppliedHash, live: Option<Live>, applied: Option<Revision>) -> bool {
-    let Some(live) = live else {
+/// the watch shows (`live`, `None` when it has not seen one), given our
+/// last apply of it (`applied`, `None` when this process has not applied
+/// it). A watch that has not caught up with our answered apply (no child
+/// yet, or an older revision) is behind, not drift: the apply stands for
+/// the child until the watch shows it.
+pub fn needs_apply(desired: AppliedHash, live: Option<Live>, applied: Option<Applied>) -> bool {
+    let Some(applied) = applied else {
         return true;
     };
-    live.stamped != Some(desired) || applied.is_none() || live.revision != applied
+    let behind = live.is_none_or(|live| {
+        live.revision
+            .is_some_and(|seen| seen.precedes(applied.revision))
+    });
+    if behind {
+        return desired != applied.hash;
+    }
+    live.is_none_or(|live| live.stamped != Some(desired) || live.revision != Some(applied.revision))
 }
 
 /// `object` stamped with the hash of itself, and that hash.
@@ -140,7 +179,7 @@ pub fn stamp<K: Resource + Serialize + Clone>(
 struct Child {
     kind: TypeId,
     live: Option<Live>,
-    applied: Option<Revision>,
+    applied: Option<Applied>,
     /// Listed by the relist in progress of its kind.
     relisted: bool,
 }
@@ -201,7 +240,7 @@ impl Children {
     }
 
     /// What the `K` named `name` in `namespace` is, as seen and applied.
-    fn get<K: 'static>(&self, namespace: &str, name: &str) -> (Option<Live>, Option<Revision>) {
+    fn get<K: 'static>(&self, namespace: &str, name: &str) -> (Option<Live>, Option<Applied>) {
         let kind = TypeId::of::<K>();
         self.lock()
             .get(namespace)
@@ -246,7 +285,8 @@ impl Children {
     }
 
     /// Clears the relisted marks of `K`'s children, having first forgotten
-    /// what was seen of those the relist did not list when it `completed`.
+    /// those the relist did not list when it `completed`: what was seen of
+    /// them, and our applies, which must not stand for a child now gone.
     fn end_relist<K: 'static>(&self, completed: bool) {
         let kind = TypeId::of::<K>();
         let mut namespaces = self.lock();
@@ -255,6 +295,7 @@ impl Children {
                 for child in same_name.iter_mut().filter(|c| c.kind == kind) {
                     if completed && !child.relisted {
                         child.live = None;
+                        child.applied = None;
                     }
                     child.relisted = false;
                 }
@@ -301,9 +342,32 @@ impl Children {
         needs_apply(hash, live, applied)
     }
 
-    /// Remembers the revision the apiserver answered an apply of a `K` with.
-    pub fn applied<K: 'static>(&self, namespace: &str, name: &str, answer: &ObjectMeta) {
-        self.update::<K>(namespace, name, |c| c.applied = Revision::of(answer));
+    /// Whether `seen` is the `K` exactly as our last apply of it left it:
+    /// the echo of our own write, which tells its owner nothing new. Any
+    /// later write (the StatefulSet controller's status, say) moves the
+    /// `resourceVersion`.
+    pub fn echoes_our_apply<K: 'static>(&self, seen: &ObjectMeta) -> bool {
+        let namespace = seen.namespace.as_deref().unwrap_or_default();
+        let name = seen.name.as_deref().unwrap_or_default();
+        let (_, applied) = self.get::<K>(namespace, name);
+        applied.is_some_and(|a| a.version.is_some() && a.version == Revision::version(seen))
+    }
+
+    /// Remembers an apply of a `K` hashing to `hash`, and the revision the
+    /// apiserver answered it with.
+    pub fn applied<K: 'static>(
+        &self,
+        namespace: &str,
+        name: &str,
+        hash: AppliedHash,
+        answer: &ObjectMeta,
+    ) {
+        let applied = Revision::of(answer).map(|revision| Applied {
+            hash,
+            revision,
+            version: Revision::version(answer),
+        });
+        self.update::<K>(namespace, name, |c| c.applied = applied);
     }
 
     /// How many children the watches show, of every kind.
@@ -330,7 +394,7 @@ impl Children {
 mod tests {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
     use super::*;
 
@@ -354,26 +418,51 @@ mod tests {
         Some(Live::of(&meta(hash.as_deref(), generation, rv)))
     }
 
+    fn ours(hash: AppliedHash, revision: Option<Revision>) -> Option<Applied> {
+        revision.map(|revision| Applied {
+            hash,
+            revision,
+            version: None,
+        })
+    }
+
+    const GEN3: Option<Revision> = Some(Revision::Generation(3));
+
     #[test]
     fn a_child_as_last_applied_is_not_applied_again() {
         let seen = live(Some(H1), Some(3), "17");
-        assert!(!needs_apply(H1, seen, Some(Revision::Generation(3))));
+        assert!(!needs_apply(H1, seen, ours(H1, GEN3)));
     }
 
     #[test]
     fn a_child_is_applied_when_what_would_be_applied_changed() {
         let seen = live(Some(H1), Some(3), "17");
-        assert!(needs_apply(H2, seen, Some(Revision::Generation(3))));
+        assert!(needs_apply(H2, seen, ours(H1, GEN3)));
     }
 
     #[test]
-    fn a_child_no_watch_has_seen_is_applied() {
-        assert!(needs_apply(H1, None, Some(Revision::Generation(3))));
+    fn a_child_no_watch_has_shown_yet_stands_as_we_applied_it() {
+        assert!(!needs_apply(H1, None, ours(H1, GEN3)));
+        assert!(needs_apply(H2, None, ours(H1, GEN3)));
+        assert!(needs_apply(H1, None, None), "nor applied: it may not exist");
+    }
+
+    #[test]
+    fn a_watch_showing_a_revision_before_our_apply_is_behind_not_drift() {
+        let before = live(Some(H1), Some(2), "16");
+        assert!(!needs_apply(H2, before, ours(H2, GEN3)));
+        assert!(needs_apply(H1, before, ours(H2, GEN3)));
+        let applied = Revision::of(&meta(None, None, "17"));
+        assert!(!needs_apply(
+            H2,
+            live(Some(H1), None, "16"),
+            ours(H2, applied)
+        ));
     }
 
     #[test]
     fn a_child_whose_annotation_was_removed_changed_or_garbled_is_applied() {
-        let applied = Some(Revision::Generation(3));
+        let applied = ours(H1, GEN3);
         assert!(needs_apply(H1, live(None, Some(3), "17"), applied));
         assert!(needs_apply(H1, live(Some(H2), Some(3), "17"), applied));
         let garbled = Some(Live::of(&meta(Some("1"), Some(3), "17")));
@@ -383,27 +472,31 @@ mod tests {
     #[test]
     fn a_spec_written_by_another_since_our_apply_is_drift() {
         let seen = live(Some(H1), Some(4), "18");
-        assert!(needs_apply(H1, seen, Some(Revision::Generation(3))));
+        assert!(needs_apply(H1, seen, ours(H1, GEN3)));
     }
 
     #[test]
     fn a_status_write_is_not_drift_where_the_kind_keeps_a_generation() {
         let seen = live(Some(H1), Some(3), "25");
-        assert!(!needs_apply(H1, seen, Some(Revision::Generation(3))));
+        assert!(!needs_apply(H1, seen, ours(H1, GEN3)));
     }
 
     #[test]
     fn any_write_is_drift_where_the_kind_keeps_no_generation() {
-        let applied = Revision::of(&meta(None, None, "17"));
+        let applied = ours(H1, Revision::of(&meta(None, None, "17")));
         assert!(needs_apply(H1, live(Some(H1), None, "25"), applied));
         assert!(!needs_apply(H1, live(Some(H1), None, "17"), applied));
     }
 
     #[test]
-    fn an_opaque_resource_version_is_compared_as_it_is() {
-        let applied = Revision::of(&meta(None, None, "a/17"));
+    fn an_opaque_resource_version_is_compared_as_it_is_and_never_ordered() {
+        let applied = ours(H1, Revision::of(&meta(None, None, "a/17")));
         assert!(!needs_apply(H1, live(Some(H1), None, "a/17"), applied));
         assert!(needs_apply(H1, live(Some(H1), None, "a/18"), applied));
+        assert!(
+            needs_apply(H1, live(Some(H1), None, "a/16"), applied),
+            "an opaque version is not known to be behind: applied again"
+        );
     }
 
     #[test]
@@ -413,7 +506,7 @@ mod tests {
 
     fn watched(children: &Children, hash: AppliedHash) -> PartialObjectMeta<ConfigMap> {
         let meta = meta(Some(&hash.to_string()), None, "17");
-        children.applied::<ConfigMap>("ns", "a", &meta);
+        children.applied::<ConfigMap>("ns", "a", hash, &meta);
         PartialObjectMeta {
             metadata: meta,
             ..PartialObjectMeta::default()
@@ -427,7 +520,7 @@ mod tests {
         children.observe(&watcher::Event::Apply(seen.clone()));
         assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
         assert!(
-            children.needs_apply::<k8s_openapi::api::core::v1::Secret>("ns", "a", H1),
+            children.needs_apply::<Secret>("ns", "a", H1),
             "another kind of the same name is another child"
         );
         children.observe(&watcher::Event::Delete(seen));
@@ -443,11 +536,42 @@ mod tests {
         children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::Init);
         children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
         assert!(children.needs_apply::<ConfigMap>("ns", "a", H1));
+        assert_eq!(
+            (children.watched(), children.applied_count()),
+            (0, 0),
+            "our apply is forgotten with it"
+        );
 
+        let seen = watched(&children, H1);
         children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::Init);
         children.observe(&watcher::Event::InitApply(seen));
         children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
         assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
+    }
+
+    #[test]
+    fn an_apply_the_watch_has_not_shown_is_not_sent_again_until_deleted() {
+        let children = Children::default();
+        let seen = watched(&children, H1);
+        assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
+        assert!(children.needs_apply::<ConfigMap>("ns", "a", H2));
+        children.observe(&watcher::Event::Delete(seen));
+        assert!(children.needs_apply::<ConfigMap>("ns", "a", H1));
+    }
+
+    #[test]
+    fn only_the_echo_of_our_own_apply_is_no_news() {
+        let children = Children::default();
+        let answered = watched(&children, H1).metadata;
+        assert!(children.echoes_our_apply::<ConfigMap>(&answered));
+        assert!(
+            !children.echoes_our_apply::<Secret>(&answered),
+            "another kind"
+        );
+        let later = meta(Some(&H1.to_string()), None, "18");
+        assert!(!children.echoes_our_apply::<ConfigMap>(&later));
+        let unapplied = Children::default();
+        assert!(!unapplied.echoes_our_apply::<ConfigMap>(&answered));
     }
 
     #[test]

@@ -7,19 +7,21 @@
 //! unchanged applies; no watched child is kept whole. The reconcilers read
 //! what they need of a StatefulSet or Deployment themselves. The
 //! StatefulSet's and the Deployment's watches also trigger their owner's
-//! reconcile, as a rollout moves.
+//! reconcile, as a rollout moves: every change but the echo of our own
+//! apply.
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt, future};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::PartialObjectMeta;
+use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource};
@@ -57,12 +59,8 @@ impl std::fmt::Debug for ChildWatches {
 pub fn watch_children(client: &Client, children: &Children) -> ChildWatches {
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    let statefulsets = children
-        .watch::<StatefulSet>(client.clone(), owned.clone())
-        .boxed();
-    let deployments = children
-        .watch::<Deployment>(client.clone(), owned.clone())
-        .boxed();
+    let statefulsets = news(children, client, owned.clone());
+    let deployments = news(children, client, owned.clone());
     let others = [
         logged(children.watch::<ConfigMap>(client.clone(), owned.clone())),
         logged(children.watch::<Secret>(client.clone(), owned.clone())),
@@ -76,6 +74,26 @@ pub fn watch_children(client: &Client, children: &Children) -> ChildWatches {
         deployments,
         stores: stream::select_all(others).for_each(|()| async {}).boxed(),
     }
+}
+
+/// The `K`s seen, but for the echoes of our own applies: the pass that
+/// applied one has seen its answer, and another pass would read and write
+/// nothing new.
+fn news<K>(children: &Children, client: &Client, config: watcher::Config) -> Trigger<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let ours = children.clone();
+    children
+        .watch::<K>(client.clone(), config)
+        .try_filter(move |seen| future::ready(!ours.echoes_our_apply::<K>(&seen.metadata)))
+        .boxed()
 }
 
 /// A watch that only feeds [`Children`]; its errors (it retries with backoff)
@@ -108,18 +126,44 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
-    Controller::for_stream(reflector(writer, objects).applied_objects(), reader).with_config(config)
+    triggered_by(client, events, config, |_| true)
 }
 
-/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C.
+/// As [`of`], where only the `K`s `news` keeps trigger a reconcile (all are
+/// stored, for the reconciles to read).
+fn triggered_by<K>(
+    client: &Client,
+    events: &Arc<dyn EventSink>,
+    config: controller::Config,
+    news: impl Fn(&K) -> bool + Send + 'static,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
+    let triggers = reflector(writer, objects)
+        .applied_objects()
+        .try_filter(move |object| future::ready(news(object)));
+    Controller::for_stream(triggers, reader).with_config(config)
+}
+
+/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C. The echo
+/// of its own status write triggers no pass.
 pub fn vector_clusters(
     ctx: Arc<Context>,
     statefulsets: Trigger<StatefulSet>,
     config: controller::Config,
 ) -> BoxFuture<'static, ()> {
-    of::<VectorCluster>(&ctx.client, &ctx.events, config)
+    let ours = ctx.status_writes.clone();
+    let news = move |vc: &VectorCluster| !ours.echoes(&vc.metadata);
+    triggered_by(&ctx.client, &ctx.events, config, news)
         .owns_stream(statefulsets)
         .shutdown_on_signal()
         .run(

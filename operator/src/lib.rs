@@ -14,6 +14,7 @@ pub mod controllers;
 pub mod engine;
 pub mod lease;
 pub mod metrics;
+pub mod own_writes;
 pub mod quantity;
 pub mod readable;
 pub mod reconcile;

@@ -29,6 +29,7 @@ use operator::engine::QdrantHttp;
 use operator::lease::{self, Candidate};
 use operator::metrics::Metrics;
 use operator::names::MANAGED_BY;
+use operator::own_writes::OwnWrites;
 use operator::reconcile::events::KubeEvents;
 use operator::reconcile::{Context, backup, endpoint, measured};
 use prometheus_client::registry::Registry;
@@ -281,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 backup_image: backup_image.clone(),
                 children,
+                status_writes: OwnWrites::default(),
             });
             let jobs = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));

@@ -26,9 +26,10 @@
 
 mod apiserver;
 
+use std::collections::BTreeMap;
 use std::process::{ExitCode, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -47,6 +48,7 @@ use operator::controllers::{self, DEFAULT_CONCURRENCY};
 use operator::crd::vector_cluster::NodeResources;
 use operator::engine::QdrantHttp;
 use operator::metrics::Metrics;
+use operator::own_writes::OwnWrites;
 use operator::reconcile::events::KubeEvents;
 use operator::reconcile::{self, Context, FIELD_MANAGER, apply_children};
 use operator::{EngineVersion, VectorCluster, VectorClusterSpec};
@@ -87,20 +89,38 @@ async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the client sent, by kind.
+/// Requests the client sent: writes by kind, and every request by method
+/// and resource, to see where a run's requests go.
 #[derive(Default)]
 struct Writes {
     patch: AtomicU64,
     other: AtomicU64,
+    by_target: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Writes {
-    fn count(&self, method: &http::Method) {
+    fn count<B>(&self, request: &http::Request<B>) {
+        let method = request.method();
         match *method {
             http::Method::PATCH => self.patch.fetch_add(1, Ordering::Relaxed),
             http::Method::GET => 0,
             _ => self.other.fetch_add(1, Ordering::Relaxed),
         };
+        let watch = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("watch=true"));
+        let target = format!(
+            "{method} {}{}",
+            resource(request.uri().path()),
+            if watch { " (watch)" } else { "" }
+        );
+        *self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(target)
+            .or_default() += 1;
     }
 
     fn now(&self) -> (u64, u64) {
@@ -108,6 +128,29 @@ impl Writes {
             self.patch.load(Ordering::Relaxed),
             self.other.load(Ordering::Relaxed),
         )
+    }
+
+    fn targets(&self) -> BTreeMap<String, u64> {
+        self.by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The resource a path names (`statefulsets`, `vectorclusters/status`).
+fn resource(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.iter().position(|p| *p == "namespaces") {
+        Some(i) if parts.len() > i + 2 => {
+            let rest = &parts[i + 2..];
+            match rest {
+                [resource, _, sub] => format!("{resource}/{sub}"),
+                [resource, ..] => (*resource).to_owned(),
+                [] => String::new(),
+            }
+        }
+        _ => parts.last().copied().unwrap_or_default().to_owned(),
     }
 }
 
@@ -167,6 +210,7 @@ fn context(client: Client, children: Children) -> anyhow::Result<Arc<Context>> {
         system: system(),
         backup_image: "operator:bench".to_owned(),
         children,
+        status_writes: OwnWrites::default(),
     }))
 }
 
@@ -237,7 +281,7 @@ async fn bench() -> anyhow::Result<()> {
     let client = ClientBuilder::try_from(config)?
         .with_layer(&tower::util::MapRequestLayer::new(
             move |request: http::Request<kube::client::Body>| {
-                counter.count(request.method());
+                counter.count(&request);
                 request
             },
         ))
@@ -269,6 +313,7 @@ async fn bench() -> anyhow::Result<()> {
     let watches = controllers::watch_children(&client, &watched);
     let ctx = context(client.clone(), watched)?;
     let created = writes.now();
+    let targets_before = writes.targets();
     let started = Instant::now();
     let config = controller::Config::default().concurrency(concurrency);
     let running = tokio::spawn(controllers::vector_clusters(
@@ -298,6 +343,18 @@ async fn bench() -> anyhow::Result<()> {
         last = now;
     }
     let grown = resident()?.saturating_sub(before);
+    let cold_requests: Vec<String> = writes
+        .targets()
+        .into_iter()
+        .map(|(target, n)| {
+            (
+                n - targets_before.get(&target).copied().unwrap_or(0),
+                target,
+            )
+        })
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, target)| format!("{target} {n}"))
+        .collect();
     let (cold_patches, cold_others) = (last.0 - created.0, last.1 - created.1);
 
     // A resync of every cluster, with nothing to change.
@@ -356,6 +413,10 @@ async fn bench() -> anyhow::Result<()> {
     println!(
         "  the operator's writes from the cold start until settled: {cold_patches} PATCH \
          ({children} children), {cold_others} other writes"
+    );
+    println!(
+        "  its requests by method and resource: {}",
+        cold_requests.join(", ")
     );
     println!(
         "  operator resident memory: +{:.1} MB for {clusters} clusters = {per_thousand:.1} MB per 1,000 \

@@ -64,7 +64,8 @@ where
     let params = PatchParams::apply(FIELD_MANAGER).force();
     match api.patch(&name, &params, &Patch::Apply(&stamped)).await {
         Ok(answer) => {
-            ctx.children.applied::<K>(namespace, &name, answer.meta());
+            ctx.children
+                .applied::<K>(namespace, &name, hash, answer.meta());
             Ok(None)
         }
         Err(kube::Error::Api(refusal)) if (400..500).contains(&refusal.code) => Ok(Some(Refused {

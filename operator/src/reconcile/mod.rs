@@ -54,6 +54,7 @@ use crate::children::Children;
 use crate::crd::vector_cluster::{Phase, Placement, VectorCluster};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
+use crate::own_writes::OwnWrites;
 
 /// The field manager of every object the operator applies.
 pub const FIELD_MANAGER: &str = "quartermaster-operator";
@@ -79,6 +80,8 @@ pub struct Context {
     pub backup_image: String,
     /// The watched children and what was last applied of each.
     pub children: Children,
+    /// The clusters' status as our last write of it was answered.
+    pub status_writes: OwnWrites,
 }
 
 impl std::fmt::Debug for Context {
@@ -392,7 +395,10 @@ async fn cleanup(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = vc.name_any();
     match statefulsets.get_opt(&name).await? {
-        None => Ok(Action::await_change()),
+        None => {
+            ctx.status_writes.forget(&vc.metadata);
+            Ok(Action::await_change())
+        }
         Some(sts) => {
             if sts.metadata.deletion_timestamp.is_none() {
                 statefulsets

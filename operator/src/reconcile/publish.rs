@@ -25,12 +25,14 @@ pub(super) async fn publish_status(
     let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    let answer = api
+        .patch_status(
+            &cluster.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    ctx.status_writes.wrote(&answer.metadata);
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use operator::reconcile::endpoint::{self, WAKE_ANNOTATION};
 use serde_json::{Value, json};
 
 use crate::harness::{Applied, Child, Harness, Read, one_by_one};
+use crate::watched::Held;
 
 const PATH: &str = "/apis/quartermaster.dev/v1alpha1/namespaces/org-acme/inferenceendpoints/chat";
 const SECRET: &str = "/api/v1/namespaces/org-acme/secrets/chat-api-key";
@@ -74,6 +75,8 @@ async fn pass(
     secret: Option<Value>,
     deployment: Option<Value>,
 ) -> Applied {
+    // The watches show no child: every child is applied, for the test to see.
+    h.show(&Held::default());
     let task = tokio::spawn(endpoint::reconcile(Arc::new(ie.clone()), h.ctx.clone()));
     let reads = vec![Read::get(SECRET, secret), Read::get(DEPLOYMENT, deployment)];
     h.pass(

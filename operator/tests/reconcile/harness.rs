@@ -18,6 +18,7 @@ use operator::VectorCluster;
 use operator::children::Children;
 use operator::engine::{Engine, EngineError, EngineHealth, RequestCounter};
 use operator::metrics::Metrics;
+use operator::own_writes::OwnWrites;
 use operator::reconcile::events::{Event, EventSink};
 use operator::reconcile::shards::{Layout, Operation};
 use operator::reconcile::{self, Context, Error};
@@ -192,6 +193,7 @@ pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> 
         },
         backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
         children: Children::default(),
+        status_writes: OwnWrites::default(),
     })
 }
 
@@ -223,6 +225,12 @@ impl Harness {
             versions: Versions::default(),
             watches,
         }
+    }
+
+    /// The operator's watches relist and show exactly `held`: what this
+    /// process applied of any other child is forgotten with it.
+    pub fn show(&mut self, held: &Held) {
+        self.watches.show(held);
     }
 
     pub fn start(&self, cluster: &VectorCluster) -> JoinHandle<Result<Action, Error>> {
@@ -548,7 +556,7 @@ impl Harness {
         between: Vec<(&str, String, u16, Value)>,
         applied: &[&str],
     ) -> Applied {
-        self.watches.show(&world.watched);
+        self.show(&world.watched);
         let stages: Vec<Vec<Child>> = STAGES
             .iter()
             .map(|stage| {

@@ -74,3 +74,27 @@ async fn a_child_another_client_wrote_is_applied_again_and_a_status_write_is_not
     let settled = h.reconcile_applying(&vc, &world, vec![], &[]).await;
     assert!(settled.objects.is_empty(), "{:?}", settled.objects);
 }
+
+#[tokio::test]
+async fn a_pass_before_the_watches_show_the_last_ones_applies_sends_them_not_again() {
+    let mut h = Harness::new();
+    let (mut vc, mut world, _) = brought_up(&mut h, cluster(v(13), 3, 2)).await;
+    world.watched = h.versions.held();
+    vc.spec.allowed_source_cidrs = vec!["198.51.100.0/24".to_owned()];
+    vc.metadata.generation = Some(2);
+    h.reconcile_applying(&vc, &world, vec![], &["networkpolicy"])
+        .await;
+
+    // The NetworkPolicy's watch still shows it as it was before that apply.
+    let behind = h.reconcile_applying(&vc, &world, vec![], &[]).await;
+    assert!(behind.objects.is_empty(), "{:?}", behind.objects);
+
+    // What the watch lags behind is no excuse for not applying a change.
+    vc.spec.allowed_source_cidrs = vec!["203.0.113.0/24".to_owned()];
+    vc.metadata.generation = Some(3);
+    let changed = h
+        .reconcile_applying(&vc, &world, vec![], &["networkpolicy"])
+        .await;
+    let ingress = &changed.objects["networkpolicy"]["spec"]["ingress"];
+    assert!(ingress.to_string().contains("203.0.113.0/24"), "{ingress}");
+}

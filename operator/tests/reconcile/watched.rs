@@ -15,7 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -46,8 +47,10 @@ impl Watches {
         self.relist::<PodDisruptionBudget>(held, &["pdb"]);
         self.relist::<ConfigMap>(held, &["configmap"]);
         self.relist::<Secret>(held, &["secret"]);
-        self.relist::<Service>(held, &["headless", "client"]);
+        self.relist::<Service>(held, &["headless", "client", "service"]);
         self.relist::<StatefulSet>(held, &["statefulset"]);
+        self.relist::<Deployment>(held, &["deployment"]);
+        self.relist::<HorizontalPodAutoscaler>(held, &["hpa"]);
     }
 
     /// Shows the `K`s of `held` named `kinds`, and no other, as a relist
