@@ -119,9 +119,17 @@ pub async fn close(
     let mut done = 0;
     // Batches touch disjoint organizations, so they commit independently:
     // a few at once keep PostgreSQL's writer busy while another waits.
-    let mut batches = futures::stream::iter(to_write.chunks(BATCH).map(|chunk| async move {
+    // Owned batches: a stream of futures borrowing one `Vec` is not `Send`
+    // for every lifetime, as a spawned close must be.
+    let mut owned = Vec::new();
+    let mut rest = to_write;
+    while !rest.is_empty() {
+        let tail = rest.split_off(BATCH.min(rest.len()));
+        owned.push(std::mem::replace(&mut rest, tail));
+    }
+    let mut batches = futures::stream::iter(owned.into_iter().map(|chunk| async move {
         let mut tx = pool.begin().await?;
-        let written = write(&mut tx, published, period, chunk).await?;
+        let written = write(&mut tx, published, period, &chunk).await?;
         tx.commit().await?;
         Ok::<_, Error>((chunk, written))
     }))

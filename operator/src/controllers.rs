@@ -110,6 +110,29 @@ fn logged<K: Resource<DynamicType = ()>>(
         .boxed()
 }
 
+/// What a controller can be built over: a kind the operator reads whole.
+pub trait Controlled:
+    Resource<DynamicType = ()>
+    + serde::de::DeserializeOwned
+    + Clone
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Controlled for K where
+    K: Resource<DynamicType = ()>
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A controller of every `K` that the operator can read: one object that
 /// cannot be read is reported and skipped, never stops the others.
 pub fn of<K>(
@@ -118,13 +141,7 @@ pub fn of<K>(
     config: controller::Config,
 ) -> Controller<K>
 where
-    K: Resource<DynamicType = ()>
-        + serde::de::DeserializeOwned
-        + Clone
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Controlled,
 {
     triggered_by(client, events, config, |_| true)
 }
@@ -138,13 +155,7 @@ fn triggered_by<K>(
     news: impl Fn(&K) -> bool + Send + 'static,
 ) -> Controller<K>
 where
-    K: Resource<DynamicType = ()>
-        + serde::de::DeserializeOwned
-        + Clone
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Controlled,
 {
     let (reader, writer) = reflector::store();
     let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
