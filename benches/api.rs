@@ -430,6 +430,11 @@ fn main() {
                 p99_at_half / baseline
             );
         }
+        println!(
+            "memory: {} MiB resident at the end, {} MiB at the peak (server and load generator)",
+            common::memory("VmRSS") >> 20,
+            common::memory("VmHWM") >> 20
+        );
         scratch.drop().await;
     });
 }

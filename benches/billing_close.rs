@@ -156,7 +156,9 @@ async fn main() {
     // Twice each, the first to warm the cache; the second is reported.
     aggregate(&pool, period).await;
     let (baseline, rows) = aggregate(&pool, period).await;
+    let before = common::memory("VmRSS");
     let (closing, report) = timed_close(&pool, &published, period).await;
+    let peak = common::memory("VmHWM");
     assert_eq!(report.created, organizations);
     assert_eq!(report.rollup_rows, rows);
     let (reclosing, again) = timed_close(&pool, &published, period).await;
@@ -182,6 +184,12 @@ async fn main() {
     println!(
         "closing again takes {:.3}x the first close (goal at most 0.2x)",
         reclosing / closing
+    );
+    println!(
+        "memory: {} MiB resident before the close, {} MiB at its peak: {} bytes per organization",
+        before >> 20,
+        peak >> 20,
+        peak.saturating_sub(before) / organizations as u64
     );
     scratch.drop().await;
 }

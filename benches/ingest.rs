@@ -45,23 +45,13 @@ const CLUSTERS: usize = 100;
 const FLEET_KEYS_PER_HOUR: u64 = 11_000 * 4 * 60;
 
 /// Resident memory of this process, in bytes.
-fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 /// Loads a window with `hours` hours of the fleet's keys and reports its
 /// memory.
 fn window_memory(hours: u64) {
     let start = (Utc::now() - Duration::hours(hours as i64))
         .duration_trunc(Duration::hours(1))
         .unwrap();
-    let before = resident();
+    let before = common::memory("VmRSS");
     let began = Instant::now();
     let mut window = metering::window::Window::new(start);
     let mut state: u64 = 0x5EED;
@@ -77,7 +67,7 @@ fn window_memory(hours: u64) {
         }
     }
     let took = began.elapsed().as_secs_f64();
-    let after = resident();
+    let after = common::memory("VmRSS");
     let keys = window.len() as f64;
     println!(
         "window: {} keys ({hours} h of 11,000 resources x 4 meters x 60/h), loaded directly, no rows written, in {took:.1} s",
