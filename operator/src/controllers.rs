@@ -110,7 +110,7 @@ fn logged<K: Resource<DynamicType = ()>>(
         .boxed()
 }
 
-/// What a controller can be built over: a kind the operator reads whole.
+/// What a controller can be built over: the operator's own resources.
 pub trait Controlled:
     Resource<DynamicType = ()>
     + serde::de::DeserializeOwned
@@ -122,16 +122,10 @@ pub trait Controlled:
 {
 }
 
-impl<K> Controlled for K where
-    K: Resource<DynamicType = ()>
-        + serde::de::DeserializeOwned
-        + Clone
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
+impl Controlled for crds::VectorCluster {}
+impl Controlled for crds::inference_endpoint::InferenceEndpoint {}
+impl Controlled for crds::backup::VectorClusterBackup {}
+impl Controlled for crds::backup::VectorClusterRestore {}
 
 /// A controller of every `K` that the operator can read: one object that
 /// cannot be read is reported and skipped, never stops the others.
