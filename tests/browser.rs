@@ -1,9 +1,9 @@
 //! The dashboard in headless Chromium (Debian's `chromium` and
 //! `chromium-driver`), driven over WebDriver: a new customer signs up,
 //! creates a cluster and sees it Ready (simulated data plane), creates an
-//! API key, sees a usage chart and opens an invoice; a platform admin
-//! finds the organization by a member's email and suspends it from its
-//! page, and the customer sees why; among 100,000 organizations, the
+//! API key, sees a usage chart, opens an invoice and reads the audit log; a
+//! platform admin finds the organization by a member's email and suspends
+//! it from its page, and the customer sees why; among 100,000 organizations, the
 //! console shows 25 to a page, pages on and searches. A free customer
 //! upgrades through Stripe Checkout (localstripe behind the Checkout
 //! stand-in), and another works the dashboard with the keyboard alone. A
@@ -298,6 +298,16 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         "{invoice}"
     );
     screenshot(&ada, "invoice").await;
+    // The owner reads who did what, by email.
+    ada.goto(&format!("{}/orgs/{org}/audit-log", app.base))
+        .await
+        .unwrap();
+    let log = text(&ada).await;
+    assert!(
+        log.contains("cluster.create") && log.contains("ada@example.com"),
+        "{log}"
+    );
+    screenshot(&ada, "audit-log").await;
 
     // A platform admin suspends the organization; the customer sees why.
     app.signup("root@example.com").await;

@@ -55,10 +55,13 @@ pub enum Permission {
     BillingRead,
     #[serde(rename = "billing:write")]
     BillingWrite,
+    /// The organization's audit log: who did what, when, from where.
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
@@ -72,6 +75,7 @@ impl Permission {
         Permission::MembersWrite,
         Permission::BillingRead,
         Permission::BillingWrite,
+        Permission::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl Permission {
             Permission::MembersWrite => "members:write",
             Permission::BillingRead => "billing:read",
             Permission::BillingWrite => "billing:write",
+            Permission::AuditRead => "audit:read",
         }
     }
 }

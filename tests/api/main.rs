@@ -7,6 +7,7 @@
 )]
 
 mod admin;
+mod audit;
 mod backups;
 mod bad_input;
 mod billing;

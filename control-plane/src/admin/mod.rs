@@ -20,7 +20,8 @@ mod fleet;
 mod organizations;
 pub mod query;
 
-pub use audit_log::{AuditEntry, AuditQuery, audit_log};
+pub use crate::audit::{AuditEntry, AuditQuery};
+pub use audit_log::audit_log;
 pub use fleet::{FleetCluster, FleetQuery, PlaneHealth, data_planes, fleet, phases};
 pub use organizations::{
     Held, Member, OrganizationDetail, OrganizationQuery, OrganizationSummary, organization,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod api_keys;
+mod audit;
 pub(crate) mod auth;
 mod backups;
 mod billing;
@@ -101,6 +102,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(inference_keys::key_set))
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
+        .routes(routes!(audit::audit_log))
         .routes(routes!(backups::set_policy, backups::clear_policy))
         .routes(routes!(maintenance::set, maintenance::clear))
         .routes(routes!(backups::list, backups::create))

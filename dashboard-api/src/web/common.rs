@@ -5,6 +5,7 @@
 
 use billing::Plan;
 use control_plane::access::OrgAccess;
+use control_plane::audit::AuditEntry;
 use control_plane::data_planes::{self, Region};
 use control_plane::organizations;
 use maud::{Markup, html};
@@ -116,4 +117,23 @@ pub(super) fn confirmed(confirm: Option<&str>, what: &str) -> Result<(), PageErr
         "Not done",
         format!("Tick the box to confirm the {what}."),
     ))
+}
+
+/// Entries as a table: when, who, what, on what, with its details.
+pub(super) fn audit_entries(entries: &[AuditEntry]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "When" } th { "Actor" } th { "Action" } th { "Target" } th { "Details" } } }
+            tbody {
+                @for e in entries {
+                    tr {
+                        td { (e.at.format("%Y-%m-%d %H:%M:%S")) } td { @if let Some(name) = &e.actor_name { (name) br; } small { code { (e.actor) } } } td { (e.action) }
+                        td { (e.target_type) " " code { (e.target_id) } }
+                        td { code { (e.details) } }
+                    }
+                }
+            }
+        }
+        @if entries.is_empty() { p { "No entries." } }
+    }
 }

@@ -13,6 +13,7 @@
 //! [`crate::unit::Unit`], as the JSON API's do.
 
 mod admin;
+mod audit;
 mod auth;
 mod billing;
 mod chart;
@@ -127,6 +128,7 @@ pub fn routes() -> Router<AppState> {
             "/orgs/{org_id}/endpoints",
             get(endpoints::endpoints).post(endpoints::create_endpoint),
         )
+        .route("/orgs/{org_id}/audit-log", get(audit::audit_log))
         .route("/admin", get(admin::console))
         .route("/admin/orgs/{org_id}", get(admin::organization))
         .route("/admin/clusters", get(admin::clusters))

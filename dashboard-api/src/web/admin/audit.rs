@@ -4,13 +4,14 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use control_plane::admin::query;
-use control_plane::admin::{self, AuditEntry, AuditQuery};
-use maud::{Markup, html};
+use control_plane::admin::{self, AuditQuery};
+use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{console_page, given, next_link, parsed};
 use crate::state::AppState;
+use crate::web::common::audit_entries;
 use crate::web::{Admin, PageError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,25 +23,6 @@ pub struct AuditFilters {
     limit: Option<String>,
 }
 
-/// Entries as a table: when, who, what, on what, with its details.
-pub(super) fn entries(entries: &[AuditEntry]) -> Markup {
-    html! {
-        table {
-            thead { tr { th { "When" } th { "Actor" } th { "Action" } th { "Target" } th { "Details" } } }
-            tbody {
-                @for e in entries {
-                    tr {
-                        td { (e.at.format("%Y-%m-%d %H:%M:%S")) } td { code { (e.actor) } } td { (e.action) }
-                        td { (e.target_type) " " code { (e.target_id) } }
-                        td { code { (e.details) } }
-                    }
-                }
-            }
-        }
-        @if entries.is_empty() { p { "No entries." } }
-    }
-}
-
 pub async fn audit_log(
     State(state): State<AppState>,
     Admin { session, admin }: Admin,
@@ -48,8 +30,8 @@ pub async fn audit_log(
 ) -> Result<Response, PageError> {
     let query = AuditQuery {
         organization: parsed::<Uuid>("organization", &filters.organization)?,
-        actor: given(&filters.actor).map(str::to_owned),
-        action: given(&filters.action).map(str::to_owned),
+        actor: AuditQuery::filter("actor", given(&filters.actor))?,
+        action: AuditQuery::filter("action", given(&filters.action))?,
         before: parsed::<i64>("before", &filters.before)?,
         limit: query::limit(parsed("limit", &filters.limit)?)?,
     };
@@ -70,7 +52,7 @@ pub async fn audit_log(
             label { "Action" input name="action" value=(given(&filters.action).unwrap_or("")) placeholder="resources.suspend"; }
             button type="submit" { "Filter" }
         }
-        (entries(&rows))
+        (audit_entries(&rows))
         nav class="pager" aria-label="Pages" {
             a href="/admin/audit" { "Newest" }
             @if let Some(next) = next { " · " a href=(next) rel="next" { "Older" } }

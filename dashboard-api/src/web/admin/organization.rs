@@ -14,11 +14,10 @@ use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::audit::entries;
 use super::console_page;
 use crate::state::AppState;
 use crate::unit::Unit;
-use crate::web::common::{confirmed, phase_cell};
+use crate::web::common::{audit_entries, confirmed, phase_cell};
 use crate::web::usage::charts;
 use crate::web::{Admin, CsrfForm, PageError};
 
@@ -158,7 +157,7 @@ pub async fn organization(
             }
         }
         h2 { "Audit log" }
-        (entries(&audit))
+        (audit_entries(&audit))
         p { a href={ "/admin/audit?organization=" (org_id) } { "The whole audit log of " (org.name) } }
     };
     Ok(console_page(&session, &org.name, body))
