@@ -128,6 +128,12 @@ fn email_pattern() -> String {
     format!("^{SPACE}*{part}+@{label}+(?:\\.{label}+)+{SPACE}*$")
 }
 
+/// `AuditQuery::filter`: at most 200 characters, none a control character
+/// (it trims, so the pattern, counting spaces, takes no more than it does).
+fn audit_filter_pattern() -> String {
+    format!("^[^{CONTROL}]{{0,200}}$")
+}
+
 /// `ClusterName::parse`: a DNS label of 3 to 40 characters that starts
 /// with a letter and does not end with `-` (clusters and endpoints alike).
 const RESOURCE_NAME: &str = "^[a-z][a-z0-9-]{1,38}[a-z0-9]$";
@@ -227,7 +233,8 @@ fn constrain(doc: &mut Value) {
         &mut schemas["SpendLimitRequest"],
         json!({ "required": ["spend_limit_minor"] }),
     );
-    let parameters: [(&str, &str, Value); 5] = [
+    let audit_filter = json!({ "pattern": audit_filter_pattern() });
+    let parameters: [(&str, &str, Value); 7] = [
         (
             "/v1/organizations/{org_id}/usage",
             "granularity",
@@ -247,6 +254,16 @@ fn constrain(doc: &mut Value) {
             "/v1/organizations/{org_id}/clusters/{cluster_id}/downscale-risk",
             "nodes",
             json!({ "minimum": NODES.start(), "maximum": NODES.end() }),
+        ),
+        (
+            "/v1/organizations/{org_id}/audit-log",
+            "action",
+            audit_filter.clone(),
+        ),
+        (
+            "/v1/organizations/{org_id}/audit-log",
+            "actor",
+            audit_filter,
         ),
         // Every list: `ListParams`.
         ("", "limit", json!({ "minimum": 1, "maximum": 100 })),
@@ -403,6 +420,32 @@ mod tests {
         ] {
             let parsed = control_plane::accounts::Email::parse(raw).is_ok();
             assert_eq!(email.is_match(raw), parsed, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn what_the_audit_filter_pattern_takes_the_filter_takes() {
+        use control_plane::audit::AuditQuery;
+        let pattern = regex::Regex::new(&audit_filter_pattern()).unwrap();
+        for raw in [
+            "cluster.create",
+            "",
+            "  x  ",
+            &"a".repeat(200),
+            &"a".repeat(201),
+            "a\u{0}b",
+            "a\nb",
+        ] {
+            if pattern.is_match(raw) {
+                assert!(AuditQuery::filter("action", Some(raw)).is_ok(), "{raw:?}");
+            }
+        }
+        for refused in [&"a".repeat(201), "a\u{0}b", "a\u{85}b"] {
+            assert!(!pattern.is_match(refused), "{refused:?}");
+            assert!(
+                AuditQuery::filter("action", Some(refused)).is_err(),
+                "{refused:?}"
+            );
         }
     }
 }
