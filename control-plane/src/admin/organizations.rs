@@ -36,6 +36,8 @@ pub struct OrganizationSummary {
     pub name: String,
     pub plan: String,
     pub status: String,
+    /// Who suspended it (`billing`, `storage_cap`, `spend_limit`, `admin`).
+    pub suspended_by: Option<String>,
     pub suspended_reason: Option<String>,
     pub payment_customer_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -60,7 +62,7 @@ impl OrganizationSummary {
     }
 }
 
-const COLUMNS: &str = "SELECT o.id, o.name, s.plan, s.status, s.suspended_reason,
+const COLUMNS: &str = "SELECT o.id, o.name, s.plan, s.status, s.suspended_by, s.suspended_reason,
         s.payment_customer_id, o.created_at
     FROM organizations o JOIN subscriptions s ON s.organization_id = o.id WHERE true";
 
@@ -413,7 +415,6 @@ pub struct Held {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganizationDetail {
     pub summary: OrganizationSummary,
-    pub suspended_by: Option<String>,
     pub members: Vec<Member>,
     pub resources: Vec<Held>,
     pub invoices: Vec<billing::invoice::Invoice>,
@@ -433,11 +434,6 @@ pub async fn organization(
     let mut summary = [summary.ok_or_else(|| Error::not_found("organization"))?];
     fill_figures(conn, &mut summary, now).await?;
     let [summary] = summary;
-    let suspended_by: Option<String> =
-        sqlx::query_scalar("SELECT suspended_by FROM subscriptions WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(&mut *conn)
-            .await?;
     let members = sqlx::query_as(
         "SELECT u.email, m.role, m.created_at AS joined_at
          FROM memberships m JOIN users u ON u.id = m.user_id
@@ -463,7 +459,6 @@ pub async fn organization(
     let credits = billing::credit::list(conn, organization_id).await?;
     Ok(OrganizationDetail {
         summary,
-        suspended_by,
         members,
         resources,
         invoices,

@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::common::audit_entries;
+use super::common::{audit_entries, next_link};
 use super::layout::page;
 use super::{OrgPage, PageError, render};
 use crate::state::AppState;
@@ -39,12 +39,12 @@ pub async fn audit_log(
     let (entries, next) = audit::list(&mut conn, &access, query).await?;
     let here = format!("/orgs/{org_id}/audit-log");
     let older = next.map(|id| {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(action) = &action {
-            query.append_pair("action", action);
-        }
-        query.append_pair("before", &id.to_string());
-        format!("{here}?{}", query.finish())
+        next_link(
+            &here,
+            &[("action", action.as_deref())],
+            "before",
+            &id.to_string(),
+        )
     });
     let body = html! {
         h1 { "Audit log" }

@@ -137,3 +137,21 @@ pub(super) fn audit_entries(entries: &[AuditEntry]) -> Markup {
         @if entries.is_empty() { p { "No entries." } }
     }
 }
+
+/// The link to the page after this one: the same query with the cursor
+/// (`key=value`) set.
+pub(super) fn next_link(
+    path: &str,
+    pairs: &[(&str, Option<&str>)],
+    key: &str,
+    value: &str,
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    query.append_pair(key, value);
+    format!("{path}?{}", query.finish())
+}

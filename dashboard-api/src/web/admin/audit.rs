@@ -9,9 +9,10 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{console_page, given, next_link, parsed};
+use super::{console_page, given, parsed};
 use crate::state::AppState;
 use crate::web::common::audit_entries;
+use crate::web::common::next_link;
 use crate::web::{Admin, PageError};
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,9 +9,10 @@ use maud::html;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{console_page, given, next_link, pager, parsed};
+use super::{console_page, given, pager, parsed};
 use crate::state::AppState;
 use crate::unit::Unit;
+use crate::web::common::next_link;
 use crate::web::common::phase;
 use crate::web::{Admin, CsrfForm, PageError};
 

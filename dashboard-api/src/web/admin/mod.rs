@@ -22,6 +22,7 @@ pub use audit::audit_log;
 pub use fleet::{clusters, fleet_upgrade};
 pub use organization::{change_plan, grant_credit, organization, resume, suspend};
 
+use super::common::next_link;
 use super::layout::page;
 use super::{Admin, PageError, Session, render};
 use crate::state::AppState;
@@ -63,19 +64,6 @@ where
             })
         })
         .transpose()
-}
-
-/// The link to the page after this one: the same query with the cursor
-/// (`key=value`) set.
-fn next_link(path: &str, pairs: &[(&str, Option<&str>)], key: &str, value: &str) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in pairs {
-        if let Some(value) = value {
-            query.append_pair(key, value);
-        }
-    }
-    query.append_pair(key, value);
-    format!("{path}?{}", query.finish())
 }
 
 /// "25 of 100,000 organizations", and the links to the first and next page.

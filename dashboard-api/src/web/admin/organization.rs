@@ -75,7 +75,7 @@ pub async fn organization(
             tr { th { "Created" } td { (org.created_at.format("%Y-%m-%d %H:%M")) } }
         }
         h2 { "Suspensions" }
-        @if let (Some(by), Some(reason)) = (&detail.suspended_by, &org.suspended_reason) {
+        @if let (Some(by), Some(reason)) = (&org.suspended_by, &org.suspended_reason) {
             p class="notice error" role="alert" { strong { "Suspended by " (by) ": " } (reason) }
         } @else {
             p { "The organization is not suspended." }
