@@ -170,6 +170,18 @@ async fn accessibility(browser: &Client) -> Vec<String> {
     serde_json::from_value(found).unwrap()
 }
 
+/// A fresh browser logged in as `email` (signed up already), at its
+/// organization's page.
+async fn logged_in(driver: &Driver, base: &str, email: &str) -> Client {
+    let browser = driver.browser(email).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(&browser, "input[name=email]", email).await;
+    fill(&browser, "input[name=password]", PASSWORD).await;
+    submit(&browser, "form button[type=submit]").await;
+    arrive(&browser, "/orgs/").await;
+    browser
+}
+
 async fn text(browser: &Client) -> String {
     browser
         .find(Locator::Css("main"))
@@ -310,17 +322,8 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
     screenshot(&ada, "audit-log").await;
 
     // A platform admin suspends the organization; the customer sees why.
-    app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let root = driver.browser("root").await;
-    root.goto(&format!("{}/login", app.base)).await.unwrap();
-    fill(&root, "input[name=email]", "root@example.com").await;
-    fill(&root, "input[name=password]", PASSWORD).await;
-    submit(&root, "form button[type=submit]").await;
-    arrive(&root, "/orgs/").await;
+    app.signup_admin("root@example.com").await;
+    let root = logged_in(&driver, &app.base, "root@example.com").await;
     root.find(Locator::LinkText("Admin"))
         .await
         .unwrap()
@@ -534,12 +537,7 @@ async fn a_shrink_shows_what_moves_before_it_is_confirmed(pool: PgPool) {
         .await
         .unwrap();
     let driver = Driver::start().await;
-    let browser = driver.browser("bea").await;
-    browser.goto(&format!("{}/login", app.base)).await.unwrap();
-    fill(&browser, "input[name=email]", "bea@example.com").await;
-    fill(&browser, "input[name=password]", PASSWORD).await;
-    submit(&browser, "form button[type=submit]").await;
-    arrive(&browser, "/orgs/").await;
+    let browser = logged_in(&driver, &app.base, "bea@example.com").await;
     let page = format!("{}/orgs/{}/clusters/{id}", app.base, bea.org_id);
     browser.goto(&page).await.unwrap();
     let nodes = browser
@@ -618,12 +616,7 @@ async fn an_inference_key_is_made_on_the_endpoint_page_shown_once_and_revoked(po
     app.set_gateway_url("https://gw.example.com").await;
 
     let driver = Driver::start().await;
-    let browser = driver.browser("ada").await;
-    browser.goto(&format!("{}/login", app.base)).await.unwrap();
-    fill(&browser, "input[name=email]", "ada@example.com").await;
-    fill(&browser, "input[name=password]", PASSWORD).await;
-    submit(&browser, "form button[type=submit]").await;
-    arrive(&browser, "/orgs/").await;
+    let browser = logged_in(&driver, &app.base, "ada@example.com").await;
     let page = format!("{}/orgs/{}/endpoints/{endpoint}", app.base, ada.org_id);
     browser.goto(&page).await.unwrap();
     assert!(text(&browser).await.contains("https://gw.example.com/v1"));
@@ -704,18 +697,9 @@ async fn listed(browser: &Client) -> Vec<String> {
 async fn the_admin_console_pages_and_searches_100000_organizations(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     seed_organizations(&pool, 100_000).await;
-    app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.signup_admin("root@example.com").await;
     let driver = Driver::start().await;
-    let root = driver.browser("root").await;
-    root.goto(&format!("{}/login", app.base)).await.unwrap();
-    fill(&root, "input[name=email]", "root@example.com").await;
-    fill(&root, "input[name=password]", PASSWORD).await;
-    submit(&root, "form button[type=submit]").await;
-    arrive(&root, "/orgs/").await;
+    let root = logged_in(&driver, &app.base, "root@example.com").await;
     root.goto(&format!("{}/admin", app.base)).await.unwrap();
 
     // Newest first, 25 of them: root's own organization, then the last seeded.

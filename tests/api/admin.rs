@@ -83,11 +83,7 @@ async fn a_ranked_sort_lists_the_ranked_then_the_rest_page_by_page(pool: PgPool)
         .await
         .unwrap();
     }
-    app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.signup_admin("root@example.com").await;
     let mut root = Browser::logged_in(&app, "root@example.com").await;
     let org = |name: &str| format!("{name}'s organization");
 

@@ -454,12 +454,7 @@ async fn logging_out_needs_a_live_session(pool: PgPool) {
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_nul_in_an_admins_reason_is_a_field_error_not_a_500(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let ada = app.signup("ada@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE id = $1")
-        .bind(ada.user_id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let ada = app.signup_admin("ada@example.com").await;
     let credits = format!("/v1/admin/organizations/{}/credits", ada.org_id);
     let reply = app
         .post(

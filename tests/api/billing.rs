@@ -488,12 +488,7 @@ async fn any_key_lists_the_plans_on_offer_with_their_limits(pool: PgPool) {
 async fn platform_admins_publish_the_catalog_and_grant_credit(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let ada = app.signup("ada@example.com").await;
-    let root = app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE id = $1")
-        .bind(root.user_id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let root = app.signup_admin("root@example.com").await;
     app.get("/v1/admin/catalog", &ada.session)
         .await
         .problem(403, "forbidden");

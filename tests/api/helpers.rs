@@ -187,6 +187,18 @@ impl TestApp {
         }
     }
 
+    /// A new customer made a platform administrator, as `quartermaster
+    /// admin grant` makes one.
+    pub async fn signup_admin(&self, email: &str) -> Customer {
+        let customer = self.signup(email).await;
+        let email = control_plane::accounts::Email::parse(email).unwrap();
+        let mut conn = self.pool.acquire().await.unwrap();
+        control_plane::admin::grant(&mut conn, &email)
+            .await
+            .unwrap();
+        customer
+    }
+
     /// A new API key of `customer`'s organization, with the default scopes.
     pub async fn api_key(&self, customer: &Customer) -> Auth {
         let reply = self

@@ -135,11 +135,7 @@ async fn the_admin_console_shows_the_fleet_and_changes_plans_and_credits(pool: P
     let app = TestApp::spawn(pool.clone()).await;
     let ada = app.signup("ada@example.com").await;
     let cluster = app.create_cluster(ada.org_id, &ada.session, "search").await;
-    app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.signup_admin("root@example.com").await;
     let mut root = Browser::logged_in(&app, "root@example.com").await;
     let org = ada.org_id.to_string();
     let (status, _, console) = root.get("/admin?q=ada%40example").await;
@@ -541,11 +537,7 @@ async fn a_fleet_upgrade_moves_in_waves_each_after_the_last_is_ready(pool: PgPoo
             .unwrap();
     };
     ready().await;
-    app.signup("root@example.com").await;
-    sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'root@example.com'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.signup_admin("root@example.com").await;
     let mut root = Browser::logged_in(&app, "root@example.com").await;
     let (_, _, console) = root.get("/admin/clusters").await;
     let token = csrf(&console);
