@@ -132,7 +132,7 @@ async fn timed_close(
         published,
         period,
         close::closes_at(period),
-        true,
+        Some(&control_plane::webhooks::InvoiceEvents),
         &mut |_, _| {},
     )
     .await

@@ -372,7 +372,7 @@ async fn billing_command(command: BillingCommand) -> anyhow::Result<()> {
         &published,
         period,
         chrono::Utc::now(),
-        !draft,
+        (!draft).then_some(&control_plane::webhooks::InvoiceEvents as _),
         &mut progress,
     )
     .await?;

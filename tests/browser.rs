@@ -289,7 +289,7 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         &published,
         period,
         billing::close::closes_at(period),
-        true,
+        Some(&control_plane::webhooks::InvoiceEvents),
         &mut |_, _| {},
     )
     .await

@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::catalog::PlanId;
 use crate::catalog_store::Published;
+use crate::invoice::Invoice;
 use crate::rating::{self, PlanPeriod, RatedInvoice, UsageTotal};
 use crate::{Error, Period, Result};
 use crate::{credit, plan_history};
@@ -46,6 +48,17 @@ pub struct CloseReport {
 /// Progress of a close: invoices written so far, of how many.
 pub type Progress<'a> = &'a mut (dyn FnMut(usize, usize) + Send);
 
+/// Told of the invoices a close opens for payment, in the transaction that
+/// opens them: what it records (the control plane's webhook events) commits
+/// or rolls back with them.
+pub trait Finalizing: Send + Sync {
+    fn opened<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        invoices: &'a [Invoice],
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
 /// The earliest time `period` may be closed: once usage arriving late
 /// can no longer change it.
 pub fn closes_at(period: Period) -> DateTime<Utc> {
@@ -54,14 +67,14 @@ pub fn closes_at(period: Period) -> DateTime<Utc> {
 
 /// Closes `period` for every organization. With `finalize`, the new
 /// invoices are opened for payment at once (those that credits paid in full
-/// are paid); without, they stay drafts for review.
-#[tracing::instrument(name = "billing close", skip_all, fields(%period, finalize))]
+/// are paid), and it is told of them; without, they stay drafts for review.
+#[tracing::instrument(name = "billing close", skip_all, fields(%period, finalize = finalize.is_some()))]
 pub async fn close(
     pool: &PgPool,
     published: &Published,
     period: Period,
     now: DateTime<Utc>,
-    finalize: bool,
+    finalize: Option<&dyn Finalizing>,
     progress: Progress<'_>,
 ) -> Result<CloseReport> {
     if now < closes_at(period) {
@@ -146,10 +159,14 @@ pub async fn close(
         done += chunk.len();
         progress(done, total);
     }
-    let mut conn = pool.acquire().await?;
-    if finalize {
-        report.finalized = finalize_drafts(&mut conn, period, now).await?;
+    if let Some(hook) = finalize {
+        let mut tx = pool.begin().await?;
+        let opened = finalize_drafts(&mut tx, period, now).await?;
+        hook.opened(&mut tx, &opened).await?;
+        tx.commit().await?;
+        report.finalized = opened.len() as u64;
     }
+    let mut conn = pool.acquire().await?;
     sqlx::query(
         "INSERT INTO period_closes (period_start, closed_at, report) VALUES ($1, $2, $3)
          ON CONFLICT (period_start) DO UPDATE SET closed_at = $2, report = $3",
@@ -184,24 +201,26 @@ pub async fn is_closed(conn: &mut PgConnection, period: Period) -> Result<bool> 
 }
 
 /// Opens the period's drafts for payment; an invoice that credits paid in
-/// full is paid at once (Stripe does the same with a zero total).
+/// full is paid at once (Stripe does the same with a zero total). Returns
+/// the invoices it opened.
 pub async fn finalize_drafts(
     conn: &mut PgConnection,
     period: Period,
     now: DateTime<Utc>,
-) -> Result<u64> {
-    Ok(sqlx::query(
+) -> Result<Vec<Invoice>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE invoices
          SET status = CASE WHEN total_minor = 0 THEN 'paid' ELSE 'open' END,
              finalized_at = $2, due_at = $2,
              paid_at = CASE WHEN total_minor = 0 THEN $2 END
-         WHERE period_start = $1 AND status = 'draft'",
-    )
+         WHERE period_start = $1 AND status = 'draft'
+         RETURNING {}",
+        crate::invoice::COLUMNS
+    )))
     .bind(period.start())
     .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// An organization's bill for the period so far: what closing it now would

@@ -141,7 +141,7 @@ pub struct StoredLine {
 /// One hourly rollup behind a usage line.
 pub use metering::rollups::Rollup;
 
-const COLUMNS: &str = "id, organization_id, number, period_start, period_end, currency,
+pub(crate) const COLUMNS: &str = "id, organization_id, number, period_start, period_end, currency,
         status, subtotal_minor, credits_minor, total_minor, catalog_version,
         provider_invoice_id, created_at, finalized_at, due_at, paid_at,
         payment_failed_at, payment_error";
@@ -339,23 +339,24 @@ pub async fn apply(
     Ok(Some(updated))
 }
 
-/// Records a failed payment attempt; the invoice stays open.
+/// Records a failed payment attempt; the invoice stays open. Returns it,
+/// unless it was not open.
 pub async fn payment_failed(
     conn: &mut PgConnection,
     id: Uuid,
     error: &str,
     now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<Option<Invoice>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE invoices SET payment_failed_at = coalesce(payment_failed_at, $2), payment_error = $3
-         WHERE id = $1 AND status = 'open'",
-    )
+         WHERE id = $1 AND status = 'open'
+         RETURNING {COLUMNS}"
+    )))
     .bind(id)
     .bind(now)
     .bind(error)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 #[cfg(test)]

@@ -58,10 +58,16 @@ pub enum Permission {
     /// The organization's audit log: who did what, when, from where.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Webhook endpoints and their deliveries. Writing one decides where
+    /// the organization's events go, so it is for owners and admins.
+    #[serde(rename = "webhooks:read")]
+    WebhooksRead,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 16] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
@@ -76,6 +82,8 @@ impl Permission {
         Permission::BillingRead,
         Permission::BillingWrite,
         Permission::AuditRead,
+        Permission::WebhooksRead,
+        Permission::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +102,8 @@ impl Permission {
             Permission::BillingRead => "billing:read",
             Permission::BillingWrite => "billing:write",
             Permission::AuditRead => "audit:read",
+            Permission::WebhooksRead => "webhooks:read",
+            Permission::WebhooksWrite => "webhooks:write",
         }
     }
 }

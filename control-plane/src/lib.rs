@@ -39,5 +39,6 @@ pub mod page;
 pub mod provisioner;
 mod resource;
 pub mod validation;
+pub mod webhooks;
 
 pub use error::{Conflict, Error, Result};

@@ -52,7 +52,7 @@ pub struct Claimed {
 }
 
 /// Backoff of a row after `attempts` failures: 30 s doubling, at most 6 hours.
-fn backoff(attempts: i32) -> Duration {
+pub(crate) fn backoff(attempts: i32) -> Duration {
     let exp = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
     Duration::seconds((30i64 << exp).min(6 * 3600))
 }

@@ -23,6 +23,7 @@ use crate::access::{OrgAccess, Permission};
 use crate::error::on_unique;
 use crate::page::{Page, PageRequest};
 use crate::validation::ValidationErrors;
+use crate::webhooks::EventType;
 use crate::{Conflict, Error, Result, audit};
 
 /// A kind of resource; each has its own table.
@@ -68,6 +69,49 @@ impl Kind {
         match self {
             Kind::Cluster => &["Ready"],
             Kind::Endpoint => &["Ready", "ScaledToZero"],
+        }
+    }
+
+    /// The events a move from phase `before` to `after` raises, in order:
+    /// leaving `Suspended` is a resume; reaching `Ready` from an unsettled
+    /// phase, `Degraded` or `Suspended` is told as such.
+    pub(crate) fn phase_events(self, before: &str, after: &str) -> Vec<EventType> {
+        use EventType as E;
+        let mut events = Vec::new();
+        if before == after {
+            return events;
+        }
+        let (ready, degraded, suspended, resumed) = match self {
+            Kind::Cluster => (
+                E::ClusterReady,
+                E::ClusterDegraded,
+                E::ClusterSuspended,
+                E::ClusterResumed,
+            ),
+            Kind::Endpoint => (
+                E::EndpointReady,
+                E::EndpointDegraded,
+                E::EndpointSuspended,
+                E::EndpointResumed,
+            ),
+        };
+        if before == "Suspended" && after != "Deleting" {
+            events.push(resumed);
+        }
+        match after {
+            "Ready" if !self.settled().contains(&before) => events.push(ready),
+            "Degraded" => events.push(degraded),
+            "Suspended" => events.push(suspended),
+            _ => {}
+        }
+        events
+    }
+
+    /// The event of this kind's removal.
+    pub(crate) fn deleted_event(self) -> EventType {
+        match self {
+            Kind::Cluster => EventType::ClusterDeleted,
+            Kind::Endpoint => EventType::EndpointDeleted,
         }
     }
 
@@ -435,4 +479,33 @@ pub(crate) async fn due<M: Managed>(
     )
     .fetch_all(&mut *conn)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EventType as E;
+
+    #[test]
+    fn phase_moves_raise_the_events_a_customer_is_told() {
+        let cluster = |a, b| Kind::Cluster.phase_events(a, b);
+        assert_eq!(cluster("Provisioning", "Ready"), [E::ClusterReady]);
+        assert_eq!(cluster("Updating", "Ready"), [E::ClusterReady]);
+        assert_eq!(cluster("Ready", "Ready"), []);
+        assert_eq!(cluster("Ready", "Degraded"), [E::ClusterDegraded]);
+        assert_eq!(cluster("Ready", "Suspended"), [E::ClusterSuspended]);
+        assert_eq!(cluster("Suspended", "Provisioning"), [E::ClusterResumed]);
+        assert_eq!(
+            cluster("Suspended", "Ready"),
+            [E::ClusterResumed, E::ClusterReady]
+        );
+        assert_eq!(cluster("Suspended", "Deleting"), []);
+        assert_eq!(cluster("Ready", "Updating"), []);
+        let endpoint = |a, b| Kind::Endpoint.phase_events(a, b);
+        // Waking from zero replicas is the endpoint working as asked.
+        assert_eq!(endpoint("ScaledToZero", "Ready"), []);
+        assert_eq!(endpoint("Provisioning", "Ready"), [E::EndpointReady]);
+        assert_eq!(endpoint("Ready", "Suspended"), [E::EndpointSuspended]);
+        assert_eq!(Kind::Endpoint.deleted_event(), E::EndpointDeleted);
+    }
 }

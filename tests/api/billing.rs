@@ -102,7 +102,7 @@ pub(crate) async fn close_period(pool: &PgPool, period: Period) -> close::CloseR
         &published,
         period,
         close::closes_at(period),
-        true,
+        Some(&control_plane::webhooks::InvoiceEvents),
         &mut |_, _| {},
     )
     .await

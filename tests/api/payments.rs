@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use control_plane::money::payments;
 use control_plane::money::worker::BillingWorker;
 use control_plane::provisioner::Provisioner;
+use control_plane::webhooks::InvoiceEvents;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -157,9 +158,16 @@ impl Setup {
             .await
             .unwrap()
             .unwrap();
-        let report = close::close(pool, &published, period, at, true, &mut |_, _| {})
-            .await
-            .unwrap();
+        let report = close::close(
+            pool,
+            &published,
+            period,
+            at,
+            Some(&InvoiceEvents),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
         assert_eq!((report.created, report.finalized), (1, 1), "{report:?}");
         let (id, total): (Uuid, i64) =
             sqlx::query_as("SELECT id, total_minor FROM invoices WHERE organization_id = $1")

@@ -4,7 +4,9 @@
 //! Stripe signs `"{timestamp}.{body}"` with HMAC-SHA256 under the endpoint's
 //! secret and sends `Stripe-Signature: t=<timestamp>,v1=<hex>[,v1=…]`. An event
 //! is accepted only with a matching `v1` signature made within the tolerance,
-//! so a captured event cannot be replayed later.
+//! so a captured event cannot be replayed later. Quartermaster signs its own
+//! outgoing webhooks the same way ([`sign_all`]), so that receivers can use
+//! what they already wrote for Stripe.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -16,7 +18,7 @@ pub const TOLERANCE_SECONDS: i64 = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
-    #[error("the Stripe-Signature header is missing or malformed")]
+    #[error("the signature header is missing or malformed")]
     MalformedSignature,
     #[error("no signature matches the payload")]
     BadSignature,
@@ -70,9 +72,20 @@ pub fn verify(
 
 /// The header value Stripe would send for `body` at `timestamp`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let tag = mac(secret, timestamp, body).finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
+    sign_all(&[secret], timestamp, body)
+}
+
+/// The header value for `body` at `timestamp` with one `v1` per secret, as
+/// Stripe sends during a secret's rotation: a receiver holding either one
+/// accepts it.
+pub fn sign_all(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        let tag = mac(secret, timestamp, body).finalize().into_bytes();
+        header.push_str(",v1=");
+        header.extend(tag.iter().map(|b| format!("{b:02x}")));
+    }
+    header
 }
 
 fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
@@ -240,6 +253,20 @@ mod tests {
         assert_eq!(
             sign("key", 1, b"x"),
             "t=1,v1=fc4913c41a7bf793267e2a384f3261c9436ec2cd097bd745e7b0d99113f510ec"
+        );
+    }
+
+    #[test]
+    fn a_header_signed_with_two_secrets_verifies_with_either_and_no_other() {
+        let header = sign_all(&["whsec_new", "whsec_old"], 1_700_000_000, BODY);
+        assert_eq!(header.matches(",v1=").count(), 2, "{header}");
+        assert!(header.starts_with(&sign("whsec_new", 1_700_000_000, BODY)));
+        for secret in ["whsec_new", "whsec_old"] {
+            assert_eq!(verify(secret, &header, BODY, at(1_700_000_001)), Ok(()));
+        }
+        assert_eq!(
+            verify("whsec_other", &header, BODY, at(1_700_000_001)),
+            Err(WebhookError::BadSignature)
         );
     }
 

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::accounts::{customer_of, mark_card_ready, organization_of};
 use crate::access::{OrgAccess, Permission};
 use crate::outbox::{self, Topic};
+use crate::webhooks::{self, EventType};
 use crate::{Error, Result, audit};
 
 /// How long after a failed charge the next one is tried.
@@ -253,6 +254,7 @@ async fn collect_one(
 
 async fn mark_paid(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> Result<()> {
     if let Some(paid) = invoice::apply(conn, id, InvoiceEvent::Pay, now).await? {
+        webhooks::invoices::tell(conn, &paid, EventType::InvoicePaid, now).await?;
         audit::record(
             &mut *conn,
             Some(paid.organization_id),
@@ -274,7 +276,9 @@ async fn mark_failed(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    invoice::payment_failed(conn, id, reason, now).await?;
+    if let Some(failed) = invoice::payment_failed(conn, id, reason, now).await? {
+        webhooks::invoices::tell(conn, &failed, EventType::InvoicePaymentFailed, now).await?;
+    }
     sqlx::query("UPDATE subscriptions SET status = 'past_due' WHERE organization_id = $1 AND status = 'active'")
         .bind(organization_id)
         .execute(&mut *conn)

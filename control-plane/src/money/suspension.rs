@@ -17,6 +17,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::resource::Kind;
+use crate::webhooks::{self, EventType, Subject};
 use crate::{Result, audit};
 
 /// Who suspended a resource.
@@ -91,16 +92,30 @@ pub async fn suspend(
         .rows_affected();
     }
     if scope == Scope::Organization {
-        sqlx::query(
-            "UPDATE subscriptions SET suspended_by = $3, suspended_reason = $2,
-                 status = CASE WHEN $3 = 'billing' THEN 'suspended' ELSE status END
-             WHERE organization_id = $1 AND (suspended_by IS NULL OR suspended_by = $3)",
+        let newly: Option<bool> = sqlx::query_scalar(
+            "UPDATE subscriptions s SET suspended_by = $3, suspended_reason = $2,
+                 status = CASE WHEN $3 = 'billing' THEN 'suspended' ELSE s.status END
+             FROM (SELECT organization_id, suspended_by FROM subscriptions
+                   WHERE organization_id = $1 FOR UPDATE) AS before
+             WHERE s.organization_id = before.organization_id
+               AND (s.suspended_by IS NULL OR s.suspended_by = $3)
+             RETURNING before.suspended_by IS NULL",
         )
         .bind(organization_id)
         .bind(reason)
         .bind(cause.as_str())
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
+        if newly == Some(true) {
+            let object = serde_json::json!({ "cause": cause.as_str(), "reason": reason });
+            tell(
+                conn,
+                organization_id,
+                EventType::OrganizationSuspended,
+                object,
+            )
+            .await?;
+        }
     }
     let details = serde_json::json!({ "cause": cause.as_str(), "reason": reason, "resources": changed, "cluster": only });
     record(
@@ -142,14 +157,25 @@ pub async fn resume(
     }
     if scope == Scope::Organization {
         // The organization-wide reason goes with the cause that set it.
-        sqlx::query(
+        let lifted = sqlx::query(
             "UPDATE subscriptions SET suspended_by = NULL, suspended_reason = NULL
              WHERE organization_id = $1 AND suspended_by = $2",
         )
         .bind(organization_id)
         .bind(cause.as_str())
         .execute(&mut *conn)
-        .await?;
+        .await?
+        .rows_affected();
+        if lifted > 0 {
+            let object = serde_json::json!({ "cause": cause.as_str() });
+            tell(
+                conn,
+                organization_id,
+                EventType::OrganizationResumed,
+                object,
+            )
+            .await?;
+        }
     }
     let details =
         serde_json::json!({ "cause": cause.as_str(), "resources": changed, "cluster": only });
@@ -163,6 +189,25 @@ pub async fn resume(
     )
     .await?;
     Ok(changed)
+}
+
+/// Raises an organization's suspension or resumption for its webhooks.
+async fn tell(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    event: EventType,
+    mut object: serde_json::Value,
+) -> Result<()> {
+    object["object"] = "organization".into();
+    object["id"] = organization_id.to_string().into();
+    let id = organization_id.to_string();
+    let subject = Subject {
+        kind: "organization",
+        id: &id,
+    };
+    let data = serde_json::json!({ "object": object });
+    webhooks::emit(conn, organization_id, event, subject, data, Utc::now()).await?;
+    Ok(())
 }
 
 /// Audits a suspension or resumption that changed `changed` resources.

@@ -16,6 +16,7 @@ use super::payments::{self, Provider};
 use super::subscriptions;
 use super::suspension::{self, Enforced};
 use crate::Result;
+use crate::webhooks::InvoiceEvents;
 
 /// `pg_advisory_lock` key of the billing worker ("qmbill").
 const LOCK_KEY: i64 = 0x716d_6269_6c6c;
@@ -82,8 +83,15 @@ impl BillingWorker {
         let previous = Period::containing(now).previous();
         let mut conn = self.pool.acquire().await?;
         if now >= close::closes_at(previous) && !close::is_closed(&mut conn, previous).await? {
-            let report =
-                close::close(&self.pool, &published, previous, now, true, &mut |_, _| {}).await?;
+            let report = close::close(
+                &self.pool,
+                &published,
+                previous,
+                now,
+                Some(&InvoiceEvents),
+                &mut |_, _| {},
+            )
+            .await?;
             self.invoices_closed.inc_by(report.created as u64);
             pass.closed = Some(report);
         }

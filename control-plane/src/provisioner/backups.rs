@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{BATCH, Plane, Provisioner};
+use crate::webhooks::{self, EventType};
 use crate::{Error, Result};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -45,6 +46,57 @@ fn phase_name(phase: BackupPhase) -> &'static str {
         BackupPhase::Succeeded => "Succeeded",
         BackupPhase::Failed => "Failed",
     }
+}
+
+/// The event a backup or restore raises on moving from `before` to
+/// `after`: once, as it finishes.
+fn finished_event(
+    before: &str,
+    after: &str,
+    succeeded: EventType,
+    failed: EventType,
+) -> Option<EventType> {
+    if before == after {
+        return None;
+    }
+    match after {
+        "Succeeded" => Some(succeeded),
+        "Failed" => Some(failed),
+        _ => None,
+    }
+}
+
+/// A backup, or a restore into a cluster, as its events show it.
+struct Finished<'a> {
+    organization_id: Uuid,
+    /// The backup's id, or the restored cluster's.
+    id: Uuid,
+    cluster_id: Uuid,
+    /// The backup's name.
+    backup: &'a str,
+    phase: &'a str,
+    message: Option<&'a str>,
+}
+
+/// Raises `event` about a backup (or a restore) that finished.
+async fn tell(
+    conn: &mut sqlx::PgConnection,
+    event: EventType,
+    f: Finished<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (kind, id) = match event {
+        EventType::RestoreSucceeded | EventType::RestoreFailed => ("restore", f.cluster_id),
+        _ => ("backup", f.id),
+    };
+    let data = serde_json::json!({ "object": {
+        "object": kind, "id": id, "cluster_id": f.cluster_id, "backup": f.backup,
+        "phase": f.phase, "message": f.message,
+    }});
+    let id = id.to_string();
+    let subject = webhooks::Subject { kind, id: &id };
+    webhooks::emit(conn, f.organization_id, event, subject, data, now).await?;
+    Ok(())
 }
 
 /// The simulated data plane: running once applied, done `delay` later.
@@ -160,7 +212,7 @@ impl Provisioner {
                     .unwrap_or_default()
             }
         };
-        mirror(&self.pool, backup.id, backup.applied_at, &status, now).await
+        mirror(&self.pool, backup, &status, now).await
     }
 
     #[tracing::instrument(name = "provision restore", skip_all, fields(
@@ -199,17 +251,37 @@ impl Provisioner {
             BackupPhase::Pending => BackupPhase::Running,
             other => other,
         };
-        sqlx::query(
-            "UPDATE vector_clusters SET restore_phase = $2, restore_message = $3,
+        let mut tx = self.pool.begin().await?;
+        let before: Option<String> = sqlx::query_scalar(
+            "UPDATE vector_clusters c SET restore_phase = $2, restore_message = $3,
                  restore_started_at = $4
-             WHERE id = $1",
+             FROM (SELECT id, restore_phase FROM vector_clusters WHERE id = $1 FOR UPDATE) AS before
+             WHERE c.id = before.id
+             RETURNING before.restore_phase",
         )
         .bind(restore.id)
         .bind(phase_name(phase))
         .bind(&status.message)
         .bind(started)
-        .execute(&self.pool)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+        let after = phase_name(phase);
+        let (succeeded, failed) = (EventType::RestoreSucceeded, EventType::RestoreFailed);
+        if let Some(event) =
+            finished_event(before.as_deref().unwrap_or(""), after, succeeded, failed)
+        {
+            let finished = Finished {
+                organization_id: restore.organization_id,
+                id: restore.id,
+                cluster_id: restore.id,
+                backup: &restore.backup_name,
+                phase: after,
+                message: status.message.as_deref(),
+            };
+            tell(&mut tx, event, finished, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -225,7 +297,16 @@ impl Provisioner {
     ) -> Result<()> {
         let (organization_id, cluster) = (tracked.organization_id, &tracked.resource);
         let found = k8s.backups_of(organization_id, &cluster.name).await?;
+        let now = Utc::now();
         let mut tx = self.pool.begin().await?;
+        let known: std::collections::HashMap<String, String> = sqlx::query_as(
+            "SELECT name, phase FROM cluster_backups WHERE cluster_id = $1 FOR UPDATE",
+        )
+        .bind(cluster.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let mut names = Vec::with_capacity(found.len());
         for backup in &found {
             use kube::ResourceExt;
@@ -245,14 +326,15 @@ impl Provisioner {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
             let name = backup.name_any();
-            sqlx::query(
+            let stored: Option<Uuid> = sqlx::query_scalar(
                 "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase,
                                              message, created_at, applied_at, finished_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), coalesce($8, now()), $9)
                  ON CONFLICT ON CONSTRAINT cluster_backups_name_key DO UPDATE
                  SET phase = EXCLUDED.phase, message = EXCLUDED.message,
                      finished_at = EXCLUDED.finished_at
-                 WHERE cluster_backups.origin <> 'manual'",
+                 WHERE cluster_backups.origin <> 'manual'
+                 RETURNING id",
             )
             .bind(Uuid::now_v7())
             .bind(organization_id)
@@ -263,8 +345,24 @@ impl Provisioner {
             .bind(&status.message)
             .bind(created)
             .bind(finished)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let after = phase_name(status.phase);
+            let before = known.get(&name).map_or("", String::as_str);
+            let (succeeded, failed) = (EventType::BackupSucceeded, EventType::BackupFailed);
+            if let (Some(id), Some(event)) =
+                (stored, finished_event(before, after, succeeded, failed))
+            {
+                let finished = Finished {
+                    organization_id,
+                    id,
+                    cluster_id: cluster.id,
+                    backup: &name,
+                    phase: after,
+                    message: status.message.as_deref(),
+                };
+                tell(&mut tx, event, finished, now).await?;
+            }
             names.push(name);
         }
         sqlx::query(
@@ -292,23 +390,57 @@ fn destination(backup: &BackupWork) -> Result<BackupDestination> {
 
 async fn mirror(
     pool: &sqlx::PgPool,
-    id: Uuid,
-    applied_at: Option<DateTime<Utc>>,
+    backup: &BackupWork,
     status: &BackupStatus,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let finished = matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed);
-    sqlx::query(
-        "UPDATE cluster_backups SET phase = $2, message = $3, applied_at = coalesce(applied_at, $4),
-             finished_at = CASE WHEN $5 THEN coalesce(finished_at, $4) ELSE finished_at END
-         WHERE id = $1",
+    let mut tx = pool.begin().await?;
+    let before: Option<String> = sqlx::query_scalar(
+        "UPDATE cluster_backups b SET phase = $2, message = $3,
+             applied_at = coalesce(b.applied_at, $4),
+             finished_at = CASE WHEN $5 THEN coalesce(b.finished_at, $4) ELSE b.finished_at END
+         FROM (SELECT id, phase FROM cluster_backups WHERE id = $1 FOR UPDATE) AS before
+         WHERE b.id = before.id
+         RETURNING before.phase",
     )
-    .bind(id)
+    .bind(backup.id)
     .bind(phase_name(status.phase))
     .bind(&status.message)
-    .bind(applied_at.unwrap_or(now))
+    .bind(backup.applied_at.unwrap_or(now))
     .bind(finished)
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    let after = phase_name(status.phase);
+    let (succeeded, failed) = (EventType::BackupSucceeded, EventType::BackupFailed);
+    if let Some(event) = before.and_then(|b| finished_event(&b, after, succeeded, failed)) {
+        let finished = Finished {
+            organization_id: backup.organization_id,
+            id: backup.id,
+            cluster_id: backup.cluster_id,
+            backup: &backup.name,
+            phase: after,
+            message: status.message.as_deref(),
+        };
+        tell(&mut tx, event, finished, now).await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_or_restore_tells_once_as_it_finishes() {
+        let (ok, failed) = (EventType::BackupSucceeded, EventType::BackupFailed);
+        assert_eq!(finished_event("Running", "Succeeded", ok, failed), Some(ok));
+        assert_eq!(
+            finished_event("Pending", "Failed", ok, failed),
+            Some(failed)
+        );
+        assert_eq!(finished_event("Succeeded", "Succeeded", ok, failed), None);
+        assert_eq!(finished_event("Pending", "Running", ok, failed), None);
+    }
 }

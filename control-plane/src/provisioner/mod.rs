@@ -33,7 +33,7 @@ use crate::clusters::Cluster;
 use crate::endpoints::Endpoint;
 pub use crate::resource::Tracked;
 use crate::resource::{self, Kind};
-use crate::{Error, Result, audit};
+use crate::{Error, Result, audit, webhooks};
 
 /// How long the simulated data plane takes to act on a change.
 pub const SIMULATED_DELAY: Duration = Duration::seconds(3);
@@ -209,24 +209,44 @@ impl Provisioner {
             Kind::Cluster => ("current_version", "ready_nodes"),
             Kind::Endpoint => ("served_revision", "ready_replicas"),
         };
-        // A deletion asked for meanwhile keeps its phase.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table}
-             SET phase = CASE WHEN deletion_requested_at IS NULL THEN $2 ELSE phase END,
-                 observed_generation = $3, {revision} = $4, {ready} = $5,
-                 endpoint = $6, conditions = $7, synced_at = $8
-             WHERE id = $1"
-        )))
-        .bind(id)
-        .bind(s.phase)
-        .bind(s.observed_generation)
-        .bind(s.revision)
-        .bind(s.ready)
-        .bind(s.endpoint)
-        .bind(s.conditions)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        // A deletion asked for meanwhile keeps its phase. The phase it
+        // leaves is read under the row's lock, so each move raises its
+        // events once, in the transaction that makes it.
+        let mut tx = self.pool.begin().await?;
+        let moved: Option<(String, String, Uuid, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} t
+                 SET phase = CASE WHEN t.deletion_requested_at IS NULL THEN $2 ELSE t.phase END,
+                     observed_generation = $3, {revision} = $4, {ready} = $5,
+                     endpoint = $6, conditions = $7, synced_at = $8
+                 FROM (SELECT id, phase FROM {table} WHERE id = $1 FOR UPDATE) AS before
+                 WHERE t.id = before.id
+                 RETURNING before.phase, t.phase, t.organization_id, t.name"
+            )))
+            .bind(id)
+            .bind(s.phase)
+            .bind(s.observed_generation)
+            .bind(s.revision)
+            .bind(s.ready)
+            .bind(s.endpoint)
+            .bind(s.conditions)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some((before, after, organization_id, name)) = moved {
+            for event in kind.phase_events(&before, &after) {
+                let data = serde_json::json!({ "object": {
+                    "object": kind.noun(), "id": id, "name": name,
+                    "phase": after, "previous_phase": before,
+                }});
+                let subject = webhooks::Subject {
+                    kind: kind.noun(),
+                    id: &id.to_string(),
+                };
+                webhooks::emit(&mut tx, organization_id, event, subject, data, now).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -288,14 +308,30 @@ impl Provisioner {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE id = $1 AND deletion_requested_at IS NOT NULL"
+        let deleted: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = $1 AND deletion_requested_at IS NOT NULL
+             RETURNING name"
         )))
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 1 {
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((name,)) = deleted {
+            let data = serde_json::json!({ "object": {
+                "object": kind.noun(), "id": id, "name": name, "phase": "Deleted",
+            }});
+            let subject = webhooks::Subject {
+                kind: kind.noun(),
+                id: &id.to_string(),
+            };
+            webhooks::emit(
+                &mut tx,
+                organization_id,
+                kind.deleted_event(),
+                subject,
+                data,
+                now,
+            )
+            .await?;
             audit::record(
                 &mut tx,
                 Some(organization_id),
