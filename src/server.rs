@@ -89,6 +89,12 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         payments,
         public_url: options.public_url,
         mail: options.mailer.is_some(),
+        // `dev` runs on one machine: its receivers may be too.
+        webhook_urls: if options.simulated.is_some() {
+            control_plane::webhooks::UrlPolicy::AllowLoopback
+        } else {
+            control_plane::webhooks::UrlPolicy::Public
+        },
         ..Config::default()
     };
     let state = AppState::new(pool.clone(), options.catalog, config.clone())
@@ -112,6 +118,11 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         None => None,
     };
     let billing = tokio::spawn(worker.run(std::time::Duration::from_secs(30)));
+    let webhooks = tokio::spawn(control_plane::webhooks::delivery::run(
+        state.db.clone(),
+        control_plane::webhooks::delivery::client().context("building the webhook client")?,
+        std::time::Duration::from_secs(2),
+    ));
     let mail = options.mailer.map(|mailer| {
         tokio::spawn(control_plane::mail::run(
             state.db.clone(),
@@ -166,6 +177,7 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     provisioning.abort();
     billing.abort();
+    webhooks.abort();
     if let Some(mail) = mail {
         mail.abort();
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use billing::Catalog;
 use billing::catalog_store::{self, LiveCatalog};
 use control_plane::money::payments::Provider;
+use control_plane::webhooks::UrlPolicy;
 use metering::Ingester;
 use sqlx::PgPool;
 
@@ -27,6 +28,9 @@ pub struct Config {
     /// Whether a mail worker sends the control plane's email: then
     /// invitations are emailed, not only shown to the inviter.
     pub mail: bool,
+    /// Which webhook receivers may be registered: public HTTPS only, or
+    /// plain HTTP to this machine as well (`dev`).
+    pub webhook_urls: UrlPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +50,7 @@ impl Default for Config {
             payments: None,
             public_url: None,
             mail: false,
+            webhook_urls: UrlPolicy::Public,
         }
     }
 }

@@ -81,6 +81,7 @@ impl TestApp {
         let config = dashboard_api::Config {
             secure_cookies: false,
             payments,
+            webhook_urls: control_plane::webhooks::UrlPolicy::AllowLoopback,
             ..Default::default()
         };
         Self::spawn_configured(pool, config).await
@@ -299,6 +300,9 @@ impl TestApp {
             "audit_log",
             "outbox",
             "idempotency_keys",
+            "webhook_endpoints",
+            "webhook_events",
+            "webhook_deliveries",
         ] {
             // Table names come from the list above, never from input. An API
             // key's `last_used_at` records authentication, which a refused

@@ -11,7 +11,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use futures::{StreamExt, stream};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -117,10 +116,10 @@ pub struct Pass {
 /// Posts `due`, signed with its endpoint's secrets valid at `now`.
 async fn post(client: &reqwest::Client, due: &Due, now: DateTime<Utc>) -> Attempt {
     let mut secrets = vec![due.secret.as_str()];
-    if let (Some(previous), Some(until)) = (&due.previous_secret, due.previous_expires_at) {
-        if until > now {
-            secrets.push(previous);
-        }
+    if let (Some(previous), Some(until)) = (&due.previous_secret, due.previous_expires_at)
+        && until > now
+    {
+        secrets.push(previous);
     }
     // The receiver checks the timestamp against its own clock.
     let signature =
@@ -178,14 +177,13 @@ pub async fn deliver(pool: &PgPool, client: &reqwest::Client, now: DateTime<Utc>
     .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;
-    let attempts: Vec<(usize, Attempt)> = stream::iter(due.iter().enumerate())
-        .map(|(i, d)| async move { (i, post(client, d, now).await) })
-        .buffer_unordered(IN_FLIGHT)
-        .collect()
-        .await;
+    let mut attempts = Vec::with_capacity(due.len());
+    for chunk in due.chunks(IN_FLIGHT) {
+        let sent: Vec<_> = chunk.iter().map(|d| post(client, d, now)).collect();
+        attempts.extend(futures::future::join_all(sent).await);
+    }
     let mut pass = Pass::default();
-    for (i, attempt) in attempts {
-        let d = &due[i];
+    for (d, attempt) in due.iter().zip(attempts) {
         if attempt.error.is_none() {
             pass.delivered += 1;
         } else {

@@ -6,11 +6,13 @@ mod accounts;
 mod clusters;
 mod endpoints;
 mod inference_keys;
+mod webhooks;
 
 pub use accounts::*;
 pub use clusters::*;
 pub use endpoints::*;
 pub use inference_keys::*;
+pub use webhooks::*;
 
 use control_plane::data_planes::Region;
 use control_plane::page::Page;

@@ -19,6 +19,7 @@ mod organizations;
 mod plans;
 mod regions;
 mod usage;
+mod webhook_endpoints;
 mod webhooks;
 
 use std::sync::Arc;
@@ -103,6 +104,15 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::ingest))
         .routes(routes!(usage::usage))
         .routes(routes!(audit::audit_log))
+        .routes(routes!(webhook_endpoints::list, webhook_endpoints::create))
+        .routes(routes!(
+            webhook_endpoints::get,
+            webhook_endpoints::update,
+            webhook_endpoints::delete
+        ))
+        .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(webhook_endpoints::deliveries))
+        .routes(routes!(webhook_endpoints::resend))
         .routes(routes!(backups::set_policy, backups::clear_policy))
         .routes(routes!(maintenance::set, maintenance::clear))
         .routes(routes!(backups::list, backups::create))
