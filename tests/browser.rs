@@ -320,6 +320,23 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         "{log}"
     );
     screenshot(&ada, "audit-log").await;
+    // She adds a webhook endpoint, ticking the events it gets; its secret
+    // shows once.
+    ada.goto(&format!("{}/orgs/{org}/webhooks", app.base))
+        .await
+        .unwrap();
+    screenshot(&ada, "webhooks").await;
+    fill(&ada, "input[name=url]", "http://127.0.0.1:9/hook").await;
+    ada.find(Locator::Css("input[name='event:cluster.ready']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(&ada, "form[action$='/webhooks'] button[type=submit]").await;
+    let added = text(&ada).await;
+    assert!(added.contains("Your signing secret") && added.contains("whsec_"), "{added}");
+    screenshot(&ada, "webhook-added").await;
 
     // A platform admin suspends the organization; the customer sees why.
     app.signup_admin("root@example.com").await;

@@ -625,3 +625,116 @@ async fn endpoints_are_the_organizations_own_and_for_owners_and_admins(pool: PgP
     app.delete(&path, &ada.session).await.ok(200);
     app.get(&path, &ada.session).await.problem(404, "not-found");
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_dashboard_adds_an_endpoint_shows_its_deliveries_and_resends_one(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let provisioner = Provisioner::new(pool.clone(), Duration::seconds(3));
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
+    let (_, home, _) = ada.get("/").await;
+    let (status, _, list) = ada.get(&format!("{home}/webhooks")).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains(r#"name="event:cluster.ready""#),
+        "a box per event type"
+    );
+    let receiver = Receiver::start().await;
+
+    // Added with two boxes ticked: the secret shows once, never cached.
+    let (status, _, added) = ada
+        .post(
+            &format!("{home}/webhooks"),
+            &[
+                ("csrf", &csrf(&list)),
+                ("url", &receiver.url),
+                ("description", "ops"),
+                ("event:cluster.ready", "on"),
+                ("event:cluster.deleted", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let marker = r#"data-testid="webhook-secret">"#;
+    let at = added.find(marker).unwrap() + marker.len();
+    let secret = added[at..].split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.trust(&[&secret]);
+    let (_, _, again) = ada.get(&format!("{home}/webhooks")).await;
+    assert!(!again.contains(&secret), "shown once");
+    assert!(again.contains("cluster.ready, cluster.deleted"));
+
+    // A bad URL is named, and nothing is stored.
+    let before = app.stored_rows().await;
+    let (status, _, refused) = ada
+        .post(
+            &format!("{home}/webhooks"),
+            &[
+                ("csrf", &csrf(&list)),
+                ("url", "http://example.com/"),
+                ("event:cluster.ready", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("must be an https URL"), "{refused}");
+    assert_eq!(app.stored_rows().await, before);
+
+    // A cluster becomes ready; its delivery is listed with the answer.
+    let endpoint: Uuid = sqlx::query_scalar("SELECT id FROM webhook_endpoints")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (_, _, overview) = ada.get(&home).await;
+    let form = [
+        ("csrf", csrf(&overview)),
+        ("name", "search".to_owned()),
+        ("region", crate::helpers::REGION.to_owned()),
+        ("nodes", "1".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, _) = ada.post(&format!("{home}/clusters"), &form).await;
+    assert_eq!(status, 303);
+    let mut t = Utc::now();
+    settle(&provisioner, &mut t).await;
+    assert_eq!(deliver_all(&pool, t).await, 1);
+    let page = format!("{home}/webhooks/{endpoint}");
+    let (status, _, shown) = ada.get(&page).await;
+    assert_eq!(status, 200);
+    assert!(
+        shown.contains("cluster.ready") && shown.contains("succeeded"),
+        "{shown}"
+    );
+    assert!(shown.contains("<td>204"), "the receiver's answer: {shown}");
+
+    // Resent from its button: the same event arrives again.
+    let delivery: Uuid = sqlx::query_scalar("SELECT id FROM webhook_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (status, location, _) = ada
+        .post(
+            &format!("{page}/deliveries/{delivery}/resend"),
+            &[("csrf", &csrf(&shown))],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    assert_eq!(deliver_all(&pool, t).await, 1);
+    let events = receiver.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["id"], events[1]["id"]);
+
+    // Deleted behind its box.
+    let (status, _, _) = ada
+        .post(&format!("{page}/delete"), &[("csrf", &csrf(&shown))])
+        .await;
+    assert_eq!(status, 422, "not without the box ticked");
+    let (status, _, _) = ada
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf(&shown)), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = ada.get(&page).await;
+    assert_eq!(status, 404);
+}

@@ -3,7 +3,7 @@
 //! is shown once, and a revoke button for each.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use control_plane::Error;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::endpoints::endpoint_page;
-use super::{CsrfForm, OrgPage, PageError, render};
+use super::{CsrfForm, OrgPage, PageError, render_secret};
 use crate::state::AppState;
 use crate::unit::Unit;
 
@@ -157,12 +157,7 @@ pub async fn create(
     )
     .await?;
     unit.commit().await?;
-    // Shown on this answer only; a reload shows the list without it.
-    let mut response = render(StatusCode::CREATED, page);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(render_secret(StatusCode::CREATED, page))
 }
 
 pub async fn revoke(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{CsrfForm, OrgPage, PageError, Session, render};
+use super::{CsrfForm, OrgPage, PageError, Session, render, render_secret};
 use crate::state::AppState;
 use crate::unit::Unit;
 
@@ -91,8 +91,7 @@ pub async fn create_api_key(
     )
     .await?;
     unit.commit().await?;
-    // Shown on this answer only; a reload shows the list without it.
-    let mut response = render(
+    Ok(render_secret(
         StatusCode::CREATED,
         keys_page(
             &visit.session,
@@ -101,10 +100,5 @@ pub async fn create_api_key(
             &keys.data,
             Some(token.expose()),
         ),
-    );
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    ))
 }

@@ -102,6 +102,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, notice: Option<&str>, body: Ma
                                 a href={ "/orgs/" (id) "/usage" } { "Usage" }
                                 a href={ "/orgs/" (id) "/billing" } { "Billing" }
                                 a href={ "/orgs/" (id) "/members" } { "Members" }
+                                a href={ "/orgs/" (id) "/webhooks" } { "Webhooks" }
                                 a href={ "/orgs/" (id) "/audit-log" } { "Audit log" }
                             }
                             @if viewer.admin {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::layout::page;
-use super::{CsrfForm, OrgPage, PageError, Session, render};
+use super::{CsrfForm, OrgPage, PageError, Session, render, render_secret};
 use crate::state::AppState;
 use crate::unit::Unit;
 
@@ -124,15 +124,10 @@ pub async fn invite(
         }
         p { a href={ "/orgs/" (org_id) "/members" } { "Back to members" } }
     };
-    let mut response = render(
+    Ok(render_secret(
         StatusCode::CREATED,
         page("Invitation", Some(&viewer), None, body),
-    );
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    ))
 }
 
 pub async fn invitation(

@@ -28,6 +28,7 @@ mod layout;
 mod members;
 mod resize;
 mod usage;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::State;
@@ -129,6 +130,30 @@ pub fn routes() -> Router<AppState> {
             get(endpoints::endpoints).post(endpoints::create_endpoint),
         )
         .route("/orgs/{org_id}/audit-log", get(audit::audit_log))
+        .route(
+            "/orgs/{org_id}/webhooks",
+            get(webhooks::webhooks).post(webhooks::create),
+        )
+        .route(
+            "/orgs/{org_id}/webhooks/{endpoint_id}",
+            get(webhooks::endpoint),
+        )
+        .route(
+            "/orgs/{org_id}/webhooks/{endpoint_id}/rotate",
+            post(webhooks::rotate),
+        )
+        .route(
+            "/orgs/{org_id}/webhooks/{endpoint_id}/enabled",
+            post(webhooks::set_enabled),
+        )
+        .route(
+            "/orgs/{org_id}/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend",
+            post(webhooks::resend),
+        )
+        .route(
+            "/orgs/{org_id}/webhooks/{endpoint_id}/delete",
+            post(webhooks::delete),
+        )
         .route("/admin", get(admin::console))
         .route("/admin/orgs/{org_id}", get(admin::organization))
         .route("/admin/clusters", get(admin::clusters))
@@ -168,5 +193,15 @@ pub fn render(status: StatusCode, markup: Markup) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    response
+}
+
+/// As [`render`], for a page showing a secret this once: no cache keeps
+/// it, and a reload shows the page without it.
+pub fn render_secret(status: StatusCode, markup: Markup) -> Response {
+    let mut response = render(status, markup);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
