@@ -20,6 +20,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod backups;

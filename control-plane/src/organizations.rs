@@ -260,6 +260,24 @@ pub async fn remove_member(
     .await
 }
 
+/// The email addresses of the organization's members in `roles`, for
+/// messages about it (a disabled webhook, an alert).
+pub async fn emails_of(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    roles: &[Role],
+) -> Result<Vec<String>> {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = $1 AND m.role = ANY($2) ORDER BY u.email",
+    )
+    .bind(organization_id)
+    .bind(&roles)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,13 @@
 //! operator's collector produces the events; the HTTP layer authenticates
 //! the sender and checks that it may report for each tenant.
 //!
-//! Its tables (`usage_events`, `usage_hourly`, `usage_ingest_state`) are
+//! Its tables (`usage_events`, `usage_hourly`, `usage_monthly`,
+//! `usage_changes`, `usage_ingest_state`) are
 //! written only here; the control plane reads usage through [`rollups`]
 //! and [`report`]. Billing's period close and invoice line drill-down still
 //! read `usage_hourly` themselves.
 
+pub mod changes;
 pub mod event;
 pub mod gauge;
 pub mod ingest;

@@ -375,6 +375,24 @@ pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enf
 
 /// Spend limits: an organization whose usage charges this period exceed
 /// its limit is suspended until the limit is raised or the period ends.
+/// The organization's usage charges in the period containing `now`, in
+/// the currency's minor unit: what a spend limit caps.
+pub async fn usage_spend(
+    conn: &mut PgConnection,
+    published: &Published,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let estimate =
+        close::estimate(conn, published, organization_id, Period::containing(now)).await?;
+    Ok(estimate
+        .lines
+        .iter()
+        .filter(|l| l.kind == rating::LineKind::Usage)
+        .map(|l| l.amount_minor)
+        .sum())
+}
+
 pub async fn enforce_spend(
     pool: &PgPool,
     published: &Published,
@@ -395,13 +413,7 @@ pub async fn enforce_spend(
     .await?;
     let mut done = Enforced::default();
     for (org, limit) in rows {
-        let estimate = close::estimate(&mut tx, published, org, Period::containing(now)).await?;
-        let usage: i64 = estimate
-            .lines
-            .iter()
-            .filter(|l| l.kind == rating::LineKind::Usage)
-            .map(|l| l.amount_minor)
-            .sum();
+        let usage = usage_spend(&mut tx, published, org, now).await?;
         let over = limit.and_then(|limit| {
             entitlements::over_spend_limit(limit, usage, &published.catalog.currency)
         });

@@ -38,6 +38,8 @@ pub struct Pass {
     pub customers_created: usize,
     pub invoices_paid: usize,
     pub enforced: Enforced,
+    /// Usage and spend thresholds that fired.
+    pub alerts_fired: usize,
 }
 
 impl BillingWorker {
@@ -112,6 +114,7 @@ impl BillingWorker {
             pass.enforced.suspended += enforced.suspended;
             pass.enforced.resumed += enforced.resumed;
         }
+        pass.alerts_fired = crate::alerts::evaluate(&self.pool, &published, now).await?;
         Ok(pass)
     }
 }

@@ -16,10 +16,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::event::public_id;
-use crate::access::{OrgAccess, Permission};
+use crate::access::{OrgAccess, Permission, Role};
 use crate::mail::{self, Message};
 use crate::outbox::backoff;
-use crate::{Error, Result, audit};
+use crate::{Error, Result, audit, organizations};
 
 /// How long a receiver has to answer.
 pub const TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -269,13 +269,7 @@ async fn settle(
 
 /// Emails the organization's owners that an endpoint was disabled.
 async fn tell_owners(conn: &mut PgConnection, d: &Due) -> Result<()> {
-    let owners: Vec<String> = sqlx::query_scalar(
-        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = $1 AND m.role = 'owner' ORDER BY u.email",
-    )
-    .bind(d.organization_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let owners = organizations::emails_of(conn, d.organization_id, &[Role::Owner]).await?;
     for to in owners {
         let message = Message {
             to,

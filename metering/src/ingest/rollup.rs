@@ -34,7 +34,10 @@ pub(super) async fn roll_up(
         )
         .await?;
     add_monthly(conn, monthly).await?;
-    recompute_gauges(conn, &out_of_order).await
+    recompute_gauges(conn, &out_of_order).await?;
+    let organizations: BTreeSet<Uuid> = events.iter().map(|e| e.organization_id).collect();
+    let organizations: Vec<Uuid> = organizations.into_iter().collect();
+    crate::changes::mark(conn, &organizations).await
 }
 
 /// Sums per organization, meter and calendar month, for `usage_monthly`.
