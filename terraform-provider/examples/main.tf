@@ -1,5 +1,6 @@
 # A vector cluster with nightly backups and a maintenance window, an
-# inference endpoint and an API key for CI. Build the provider and point Terraform at it with
+# inference endpoint, an API key for CI and a webhook endpoint for on-call.
+# Build the provider and point Terraform at it with
 # dev_overrides (see the README), then:
 #
 #   export QUARTERMASTER_ENDPOINT=http://127.0.0.1:8080 QUARTERMASTER_API_KEY=qm_...
@@ -62,6 +63,13 @@ resource "quartermaster_api_key" "ci" {
   scopes = ["clusters:read"]
 }
 
+# Needs an API key with the webhooks:read and webhooks:write scopes.
+resource "quartermaster_webhook_endpoint" "on_call" {
+  url         = "https://hooks.example.com/quartermaster"
+  event_types = ["cluster.degraded", "endpoint.degraded", "backup.failed", "invoice.payment_failed"]
+  description = "on-call"
+}
+
 output "plan" {
   value = local.plan.id
 }
@@ -76,5 +84,10 @@ output "chat_url" {
 
 output "ci_token" {
   value     = quartermaster_api_key.ci.token
+  sensitive = true
+}
+
+output "on_call_webhook_secret" {
+  value     = quartermaster_webhook_endpoint.on_call.secret
   sensitive = true
 }

@@ -222,13 +222,15 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
 }
 
-/// The answer to a key's creation: the key, and its secret this once. A
-/// replayed creation (same Idempotency-Key) has no `token`.
+/// The answer to a creation that shows a secret this once: the resource,
+/// and its secret (a key's `token`, a webhook endpoint's `secret`). A
+/// replayed creation (same Idempotency-Key) has none.
 #[derive(Debug, Deserialize)]
 pub struct Created<K> {
     #[serde(flatten)]
-    pub key: K,
-    pub token: Option<String>,
+    pub resource: K,
+    #[serde(alias = "token")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,6 +257,41 @@ pub struct InferenceKey {
     pub tokens_per_minute: Option<i64>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreateWebhookEndpoint {
+    pub url: String,
+    pub event_types: BTreeSet<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What a webhook endpoint may change; fields left out stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UpdateWebhookEndpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<BTreeSet<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookEndpoint {
+    pub id: Uuid,
+    pub url: String,
+    /// Empty when it has none.
+    pub description: String,
+    pub event_types: BTreeSet<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// Set by each rotation of the secret: until when the replaced one signs.
+    pub previous_secret_expires_at: Option<String>,
+    pub created_at: String,
 }
 
 /// `GET …/clusters/{id}/downscale-risk?nodes=N`, the parts a plan tells.

@@ -1,7 +1,8 @@
 //! `terraform-provider-quartermaster`: Quartermaster's vector clusters,
-//! inference endpoints, API keys, backup schedules and maintenance windows
-//! as Terraform resources, over the public REST API like any other client
-//! (it depends on none of the workspace's crates).
+//! inference endpoints, API and inference keys, backup schedules,
+//! maintenance windows and webhook endpoints as Terraform resources, over
+//! the public REST API like any other client (it depends on none of the
+//! workspace's crates).
 //!
 //! Terraform talks to the provider with plugin protocol 6 (served by
 //! `tf-provider`); each resource says how to plan, call and convert

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::resource::Managed;
 use crate::resources::{
     ApiKey, BackupSchedule, InferenceEndpoint, InferenceKey, MaintenanceWindow, OfCluster,
-    VectorCluster,
+    VectorCluster, WebhookEndpoint,
 };
 use crate::schema::{number, optional, schema, sensitive, string};
 use crate::settings::{ProviderConfig, Settings};
@@ -182,6 +182,7 @@ impl Provider for QuartermasterProvider {
             "inference_key" => Managed::<InferenceKey>::new(shared.clone()),
             "backup_schedule" => Managed::<OfCluster<BackupSchedule>>::new(shared.clone()),
             "maintenance_window" => Managed::<OfCluster<MaintenanceWindow>>::new(shared.clone()),
+            "webhook_endpoint" => Managed::<WebhookEndpoint>::new(shared.clone()),
         })
     }
 

@@ -205,11 +205,7 @@ async fn a_cluster_resized_from_the_dashboard_shows_as_drift_with_what_the_shrin
     assert!(shows_change(&plan, "nodes", "2 -> 1"), "{}", plan.stdout);
     // The shrink's diagnostic says what it moves: a simulated cluster holds
     // no shards, so only node 1 leaves.
-    // Terraform wraps a diagnostic's lines.
-    let told = format!("{} {}", plan.stdout, plan.stderr)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let told = plan.told();
     assert!(
         told.contains("Shrinking search from 2 to 1 nodes moves 0 shards"),
         "{told}"
@@ -471,4 +467,219 @@ async fn an_inference_key_is_made_once_replaced_on_any_change_and_revoked_by_des
             .all(|k| k["revoked_at"].is_string()),
         "{keys}"
     );
+}
+
+/// The title of the API's `validation-failed` problem.
+const INVALID: &str = "The request has invalid fields";
+
+/// A receiver where nothing listens (the discard port): deliveries, if
+/// any event were raised, would fail and wait for a retry.
+const WEBHOOK: &str = r#"
+resource "quartermaster_webhook_endpoint" "ops" {
+  url         = "http://127.0.0.1:9/hook"
+  event_types = ["invoice.paid", "cluster.ready", "cluster.degraded", "cluster.ready"]
+  description = "ops"
+}
+
+output "webhook" {
+  value     = quartermaster_webhook_endpoint.ops
+  sensitive = true
+}
+"#;
+
+/// The endpoint's signing secret as the server stored it.
+async fn stored_secret(plane: &ControlPlane, id: &str) -> String {
+    sqlx::query_scalar("SELECT secret FROM webhook_endpoints WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&mut plane.database().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_endpoint_is_created_changed_in_place_keeps_its_secret_until_rotated_elsewhere_and_destroy_deletes_it()
+ {
+    let (plane, ada, tf) = begin("free").await;
+    tf.configure(WEBHOOK);
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("1 added"), "{}", applied.stdout);
+    let created = tf.outputs().await["webhook"].clone();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("webhook-endpoints/{id}");
+    let (status, endpoint) = ada.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(
+        endpoint["event_types"],
+        json!(["cluster.ready", "cluster.degraded", "invoice.paid"]),
+        "the API's order, without the repeat"
+    );
+    assert_eq!(endpoint["description"], "ops");
+    assert_eq!(endpoint["enabled"], true);
+    assert_eq!(endpoint.get("secret"), None, "shown only at creation");
+    // The secret the API showed once is the one it signs with, kept in the
+    // state as sensitive.
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    assert_eq!(stored_secret(&plane, &id).await, secret);
+    let shown = tf.run(&["show", "-json", "-no-color"]).await.expect(0);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    let resource = &shown["values"]["root_module"]["resources"][0];
+    assert_eq!(resource["sensitive_values"]["secret"], true, "{resource}");
+    // The set is the API's list in another order: no diff.
+    tf.plan().await.expect(0);
+
+    // Everything but the secret changes in place.
+    tf.configure(&WEBHOOK.replace(
+        r#"  url         = "http://127.0.0.1:9/hook"
+  event_types = ["invoice.paid", "cluster.ready", "cluster.degraded", "cluster.ready"]
+  description = "ops""#,
+        r#"  url         = "https://hooks.example.com"
+  event_types = ["backup.failed", "cluster.ready"]
+  description = "on-call"
+  enabled     = false"#,
+    ));
+    let plan = tf.plan().await.expect(2);
+    assert!(
+        plan.stdout.contains("will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("must be replaced"), "{}", plan.stdout);
+    assert!(
+        shows_change(&plan, "description", r#""ops" -> "on-call""#),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        shows_change(&plan, "enabled", "true -> false"),
+        "{}",
+        plan.stdout
+    );
+    let applied = tf.apply().await.expect(0);
+    assert!(applied.stdout.contains("1 changed"), "{}", applied.stdout);
+    let (_, endpoint) = ada.get(&path).await;
+    assert_eq!(endpoint["id"], id.as_str(), "the same endpoint");
+    assert_eq!(endpoint["url"], "https://hooks.example.com/");
+    assert_eq!(
+        endpoint["event_types"],
+        json!(["cluster.ready", "backup.failed"])
+    );
+    assert_eq!(endpoint["description"], "on-call");
+    assert_eq!(endpoint["enabled"], false);
+    assert_eq!(endpoint["disabled_reason"], "disabled by the organization");
+    let changed = tf.outputs().await["webhook"].clone();
+    assert_eq!(changed["url"], "https://hooks.example.com", "as written");
+    assert_eq!(changed["disabled_reason"], "disabled by the organization");
+    assert_eq!(
+        changed["secret"],
+        secret.as_str(),
+        "kept through the update"
+    );
+    tf.plan().await.expect(0);
+
+    // Enabled again, the description taken out: cleared.
+    tf.configure(&WEBHOOK.replace(
+        r#"  url         = "http://127.0.0.1:9/hook"
+  event_types = ["invoice.paid", "cluster.ready", "cluster.degraded", "cluster.ready"]
+  description = "ops""#,
+        r#"  url         = "https://hooks.example.com"
+  event_types = ["backup.failed", "cluster.ready"]
+  enabled     = true"#,
+    ));
+    tf.apply().await.expect(0);
+    let (_, endpoint) = ada.get(&path).await;
+    assert_eq!(endpoint["description"], "");
+    assert_eq!(endpoint["enabled"], true);
+    assert_eq!(endpoint["disabled_reason"], Value::Null);
+    tf.plan().await.expect(0);
+
+    // A refresh keeps the secret the API no longer shows...
+    let refresh = [
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ];
+    tf.run(&refresh).await.expect(0);
+    assert_eq!(tf.outputs().await["webhook"]["secret"], secret.as_str());
+    // ...until the API shows a rotation made elsewhere: the kept one is
+    // stale, and the state says it does not know the new one.
+    let (status, rotated) = ada
+        .call(
+            Method::POST,
+            &format!("{path}/rotate-secret"),
+            Some(json!({ "expires_in_seconds": 0 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(rotated["secret"], secret.as_str());
+    tf.run(&refresh).await.expect(0);
+    let after = tf.outputs().await["webhook"].clone();
+    assert_eq!(after["secret"], Value::Null, "{after}");
+    assert_eq!(
+        after["previous_secret_expires_at"],
+        rotated["previous_secret_expires_at"]
+    );
+    tf.plan().await.expect(0);
+
+    let destroyed = tf
+        .run(&["destroy", "-auto-approve", "-input=false", "-no-color"])
+        .await
+        .expect(0);
+    assert!(
+        destroyed.stdout.contains("1 destroyed"),
+        "{}",
+        destroyed.stdout
+    );
+    assert_eq!(ada.get(&path).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_bad_webhook_event_type_or_plain_http_url_is_refused_by_field_and_one_created_disabled_imports_without_its_secret()
+ {
+    let (_plane, ada, tf) = begin("free").await;
+    tf.configure(&WEBHOOK.replace(r#""invoice.paid""#, r#""invoice.exploded""#));
+    let refused = tf.apply().await.expect_problem(INVALID);
+    assert!(
+        refused
+            .told()
+            .contains("- event_types: `invoice.exploded` is not an event type"),
+        "{}",
+        refused.stderr
+    );
+    tf.configure(&WEBHOOK.replace("http://127.0.0.1:9/hook", "http://hooks.example.com/qm"));
+    let refused = tf.apply().await.expect_problem(INVALID);
+    assert!(
+        refused.told().contains("- url: must be an https URL"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(ada.get("webhook-endpoints").await.1["data"], json!([]));
+    let state = tf.run(&["state", "list"]).await.expect(0);
+    assert_eq!(state.stdout.trim(), "", "nothing in the state");
+
+    // Created disabled: the API creates it enabled, the provider disables it.
+    let disabled = WEBHOOK.replace("  description = \"ops\"\n", "  enabled     = false\n");
+    tf.configure(&disabled);
+    tf.apply().await.expect(0);
+    let id = tf.outputs().await["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, endpoint) = ada.get(&format!("webhook-endpoints/{id}")).await;
+    assert_eq!(endpoint["enabled"], false);
+    assert_eq!(endpoint["description"], "");
+    tf.plan().await.expect(0);
+
+    // Forgotten by Terraform, then adopted again by its id: no secret.
+    tf.run(&["state", "rm", "quartermaster_webhook_endpoint.ops"])
+        .await
+        .expect(0);
+    tf.import("quartermaster_webhook_endpoint.ops", &id).await;
+    let imported = tf.outputs().await["webhook"].clone();
+    assert_eq!(imported["secret"], Value::Null, "{imported}");
+    assert_eq!(imported["enabled"], false);
+    tf.plan().await.expect(0);
 }

@@ -11,6 +11,7 @@ mod maintenance_window;
 mod shown_once;
 mod shrink;
 mod vector_cluster;
+mod webhook_endpoint;
 
 pub use api_key::ApiKey;
 pub use backup_schedule::BackupSchedule;
@@ -19,6 +20,7 @@ pub use inference_endpoint::InferenceEndpoint;
 pub use inference_key::InferenceKey;
 pub use maintenance_window::MaintenanceWindow;
 pub use vector_cluster::VectorCluster;
+pub use webhook_endpoint::WebhookEndpoint;
 
 use reqwest::Method;
 use serde::Serialize;

@@ -1,6 +1,7 @@
-//! What the key resources share: the API shows a key's secret once, in
-//! the answer that creates it, so the state keeps it from then on (an
-//! imported key has none), and nothing changes in place.
+//! What the resources with a secret share (API keys, inference keys,
+//! webhook endpoints): the API shows the secret once, in the answer that
+//! creates the resource, so the state keeps it from then on (an imported
+//! one has none). Keys also change nothing in place.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -8,34 +9,54 @@ use tf_provider::schema::Attribute;
 use uuid::Uuid;
 
 use super::Collection;
-use crate::dto::{ApiKey, Created, InferenceKey};
+use crate::dto::{ApiKey, Created, InferenceKey, WebhookEndpoint};
 use crate::error::Error;
 use crate::provider::Api;
 use crate::schema::{computed, sensitive, string};
 
-/// A key as the API answers it.
-pub trait Key: DeserializeOwned {
+/// A resource with a secret, as the API answers it.
+pub trait HasSecret: DeserializeOwned {
+    /// What deleting it does to it: "revoked".
+    const REMOVED: &'static str;
+
     fn id(&self) -> Uuid;
-    fn prefix(&self) -> &str;
+    /// What messages call it: a key's prefix, an endpoint's URL.
+    fn label(&self) -> &str;
 }
 
-impl Key for ApiKey {
+impl HasSecret for ApiKey {
+    const REMOVED: &'static str = "revoked";
+
     fn id(&self) -> Uuid {
         self.id
     }
 
-    fn prefix(&self) -> &str {
+    fn label(&self) -> &str {
         &self.prefix
     }
 }
 
-impl Key for InferenceKey {
+impl HasSecret for InferenceKey {
+    const REMOVED: &'static str = "revoked";
+
     fn id(&self) -> Uuid {
         self.id
     }
 
-    fn prefix(&self) -> &str {
+    fn label(&self) -> &str {
         &self.prefix
+    }
+}
+
+impl HasSecret for WebhookEndpoint {
+    const REMOVED: &'static str = "deleted";
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn label(&self) -> &str {
+        &self.url
     }
 }
 
@@ -66,32 +87,35 @@ pub fn computed_attributes(token_about: &str) -> [(&'static str, Attribute); 3] 
     ]
 }
 
-/// Creates a `kind` (such as "API key") in `keys`: the key with its secret.
-pub async fn create<B, K>(
+/// Creates a `kind` (such as "API key") in `collection`: the resource
+/// with its secret.
+pub async fn create<B, R>(
     api: &Api,
-    keys: &Collection,
+    collection: &Collection,
     kind: &str,
     body: &B,
-) -> Result<(K, String), Error>
+) -> Result<(R, String), Error>
 where
     B: Serialize + Sync,
-    K: Key,
+    R: HasSecret,
 {
-    let created: Created<K> = keys.create(api, body).await?;
-    let Some(token) = created.token else {
+    let created: Created<R> = collection.create(api, body).await?;
+    let Some(secret) = created.secret else {
         // Only a replay answers without the secret: the first answer, the
-        // one that had it, was lost. A key nobody can use is revoked.
-        keys.delete(api, Some(&created.key.id().to_string()))
+        // one that had it, was lost. A secret nobody has is of no use.
+        collection
+            .delete(api, Some(&created.resource.id().to_string()))
             .await?;
         return Err(Error::Failed {
-            what: format!("{kind} {}", created.key.prefix()),
-            phase: "revoked".into(),
-            reason:
-                "the answer carrying its secret was lost in transit, so it was revoked; apply again"
-                    .into(),
+            what: format!("{kind} {}", created.resource.label()),
+            phase: R::REMOVED.into(),
+            reason: format!(
+                "the answer carrying its secret was lost in transit, so it was {}; apply again",
+                R::REMOVED
+            ),
         });
     };
-    Ok((created.key, token))
+    Ok((created.resource, secret))
 }
 
 /// A `kind` named `name` that was revoked as soon as it was created.
@@ -109,4 +133,35 @@ pub fn unchangeable(kind: &str) -> Error {
     Error::Config(format!(
         "{kind} cannot change in place; Terraform replaces it"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_secret_is_read_as_a_keys_token_or_an_endpoints_secret_and_a_replay_has_none() {
+        let key: Created<ApiKey> = serde_json::from_value(json!({
+            "id": "0190d8a5-6b1e-7c3a-9f00-00000000a1a1", "name": "ci", "prefix": "qm_abcd",
+            "scopes": [], "created_at": "2026-01-01T00:00:00Z", "revoked_at": null,
+            "token": "qm_abcd_secret"
+        }))
+        .unwrap();
+        assert_eq!(key.secret.as_deref(), Some("qm_abcd_secret"));
+        let endpoint = json!({
+            "id": "0190d8a5-6b1e-7c3a-9f00-00000000e1e1", "url": "https://hooks.example.com/",
+            "description": "", "event_types": ["invoice.paid"], "enabled": true,
+            "disabled_reason": null, "previous_secret_expires_at": null,
+            "created_at": "2026-01-01T00:00:00Z"
+        });
+        let mut created = endpoint.clone();
+        created["secret"] = json!("whsec_abc");
+        let created: Created<WebhookEndpoint> = serde_json::from_value(created).unwrap();
+        assert_eq!(created.secret.as_deref(), Some("whsec_abc"));
+        assert_eq!(created.resource.label(), "https://hooks.example.com/");
+        let replayed: Created<WebhookEndpoint> = serde_json::from_value(endpoint).unwrap();
+        assert_eq!(replayed.secret, None);
+    }
 }

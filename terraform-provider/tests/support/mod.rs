@@ -23,6 +23,13 @@ fn database_url() -> String {
     )
 }
 
+/// `DATABASE_URL` with the database `name` instead.
+fn url_of_database(name: &str) -> String {
+    let admin = database_url();
+    let (server, _) = admin.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
 /// `<target>/<profile>/quartermaster`, beside this test's `deps/` folder.
 fn quartermaster_binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
@@ -62,7 +69,6 @@ impl ControlPlane {
             .execute(&mut conn)
             .await
             .unwrap();
-        let (server_base, _) = admin.rsplit_once('/').unwrap();
         let url = format!("http://127.0.0.1:{}", free_port());
         let logs = TempDir::new().unwrap();
         let log = std::fs::File::create(logs.path().join("server.log")).unwrap();
@@ -70,7 +76,7 @@ impl ControlPlane {
             // Tests run side by side: the gateway on a free port too.
             .args(["dev", "--listen", url.trim_start_matches("http://")])
             .args(["--gateway-listen", "127.0.0.1:0"])
-            .env("DATABASE_URL", format!("{server_base}/{database}"))
+            .env("DATABASE_URL", url_of_database(&database))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -90,6 +96,14 @@ impl ControlPlane {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         plane
+    }
+
+    /// The server's database, to check what it stored that the API never
+    /// shows again (secrets).
+    pub async fn database(&self) -> PgConnection {
+        PgConnection::connect(&url_of_database(&self.database))
+            .await
+            .unwrap()
     }
 
     /// A new customer on `plan`, with an API key holding every scope the
@@ -130,6 +144,9 @@ impl ControlPlane {
             "api_keys:write",
             "inference_keys:read",
             "inference_keys:write",
+            // Not among an API key's default scopes: asked for by name.
+            "webhooks:read",
+            "webhooks:write",
         ];
         let key: Value = as_owner(
             Method::POST,
@@ -255,6 +272,14 @@ impl Run {
             self.code, self.stdout, self.stderr
         );
         self
+    }
+
+    /// What Terraform told on both streams, its line wrapping undone.
+    pub fn told(&self) -> String {
+        format!("{} {}", self.stdout, self.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Expects a failure reported with an API problem's `title` as the
