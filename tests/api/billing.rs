@@ -109,7 +109,7 @@ pub(crate) async fn close_period(pool: &PgPool, period: Period) -> close::CloseR
     .unwrap()
 }
 
-async fn worker(pool: &PgPool) -> BillingWorker {
+pub(crate) async fn worker(pool: &PgPool) -> BillingWorker {
     let published = catalog_store::current(&mut pool.acquire().await.unwrap())
         .await
         .unwrap()

@@ -303,6 +303,7 @@ impl TestApp {
             "webhook_endpoints",
             "webhook_events",
             "webhook_deliveries",
+            "usage_alerts",
         ] {
             // Table names come from the list above, never from input. An API
             // key's `last_used_at` records authentication, which a refused

@@ -33,4 +33,5 @@ mod receiver;
 mod smtp_sink;
 mod tenancy;
 mod usage;
+mod usage_alerts;
 mod web;

@@ -309,7 +309,15 @@ async fn evaluate_one(
 fn shown(metric: Metric, amount: Decimal, currency: &str) -> String {
     match metric {
         Metric::Spend => billing::money::format(amount.to_i64().unwrap_or(i64::MAX), currency),
-        Metric::Meter(meter) => format!("{} {}", amount.round_dp(2).normalize(), meter.unit()),
+        Metric::Meter(meter) => {
+            // The units a person thinks in: GiB stored, hours used.
+            let (scaled, unit) = match meter {
+                Meter::StorageBytes => (amount / Decimal::from(1u64 << 30), "GiB"),
+                Meter::GpuSeconds | Meter::NodeSeconds => (amount / Decimal::from(3600), "hours"),
+                other => (amount, other.unit()),
+            };
+            format!("{} {unit}", scaled.round_dp(2).normalize())
+        }
     }
 }
 
@@ -350,8 +358,13 @@ async fn tell(
     )
     .await?;
     let what = match t.metric {
-        Metric::Spend => "usage charges".to_owned(),
-        Metric::Meter(m) => format!("{} usage", m.as_str()),
+        Metric::Spend => "usage charges",
+        Metric::Meter(Meter::StorageBytes) => "storage",
+        Metric::Meter(Meter::ObjectCount) => "stored objects",
+        Metric::Meter(Meter::GpuSeconds) => "GPU time",
+        Metric::Meter(Meter::NodeSeconds) => "node time",
+        Metric::Meter(Meter::InputTokens) => "input tokens",
+        Metric::Meter(Meter::OutputTokens) => "output tokens",
     };
     for to in organizations::emails_of(conn, organization_id, &[Role::Owner, Role::Billing]).await?
     {
@@ -363,7 +376,7 @@ async fn tell(
                 shown(t.metric, t.budget, currency)
             ),
             text: format!(
-                "Your organization's {what} for {period} stand at {}, which is {} % or more of the \
+                "Your organization's {what} for {period}: {}, which is {} % or more of the \
                  budget of {}. This alert fires once a period; you can change it on the \
                  dashboard's Usage page or through the API.\n",
                 shown(t.metric, value, currency),

@@ -19,6 +19,7 @@ mod organizations;
 mod plans;
 mod regions;
 mod usage;
+mod usage_alerts;
 mod webhook_endpoints;
 mod webhooks;
 
@@ -111,6 +112,8 @@ fn api() -> OpenApiRouter<AppState> {
             webhook_endpoints::delete
         ))
         .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(usage_alerts::list, usage_alerts::create))
+        .routes(routes!(usage_alerts::delete))
         .routes(routes!(webhook_endpoints::deliveries))
         .routes(routes!(webhook_endpoints::resend))
         .routes(routes!(backups::set_policy, backups::clear_policy))
