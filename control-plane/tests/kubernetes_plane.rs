@@ -340,6 +340,24 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     .await
     .unwrap();
 
+    // The organization listens for how backups end and for degradation.
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret)
+         VALUES ($1, $2, 'https://hooks.example.com/', $3, 'whsec_test')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(["backup.succeeded", "backup.failed", "cluster.degraded"])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let told = || async {
+        sqlx::query_scalar::<_, String>("SELECT type FROM webhook_events ORDER BY created_at, id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let provisioner =
         control_plane::provisioner::Provisioner::new(pool.clone(), chrono::Duration::seconds(3))
@@ -401,6 +419,43 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     .await;
     let names: Vec<String> = rows().await.into_iter().map(|r| r.0).collect();
     assert_eq!(names, ["search-manual", "search-pre-1-14-0"]);
+    assert_eq!(told().await, ["backup.succeeded"], "the nightly one, once");
+
+    // The backup before the upgrade fails, and the cluster degrades: each
+    // told once, however often the same status is read.
+    let failed = item(
+        "search-pre-1-14-0",
+        "pre-upgrade",
+        json!({ "phase": "Failed", "message": "the snapshot upload was refused" }),
+    );
+    let degraded =
+        json!({ "observedGeneration": 1, "phase": "Degraded", "readyNodes": 0, "conditions": [] });
+    for pass in [2, 3] {
+        serve_pass_with(
+            &provisioner,
+            &mut server,
+            t0 + chrono::Duration::seconds(61 * pass),
+            list(vec![failed.clone()]),
+            Some(degraded.clone()),
+        )
+        .await;
+    }
+    let mut events = told().await;
+    events.sort();
+    assert_eq!(
+        events,
+        ["backup.failed", "backup.succeeded", "cluster.degraded"]
+    );
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM webhook_events WHERE type = 'backup.failed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["data"]["object"]["message"],
+        "the snapshot upload was refused"
+    );
 }
 
 /// The organization of these tests, and a Kubernetes data plane (its
@@ -428,6 +483,17 @@ async fn serve_pass(
     at: chrono::DateTime<chrono::Utc>,
     listed: Value,
 ) {
+    serve_pass_with(provisioner, server, at, listed, None).await;
+}
+
+/// As [`serve_pass`], the resource answered with `status` when there is one.
+async fn serve_pass_with(
+    provisioner: &control_plane::provisioner::Provisioner,
+    server: &mut Server,
+    at: chrono::DateTime<chrono::Utc>,
+    listed: Value,
+    status: Option<Value>,
+) {
     let serve = async {
         let backups =
             format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusterbackups");
@@ -440,12 +506,24 @@ async fn serve_pass(
         let path =
             format!("/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusters/search");
         let (_, _, send) = expect(server, "GET", &path).await;
-        respond(
-            send,
-            404,
-            &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
-                     "status": "Failure", "reason": "NotFound", "code": 404 }),
-        );
+        match status {
+            Some(status) => respond(
+                send,
+                200,
+                &json!({
+                    "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorCluster",
+                    "metadata": { "name": "search", "namespace": NS, "generation": 1 },
+                    "spec": serde_json::to_value(spec()).unwrap(),
+                    "status": status,
+                }),
+            ),
+            None => respond(
+                send,
+                404,
+                &json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+                         "status": "Failure", "reason": "NotFound", "code": 404 }),
+            ),
+        }
     };
     let (handled, ()) = tokio::join!(provisioner.run_once_at(at), serve);
     handled.unwrap();

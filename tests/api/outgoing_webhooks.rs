@@ -377,6 +377,7 @@ async fn a_change_that_rolls_back_raises_nothing(pool: PgPool) {
         control_plane::money::suspension::Cause::Admin,
         "a mistake",
         "admin:test",
+        chrono::Utc::now(),
     )
     .await;
     suspended.unwrap();
@@ -399,6 +400,7 @@ async fn a_change_that_rolls_back_raises_nothing(pool: PgPool) {
         control_plane::money::suspension::Cause::Admin,
         "abuse",
         "admin:test",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

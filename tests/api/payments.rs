@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Auth, Customer, TestApp};
 use crate::localstripe::{DECLINING_CARD, GOOD_CARD, LocalStripe, SECRET_KEY};
+use crate::receiver::Receiver;
 
 const WEBHOOK_SECRET: &str = "whsec_quartermaster_test";
 
@@ -378,6 +379,20 @@ async fn a_declined_card_suspends_after_the_grace_period_and_payment_resumes(poo
     let customer = s.customer_of(&ada).await;
     let key = s.app.api_key(&ada).await;
     s.add_card(&ada, DECLINING_CARD).await;
+    // Her systems listen for what happens to her invoices and account.
+    let receiver = Receiver::start().await;
+    let endpoint = s
+        .app
+        .post(
+            &format!("/v1/organizations/{}/webhook-endpoints", ada.org_id),
+            &ada.session,
+            json!({ "url": receiver.url, "event_types": [
+                "invoice.finalized", "invoice.paid", "invoice.payment_failed",
+                "organization.suspended", "organization.resumed",
+            ]}),
+        )
+        .await;
+    receiver.trust(&[endpoint.ok(201)["secret"].as_str().unwrap()]);
 
     // Time is injected from here on: January closed on February 3rd.
     let period: Period = "2025-01".parse().unwrap();
@@ -469,6 +484,55 @@ async fn a_declined_card_suspends_after_the_grace_period_and_payment_resumes(poo
     let resumed = subscription().await;
     assert_eq!(resumed["status"], "active");
     assert_eq!(resumed["suspended_reason"], Value::Null);
+
+    // Told in the order it happened about each: the invoice, the account.
+    let client = control_plane::webhooks::delivery::client().unwrap();
+    let at = t0 + Duration::days(16);
+    while control_plane::webhooks::deliver(&pool, &client, at)
+        .await
+        .unwrap()
+        .delivered
+        > 0
+    {}
+    let events = receiver.events();
+    let about = |kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["data"]["object"]["object"] == kind)
+            .collect()
+    };
+    let mut invoice: Vec<&str> = about("invoice")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    // Each declined attempt is told, as Stripe tells each.
+    invoice.dedup();
+    assert_eq!(
+        invoice,
+        [
+            "invoice.finalized",
+            "invoice.payment_failed",
+            "invoice.paid"
+        ]
+    );
+    let paid = about("invoice").last().unwrap()["data"]["object"].clone();
+    assert_eq!(
+        (paid["id"].as_str(), paid["status"].as_str()),
+        (Some(id.to_string().as_str()), Some("paid"))
+    );
+    let failed = &about("invoice")[1]["data"]["object"];
+    assert!(
+        failed["payment_error"]
+            .as_str()
+            .unwrap()
+            .contains("invoice is open")
+    );
+    let account: Vec<&Value> = about("organization");
+    let account: Vec<&str> = account
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(account, ["organization.suspended", "organization.resumed"]);
 }
 
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]

@@ -192,6 +192,7 @@ pub async fn suspend(
         crate::money::suspension::Cause::Admin,
         reason,
         &admin.actor(),
+        chrono::Utc::now(),
     )
     .await
 }
@@ -209,6 +210,7 @@ pub async fn resume(
         crate::money::suspension::Scope::Organization,
         crate::money::suspension::Cause::Admin,
         &admin.actor(),
+        chrono::Utc::now(),
     )
     .await
 }

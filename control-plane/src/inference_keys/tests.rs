@@ -270,6 +270,7 @@ async fn the_key_set_holds_a_data_planes_own_keys_endpoints_and_refusals(pool: P
         Cause::SpendLimit,
         "over",
         "test",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -287,6 +288,7 @@ async fn the_key_set_holds_a_data_planes_own_keys_endpoints_and_refusals(pool: P
         Scope::Organization,
         Cause::SpendLimit,
         "test",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();
@@ -297,6 +299,7 @@ async fn the_key_set_holds_a_data_planes_own_keys_endpoints_and_refusals(pool: P
         Cause::Billing,
         "unpaid",
         "test",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

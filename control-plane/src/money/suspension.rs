@@ -68,6 +68,7 @@ pub async fn suspend(
     cause: Cause,
     reason: &str,
     actor: &str,
+    now: DateTime<Utc>,
 ) -> Result<u64> {
     let only = scope.only_cluster();
     let mut changed = 0;
@@ -113,6 +114,7 @@ pub async fn suspend(
                 organization_id,
                 EventType::OrganizationSuspended,
                 object,
+                now,
             )
             .await?;
         }
@@ -137,6 +139,7 @@ pub async fn resume(
     scope: Scope,
     cause: Cause,
     actor: &str,
+    now: DateTime<Utc>,
 ) -> Result<u64> {
     let only = scope.only_cluster();
     let mut changed = 0;
@@ -173,6 +176,7 @@ pub async fn resume(
                 organization_id,
                 EventType::OrganizationResumed,
                 object,
+                now,
             )
             .await?;
         }
@@ -197,6 +201,7 @@ async fn tell(
     organization_id: Uuid,
     event: EventType,
     mut object: serde_json::Value,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     object["object"] = "organization".into();
     object["id"] = organization_id.to_string().into();
@@ -206,7 +211,7 @@ async fn tell(
         id: &id,
     };
     let data = serde_json::json!({ "object": object });
-    webhooks::emit(conn, organization_id, event, subject, data, Utc::now()).await?;
+    webhooks::emit(conn, organization_id, event, subject, data, now).await?;
     Ok(())
 }
 
@@ -293,6 +298,7 @@ pub async fn enforce_payment(
                     Cause::Billing,
                     &reason,
                     ACTOR,
+                    now,
                 )
                 .await?;
                 done.add(n, 0);
@@ -300,7 +306,15 @@ pub async fn enforce_payment(
             // Within the grace period nothing is suspended for it; an older
             // invoice that was paid no longer holds the suspension.
             standing @ (Standing::PastDue { .. } | Standing::Good) => {
-                let n = resume(&mut tx, org, Scope::Organization, Cause::Billing, ACTOR).await?;
+                let n = resume(
+                    &mut tx,
+                    org,
+                    Scope::Organization,
+                    Cause::Billing,
+                    ACTOR,
+                    now,
+                )
+                .await?;
                 done.add(0, n);
                 let status = if standing == Standing::Good {
                     "active"
@@ -325,7 +339,11 @@ pub async fn enforce_payment(
 /// Free-tier storage: a cluster on a hard-capped plan whose average stored
 /// bytes over its latest reported hour exceed the cap is suspended; one
 /// back under the cap, or whose organization upgraded, is resumed.
-pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enforced> {
+pub async fn enforce_storage(
+    pool: &PgPool,
+    published: &Published,
+    now: DateTime<Utc>,
+) -> Result<Enforced> {
     let mut tx = pool.begin().await?;
     let rows: Vec<StorageRow> = sqlx::query_as(
         "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by
@@ -358,13 +376,13 @@ pub async fn enforce_storage(pool: &PgPool, published: &Published) -> Result<Enf
         ) {
             (Some(reason), None) => {
                 done.add(
-                    suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR).await?,
+                    suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR, now).await?,
                     0,
                 );
             }
             (None, Some(_)) => done.add(
                 0,
-                resume(&mut tx, org, scope, Cause::StorageCap, ACTOR).await?,
+                resume(&mut tx, org, scope, Cause::StorageCap, ACTOR, now).await?,
             ),
             _ => {}
         }
@@ -427,6 +445,7 @@ pub async fn enforce_spend(
                         Cause::SpendLimit,
                         &reason,
                         ACTOR,
+                        now,
                     )
                     .await?,
                     0,
@@ -434,7 +453,15 @@ pub async fn enforce_spend(
             }
             None => done.add(
                 0,
-                resume(&mut tx, org, Scope::Organization, Cause::SpendLimit, ACTOR).await?,
+                resume(
+                    &mut tx,
+                    org,
+                    Scope::Organization,
+                    Cause::SpendLimit,
+                    ACTOR,
+                    now,
+                )
+                .await?,
             ),
         }
     }

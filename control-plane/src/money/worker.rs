@@ -108,7 +108,7 @@ impl BillingWorker {
         }
         for enforced in [
             suspension::enforce_payment(&self.pool, now, self.grace).await?,
-            suspension::enforce_storage(&self.pool, &published).await?,
+            suspension::enforce_storage(&self.pool, &published, now).await?,
             suspension::enforce_spend(&self.pool, &published, now).await?,
         ] {
             pass.enforced.suspended += enforced.suspended;
