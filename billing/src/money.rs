@@ -6,8 +6,7 @@
 pub fn format(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    let zero_decimal = matches!(currency, "jpy" | "krw" | "vnd" | "clp" | "isk");
-    let number = if zero_decimal {
+    let number = if minor_per_major(currency) == 1 {
         group(abs)
     } else {
         format!("{}.{:02}", group(abs / 100), abs % 100)
@@ -17,6 +16,16 @@ pub fn format(minor: i64, currency: &str) -> String {
         "eur" => format!("{sign}€{number}"),
         "gbp" => format!("{sign}£{number}"),
         other => format!("{sign}{number} {}", other.to_uppercase()),
+    }
+}
+
+/// How many minor units make one of the currency: 100, or 1 for the
+/// zero-decimal currencies (JPY).
+pub fn minor_per_major(currency: &str) -> i64 {
+    if matches!(currency, "jpy" | "krw" | "vnd" | "clp" | "isk") {
+        1
+    } else {
+        100
     }
 }
 

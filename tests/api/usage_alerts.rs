@@ -217,3 +217,65 @@ async fn alerts_are_the_organizations_own_and_bad_ones_are_named(pool: PgPool) {
         .await
         .problem(404, "not-found");
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_usage_page_sets_an_alert_in_dollars_and_removes_it(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let mut ada = crate::forms::Browser::signed_up(&app, "ada@example.com").await;
+    let (_, home, _) = ada.get("/").await;
+    let usage = format!("{home}/usage");
+    let (status, _, page) = ada.get(&usage).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<option value="storage_bytes">storage_bytes (GiB)</option>"#),
+        "{page}"
+    );
+    let token = crate::forms::csrf(&page);
+
+    let form = [
+        ("csrf", token.as_str()),
+        ("metric", "spend"),
+        ("budget", "500"),
+        ("percents", "50, 80 %, 100"),
+    ];
+    let (status, location, _) = ada.post(&format!("{usage}/alerts"), &form).await;
+    assert_eq!((status, location.as_str()), (303, usage.as_str()));
+    let (_, _, page) = ada.get(&usage).await;
+    assert!(
+        page.contains("$500.00") && page.contains("50 %, 80 %, 100 %"),
+        "{page}"
+    );
+    let stored: (String, i64) = sqlx::query_as("SELECT metric, budget::bigint FROM usage_alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, ("spend".to_owned(), 50_000), "stored in cents");
+
+    // A budget that is not a number is named; nothing more is stored.
+    let bad = [
+        ("csrf", token.as_str()),
+        ("metric", "spend"),
+        ("budget", "lots"),
+        ("percents", "80"),
+    ];
+    let (status, _, refused) = ada.post(&format!("{usage}/alerts"), &bad).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("must be a positive number"), "{refused}");
+
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM usage_alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (status, _, _) = ada
+        .post(
+            &format!("{usage}/alerts/{id}/delete"),
+            &[("csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

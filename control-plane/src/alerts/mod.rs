@@ -304,19 +304,14 @@ async fn evaluate_one(
     Ok(fired)
 }
 
-/// A figure as a person reads it: money in its currency, else the number
-/// and the meter's unit.
-fn shown(metric: Metric, amount: Decimal, currency: &str) -> String {
+/// A figure as a person reads it: money in its currency, else in the
+/// metric's shown unit.
+pub fn shown(metric: Metric, amount: Decimal, currency: &str) -> String {
     match metric {
         Metric::Spend => billing::money::format(amount.to_i64().unwrap_or(i64::MAX), currency),
-        Metric::Meter(meter) => {
-            // The units a person thinks in: GiB stored, hours used.
-            let (scaled, unit) = match meter {
-                Meter::StorageBytes => (amount / Decimal::from(1u64 << 30), "GiB"),
-                Meter::GpuSeconds | Meter::NodeSeconds => (amount / Decimal::from(3600), "hours"),
-                other => (amount, other.unit()),
-            };
-            format!("{} {unit}", scaled.round_dp(2).normalize())
+        Metric::Meter(_) => {
+            let (per, unit) = metric.shown_unit(currency);
+            format!("{} {unit}", (amount / per).round_dp(2).normalize())
         }
     }
 }

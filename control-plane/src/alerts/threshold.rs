@@ -27,6 +27,23 @@ impl Metric {
         }
     }
 
+    /// The unit a person states and reads this metric in, and how many of
+    /// the stored unit make one of it: dollars (not cents), GiB (not
+    /// bytes), hours (not seconds).
+    pub fn shown_unit(self, currency: &str) -> (Decimal, String) {
+        match self {
+            Metric::Spend => (
+                Decimal::from(billing::money::minor_per_major(currency)),
+                currency.to_uppercase(),
+            ),
+            Metric::Meter(Meter::StorageBytes) => (Decimal::from(1u64 << 30), "GiB".to_owned()),
+            Metric::Meter(Meter::GpuSeconds | Meter::NodeSeconds) => {
+                (Decimal::from(3600), "hours".to_owned())
+            }
+            Metric::Meter(other) => (Decimal::ONE, other.unit().to_owned()),
+        }
+    }
+
     /// Whether the figure is a level now rather than a sum since the
     /// period began.
     pub fn is_level(self) -> bool {
@@ -174,6 +191,25 @@ mod tests {
         assert!(
             reached(&thresholds, &HashMap::new()).is_empty(),
             "nothing measured"
+        );
+    }
+
+    #[test]
+    fn budgets_are_stated_in_the_units_people_use() {
+        assert_eq!(
+            Metric::Spend.shown_unit("usd"),
+            (Decimal::from(100), "USD".to_owned())
+        );
+        assert_eq!(Metric::Spend.shown_unit("jpy").0, Decimal::ONE);
+        let storage = Metric::Meter(Meter::StorageBytes).shown_unit("usd");
+        assert_eq!(storage, (Decimal::from(1u64 << 30), "GiB".to_owned()));
+        assert_eq!(
+            Metric::Meter(Meter::GpuSeconds).shown_unit("usd").0,
+            Decimal::from(3600)
+        );
+        assert_eq!(
+            Metric::Meter(Meter::InputTokens).shown_unit("usd").1,
+            "tokens"
         );
     }
 

@@ -13,6 +13,7 @@
 //! [`crate::unit::Unit`], as the JSON API's do.
 
 mod admin;
+mod alerts;
 mod audit;
 mod auth;
 mod billing;
@@ -119,6 +120,11 @@ pub fn routes() -> Router<AppState> {
             get(keys::api_keys).post(keys::create_api_key),
         )
         .route("/orgs/{org_id}/usage", get(usage::usage))
+        .route("/orgs/{org_id}/usage/alerts", post(alerts::create))
+        .route(
+            "/orgs/{org_id}/usage/alerts/{alert_id}/delete",
+            post(alerts::delete),
+        )
         .route("/orgs/{org_id}/billing", get(billing::billing))
         .route("/orgs/{org_id}/billing/plan", post(billing::change_plan))
         .route(

@@ -87,7 +87,11 @@ pub struct UsageView {
 
 pub async fn usage(
     State(state): State<AppState>,
-    OrgPage { access, viewer, .. }: OrgPage,
+    OrgPage {
+        access,
+        viewer,
+        session,
+    }: OrgPage,
     Path(org_id): Path<Uuid>,
     axum::extract::Query(view): axum::extract::Query<UsageView>,
 ) -> Result<Response, PageError> {
@@ -125,6 +129,13 @@ pub async fn usage(
         ),
         false => None,
     };
+    let alerts = super::alerts::section(
+        &mut conn,
+        &access,
+        &session.csrf,
+        &published.catalog.currency,
+    )
+    .await?;
     let body = html! {
         h1 { "Usage" }
         p {
@@ -142,6 +153,7 @@ pub async fn usage(
             }
         }
         (charts(&rows, label))
+        (alerts)
     };
     Ok(render(
         StatusCode::OK,
