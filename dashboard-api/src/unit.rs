@@ -3,12 +3,14 @@
 //! all. The JSON API and the dashboard's pages both change things through it.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use control_plane::access::{self, OrgAccess, Principal};
 use control_plane::idempotency::{self, Key, Saved, Scope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -56,6 +58,41 @@ pub type ClusterMutation<T> = OrgMutation<(Uuid, Uuid), T>;
 #[derive(Debug, serde::Deserialize)]
 struct OrgId {
     org_id: Uuid,
+}
+
+/// An API read in the organization its path names: a connection, the
+/// caller's access there (another organization's path is not found), and
+/// the path's parameters. Checked in the order a handler would: the
+/// credential, the path, then access.
+#[derive(Debug)]
+pub struct OrgRead<P>(pub PoolConnection<Postgres>, pub OrgAccess, pub P);
+
+impl<P> FromRequestParts<AppState> for OrgRead<P>
+where
+    P: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Caller(principal) = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(path) = Path::<P>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(OrgId { org_id }) = Path::<OrgId>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let mut conn = state
+            .db
+            .acquire()
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        let access = access::resolve(&mut conn, &principal, org_id)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        Ok(OrgRead(conn, access, path))
+    }
 }
 
 impl<P, T> FromRequest<AppState> for OrgMutation<P, T>

@@ -1,19 +1,16 @@
 //! Organization API keys: the secret is shown once, at creation.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use control_plane::access;
 use control_plane::api_keys::{self, NewApiKey};
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path, Query};
+use crate::extract::{Json as Body, Query};
 use crate::json::{ApiKeyJson, CreateApiKeyRequest, CreatedApiKey, List, ListParams, ProblemJson};
-use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 /// Creates an API key. The response holds the token; it is never shown again.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/api-keys", tag = "api keys",
@@ -42,14 +39,10 @@ pub async fn create(
     params(("org_id" = Uuid, Path), ListParams),
     responses((status = 200, body = List<ApiKeyJson>), (status = 404, body = ProblemJson)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<ApiKeyJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let keys = api_keys::list(&mut conn, &access, page).await?;
     Ok(Json(List::from_page(keys, ApiKeyJson::from)))
 }
@@ -59,12 +52,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),
     responses((status = 200, body = ApiKeyJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, key_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, key_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<ApiKeyJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let key = api_keys::get(&mut conn, &access, key_id).await?;
     Ok(Json(key.into()))
 }

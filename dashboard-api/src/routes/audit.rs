@@ -2,9 +2,7 @@
 //! and as whom (a member or an API key), newest first.
 
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
-use control_plane::access;
 use control_plane::admin::query;
 use control_plane::audit::{self, AuditEntry, AuditQuery};
 use serde::{Deserialize, Serialize};
@@ -12,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Path, Query};
+use crate::extract::Query;
 use crate::json::{List, ProblemJson};
-use crate::state::AppState;
+use crate::unit::OrgRead;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -75,9 +73,7 @@ impl From<AuditEntry> for AuditEntryJson {
         (status = 422, body = ProblemJson),
     ))]
 pub async fn audit_log(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<AuditParams>,
 ) -> Result<Json<List<AuditEntryJson>>, ApiError> {
     let query = AuditQuery {
@@ -87,8 +83,6 @@ pub async fn audit_log(
         before: params.starting_after,
         limit: query::limit(params.limit)?,
     };
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let (entries, next) = audit::list(&mut conn, &access, query).await?;
     Ok(Json(List {
         object: "list",

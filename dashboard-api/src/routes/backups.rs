@@ -7,17 +7,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use control_plane::access;
 use control_plane::backups::{self, Backup, PolicyRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path};
+use crate::extract::Json as Body;
 use crate::json::{BackupPolicyJson, ClusterJson, List, ProblemJson};
 use crate::state::AppState;
-use crate::unit::{ClusterMutation, OrgMutation};
+use crate::unit::{ClusterMutation, OrgMutation, OrgRead};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupJson {
@@ -125,12 +124,8 @@ pub async fn create(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 200, body = List<BackupJson>), (status = 404, body = ProblemJson)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, cluster_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<List<BackupJson>>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let found = backups::list(&mut conn, &access, cluster_id).await?;
     Ok(Json(List {
         object: "list",
@@ -144,12 +139,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path), ("backup_id" = Uuid, Path)),
     responses((status = 200, body = BackupJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id, backup_id)): Path<(Uuid, Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, cluster_id, backup_id)): OrgRead<(Uuid, Uuid, Uuid)>,
 ) -> Result<Json<BackupJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let backup = backups::get(&mut conn, &access, cluster_id, backup_id).await?;
     Ok(Json(backup.into()))
 }

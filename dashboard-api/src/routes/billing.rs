@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::ProblemJson;
 use crate::state::{AppState, Payments};
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionJson {
@@ -107,12 +107,8 @@ pub(super) fn payments(state: &AppState) -> Result<&Payments, ApiError> {
     params(("org_id" = Uuid, Path)),
     responses((status = 200, body = SubscriptionJson), (status = 404, body = ProblemJson)))]
 pub async fn subscription(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<SubscriptionJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let subscription = subscriptions::get(&mut conn, &access, Utc::now()).await?;
     Ok(Json(subscription.into()))
 }
@@ -187,13 +183,10 @@ pub async fn spend_limit(
     ))]
 pub async fn start_card_setup(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     mutation: Mutation<()>,
 ) -> Result<Response, ApiError> {
     let payments = payments(&state)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     // The provider dedupes by this key; without one, each call is new.
     let key = mutation
         .key
@@ -242,12 +235,9 @@ pub async fn complete_card_setup(
     responses((status = 200, body = EstimateJson), (status = 404, body = ProblemJson)))]
 pub async fn estimate(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<EstimateJson>, ApiError> {
     let published = state.catalog.get();
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let (period, estimate) = invoices::estimate(&mut conn, &access, &published, Utc::now()).await?;
     Ok(Json(estimate_json(
         period,

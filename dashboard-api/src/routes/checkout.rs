@@ -19,6 +19,7 @@ use crate::extract::{Caller, Json as Body, Mutation, Path};
 use crate::json::ProblemJson;
 use crate::public_url;
 use crate::state::AppState;
+use crate::unit::OrgRead;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,8 +63,7 @@ pub struct CheckoutSessionJson {
     ))]
 pub async fn start_checkout(
     State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, org_id): OrgRead<Uuid>,
     headers: HeaderMap,
     mutation: Mutation<Body<NewCheckoutSession>>,
 ) -> Result<Response, ApiError> {
@@ -75,8 +75,6 @@ pub async fn start_checkout(
         cancel: request.cancel_url.clone().unwrap_or(dashboard.cancel),
     };
     check_return_urls(&urls)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     // The provider dedupes by this key; without one, each call is new.
     let key = mutation
         .key

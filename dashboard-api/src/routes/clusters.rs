@@ -4,19 +4,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use control_plane::access;
 use control_plane::clusters;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path, Query};
+use crate::extract::{Json as Body, Query};
 use crate::json::{
     ClusterJson, CreateClusterRequest, DownscaleRiskJson, DownscaleRiskParams, List, ListParams,
     ProblemJson, UpdateClusterRequest,
 };
 use crate::state::AppState;
-use crate::unit::{ClusterMutation, OrgMutation};
+use crate::unit::{ClusterMutation, OrgMutation, OrgRead};
 
 /// Creates a vector cluster, within the organization's plan.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters", tag = "clusters",
@@ -44,14 +43,10 @@ pub async fn create(
     params(("org_id" = Uuid, Path), ListParams),
     responses((status = 200, body = List<ClusterJson>), (status = 404, body = ProblemJson)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<ClusterJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let found = clusters::list(&mut conn, &access, page).await?;
     Ok(Json(List::from_page(found, ClusterJson::from)))
 }
@@ -61,12 +56,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     responses((status = 200, body = ClusterJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, cluster_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<ClusterJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     Ok(Json(
         clusters::get(&mut conn, &access, cluster_id).await?.into(),
     ))
@@ -86,13 +77,9 @@ pub async fn get(
         (status = 422, body = ProblemJson, description = "validation-failed"),
     ))]
 pub async fn downscale_risk(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, cluster_id)): OrgRead<(Uuid, Uuid)>,
     Query(params): Query<DownscaleRiskParams>,
 ) -> Result<Json<DownscaleRiskJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let risk = clusters::resize_risk(&mut conn, &access, cluster_id, params.nodes).await?;
     Ok(Json(risk.into()))
 }

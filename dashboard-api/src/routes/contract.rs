@@ -10,6 +10,7 @@
 
 use control_plane::access::{Permission, Role};
 use control_plane::clusters::NODES;
+use control_plane::webhooks::{EventType, UrlPolicy, endpoints};
 use metering::Meter;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -128,8 +129,9 @@ fn email_pattern() -> String {
     format!("^{SPACE}*{part}+@{label}+(?:\\.{label}+)+{SPACE}*$")
 }
 
-/// `AuditQuery::filter`: at most 200 characters, none a control character
-/// (it trims, so the pattern, counting spaces, takes no more than it does).
+/// `AuditQuery::filter`, and a webhook endpoint's description: at most 200
+/// characters, none a control character (both trim, so the pattern,
+/// counting spaces, takes no more than they do).
 fn audit_filter_pattern() -> String {
     format!("^[^{CONTROL}]{{0,200}}$")
 }
@@ -137,6 +139,13 @@ fn audit_filter_pattern() -> String {
 /// `ClusterName::parse`: a DNS label of 3 to 40 characters that starts
 /// with a letter and does not end with `-` (clusters and endpoints alike).
 const RESOURCE_NAME: &str = "^[a-z][a-z0-9-]{1,38}[a-z0-9]$";
+
+/// `webhooks::endpoints::check_url` under the public policy (`serve`):
+/// HTTPS to a host named by DNS (an address literal may be private, and
+/// `localhost` is this machine), with an optional port and path. The
+/// server takes more (any public name, a query string); this is the part
+/// a schema can state.
+const WEBHOOK_URL: &str = r"^https://[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~/-]*)?$";
 
 /// Granularities and formats of `GET …/usage`, as its handler parses them.
 const GRANULARITIES: [&str; 2] = ["hour", "day"];
@@ -151,7 +160,14 @@ fn constrain(doc: &mut Value) {
     let web_page = json!({ "pattern": "^https?://" });
     // `inference_keys::LIMITS`: a per-minute limit is stored as `integer`.
     let per_minute = json!({ "minimum": 1, "maximum": i32::MAX });
-    let fields: [(&str, &str, Value); 18] = [
+    let event_types: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let event_types = json!({ "minItems": 1, "items": { "type": "string", "enum": event_types } });
+    let webhook_url = json!({ "pattern": WEBHOOK_URL, "maxLength": 2048 });
+    let description = json!({ "pattern": audit_filter_pattern() });
+    let metrics: Vec<&str> = std::iter::once("spend")
+        .chain(meters.iter().copied())
+        .collect();
+    let fields: [(&str, &str, Value); 28] = [
         (
             "CreateClusterRequest",
             "name",
@@ -222,6 +238,39 @@ fn constrain(doc: &mut Value) {
             "CreateApiKeyRequest",
             "scopes",
             json!({ "minItems": 1, "items": { "type": "string", "enum": names(&scopes) } }),
+        ),
+        ("CreateWebhookEndpointRequest", "url", webhook_url.clone()),
+        ("UpdateWebhookEndpointRequest", "url", webhook_url),
+        (
+            "CreateWebhookEndpointRequest",
+            "event_types",
+            event_types.clone(),
+        ),
+        ("UpdateWebhookEndpointRequest", "event_types", event_types),
+        (
+            "CreateWebhookEndpointRequest",
+            "description",
+            description.clone(),
+        ),
+        ("UpdateWebhookEndpointRequest", "description", description),
+        // `endpoints::rotation_overlap`: up to a week.
+        (
+            "RotateWebhookSecretRequest",
+            "expires_in_seconds",
+            json!({ "minimum": 0, "maximum": control_plane::webhooks::endpoints::MAX_ROTATION_OVERLAP.num_seconds() }),
+        ),
+        // `alerts::NewAlert::parse`.
+        (
+            "CreateUsageAlertRequest",
+            "metric",
+            json!({ "enum": metrics }),
+        ),
+        ("CreateUsageAlertRequest", "budget", json!({ "minimum": 1 })),
+        (
+            "CreateUsageAlertRequest",
+            "percents",
+            json!({ "minItems": 1, "maxItems": 10,
+                    "items": { "type": "integer", "minimum": 1, "maximum": 1000 } }),
         ),
     ];
     let schemas = &mut doc["components"]["schemas"];
@@ -377,6 +426,41 @@ mod tests {
             ..read
         };
         assert_eq!(statuses(list), [400, 401, 403, 422]);
+    }
+
+    proptest::proptest! {
+        /// Every URL the schema states is one the public policy takes.
+        #[test]
+        fn a_webhook_url_the_schema_states_is_taken(
+            url in proptest::string::string_regex(
+                WEBHOOK_URL.trim_start_matches('^').trim_end_matches('$')
+            ).unwrap()
+        ) {
+            proptest::prop_assert!(
+                endpoints::check_url(&url, UrlPolicy::Public).is_ok(),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_webhook_url_pattern_leaves_out_what_the_server_refuses() {
+        let pattern = regex::Regex::new(WEBHOOK_URL).unwrap();
+        for refused in [
+            "http://hooks.example.com/",
+            "https://localhost/",
+            "https://127.0.0.1/",
+            "https://10.0.0.1/hook",
+            "https://user@hooks.example.com/",
+            "https://hooks.example.com/#frag",
+        ] {
+            assert!(!pattern.is_match(refused), "{refused}");
+            assert!(
+                endpoints::check_url(refused, UrlPolicy::Public).is_err(),
+                "{refused}"
+            );
+        }
+        assert!(pattern.is_match("https://hooks.example.com/quartermaster"));
     }
 
     #[test]

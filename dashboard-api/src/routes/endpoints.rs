@@ -5,18 +5,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use control_plane::access;
 use control_plane::endpoints;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, DataPlane, Json as Body, Path, Query};
+use crate::extract::{DataPlane, Json as Body, Path, Query};
 use crate::json::{
     CreateEndpointRequest, EndpointJson, List, ListParams, ProblemJson, UpdateEndpointRequest,
 };
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 /// Creates an inference endpoint, within the plan's GPU allowance.
 #[utoipa::path(post, path = "/v1/organizations/{org_id}/endpoints", tag = "endpoints",
@@ -43,14 +42,10 @@ pub async fn create(
     params(("org_id" = Uuid, Path), ListParams),
     responses((status = 200, body = List<EndpointJson>), (status = 404, body = ProblemJson)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<EndpointJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let found = endpoints::list(&mut conn, &access, page).await?;
     Ok(Json(List::from_page(found, EndpointJson::from)))
 }
@@ -60,12 +55,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
     responses((status = 200, body = EndpointJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, endpoint_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<EndpointJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     Ok(Json(
         endpoints::get(&mut conn, &access, endpoint_id)
             .await?

@@ -6,19 +6,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use control_plane::access;
 use control_plane::inference_keys;
 use control_plane::page::PageRequest;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, DataPlane, Json as Body, Path, Query};
+use crate::extract::{DataPlane, Json as Body, Query};
 use crate::json::{
     CreateInferenceKeyRequest, CreatedInferenceKey, InferenceKeyJson, List, ListParams, ProblemJson,
 };
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 /// Creates an inference key, for OpenAI-style calls to the organization's
 /// endpoints through their data plane's gateway. The response holds the
@@ -54,14 +53,10 @@ pub async fn create(
     params(("org_id" = Uuid, Path), ListParams),
     responses((status = 200, body = List<InferenceKeyJson>), (status = 404, body = ProblemJson)))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<InferenceKeyJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let keys = inference_keys::list(&mut conn, &access, page).await?;
     Ok(Json(List::from_page(keys, InferenceKeyJson::from)))
 }
@@ -71,12 +66,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("key_id" = Uuid, Path)),
     responses((status = 200, body = InferenceKeyJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, key_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, key_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<InferenceKeyJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let key = inference_keys::get(&mut conn, &access, key_id).await?;
     Ok(Json(key.into()))
 }

@@ -3,14 +3,12 @@
 //! rollups it rated.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use billing::invoice::{Invoice, Rollup, StoredLine};
 use billing::money;
 use billing::rating::Line;
 use chrono::{DateTime, Utc};
-use control_plane::access;
 use control_plane::money::invoices;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -18,9 +16,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Path};
 use crate::json::{List, ProblemJson};
-use crate::state::AppState;
+use crate::unit::OrgRead;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LineJson {
@@ -171,12 +168,8 @@ pub struct LineUsageJson {
     params(("org_id" = Uuid, Path)),
     responses((status = 200, body = List<InvoiceJson>), (status = 404, body = ProblemJson)))]
 pub async fn list_invoices(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<List<InvoiceJson>>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let invoices = invoices::list(&mut conn, &access).await?;
     Ok(Json(List {
         object: "list",
@@ -193,12 +186,8 @@ pub async fn list_invoices(
     params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
     responses((status = 200, body = InvoiceJson), (status = 404, body = ProblemJson)))]
 pub async fn get_invoice(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, invoice_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<InvoiceJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
     Ok(Json(InvoiceJson::new(invoice, Some(lines))))
 }
@@ -214,13 +203,9 @@ pub struct DocumentParams {
     params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), DocumentParams),
     responses((status = 200, content_type = "text/html", body = String), (status = 404, body = ProblemJson)))]
 pub async fn invoice_html(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, invoice_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, invoice_id)): OrgRead<(Uuid, Uuid)>,
     crate::extract::Query(params): crate::extract::Query<DocumentParams>,
 ) -> Result<Response, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let organization = control_plane::organizations::get(&mut conn, &access).await?;
     let (invoice, lines) = invoices::get(&mut conn, &access, invoice_id).await?;
     let html = crate::invoice_document::render(&organization.name, &invoice, &lines);
@@ -246,12 +231,8 @@ pub async fn invoice_html(
     params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), ("line_no" = i32, Path)),
     responses((status = 200, body = LineUsageJson), (status = 404, body = ProblemJson)))]
 pub async fn line_usage(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, invoice_id, line_no)): Path<(Uuid, Uuid, i32)>,
+    OrgRead(mut conn, access, (_, invoice_id, line_no)): OrgRead<(Uuid, Uuid, i32)>,
 ) -> Result<Json<LineUsageJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let (invoice, _) = invoices::get(&mut conn, &access, invoice_id).await?;
     let (line, rollups) = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
     let sum = rollups.iter().map(|r| r.quantity).sum();

@@ -12,12 +12,12 @@ use control_plane::validation::ValidationErrors;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Mutation, Path};
+use crate::extract::{Caller, Json as Body, Mutation};
 use crate::json::{
     AddMemberRequest, CreateOrganizationRequest, List, MemberJson, OrganizationJson, ProblemJson,
 };
 use crate::state::AppState;
-use crate::unit::{Begun, OrgMutation, Unit};
+use crate::unit::{Begun, OrgMutation, OrgRead, Unit};
 
 /// The caller's organizations: a user's memberships, or an API key's own.
 #[utoipa::path(get, path = "/v1/organizations", tag = "organizations",
@@ -76,12 +76,8 @@ pub async fn create(
     params(("org_id" = Uuid, Path)),
     responses((status = 200, body = OrganizationJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<OrganizationJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     Ok(Json(organizations::get(&mut conn, &access).await?.into()))
 }
 
@@ -90,12 +86,8 @@ pub async fn get(
     params(("org_id" = Uuid, Path)),
     responses((status = 200, body = List<MemberJson>), (status = 404, body = ProblemJson)))]
 pub async fn members(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<List<MemberJson>>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let members = organizations::members(&mut conn, &access).await?;
     Ok(Json(List {
         object: "list",

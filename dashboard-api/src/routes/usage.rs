@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use control_plane::access::{self, Permission};
+use control_plane::access::Permission;
 use control_plane::{Error, data_planes};
 use metering::report::{self, Granularity, ReportQuery};
 use metering::{Meter, Rejected, event};
@@ -17,9 +17,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, DataPlane, JsonList, Path, Query};
+use crate::extract::{DataPlane, JsonList, Query};
 use crate::json::ProblemJson;
 use crate::state::AppState;
+use crate::unit::OrgRead;
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 5_000;
@@ -212,9 +213,7 @@ impl From<report::ReportRow> for UsageRow {
         (status = 422, body = ProblemJson),
     ))]
 pub async fn usage(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<UsageParams>,
 ) -> Result<Response, ApiError> {
     let mut errors = control_plane::validation::ValidationErrors::default();
@@ -254,8 +253,6 @@ pub async fn usage(
     };
     let (granularity, (meter, csv)) = errors.finish(granularity.zip(meter.zip(csv)))?;
 
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     access.require(Permission::UsageRead)?;
     let query = ReportQuery {
         organization_id: access.organization_id(),

@@ -2,11 +2,9 @@
 //! period, by email and as a `usage.threshold_crossed` webhook event.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use control_plane::access;
 use control_plane::alerts::{self, NewAlert, UsageAlert};
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
@@ -14,10 +12,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path};
+use crate::extract::Json as Body;
 use crate::json::{List, ProblemJson};
-use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -96,12 +93,8 @@ pub async fn create(
         (status = 404, body = ProblemJson),
     ))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
 ) -> Result<Json<List<UsageAlertJson>>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let found = alerts::list(&mut conn, &access).await?;
     Ok(Json(List {
         object: "list",

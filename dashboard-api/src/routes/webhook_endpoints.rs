@@ -6,20 +6,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
-use control_plane::access;
 use control_plane::page::PageRequest;
 use control_plane::webhooks::{EndpointChange, NewEndpoint, delivery, endpoints};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Json as Body, Path, Query};
+use crate::extract::{Json as Body, Query};
 use crate::json::{
     CreateWebhookEndpointRequest, CreatedWebhookEndpoint, List, ListParams, ProblemJson,
     RotateWebhookSecretRequest, UpdateWebhookEndpointRequest, WebhookDeliveryJson,
     WebhookEndpointJson,
 };
 use crate::state::AppState;
-use crate::unit::OrgMutation;
+use crate::unit::{OrgMutation, OrgRead};
 
 type EndpointMutation<T> = OrgMutation<(Uuid, Uuid), T>;
 
@@ -65,14 +64,10 @@ pub async fn create(
         (status = 404, body = ProblemJson),
     ))]
 pub async fn list(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path(org_id): Path<Uuid>,
+    OrgRead(mut conn, access, _): OrgRead<Uuid>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<WebhookEndpointJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let found = endpoints::list(&mut conn, &access, page).await?;
     Ok(Json(List::from_page(found, WebhookEndpointJson::from)))
 }
@@ -82,12 +77,8 @@ pub async fn list(
     params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
     responses((status = 200, body = WebhookEndpointJson), (status = 404, body = ProblemJson)))]
 pub async fn get(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, endpoint_id)): OrgRead<(Uuid, Uuid)>,
 ) -> Result<Json<WebhookEndpointJson>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     Ok(Json(
         endpoints::get(&mut conn, &access, endpoint_id)
             .await?
@@ -178,14 +169,10 @@ pub async fn rotate_secret(
         (status = 404, body = ProblemJson),
     ))]
 pub async fn deliveries(
-    State(state): State<AppState>,
-    Caller(principal): Caller,
-    Path((org_id, endpoint_id)): Path<(Uuid, Uuid)>,
+    OrgRead(mut conn, access, (_, endpoint_id)): OrgRead<(Uuid, Uuid)>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<List<WebhookDeliveryJson>>, ApiError> {
     let page = PageRequest::parse(params.limit, params.starting_after)?;
-    let mut conn = state.db.acquire().await?;
-    let access = access::resolve(&mut conn, &principal, org_id).await?;
     let (rows, has_more) = delivery::list(
         &mut conn,
         &access,
