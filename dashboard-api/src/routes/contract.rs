@@ -10,7 +10,7 @@
 
 use control_plane::access::{Permission, Role};
 use control_plane::clusters::NODES;
-use control_plane::webhooks::{EventType, UrlPolicy, endpoints};
+use control_plane::webhooks::{EventType, endpoints};
 use metering::Meter;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -257,7 +257,7 @@ fn constrain(doc: &mut Value) {
         (
             "RotateWebhookSecretRequest",
             "expires_in_seconds",
-            json!({ "minimum": 0, "maximum": control_plane::webhooks::endpoints::MAX_ROTATION_OVERLAP.num_seconds() }),
+            json!({ "minimum": 0, "maximum": endpoints::MAX_ROTATION_OVERLAP.num_seconds() }),
         ),
         // `alerts::NewAlert::parse`.
         (
@@ -437,7 +437,7 @@ mod tests {
             ).unwrap()
         ) {
             proptest::prop_assert!(
-                endpoints::check_url(&url, UrlPolicy::Public).is_ok(),
+                endpoints::check_url(&url, control_plane::webhooks::UrlPolicy::Public).is_ok(),
                 "{url}"
             );
         }
@@ -456,7 +456,7 @@ mod tests {
         ] {
             assert!(!pattern.is_match(refused), "{refused}");
             assert!(
-                endpoints::check_url(refused, UrlPolicy::Public).is_err(),
+                endpoints::check_url(refused, control_plane::webhooks::UrlPolicy::Public).is_err(),
                 "{refused}"
             );
         }
