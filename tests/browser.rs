@@ -335,7 +335,10 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         .unwrap();
     submit(&ada, "form[action$='/webhooks'] button[type=submit]").await;
     let added = text(&ada).await;
-    assert!(added.contains("Your signing secret") && added.contains("whsec_"), "{added}");
+    assert!(
+        added.contains("Your signing secret") && added.contains("whsec_"),
+        "{added}"
+    );
     screenshot(&ada, "webhook-added").await;
 
     // A platform admin suspends the organization; the customer sees why.
