@@ -58,6 +58,13 @@ impl Candidate {
     }
 }
 
+/// A plan's lifecycle, with the name customers know the plan by.
+#[derive(Debug)]
+struct PlanLifecycle<'c> {
+    policy: IdlePolicy,
+    name: &'c str,
+}
+
 /// Steps taken, by cluster, step key and idle stretch: when.
 type Taken = HashMap<(Uuid, String, DateTime<Utc>), DateTime<Utc>>;
 
@@ -68,11 +75,20 @@ pub async fn enforce(
     published: &Published,
     now: DateTime<Utc>,
 ) -> Result<Lifecycle> {
-    let policies: HashMap<&str, (IdlePolicy, &str)> = published
+    let policies: HashMap<&str, PlanLifecycle<'_>> = published
         .catalog
         .plans
         .iter()
-        .filter_map(|p| Some((p.id.as_str(), (IdlePolicy::of(p)?, p.name.as_str()))))
+        .filter_map(|p| {
+            let policy = IdlePolicy::of(p)?;
+            Some((
+                p.id.as_str(),
+                PlanLifecycle {
+                    policy,
+                    name: &p.name,
+                },
+            ))
+        })
         .collect();
     let plans: Vec<&str> = policies.keys().copied().collect();
     let mut tx = pool.begin().await?;
@@ -95,7 +111,7 @@ pub async fn enforce(
     // Two spans a cluster, read in one statement: the warning's, the suspension's.
     let asked: Vec<(Uuid, Uuid, DateTime<Utc>)> = running
         .iter()
-        .filter_map(|c| Some((c, &policies.get(c.plan.as_str())?.0)))
+        .filter_map(|c| Some((c, &policies.get(c.plan.as_str())?.policy)))
         .flat_map(|(c, policy)| {
             let spans = Spans::at(policy, now);
             [spans.warning, spans.suspension].map(|since| (c.organization_id, c.id, since))
@@ -110,9 +126,10 @@ pub async fn enforce(
 
     let mut done = Lifecycle::default();
     for c in running {
-        let Some((policy, plan_name)) = policies.get(c.plan.as_str()) else {
+        let Some(plan) = policies.get(c.plan.as_str()) else {
             continue;
         };
+        let policy = &plan.policy;
         let spans = Spans::at(policy, now);
         let (Some(warning), Some(suspension)) = (
             readings.get(&(c.id, spans.warning)),
@@ -125,11 +142,11 @@ pub async fn enforce(
             .get(&(c.id, Step::SuspendWarning.key(), since))
             .copied();
         if let Some(step) = idle::running_step(policy, since, warned_at, warning, suspension, now) {
-            take(&mut tx, c, policy, plan_name, step, since, now, &mut done).await?;
+            take(&mut tx, c, plan, step, since, now, &mut done).await?;
         }
     }
     for c in suspended {
-        let Some((policy, plan_name)) = policies.get(c.plan.as_str()) else {
+        let Some(plan) = policies.get(c.plan.as_str()) else {
             continue;
         };
         // The latest suspension for idleness: its stretch and its time.
@@ -145,8 +162,8 @@ pub async fn enforce(
             let key = Step::DeleteWarning { days_before }.key();
             taken.get(&(c.id, key, since)).copied()
         };
-        if let Some(step) = idle::suspended_step(policy, suspended_at, sent, now) {
-            take(&mut tx, c, policy, plan_name, step, since, now, &mut done).await?;
+        if let Some(step) = idle::suspended_step(&plan.policy, suspended_at, sent, now) {
+            take(&mut tx, c, plan, step, since, now, &mut done).await?;
         }
     }
     tx.commit().await?;
@@ -172,12 +189,10 @@ async fn taken(conn: &mut PgConnection, candidates: &[Candidate]) -> Result<Take
 /// Takes `step` for the idle stretch that began at `since`, unless it was
 /// taken already: its row first, then the email or the action, in one
 /// transaction.
-#[expect(clippy::too_many_arguments, reason = "one step's facts, each named")]
 async fn take(
     conn: &mut PgConnection,
     c: &Candidate,
-    policy: &IdlePolicy,
-    plan_name: &str,
+    plan: &PlanLifecycle<'_>,
     step: Step,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -199,13 +214,18 @@ async fn take(
         return Ok(());
     }
     match step {
-        Step::SuspendWarning | Step::DeleteWarning { .. } => {
-            let (subject, text) = warning(c, policy, plan_name, step, now);
+        Step::SuspendWarning => {
+            let (subject, text) = suspend_warning(c, plan, now);
+            tell_owners(conn, c.organization_id, &subject, &text).await?;
+            done.warned += 1;
+        }
+        Step::DeleteWarning { days_before } => {
+            let (subject, text) = delete_warning(c, &plan.policy, days_before, now);
             tell_owners(conn, c.organization_id, &subject, &text).await?;
             done.warned += 1;
         }
         Step::Suspend => {
-            let reason = idle::suspension_reason(policy, plan_name);
+            let reason = idle::suspension_reason(&plan.policy, plan.name);
             let scope = Scope::Cluster(c.id);
             suspension::suspend(conn, c.organization_id, scope, Cause::Idle, &reason, ACTOR)
                 .await?;
@@ -232,62 +252,74 @@ fn days(n: u32) -> String {
     }
 }
 
-/// A warning's subject and text.
-fn warning(
-    c: &Candidate,
-    policy: &IdlePolicy,
-    plan_name: &str,
-    step: Step,
-    now: DateTime<Utc>,
-) -> (String, String) {
-    let date = |n: u32| {
-        (now + chrono::Duration::days(i64::from(n)))
-            .format("%Y-%m-%d %H:%M UTC")
-            .to_string()
-    };
-    let resume = format!(
+/// An instant `n` days after `now`, as an email states it.
+fn days_after(now: DateTime<Utc>, n: u32) -> String {
+    (now + chrono::Duration::days(i64::from(n)))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+/// How an email tells the customer to resume the cluster.
+fn how_to_resume(c: &Candidate) -> String {
+    format!(
         "resume it with one click on its page on the dashboard, or with \
          POST /v1/organizations/{}/clusters/{}/resume",
         c.organization_id, c.id
-    );
-    match step {
-        Step::DeleteWarning { days_before } => (
-            format!(
-                "Your suspended cluster {} will be deleted in {}",
-                c.name,
-                days(days_before)
-            ),
-            format!(
-                "Your cluster {} was suspended because it served no request for {}. Unless it \
-                 is resumed, it will be deleted with its data on or after {}. To keep it, {}.\n",
-                c.name,
-                days(policy.suspend_after_days),
-                date(days_before),
-                resume
-            ),
+    )
+}
+
+/// The warning before a suspension: subject and text.
+fn suspend_warning(
+    c: &Candidate,
+    plan: &PlanLifecycle<'_>,
+    now: DateTime<Utc>,
+) -> (String, String) {
+    let policy = &plan.policy;
+    let idle_for = policy
+        .suspend_after_days
+        .saturating_sub(policy.warning_days_before);
+    (
+        format!(
+            "Your cluster {} will be suspended in {}",
+            c.name,
+            days(policy.warning_days_before)
         ),
-        _ => (
-            format!(
-                "Your cluster {} will be suspended in {}",
-                c.name,
-                days(policy.warning_days_before)
-            ),
-            format!(
-                "Your cluster {} has served no request for {}. The {plan_name} plan suspends a \
-                 cluster that serves no request for {} (its data is kept): this one on or after \
-                 {}, unless it serves a request before then. Once suspended, {}.\n",
-                c.name,
-                days(
-                    policy
-                        .suspend_after_days
-                        .saturating_sub(policy.warning_days_before)
-                ),
-                days(policy.suspend_after_days),
-                date(policy.warning_days_before),
-                resume
-            ),
+        format!(
+            "Your cluster {} has served no request for {}. The {} plan suspends a cluster that \
+             serves no request for {} (its data is kept): this one on or after {}, unless it \
+             serves a request before then. Once suspended, {}.\n",
+            c.name,
+            days(idle_for),
+            plan.name,
+            days(policy.suspend_after_days),
+            days_after(now, policy.warning_days_before),
+            how_to_resume(c)
         ),
-    }
+    )
+}
+
+/// A warning `days_before` a deletion: subject and text.
+fn delete_warning(
+    c: &Candidate,
+    policy: &IdlePolicy,
+    days_before: u32,
+    now: DateTime<Utc>,
+) -> (String, String) {
+    (
+        format!(
+            "Your suspended cluster {} will be deleted in {}",
+            c.name,
+            days(days_before)
+        ),
+        format!(
+            "Your cluster {} was suspended because it served no request for {}. Unless it is \
+             resumed, it will be deleted with its data on or after {}. To keep it, {}.\n",
+            c.name,
+            days(policy.suspend_after_days),
+            days_after(now, days_before),
+            how_to_resume(c)
+        ),
+    )
 }
 
 /// Emails the organization's owners, in the caller's transaction.
