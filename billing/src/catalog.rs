@@ -87,6 +87,21 @@ pub struct Plan {
     /// may be allowed; `None`: unlimited.
     #[serde(default)]
     pub max_key_tokens_per_minute: Option<u32>,
+    /// Days a vector cluster may serve no request before it is suspended
+    /// (data kept); `None`: never. Catalogs published before the idle
+    /// lifecycle read as never, as do the paid plans.
+    #[serde(default)]
+    pub idle_suspend_after_days: Option<u32>,
+    /// Days before that suspension that the owners are warned.
+    #[serde(default)]
+    pub idle_warning_days_before: u32,
+    /// Days a cluster suspended for idleness is kept before it is deleted;
+    /// `None`: kept until resumed.
+    #[serde(default)]
+    pub idle_delete_after_days: Option<u32>,
+    /// Days before that deletion that the owners are warned, each once.
+    #[serde(default)]
+    pub idle_delete_warnings_days_before: Vec<u32>,
 }
 
 /// Which of an endpoint's meters a plan that bills usage charges: the time
@@ -152,6 +167,49 @@ pub enum CatalogError {
     DuplicatePlan(PlanId),
     #[error("plan `{plan}` has a negative {field}")]
     NegativeAmount { plan: String, field: &'static str },
+    #[error("`{0}` is not priced: it measures activity, never charged")]
+    UnpricedMeter(Meter),
+    #[error("plan `{plan}`: {reason}")]
+    IdleLifecycle { plan: String, reason: &'static str },
+}
+
+/// Whether a meter may have a price. `requests` is the idle lifecycle's
+/// signal of activity: no catalog prices it, so no invoice ever charges it.
+pub fn is_priced(meter: Meter) -> bool {
+    match meter {
+        Meter::GpuSeconds
+        | Meter::NodeSeconds
+        | Meter::StorageBytes
+        | Meter::ObjectCount
+        | Meter::InputTokens
+        | Meter::OutputTokens => true,
+        Meter::Requests => false,
+    }
+}
+
+/// Why a plan's idle lifecycle cannot work as written, if it cannot: each
+/// warning must fall after the clock it warns of has started.
+fn idle_fault(plan: &Plan) -> Option<&'static str> {
+    match (plan.idle_suspend_after_days, plan.idle_delete_after_days) {
+        (None, Some(_)) => Some("idle_delete_after_days needs idle_suspend_after_days"),
+        (None, None) if plan.idle_warning_days_before > 0 => {
+            Some("idle_warning_days_before needs idle_suspend_after_days")
+        }
+        (Some(after), _) if plan.idle_warning_days_before >= after => {
+            Some("idle_warning_days_before must be fewer than idle_suspend_after_days")
+        }
+        (_, delete)
+            if plan
+                .idle_delete_warnings_days_before
+                .iter()
+                .any(|&d| delete.is_none_or(|after| d >= after)) =>
+        {
+            Some(
+                "each of idle_delete_warnings_days_before must be fewer than idle_delete_after_days",
+            )
+        }
+        _ => None,
+    }
 }
 
 const DEFAULT_CATALOG: &str = include_str!("../catalog.toml");
@@ -189,6 +247,15 @@ impl Catalog {
                     field: "base fee",
                 });
             }
+            if let Some(reason) = idle_fault(plan) {
+                return Err(CatalogError::IdleLifecycle {
+                    plan: plan.id.to_string(),
+                    reason,
+                });
+            }
+        }
+        if let Some(price) = catalog.prices.iter().find(|p| !is_priced(p.meter)) {
+            return Err(CatalogError::UnpricedMeter(price.meter));
         }
         if let Some(price) = catalog.prices.iter().find(|p| p.unit_amount_minor < 0) {
             return Err(CatalogError::NegativeAmount {
@@ -240,12 +307,95 @@ mod tests {
     }
 
     #[test]
-    fn every_meter_has_a_price() {
+    fn every_priced_meter_has_a_price_and_requests_have_none() {
         let catalog = Catalog::default_catalog().unwrap();
         for meter in Meter::ALL {
-            assert!(
+            assert_eq!(
                 catalog.prices.iter().any(|p| p.meter == meter),
-                "no price for {meter}"
+                is_priced(meter),
+                "{meter}"
+            );
+        }
+        assert!(!is_priced(Meter::Requests));
+        for plan in &catalog.plans {
+            assert!(!crate::rating::bills(plan, Meter::Requests), "{}", plan.id);
+        }
+    }
+
+    #[test]
+    fn a_price_for_requests_is_refused() {
+        let text = DEFAULT_CATALOG.to_owned()
+            + "\n[[prices]]\nmeter = \"requests\"\nunit = \"1M requests\"\nunit_amount_minor = 1\n";
+        assert!(matches!(
+            Catalog::from_toml(&text),
+            Err(CatalogError::UnpricedMeter(Meter::Requests))
+        ));
+    }
+
+    #[test]
+    fn only_the_free_plan_has_an_idle_lifecycle() {
+        let catalog = Catalog::default_catalog().unwrap();
+        let free = catalog.plan(&PlanId::free()).unwrap();
+        assert_eq!(free.idle_suspend_after_days, Some(7));
+        assert_eq!(free.idle_warning_days_before, 2);
+        assert_eq!(free.idle_delete_after_days, Some(28));
+        assert_eq!(free.idle_delete_warnings_days_before, [7, 1]);
+        for id in ["starter", "business"] {
+            let plan = catalog.plan(&PlanId::from(id.to_owned())).unwrap();
+            assert_eq!(
+                (plan.idle_suspend_after_days, plan.idle_delete_after_days),
+                (None, None),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_catalog_published_before_the_idle_lifecycle_still_loads_without_one() {
+        let mut document = serde_json::to_value(Catalog::default_catalog().unwrap()).unwrap();
+        for plan in document["plans"].as_array_mut().unwrap() {
+            let plan = plan.as_object_mut().unwrap();
+            for field in [
+                "idle_suspend_after_days",
+                "idle_warning_days_before",
+                "idle_delete_after_days",
+                "idle_delete_warnings_days_before",
+            ] {
+                plan.remove(field);
+            }
+        }
+        let catalog = Catalog::from_json(document).unwrap();
+        assert!(
+            catalog
+                .plans
+                .iter()
+                .all(|p| p.idle_suspend_after_days.is_none()
+                    && p.idle_delete_after_days.is_none()
+                    && p.idle_delete_warnings_days_before.is_empty())
+        );
+    }
+
+    #[test]
+    fn an_idle_warning_that_would_come_before_its_clock_starts_is_refused() {
+        let cases = [
+            (
+                "idle_warning_days_before = 2",
+                "idle_warning_days_before = 7",
+            ),
+            (
+                "idle_delete_warnings_days_before = [7, 1]",
+                "idle_delete_warnings_days_before = [28, 1]",
+            ),
+            ("idle_suspend_after_days = 7\n", ""),
+        ];
+        for (from, to) in cases {
+            let text = DEFAULT_CATALOG.replacen(from, to, 1);
+            assert!(
+                matches!(
+                    Catalog::from_toml(&text),
+                    Err(CatalogError::IdleLifecycle { ref plan, .. }) if plan == "free"
+                ),
+                "{to:?}"
             );
         }
     }

@@ -17,6 +17,7 @@ pub mod credit;
 pub mod dunning;
 pub mod entitlements;
 pub mod error;
+pub mod idle;
 pub mod invoice;
 pub mod money;
 pub mod payments;

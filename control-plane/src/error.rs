@@ -80,6 +80,10 @@ pub enum Conflict {
         "the data plane has not yet reported where this cluster's shards are; try again in a minute"
     )]
     PlacementUnknown,
+    #[error(
+        "the cluster is suspended for `{0}`, not for idleness: it resumes when that cause is lifted"
+    )]
+    SuspendedForAnotherCause(String),
 }
 
 impl Error {

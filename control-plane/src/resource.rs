@@ -385,8 +385,26 @@ pub(crate) async fn delete<M: Managed>(
     access: &OrgAccess,
     id: Uuid,
 ) -> Result<M> {
+    access.require(M::KIND.permissions().1)?;
+    let actor = access.principal().actor();
+    let editor = Editor {
+        organization_id: access.organization_id(),
+        actor: &actor,
+    };
+    delete_by::<M>(conn, editor, id, None).await?;
+    get(conn, access, id).await
+}
+
+/// Asks for a resource to be deleted on `editor`'s behalf (a person, or the
+/// service itself), audited once with `details`; returns whether this was
+/// the first request.
+pub(crate) async fn delete_by<M: Managed>(
+    conn: &mut PgConnection,
+    editor: Editor<'_>,
+    id: Uuid,
+    details: Option<serde_json::Value>,
+) -> Result<bool> {
     let kind = M::KIND;
-    access.require(kind.permissions().1)?;
     let table = kind.table();
     let first_request: Option<bool> = sqlx::query_scalar(AssertSqlSafe(format!(
         "UPDATE {table} AS r
@@ -396,14 +414,24 @@ pub(crate) async fn delete<M: Managed>(
          WHERE r.organization_id = $1 AND r.id = $2 AND before.id = r.id
          RETURNING before.deletion_requested_at IS NULL"
     )))
-    .bind(access.organization_id())
+    .bind(editor.organization_id)
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    if first_request.ok_or_else(|| Error::not_found(kind.noun()))? {
-        audit(conn, access, kind, "delete", id, None).await?;
+    let first = first_request.ok_or_else(|| Error::not_found(kind.noun()))?;
+    if first {
+        audit::record(
+            conn,
+            Some(editor.organization_id),
+            editor.actor,
+            &kind.action("delete"),
+            kind.target_type(),
+            &id.to_string(),
+            details.unwrap_or_else(|| serde_json::json!({})),
+        )
+        .await?;
     }
-    get(conn, access, id).await
+    Ok(first)
 }
 
 /// Records `verb` done to a resource through `access`, with `details`

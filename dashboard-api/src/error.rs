@@ -78,6 +78,7 @@ impl ApiError {
                     Conflict::BackupNotRestorable(_) => P::BackupNotRestorable,
                     Conflict::CheckoutIncomplete => P::CheckoutIncomplete,
                     Conflict::PlacementUnknown => P::PlacementUnknown,
+                    Conflict::SuspendedForAnotherCause(_) => P::ClusterNotResumable,
                 },
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,

@@ -38,6 +38,7 @@ pub enum ProblemType {
     BackupNotRestorable,
     CheckoutIncomplete,
     PlacementUnknown,
+    ClusterNotResumable,
     PaymentMethodRequired,
     PaymentAccountPending,
     PaymentsNotConfigured,
@@ -195,6 +196,11 @@ impl ProblemType {
                 "placement-unknown",
                 StatusCode::CONFLICT,
                 "Where the shards are is not known yet",
+            ),
+            ClusterNotResumable => (
+                "cluster-not-resumable",
+                StatusCode::CONFLICT,
+                "The cluster is suspended for another cause",
             ),
             PaymentMethodRequired => (
                 "payment-method-required",

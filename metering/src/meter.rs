@@ -23,6 +23,11 @@ pub enum Meter {
     InputTokens,
     /// Generated tokens, as [`Meter::InputTokens`].
     OutputTokens,
+    /// Requests a cluster's engine served in the interval: the increase of
+    /// its own request counter, reported only when the counter could be
+    /// read. An activity signal for the free tier's idle lifecycle, never
+    /// priced; an hour with a row is an hour whose activity is known.
+    Requests,
 }
 
 /// How samples of a meter combine within a period.
@@ -35,13 +40,14 @@ pub enum Aggregation {
 }
 
 impl Meter {
-    pub const ALL: [Meter; 6] = [
+    pub const ALL: [Meter; 7] = [
         Meter::GpuSeconds,
         Meter::NodeSeconds,
         Meter::StorageBytes,
         Meter::ObjectCount,
         Meter::InputTokens,
         Meter::OutputTokens,
+        Meter::Requests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,14 +58,17 @@ impl Meter {
             Meter::ObjectCount => "object_count",
             Meter::InputTokens => "input_tokens",
             Meter::OutputTokens => "output_tokens",
+            Meter::Requests => "requests",
         }
     }
 
     pub fn aggregation(self) -> Aggregation {
         match self {
-            Meter::GpuSeconds | Meter::NodeSeconds | Meter::InputTokens | Meter::OutputTokens => {
-                Aggregation::Sum
-            }
+            Meter::GpuSeconds
+            | Meter::NodeSeconds
+            | Meter::InputTokens
+            | Meter::OutputTokens
+            | Meter::Requests => Aggregation::Sum,
             Meter::StorageBytes | Meter::ObjectCount => Aggregation::TimeWeightedAverage,
         }
     }
@@ -81,6 +90,7 @@ impl Meter {
             Meter::StorageBytes => "bytes",
             Meter::ObjectCount => "objects",
             Meter::InputTokens | Meter::OutputTokens => "tokens",
+            Meter::Requests => "requests",
         }
     }
 
@@ -89,9 +99,11 @@ impl Meter {
     pub fn is_token(self) -> bool {
         match self {
             Meter::InputTokens | Meter::OutputTokens => true,
-            Meter::GpuSeconds | Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount => {
-                false
-            }
+            Meter::GpuSeconds
+            | Meter::NodeSeconds
+            | Meter::StorageBytes
+            | Meter::ObjectCount
+            | Meter::Requests => false,
         }
     }
 
@@ -112,10 +124,13 @@ impl fmt::Display for Meter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown meter `{0}`; known meters: gpu_seconds, node_seconds, storage_bytes, object_count, input_tokens, output_tokens"
-)]
+#[error("unknown meter `{0}`; known meters: {known}", known = known_meters())]
 pub struct UnknownMeter(pub String);
+
+/// Every meter's wire name, for the error: the list cannot go stale.
+fn known_meters() -> String {
+    Meter::ALL.map(Meter::as_str).join(", ")
+}
 
 impl FromStr for Meter {
     type Err = UnknownMeter;
@@ -160,6 +175,7 @@ mod tests {
         );
         assert_eq!(Meter::InputTokens.aggregation(), Aggregation::Sum);
         assert_eq!(Meter::OutputTokens.aggregation(), Aggregation::Sum);
+        assert_eq!(Meter::Requests.aggregation(), Aggregation::Sum);
     }
 
     #[test]

@@ -230,6 +230,61 @@ pub async fn hours(
     .await
 }
 
+/// What a resource's `requests` readings say: the latest hour with a
+/// request, and how many hours of a span have a reading at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestReadings {
+    /// The latest hour, started by `now`, whose rollup counts a request.
+    pub last_active_hour: Option<DateTime<Utc>>,
+    /// Hours in `[since, hour of now)` with a `requests` rollup (zero
+    /// requests included): an hour without one is an hour not read.
+    pub covered_hours: i64,
+}
+
+/// For each `(organization, resource, since)`, in the order given, what its
+/// `requests` rollups say up to `now` ([`RequestReadings`]); `since` is an
+/// hour's start. One statement; a resource may be asked about twice, for
+/// two spans.
+pub async fn request_readings(
+    conn: &mut PgConnection,
+    asked: &[(Uuid, Uuid, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<Vec<RequestReadings>, sqlx::Error> {
+    let (mut organizations, mut resources, mut sinces) = (Vec::new(), Vec::new(), Vec::new());
+    for (organization, resource, since) in asked {
+        organizations.push(*organization);
+        resources.push(*resource);
+        sinces.push(*since);
+    }
+    let rows: Vec<(Option<DateTime<Utc>>, i64)> = sqlx::query_as(
+        "SELECT (SELECT max(u.hour) FROM usage_hourly u
+                 WHERE u.organization_id = a.organization_id AND u.resource_id = a.resource_id
+                   AND u.meter = $4 AND u.dimension = '' AND u.hour <= $5 AND u.quantity > 0),
+                (SELECT count(*) FROM usage_hourly u
+                 WHERE u.organization_id = a.organization_id AND u.resource_id = a.resource_id
+                   AND u.meter = $4 AND u.dimension = ''
+                   AND u.hour >= a.since AND u.hour < $6)
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::timestamptz[])
+              WITH ORDINALITY AS a(organization_id, resource_id, since, n)
+         ORDER BY a.n",
+    )
+    .bind(&organizations)
+    .bind(&resources)
+    .bind(&sinces)
+    .bind(Meter::Requests.as_str())
+    .bind(now)
+    .bind(crate::gauge::hour_of(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(last_active_hour, covered_hours)| RequestReadings {
+            last_active_hour,
+            covered_hours,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -710,3 +710,61 @@ async fn tokens_sum_per_hour_and_key_and_the_report_reads_per_key(pool: PgPool) 
     );
     assert!(line_of("org/other").await.is_empty());
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn request_readings_name_the_last_busy_hour_and_the_hours_read(pool: PgPool) {
+    let ingester = Ingester::start(pool.clone(), DEFAULT_LATENESS)
+        .await
+        .unwrap();
+    let (org, busy, quiet, other_org) = (
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+    );
+    let h0 = hour() - Duration::hours(2);
+    let at = |h: i64, minute: i64| h0 + Duration::hours(h) + Duration::minutes(minute);
+    let events = vec![
+        // `busy` serves 7 requests in hour 1; hours 0 and 2 are read with none.
+        event(org, busy, "b-0", Meter::Requests, at(0, 1), 0),
+        event(org, busy, "b-1a", Meter::Requests, at(1, 1), 4),
+        event(org, busy, "b-1b", Meter::Requests, at(1, 2), 3),
+        event(org, busy, "b-2", Meter::Requests, at(2, 1), 0),
+        // `quiet` is read in hours 0 and 2 only, never busy; its other
+        // meters are no reading of requests.
+        event(org, quiet, "q-0", Meter::Requests, at(0, 5), 0),
+        event(org, quiet, "q-2", Meter::Requests, at(2, 5), 0),
+        event(org, quiet, "q-n", Meter::NodeSeconds, at(1, 5), 60),
+        // The same resource id under another organization is not `busy`.
+        event(other_org, busy, "o-3", Meter::Requests, at(3, 1), 9),
+    ];
+    ingester.ingest(&events).await.unwrap();
+
+    let mut conn = pool.acquire().await.unwrap();
+    let now = at(3, 30);
+    let readings = metering::rollups::request_readings(
+        &mut conn,
+        &[(org, busy, h0), (org, quiet, h0), (org, busy, at(2, 0))],
+        now,
+    )
+    .await
+    .unwrap();
+    let read = |last: Option<DateTime<Utc>>, covered| metering::rollups::RequestReadings {
+        last_active_hour: last,
+        covered_hours: covered,
+    };
+    assert_eq!(
+        readings,
+        [
+            read(Some(at(1, 0)), 3),
+            read(None, 2),
+            // The same resource over a shorter span, in the order asked.
+            read(Some(at(1, 0)), 1),
+        ]
+    );
+    // The hour of `now` counts for activity, not yet for coverage.
+    let readings = metering::rollups::request_readings(&mut conn, &[(other_org, busy, h0)], now)
+        .await
+        .unwrap();
+    assert_eq!(readings, [read(Some(at(3, 0)), 0)]);
+}

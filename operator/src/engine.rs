@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::reconcile::shards::{self, Layout, Operation, Replica, TransferKind};
 
 mod metrics;
-pub use metrics::{RequestCounter, sum_counter};
+pub use metrics::{QDRANT_REQUEST_COUNTERS, RequestCounter, sum_counter};
 
 /// The cluster as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -210,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let qdrant = QdrantHttp::new()?;
             let interval = chrono::Duration::seconds(i64::try_from(interval_seconds).unwrap_or(60));
             let mut ticker = tokio::time::interval(Duration::from_secs(interval_seconds));
+            let mut counters = collector::requests::Counters::default();
             // As PID 1 in a container nothing else ends it on SIGTERM: a pass
             // under way finishes (its report is spooled), then it stops.
             let mut terminate = signal(SignalKind::terminate())?;
@@ -220,7 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     _ = tokio::signal::ctrl_c() => break,
                 }
                 let now = chrono::Utc::now();
-                match collector::running(&client, &qdrant).await {
+                match collector::running(&client, &qdrant, &mut counters).await {
                     Ok(running) => {
                         let events = collector::sample(&source, now, interval, &running);
                         if !events.is_empty() {

@@ -19,6 +19,7 @@ mod forms;
 mod gateway;
 mod helpers;
 mod idempotency;
+mod idle;
 mod inference_keys;
 mod journey;
 mod localstripe;

@@ -210,13 +210,15 @@ pub fn rate(
 }
 
 /// Whether `plan` charges for `meter`: a plan that bills usage bills every
-/// meter but the inference ones its `inference_billing` leaves out.
+/// priced meter ([`crate::catalog::is_priced`]) but the inference ones its
+/// `inference_billing` leaves out.
 pub fn bills(plan: &Plan, meter: Meter) -> bool {
     plan.bills_usage
+        && crate::catalog::is_priced(meter)
         && match meter {
             Meter::GpuSeconds => plan.inference_billing.gpu_hours(),
             Meter::InputTokens | Meter::OutputTokens => plan.inference_billing.tokens(),
-            Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount => true,
+            Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount | Meter::Requests => true,
         }
 }
 

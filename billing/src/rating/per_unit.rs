@@ -20,6 +20,8 @@ pub(super) fn unit_size(meter: Meter, period: Period) -> Decimal {
         Meter::StorageBytes => Decimal::from(GIB) * month,
         Meter::ObjectCount => Decimal::from(1_000_000) * month,
         Meter::InputTokens | Meter::OutputTokens => Decimal::from(super::tokens::PER_UNIT),
+        // Never priced (`bills` is false for it); one request is one unit.
+        Meter::Requests => Decimal::ONE,
     }
 }
 
@@ -35,7 +37,8 @@ pub(super) fn allowance(plan: &Plan, meter: Meter, seconds: i64) -> Decimal {
         | Meter::NodeSeconds
         | Meter::ObjectCount
         | Meter::InputTokens
-        | Meter::OutputTokens => Decimal::ZERO,
+        | Meter::OutputTokens
+        | Meter::Requests => Decimal::ZERO,
     }
 }
 

@@ -53,6 +53,28 @@ fn a_free_month_is_empty() {
     );
 }
 
+#[test]
+fn requests_rate_to_nothing_on_every_plan() {
+    let catalog = catalog();
+    let period = nov();
+    for plan in &catalog.plans {
+        let segments = segments(period, &[on(plan, period.start(), None)]);
+        let requests = [UsageTotal {
+            usage_from: period.start(),
+            meter: Meter::Requests,
+            dimension: String::new(),
+            rows: 720,
+            quantity: Decimal::from(1_000_000_000),
+        }];
+        assert_eq!(
+            rate(&catalog, period, &segments, &requests, &[]),
+            rate(&catalog, period, &segments, &[], &[]),
+            "{}",
+            plan.id
+        );
+    }
+}
+
 /// One generated rollup: hour index in the period, meter, dimension, value.
 type Rollup = (i64, Meter, &'static str, Decimal);
 

@@ -29,7 +29,11 @@ fn allowance(plan: &Plan, meter: Meter, seconds: i64, period_seconds: i64) -> De
     let monthly = match meter {
         Meter::InputTokens => plan.included_input_tokens,
         Meter::OutputTokens => plan.included_output_tokens,
-        Meter::GpuSeconds | Meter::NodeSeconds | Meter::StorageBytes | Meter::ObjectCount => 0,
+        Meter::GpuSeconds
+        | Meter::NodeSeconds
+        | Meter::StorageBytes
+        | Meter::ObjectCount
+        | Meter::Requests => 0,
     };
     let share = u128::from(monthly) * u128::try_from(seconds).unwrap_or(0)
         / u128::try_from(period_seconds.max(1)).unwrap_or(1);

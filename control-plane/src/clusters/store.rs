@@ -43,6 +43,9 @@ pub struct Cluster {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// Why the cluster is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
+    /// Who suspended it ([`crate::money::suspension::Cause`]); an `idle`
+    /// suspension is the customer's to lift.
+    pub suspended_by: Option<String>,
     /// How the newest test restore of a backup went.
     pub backup_last_verified: Option<Json<Verification>>,
     /// Where its data plane keeps backups; `None`: backups unavailable there.
@@ -59,7 +62,8 @@ pub struct Cluster {
 
 impl resource::Managed for Cluster {
     const KIND: Kind = Kind::Cluster;
-    const COLUMNS: &'static str = "r.current_version, r.ready_nodes, r.backup_last_verified,
+    const COLUMNS: &'static str =
+        "r.suspended_by, r.current_version, r.ready_nodes, r.backup_last_verified,
             d.backup_destination, r.restore_from, r.restore_phase, r.restore_message, r.placement";
     type Spec = VectorClusterSpec;
 

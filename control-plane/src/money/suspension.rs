@@ -4,8 +4,9 @@
 //!
 //! Billing decides (pure functions); this module gathers the facts and acts.
 //! A suspension records who suspended (`billing`, `storage_cap`,
-//! `spend_limit`, `admin`) and why; only the same cause lifts it, so a
-//! cluster over its storage cap stays suspended when an invoice is paid.
+//! `spend_limit`, `admin`, `idle`) and why; only the same cause lifts it,
+//! so a cluster over its storage cap stays suspended when an invoice is
+//! paid. Lifting one stamps `resumed_at`, where an idle clock restarts.
 
 use billing::catalog_store::Published;
 use billing::dunning::{self, Standing};
@@ -27,6 +28,8 @@ pub enum Cause {
     StorageCap,
     SpendLimit,
     Admin,
+    /// A free cluster that served no request ([`super::idle`]).
+    Idle,
 }
 
 impl Cause {
@@ -36,6 +39,7 @@ impl Cause {
             Cause::StorageCap => "storage_cap",
             Cause::SpendLimit => "spend_limit",
             Cause::Admin => "admin",
+            Cause::Idle => "idle",
         }
     }
 }
@@ -148,7 +152,7 @@ pub async fn resume(
         changed += sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {table}
              SET suspended_by = NULL, suspended_reason = NULL, generation = generation + 1,
-                 updated_at = now()
+                 updated_at = now(), resumed_at = now()
              WHERE organization_id = $1 AND ($2::uuid IS NULL OR id = $2) AND suspended_by = $3"
         )))
         .bind(organization_id)

@@ -1,6 +1,7 @@
 //! The billing worker: the singleton that closes periods, ends cancelled
-//! plans, creates payment customers, collects invoices and enforces limits.
-//! Every step is idempotent, so a pass repeated or cut short is harmless.
+//! plans, creates payment customers, collects invoices, enforces limits and
+//! runs the idle lifecycle. Every step is idempotent, so a pass repeated or
+//! cut short is harmless.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -12,6 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
+use super::idle::{self, Lifecycle};
 use super::payments::{self, Provider};
 use super::subscriptions;
 use super::suspension::{self, Enforced};
@@ -40,6 +42,8 @@ pub struct Pass {
     pub enforced: Enforced,
     /// Usage and spend thresholds that fired.
     pub alerts_fired: usize,
+    /// Idle clusters warned, suspended and deleted.
+    pub idle: Lifecycle,
 }
 
 impl BillingWorker {
@@ -115,6 +119,7 @@ impl BillingWorker {
             pass.enforced.resumed += enforced.resumed;
         }
         pass.alerts_fired = crate::alerts::evaluate(&self.pool, &published, now).await?;
+        pass.idle = idle::enforce(&self.pool, &published, now).await?;
         Ok(pass)
     }
 }

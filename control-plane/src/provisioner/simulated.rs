@@ -141,6 +141,7 @@ mod tests {
                 updated_at: at,
                 deletion_requested_at: None,
                 suspended_reason: None,
+                suspended_by: None,
                 backup_last_verified: None,
                 backup_destination: None,
                 restore_from: None,

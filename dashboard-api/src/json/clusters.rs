@@ -208,8 +208,11 @@ pub struct ClusterStatusJson {
     #[schema(value_type = Vec<Object>)]
     pub conditions: serde_json::Value,
     /// Why the cluster is suspended (an unpaid invoice, the storage cap, a
-    /// spend limit); absent when it is not.
+    /// spend limit, idleness); absent when it is not.
     pub suspended_reason: Option<String>,
+    /// Who suspended it: `billing`, `storage_cap`, `spend_limit`, `admin`,
+    /// or `idle` (lifted by `POST …/resume`); absent when it is not.
+    pub suspended_by: Option<String>,
     /// How the newest test restore of a backup went (`backup.verify`).
     pub last_verified_backup: Option<VerificationJson>,
 }
@@ -267,6 +270,7 @@ impl From<Cluster> for ClusterJson {
                 endpoint: c.endpoint,
                 conditions: c.conditions.0,
                 suspended_reason: c.suspended_reason,
+                suspended_by: c.suspended_by,
                 last_verified_backup: c.backup_last_verified.map(|v| VerificationJson {
                     backup: v.0.backup,
                     finished_at: v.0.finished_at,

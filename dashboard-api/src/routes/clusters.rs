@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use control_plane::clusters;
+use control_plane::money::idle;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
 
@@ -117,5 +118,24 @@ pub async fn delete(
     OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
 ) -> Result<Response, ApiError> {
     let cluster = clusters::delete(unit.conn(), &access, cluster_id).await?;
+    unit.accepted(&ClusterJson::from(cluster)).await
+}
+
+/// Resumes a cluster suspended for idleness (the free tier's, after days
+/// without a request): it starts again with its data, and its idle clock
+/// starts again now. A running cluster is left as it is; a cluster
+/// suspended for another cause is refused.
+#[utoipa::path(post, path = "/v1/organizations/{org_id}/clusters/{cluster_id}/resume",
+    tag = "clusters",
+    params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
+    responses(
+        (status = 202, body = ClusterJson, description = "Accepted; the cluster starts again"),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson, description = "cluster-not-resumable, cluster-deleting"),
+    ))]
+pub async fn resume(
+    OrgMutation(mut unit, access, (_, cluster_id), ()): ClusterMutation<()>,
+) -> Result<Response, ApiError> {
+    let cluster = idle::resume(unit.conn(), &access, cluster_id).await?;
     unit.accepted(&ClusterJson::from(cluster)).await
 }

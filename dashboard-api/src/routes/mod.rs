@@ -91,6 +91,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(clusters::list, clusters::create))
         .routes(routes!(clusters::get, clusters::update, clusters::delete))
         .routes(routes!(clusters::downscale_risk))
+        .routes(routes!(clusters::resume))
         .routes(routes!(endpoints::list, endpoints::create))
         .routes(routes!(
             endpoints::get,

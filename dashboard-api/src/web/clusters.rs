@@ -1,5 +1,6 @@
 //! An organization's clusters: the list and the form to create one, a
-//! cluster's page, resize and upgrade, backups and restores, deletion.
+//! cluster's page, resize and upgrade, backups and restores, resuming an
+//! idle-suspended cluster, deletion.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,6 +10,8 @@ use control_plane::Conflict;
 use control_plane::backups;
 use control_plane::clusters::maintenance::{self, Weekday, WindowRequest};
 use control_plane::clusters::{self, CreateCluster};
+use control_plane::money::idle;
+use control_plane::money::suspension::Cause;
 use control_plane::page::PageRequest;
 use maud::html;
 use serde::Deserialize;
@@ -129,6 +132,12 @@ pub async fn cluster(
     let endpoint = c.endpoint.clone().unwrap_or_else(|| "(not yet)".to_owned());
     let body = html! {
         (heading(&c.name, c.phase.as_str(), c.suspended_reason.as_deref()))
+        @if c.suspended_by.as_deref() == Some(Cause::Idle.as_str()) {
+            form method="post" action={ "/orgs/" (org_id) "/clusters/" (c.id) "/resume" } {
+                input type="hidden" name="csrf" value=(visit.session.csrf);
+                button type="submit" { "Resume" }
+            }
+        }
         table {
             tbody {
                 (region_row(&c.region, c.simulated))
@@ -380,6 +389,19 @@ pub async fn clear_maintenance_window(
 ) -> Result<Response, PageError> {
     let mut unit = Unit::begin(&state).await?;
     maintenance::clear(unit.conn(), &access, cluster_id).await?;
+    unit.commit().await?;
+    Ok(to_cluster(org_id, cluster_id))
+}
+
+/// The Resume button of a cluster suspended for idleness.
+pub async fn resume_cluster(
+    State(state): State<AppState>,
+    OrgPage { access, .. }: OrgPage,
+    Path((org_id, cluster_id)): Path<(Uuid, Uuid)>,
+    _: CsrfForm,
+) -> Result<Response, PageError> {
+    let mut unit = Unit::begin(&state).await?;
+    idle::resume(unit.conn(), &access, cluster_id).await?;
     unit.commit().await?;
     Ok(to_cluster(org_id, cluster_id))
 }

@@ -67,6 +67,10 @@ pub fn routes() -> Router<AppState> {
             post(clusters::update_cluster),
         )
         .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/resume",
+            post(clusters::resume_cluster),
+        )
+        .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backup-policy",
             post(clusters::backup_policy),
         )

@@ -7,8 +7,16 @@
 //! they are sent ([`spool`]), and a file is removed only once the control
 //! plane has acknowledged it: a crash or an outage delays usage, never
 //! loses it.
+//!
+//! Besides what is billed, a cluster reports `requests`: what its engine
+//! answered in the interval, from Qdrant's own counters on each node
+//! ([`requests`]), and only when they could be read. The control plane's
+//! idle lifecycle reads it; nothing prices it.
 
+pub mod requests;
 pub mod spool;
+
+use requests::Counters;
 
 use chrono::{DateTime, Duration, DurationRound, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -30,6 +38,8 @@ pub enum Kind {
         ready_nodes: u32,
         storage_bytes: u64,
         points: Option<u64>,
+        /// Requests served in the interval; `None`: not known.
+        requests: Option<u64>,
     },
     /// An inference endpoint: ready replicas, each with `gpus` of `gpu_model`.
     Endpoint {
@@ -82,6 +92,7 @@ pub fn sample(
                 ready_nodes,
                 storage_bytes,
                 points,
+                requests,
             } => {
                 let nodes = u64::from(*ready_nodes);
                 events.push(event(
@@ -100,15 +111,10 @@ pub fn sample(
                     None,
                     *storage_bytes,
                 ));
-                if let Some(points) = points {
-                    events.push(event(
-                        source,
-                        resource,
-                        window,
-                        "object_count",
-                        None,
-                        *points,
-                    ));
+                for (meter, value) in [("object_count", points), ("requests", requests)] {
+                    if let Some(value) = value {
+                        events.push(event(source, resource, window, meter, None, *value));
+                    }
                 }
             }
             Kind::Endpoint {
@@ -173,10 +179,12 @@ async fn volume_capacity(
 
 /// The resources running in this data plane, as the collector samples them:
 /// every `VectorCluster` and `InferenceEndpoint` the control plane placed
-/// (labelled with its organization and id).
+/// (labelled with its organization and id). `counters` keeps each node's
+/// request counter from one interval to the next.
 pub async fn running(
     client: &kube::Client,
     qdrant: &crate::engine::QdrantHttp,
+    counters: &mut Counters,
 ) -> Result<Vec<Running>, kube::Error> {
     use crate::crd::inference_endpoint::InferenceEndpoint;
     use crate::crd::vector_cluster::VectorCluster;
@@ -194,6 +202,7 @@ pub async fn running(
     };
     let capacity = volume_capacity(client).await?;
     let mut found = Vec::new();
+    let mut read_nodes = Vec::new();
     for vc in Api::<VectorCluster>::all(client.clone())
         .list(&placed)
         .await?
@@ -205,10 +214,16 @@ pub async fn running(
                 .get(&(vc.namespace().unwrap_or_default(), vc.name_any()))
                 .copied()
                 .unwrap_or(0);
-            let points = if ready_nodes > 0 {
-                cluster_points(client, qdrant, &vc).await
-            } else {
-                None
+            let (points, requests) = match access(client, &vc, ready_nodes).await {
+                Some(access) => {
+                    let nodes = node_requests(qdrant, &vc, &access).await;
+                    read_nodes.extend(nodes.iter().map(|(node, _)| node.clone()));
+                    (
+                        cluster_points(qdrant, &vc, &access).await,
+                        counters.record(&nodes),
+                    )
+                }
+                None => (None, None),
             };
             found.push(Running {
                 organization_id,
@@ -217,6 +232,7 @@ pub async fn running(
                     ready_nodes,
                     storage_bytes,
                     points,
+                    requests,
                 },
             });
         }
@@ -238,18 +254,30 @@ pub async fn running(
             });
         }
     }
+    counters.retain(&read_nodes);
     Ok(found)
 }
 
-/// The cluster's point count from Qdrant itself, with the cluster's admin
-/// key; `None` (and no `object_count` event) when it cannot be read now.
-async fn cluster_points(
+/// How the collector reaches a cluster's engine: its namespace, names and
+/// keys.
+struct Access {
+    namespace: String,
+    names: crate::names::Names,
+    keys: crate::build::ApiKeys,
+}
+
+/// `None` while no node is ready (nothing to ask) or when the cluster's
+/// keys cannot be read now.
+async fn access(
     client: &kube::Client,
-    qdrant: &crate::engine::QdrantHttp,
     vc: &crate::crd::vector_cluster::VectorCluster,
-) -> Option<u64> {
+    ready_nodes: u32,
+) -> Option<Access> {
     use k8s_openapi::api::core::v1::Secret;
     use kube::ResourceExt;
+    if ready_nodes == 0 {
+        return None;
+    }
     let namespace = vc.namespace()?;
     let names = crate::names::Names::of(&vc.name_any()).ok()?;
     let secret = kube::Api::<Secret>::namespaced(client.clone(), &namespace)
@@ -257,14 +285,52 @@ async fn cluster_points(
         .await
         .ok()??;
     let keys = crate::build::ApiKeys::from_secret(&secret)?;
+    Some(Access {
+        namespace,
+        names,
+        keys,
+    })
+}
+
+/// The cluster's point count from Qdrant itself, with the cluster's admin
+/// key; `None` (and no `object_count` event) when it cannot be read now.
+async fn cluster_points(
+    qdrant: &crate::engine::QdrantHttp,
+    vc: &crate::crd::vector_cluster::VectorCluster,
+    access: &Access,
+) -> Option<u64> {
+    use kube::ResourceExt;
     let endpoint = vc.status.as_ref()?.endpoint.clone()?;
-    match qdrant.points(&endpoint, &keys.admin).await {
+    match qdrant.points(&endpoint, &access.keys.admin).await {
         Ok(points) => Some(points),
         Err(err) => {
             tracing::warn!(cluster = %vc.name_any(), error = %err, "reading the point count failed");
             None
         }
     }
+}
+
+/// Each node's request counter, read on the node itself (each keeps its
+/// own): by its address, `None` where it could not be read.
+async fn node_requests(
+    qdrant: &crate::engine::QdrantHttp,
+    vc: &crate::crd::vector_cluster::VectorCluster,
+    access: &Access,
+) -> Vec<(String, Option<u64>)> {
+    use kube::ResourceExt;
+    let mut nodes = Vec::new();
+    for ordinal in 0..vc.spec.nodes {
+        let url = crate::build::backup_job::node_url(&access.names, &access.namespace, ordinal);
+        let reading = match qdrant.qdrant_requests(&url, &access.keys.read_only).await {
+            Ok(total) => Some(total),
+            Err(err) => {
+                tracing::warn!(cluster = %vc.name_any(), node = ordinal, error = %err, "reading the request counter failed");
+                None
+            }
+        };
+        nodes.push((url, reading));
+    }
+    nodes
 }
 
 #[cfg(test)]
@@ -281,6 +347,7 @@ mod tests {
                     ready_nodes: 3,
                     storage_bytes: 3 * 10 * (1 << 30),
                     points: Some(12_345),
+                    requests: Some(42),
                 },
             },
             Running {
@@ -328,13 +395,53 @@ mod tests {
                 ("node_seconds".into(), 180),
                 ("storage_bytes".into(), 3 * 10 * (1 << 30)),
                 ("object_count".into(), 12_345),
+                ("requests".into(), 42),
                 ("gpu_seconds".into(), 2 * 4 * 60),
             ]
         );
-        let gpu = &events[3];
+        let requests = &events[3];
+        assert_eq!(requests["subject"], "organizations/org-1/clusters/c-1");
+        assert_eq!(
+            requests["id"],
+            format!("c-1/requests//{}", now.timestamp() - 42)
+        );
+        assert!(requests["data"].get("dimension").is_none());
+        let gpu = &events[4];
         assert_eq!(gpu["subject"], "organizations/org-1/endpoints/e-1");
         assert_eq!(gpu["data"]["dimension"], "nvidia-h100-80gb");
         assert_eq!(gpu["time"], "2026-11-25T12:00:00Z");
+    }
+
+    #[test]
+    fn requests_are_reported_with_their_increase_only_when_the_counter_was_read() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 42).unwrap();
+        let node = "http://search-0.search-peers.org-acme.svc:6333".to_owned();
+        let mut counters = Counters::default();
+        let mut reported = |reading: Option<u64>| {
+            let cluster = Running {
+                organization_id: "org-1".into(),
+                resource_id: "c-1".into(),
+                kind: Kind::Cluster {
+                    ready_nodes: 1,
+                    storage_bytes: 1 << 30,
+                    points: None,
+                    requests: counters.record(&[(node.clone(), reading)]),
+                },
+            };
+            sample("s", now, Duration::seconds(60), &[cluster])
+                .iter()
+                .filter(|e| e["data"]["meter"] == "requests")
+                .map(|e| e["data"]["value"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            reported(Some(100)),
+            [0u64; 0],
+            "a first reading has no increase"
+        );
+        assert_eq!(reported(Some(130)), [30]);
+        assert_eq!(reported(Some(130)), [0], "read and idle: a zero");
+        assert_eq!(reported(None), [0u64; 0], "unreadable: no event at all");
     }
 
     #[test]

@@ -57,6 +57,7 @@ async fn reports_wait_in_the_spool_until_acknowledged_and_go_oldest_first() {
             ready_nodes: 1,
             storage_bytes: 10 << 30,
             points: None,
+            requests: None,
         },
     }];
     let at = |minute| Utc.with_ymd_and_hms(2026, 11, 25, 12, minute, 0).unwrap();
@@ -125,6 +126,53 @@ async fn point_counts_come_from_qdrant_with_the_clusters_admin_key() {
     assert_eq!(
         seen.lock().unwrap().clone(),
         ["/collections", "/collections/docs", "/collections/faq"]
+    );
+}
+
+#[tokio::test]
+async fn request_totals_come_from_qdrants_own_counters_and_a_refusal_is_no_reading() {
+    // Qdrant declares `/metrics` as Prometheus text.
+    let doc = crate::qdrant_schema::document();
+    assert!(
+        doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"].is_object()
+    );
+
+    let mut cluster = crate::qdrant::Cluster::new(1, &["docs"], 1);
+    let http = operator::engine::QdrantHttp::new().unwrap();
+    let (fresh, _) = crate::qdrant::serve(crate::qdrant::Cluster::new(1, &["docs"], 1)).await;
+    assert_eq!(
+        http.qdrant_requests(&fresh, crate::qdrant::API_KEY)
+            .await
+            .unwrap(),
+        0,
+        "a node that served nothing yet has no counter family: zero"
+    );
+    cluster.rest_responses = vec![
+        (
+            "POST",
+            "/collections/{collection_name}/points/search",
+            200,
+            10,
+        ),
+        ("PUT", "/collections/{collection_name}/points", 200, 3),
+        (
+            "POST",
+            "/collections/{collection_name}/points/query",
+            404,
+            1,
+        ),
+    ];
+    cluster.grpc_responses = vec![("/qdrant.Points/Search", 0, 5)];
+    let (url, _) = crate::qdrant::serve(cluster).await;
+    assert_eq!(
+        http.qdrant_requests(&url, crate::qdrant::API_KEY)
+            .await
+            .unwrap(),
+        19
+    );
+    assert!(
+        http.qdrant_requests(&url, "wrong-key").await.is_err(),
+        "refused: unreadable, not zero"
     );
 }
 

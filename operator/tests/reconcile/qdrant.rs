@@ -13,6 +13,10 @@
 //! - `drop_replica` refuses the last replica of a shard;
 //! - `DELETE /cluster/peer/{id}` refuses a peer that still holds shards
 //!   ("Cannot remove peer … as there are shards on it") unless `force`;
+//! - `GET /metrics` answers Prometheus text as Qdrant's `TextEncoder`
+//!   writes it (`src/common/metrics.rs`): `rest_responses_total` by method,
+//!   endpoint and status and `grpc_responses_total` by endpoint and status,
+//!   each family left out while it has no sample, beside other families;
 //! - every route wants the `api-key` header.
 //!
 //! Every answer it gives is checked against Qdrant's published OpenAPI
@@ -54,6 +58,10 @@ pub struct Cluster {
     /// Every answer given, as (method and path template, status, body),
     /// for the OpenAPI check.
     pub answers: Vec<(String, u16, Value)>,
+    /// REST responses served: method, endpoint template, status, how many.
+    pub rest_responses: Vec<(&'static str, &'static str, u16, u64)>,
+    /// gRPC responses served: endpoint, status, how many.
+    pub grpc_responses: Vec<(&'static str, u16, u64)>,
 }
 
 impl Cluster {
@@ -102,6 +110,8 @@ impl Cluster {
             peers,
             collections,
             answers: Vec::new(),
+            rest_responses: Vec::new(),
+            grpc_responses: Vec::new(),
         }
     }
 
@@ -444,6 +454,60 @@ async fn remove_peer(
     record(&state, "DELETE /cluster/peer/{peer_id}", answer)
 }
 
+/// One counter family in the text format, or nothing without samples.
+fn family(name: &str, samples: &[(String, u64)]) -> String {
+    if samples.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("# HELP {name} total number of responses\n# TYPE {name} counter\n");
+    for (labels, value) in samples {
+        text.push_str(&format!("{name}{{{labels}}} {value}\n"));
+    }
+    text
+}
+
+/// `GET /metrics`: the node's counters, with an app gauge and a histogram's
+/// samples around them as Qdrant writes them.
+async fn metrics(State(state): State<Shared>, headers: HeaderMap) -> (StatusCode, String) {
+    if !authorized(&state, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "Must provide an API key".to_owned(),
+        );
+    }
+    let c = state.lock().unwrap();
+    let rest: Vec<(String, u64)> = c
+        .rest_responses
+        .iter()
+        .map(|(method, endpoint, status, n)| {
+            (
+                format!("method=\"{method}\",endpoint=\"{endpoint}\",status=\"{status}\""),
+                *n,
+            )
+        })
+        .collect();
+    let grpc: Vec<(String, u64)> = c
+        .grpc_responses
+        .iter()
+        .map(|(endpoint, status, n)| (format!("endpoint=\"{endpoint}\",status=\"{status}\""), *n))
+        .collect();
+    let mut text = "# HELP app_info information about qdrant server\n# TYPE app_info gauge\n\
+                    app_info{name=\"qdrant\",version=\"1.19.0\"} 1\n"
+        .to_owned();
+    text.push_str(&family("rest_responses_total", &rest));
+    if let Some((labels, n)) = rest.first() {
+        text.push_str(&format!(
+            "# HELP rest_responses_duration_seconds response duration histogram\n\
+             # TYPE rest_responses_duration_seconds histogram\n\
+             rest_responses_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {n}\n\
+             rest_responses_duration_seconds_sum{{{labels}}} 0.25\n\
+             rest_responses_duration_seconds_count{{{labels}}} {n}\n"
+        ));
+    }
+    text.push_str(&family("grpc_responses_total", &grpc));
+    (StatusCode::OK, text)
+}
+
 /// Serves `cluster`; the base URL and the shared state.
 pub async fn serve(cluster: Cluster) -> (String, Shared) {
     let state: Shared = Arc::new(Mutex::new(cluster));
@@ -451,6 +515,7 @@ pub async fn serve(cluster: Cluster) -> (String, Shared) {
         .route("/cluster", get(cluster_status))
         .route("/cluster/peer/{peer_id}", delete(remove_peer))
         .route("/collections", get(collections))
+        .route("/metrics", get(metrics))
         .route("/collections/{name}", get(collection_info))
         .route(
             "/collections/{name}/cluster",
