@@ -344,6 +344,7 @@ async fn only_an_idle_suspension_is_lifted_by_resume(pool: PgPool) {
         control_plane::money::suspension::Cause::StorageCap,
         "over the cap",
         "system:billing",
+        chrono::Utc::now(),
     )
     .await
     .unwrap();

@@ -360,6 +360,7 @@ async fn tell(
         Metric::Meter(Meter::NodeSeconds) => "node time",
         Metric::Meter(Meter::InputTokens) => "input tokens",
         Metric::Meter(Meter::OutputTokens) => "output tokens",
+        Metric::Meter(Meter::Requests) => "requests served",
     };
     for to in organizations::emails_of(conn, organization_id, &[Role::Owner, Role::Billing]).await?
     {

@@ -227,8 +227,16 @@ async fn take(
         Step::Suspend => {
             let reason = idle::suspension_reason(&plan.policy, plan.name);
             let scope = Scope::Cluster(c.id);
-            suspension::suspend(conn, c.organization_id, scope, Cause::Idle, &reason, ACTOR)
-                .await?;
+            suspension::suspend(
+                conn,
+                c.organization_id,
+                scope,
+                Cause::Idle,
+                &reason,
+                ACTOR,
+                now,
+            )
+            .await?;
             done.suspended += 1;
         }
         Step::Delete => {
@@ -360,7 +368,8 @@ pub async fn resume(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Re
         (Some(cause), None) if cause == Cause::Idle.as_str() => {
             let actor = access.principal().actor();
             let scope = Scope::Cluster(id);
-            suspension::resume(conn, access.organization_id(), scope, Cause::Idle, &actor).await?;
+            let (org, now) = (access.organization_id(), Utc::now());
+            suspension::resume(conn, org, scope, Cause::Idle, &actor, now).await?;
         }
         (Some(cause), None) => {
             return Err(Error::Conflict(Conflict::SuspendedForAnotherCause(cause)));
