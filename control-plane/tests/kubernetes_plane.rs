@@ -640,3 +640,113 @@ async fn a_clusters_maintenance_window_goes_from_its_row_into_the_applied_resour
         json!({ "day": "sun", "startHour": 22, "durationHours": 4 })
     );
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_restore_the_data_plane_reports_failed_is_told_once(pool: sqlx::PgPool) {
+    let (org, plane) = acme_on_a_plane(&pool).await;
+    let (source, copy, backup) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let now = chrono::Utc::now();
+    // Both clusters are settled and synced: the pass has only the restore to do.
+    for (id, name) in [(source, "search"), (copy, "search-copy")] {
+        sqlx::query(
+            "INSERT INTO vector_clusters (id, organization_id, data_plane_id, name, spec,
+                 applied_generation, phase, synced_at)
+             VALUES ($1, $2, $3, $4, $5, 1, 'Ready', $6)",
+        )
+        .bind(id)
+        .bind(org)
+        .bind(plane)
+        .bind(name)
+        .bind(serde_json::to_value(spec()).unwrap())
+        .bind(now)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase)
+         VALUES ($1, $2, $3, 'search-nightly', 'manual', 'Succeeded')",
+    )
+    .bind(backup)
+    .bind(org)
+    .bind(source)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE vector_clusters SET restore_from = $2, restore_phase = 'Running',
+             restore_started_at = $3
+         WHERE id = $1",
+    )
+    .bind(copy)
+    .bind(backup)
+    .bind(now)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret)
+         VALUES ($1, $2, 'https://hooks.example.com/', $3, 'whsec_test')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(["restore.succeeded", "restore.failed"])
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let provisioner =
+        control_plane::provisioner::Provisioner::new(pool.clone(), chrono::Duration::seconds(3))
+            .with_client(plane, kube::Client::new(service, "default"))
+            .await;
+    let path = format!(
+        "/apis/quartermaster.dev/v1alpha1/namespaces/{NS}/vectorclusterrestores/search-copy-restore"
+    );
+    {
+        let serve = async {
+            let (_, _, send) = expect(&mut server, "GET", &path).await;
+            respond(
+                send,
+                200,
+                &json!({ "apiVersion": "quartermaster.dev/v1alpha1", "kind": "VectorClusterRestore",
+                         "metadata": { "name": "search-copy-restore", "namespace": NS },
+                         "spec": { "backup": "search-nightly", "target": "search-copy" },
+                         "status": { "phase": "Failed", "message": "shard 3 is missing from the snapshot" } }),
+            );
+        };
+        let (handled, ()) = tokio::join!(provisioner.run_once_at(now), serve);
+        handled.unwrap();
+    }
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM webhook_events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let event: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(event["type"], "restore.failed");
+    assert_eq!(event["data"]["object"]["id"], copy.to_string());
+    assert_eq!(event["data"]["object"]["backup"], "search-nightly");
+    assert_eq!(
+        event["data"]["object"]["message"],
+        "shard 3 is missing from the snapshot"
+    );
+    let phase: String =
+        sqlx::query_scalar("SELECT restore_phase FROM vector_clusters WHERE id = $1")
+            .bind(copy)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(phase, "Failed");
+    // Failed, it is no longer restoring: a second pass asks nothing more
+    // (the mock would refuse it) and tells nothing more.
+    provisioner
+        .run_once_at(now + chrono::Duration::seconds(5))
+        .await
+        .unwrap();
+    let told: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(told, 1);
+}
