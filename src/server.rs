@@ -120,7 +120,8 @@ pub async fn run(database_url: &str, options: Options) -> anyhow::Result<()> {
     let billing = tokio::spawn(worker.run(std::time::Duration::from_secs(30)));
     let webhooks = tokio::spawn(control_plane::webhooks::delivery::run(
         state.db.clone(),
-        control_plane::webhooks::delivery::client().context("building the webhook client")?,
+        control_plane::webhooks::delivery::client(config.webhook_urls)
+            .context("building the webhook client")?,
         std::time::Duration::from_secs(2),
     ));
     let mail = options.mailer.map(|mailer| {

@@ -486,7 +486,10 @@ async fn a_declined_card_suspends_after_the_grace_period_and_payment_resumes(poo
     assert_eq!(resumed["suspended_reason"], Value::Null);
 
     // Told in the order it happened about each: the invoice, the account.
-    let client = control_plane::webhooks::delivery::client().unwrap();
+    let client = control_plane::webhooks::delivery::client(
+        control_plane::webhooks::UrlPolicy::AllowLoopback,
+    )
+    .unwrap();
     let at = t0 + Duration::days(16);
     while control_plane::webhooks::deliver(&pool, &client, at)
         .await

@@ -15,7 +15,9 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::UrlPolicy;
 use super::event::public_id;
+use super::resolve::PublicOnly;
 use crate::access::{OrgAccess, Permission, Role};
 use crate::mail::{self, Message};
 use crate::outbox::backoff;
@@ -33,17 +35,22 @@ const IN_FLIGHT: usize = 8;
 const ERROR_CHARS: usize = 300;
 
 /// The HTTP client deliveries go through: a timeout, no redirects (a
-/// receiver answers itself; a redirect is a failure, as at Stripe).
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// receiver answers itself; a redirect is a failure, as at Stripe), and
+/// under the public policy only public addresses.
+pub fn client(policy: UrlPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .connect_timeout(StdDuration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!(
             "Quartermaster-Webhooks/",
             env!("CARGO_PKG_VERSION")
-        ))
-        .build()
+        ));
+    match policy {
+        UrlPolicy::Public => builder.dns_resolver(std::sync::Arc::new(PublicOnly)),
+        UrlPolicy::AllowLoopback => builder,
+    }
+    .build()
 }
 
 #[derive(Debug, sqlx::FromRow)]

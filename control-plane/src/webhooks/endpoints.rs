@@ -77,7 +77,7 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 
 /// Whether `ip` is an address no public receiver has: private, link-local
 /// (where cloud metadata services answer), unspecified or multicast.
-fn is_internal(ip: IpAddr) -> bool {
+pub(super) fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_private()

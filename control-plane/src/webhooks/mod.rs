@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod endpoints;
 pub mod event;
 pub mod invoices;
+mod resolve;
 
 pub use delivery::{Delivery, deliver};
 pub use endpoints::{EndpointChange, NewEndpoint, Secret, UrlPolicy, WebhookEndpoint};
