@@ -28,6 +28,8 @@ use crate::{Conflict, Error, Result, organizations};
 
 /// Who acts, in the audit log.
 pub const ACTOR: &str = "system:idle";
+/// Clusters a transaction.
+const BATCH: i64 = 500;
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,20 +93,45 @@ pub async fn enforce(
         })
         .collect();
     let plans: Vec<&str> = policies.keys().copied().collect();
-    let mut tx = pool.begin().await?;
-    let candidates: Vec<Candidate> = sqlx::query_as(
-        "SELECT c.organization_id, c.id, c.name, s.plan, c.suspended_by, c.created_at, c.resumed_at
-         FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
-         WHERE s.plan = ANY($1) AND c.deletion_requested_at IS NULL
-           AND (c.suspended_by IS NULL OR c.suspended_by = $2)
-         ORDER BY c.id
-         FOR UPDATE OF c",
-    )
-    .bind(&plans)
-    .bind(Cause::Idle.as_str())
-    .fetch_all(&mut *tx)
-    .await?;
-    let taken = taken(&mut tx, &candidates).await?;
+    let mut done = Lifecycle::default();
+    let mut after = Uuid::nil();
+    // A batch of clusters per transaction, so that no pass holds every
+    // free cluster's row at once.
+    loop {
+        let mut tx = pool.begin().await?;
+        let candidates: Vec<Candidate> = sqlx::query_as(
+            "SELECT c.organization_id, c.id, c.name, s.plan, c.suspended_by, c.created_at, c.resumed_at
+             FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
+             WHERE s.plan = ANY($1) AND c.deletion_requested_at IS NULL
+               AND (c.suspended_by IS NULL OR c.suspended_by = $2) AND c.id > $3
+             ORDER BY c.id
+             LIMIT $4
+             FOR UPDATE OF c",
+        )
+        .bind(&plans)
+        .bind(Cause::Idle.as_str())
+        .bind(after)
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = candidates.last() else {
+            return Ok(done);
+        };
+        after = last.id;
+        batch(&mut tx, &policies, &candidates, now, &mut done).await?;
+        tx.commit().await?;
+    }
+}
+
+/// Takes the steps due for one batch of candidates.
+async fn batch(
+    conn: &mut PgConnection,
+    policies: &HashMap<&str, PlanLifecycle<'_>>,
+    candidates: &[Candidate],
+    now: DateTime<Utc>,
+    done: &mut Lifecycle,
+) -> Result<()> {
+    let taken = taken(&mut *conn, candidates).await?;
     let (running, suspended): (Vec<&Candidate>, Vec<&Candidate>) =
         candidates.iter().partition(|c| c.suspended_by.is_none());
 
@@ -117,14 +144,13 @@ pub async fn enforce(
             [spans.warning, spans.suspension].map(|since| (c.organization_id, c.id, since))
         })
         .collect();
-    let readings = rollups::request_readings(&mut tx, &asked, now).await?;
+    let readings = rollups::request_readings(&mut *conn, &asked, now).await?;
     let readings: HashMap<(Uuid, DateTime<Utc>), rollups::RequestReadings> = asked
         .iter()
         .zip(readings)
         .map(|(&(_, id, since), r)| ((id, since), r))
         .collect();
 
-    let mut done = Lifecycle::default();
     for c in running {
         let Some(plan) = policies.get(c.plan.as_str()) else {
             continue;
@@ -142,7 +168,7 @@ pub async fn enforce(
             .get(&(c.id, Step::SuspendWarning.key(), since))
             .copied();
         if let Some(step) = idle::running_step(policy, since, warned_at, warning, suspension, now) {
-            take(&mut tx, c, plan, step, since, now, &mut done).await?;
+            take(&mut *conn, c, plan, step, since, now, done).await?;
         }
     }
     for c in suspended {
@@ -163,11 +189,10 @@ pub async fn enforce(
             taken.get(&(c.id, key, since)).copied()
         };
         if let Some(step) = idle::suspended_step(&plan.policy, suspended_at, sent, now) {
-            take(&mut tx, c, plan, step, since, now, &mut done).await?;
+            take(&mut *conn, c, plan, step, since, now, done).await?;
         }
     }
-    tx.commit().await?;
-    Ok(done)
+    Ok(())
 }
 
 /// The steps already taken for `candidates`.
