@@ -260,6 +260,9 @@ impl Enforced {
 
 const ACTOR: &str = "system:billing";
 
+/// Clusters a transaction of the storage cap's enforcement.
+const STORAGE_BATCH: i64 = 500;
+
 #[derive(Debug, sqlx::FromRow)]
 struct StorageRow {
     organization_id: Uuid,
@@ -348,55 +351,63 @@ pub async fn enforce_storage(
     published: &Published,
     now: DateTime<Utc>,
 ) -> Result<Enforced> {
-    let mut tx = pool.begin().await?;
-    let rows: Vec<StorageRow> = sqlx::query_as(
-        "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by
-         FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
-         WHERE c.deletion_requested_at IS NULL
-           AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap')
-         FOR UPDATE OF c",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let clusters: Vec<(Uuid, Uuid)> = rows
-        .iter()
-        .map(|r| (r.organization_id, r.cluster_id))
-        .collect();
-    let stored = rollups::latest_averages(&mut tx, Meter::StorageBytes, &clusters).await?;
     let mut done = Enforced::default();
-    for row in rows {
-        let Some(plan) = published.catalog.plan(&PlanId::from(row.plan)) else {
-            continue;
+    let mut after = Uuid::nil();
+    // A batch of clusters per transaction, so that no pass holds every
+    // cluster's row at once.
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<StorageRow> = sqlx::query_as(
+            "SELECT c.organization_id, c.id AS cluster_id, s.plan, c.suspended_by
+             FROM vector_clusters c JOIN subscriptions s ON s.organization_id = c.organization_id
+             WHERE c.deletion_requested_at IS NULL
+               AND (c.suspended_by IS NULL OR c.suspended_by = 'storage_cap') AND c.id > $1
+             ORDER BY c.id
+             LIMIT $2
+             FOR UPDATE OF c",
+        )
+        .bind(after)
+        .bind(STORAGE_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(done);
         };
-        let org = row.organization_id;
-        let bytes = stored
-            .get(&row.cluster_id)
-            .and_then(|b| b.to_u64())
-            .unwrap_or(0);
-        let scope = Scope::Cluster(row.cluster_id);
-        match (
-            entitlements::over_storage_cap(plan, bytes),
-            row.suspended_by,
-        ) {
-            (Some(reason), None) => {
-                done.add(
+        after = last.cluster_id;
+        let clusters: Vec<(Uuid, Uuid)> = rows
+            .iter()
+            .map(|r| (r.organization_id, r.cluster_id))
+            .collect();
+        let stored = rollups::latest_averages(&mut tx, Meter::StorageBytes, &clusters).await?;
+        for row in rows {
+            let Some(plan) = published.catalog.plan(&PlanId::from(row.plan)) else {
+                continue;
+            };
+            let org = row.organization_id;
+            let bytes = stored
+                .get(&row.cluster_id)
+                .and_then(|b| b.to_u64())
+                .unwrap_or(0);
+            let scope = Scope::Cluster(row.cluster_id);
+            match (
+                entitlements::over_storage_cap(plan, bytes),
+                row.suspended_by,
+            ) {
+                (Some(reason), None) => done.add(
                     suspend(&mut tx, org, scope, Cause::StorageCap, &reason, ACTOR, now).await?,
                     0,
-                );
+                ),
+                (None, Some(_)) => done.add(
+                    0,
+                    resume(&mut tx, org, scope, Cause::StorageCap, ACTOR, now).await?,
+                ),
+                _ => {}
             }
-            (None, Some(_)) => done.add(
-                0,
-                resume(&mut tx, org, scope, Cause::StorageCap, ACTOR, now).await?,
-            ),
-            _ => {}
         }
+        tx.commit().await?;
     }
-    tx.commit().await?;
-    Ok(done)
 }
 
-/// Spend limits: an organization whose usage charges this period exceed
-/// its limit is suspended until the limit is raised or the period ends.
 /// The organization's usage charges in the period containing `now`, in
 /// the currency's minor unit: what a spend limit caps.
 pub async fn usage_spend(
@@ -415,6 +426,8 @@ pub async fn usage_spend(
         .sum())
 }
 
+/// Spend limits: an organization whose usage charges this period exceed
+/// its limit is suspended until the limit is raised or the period ends.
 pub async fn enforce_spend(
     pool: &PgPool,
     published: &Published,
