@@ -128,6 +128,27 @@ pub async fn enqueue(conn: &mut PgConnection, message: &Message) -> Result<()> {
     outbox::enqueue(conn, Topic::SendEmail, message).await
 }
 
+/// Queues `subject` and `text` to each of the organization's members in
+/// `roles`, in the caller's transaction.
+pub async fn enqueue_to_members(
+    conn: &mut PgConnection,
+    organization_id: uuid::Uuid,
+    roles: &[crate::access::Role],
+    subject: &str,
+    text: &str,
+) -> Result<()> {
+    for to in crate::organizations::emails_of(conn, organization_id, roles).await? {
+        let message = Message {
+            to,
+            subject: subject.to_owned(),
+            text: text.to_owned(),
+            expires_at: None,
+        };
+        enqueue(conn, &message).await?;
+    }
+    Ok(())
+}
+
 /// Sends the queued messages that are due; returns how many were sent.
 #[tracing::instrument(name = "mail pass", level = "debug", skip_all)]
 pub async fn deliver(pool: &PgPool, mailer: &dyn Mailer, now: DateTime<Utc>) -> Result<usize> {

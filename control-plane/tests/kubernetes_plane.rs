@@ -341,16 +341,12 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     .unwrap();
 
     // The organization listens for how backups end and for degradation.
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret)
-         VALUES ($1, $2, 'https://hooks.example.com/', $3, 'whsec_test')",
+    listen(
+        &pool,
+        org,
+        &["backup.succeeded", "backup.failed", "cluster.degraded"],
     )
-    .bind(Uuid::now_v7())
-    .bind(org)
-    .bind(["backup.succeeded", "backup.failed", "cluster.degraded"])
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
     let told = || async {
         sqlx::query_scalar::<_, String>("SELECT type FROM webhook_events ORDER BY created_at, id")
             .fetch_all(&pool)
@@ -473,6 +469,20 @@ async fn acme_on_a_plane(pool: &sqlx::PgPool) -> (Uuid, Uuid) {
             .await
             .unwrap();
     (org, plane)
+}
+
+/// Subscribes an endpoint of `org` to `types`: their events are then kept.
+async fn listen(pool: &sqlx::PgPool, org: Uuid, types: &[&str]) {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret)
+         VALUES ($1, $2, 'https://hooks.example.com/', $3, 'whsec_test')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(types)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// One provisioner pass over the cluster: its backups listed (answered with
@@ -684,16 +694,7 @@ async fn a_restore_the_data_plane_reports_failed_is_told_once(pool: sqlx::PgPool
     .execute(&pool)
     .await
     .unwrap();
-    sqlx::query(
-        "INSERT INTO webhook_endpoints (id, organization_id, url, event_types, secret)
-         VALUES ($1, $2, 'https://hooks.example.com/', $3, 'whsec_test')",
-    )
-    .bind(Uuid::now_v7())
-    .bind(org)
-    .bind(["restore.succeeded", "restore.failed"])
-    .execute(&pool)
-    .await
-    .unwrap();
+    listen(&pool, org, &["restore.succeeded", "restore.failed"]).await;
 
     let (service, mut server) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let provisioner =

@@ -26,11 +26,11 @@ use uuid::Uuid;
 pub use threshold::{Metric, Threshold};
 
 use crate::access::{OrgAccess, Permission, Role};
-use crate::mail::{self, Message};
+use crate::mail;
 use crate::money::suspension::usage_spend;
 use crate::validation::ValidationErrors;
 use crate::webhooks::{self, EventType, Subject};
-use crate::{Error, Result, audit, organizations};
+use crate::{Error, Result, audit};
 
 /// Organizations evaluated per transaction.
 const BATCH: i64 = 100;
@@ -362,26 +362,20 @@ async fn tell(
         Metric::Meter(Meter::OutputTokens) => "output tokens",
         Metric::Meter(Meter::Requests) => "requests served",
     };
-    for to in organizations::emails_of(conn, organization_id, &[Role::Owner, Role::Billing]).await?
-    {
-        let message = Message {
-            to,
-            subject: format!(
-                "Your {what} reached {} % of {}",
-                t.percent,
-                shown(t.metric, t.budget, currency)
-            ),
-            text: format!(
-                "Your organization's {what} for {period}: {}, which is {} % or more of the \
-                 budget of {}. This alert fires once a period; you can change it on the \
-                 dashboard's Usage page or through the API.\n",
-                shown(t.metric, value, currency),
-                t.percent,
-                shown(t.metric, t.budget, currency),
-            ),
-            expires_at: None,
-        };
-        mail::enqueue(conn, &message).await?;
-    }
+    let subject = format!(
+        "Your {what} reached {} % of {}",
+        t.percent,
+        shown(t.metric, t.budget, currency)
+    );
+    let text = format!(
+        "Your organization's {what} for {period}: {}, which is {} % or more of the \
+         budget of {}. This alert fires once a period; you can change it on the \
+         dashboard's Usage page or through the API.\n",
+        shown(t.metric, value, currency),
+        t.percent,
+        shown(t.metric, t.budget, currency),
+    );
+    let roles = [Role::Owner, Role::Billing];
+    mail::enqueue_to_members(conn, organization_id, &roles, &subject, &text).await?;
     Ok(())
 }

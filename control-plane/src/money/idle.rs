@@ -22,9 +22,9 @@ use uuid::Uuid;
 use super::suspension::{self, Cause, Scope};
 use crate::access::{OrgAccess, Permission, Role};
 use crate::clusters::{self, Cluster};
-use crate::mail::{self, Message};
+use crate::mail;
 use crate::resource::{self, Editor};
-use crate::{Conflict, Error, Result, organizations};
+use crate::{Conflict, Error, Result};
 
 /// Who acts, in the audit log.
 pub const ACTOR: &str = "system:idle";
@@ -241,12 +241,14 @@ async fn take(
     match step {
         Step::SuspendWarning => {
             let (subject, text) = suspend_warning(c, plan, now);
-            tell_owners(conn, c.organization_id, &subject, &text).await?;
+            mail::enqueue_to_members(conn, c.organization_id, &[Role::Owner], &subject, &text)
+                .await?;
             done.warned += 1;
         }
         Step::DeleteWarning { days_before } => {
             let (subject, text) = delete_warning(c, &plan.policy, days_before, now);
-            tell_owners(conn, c.organization_id, &subject, &text).await?;
+            mail::enqueue_to_members(conn, c.organization_id, &[Role::Owner], &subject, &text)
+                .await?;
             done.warned += 1;
         }
         Step::Suspend => {
@@ -353,25 +355,6 @@ fn delete_warning(
             how_to_resume(c)
         ),
     )
-}
-
-/// Emails the organization's owners, in the caller's transaction.
-async fn tell_owners(
-    conn: &mut PgConnection,
-    organization_id: Uuid,
-    subject: &str,
-    text: &str,
-) -> Result<()> {
-    for to in organizations::emails_of(conn, organization_id, &[Role::Owner]).await? {
-        let message = Message {
-            to,
-            subject: subject.to_owned(),
-            text: text.to_owned(),
-            expires_at: None,
-        };
-        mail::enqueue(conn, &message).await?;
-    }
-    Ok(())
 }
 
 /// Lifts the cluster's idle suspension, if it has one, on the caller's

@@ -235,15 +235,15 @@ impl Provisioner {
             .await?;
         if let Some((before, after, organization_id, name)) = moved {
             for event in kind.phase_events(&before, &after) {
-                let data = serde_json::json!({ "object": {
-                    "object": kind.noun(), "id": id, "name": name,
-                    "phase": after, "previous_phase": before,
-                }});
-                let subject = webhooks::Subject {
-                    kind: kind.noun(),
-                    id: &id.to_string(),
+                let moved = Moved {
+                    kind,
+                    id,
+                    organization_id,
+                    name: &name,
+                    phase: &after,
+                    previous: Some(&before),
                 };
-                webhooks::emit(&mut tx, organization_id, event, subject, data, now).await?;
+                tell(&mut tx, event, moved, now).await?;
             }
         }
         tx.commit().await?;
@@ -316,22 +316,15 @@ impl Provisioner {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((name,)) = deleted {
-            let data = serde_json::json!({ "object": {
-                "object": kind.noun(), "id": id, "name": name, "phase": "Deleted",
-            }});
-            let subject = webhooks::Subject {
-                kind: kind.noun(),
-                id: &id.to_string(),
-            };
-            webhooks::emit(
-                &mut tx,
+            let gone = Moved {
+                kind,
+                id,
                 organization_id,
-                kind.deleted_event(),
-                subject,
-                data,
-                now,
-            )
-            .await?;
+                name: &name,
+                phase: "Deleted",
+                previous: None,
+            };
+            tell(&mut tx, kind.deleted_event(), gone, now).await?;
             audit::record(
                 &mut tx,
                 Some(organization_id),
@@ -346,4 +339,37 @@ impl Provisioner {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A resource as its phase events show it.
+struct Moved<'a> {
+    kind: Kind,
+    id: Uuid,
+    organization_id: Uuid,
+    name: &'a str,
+    phase: &'a str,
+    previous: Option<&'a str>,
+}
+
+/// Raises `event` about a resource's move, in the caller's transaction.
+async fn tell(
+    conn: &mut sqlx::PgConnection,
+    event: webhooks::EventType,
+    m: Moved<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut object = serde_json::json!({
+        "object": m.kind.noun(), "id": m.id, "name": m.name, "phase": m.phase,
+    });
+    if let Some(previous) = m.previous {
+        object["previous_phase"] = previous.into();
+    }
+    let data = serde_json::json!({ "object": object });
+    let id = m.id.to_string();
+    let subject = webhooks::Subject {
+        kind: m.kind.noun(),
+        id: &id,
+    };
+    webhooks::emit(conn, m.organization_id, event, subject, data, now).await?;
+    Ok(())
 }

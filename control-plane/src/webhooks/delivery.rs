@@ -19,9 +19,9 @@ use super::UrlPolicy;
 use super::event::public_id;
 use super::resolve::PublicOnly;
 use crate::access::{OrgAccess, Permission, Role};
-use crate::mail::{self, Message};
+use crate::mail;
 use crate::outbox::backoff;
-use crate::{Error, Result, audit, organizations};
+use crate::{Error, Result, audit};
 
 /// How long a receiver has to answer.
 pub const TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -276,23 +276,15 @@ async fn settle(
 
 /// Emails the organization's owners that an endpoint was disabled.
 async fn tell_owners(conn: &mut PgConnection, d: &Due) -> Result<()> {
-    let owners = organizations::emails_of(conn, d.organization_id, &[Role::Owner]).await?;
-    for to in owners {
-        let message = Message {
-            to,
-            subject: "A webhook endpoint was disabled".to_owned(),
-            text: format!(
-                "Every delivery to your webhook endpoint {} failed for 3 days, so \
-                 Quartermaster has disabled it. Events raised since wait for it: \
-                 once the receiver answers again, enable the endpoint on the \
-                 dashboard's Webhooks page and they are sent, in order.\n",
-                d.url
-            ),
-            expires_at: None,
-        };
-        mail::enqueue(conn, &message).await?;
-    }
-    Ok(())
+    let text = format!(
+        "Every delivery to your webhook endpoint {} failed for 3 days, so \
+         Quartermaster has disabled it. Events raised since wait for it: \
+         once the receiver answers again, enable the endpoint on the \
+         dashboard's Webhooks page and they are sent, in order.\n",
+        d.url
+    );
+    let subject = "A webhook endpoint was disabled";
+    mail::enqueue_to_members(conn, d.organization_id, &[Role::Owner], subject, &text).await
 }
 
 /// Sends due deliveries every `tick`, for as long as the process lives;
