@@ -334,6 +334,11 @@ async fn a_customer_goes_from_signup_to_a_ready_cluster_and_sees_a_suspension(po
         .await
         .unwrap();
     submit(&ada, "form[action$='/webhooks'] button[type=submit]").await;
+    // The answer comes at the same URL: wait for its secret, not the URL.
+    ada.wait()
+        .for_element(Locator::Css("[data-testid=webhook-secret]"))
+        .await
+        .unwrap();
     let added = text(&ada).await;
     assert!(
         added.contains("Your signing secret") && added.contains("whsec_"),
