@@ -149,6 +149,31 @@ pub struct Catalog {
     pub currency: String,
     pub plans: Vec<Plan>,
     pub prices: Vec<Price>,
+    /// What customers may buy as prepaid credit; catalogs published before
+    /// prepaid credit read as the defaults.
+    #[serde(default)]
+    pub prepaid: PrepaidTerms,
+}
+
+/// The bounds of a purchase or automatic top-up of credit, and how long
+/// bought credit keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepaidTerms {
+    pub min_purchase_minor: i64,
+    pub max_purchase_minor: i64,
+    /// Days after which an unused remainder expires; `None`: never.
+    pub expires_after_days: Option<u32>,
+}
+
+impl Default for PrepaidTerms {
+    fn default() -> Self {
+        PrepaidTerms {
+            min_purchase_minor: 500,
+            max_purchase_minor: 500_000,
+            expires_after_days: Some(365),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +196,8 @@ pub enum CatalogError {
     UnpricedMeter(Meter),
     #[error("plan `{plan}`: {reason}")]
     IdleLifecycle { plan: String, reason: &'static str },
+    #[error("prepaid: min_purchase_minor must be above 0 and at most max_purchase_minor")]
+    PrepaidBounds,
 }
 
 /// Whether a meter may have a price. `requests` is the idle lifecycle's
@@ -265,6 +292,12 @@ impl Catalog {
         }
         if catalog.plan(&PlanId::free()).is_none() {
             return Err(CatalogError::NoFreePlan);
+        }
+        let prepaid = &catalog.prepaid;
+        if prepaid.min_purchase_minor <= 0
+            || prepaid.min_purchase_minor > prepaid.max_purchase_minor
+        {
+            return Err(CatalogError::PrepaidBounds);
         }
         Ok(catalog)
     }

@@ -25,7 +25,7 @@ use crate::{credit, plan_history};
 use metering::rollups;
 
 /// `pg_advisory_lock` key of the period close ("qmclose").
-const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
+pub(crate) const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
 /// Invoices written per transaction.
 const BATCH: usize = 500;
 /// Transactions writing invoices at once.
@@ -109,7 +109,8 @@ pub async fn close(
             .collect();
     // Organizations invoiced already are not rated again: a second close of
     // a closed period reads the plan history and stops.
-    let (rated, already_closed) = rate_all(&mut read, published, period, None, &closed).await?;
+    let (rated, already_closed) =
+        rate_all(&mut read, published, period, None, &closed, now).await?;
     read.commit().await?;
 
     let mut report = CloseReport {
@@ -223,13 +224,14 @@ pub async fn finalize_drafts(
     .await?)
 }
 
-/// An organization's bill for the period so far: what closing it now would
-/// invoice (the base fee in full, usage up to now).
+/// An organization's bill for the period so far: what closing it at `now`
+/// would invoice (the base fee in full, usage up to now).
 pub async fn estimate(
     conn: &mut PgConnection,
     published: &Published,
     organization_id: Uuid,
     period: Period,
+    now: DateTime<Utc>,
 ) -> Result<RatedInvoice> {
     let (mut rated, _) = rate_all(
         conn,
@@ -237,6 +239,7 @@ pub async fn estimate(
         period,
         Some(organization_id),
         &HashSet::new(),
+        now,
     )
     .await?;
     match rated.pop() {
@@ -253,14 +256,15 @@ pub async fn estimate(
 type Rated = (RatedInvoice, i64);
 
 /// Rates the period for every organization (or one) but those in `skip`,
-/// reading plan history, usage and credits with one statement each; also
-/// how many were skipped.
+/// reading plan history, usage and credits with one statement each, with
+/// the credit usable at `at`; also how many were skipped.
 async fn rate_all(
     conn: &mut PgConnection,
     published: &Published,
     period: Period,
     only: Option<Uuid>,
     skip: &HashSet<Uuid>,
+    at: DateTime<Utc>,
 ) -> Result<(Vec<(Uuid, Result<Rated, rating::RatingError>)>, usize)> {
     let catalog = &published.catalog;
     let history = plan_history::overlapping(conn, period, only).await?;
@@ -291,7 +295,7 @@ async fn rate_all(
         .map(|(org, history)| (*org, rating::segments(period, history)))
         .collect();
     let usage = usage_totals(conn, period, only, &segments).await?;
-    let credits = credit::remaining(conn, only).await?;
+    let credits = credit::remaining(conn, only, at).await?;
 
     let mut out = Vec::with_capacity(plans.len());
     for (organization_id, segments) in segments {

@@ -233,7 +233,8 @@ pub async fn unpaid(conn: &mut PgConnection) -> Result<BTreeMap<Uuid, Vec<Unpaid
 pub struct Balance {
     /// The sum of its open invoices.
     pub open_minor: i64,
-    /// Credit granted and not yet used by an invoice that stands.
+    /// Credit granted and not yet used by an invoice that stands, nor
+    /// expired: the sum of its ledger.
     pub credit_minor: i64,
 }
 
@@ -246,12 +247,8 @@ pub async fn balances(
         "SELECT o.id,
                 coalesce((SELECT sum(i.total_minor) FROM invoices i
                           WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint,
-                (coalesce((SELECT sum(c.amount_minor) FROM credits c
-                           WHERE c.organization_id = o.id), 0)
-                 + coalesce((SELECT sum(l.amount_minor) FROM invoice_lines l
-                             JOIN invoices i ON i.id = l.invoice_id
-                             WHERE i.organization_id = o.id AND l.kind = 'credit'
-                               AND i.status <> 'void'), 0))::bigint
+                coalesce((SELECT sum(g.amount_minor) FROM credit_ledger g
+                          WHERE g.organization_id = o.id), 0)::bigint
          FROM UNNEST($1::uuid[]) AS o(id)",
     )
     .bind(organizations)

@@ -52,6 +52,6 @@ pub async fn estimate(
 ) -> Result<(Period, RatedInvoice)> {
     access.require(Permission::BillingRead)?;
     let period = Period::containing(now);
-    let estimate = close::estimate(conn, published, access.organization_id(), period).await?;
+    let estimate = close::estimate(conn, published, access.organization_id(), period, now).await?;
     Ok((period, estimate))
 }

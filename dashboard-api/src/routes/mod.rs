@@ -10,6 +10,7 @@ mod billing;
 mod checkout;
 mod clusters;
 mod contract;
+mod credit;
 mod endpoints;
 mod health;
 mod inference_keys;
@@ -130,6 +131,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::complete_card_setup))
         .routes(routes!(checkout::start_checkout))
         .routes(routes!(checkout::complete_checkout))
+        .routes(routes!(credit::get_credit))
+        .routes(routes!(credit::buy_credit))
+        .routes(routes!(credit::set_auto_top_up, credit::clear_auto_top_up))
         .routes(routes!(billing::estimate))
         .routes(routes!(invoices::list_invoices))
         .routes(routes!(invoices::get_invoice))

@@ -22,6 +22,8 @@ use crate::unit::Unit;
 pub struct Notice {
     /// Set on the way back from a completed checkout.
     checkout: Option<String>,
+    /// The checkout of a credit purchase the browser came back from.
+    credit_checkout: Option<String>,
 }
 
 pub async fn billing(
@@ -37,6 +39,13 @@ pub async fn billing(
     let (period, estimate) =
         invoices::estimate(&mut conn, &visit.access, &published, Utc::now()).await?;
     let invoices = invoices::list(&mut conn, &visit.access).await?;
+    let credit = control_plane::money::prepaid::account(
+        &mut conn,
+        &visit.access,
+        &published.catalog,
+        Utc::now(),
+    )
+    .await?;
     let currency = &published.catalog.currency;
     let body = html! {
         h1 { "Billing" }
@@ -74,6 +83,13 @@ pub async fn billing(
                 tr { th { "Estimated total" } th class="num" { (money::format(estimate.total_minor, currency)) } }
             }
         }
+        (super::credit::section(
+            &credit,
+            &visit.access,
+            &visit.session.csrf,
+            state.config.payments.is_some(),
+            notice.credit_checkout.as_deref(),
+        ))
         h2 { "Invoices" }
         @if invoices.is_empty() { p { "No invoices yet." } }
         table {

@@ -20,6 +20,7 @@ mod billing;
 mod chart;
 mod clusters;
 mod common;
+mod credit;
 mod endpoints;
 mod error;
 mod extract;
@@ -134,6 +135,15 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/billing/checkout",
             get(billing::checkout_return),
+        )
+        .route("/orgs/{org_id}/billing/credit", post(credit::buy))
+        .route(
+            "/orgs/{org_id}/billing/credit/auto-top-up",
+            post(credit::set_top_up),
+        )
+        .route(
+            "/orgs/{org_id}/billing/credit/auto-top-up/delete",
+            post(credit::clear_top_up),
         )
         .route(
             "/orgs/{org_id}/endpoints",
