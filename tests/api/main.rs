@@ -29,6 +29,7 @@ mod metrics;
 mod openapi;
 mod outgoing_webhooks;
 mod payments;
+mod prepaid;
 mod provisioning;
 mod receiver;
 mod smtp_sink;
