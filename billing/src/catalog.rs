@@ -102,6 +102,10 @@ pub struct Plan {
     /// Days before that deletion that the owners are warned, each once.
     #[serde(default)]
     pub idle_delete_warnings_days_before: Vec<u32>,
+    /// Unbilled usage charges at which an interim invoice is issued and
+    /// charged at once, before the period ends; `None`: only at the close.
+    #[serde(default)]
+    pub threshold_invoice_minor: Option<i64>,
 }
 
 /// Which of an endpoint's meters a plan that bills usage charges: the time
@@ -272,6 +276,12 @@ impl Catalog {
                 return Err(CatalogError::NegativeAmount {
                     plan: plan.id.to_string(),
                     field: "base fee",
+                });
+            }
+            if plan.threshold_invoice_minor.is_some_and(|t| t <= 0) {
+                return Err(CatalogError::NegativeAmount {
+                    plan: plan.id.to_string(),
+                    field: "threshold invoice amount (it must be above zero)",
                 });
             }
             if let Some(reason) = idle_fault(plan) {
