@@ -136,6 +136,11 @@ pub struct StoredLine {
     pub unit_amount_minor: i64,
     pub amount_minor: i64,
     pub credit_id: Option<Uuid>,
+    /// An adjustment line's: the invoice and line it adjusts, and the
+    /// usage correction behind it.
+    pub adjusts_invoice_id: Option<Uuid>,
+    pub adjusts_line_no: Option<i32>,
+    pub correction_id: Option<Uuid>,
 }
 
 /// One hourly rollup behind a usage line.
@@ -176,7 +181,8 @@ pub async fn get(
     let lines = sqlx::query_as(
         "SELECT line_no, kind, description, plan, meter, dimension, usage_from, usage_to,
                 rollup_rows, rollup_quantity, included_quantity, quantity, unit,
-                unit_amount_minor, amount_minor, credit_id
+                unit_amount_minor, amount_minor, credit_id, adjusts_invoice_id,
+                adjusts_line_no, correction_id
          FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
     )
     .bind(id)

@@ -22,7 +22,7 @@ use crate::unit::OrgRead;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LineJson {
     pub line_no: Option<i32>,
-    /// base_fee, usage or credit.
+    /// base_fee, usage, credit or adjustment.
     pub kind: String,
     pub description: String,
     pub plan: Option<String>,
@@ -45,9 +45,16 @@ pub struct LineJson {
     pub quantity: Decimal,
     pub unit: String,
     pub unit_amount_minor: i64,
-    /// `quantity × unit_amount_minor`, rounded half away from zero.
+    /// `quantity × unit_amount_minor`, rounded half away from zero; for
+    /// an adjustment, the change of the adjusted line's amount (or the part
+    /// of it this invoice could take).
     pub amount_minor: i64,
     pub amount: String,
+    /// For an adjustment: the invoice and line it adjusts, and the usage
+    /// correction behind it.
+    pub adjusts_invoice_id: Option<Uuid>,
+    pub adjusts_line_no: Option<i32>,
+    pub correction_id: Option<Uuid>,
 }
 
 impl LineJson {
@@ -69,6 +76,9 @@ impl LineJson {
             unit: l.unit,
             unit_amount_minor: l.unit_amount_minor,
             amount_minor: l.amount_minor,
+            adjusts_invoice_id: l.adjusts_invoice_id,
+            adjusts_line_no: l.adjusts_line_no,
+            correction_id: l.correction_id,
         }
     }
 
@@ -91,6 +101,9 @@ impl LineJson {
             unit: l.unit,
             unit_amount_minor: l.unit_amount_minor,
             amount_minor: l.amount_minor,
+            adjusts_invoice_id: l.adjusts.map(|a| a.invoice_id),
+            adjusts_line_no: l.adjusts.map(|a| a.line_no),
+            correction_id: l.adjusts.map(|a| a.correction_id),
         }
     }
 }
