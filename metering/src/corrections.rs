@@ -145,11 +145,12 @@ pub struct Change {
 }
 
 /// What `action` changes of `standing` events: those whose value it
-/// leaves as it is are left out.
+/// leaves as it is are left out, and so are voided events: a void is
+/// final, a value is set only on events that count.
 pub fn plan(standing: Vec<Standing>, action: Action) -> Vec<Change> {
     standing
         .into_iter()
-        .filter(|e| e.value != action.value())
+        .filter(|e| e.value.is_some() && e.value != action.value())
         .map(|event| Change {
             event,
             value: action.value(),
@@ -464,7 +465,7 @@ mod tests {
         ];
         let set = plan(standing.clone(), Action::Set(30));
         let ids: Vec<_> = set.iter().map(|c| c.event.event_id.as_str()).collect();
-        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(ids, ["a"]);
         let void = plan(standing, Action::Void);
         let ids: Vec<_> = void.iter().map(|c| c.event.event_id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
@@ -477,7 +478,7 @@ mod tests {
             vec![
                 event("a", "node_seconds", 0, Some(60)),
                 event("b", "node_seconds", 1, Some(30)),
-                // Revived by a value: counted again.
+                // Voided: stays so.
                 event("c", "node_seconds", 2, None),
                 // Gauges are recomputed, not added.
                 event("d", "storage_bytes", 3, Some(5)),
@@ -489,7 +490,7 @@ mod tests {
         let series = (org, Uuid::from_u128(2), Meter::NodeSeconds, String::new());
         assert_eq!(
             sums.into_iter().collect::<Vec<_>>(),
-            [((series, hour), (-15 + 15 + 45, 1))]
+            [((series, hour), (-15 + 15, 0))]
         );
         let voided = sum_changes(
             org,
