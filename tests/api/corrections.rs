@@ -10,7 +10,6 @@
 //! clock's.
 
 use billing::Period;
-use billing::close::closes_at;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use metering::{Meter, UsageEvent};
 use serde_json::{Value, json};
