@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn increases_apply_in_full_and_decreases_only_down_to_a_zero_subtotal() {
         // charged, pending (line, remaining), applied (line, amount)
-        let cases: [(i64, Vec<Pending>, Vec<(i32, i64)>); 5] = [
+        let cases = [
             (2500, vec![pending(1, 300)], vec![(1, 300)]),
             (2500, vec![pending(1, -300)], vec![(1, -300)]),
             // Decreases oldest first, the second in part, the third not at all.

@@ -194,6 +194,10 @@ pub(crate) enum Corrected {
     All,
 }
 
+/// A gauge sample read back: organization, resource, meter, dimension,
+/// time, and its value as corrected (`None`: voided).
+type SampleRow = (Uuid, Uuid, String, String, DateTime<Utc>, Option<i64>);
+
 /// Each touched (series, hour)'s integral and count of samples, from the
 /// samples as `corrected`; pairs with no sample and no covered time are
 /// left out.
@@ -214,7 +218,7 @@ pub(crate) async fn gauge_hours(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<SampleRow> = sqlx::query_as(
         "SELECT e.organization_id, e.resource_id, e.meter, e.dimension, e.time,
                 CASE WHEN c.seq IS NULL THEN e.value ELSE c.value END
          FROM usage_events e
