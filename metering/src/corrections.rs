@@ -439,6 +439,32 @@ pub async fn list(
     .await
 }
 
+/// The organization's corrections of `meter` with an event in `[from,
+/// to)`, oldest first: what made those hours' rollups differ from the
+/// events as reported (`in_rollups`), or adjusted what was invoiced for
+/// them.
+pub async fn of_hours(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    meter: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Correction>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM usage_corrections c
+         WHERE c.organization_id = $1 AND c.meter = $2
+           AND EXISTS (SELECT 1 FROM usage_correction_events e
+                       WHERE e.correction_id = c.id AND e.time >= $3 AND e.time < $4)
+         ORDER BY c.created_at, c.id"
+    )))
+    .bind(organization_id)
+    .bind(meter)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

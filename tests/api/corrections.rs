@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::billing::{close_period, history, invoices_of, traced_rollups};
+use crate::forms::{Browser, csrf};
 use crate::helpers::{Auth, Customer, TestApp};
 
 const SOURCE: &str = "dataplane/sim-test/collector";
@@ -182,6 +183,7 @@ async fn corrections_before_the_close_change_the_rollups_and_after_it_the_next_i
         )
         .await;
     assert_eq!(set.ok(201)["events"], 9);
+    let set_id = set.body["id"].clone();
     assert_eq!(reported(&app, &ada).await, (json!("16200"), json!(9)));
 
     // The close bills the corrected 4.5 node-hours (at 5 cents: 22.5,
@@ -277,6 +279,39 @@ async fn corrections_before_the_close_change_the_rollups_and_after_it_the_next_i
     assert_eq!(
         listed.ok(200)["data"][0]["adjustments"][0]["applied_minor"],
         -3
+    );
+    // Ada sees, behind her invoiced line, its rollups and the corrections:
+    // the two in them, and the one adjusting it.
+    let line_usage = format!(
+        "{}/{}/lines/{}/usage",
+        invoices_of(&ada),
+        first["id"].as_str().unwrap(),
+        usage[0]["line_no"]
+    );
+    let traced = app.get(&line_usage, &ada.session).await;
+    let corrections: Vec<_> = traced.ok(200)["corrections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].clone(),
+                c["in_rollups"].clone(),
+                c["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        corrections,
+        [
+            (
+                void["id"].clone(),
+                json!(true),
+                json!("reported twice by a collector bug")
+            ),
+            (set_id, json!(true), json!("the node ran half the time")),
+            (late["id"].clone(), json!(false), json!("the node was down")),
+        ]
     );
 
     // Every correction is an audit row of the admin's; the events are as
@@ -424,4 +459,66 @@ async fn only_platform_admins_correct_usage_and_bad_requests_name_their_fields(p
         "value"
     );
     assert_eq!(reported(&app, &ada).await, (json!("32400"), json!(9)));
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_console_corrects_usage_behind_a_ticked_box_and_lists_the_corrections(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.signup_admin("root@example.com").await;
+    let (ada, hour, cluster) = ada_with_usage(&app, &pool).await;
+    let mut root = Browser::logged_in(&app, "root@example.com").await;
+    let page_path = format!("/admin/orgs/{}", ada.org_id);
+    let (_, _, page) = root.get(&page_path).await;
+    assert!(page.contains("No usage corrected."), "{page}");
+    let token = csrf(&page);
+    let action = format!("{page_path}/usage-corrections");
+    let from = hour.format("%Y-%m-%dT%H:%M").to_string();
+    let to = (hour + Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let resource = cluster.to_string();
+    let form = |confirm: Option<&'static str>| {
+        let mut fields = vec![
+            ("csrf", token.clone()),
+            ("resource_id", resource.clone()),
+            ("meter", "node_seconds".to_owned()),
+            ("from", from.clone()),
+            ("to", to.clone()),
+            ("action", "set".to_owned()),
+            ("value", "1800".to_owned()),
+            ("reason", "the node ran half the time".to_owned()),
+        ];
+        if let Some(yes) = confirm {
+            fields.push(("confirm", yes.to_owned()));
+        }
+        fields
+    };
+
+    // Without the box ticked, nothing happens.
+    let unticked = form(None);
+    let unticked: Vec<(&str, &str)> = unticked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, refused) = root.post(&action, &unticked).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("Tick the box to confirm the usage correction."));
+    assert_eq!(reported(&app, &ada).await, (json!("36000"), json!(10)));
+
+    // A field that does not parse is named.
+    let mut bad = form(Some("yes"));
+    bad[1].1 = "not-a-uuid".to_owned();
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, refused) = root.post(&action, &bad).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("resource_id"), "{refused}");
+
+    let ticked = form(Some("yes"));
+    let ticked: Vec<(&str, &str)> = ticked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, location, _) = root.post(&action, &ticked).await;
+    assert_eq!((status, location.as_str()), (303, page_path.as_str()));
+    assert_eq!(reported(&app, &ada).await, (json!("18000"), json!(10)));
+    let (_, _, page) = root.get(&page_path).await;
+    assert!(page.contains("the node ran half the time"), "{page}");
+    assert!(
+        page.contains("Rollups corrected") && page.contains("(10 changed)"),
+        "{page}"
+    );
 }

@@ -10,6 +10,7 @@ use billing::money;
 use billing::rating::Line;
 use chrono::{DateTime, Utc};
 use control_plane::money::invoices;
+use metering::corrections::Correction;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -174,6 +175,39 @@ pub struct LineUsageJson {
     /// usage arrived after the close.
     #[schema(value_type = String)]
     pub sum: Decimal,
+    /// The usage corrections of the line's meter in its hours, oldest
+    /// first: in the rollups (`in_rollups`), or adjusting the line on a
+    /// later invoice.
+    pub corrections: Vec<LineCorrectionJson>,
+}
+
+/// A usage correction as the customer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineCorrectionJson {
+    pub id: Uuid,
+    /// `void` or `set`.
+    pub action: String,
+    pub value: Option<i64>,
+    pub reason: String,
+    /// Events it changed.
+    pub events: i64,
+    /// Whether it is in the rollups (made before the period was invoiced).
+    pub in_rollups: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Correction> for LineCorrectionJson {
+    fn from(c: Correction) -> Self {
+        LineCorrectionJson {
+            id: c.id,
+            action: c.action,
+            value: c.value,
+            reason: c.reason,
+            events: c.events,
+            in_rollups: c.in_rollups,
+            created_at: c.created_at,
+        }
+    }
 }
 
 /// The organization's invoices, newest first.
@@ -238,7 +272,8 @@ pub async fn invoice_html(
     Ok(response)
 }
 
-/// The hourly rollups behind one usage line.
+/// The hourly rollups behind one usage line, and the usage corrections in
+/// them or adjusting the line since.
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/lines/{line_no}/usage",
     tag = "billing",
     params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), ("line_no" = i32, Path)),
@@ -247,12 +282,13 @@ pub async fn line_usage(
     OrgRead(mut conn, access, (_, invoice_id, line_no)): OrgRead<(Uuid, Uuid, i32)>,
 ) -> Result<Json<LineUsageJson>, ApiError> {
     let (invoice, _) = invoices::get(&mut conn, &access, invoice_id).await?;
-    let (line, rollups) = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
-    let sum = rollups.iter().map(|r| r.quantity).sum();
+    let trace = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
+    let sum = trace.rollups.iter().map(|r| r.quantity).sum();
     Ok(Json(LineUsageJson {
         object: "line_usage",
-        line: LineJson::from_stored(line, &invoice.currency),
-        rollups,
+        line: LineJson::from_stored(trace.line, &invoice.currency),
+        rollups: trace.rollups,
         sum,
+        corrections: trace.corrections.into_iter().map(Into::into).collect(),
     }))
 }
