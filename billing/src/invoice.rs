@@ -191,6 +191,19 @@ pub async fn get(
     Ok(Some((invoice, lines)))
 }
 
+/// The usage corrections of a usage line's meter in its hours: those in
+/// its rollups, and those adjusting it since.
+pub async fn line_corrections(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    line: &StoredLine,
+) -> Result<Vec<metering::corrections::Correction>> {
+    let (Some(meter), Some(from), Some(to)) = (&line.meter, line.usage_from, line.usage_to) else {
+        return Ok(Vec::new());
+    };
+    Ok(metering::corrections::of_hours(conn, organization_id, meter, from, to).await?)
+}
+
 /// The rollups a usage line rated, read back from metering.
 pub async fn line_rollups(
     conn: &mut PgConnection,
@@ -396,17 +409,4 @@ mod tests {
         }
         assert!(InvoiceStatus::try_from("settled".to_owned()).is_err());
     }
-}
-
-/// The usage corrections of a usage line's meter in its hours: those in
-/// its rollups, and those adjusting it since.
-pub async fn line_corrections(
-    conn: &mut PgConnection,
-    organization_id: Uuid,
-    line: &StoredLine,
-) -> Result<Vec<metering::corrections::Correction>> {
-    let (Some(meter), Some(from), Some(to)) = (&line.meter, line.usage_from, line.usage_to) else {
-        return Ok(Vec::new());
-    };
-    Ok(metering::corrections::of_hours(conn, organization_id, meter, from, to).await?)
 }
