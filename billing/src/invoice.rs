@@ -136,6 +136,11 @@ pub struct StoredLine {
     pub unit_amount_minor: i64,
     pub amount_minor: i64,
     pub credit_id: Option<Uuid>,
+    /// An adjustment line's: the invoice and line it adjusts, and the
+    /// usage correction behind it.
+    pub adjusts_invoice_id: Option<Uuid>,
+    pub adjusts_line_no: Option<i32>,
+    pub correction_id: Option<Uuid>,
 }
 
 /// One hourly rollup behind a usage line.
@@ -176,13 +181,27 @@ pub async fn get(
     let lines = sqlx::query_as(
         "SELECT line_no, kind, description, plan, meter, dimension, usage_from, usage_to,
                 rollup_rows, rollup_quantity, included_quantity, quantity, unit,
-                unit_amount_minor, amount_minor, credit_id
+                unit_amount_minor, amount_minor, credit_id, adjusts_invoice_id,
+                adjusts_line_no, correction_id
          FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
     )
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Some((invoice, lines)))
+}
+
+/// The usage corrections of a usage line's meter in its hours: those in
+/// its rollups, and those adjusting it since.
+pub async fn line_corrections(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    line: &StoredLine,
+) -> Result<Vec<metering::corrections::Correction>> {
+    let (Some(meter), Some(from), Some(to)) = (&line.meter, line.usage_from, line.usage_to) else {
+        return Ok(Vec::new());
+    };
+    Ok(metering::corrections::of_hours(conn, organization_id, meter, from, to).await?)
 }
 
 /// The rollups a usage line rated, read back from metering.

@@ -5,10 +5,12 @@
 //! answer. It depends only on `metering`, whose meters it prices.
 //!
 //! Its tables (`catalog_versions`, `plan_periods`, `invoices`,
-//! `invoice_lines`, `credits`, `period_closes`, `payment_events` and the
-//! prepaid credit's `credit_*`) are named in SQL only here; the control
-//! plane calls these functions with its own connection or transaction.
+//! `invoice_lines`, `credits`, `period_closes`, `payment_events`,
+//! `usage_adjustments` and the prepaid credit's `credit_*`) are named in SQL
+//! only here; the control plane calls these functions with its own
+//! connection or transaction.
 
+pub mod adjustment;
 pub mod catalog;
 pub mod catalog_store;
 pub mod close;

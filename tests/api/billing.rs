@@ -65,7 +65,7 @@ async fn insert_rollup(
 }
 
 /// Replaces an organization's plan history, as if it had changed plans then.
-async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<Utc>)]) {
+pub(crate) async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<Utc>)]) {
     sqlx::query("DELETE FROM plan_periods WHERE organization_id = $1")
         .bind(org)
         .execute(pool)

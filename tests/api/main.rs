@@ -13,6 +13,7 @@ mod bad_input;
 mod billing;
 mod checkout;
 mod checkout_page;
+mod corrections;
 mod downscale_risk;
 mod endpoints;
 mod forms;

@@ -16,6 +16,7 @@ use crate::validation::ValidationErrors;
 use crate::{Error, Result, audit, resource};
 
 mod audit_log;
+pub mod corrections;
 mod fleet;
 mod organizations;
 pub mod query;

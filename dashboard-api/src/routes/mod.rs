@@ -142,6 +142,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::stripe))
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))
+        .routes(routes!(admin::correct_usage, admin::list_corrections))
 }
 
 /// The OpenAPI document of every route [`router`] serves.

@@ -182,6 +182,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
         .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))
         .route("/admin/orgs/{org_id}/credits", post(admin::grant_credit))
+        .route(
+            "/admin/orgs/{org_id}/usage-corrections",
+            post(admin::correct_usage),
+        )
         .route("/admin/fleet-upgrade", post(admin::fleet_upgrade))
 }
 
