@@ -113,8 +113,16 @@ pub async fn close(
     .collect();
     // Organizations invoiced already are not rated again: a second close of
     // a closed period reads the plan history and stops.
-    let (rated, already_closed) =
-        rate_all(&mut read, published, period, None, &closed, now).await?;
+    let (rated, already_closed) = rate_all(
+        &mut read,
+        published,
+        period,
+        None,
+        &closed,
+        now,
+        Rating::Closing,
+    )
+    .await?;
     read.commit().await?;
 
     let mut report = CloseReport {
@@ -259,6 +267,7 @@ pub async fn estimate(
         Some(organization_id),
         &HashSet::new(),
         now,
+        Rating::Closing,
     )
     .await?;
     match rated.pop() {
@@ -272,18 +281,29 @@ pub async fn estimate(
     }
 }
 
-type Rated = (RatedInvoice, i64);
+pub(crate) type Rated = (RatedInvoice, i64);
+
+/// Which invoice of the period [`rate_all`] rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rating {
+    /// The close's: base fees, usage, less interim invoices, adjustments.
+    Closing,
+    /// An interim invoice's: usage so far, less earlier interim invoices.
+    Interim,
+}
 
 /// Rates the period for every organization (or one) but those in `skip`,
-/// reading plan history, usage and credits with one statement each, with
-/// the credit usable at `at`; also how many were skipped.
-async fn rate_all(
+/// reading plan history, usage, interim invoices and credits with one
+/// statement each, with the credit usable at `at`; also how many were
+/// skipped.
+pub(crate) async fn rate_all(
     conn: &mut PgConnection,
     published: &Published,
     period: Period,
     only: Option<Uuid>,
     skip: &HashSet<Uuid>,
     at: DateTime<Utc>,
+    rating: Rating,
 ) -> Result<(Vec<(Uuid, Result<Rated, rating::RatingError>)>, usize)> {
     let catalog = &published.catalog;
     let history = plan_history::overlapping(conn, period, only).await?;
@@ -316,6 +336,7 @@ async fn rate_all(
     let usage = usage_totals(conn, period, only, &segments).await?;
     let credits = credit::remaining(conn, only, at).await?;
     let pending = adjustment::pending(conn, only).await?;
+    let billed = crate::interim::billed(conn, period, only).await?;
 
     let mut out = Vec::with_capacity(plans.len());
     for (organization_id, segments) in segments {
@@ -329,9 +350,17 @@ async fn rate_all(
         let usage = usage.get(&organization_id).map_or(&[][..], Vec::as_slice);
         let credits = credits.get(&organization_id).map_or(&[][..], Vec::as_slice);
         let pending = pending.get(&organization_id).map_or(&[][..], Vec::as_slice);
+        let billed = billed.get(&organization_id).map_or(&[][..], Vec::as_slice);
         let rows = usage.iter().map(|u| u.rows).sum();
-        let outcome = rating::rate_adjusted(catalog, period, &segments, usage, pending, credits)
-            .map(|invoice| (invoice, rows));
+        let rated = match rating {
+            Rating::Closing => {
+                rating::rate_closing(catalog, period, &segments, usage, billed, pending, credits)
+            }
+            Rating::Interim => {
+                rating::rate_interim(catalog, period, &segments, usage, billed, credits)
+            }
+        };
+        let outcome = rated.map(|invoice| (invoice, rows));
         out.push((organization_id, outcome));
     }
     Ok((out, skipped.len()))
@@ -422,14 +451,23 @@ async fn write(
     .fetch_all(&mut *conn)
     .await?;
     let invoice_of: BTreeMap<Uuid, Uuid> = written.iter().map(|&(id, org)| (org, id)).collect();
+    let invoices: Vec<(Uuid, &RatedInvoice)> = chunk
+        .iter()
+        .filter_map(|(org, invoice)| Some((*invoice_of.get(org)?, invoice)))
+        .collect();
+    write_lines(conn, &invoices).await?;
+    Ok(invoice_of.into_keys().collect())
+}
 
+/// Writes the lines of each `(invoice id, rated invoice)`, in one statement.
+pub(crate) async fn write_lines(
+    conn: &mut PgConnection,
+    invoices: &[(Uuid, &RatedInvoice)],
+) -> Result<()> {
     let mut l = Lines::default();
-    for (org, invoice) in chunk {
-        let Some(&invoice_id) = invoice_of.get(org) else {
-            continue;
-        };
+    for (invoice_id, invoice) in invoices {
         for (n, line) in invoice.lines.iter().enumerate() {
-            l.push(invoice_id, n, line);
+            l.push(*invoice_id, n, line);
         }
     }
     sqlx::query(
@@ -437,12 +475,12 @@ async fn write(
                                     usage_from, usage_to, rollup_rows, rollup_quantity,
                                     included_quantity, quantity, unit, unit_amount_minor,
                                     amount_minor, credit_id, adjusts_invoice_id,
-                                    adjusts_line_no, correction_id)
+                                    adjusts_line_no, correction_id, billed_invoice_id)
          SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
                               $10::bigint[], $11::numeric[], $12::numeric[], $13::numeric[],
                               $14::text[], $15::bigint[], $16::bigint[], $17::uuid[],
-                              $18::uuid[], $19::int[], $20::uuid[])",
+                              $18::uuid[], $19::int[], $20::uuid[], $21::uuid[])",
     )
     .bind(&l.invoice_id)
     .bind(&l.line_no)
@@ -464,9 +502,10 @@ async fn write(
     .bind(&l.adjusts_invoice_id)
     .bind(&l.adjusts_line_no)
     .bind(&l.correction_id)
+    .bind(&l.billed_invoice_id)
     .execute(&mut *conn)
     .await?;
-    Ok(invoice_of.into_keys().collect())
+    Ok(())
 }
 
 /// Invoice lines as columns, for one `UNNEST` insert.
@@ -492,6 +531,7 @@ struct Lines {
     adjusts_invoice_id: Vec<Option<Uuid>>,
     adjusts_line_no: Vec<Option<i32>>,
     correction_id: Vec<Option<Uuid>>,
+    billed_invoice_id: Vec<Option<Uuid>>,
 }
 
 impl Lines {
@@ -519,5 +559,6 @@ impl Lines {
         self.adjusts_line_no.push(line.adjusts.map(|a| a.line_no));
         self.correction_id
             .push(line.adjusts.map(|a| a.correction_id));
+        self.billed_invoice_id.push(line.billed_invoice);
     }
 }

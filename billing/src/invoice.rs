@@ -103,6 +103,12 @@ pub struct Invoice {
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub currency: String,
+    /// `period` (the close's) or `interim` (issued when unbilled usage
+    /// reached the plan's threshold).
+    pub kind: String,
+    /// An interim invoice's: the usage it rated is that of the hours
+    /// before this.
+    pub usage_to: Option<DateTime<Utc>>,
     #[sqlx(try_from = "String")]
     pub status: InvoiceStatus,
     pub subtotal_minor: i64,
@@ -141,13 +147,15 @@ pub struct StoredLine {
     pub adjusts_invoice_id: Option<Uuid>,
     pub adjusts_line_no: Option<i32>,
     pub correction_id: Option<Uuid>,
+    /// An interim line's: the interim invoice of the period it deducts.
+    pub billed_invoice_id: Option<Uuid>,
 }
 
 /// One hourly rollup behind a usage line.
 pub use metering::rollups::Rollup;
 
 pub(crate) const COLUMNS: &str = "id, organization_id, number, period_start, period_end, currency,
-        status, subtotal_minor, credits_minor, total_minor, catalog_version,
+        kind, usage_to, status, subtotal_minor, credits_minor, total_minor, catalog_version,
         provider_invoice_id, created_at, finalized_at, due_at, paid_at,
         payment_failed_at, payment_error";
 
@@ -156,7 +164,7 @@ pub(crate) const COLUMNS: &str = "id, organization_id, number, period_start, per
 pub async fn list(conn: &mut PgConnection, organization_id: Uuid) -> Result<Vec<Invoice>> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM invoices WHERE organization_id = $1 AND status <> 'draft'
-         ORDER BY period_start DESC"
+         ORDER BY period_start DESC, created_at DESC"
     )))
     .bind(organization_id)
     .fetch_all(&mut *conn)
@@ -182,7 +190,7 @@ pub async fn get(
         "SELECT line_no, kind, description, plan, meter, dimension, usage_from, usage_to,
                 rollup_rows, rollup_quantity, included_quantity, quantity, unit,
                 unit_amount_minor, amount_minor, credit_id, adjusts_invoice_id,
-                adjusts_line_no, correction_id
+                adjusts_line_no, correction_id, billed_invoice_id
          FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
     )
     .bind(id)

@@ -20,6 +20,7 @@ pub mod dunning;
 pub mod entitlements;
 pub mod error;
 pub mod idle;
+pub mod interim;
 pub mod invoice;
 pub mod money;
 pub mod payments;

@@ -22,6 +22,7 @@ mod helpers;
 mod idempotency;
 mod idle;
 mod inference_keys;
+mod interim;
 mod journey;
 mod localstripe;
 mod mail;

@@ -75,6 +75,7 @@ pub fn lines(charged_minor: i64, pending: &[Pending]) -> Result<Vec<Line>, Ratin
             source: None,
             credit_id: None,
             adjusts: Some(p.adjusts),
+            billed_invoice: None,
             quantity: p.quantity,
             unit: p.unit.clone(),
             unit_amount_minor: p.unit_amount_minor,

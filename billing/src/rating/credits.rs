@@ -31,6 +31,7 @@ pub(super) fn line(id: Uuid, amount_minor: i64) -> Line {
         source: None,
         credit_id: Some(id),
         adjusts: None,
+        billed_invoice: None,
         quantity: Decimal::ONE,
         unit: "credit".to_owned(),
         unit_amount_minor: -amount_minor,

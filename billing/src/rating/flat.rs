@@ -35,6 +35,7 @@ pub(super) fn line(period: Period, segment: &Segment<'_>) -> Result<Option<Line>
         source: None,
         credit_id: None,
         adjusts: None,
+        billed_invoice: None,
         quantity: Decimal::from(segment.seconds()) / Decimal::from(period.seconds()),
         unit: "month".to_owned(),
         unit_amount_minor: fee_minor,

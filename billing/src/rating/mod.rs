@@ -20,6 +20,7 @@
 pub mod adjustments;
 mod credits;
 mod flat;
+pub mod interim;
 mod per_unit;
 mod tokens;
 
@@ -103,6 +104,8 @@ pub enum LineKind {
     Usage,
     Credit,
     Adjustment,
+    /// What an interim invoice of the period billed, deducted.
+    Interim,
 }
 
 impl LineKind {
@@ -112,6 +115,7 @@ impl LineKind {
             LineKind::Usage => "usage",
             LineKind::Credit => "credit",
             LineKind::Adjustment => "adjustment",
+            LineKind::Interim => "interim",
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct Line {
     pub credit_id: Option<Uuid>,
     /// For an adjustment, the line it adjusts and the correction behind it.
     pub adjusts: Option<adjustments::Adjusts>,
+    /// For an interim deduction, the interim invoice deducted.
+    pub billed_invoice: Option<Uuid>,
     /// In `unit`s.
     pub quantity: Decimal,
     pub unit: String,
@@ -172,6 +178,10 @@ pub enum RatingError {
     UnknownPlan(String),
     #[error("an amount overflowed while rating")]
     Overflow,
+    #[error(
+        "interim invoices billed {0} (minor units) more than the period's charges, after a correction: review by hand"
+    )]
+    InterimExceeds(i64),
 }
 
 /// Rates one organization's period, with no adjustment.
@@ -196,10 +206,65 @@ pub fn rate_adjusted(
     pending: &[adjustments::Pending],
     credits: &[CreditBalance],
 ) -> Result<RatedInvoice, RatingError> {
+    rate_closing(catalog, period, segments, usage, &[], pending, credits)
+}
+
+/// The close's invoice of the period: base fees and the period's usage in
+/// full, less what the interim invoices `billed`, then the pending
+/// adjustments, then credits.
+pub fn rate_closing(
+    catalog: &Catalog,
+    period: Period,
+    segments: &[Segment<'_>],
+    usage: &[UsageTotal],
+    billed: &[interim::Billed],
+    pending: &[adjustments::Pending],
+    credits: &[CreditBalance],
+) -> Result<RatedInvoice, RatingError> {
     let mut lines = Vec::new();
     for segment in segments {
         lines.extend(flat::line(period, segment)?);
     }
+    lines.extend(usage_lines(catalog, period, segments, usage)?);
+    lines.extend(interim::lines(billed));
+    let charged = checked_sum(lines.iter().map(|l| l.amount_minor))?;
+    if charged < 0 {
+        return Err(RatingError::InterimExceeds(-charged));
+    }
+    lines.extend(adjustments::lines(charged, pending)?);
+    apply_credits(lines, credits)
+}
+
+/// An interim invoice: the period's usage so far, less what earlier
+/// interim invoices `billed`, then credits. Its subtotal is the usage not
+/// yet invoiced ([`interim::due`] says whether to issue it); base fees and
+/// adjustments wait for the close.
+pub fn rate_interim(
+    catalog: &Catalog,
+    period: Period,
+    segments: &[Segment<'_>],
+    usage: &[UsageTotal],
+    billed: &[interim::Billed],
+    credits: &[CreditBalance],
+) -> Result<RatedInvoice, RatingError> {
+    let mut lines = usage_lines(catalog, period, segments, usage)?;
+    lines.extend(interim::lines(billed));
+    let unbilled = checked_sum(lines.iter().map(|l| l.amount_minor))?;
+    if unbilled <= 0 {
+        // Nothing new to bill: no credit is drawn for it.
+        return apply_credits(lines, &[]);
+    }
+    apply_credits(lines, credits)
+}
+
+/// The usage lines of the period's usage totals.
+fn usage_lines(
+    catalog: &Catalog,
+    period: Period,
+    segments: &[Segment<'_>],
+    usage: &[UsageTotal],
+) -> Result<Vec<Line>, RatingError> {
+    let mut lines = Vec::new();
     let mut token_totals = Vec::new();
     for total in usage {
         let segment = segment_of(segments, total.usage_from)?;
@@ -214,8 +279,14 @@ pub fn rate_adjusted(
         lines.push(per_unit::line(period, segment, total, price)?);
     }
     lines.extend(tokens::lines(catalog, period, segments, &token_totals)?);
-    let charged = checked_sum(lines.iter().map(|l| l.amount_minor))?;
-    lines.extend(adjustments::lines(charged, pending)?);
+    Ok(lines)
+}
+
+/// Sums `lines` and applies credit to the subtotal.
+fn apply_credits(
+    mut lines: Vec<Line>,
+    credits: &[CreditBalance],
+) -> Result<RatedInvoice, RatingError> {
     let subtotal_minor = checked_sum(lines.iter().map(|l| l.amount_minor))?;
     let applied = credits::applied(subtotal_minor, credits);
     let credits_minor = applied.iter().map(|&(_, amount)| amount).sum::<i64>();

@@ -114,6 +114,7 @@ pub(super) fn line_beyond(
         }),
         credit_id: None,
         adjusts: None,
+        billed_invoice: None,
         quantity,
         unit: price.unit.clone(),
         unit_amount_minor: price.unit_amount_minor,

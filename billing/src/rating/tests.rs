@@ -468,3 +468,108 @@ proptest! {
         prop_assert_eq!(applied, adjusted);
     }
 }
+
+/// A month of `rollups` on one plan, summed per meter and dimension, each
+/// quantity scaled by `share` (0 to 1000 thousandths): the usage so far at
+/// some point of the month.
+fn usage_share(rollups: &[Rollup], from: DateTime<Utc>, share: i64) -> Vec<UsageTotal> {
+    let mut totals: BTreeMap<(Meter, &str), (i64, Decimal)> = BTreeMap::new();
+    for &(_, meter, dimension, value) in rollups {
+        let total = totals.entry((meter, dimension)).or_default();
+        total.0 += 1;
+        total.1 += value;
+    }
+    totals
+        .into_iter()
+        .map(|((meter, dimension), (rows, quantity))| UsageTotal {
+            usage_from: from,
+            meter,
+            dimension: dimension.to_owned(),
+            rows,
+            quantity: (quantity * Decimal::new(share, 3)).round_dp(3),
+        })
+        .collect()
+}
+
+/// Credit left of `balances` after `invoice` drew on it.
+fn after_draws(balances: &[CreditBalance], invoice: &RatedInvoice) -> Vec<CreditBalance> {
+    balances
+        .iter()
+        .map(|b| CreditBalance {
+            id: b.id,
+            remaining_minor: b.remaining_minor
+                + invoice
+                    .lines
+                    .iter()
+                    .filter(|l| l.credit_id == Some(b.id))
+                    .map(|l| l.amount_minor)
+                    .sum::<i64>(),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Interim invoices issued whenever unbilled usage reached a threshold,
+    /// then the close's invoice, add up to the single invoice the period
+    /// would have had, to the cent, with credit drawn by each in turn.
+    #[test]
+    fn interim_invoices_and_the_close_add_up_to_the_single_invoice(
+        plan_id in prop::sample::select(&["starter", "business", "gpu-hours", "tokens"][..]),
+        rollups in prop::collection::vec(rollup(), 0..120),
+        mut shares in prop::collection::vec(0i64..=1000, 0..6),
+        threshold in 1i64..200_000,
+        credits in prop::collection::vec(0i64..50_000, 0..3),
+    ) {
+        let catalog = plans();
+        let period = nov();
+        let segments = segments(period, &[on(plan(&catalog, plan_id), period.start(), None)]);
+        let balances: Vec<_> = credits
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| CreditBalance { id: Uuid::from_u128(i as u128), remaining_minor: c })
+            .collect();
+        shares.sort_unstable();
+        let full = usage_share(&rollups, period.start(), 1000);
+        let single = rate(&catalog, period, &segments, &full, &balances).unwrap();
+
+        let mut billed: Vec<interim::Billed> = Vec::new();
+        let mut left = balances.clone();
+        let (mut subtotals, mut drawn) = (0i64, 0i64);
+        for (k, &share) in shares.iter().enumerate() {
+            let so_far = usage_share(&rollups, period.start(), share);
+            let invoice =
+                rate_interim(&catalog, period, &segments, &so_far, &billed, &left).unwrap();
+            if !interim::due(Some(threshold), invoice.subtotal_minor) {
+                continue;
+            }
+            prop_assert!(invoice.total_minor >= 0);
+            subtotals += invoice.subtotal_minor;
+            drawn += invoice.credits_minor;
+            left = after_draws(&left, &invoice);
+            billed.push(interim::Billed {
+                invoice_id: Uuid::from_u128(100 + k as u128),
+                number: format!("QM-{k}"),
+                amount_minor: invoice.subtotal_minor,
+            });
+        }
+        let last = rate_closing(&catalog, period, &segments, &full, &billed, &[], &left).unwrap();
+        // The close deducts each interim invoice in a line naming it.
+        let deducted: Vec<_> = last
+            .lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Interim)
+            .map(|l| (l.billed_invoice.unwrap(), -l.amount_minor))
+            .collect();
+        let expected: Vec<_> = billed.iter().map(|b| (b.invoice_id, b.amount_minor)).collect();
+        prop_assert_eq!(deducted, expected);
+        prop_assert_eq!(subtotals + last.subtotal_minor, single.subtotal_minor);
+        prop_assert_eq!(drawn + last.credits_minor, single.credits_minor);
+        prop_assert_eq!(
+            subtotals - drawn + last.total_minor,
+            single.total_minor,
+            "what the card is charged, in all"
+        );
+    }
+}

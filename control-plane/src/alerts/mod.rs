@@ -4,7 +4,8 @@
 //!
 //! Evaluated as usage changes, not at the period's close: the ingester
 //! marks each organization whose usage it stored ([`metering::changes`]),
-//! and [`evaluate`] takes the marked ones in a transaction. A threshold
+//! and the billing worker's pass ([`crate::money::usage_changed`]) takes
+//! the marked ones in a transaction. A threshold
 //! fires by inserting its row for the period; the row's primary key makes
 //! that happen once, whichever replica evaluates and however often, and
 //! the email and the event are written in the same transaction.
@@ -20,7 +21,7 @@ use metering::{Meter, changes, rollups};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use threshold::{Metric, Threshold};
@@ -31,9 +32,6 @@ use crate::money::suspension::usage_spend;
 use crate::validation::ValidationErrors;
 use crate::webhooks::{self, EventType, Subject};
 use crate::{Error, Result, audit};
-
-/// Organizations evaluated per transaction.
-const BATCH: i64 = 100;
 
 /// An alert an organization set.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -152,24 +150,6 @@ pub async fn delete(conn: &mut PgConnection, access: &OrgAccess, id: Uuid) -> Re
     Ok(alert)
 }
 
-/// Evaluates the organizations whose usage changed; returns how many
-/// thresholds fired.
-#[tracing::instrument(name = "usage alerts", level = "debug", skip_all)]
-pub async fn evaluate(pool: &PgPool, published: &Published, now: DateTime<Utc>) -> Result<usize> {
-    let mut fired = 0;
-    loop {
-        let mut tx = pool.begin().await?;
-        let changed = changes::take(&mut tx, BATCH).await?;
-        for &organization_id in &changed {
-            fired += evaluate_one(&mut tx, published, organization_id, now).await?;
-        }
-        tx.commit().await?;
-        if (changed.len() as i64) < BATCH {
-            return Ok(fired);
-        }
-    }
-}
-
 /// The organization's thresholds: the defaults of its plan and spend
 /// limit, then its own alerts.
 async fn thresholds(
@@ -264,7 +244,7 @@ async fn measure(
 
 /// Fires what the organization's figures reach and has not fired this
 /// period; returns how many fired.
-async fn evaluate_one(
+pub(crate) async fn evaluate_one(
     conn: &mut PgConnection,
     published: &Published,
     organization_id: Uuid,

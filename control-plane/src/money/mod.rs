@@ -12,4 +12,5 @@ pub mod payments;
 pub mod prepaid;
 pub mod subscriptions;
 pub mod suspension;
+pub mod usage_changed;
 pub mod worker;

@@ -42,6 +42,8 @@ pub struct Pass {
     pub enforced: Enforced,
     /// Usage and spend thresholds that fired.
     pub alerts_fired: usize,
+    /// Interim invoices issued: unbilled usage reached the plan's threshold.
+    pub interim_invoices: usize,
     /// Idle clusters warned, suspended and deleted.
     pub idle: Lifecycle,
     /// Credit expired, and automatic top-ups started and paid.
@@ -127,7 +129,9 @@ impl BillingWorker {
             pass.enforced.suspended += enforced.suspended;
             pass.enforced.resumed += enforced.resumed;
         }
-        pass.alerts_fired = crate::alerts::evaluate(&self.pool, &published, now).await?;
+        let changed = super::usage_changed::run(&self.pool, &published, now).await?;
+        pass.alerts_fired = changed.alerts_fired;
+        pass.interim_invoices = changed.interim_invoices;
         pass.idle = idle::enforce(&self.pool, &published, now).await?;
         Ok(pass)
     }

@@ -23,7 +23,8 @@ use crate::unit::OrgRead;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LineJson {
     pub line_no: Option<i32>,
-    /// base_fee, usage, credit or adjustment.
+    /// base_fee, usage, credit, adjustment or interim (what an interim
+    /// invoice of the period billed, deducted).
     pub kind: String,
     pub description: String,
     pub plan: Option<String>,
@@ -56,6 +57,8 @@ pub struct LineJson {
     pub adjusts_invoice_id: Option<Uuid>,
     pub adjusts_line_no: Option<i32>,
     pub correction_id: Option<Uuid>,
+    /// For an interim line: the interim invoice it deducts.
+    pub billed_invoice_id: Option<Uuid>,
 }
 
 impl LineJson {
@@ -80,6 +83,7 @@ impl LineJson {
             adjusts_invoice_id: l.adjusts_invoice_id,
             adjusts_line_no: l.adjusts_line_no,
             correction_id: l.correction_id,
+            billed_invoice_id: l.billed_invoice_id,
         }
     }
 
@@ -105,6 +109,7 @@ impl LineJson {
             adjusts_invoice_id: l.adjusts.map(|a| a.invoice_id),
             adjusts_line_no: l.adjusts.map(|a| a.line_no),
             correction_id: l.adjusts.map(|a| a.correction_id),
+            billed_invoice_id: l.billed_invoice,
         }
     }
 }
@@ -118,6 +123,11 @@ pub struct InvoiceJson {
     pub period_start: DateTime<Utc>,
     pub period_end: DateTime<Utc>,
     pub currency: String,
+    /// `period` (written when the period closes) or `interim` (issued
+    /// during the period when unbilled usage reached the plan's threshold).
+    pub kind: String,
+    /// An interim invoice's: it billed the usage of the hours before this.
+    pub usage_to: Option<DateTime<Utc>>,
     /// open, paid, void or uncollectible.
     pub status: String,
     pub subtotal_minor: i64,
@@ -144,6 +154,8 @@ impl InvoiceJson {
             number: i.number,
             period_start: i.period_start,
             period_end: i.period_end,
+            kind: i.kind,
+            usage_to: i.usage_to,
             status: i.status.as_str().to_owned(),
             subtotal_minor: i.subtotal_minor,
             credits_minor: i.credits_minor,

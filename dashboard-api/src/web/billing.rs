@@ -104,7 +104,7 @@ pub async fn billing(
                             " · " a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html?download=1" }
                                 aria-label={ "Download " (i.number) } { "download" }
                         }
-                        td { (i.period_start.format("%Y-%m")) }
+                        td { (i.period_start.format("%Y-%m")) @if i.kind == "interim" { " (interim)" } }
                         td { (i.status) }
                         td class="num" { (money::format(i.total_minor, &i.currency)) }
                     }
