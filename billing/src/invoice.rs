@@ -185,6 +185,23 @@ pub async fn get(
     Ok(Some((invoice, lines)))
 }
 
+/// The id of the organization's invoice of the period that starts at
+/// `period_start`, if one was issued (drafts are not shown).
+pub async fn of_period(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    period_start: DateTime<Utc>,
+) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM invoices
+         WHERE organization_id = $1 AND period_start = $2 AND status <> 'draft'",
+    )
+    .bind(organization_id)
+    .bind(period_start)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// The rollups a usage line rated, read back from metering.
 pub async fn line_rollups(
     conn: &mut PgConnection,

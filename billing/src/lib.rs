@@ -9,14 +9,17 @@
 //! in SQL only here; the control plane calls these functions with its own
 //! connection or transaction.
 
+pub mod allocation;
 pub mod catalog;
 pub mod catalog_store;
 pub mod close;
 pub mod collection;
+pub mod cost_allocation;
 pub mod credit;
 pub mod dunning;
 pub mod entitlements;
 pub mod error;
+pub mod focus;
 pub mod idle;
 pub mod invoice;
 pub mod money;

@@ -6,7 +6,8 @@
 //! the sender and checks that it may report for each tenant.
 //!
 //! Its tables (`usage_events`, `usage_hourly`, `usage_monthly`,
-//! `usage_changes`, `usage_ingest_state`) are
+//! `usage_changes`, `usage_ingest_state`, and `resource_labels`, the
+//! labels each resource carried when) are
 //! written only here; the control plane reads usage through [`rollups`]
 //! and [`report`]. Billing's period close and invoice line drill-down still
 //! read `usage_hourly` themselves.
@@ -15,6 +16,7 @@ pub mod changes;
 pub mod event;
 pub mod gauge;
 pub mod ingest;
+pub mod labels;
 pub mod meter;
 pub mod report;
 pub mod rollups;

@@ -11,6 +11,7 @@ mod checkout;
 mod clusters;
 mod contract;
 mod endpoints;
+mod focus;
 mod health;
 mod inference_keys;
 mod invoices;
@@ -135,6 +136,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::get_invoice))
         .routes(routes!(invoices::invoice_html))
         .routes(routes!(invoices::line_usage))
+        .routes(routes!(invoices::breakdown))
+        .routes(routes!(focus::focus))
         .routes(routes!(webhooks::stripe))
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))

@@ -112,6 +112,7 @@ pub async fn create_cluster(
             nodes: form.nodes,
             ..Default::default()
         },
+        labels: Default::default(),
     };
     let catalog = state.catalog.get();
     let mut unit = Unit::begin(&state).await?;
@@ -321,7 +322,8 @@ pub async fn update_cluster(
         &visit.access,
         &catalog.catalog,
         cluster_id,
-        &change,
+        (&change, None),
+        Utc::now(),
     )
     .await?;
     unit.commit().await?;
