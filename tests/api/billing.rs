@@ -22,7 +22,7 @@ use crate::helpers::{Auth, Customer, TestApp, assert_lines, exposition};
 const GIB: i64 = 1 << 30;
 
 /// Writes one hourly rollup: for a gauge, `value` held the whole hour.
-async fn rollup(
+pub(crate) async fn rollup(
     pool: &PgPool,
     org: Uuid,
     resource: Uuid,
@@ -65,7 +65,7 @@ async fn insert_rollup(
 }
 
 /// Replaces an organization's plan history, as if it had changed plans then.
-async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<Utc>)]) {
+pub(crate) async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<Utc>)]) {
     sqlx::query("DELETE FROM plan_periods WHERE organization_id = $1")
         .bind(org)
         .execute(pool)
