@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::billing::{close_period, history, invoices_of, rollup};
+use crate::forms::Browser;
 use crate::helpers::{Auth, Customer, REGION, TestApp};
 
 /// FOCUS 1.2's Mandatory columns, from the specification itself: the
@@ -148,6 +149,23 @@ async fn an_invoice_by_label_splits_usage_by_the_resources_labels_and_adds_up(po
         ])
     );
     assert_eq!(breakdown["total_minor"], invoice["total_minor"]);
+
+    // The billing page shows the same table for the newest invoice.
+    let mut browser = Browser::logged_in(&app, "ada@example.com").await;
+    let (status, _, page) = browser
+        .get(&format!("/orgs/{}/billing?label=team", ada.org_id))
+        .await;
+    assert_eq!(status, 200);
+    let table = &page[page.find("data-testid=\"cost-by-label\"").unwrap()..];
+    for cells in [
+        "<td>ranking</td><td class=\"num\">$10.00</td>",
+        "<td>(unlabelled)</td><td class=\"num\">$1.65</td>",
+        "<td>base fee (no resource)</td><td class=\"num\">$25.00</td>",
+        "<th>Total</th><th class=\"num\">$34.65</th>",
+    ] {
+        assert!(table.contains(cells), "{cells} in {table}");
+    }
+    assert!(page.contains("/billing/focus?period=2026-10"));
 
     let by_env = app
         .get(&path.replace("label=team", "label=env"), &ada.session)

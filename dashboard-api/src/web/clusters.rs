@@ -153,6 +153,7 @@ pub async fn cluster(
             }
         }
         (conditions(&listed))
+        (super::labels::section(&format!("/orgs/{org_id}/clusters/{}/labels", c.id), &visit.session.csrf, &c.labels))
         h2 { "Connect" }
         pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
         h2 { "Resize or upgrade" }

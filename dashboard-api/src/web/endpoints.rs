@@ -154,6 +154,7 @@ pub(super) async fn endpoint_page(
             }
         }
         (conditions(&listed))
+        (super::labels::section(&format!("{base}/labels"), &visit.session.csrf, &e.labels))
         @if let Some(keys) = &keys {
             (inference_keys::section(visit, &base, keys, token))
         }
