@@ -127,7 +127,7 @@ mod tests {
                 prop_assert!(part.signum() * amount.signum() >= 0, "a part never has the other sign");
                 if total > 0 {
                     // |part − amount·w/total| < 1, in integers: |part·total − amount·w| < total.
-                    let exact = i128::from(amount) * i128::try_from(*weight).unwrap();
+                    let exact = i128::from(amount) * i128::from(*weight);
                     let scaled = i128::from(*part) * i128::try_from(total).unwrap();
                     prop_assert!((scaled - exact).abs() < i128::try_from(total).unwrap());
                     if *weight == 0 {
