@@ -311,6 +311,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the rollups and labels, a line's parts add up to it,
+        /// and its quantity to the rollups'.
+        #[test]
+        fn a_lines_parts_add_up_to_its_amount_and_its_rollups(
+            amount in -1_000_000i64..1_000_000,
+            rollups in proptest::collection::vec((0u128..4, 0u32..72, 0i64..10_000_000), 1..60),
+            changed_at in 0u32..72,
+        ) {
+            let hour = |h: u32| at(1, 0) + Duration::hours(i64::from(h));
+            let history = History::new([(
+                Uuid::from_u128(0),
+                Span { valid_from: hour(changed_at), valid_to: None, labels: team("x") },
+            )]);
+            let rollups: Vec<Rollup> =
+                rollups.iter().map(|(r, h, q)| rollup(*r, hour(*h), *q)).collect();
+            let parts = split_line(&line(1, "usage", amount), &rollups, &history);
+            proptest::prop_assert_eq!(parts.iter().map(|p| p.amount_minor).sum::<i64>(), amount);
+            proptest::prop_assert_eq!(
+                parts.iter().map(|p| p.quantity).sum::<Decimal>(),
+                rollups.iter().map(|r| r.quantity).sum::<Decimal>()
+            );
+        }
+    }
+
     #[test]
     fn a_line_whose_rollups_are_gone_stays_whole() {
         let parts = split_line(&line(4, "usage", 99), &[], &History::default());
