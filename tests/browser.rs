@@ -463,6 +463,42 @@ async fn a_free_customer_upgrades_to_starter_by_saving_a_card_on_the_checkout_pa
     );
     screenshot(&ada, "billing-upgraded").await;
     assert_eq!(checkout.sessions().len(), 1, "one page opened");
+
+    // Buying $25 of credit: paid on the checkout page, granted only once
+    // Stripe's webhook confirms it.
+    fill(
+        &ada,
+        "form[action$='/billing/credit'] input[name=amount]",
+        "25",
+    )
+    .await;
+    submit(&ada, "form[action$='/billing/credit'] button").await;
+    arrive(&ada, "/pay/cs_test_2").await;
+    fill(&ada, "input[name=card]", GOOD_CARD).await;
+    submit(&ada, "form button[type=submit]").await;
+    arrive(&ada, "/billing?credit_checkout=cs_test_2").await;
+    let page = text(&ada).await;
+    assert!(page.contains("Payment of $25.00 received."), "{page}");
+    assert!(page.contains("Balance: $0.00"), "{page}");
+    checkout
+        .deliver_completed(
+            "cs_test_2",
+            &format!("{}/v1/webhooks/stripe", app.base),
+            "whsec_browser_test",
+        )
+        .await;
+    ada.refresh().await.unwrap();
+    ada.wait()
+        .for_element(Locator::Css("[data-credit-balance]"))
+        .await
+        .unwrap();
+    let page = text(&ada).await;
+    assert!(
+        page.contains("Payment confirmed: $25.00 of credit added.")
+            && page.contains("Balance: $25.00"),
+        "{page}"
+    );
+    screenshot(&ada, "billing-credit").await;
     ada.close().await.unwrap();
 }
 

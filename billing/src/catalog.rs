@@ -102,6 +102,10 @@ pub struct Plan {
     /// Days before that deletion that the owners are warned, each once.
     #[serde(default)]
     pub idle_delete_warnings_days_before: Vec<u32>,
+    /// Unbilled usage charges at which an interim invoice is issued and
+    /// charged at once, before the period ends; `None`: only at the close.
+    #[serde(default)]
+    pub threshold_invoice_minor: Option<i64>,
 }
 
 /// Which of an endpoint's meters a plan that bills usage charges: the time
@@ -149,6 +153,31 @@ pub struct Catalog {
     pub currency: String,
     pub plans: Vec<Plan>,
     pub prices: Vec<Price>,
+    /// What customers may buy as prepaid credit; catalogs published before
+    /// prepaid credit read as the defaults.
+    #[serde(default)]
+    pub prepaid: PrepaidTerms,
+}
+
+/// The bounds of a purchase or automatic top-up of credit, and how long
+/// bought credit keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepaidTerms {
+    pub min_purchase_minor: i64,
+    pub max_purchase_minor: i64,
+    /// Days after which an unused remainder expires; `None`: never.
+    pub expires_after_days: Option<u32>,
+}
+
+impl Default for PrepaidTerms {
+    fn default() -> Self {
+        PrepaidTerms {
+            min_purchase_minor: 500,
+            max_purchase_minor: 500_000,
+            expires_after_days: Some(365),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +200,8 @@ pub enum CatalogError {
     UnpricedMeter(Meter),
     #[error("plan `{plan}`: {reason}")]
     IdleLifecycle { plan: String, reason: &'static str },
+    #[error("prepaid: min_purchase_minor must be above 0 and at most max_purchase_minor")]
+    PrepaidBounds,
 }
 
 /// Whether a meter may have a price. `requests` is the idle lifecycle's
@@ -247,6 +278,12 @@ impl Catalog {
                     field: "base fee",
                 });
             }
+            if plan.threshold_invoice_minor.is_some_and(|t| t <= 0) {
+                return Err(CatalogError::NegativeAmount {
+                    plan: plan.id.to_string(),
+                    field: "threshold invoice amount (it must be above zero)",
+                });
+            }
             if let Some(reason) = idle_fault(plan) {
                 return Err(CatalogError::IdleLifecycle {
                     plan: plan.id.to_string(),
@@ -265,6 +302,12 @@ impl Catalog {
         }
         if catalog.plan(&PlanId::free()).is_none() {
             return Err(CatalogError::NoFreePlan);
+        }
+        let prepaid = &catalog.prepaid;
+        if prepaid.min_purchase_minor <= 0
+            || prepaid.min_purchase_minor > prepaid.max_purchase_minor
+        {
+            return Err(CatalogError::PrepaidBounds);
         }
         Ok(catalog)
     }

@@ -32,6 +32,17 @@ pub async fn current(conn: &mut PgConnection) -> Result<Option<Published>> {
     .transpose()
 }
 
+/// The catalog as it was in `version`: what an invoice rated with it is
+/// re-rated with.
+pub async fn version(conn: &mut PgConnection, version: i64) -> Result<Option<Catalog>> {
+    let document: Option<serde_json::Value> =
+        sqlx::query_scalar("SELECT document FROM catalog_versions WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(document.map(Catalog::from_json).transpose()?)
+}
+
 /// Publishes `catalog` as the new version in force. Refused when it drops a
 /// plan that an organization is on.
 pub async fn publish(conn: &mut PgConnection, catalog: &Catalog, by: &str) -> Result<Published> {

@@ -5,6 +5,9 @@
 //! dimension; [`rating::rate`] turns each organization's totals into lines;
 //! invoices and lines are written in batches. An invoice is unique per
 //! organization and period, so closing twice creates nothing the second time.
+//! Adjustments of earlier invoices (usage corrected after they were issued,
+//! [`crate::adjustment`]) go on each organization's next invoice; a close
+//! and a correction never run at once ([`hold_off`]).
 //! Each close is recorded in `period_closes`, owned here.
 
 use std::collections::{BTreeMap, HashSet};
@@ -21,11 +24,11 @@ use crate::catalog_store::Published;
 use crate::invoice::Invoice;
 use crate::rating::{self, PlanPeriod, RatedInvoice, UsageTotal};
 use crate::{Error, Period, Result};
-use crate::{credit, plan_history};
+use crate::{adjustment, credit, plan_history};
 use metering::rollups;
 
 /// `pg_advisory_lock` key of the period close ("qmclose").
-const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
+pub(crate) const LOCK_KEY: i64 = 0x71_6d63_6c6f_7365;
 /// Invoices written per transaction.
 const BATCH: usize = 500;
 /// Transactions writing invoices at once.
@@ -100,16 +103,18 @@ pub async fn close(
     sqlx::query("SET LOCAL statement_timeout = '1h'")
         .execute(&mut *read)
         .await?;
-    let closed: HashSet<Uuid> =
-        sqlx::query_scalar("SELECT organization_id FROM invoices WHERE period_start = $1")
-            .bind(period.start())
-            .fetch_all(&mut *read)
-            .await?
-            .into_iter()
-            .collect();
+    let closed: HashSet<Uuid> = sqlx::query_scalar(
+        "SELECT organization_id FROM invoices WHERE period_start = $1 AND kind = 'period'",
+    )
+    .bind(period.start())
+    .fetch_all(&mut *read)
+    .await?
+    .into_iter()
+    .collect();
     // Organizations invoiced already are not rated again: a second close of
     // a closed period reads the plan history and stops.
-    let (rated, already_closed) = rate_all(&mut read, published, period, None, &closed).await?;
+    let (rated, already_closed) =
+        rate_all(&mut read, published, period, None, &closed, now).await?;
     read.commit().await?;
 
     let mut report = CloseReport {
@@ -190,6 +195,21 @@ pub async fn close(
     Ok(report)
 }
 
+/// Holds off period closes until the caller's transaction ends, so that
+/// what it decides from whether a period was invoiced stays true until it
+/// commits; refused while a close runs.
+pub async fn hold_off(conn: &mut PgConnection) -> Result<()> {
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock_shared($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(Error::CloseRunning)
+    }
+}
+
 /// Whether `period` has been closed (by hand or by the billing worker).
 pub async fn is_closed(conn: &mut PgConnection, period: Period) -> Result<bool> {
     Ok(
@@ -223,13 +243,14 @@ pub async fn finalize_drafts(
     .await?)
 }
 
-/// An organization's bill for the period so far: what closing it now would
-/// invoice (the base fee in full, usage up to now).
+/// An organization's bill for the period so far: what closing it at `now`
+/// would invoice (the base fee in full, usage up to now).
 pub async fn estimate(
     conn: &mut PgConnection,
     published: &Published,
     organization_id: Uuid,
     period: Period,
+    now: DateTime<Utc>,
 ) -> Result<RatedInvoice> {
     let (mut rated, _) = rate_all(
         conn,
@@ -237,6 +258,7 @@ pub async fn estimate(
         period,
         Some(organization_id),
         &HashSet::new(),
+        now,
     )
     .await?;
     match rated.pop() {
@@ -253,14 +275,15 @@ pub async fn estimate(
 type Rated = (RatedInvoice, i64);
 
 /// Rates the period for every organization (or one) but those in `skip`,
-/// reading plan history, usage and credits with one statement each; also
-/// how many were skipped.
+/// reading plan history, usage and credits with one statement each, with
+/// the credit usable at `at`; also how many were skipped.
 async fn rate_all(
     conn: &mut PgConnection,
     published: &Published,
     period: Period,
     only: Option<Uuid>,
     skip: &HashSet<Uuid>,
+    at: DateTime<Utc>,
 ) -> Result<(Vec<(Uuid, Result<Rated, rating::RatingError>)>, usize)> {
     let catalog = &published.catalog;
     let history = plan_history::overlapping(conn, period, only).await?;
@@ -291,7 +314,8 @@ async fn rate_all(
         .map(|(org, history)| (*org, rating::segments(period, history)))
         .collect();
     let usage = usage_totals(conn, period, only, &segments).await?;
-    let credits = credit::remaining(conn, only).await?;
+    let credits = credit::remaining(conn, only, at).await?;
+    let pending = adjustment::pending(conn, only).await?;
 
     let mut out = Vec::with_capacity(plans.len());
     for (organization_id, segments) in segments {
@@ -304,9 +328,10 @@ async fn rate_all(
         }
         let usage = usage.get(&organization_id).map_or(&[][..], Vec::as_slice);
         let credits = credits.get(&organization_id).map_or(&[][..], Vec::as_slice);
+        let pending = pending.get(&organization_id).map_or(&[][..], Vec::as_slice);
         let rows = usage.iter().map(|u| u.rows).sum();
-        let outcome =
-            rating::rate(catalog, period, &segments, usage, credits).map(|invoice| (invoice, rows));
+        let outcome = rating::rate_adjusted(catalog, period, &segments, usage, pending, credits)
+            .map(|invoice| (invoice, rows));
         out.push((organization_id, outcome));
     }
     Ok((out, skipped.len()))
@@ -382,7 +407,7 @@ async fn write(
          SELECT id, org, $3, $4, $5, subtotal, credits, total, $6
          FROM UNNEST($1::uuid[], $2::uuid[], $7::bigint[], $8::bigint[], $9::bigint[])
               AS t(id, org, subtotal, credits, total)
-         ON CONFLICT ON CONSTRAINT invoices_one_per_period DO NOTHING
+         ON CONFLICT (organization_id, period_start) WHERE kind = 'period' DO NOTHING
          RETURNING id, organization_id",
     )
     .bind(&ids)
@@ -411,11 +436,13 @@ async fn write(
         "INSERT INTO invoice_lines (invoice_id, line_no, kind, description, plan, meter, dimension,
                                     usage_from, usage_to, rollup_rows, rollup_quantity,
                                     included_quantity, quantity, unit, unit_amount_minor,
-                                    amount_minor, credit_id)
+                                    amount_minor, credit_id, adjusts_invoice_id,
+                                    adjusts_line_no, correction_id)
          SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
                               $10::bigint[], $11::numeric[], $12::numeric[], $13::numeric[],
-                              $14::text[], $15::bigint[], $16::bigint[], $17::uuid[])",
+                              $14::text[], $15::bigint[], $16::bigint[], $17::uuid[],
+                              $18::uuid[], $19::int[], $20::uuid[])",
     )
     .bind(&l.invoice_id)
     .bind(&l.line_no)
@@ -434,6 +461,9 @@ async fn write(
     .bind(&l.unit_amount_minor)
     .bind(&l.amount_minor)
     .bind(&l.credit_id)
+    .bind(&l.adjusts_invoice_id)
+    .bind(&l.adjusts_line_no)
+    .bind(&l.correction_id)
     .execute(&mut *conn)
     .await?;
     Ok(invoice_of.into_keys().collect())
@@ -459,6 +489,9 @@ struct Lines {
     unit_amount_minor: Vec<i64>,
     amount_minor: Vec<i64>,
     credit_id: Vec<Option<Uuid>>,
+    adjusts_invoice_id: Vec<Option<Uuid>>,
+    adjusts_line_no: Vec<Option<i32>>,
+    correction_id: Vec<Option<Uuid>>,
 }
 
 impl Lines {
@@ -481,5 +514,10 @@ impl Lines {
         self.unit_amount_minor.push(line.unit_amount_minor);
         self.amount_minor.push(line.amount_minor);
         self.credit_id.push(line.credit_id);
+        self.adjusts_invoice_id
+            .push(line.adjusts.map(|a| a.invoice_id));
+        self.adjusts_line_no.push(line.adjusts.map(|a| a.line_no));
+        self.correction_id
+            .push(line.adjusts.map(|a| a.correction_id));
     }
 }

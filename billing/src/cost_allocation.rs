@@ -209,6 +209,9 @@ mod tests {
             unit_amount_minor: amount_minor,
             amount_minor,
             credit_id: None,
+            adjusts_invoice_id: None,
+            adjusts_line_no: None,
+            correction_id: None,
         }
     }
 

@@ -4,7 +4,9 @@
 //!
 //! One row per [`Part`] of the invoice: per usage line, resource, UTC day
 //! and labels in force (ChargeCategory `Usage`); the base fee whole
-//! (`Purchase`) and each credit whole (`Credit`). BilledCost is the part's
+//! (`Purchase`), each credit whole (`Credit`), a correction of an earlier
+//! period's usage whole (`Usage`, ChargeClass `Correction`) and the
+//! deduction of an interim invoice whole (`Adjustment`). BilledCost is the part's
 //! amount, so the rows add up to the invoice's total exactly. There are no
 //! negotiated discounts or commitments: EffectiveCost, ListCost and
 //! ContractedCost equal BilledCost, and no unit prices are given (a part's
@@ -112,16 +114,12 @@ fn row(
     let cost = major(part.amount_minor, &invoice.currency);
     let meter = line.meter.as_deref().and_then(|m| m.parse::<Meter>().ok());
     let usage = line.kind == "usage";
-    let (category, frequency) = match line.kind.as_str() {
-        "usage" => ("Usage", "Usage-Based"),
-        "credit" => ("Credit", "One-Time"),
-        _ => ("Purchase", "Recurring"),
-    };
+    let (category, class, frequency) = charge(&line.kind);
     let service = Service::of(meter);
     let (charge_start, charge_end) = charge_period(invoice, line, part);
     let resource = part.resource_id.and_then(|id| resources.get(&id));
     let sku = match (&line.kind[..], meter, &line.plan) {
-        ("usage", Some(meter), _) => Some(match line.dimension.as_deref() {
+        ("usage" | "adjustment", Some(meter), _) => Some(match line.dimension.as_deref() {
             Some(d) if !d.is_empty() => format!("{}:{d}", meter.as_str()),
             _ => meter.as_str().to_owned(),
         }),
@@ -139,7 +137,7 @@ fn row(
         Some(time(invoice.period_end)),
         Some(time(invoice.period_start)),
         Some(category.to_owned()),
-        None,
+        class.map(str::to_owned),
         Some(line.description.clone()),
         Some(time(charge_end)),
         Some(time(charge_start)),
@@ -167,6 +165,20 @@ fn row(
         Some(service.subcategory.to_owned()),
     ];
     values.into()
+}
+
+/// A line kind's ChargeCategory, ChargeClass and ChargeFrequency. A usage
+/// correction of a period invoiced before is usage of class `Correction`;
+/// the deduction of what an interim invoice of the period already billed
+/// is an adjustment.
+fn charge(kind: &str) -> (&'static str, Option<&'static str>, &'static str) {
+    match kind {
+        "usage" => ("Usage", None, "Usage-Based"),
+        "base_fee" => ("Purchase", None, "Recurring"),
+        "credit" => ("Credit", None, "One-Time"),
+        "adjustment" => ("Usage", Some("Correction"), "Usage-Based"),
+        _ => ("Adjustment", None, "One-Time"),
+    }
 }
 
 /// The service a meter belongs to, in FOCUS's words.
@@ -272,6 +284,17 @@ mod tests {
         assert_eq!(major(0, "usd"), "0.00");
         assert_eq!(major(1000, "jpy"), "1000");
         assert_eq!(major(i64::MAX, "usd"), "92233720368547758.07");
+    }
+
+    #[test]
+    fn a_correction_of_an_earlier_period_is_usage_of_class_correction() {
+        assert_eq!(charge("usage"), ("Usage", None, "Usage-Based"));
+        assert_eq!(charge("base_fee"), ("Purchase", None, "Recurring"));
+        assert_eq!(
+            charge("adjustment"),
+            ("Usage", Some("Correction"), "Usage-Based")
+        );
+        assert_eq!(charge("interim"), ("Adjustment", None, "One-Time"));
     }
 
     #[test]

@@ -136,6 +136,11 @@ pub struct StoredLine {
     pub unit_amount_minor: i64,
     pub amount_minor: i64,
     pub credit_id: Option<Uuid>,
+    /// An adjustment line's: the invoice and line it adjusts, and the
+    /// usage correction behind it.
+    pub adjusts_invoice_id: Option<Uuid>,
+    pub adjusts_line_no: Option<i32>,
+    pub correction_id: Option<Uuid>,
 }
 
 /// One hourly rollup behind a usage line.
@@ -176,7 +181,8 @@ pub async fn get(
     let lines = sqlx::query_as(
         "SELECT line_no, kind, description, plan, meter, dimension, usage_from, usage_to,
                 rollup_rows, rollup_quantity, included_quantity, quantity, unit,
-                unit_amount_minor, amount_minor, credit_id
+                unit_amount_minor, amount_minor, credit_id, adjusts_invoice_id,
+                adjusts_line_no, correction_id
          FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
     )
     .bind(id)
@@ -186,7 +192,8 @@ pub async fn get(
 }
 
 /// The id of the organization's invoice of the period that starts at
-/// `period_start`, if one was issued (drafts are not shown).
+/// `period_start` (the one the close writes, not an interim one), if one
+/// was issued (drafts are not shown).
 pub async fn of_period(
     conn: &mut PgConnection,
     organization_id: Uuid,
@@ -194,12 +201,26 @@ pub async fn of_period(
 ) -> Result<Option<Uuid>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM invoices
-         WHERE organization_id = $1 AND period_start = $2 AND status <> 'draft'",
+         WHERE organization_id = $1 AND period_start = $2 AND kind = 'period'
+           AND status <> 'draft'",
     )
     .bind(organization_id)
     .bind(period_start)
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// The usage corrections of a usage line's meter in its hours: those in
+/// its rollups, and those adjusting it since.
+pub async fn line_corrections(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    line: &StoredLine,
+) -> Result<Vec<metering::corrections::Correction>> {
+    let (Some(meter), Some(from), Some(to)) = (&line.meter, line.usage_from, line.usage_to) else {
+        return Ok(Vec::new());
+    };
+    Ok(metering::corrections::of_hours(conn, organization_id, meter, from, to).await?)
 }
 
 /// The rollups a usage line rated, read back from metering.
@@ -250,7 +271,8 @@ pub async fn unpaid(conn: &mut PgConnection) -> Result<BTreeMap<Uuid, Vec<Unpaid
 pub struct Balance {
     /// The sum of its open invoices.
     pub open_minor: i64,
-    /// Credit granted and not yet used by an invoice that stands.
+    /// Credit granted and not yet used by an invoice that stands, nor
+    /// expired: the sum of its ledger.
     pub credit_minor: i64,
 }
 
@@ -263,12 +285,8 @@ pub async fn balances(
         "SELECT o.id,
                 coalesce((SELECT sum(i.total_minor) FROM invoices i
                           WHERE i.organization_id = o.id AND i.status = 'open'), 0)::bigint,
-                (coalesce((SELECT sum(c.amount_minor) FROM credits c
-                           WHERE c.organization_id = o.id), 0)
-                 + coalesce((SELECT sum(l.amount_minor) FROM invoice_lines l
-                             JOIN invoices i ON i.id = l.invoice_id
-                             WHERE i.organization_id = o.id AND l.kind = 'credit'
-                               AND i.status <> 'void'), 0))::bigint
+                coalesce((SELECT sum(g.amount_minor) FROM credit_ledger g
+                          WHERE g.organization_id = o.id), 0)::bigint
          FROM UNNEST($1::uuid[]) AS o(id)",
     )
     .bind(organizations)

@@ -5,10 +5,12 @@
 //! answer. It depends only on `metering`, whose meters it prices.
 //!
 //! Its tables (`catalog_versions`, `plan_periods`, `invoices`,
-//! `invoice_lines`, `credits`, `period_closes`, `payment_events`) are named
-//! in SQL only here; the control plane calls these functions with its own
+//! `invoice_lines`, `credits`, `period_closes`, `payment_events`,
+//! `usage_adjustments` and the prepaid credit's `credit_*`) are named in SQL
+//! only here; the control plane calls these functions with its own
 //! connection or transaction.
 
+pub mod adjustment;
 pub mod allocation;
 pub mod catalog;
 pub mod catalog_store;
@@ -26,6 +28,7 @@ pub mod money;
 pub mod payments;
 pub mod period;
 pub mod plan_history;
+pub mod prepaid;
 pub mod rating;
 
 pub use catalog::{Catalog, CatalogError, Plan, PlanId, Price};

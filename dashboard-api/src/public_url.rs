@@ -29,9 +29,20 @@ pub fn base(config: &Config, headers: &HeaderMap) -> String {
 /// Where Stripe Checkout sends the browser back to: the organization's
 /// billing page, which completes the session it names.
 pub fn checkout_return(config: &Config, headers: &HeaderMap, org_id: Uuid) -> ReturnUrls {
+    billing_return(config, headers, org_id, "/checkout?session_id=")
+}
+
+/// Where the checkout of a credit purchase sends the browser back to: the
+/// billing page, which says whether the payment is confirmed yet (only the
+/// provider's webhook grants the credit).
+pub fn credit_return(config: &Config, headers: &HeaderMap, org_id: Uuid) -> ReturnUrls {
+    billing_return(config, headers, org_id, "?credit_checkout=")
+}
+
+fn billing_return(config: &Config, headers: &HeaderMap, org_id: Uuid, session: &str) -> ReturnUrls {
     let billing = format!("{}/orgs/{org_id}/billing", base(config, headers));
     ReturnUrls {
-        success: format!("{billing}/checkout?session_id={{CHECKOUT_SESSION_ID}}"),
+        success: format!("{billing}{session}{{CHECKOUT_SESSION_ID}}"),
         cancel: billing,
     }
 }

@@ -19,8 +19,15 @@
 //!    the raw samples, so that a late or out-of-order sample lands exactly;
 //! 5. commit, and only then remember the new keys.
 //!
+//! A usage correction ([`crate::corrections`]) takes the same row lock and
+//! raises `last_correction`; a window behind it re-reads the last sample
+//! of each gauge series corrected since, so that a sample appended after a
+//! corrected or voided one is rolled up from what the rollups now hold.
+//!
 //! A crash anywhere before the commit leaves nothing behind and the sender
 //! retries; a crash after it leaves everything, and the retry is a duplicate.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::TryStreamExt as _;
@@ -30,7 +37,7 @@ use uuid::Uuid;
 
 mod copy;
 mod dedup;
-mod rollup;
+pub(crate) mod rollup;
 
 use copy::{copy_events, copy_line};
 use rollup::roll_up;
@@ -91,9 +98,10 @@ impl Ingester {
         let mut conn = pool.acquire().await?;
         // Read first: every event up to it is committed, so none is missed;
         // any stored after it is caught up by seq.
-        window.last_seq = sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state")
-            .fetch_one(&mut *conn)
-            .await?;
+        (window.last_seq, window.last_correction) =
+            sqlx::query_as("SELECT last_seq, last_correction FROM usage_ingest_state")
+                .fetch_one(&mut *conn)
+                .await?;
         // Streamed, the strings borrowed from each row: the window's memory
         // is all that grows with the events.
         let mut rows =
@@ -105,18 +113,7 @@ impl Ingester {
             window.insert(window::key(source, id), row.try_get(2)?);
         }
         drop(rows);
-        let gauges: Vec<GaugeRow> = sqlx::query_as(
-            "SELECT DISTINCT ON (organization_id, resource_id, meter, dimension)
-                    organization_id, resource_id, meter, dimension, time, value
-             FROM usage_events
-             WHERE meter = ANY($2) AND time >= $1
-             ORDER BY organization_id, resource_id, meter, dimension, time DESC, seq DESC",
-        )
-        .bind(since)
-        .bind(Meter::gauges())
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in gauges {
+        for row in last_gauges(&mut conn, since, None).await? {
             remember_gauge(&mut window, row);
         }
         tracing::info!(events = window.len(), "usage deduplication window rebuilt");
@@ -142,8 +139,8 @@ impl Ingester {
         let lines: Vec<String> = events.iter().map(copy_line).collect();
         let mut window = self.window.lock().await;
         let mut tx = self.pool.begin().await?;
-        let stored_seq: i64 =
-            sqlx::query_scalar("SELECT last_seq FROM usage_ingest_state FOR UPDATE")
+        let (stored_seq, stored_correction): (i64, i64) =
+            sqlx::query_as("SELECT last_seq, last_correction FROM usage_ingest_state FOR UPDATE")
                 .fetch_one(&mut *tx)
                 .await?;
         let caught_up = if stored_seq > window.last_seq {
@@ -151,6 +148,10 @@ impl Ingester {
         } else {
             window.last_seq
         };
+        if stored_correction > window.last_correction {
+            let since = Utc::now() - self.lateness - Duration::hours(1);
+            refresh_corrected(&mut tx, &mut window, since, stored_correction).await?;
+        }
 
         let seen = dedup::deduplicate(&mut tx, &window, events, &keys).await?;
         let mut fresh = Vec::with_capacity(events.len());
@@ -240,6 +241,76 @@ async fn catch_up(conn: &mut PgConnection, window: &mut Window) -> Result<i64, s
         remember_gauge(window, row.gauge);
     }
     Ok(last)
+}
+
+/// Each gauge series' last sample from `since` on (of `resources` only,
+/// if given), as the rollups count it: corrected, voided ones left out.
+async fn last_gauges(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+    resources: Option<&[Uuid]>,
+) -> Result<Vec<GaugeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (e.organization_id, e.resource_id, e.meter, e.dimension)
+                e.organization_id, e.resource_id, e.meter, e.dimension, e.time,
+                v.value
+         FROM usage_events e
+         LEFT JOIN LATERAL (
+             SELECT c.seq, c.value FROM usage_correction_events c
+             WHERE c.source = e.source AND c.event_id = e.event_id AND c.in_rollups
+             ORDER BY c.seq DESC LIMIT 1) c ON true
+         CROSS JOIN LATERAL (SELECT CASE WHEN c.seq IS NULL THEN e.value ELSE c.value END AS value) v
+         WHERE e.meter = ANY($2) AND e.time >= $1 AND v.value IS NOT NULL
+           AND ($3::uuid[] IS NULL OR e.resource_id = ANY($3))
+         ORDER BY e.organization_id, e.resource_id, e.meter, e.dimension, e.time DESC, e.seq DESC",
+    )
+    .bind(since)
+    .bind(Meter::gauges())
+    .bind(resources)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Re-reads the last sample of each gauge series that corrections after
+/// the window's `last_correction` changed, up to `stored`.
+async fn refresh_corrected(
+    conn: &mut PgConnection,
+    window: &mut Window,
+    since: DateTime<Utc>,
+    stored: i64,
+) -> Result<(), sqlx::Error> {
+    let corrected: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT organization_id, resource_id, meter, dimension FROM usage_correction_events
+         WHERE seq > $1 AND seq <= $2 AND in_rollups AND meter = ANY($3)",
+    )
+    .bind(window.last_correction)
+    .bind(stored)
+    .bind(Meter::gauges())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut series = HashSet::new();
+    for (org, resource, meter, dimension) in corrected {
+        if let Ok(meter) = meter.parse::<Meter>() {
+            let one = (org, resource, meter, dimension);
+            window.last_gauge.remove(&one);
+            series.insert(one);
+        }
+    }
+    let resources: Vec<Uuid> = series.iter().map(|s| s.1).collect();
+    for row in last_gauges(conn, since, Some(&resources)).await? {
+        if let Ok(meter) = row.meter.parse::<Meter>()
+            && series.contains(&(
+                row.organization_id,
+                row.resource_id,
+                meter,
+                row.dimension.clone(),
+            ))
+        {
+            remember_gauge(window, row);
+        }
+    }
+    window.last_correction = stored;
+    Ok(())
 }
 
 /// A stored event.

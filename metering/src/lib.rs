@@ -6,13 +6,15 @@
 //! the sender and checks that it may report for each tenant.
 //!
 //! Its tables (`usage_events`, `usage_hourly`, `usage_monthly`,
-//! `usage_changes`, `usage_ingest_state`, and `resource_labels`, the
-//! labels each resource carried when) are
+//! `usage_changes`, `usage_ingest_state`, `usage_corrections`,
+//! `usage_correction_events`, and `resource_labels`, the labels each
+//! resource carried when) are
 //! written only here; the control plane reads usage through [`rollups`]
 //! and [`report`]. Billing's period close and invoice line drill-down still
 //! read `usage_hourly` themselves.
 
 pub mod changes;
+pub mod corrections;
 pub mod event;
 pub mod gauge;
 pub mod ingest;

@@ -109,6 +109,8 @@ pub struct Window {
     table: Table,
     /// The highest `usage_events.seq` reflected here.
     pub last_seq: i64,
+    /// The highest `usage_correction_events.seq` reflected in `last_gauge`.
+    pub last_correction: i64,
     /// Each gauge series' latest stored sample (within the window), from
     /// which a following sample's rollup change is computed.
     pub last_gauge: HashMap<Series, Sample>,
@@ -120,6 +122,7 @@ impl Window {
         Window {
             table: Table::new(hour_index(cutoff)),
             last_seq: 0,
+            last_correction: 0,
             last_gauge: HashMap::new(),
         }
     }

@@ -3,10 +3,17 @@
 //! (checking every parameter Quartermaster must send, and refusing the
 //! request with a Stripe error naming the first one that is wrong), serves
 //! the hosted page on which the customer types a card, and answers
-//! `GET /v1/checkout/sessions/{id}`. Saving the card makes a real
-//! SetupIntent in localstripe; every other Stripe call is passed through to
-//! localstripe unchanged, so customers, SetupIntents and default cards are
-//! localstripe's own.
+//! `GET /v1/checkout/sessions/{id}`. In setup mode, saving the card makes a
+//! real SetupIntent in localstripe; in payment mode, paying makes and
+//! confirms a real PaymentIntent there, so a declined card is declined by
+//! localstripe. Every other Stripe call is passed through to localstripe
+//! unchanged, so customers, intents and default cards are localstripe's own.
+//!
+//! The session's shape follows Stripe's API reference for the Checkout
+//! Session object: `status` is `open` until the customer finishes, then
+//! `complete`; in payment mode `payment_status` is `unpaid` until the money
+//! is captured, then `paid`, with `amount_total` and `payment_intent`; in
+//! setup mode it is `no_payment_required`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +28,23 @@ use serde_json::{Value, json};
 
 use crate::localstripe::{LocalStripe, SECRET_KEY};
 
-/// The parameters a checkout must be opened with, and nothing else.
+/// The parameters a payment-mode checkout (credit) must be opened with, and
+/// nothing else: one line of an inline price, the currency being the line's.
+const PAYMENT_PARAMETERS: [&str; 11] = [
+    "cancel_url",
+    "client_reference_id",
+    "customer",
+    "line_items[0][price_data][currency]",
+    "line_items[0][price_data][product_data][name]",
+    "line_items[0][price_data][unit_amount]",
+    "line_items[0][quantity]",
+    "metadata[organization_id]",
+    "metadata[purpose]",
+    "mode",
+    "success_url",
+];
+
+/// The parameters a setup-mode checkout must be opened with, and nothing else.
 const PARAMETERS: [&str; 8] = [
     "cancel_url",
     "client_reference_id",
@@ -40,10 +63,19 @@ pub struct Session {
     pub params: BTreeMap<String, String>,
     pub idempotency_key: String,
     pub setup_intent: Option<String>,
+    /// In payment mode, the PaymentIntent that paid the session.
+    pub payment_intent: Option<String>,
 }
 
 impl Session {
+    fn is_payment(&self) -> bool {
+        self.params["mode"] == "payment"
+    }
+
     fn json(&self, base: &str) -> Value {
+        if self.is_payment() {
+            return self.payment_json(base);
+        }
         let complete = self.setup_intent.is_some();
         json!({
             "id": self.id,
@@ -67,6 +99,33 @@ impl Session {
         })
     }
 
+    fn payment_json(&self, base: &str) -> Value {
+        let paid = self.payment_intent.is_some();
+        let line = |name: &str| self.params[&format!("line_items[0][{name}]")].clone();
+        json!({
+            "id": self.id,
+            "object": "checkout.session",
+            "amount_total": line("price_data][unit_amount").parse::<i64>().unwrap(),
+            "cancel_url": self.params["cancel_url"],
+            "client_reference_id": self.params["client_reference_id"],
+            "currency": line("price_data][currency"),
+            "customer": self.params["customer"],
+            "livemode": false,
+            "metadata": {
+                "organization_id": self.params["metadata[organization_id]"],
+                "purpose": self.params["metadata[purpose]"],
+            },
+            "mode": "payment",
+            "payment_intent": self.payment_intent,
+            "payment_status": if paid { "paid" } else { "unpaid" },
+            "setup_intent": null,
+            "status": if paid { "complete" } else { "open" },
+            "success_url": self.params["success_url"],
+            "ui_mode": "hosted",
+            "url": (!paid).then(|| format!("{base}/pay/{}", self.id)),
+        })
+    }
+
     /// Where the page sends the browser once the card is saved.
     fn success_url(&self) -> String {
         self.params["success_url"].replace("{CHECKOUT_SESSION_ID}", &self.id)
@@ -79,6 +138,9 @@ struct Shared {
     localstripe: String,
     http: reqwest::Client,
     sessions: Mutex<Vec<Session>>,
+    /// Off-session charges by idempotency key: Stripe answers a repeated
+    /// key with the first answer, without charging again.
+    charges: Mutex<BTreeMap<String, (StatusCode, Bytes)>>,
 }
 
 /// The stand-in, serving until the test ends.
@@ -96,11 +158,13 @@ impl CheckoutPage {
                 .build()
                 .unwrap(),
             sessions: Mutex::new(Vec::new()),
+            charges: Mutex::new(BTreeMap::new()),
         });
         let app = Router::new()
             .route("/v1/checkout/sessions", post(open))
             .route("/v1/checkout/sessions/{id}", get(read))
             .route("/pay/{id}", get(card_form).post(save_card))
+            .route("/v1/payment_intents", post(charge_off_session))
             .fallback(pass_through)
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -110,6 +174,11 @@ impl CheckoutPage {
     /// The API base to give the Stripe client.
     pub fn api_base(&self) -> String {
         format!("{}/", self.0.base)
+    }
+
+    /// How many distinct off-session charges were made.
+    pub fn charges(&self) -> usize {
+        self.0.charges.lock().unwrap().len()
     }
 
     /// Every session opened so far.
@@ -175,6 +244,9 @@ fn check(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<(), S
         return Err("no `qm-checkout-…` Idempotency-Key".to_owned());
     }
     let names: Vec<&str> = params.keys().map(String::as_str).collect();
+    if params.get("mode").map(String::as_str) == Some("payment") {
+        return check_payment(params, &names);
+    }
     if names != PARAMETERS {
         return Err(format!("parameters {names:?}, expected {PARAMETERS:?}"));
     }
@@ -204,6 +276,51 @@ fn check(params: &BTreeMap<String, String>, headers: &HeaderMap) -> Result<(), S
     }
 }
 
+/// A payment for credit: one line, quantity one, of a positive amount in
+/// the installation's currency, for Quartermaster's own customer.
+fn check_payment(params: &BTreeMap<String, String>, names: &[&str]) -> Result<(), String> {
+    if names != PAYMENT_PARAMETERS {
+        return Err(format!(
+            "parameters {names:?}, expected {PAYMENT_PARAMETERS:?}"
+        ));
+    }
+    let amount = params["line_items[0][price_data][unit_amount]"].parse::<i64>();
+    let checks = [
+        (
+            params["line_items[0][price_data][currency]"] == "usd",
+            "the line's currency must be usd",
+        ),
+        (
+            amount.is_ok_and(|a| a > 0),
+            "unit_amount must be a positive integer",
+        ),
+        (
+            params["line_items[0][quantity]"] == "1",
+            "quantity must be 1",
+        ),
+        (
+            params["metadata[purpose]"] == "credit",
+            "purpose must be credit",
+        ),
+        (
+            params["customer"].starts_with("cus_"),
+            "customer must be a customer id",
+        ),
+        (
+            params["client_reference_id"] == params["metadata[organization_id]"],
+            "client_reference_id must be the organization",
+        ),
+        (
+            params["success_url"].starts_with("http"),
+            "success_url must be a web address",
+        ),
+    ];
+    match checks.into_iter().find(|(ok, _)| !ok) {
+        Some((_, why)) => Err(why.to_owned()),
+        None => Ok(()),
+    }
+}
+
 async fn open(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let params: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     if let Err(why) = check(&params, &headers) {
@@ -215,6 +332,7 @@ async fn open(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         params,
         idempotency_key: headers["idempotency-key"].to_str().unwrap().to_owned(),
         setup_intent: None,
+        payment_intent: None,
     };
     sessions.push(session.clone());
     axum::Json(session.json(&shared.base)).into_response()
@@ -251,14 +369,11 @@ async fn save_card(
     let Some(session) = find(&shared, &id) else {
         return refuse(format!("No such checkout.session: '{id}'"));
     };
-    let localstripe = |path: String, form: Vec<(&str, String)>| {
-        shared
-            .http
-            .post(format!("{}/v1/{path}", shared.localstripe))
-            .basic_auth(SECRET_KEY, Some(""))
-            .form(&form)
-            .send()
-    };
+    if session.is_payment() {
+        return pay(&shared, &session, card).await;
+    }
+    let localstripe =
+        |path: String, form: Vec<(&'static str, String)>| localstripe(&shared, path, form);
     let intent: Value = localstripe(
         "setup_intents".to_owned(),
         vec![
@@ -291,6 +406,148 @@ async fn save_card(
     let stored = sessions.iter_mut().find(|s| s.id == id).unwrap();
     stored.setup_intent = Some(intent_id);
     Redirect::to(&stored.success_url()).into_response()
+}
+
+/// A POST to localstripe's API under the secret key.
+fn localstripe(
+    shared: &Shared,
+    path: String,
+    form: Vec<(&'static str, String)>,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    shared
+        .http
+        .post(format!("{}/v1/{path}", shared.localstripe))
+        .basic_auth(SECRET_KEY, Some(""))
+        .form(&form)
+        .send()
+}
+
+/// The customer pays the session with `card`: a PaymentIntent for the
+/// session's customer and amount, confirmed in localstripe. A declined card
+/// leaves the session open (HTTP 402, as Stripe answers a card error).
+async fn pay(shared: &Shared, session: &Session, card: String) -> Response {
+    let method: Value = localstripe(
+        shared,
+        "payment_methods".to_owned(),
+        vec![
+            ("type", "card".to_owned()),
+            ("card[number]", card),
+            ("card[exp_month]", "12".to_owned()),
+            ("card[exp_year]", "2030".to_owned()),
+            ("card[cvc]", "123".to_owned()),
+        ],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let line = |name: &str| session.params[&format!("line_items[0][price_data][{name}]")].clone();
+    let intent: Value = localstripe(
+        shared,
+        "payment_intents".to_owned(),
+        vec![
+            ("customer", session.params["customer"].clone()),
+            ("amount", line("unit_amount")),
+            ("currency", line("currency")),
+            ("payment_method", method["id"].as_str().unwrap().to_owned()),
+        ],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let intent_id = intent["id"].as_str().unwrap().to_owned();
+    let confirmed: Value = localstripe(
+        shared,
+        format!("payment_intents/{intent_id}/confirm"),
+        vec![],
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    if confirmed["status"] != "succeeded" {
+        return (
+            StatusCode::PAYMENT_REQUIRED,
+            Html("<p>Your card was declined.</p>".to_owned()),
+        )
+            .into_response();
+    }
+    let mut sessions = shared.sessions.lock().unwrap();
+    let stored = sessions.iter_mut().find(|s| s.id == session.id).unwrap();
+    stored.payment_intent = Some(intent_id);
+    Redirect::to(&stored.success_url()).into_response()
+}
+
+/// The parameters of an off-session charge, and nothing else.
+const CHARGE_PARAMETERS: [&str; 8] = [
+    "amount",
+    "confirm",
+    "currency",
+    "customer",
+    "description",
+    "metadata[top_up_id]",
+    "off_session",
+    "payment_method",
+];
+
+/// An off-session charge (`POST /v1/payment_intents` with `confirm` and
+/// `off_session`), which localstripe refuses as unexpected parameters. Per
+/// Stripe's API reference, `off_session` may only be used with
+/// `confirm=true`. The stand-in checks the request, then makes and confirms
+/// the PaymentIntent in localstripe without those two, so the card's answer
+/// (succeeded, or declined with HTTP 402) is localstripe's.
+async fn charge_off_session(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let names: Vec<&str> = params.keys().map(String::as_str).collect();
+    if names != CHARGE_PARAMETERS {
+        return refuse(format!(
+            "parameters {names:?}, expected {CHARGE_PARAMETERS:?}"
+        ));
+    }
+    if params["confirm"] != "true" || params["off_session"] != "true" {
+        return refuse("off_session can only be used with confirm=true".to_owned());
+    }
+    let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|k| k.to_str().ok())
+        .filter(|k| k.starts_with("qm-charge-"))
+        .map(str::to_owned)
+    else {
+        return refuse("no `qm-charge-…` Idempotency-Key".to_owned());
+    };
+    if let Some((status, body)) = shared.charges.lock().unwrap().get(&key).cloned() {
+        return (status, body).into_response();
+    }
+    let mut create: Vec<(&'static str, String)> =
+        ["amount", "currency", "customer", "payment_method"]
+            .into_iter()
+            .map(|name| (name, params[name].clone()))
+            .collect();
+    create.push(("metadata[top_up_id]", params["metadata[top_up_id]"].clone()));
+    let intent: Value = localstripe(&shared, "payment_intents".to_owned(), create)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let Some(id) = intent["id"].as_str() else {
+        return refuse(format!("localstripe refused the PaymentIntent: {intent}"));
+    };
+    let confirmed = localstripe(&shared, format!("payment_intents/{id}/confirm"), vec![])
+        .await
+        .unwrap();
+    let status = StatusCode::from_u16(confirmed.status().as_u16()).unwrap();
+    let answer = (status, confirmed.bytes().await.unwrap());
+    shared.charges.lock().unwrap().insert(key, answer.clone());
+    answer.into_response()
 }
 
 /// Any other Stripe call, to localstripe as it came.

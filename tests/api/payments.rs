@@ -14,7 +14,7 @@ use billing::payments::stripe::StripeProvider;
 use billing::payments::webhook;
 use billing::payments::{
     CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
-    PaymentError, PaymentOutcome, PaymentProvider,
+    OffSessionCharge, PaymentError, PaymentOutcome, PaymentProvider,
 };
 use billing::{Period, close, dunning};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -643,6 +643,12 @@ impl PaymentProvider for ReadsDeclines {
         a: i32,
     ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
         self.inner.pay_invoice(p, i, a)
+    }
+    fn charge_off_session<'a>(
+        &'a self,
+        c: &'a OffSessionCharge,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
+        self.inner.charge_off_session(c)
     }
     fn decline_reason<'a>(
         &'a self,

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
-    PaymentError, PaymentOutcome, PaymentProvider,
+    OffSessionCharge, PaymentError, PaymentOutcome, PaymentProvider,
 };
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -192,6 +192,13 @@ impl PaymentProvider for Metered {
         )
     }
 
+    fn charge_off_session<'a>(
+        &'a self,
+        charge: &'a OffSessionCharge,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
+        self.call("charge_off_session", self.inner.charge_off_session(charge))
+    }
+
     fn decline_reason<'a>(
         &'a self,
         provider_invoice_id: &'a str,
@@ -272,6 +279,13 @@ mod tests {
             _: &'a str,
             _: &'a InvoiceToCollect,
         ) -> BoxFuture<'a, Result<(), PaymentError>> {
+            panic!("not called in these tests")
+        }
+
+        fn charge_off_session<'a>(
+            &'a self,
+            _: &'a OffSessionCharge,
+        ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
             panic!("not called in these tests")
         }
 

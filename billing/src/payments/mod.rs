@@ -44,14 +44,22 @@ pub struct CardSetup {
     pub client_secret: String,
 }
 
-/// A hosted page on which the customer saves a card (Stripe Checkout in
-/// setup mode), asked for on the way to a paid plan.
+/// What a hosted checkout page is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutPurpose {
+    /// Saving a card (Stripe Checkout in setup mode), on the way to this
+    /// paid plan.
+    Plan(String),
+    /// Paying for prepaid credit of this amount (payment mode).
+    Credit { amount_minor: i64 },
+}
+
+/// A hosted page on which the customer saves a card or pays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutRequest {
     pub organization_id: Uuid,
     pub customer: String,
-    /// The plan the organization moves to once the card is saved.
-    pub plan: String,
+    pub purpose: CheckoutPurpose,
     pub currency: String,
     /// Where the provider sends the browser back; `{CHECKOUT_SESSION_ID}`
     /// in it is replaced by the session's id.
@@ -77,6 +85,8 @@ pub struct CheckoutOutcome {
     pub setup_id: Option<String>,
     /// The plan it was started for (its metadata).
     pub plan: Option<String>,
+    /// In payment mode, once the payment went through: the amount paid.
+    pub paid_minor: Option<i64>,
 }
 
 impl CheckoutOutcome {
@@ -95,7 +105,22 @@ impl CheckoutOutcome {
             // finished; it counts only once the session is complete.
             setup_id: setup_intent.filter(|_| status == Some("complete")),
             plan,
+            paid_minor: None,
         }
+    }
+
+    /// With a payment-mode session's payment: it counts only once the
+    /// session is complete and its `payment_status` is `paid` (a delayed
+    /// method completes the session before the money arrives).
+    pub fn with_payment(
+        mut self,
+        status: Option<&str>,
+        payment_status: Option<&str>,
+        amount_total: Option<i64>,
+    ) -> Self {
+        self.paid_minor =
+            amount_total.filter(|_| status == Some("complete") && payment_status == Some("paid"));
+        self
     }
 }
 
@@ -110,6 +135,19 @@ pub struct InvoiceToCollect {
     pub period_end: DateTime<Utc>,
     /// Description and amount in minor units (negative for credits).
     pub lines: Vec<(String, i64)>,
+}
+
+/// A charge to the customer's default card while the customer is away (an
+/// automatic top-up), keyed so that a retry charges once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffSessionCharge {
+    pub customer: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub description: String,
+    /// What it pays for, in the provider's metadata: `(key, value)`.
+    pub reference: (String, String),
+    pub idempotency_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +216,14 @@ pub trait PaymentProvider: Send + Sync + fmt::Debug {
         provider_invoice_id: &'a str,
         invoice_id: Uuid,
         attempt: i32,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>>;
+
+    /// Charges the customer's default card with no one present (Stripe: a
+    /// PaymentIntent confirmed `off_session`). A declined card, or one whose
+    /// bank asks for the customer, is `Failed` with the reason.
+    fn charge_off_session<'a>(
+        &'a self,
+        charge: &'a OffSessionCharge,
     ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>>;
 
     /// Why the invoice's latest payment failed, as the bank or card network

@@ -17,16 +17,22 @@ use stripe_billing::invoice::{
     RetrieveInvoice,
 };
 use stripe_billing::invoice_item::CreateInvoiceItem;
-use stripe_checkout::checkout_session::{CreateCheckoutSession, RetrieveCheckoutSession};
-use stripe_core::customer::{CreateCustomer, UpdateCustomer, UpdateCustomerInvoiceSettings};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    ProductData, RetrieveCheckoutSession,
+};
+use stripe_core::customer::{
+    CreateCustomer, RetrieveCustomer, UpdateCustomer, UpdateCustomerInvoiceSettings,
+};
+use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession};
 use stripe_core::setup_intent::{CreateSetupIntent, CreateSetupIntentUsage, RetrieveSetupIntent};
 use stripe_shared::{CheckoutSessionMode, InvoiceCollectionMethod};
 use stripe_types::Currency;
 use uuid::Uuid;
 
 use super::{
-    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, InvoiceToCollect, NewCustomer,
-    PaymentError, PaymentOutcome, PaymentProvider,
+    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutPurpose, CheckoutRequest, InvoiceToCollect,
+    NewCustomer, OffSessionCharge, PaymentError, PaymentOutcome, PaymentProvider,
 };
 
 /// Each attempt's limit; the caller retries later with the same key.
@@ -90,6 +96,22 @@ struct LastError {
     message: Option<String>,
 }
 
+#[derive(Debug, miniserde::Deserialize)]
+struct CustomerCard {
+    invoice_settings: Option<InvoiceSettings>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct InvoiceSettings {
+    default_payment_method: Option<String>,
+}
+
+#[derive(Debug, miniserde::Deserialize)]
+struct IntentState {
+    status: String,
+    last_payment_error: Option<LastError>,
+}
+
 /// The expansion that brings each payment's PaymentIntent into the invoice.
 const PAYMENT_INTENTS: &str = "payments.data.payment.payment_intent";
 
@@ -101,6 +123,8 @@ struct CheckoutState {
     customer: Option<String>,
     setup_intent: Option<String>,
     metadata: Option<BTreeMap<String, String>>,
+    payment_status: Option<String>,
+    amount_total: Option<i64>,
 }
 
 impl From<CheckoutState> for CheckoutOutcome {
@@ -111,6 +135,11 @@ impl From<CheckoutState> for CheckoutOutcome {
             session.customer,
             session.setup_intent,
             session.metadata.and_then(|mut m| m.remove("plan")),
+        )
+        .with_payment(
+            session.status.as_deref(),
+            session.payment_status.as_deref(),
+            session.amount_total,
         )
     }
 }
@@ -285,17 +314,32 @@ impl PaymentProvider for StripeProvider {
         request: &'a CheckoutRequest,
     ) -> BoxFuture<'a, Result<CheckoutPage, PaymentError>> {
         async move {
+            let organization = ("organization_id", request.organization_id.to_string());
             let session = CreateCheckoutSession::new()
-                .mode(CheckoutSessionMode::Setup)
                 .customer(request.customer.clone())
-                .currency(currency(&request.currency)?)
                 .client_reference_id(request.organization_id.to_string())
-                .metadata(metadata(&[
-                    ("organization_id", request.organization_id.to_string()),
-                    ("plan", request.plan.clone()),
-                ]))
                 .success_url(request.success_url.clone())
                 .cancel_url(request.cancel_url.clone());
+            let session = match &request.purpose {
+                CheckoutPurpose::Plan(plan) => session
+                    .mode(CheckoutSessionMode::Setup)
+                    .currency(currency(&request.currency)?)
+                    .metadata(metadata(&[organization, ("plan", plan.clone())])),
+                // One line of the amount chosen: the currency is the line's.
+                CheckoutPurpose::Credit { amount_minor } => {
+                    let mut price =
+                        CreateCheckoutSessionLineItemsPriceData::new(currency(&request.currency)?);
+                    price.unit_amount = Some(*amount_minor);
+                    price.product_data = Some(ProductData::new("Prepaid credit"));
+                    let mut line = CreateCheckoutSessionLineItems::new();
+                    line.price_data = Some(price);
+                    line.quantity = Some(1);
+                    session
+                        .mode(CheckoutSessionMode::Payment)
+                        .line_items(vec![line])
+                        .metadata(metadata(&[organization, ("purpose", "credit".to_owned())]))
+                }
+            };
             let key = format!("qm-checkout-{}", request.idempotency_key);
             let created: CheckoutState = self.send(&session, Some(key)).await.map_err(classify)?;
             let url = created.url.ok_or_else(|| {
@@ -389,6 +433,49 @@ impl PaymentProvider for StripeProvider {
                     "the payment did not go through; the invoice is {}",
                     status.as_deref().unwrap_or("unpaid")
                 ))),
+                Err(err) => match declined(&err) {
+                    Some(reason) => Ok(PaymentOutcome::Failed(reason)),
+                    None => Err(classify(err)),
+                },
+            }
+        }
+        .boxed()
+    }
+
+    fn charge_off_session<'a>(
+        &'a self,
+        charge: &'a OffSessionCharge,
+    ) -> BoxFuture<'a, Result<PaymentOutcome, PaymentError>> {
+        async move {
+            let customer: CustomerCard = self
+                .send(&RetrieveCustomer::new(charge.customer.as_str()), None)
+                .await
+                .map_err(classify)?;
+            let Some(card) = customer
+                .invoice_settings
+                .and_then(|s| s.default_payment_method)
+            else {
+                return Ok(PaymentOutcome::Failed("no card on file".to_owned()));
+            };
+            let (key, value) = &charge.reference;
+            let request =
+                CreatePaymentIntent::new(charge.amount_minor, currency(&charge.currency)?)
+                    .customer(charge.customer.clone())
+                    .payment_method(card)
+                    .confirm(true)
+                    .off_session(CreatePaymentIntentOffSession::Bool(true))
+                    .description(charge.description.clone())
+                    .metadata(metadata(&[(key.as_str(), value.clone())]));
+            let key = format!("qm-charge-{}", charge.idempotency_key);
+            let intent: Result<IntentState, _> = self.send(&request, Some(key)).await;
+            match intent {
+                Ok(intent) if intent.status == "succeeded" => Ok(PaymentOutcome::Paid),
+                Ok(intent) => Ok(PaymentOutcome::Failed(
+                    intent
+                        .last_payment_error
+                        .and_then(|e| e.message)
+                        .unwrap_or_else(|| format!("the payment is {}", intent.status)),
+                )),
                 Err(err) => match declined(&err) {
                     Some(reason) => Ok(PaymentOutcome::Failed(reason)),
                     None => Err(classify(err)),

@@ -175,17 +175,27 @@ pub fn parse(body: &[u8]) -> Result<(String, String, PaymentEvent), WebhookError
             customer: field("customer")?,
             setup_id: field("id")?,
         },
-        "checkout.session.completed" => {
-            PaymentEvent::CheckoutCompleted(super::CheckoutOutcome::new(
-                field("id")?,
-                object.get("status").and_then(|v| v.as_str()),
-                field("customer").ok(),
-                field("setup_intent").ok(),
-                object
-                    .pointer("/metadata/plan")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned),
-            ))
+        // A delayed payment method completes the session unpaid and pays
+        // later: the second event carries the session again, now paid.
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            let status = object.get("status").and_then(|v| v.as_str());
+            PaymentEvent::CheckoutCompleted(
+                super::CheckoutOutcome::new(
+                    field("id")?,
+                    status,
+                    field("customer").ok(),
+                    field("setup_intent").ok(),
+                    object
+                        .pointer("/metadata/plan")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
+                )
+                .with_payment(
+                    status,
+                    object.get("payment_status").and_then(|v| v.as_str()),
+                    object.get("amount_total").and_then(|v| v.as_i64()),
+                ),
+            )
         }
         _ => PaymentEvent::Other,
     };
@@ -310,6 +320,7 @@ mod tests {
                 customer: Some("cus_1".to_owned()),
                 setup_id: Some("seti_1".to_owned()),
                 plan: Some("starter".to_owned()),
+                paid_minor: None,
             })
         );
         let (_, _, open) = parse(event("open").as_bytes()).unwrap();
@@ -317,5 +328,36 @@ mod tests {
             panic!("{open:?}")
         };
         assert_eq!(open.setup_id, None);
+    }
+
+    #[test]
+    fn a_payment_checkout_counts_as_paid_only_once_complete_and_paid() {
+        let outcome = |kind: &str, status: &str, payment_status: &str| {
+            let event = format!(
+                r#"{{"id":"evt_3","type":"{kind}","data":{{"object":{{
+                    "id":"cs_2","object":"checkout.session","mode":"payment","status":"{status}",
+                    "payment_status":"{payment_status}","amount_total":2500,"customer":"cus_1",
+                    "metadata":{{"purpose":"credit"}}}}}}}}"#
+            );
+            match parse(event.as_bytes()).unwrap().2 {
+                PaymentEvent::CheckoutCompleted(outcome) => outcome,
+                other => panic!("{other:?}"),
+            }
+        };
+        let paid = outcome("checkout.session.completed", "complete", "paid");
+        assert_eq!((paid.paid_minor, paid.setup_id), (Some(2500), None));
+        // A delayed method: complete but unpaid, then paid by a second event.
+        let waiting = outcome("checkout.session.completed", "complete", "unpaid");
+        assert_eq!(waiting.paid_minor, None);
+        let later = outcome(
+            "checkout.session.async_payment_succeeded",
+            "complete",
+            "paid",
+        );
+        assert_eq!(later.paid_minor, Some(2500));
+        assert_eq!(
+            outcome("checkout.session.completed", "open", "paid").paid_minor,
+            None
+        );
     }
 }

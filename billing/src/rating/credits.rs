@@ -30,6 +30,7 @@ pub(super) fn line(id: Uuid, amount_minor: i64) -> Line {
         plan: None,
         source: None,
         credit_id: Some(id),
+        adjusts: None,
         quantity: Decimal::ONE,
         unit: "credit".to_owned(),
         unit_amount_minor: -amount_minor,

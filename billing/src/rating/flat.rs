@@ -34,6 +34,7 @@ pub(super) fn line(period: Period, segment: &Segment<'_>) -> Result<Option<Line>
         plan: Some(segment.plan.id.to_string()),
         source: None,
         credit_id: None,
+        adjusts: None,
         quantity: Decimal::from(segment.seconds()) / Decimal::from(period.seconds()),
         unit: "month".to_owned(),
         unit_amount_minor: fee_minor,

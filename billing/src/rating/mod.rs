@@ -12,9 +12,12 @@
 //! One module per price model, each pure with its own table tests:
 //! [`flat`] (the base fee), [`per_unit`] (usage beyond the allowance),
 //! [`tokens`] (tokens per million by model, every key's summed) and
-//! [`credits`] (credit applied to the subtotal). This module splits the
-//! period into segments and puts an invoice together from their lines.
+//! [`credits`] (credit applied to the subtotal), and [`adjustments`]
+//! (corrections of invoiced usage, re-rated and carried to a later
+//! invoice). This module splits the period into segments and puts an
+//! invoice together from their lines.
 
+pub mod adjustments;
 mod credits;
 mod flat;
 mod per_unit;
@@ -99,6 +102,7 @@ pub enum LineKind {
     BaseFee,
     Usage,
     Credit,
+    Adjustment,
 }
 
 impl LineKind {
@@ -107,6 +111,7 @@ impl LineKind {
             LineKind::BaseFee => "base_fee",
             LineKind::Usage => "usage",
             LineKind::Credit => "credit",
+            LineKind::Adjustment => "adjustment",
         }
     }
 }
@@ -132,6 +137,8 @@ pub struct Line {
     pub plan: Option<String>,
     pub source: Option<UsageSource>,
     pub credit_id: Option<Uuid>,
+    /// For an adjustment, the line it adjusts and the correction behind it.
+    pub adjusts: Option<adjustments::Adjusts>,
     /// In `unit`s.
     pub quantity: Decimal,
     pub unit: String,
@@ -167,12 +174,26 @@ pub enum RatingError {
     Overflow,
 }
 
-/// Rates one organization's period.
+/// Rates one organization's period, with no adjustment.
 pub fn rate(
     catalog: &Catalog,
     period: Period,
     segments: &[Segment<'_>],
     usage: &[UsageTotal],
+    credits: &[CreditBalance],
+) -> Result<RatedInvoice, RatingError> {
+    rate_adjusted(catalog, period, segments, usage, &[], credits)
+}
+
+/// Rates one organization's period, with the adjustments of earlier
+/// invoices pending for it: they count in the subtotal, before credits,
+/// and never take it below zero (see [`adjustments::lines`]).
+pub fn rate_adjusted(
+    catalog: &Catalog,
+    period: Period,
+    segments: &[Segment<'_>],
+    usage: &[UsageTotal],
+    pending: &[adjustments::Pending],
     credits: &[CreditBalance],
 ) -> Result<RatedInvoice, RatingError> {
     let mut lines = Vec::new();
@@ -193,6 +214,8 @@ pub fn rate(
         lines.push(per_unit::line(period, segment, total, price)?);
     }
     lines.extend(tokens::lines(catalog, period, segments, &token_totals)?);
+    let charged = checked_sum(lines.iter().map(|l| l.amount_minor))?;
+    lines.extend(adjustments::lines(charged, pending)?);
     let subtotal_minor = checked_sum(lines.iter().map(|l| l.amount_minor))?;
     let applied = credits::applied(subtotal_minor, credits);
     let credits_minor = applied.iter().map(|&(_, amount)| amount).sum::<i64>();

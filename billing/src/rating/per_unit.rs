@@ -113,6 +113,7 @@ pub(super) fn line_beyond(
             included,
         }),
         credit_id: None,
+        adjusts: None,
         quantity,
         unit: price.unit.clone(),
         unit_amount_minor: price.unit_amount_minor,

@@ -279,3 +279,192 @@ proptest! {
         prop_assert!(exact - Decimal::from(fees) < Decimal::from(segments.len() as i64));
     }
 }
+
+/// The usage totals of `rollups` (hour index, meter, dimension, value)
+/// per segment, meter and dimension, as the close sums them.
+fn totals_of(
+    segments: &[Segment<'_>],
+    rollups: &[Rollup],
+    at: impl Fn(i64) -> DateTime<Utc>,
+) -> Vec<UsageTotal> {
+    let mut totals: BTreeMap<(DateTime<Utc>, Meter, &str), (i64, Decimal)> = BTreeMap::new();
+    for &(hour, meter, dimension, value) in rollups {
+        let start = at(hour * 3600);
+        let Some(owner) = segments.iter().find(|s| {
+            let (f, t) = s.usage_hours();
+            f <= start && start < t
+        }) else {
+            continue;
+        };
+        let total = totals
+            .entry((owner.usage_hours().0, meter, dimension))
+            .or_default();
+        total.0 += 1;
+        total.1 += value;
+    }
+    totals
+        .into_iter()
+        .map(
+            |((usage_from, meter, dimension), (rows, quantity))| UsageTotal {
+                usage_from,
+                meter,
+                dimension: dimension.to_owned(),
+                rows,
+                quantity,
+            },
+        )
+        .collect()
+}
+
+/// A generated correction: which rollup (an index, modulo their count), its
+/// new value (`None`: voided), and whether it came after the close.
+type Correction = (usize, Option<Decimal>, bool);
+
+fn correction() -> impl Strategy<Value = Correction> {
+    (
+        0usize..1_000,
+        prop::option::of((0i64..(64 * GIB * 3_600_000)).prop_map(|v| Decimal::new(v, 3))),
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn corrections_before_and_after_the_close_bill_the_corrected_usage_to_the_cent(
+        changes in history(),
+        rollups in prop::collection::vec(rollup(), 1..120),
+        corrections in prop::collection::vec(correction(), 1..12),
+        charges in prop::collection::vec(0i64..50_000, 1..4),
+    ) {
+        let catalog = plans();
+        let period = nov();
+        let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts[0] = -86_400;
+        let at = |s: i64| period.start() + Duration::seconds(s);
+        let history: Vec<_> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let to = starts.get(i + 1).map(|&n| at(n));
+                on(plan(&catalog, PLANS[changes[i % changes.len()].0]), at(s), to)
+            })
+            .collect();
+        let segments = segments(period, &history);
+        let corrected = |r: &Rollup, value: Option<Decimal>| {
+            let mut r = *r;
+            // A token's value is whole; a voided event adds nothing.
+            r.3 = value.map_or(Decimal::ZERO, |v| if r.1.is_token() { v.trunc() } else { v });
+            r
+        };
+
+        // Before the close, corrections change the rollups themselves.
+        let mut rollups = rollups;
+        let mut after_close = Vec::new();
+        for &(index, value, late) in &corrections {
+            let index = index % rollups.len();
+            if late {
+                after_close.push((index, value));
+            } else {
+                rollups[index] = corrected(&rollups[index], value);
+            }
+        }
+        let invoice = rate(&catalog, period, &segments, &totals_of(&segments, &rollups, at), &[]).unwrap();
+        let usage_lines: Vec<(i32, &Line)> = invoice
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == LineKind::Usage)
+            .map(|(n, l)| (i32::try_from(n + 1).unwrap(), l))
+            .collect();
+        let mut billed: Vec<adjustments::Billed> = usage_lines
+            .iter()
+            .map(|(line_no, l)| {
+                let s = l.source.as_ref().unwrap();
+                adjustments::Billed {
+                    line_no: *line_no,
+                    total: UsageTotal {
+                        usage_from: s.from,
+                        meter: s.meter,
+                        dimension: s.dimension.clone(),
+                        rows: s.rows,
+                        quantity: s.quantity,
+                    },
+                }
+            })
+            .collect();
+        let mut amounts: BTreeMap<i32, i64> =
+            usage_lines.iter().map(|(n, l)| (*n, l.amount_minor)).collect();
+
+        // After it, each correction re-rates the invoiced lines: the
+        // adjustment is what each line should charge now less what it
+        // charged with the adjustments before.
+        let mut pending = Vec::new();
+        for (k, &(index, value)) in after_close.iter().enumerate() {
+            let old = rollups[index];
+            let new = corrected(&old, value);
+            rollups[index] = new;
+            let hour = at(old.0 * 3600);
+            for b in billed.iter_mut().filter(|b| {
+                b.total.meter == old.1
+                    && b.total.dimension == priced_dimension(old.1, old.2)
+                    && segments.iter().any(|s| {
+                        let (f, t) = s.usage_hours();
+                        f == b.total.usage_from && f <= hour && hour < t
+                    })
+            }) {
+                b.total.quantity += new.3 - old.3;
+            }
+            let rerated = adjustments::rerate(&catalog, period, &segments, &billed).unwrap();
+            for (line_no, now) in rerated {
+                let before = amounts[&line_no];
+                if now.amount_minor != before {
+                    pending.push(adjustments::Pending {
+                        adjusts: adjustments::Adjusts {
+                            invoice_id: Uuid::nil(),
+                            line_no,
+                            correction_id: Uuid::from_u128(k as u128),
+                        },
+                        invoice_number: "QM-000001".into(),
+                        description: String::new(),
+                        quantity: Decimal::ZERO,
+                        unit: String::new(),
+                        unit_amount_minor: 0,
+                        remaining_minor: now.amount_minor - before,
+                    });
+                    amounts.insert(line_no, now.amount_minor);
+                }
+            }
+        }
+
+        // The lines as invoiced plus their adjustments are, to the cent,
+        // what rating the corrected usage at once bills.
+        let direct = rate(&catalog, period, &segments, &totals_of(&segments, &rollups, at), &[]).unwrap();
+        let direct_usage: i64 = direct.lines.iter().filter(|l| l.kind == LineKind::Usage).map(|l| l.amount_minor).sum();
+        let invoiced: i64 = usage_lines.iter().map(|(_, l)| l.amount_minor).sum();
+        let adjusted: i64 = pending.iter().map(|p| p.remaining_minor).sum();
+        prop_assert_eq!(invoiced + adjusted, direct_usage);
+
+        // Later invoices take the adjustments: none goes below zero, and
+        // once one charges enough, everything has been applied, once.
+        let owed_back: i64 = -pending.iter().map(|p| p.remaining_minor.min(0)).sum::<i64>();
+        let mut applied = 0;
+        for charged in charges.into_iter().chain([owed_back]) {
+            let lines = adjustments::lines(charged, &pending).unwrap();
+            let taken: i64 = lines.iter().map(|l| l.amount_minor).sum();
+            prop_assert!(charged + taken >= 0, "{} + {} < 0", charged, taken);
+            for line in &lines {
+                let p = pending.iter_mut().find(|p| Some(p.adjusts) == line.adjusts).unwrap();
+                prop_assert!(line.amount_minor.signum() == p.remaining_minor.signum());
+                prop_assert!(line.amount_minor.abs() <= p.remaining_minor.abs());
+                p.remaining_minor -= line.amount_minor;
+            }
+            applied += taken;
+        }
+        prop_assert!(pending.iter().all(|p| p.remaining_minor == 0));
+        prop_assert_eq!(applied, adjusted);
+    }
+}

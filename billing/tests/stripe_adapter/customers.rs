@@ -1,14 +1,16 @@
 //! Customers, cards saved through a SetupIntent, and Checkout sessions.
 
 use billing::payments::{
-    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutRequest, NewCustomer, PaymentError,
-    PaymentProvider,
+    CardSetup, CheckoutOutcome, CheckoutPage, CheckoutPurpose, CheckoutRequest, NewCustomer,
+    OffSessionCharge, PaymentError, PaymentOutcome, PaymentProvider,
 };
 
 use crate::loopback::{Loopback, answer};
 use serde_json::Value;
 
-use crate::objects::{checkout_session, customer, setup_intent};
+use crate::objects::{
+    checkout_session, credit_checkout_session, customer, payment_intent, setup_intent, stripe_error,
+};
 use crate::{ORGANIZATION_ID, get, post, provider};
 
 #[tokio::test]
@@ -142,7 +144,7 @@ async fn a_checkout_opens_in_setup_mode_for_the_plan_and_names_its_card_setup_on
     let request = CheckoutRequest {
         organization_id: ORGANIZATION_ID,
         customer: "cus_1".to_owned(),
-        plan: "starter".to_owned(),
+        purpose: CheckoutPurpose::Plan("starter".to_owned()),
         currency: "usd".to_owned(),
         success_url: "https://qm.test/orgs/o/billing/checkout?session_id={CHECKOUT_SESSION_ID}"
             .to_owned(),
@@ -172,6 +174,7 @@ async fn a_checkout_opens_in_setup_mode_for_the_plan_and_names_its_card_setup_on
             customer: Some("cus_1".to_owned()),
             setup_id: Some("seti_1".to_owned()),
             plan: Some("starter".to_owned()),
+            paid_minor: None,
         }
     );
     let organization = ORGANIZATION_ID.to_string();
@@ -199,4 +202,147 @@ async fn a_checkout_opens_in_setup_mode_for_the_plan_and_names_its_card_setup_on
             get(session),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_credit_checkout_opens_in_payment_mode_with_one_line_of_the_amount_and_counts_once_paid()
+{
+    let session = "/v1/checkout/sessions/cs_test_2";
+    let (base, recorded) = Loopback::start(vec![
+        answer(
+            "POST",
+            "/v1/checkout/sessions",
+            200,
+            credit_checkout_session("open", "unpaid"),
+        ),
+        answer(
+            "GET",
+            session,
+            200,
+            credit_checkout_session("complete", "paid"),
+        ),
+    ])
+    .await;
+    let stripe = provider(&base);
+    let request = CheckoutRequest {
+        organization_id: ORGANIZATION_ID,
+        customer: "cus_1".to_owned(),
+        purpose: CheckoutPurpose::Credit { amount_minor: 2500 },
+        currency: "usd".to_owned(),
+        success_url: "https://qm.test/orgs/o/billing?credit_checkout={CHECKOUT_SESSION_ID}"
+            .to_owned(),
+        cancel_url: "https://qm.test/orgs/o/billing".to_owned(),
+        idempotency_key: "click-8".to_owned(),
+    };
+
+    let page = stripe.start_checkout(&request).await.unwrap();
+    let paid = stripe.checkout_outcome("cs_test_2").await.unwrap();
+
+    assert_eq!(page.id, "cs_test_2");
+    assert_eq!((paid.paid_minor, paid.setup_id), (Some(2500), None));
+    let organization = ORGANIZATION_ID.to_string();
+    assert_eq!(
+        recorded.requests(),
+        [
+            post(
+                "/v1/checkout/sessions",
+                "qm-checkout-click-8",
+                &[
+                    ("cancel_url", "https://qm.test/orgs/o/billing"),
+                    ("client_reference_id", &organization),
+                    ("customer", "cus_1"),
+                    ("line_items[0][price_data][currency]", "usd"),
+                    (
+                        "line_items[0][price_data][product_data][name]",
+                        "Prepaid credit"
+                    ),
+                    ("line_items[0][price_data][unit_amount]", "2500"),
+                    ("line_items[0][quantity]", "1"),
+                    ("metadata[organization_id]", &organization),
+                    ("metadata[purpose]", "credit"),
+                    ("mode", "payment"),
+                    (
+                        "success_url",
+                        "https://qm.test/orgs/o/billing?credit_checkout={CHECKOUT_SESSION_ID}",
+                    ),
+                ],
+            ),
+            get(session),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_off_session_charge_uses_the_default_card_once_per_key_and_reads_a_decline() {
+    let charge = OffSessionCharge {
+        customer: "cus_1".to_owned(),
+        amount_minor: 5000,
+        currency: "usd".to_owned(),
+        description: "Prepaid credit top-up".to_owned(),
+        reference: ("top_up_id".to_owned(), "t-1".to_owned()),
+        idempotency_key: "top-up-t-1".to_owned(),
+    };
+    let expected = || {
+        [
+            get("/v1/customers/cus_1"),
+            post(
+                "/v1/payment_intents",
+                "qm-charge-top-up-t-1",
+                &[
+                    ("amount", "5000"),
+                    ("confirm", "true"),
+                    ("currency", "usd"),
+                    ("customer", "cus_1"),
+                    ("description", "Prepaid credit top-up"),
+                    ("metadata[top_up_id]", "t-1"),
+                    ("off_session", "true"),
+                    ("payment_method", "pm_1"),
+                ],
+            ),
+        ]
+    };
+
+    let (base, recorded) = Loopback::start(vec![
+        answer("GET", "/v1/customers/cus_1", 200, customer(Some("pm_1"))),
+        answer(
+            "POST",
+            "/v1/payment_intents",
+            200,
+            payment_intent("succeeded"),
+        ),
+    ])
+    .await;
+    let paid = provider(&base).charge_off_session(&charge).await.unwrap();
+    assert_eq!(paid, PaymentOutcome::Paid);
+    assert_eq!(recorded.requests(), expected());
+
+    // A decline is Stripe's card error (HTTP 402): an answer, not a failure.
+    let (base, recorded) = Loopback::start(vec![
+        answer("GET", "/v1/customers/cus_1", 200, customer(Some("pm_1"))),
+        answer(
+            "POST",
+            "/v1/payment_intents",
+            402,
+            stripe_error("card_error", "card_declined", "Your card was declined."),
+        ),
+    ])
+    .await;
+    let declined = provider(&base).charge_off_session(&charge).await.unwrap();
+    assert_eq!(
+        declined,
+        PaymentOutcome::Failed("Your card was declined.".to_owned())
+    );
+    assert_eq!(recorded.requests(), expected());
+
+    // No default card: nothing is charged.
+    let (base, recorded) = Loopback::start(vec![answer(
+        "GET",
+        "/v1/customers/cus_1",
+        200,
+        customer(None),
+    )])
+    .await;
+    let none = provider(&base).charge_off_session(&charge).await.unwrap();
+    assert_eq!(none, PaymentOutcome::Failed("no card on file".to_owned()));
+    assert_eq!(recorded.requests(), [get("/v1/customers/cus_1")]);
 }

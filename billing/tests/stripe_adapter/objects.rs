@@ -268,6 +268,62 @@ pub(crate) fn checkout_session(status: &str) -> Value {
     })
 }
 
+/// A payment-mode session `cs_test_2` buying $25.00 of credit.
+pub(crate) fn credit_checkout_session(status: &str, payment_status: &str) -> Value {
+    let paid = payment_status == "paid";
+    json!({
+        "id": "cs_test_2",
+        "object": "checkout.session",
+        "amount_subtotal": 2500,
+        "amount_total": 2500,
+        "cancel_url": "https://qm.test/orgs/o/billing",
+        "client_reference_id": ORGANIZATION_ID.to_string(),
+        "created": CREATED,
+        "currency": "usd",
+        "customer": "cus_1",
+        "customer_email": null,
+        "expires_at": CREATED + 86_400,
+        "livemode": false,
+        "metadata": { "organization_id": ORGANIZATION_ID.to_string(), "purpose": "credit" },
+        "mode": "payment",
+        "payment_intent": paid.then_some("pi_1"),
+        "payment_method_types": ["card"],
+        "payment_status": payment_status,
+        "setup_intent": null,
+        "status": status,
+        "success_url": "https://qm.test/orgs/o/billing?credit_checkout={CHECKOUT_SESSION_ID}",
+        "ui_mode": "hosted",
+        "url": (status == "open").then_some("https://checkout.stripe.com/c/pay/cs_test_2")
+    })
+}
+
+/// A PaymentIntent `pi_1` of $50.00 for `cus_1`'s card `pm_1`, in `status`.
+pub(crate) fn payment_intent(status: &str) -> Value {
+    json!({
+        "id": "pi_1",
+        "object": "payment_intent",
+        "amount": 5000,
+        "amount_capturable": 0,
+        "amount_received": if status == "succeeded" { 5000 } else { 0 },
+        "capture_method": "automatic",
+        "client_secret": "pi_1_secret_Zx81",
+        "confirmation_method": "automatic",
+        "created": CREATED,
+        "currency": "usd",
+        "customer": "cus_1",
+        "description": "Prepaid credit top-up",
+        "last_payment_error": null,
+        "latest_charge": (status == "succeeded").then_some("ch_1"),
+        "livemode": false,
+        "metadata": { "top_up_id": "t-1" },
+        "next_action": null,
+        "payment_method": "pm_1",
+        "payment_method_types": ["card"],
+        "setup_future_usage": null,
+        "status": status
+    })
+}
+
 pub(crate) fn stripe_error(kind: &str, code: &str, message: &str) -> Value {
     json!({
         "error": {

@@ -16,6 +16,7 @@ use crate::validation::ValidationErrors;
 use crate::{Error, Result, audit, resource};
 
 mod audit_log;
+pub mod corrections;
 mod fleet;
 mod organizations;
 pub mod query;
@@ -160,8 +161,18 @@ pub async fn grant_credit(
     if !exists {
         return Err(Error::not_found("organization"));
     }
-    let credit =
-        billing::credit::grant(conn, organization_id, amount_minor, reason, &admin.actor()).await?;
+    let credit = billing::credit::grant(
+        conn,
+        &billing::credit::NewCredit {
+            organization_id,
+            amount_minor,
+            source: billing::credit::Source::Grant,
+            reason,
+            created_by: &admin.actor(),
+            expires_at: None,
+        },
+    )
+    .await?;
     audit::record(
         &mut *conn,
         Some(organization_id),

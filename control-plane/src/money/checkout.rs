@@ -8,7 +8,9 @@
 //! as the default and change the plan; the second finds both done.
 
 use billing::Catalog;
-use billing::payments::{CheckoutOutcome, CheckoutPage, CheckoutRequest, PaymentProvider};
+use billing::payments::{
+    CheckoutOutcome, CheckoutPage, CheckoutPurpose, CheckoutRequest, PaymentProvider,
+};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -57,7 +59,7 @@ pub async fn start(
         .start_checkout(&CheckoutRequest {
             organization_id: access.organization_id(),
             customer,
-            plan: target.id.to_string(),
+            purpose: CheckoutPurpose::Plan(target.id.to_string()),
             currency: catalog.currency.clone(),
             success_url: urls.success.clone(),
             cancel_url: urls.cancel.clone(),

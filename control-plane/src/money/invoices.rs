@@ -7,6 +7,7 @@ use billing::invoice::{self, Invoice, Rollup, StoredLine};
 use billing::rating::RatedInvoice;
 use billing::{Period, close};
 use chrono::{DateTime, Utc};
+use metering::corrections::Correction;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -31,20 +32,34 @@ pub async fn get(
         .ok_or_else(|| Error::not_found("invoice"))
 }
 
-/// The hourly rollups behind one line of an invoice.
+/// One line of an invoice with what it traces to: its hourly rollups, and
+/// the usage corrections of its meter in its hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineTrace {
+    pub line: StoredLine,
+    pub rollups: Vec<Rollup>,
+    pub corrections: Vec<Correction>,
+}
+
+/// The hourly rollups and usage corrections behind one line of an invoice.
 pub async fn line_rollups(
     conn: &mut PgConnection,
     access: &OrgAccess,
     id: Uuid,
     line_no: i32,
-) -> Result<(StoredLine, Vec<Rollup>)> {
+) -> Result<LineTrace> {
     let (_, lines) = get(conn, access, id).await?;
     let line = lines
         .into_iter()
         .find(|l| l.line_no == line_no)
         .ok_or_else(|| Error::not_found("invoice line"))?;
     let rollups = invoice::line_rollups(conn, access.organization_id(), &line).await?;
-    Ok((line, rollups))
+    let corrections = invoice::line_corrections(conn, access.organization_id(), &line).await?;
+    Ok(LineTrace {
+        line,
+        rollups,
+        corrections,
+    })
 }
 
 /// What the current period would bill if it closed with the usage so far.
@@ -56,7 +71,7 @@ pub async fn estimate(
 ) -> Result<(Period, RatedInvoice)> {
     access.require(Permission::BillingRead)?;
     let period = Period::containing(now);
-    let estimate = close::estimate(conn, published, access.organization_id(), period).await?;
+    let estimate = close::estimate(conn, published, access.organization_id(), period, now).await?;
     Ok((period, estimate))
 }
 

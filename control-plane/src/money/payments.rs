@@ -362,6 +362,9 @@ pub async fn apply_event(
             }
         }
         PaymentEvent::CheckoutCompleted(outcome) => {
+            // A payment for credit, or a card saved for a plan: each acts
+            // only on its own kind of session.
+            super::prepaid::confirm_purchase(&mut tx, &catalog.prepaid, &outcome, now).await?;
             if let Some(provider) = provider {
                 super::checkout::completed_by_webhook(&mut tx, provider, catalog, &outcome, now)
                     .await?;

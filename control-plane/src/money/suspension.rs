@@ -416,8 +416,14 @@ pub async fn usage_spend(
     organization_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let estimate =
-        close::estimate(conn, published, organization_id, Period::containing(now)).await?;
+    let estimate = close::estimate(
+        conn,
+        published,
+        organization_id,
+        Period::containing(now),
+        now,
+    )
+    .await?;
     Ok(estimate
         .lines
         .iter()

@@ -44,6 +44,8 @@ pub struct Pass {
     pub alerts_fired: usize,
     /// Idle clusters warned, suspended and deleted.
     pub idle: Lifecycle,
+    /// Credit expired, and automatic top-ups started and paid.
+    pub prepaid: super::prepaid::Pass,
 }
 
 impl BillingWorker {
@@ -110,6 +112,13 @@ impl BillingWorker {
                 payments::create_customers(&self.pool, provider.as_ref(), now).await?;
             pass.invoices_paid = payments::collect(&self.pool, provider.as_ref(), now).await?;
         }
+        pass.prepaid = super::prepaid::run(
+            &self.pool,
+            self.provider.as_deref(),
+            &published.catalog,
+            now,
+        )
+        .await?;
         for enforced in [
             suspension::enforce_payment(&self.pool, now, self.grace).await?,
             suspension::enforce_storage(&self.pool, &published, now).await?,

@@ -1,10 +1,13 @@
-//! The platform's own operations: the catalog and credits. Only platform
-//! administrators (users granted with `quartermaster admin grant`).
+//! The platform's own operations: the catalog, credits and usage
+//! corrections. Only platform administrators (users granted with
+//! `quartermaster admin grant`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
+use control_plane::admin::corrections::{self, CorrectionDetail, CorrectionRequest};
 use control_plane::admin::{self, Credit};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Json as Body, Mutation, Path};
-use crate::json::ProblemJson;
+use crate::json::{List, ProblemJson};
 use crate::state::AppState;
 use crate::unit::{Begun, Unit};
 
@@ -129,4 +132,119 @@ pub async fn grant_credit(
         },
     )
     .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRequestJson {
+    /// One event: its `source` and `id`, as it was reported.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub event_source: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub event_id: Option<String>,
+    /// Or every event of a resource's meter with a time in `[from, to)`,
+    /// within one calendar month (UTC).
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub resource_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub meter: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub from: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    pub to: Option<DateTime<Utc>>,
+    /// `void`, or `set` each event named to `value`.
+    pub action: String,
+    #[serde(default, deserialize_with = "crate::body::optional_whole")]
+    pub value: Option<i64>,
+    /// Why, kept in the audit log: 1 to 500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CorrectionJson {
+    /// Always `usage_correction`.
+    pub object: &'static str,
+    /// The correction (`in_rollups`: the rollups were corrected, the period
+    /// not being invoiced yet) and, for an invoiced period, its
+    /// `adjustments` of each invoice line, carried by the next invoice.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub correction: CorrectionDetail,
+}
+
+impl From<CorrectionDetail> for CorrectionJson {
+    fn from(correction: CorrectionDetail) -> Self {
+        CorrectionJson {
+            object: "usage_correction",
+            correction,
+        }
+    }
+}
+
+/// Voids usage events or corrects their value. Before the organization's
+/// period is invoiced the rollups are corrected at once; after, the change
+/// becomes an adjustment line on its next invoice. The events themselves
+/// are never changed.
+#[utoipa::path(post, path = "/v1/admin/organizations/{org_id}/usage-corrections", tag = "admin",
+    params(("org_id" = Uuid, Path)),
+    request_body = CorrectionRequestJson,
+    responses(
+        (status = 201, body = CorrectionJson),
+        (status = 403, body = ProblemJson),
+        (status = 404, body = ProblemJson),
+        (status = 409, body = ProblemJson),
+        (status = 422, body = ProblemJson),
+    ))]
+pub async fn correct_usage(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+    mutation: Mutation<Body<CorrectionRequestJson>>,
+) -> Result<Response, ApiError> {
+    let mut unit = Unit::begin(&state).await?;
+    let admin = admin::check(unit.conn(), &principal).await?;
+    let scope = control_plane::idempotency::Scope::organization(org_id);
+    let mut unit = match unit.claim(scope, &mutation).await? {
+        Begun::Fresh(unit) => unit,
+        Begun::Replay(saved) => return Ok(saved),
+    };
+    let request = &mutation.body.0;
+    let request = CorrectionRequest {
+        event_source: request.event_source.clone(),
+        event_id: request.event_id.clone(),
+        resource_id: request.resource_id,
+        meter: request.meter.clone(),
+        from: request.from,
+        to: request.to,
+        action: request.action.clone(),
+        value: request.value,
+        reason: request.reason.clone(),
+    };
+    let correction = corrections::correct(unit.conn(), &admin, org_id, &request).await?;
+    unit.answer(StatusCode::CREATED, &CorrectionJson::from(correction))
+        .await
+}
+
+/// An organization's usage corrections, newest first, with their
+/// adjustments.
+#[utoipa::path(get, path = "/v1/admin/organizations/{org_id}/usage-corrections", tag = "admin",
+    params(("org_id" = Uuid, Path)),
+    responses(
+        (status = 200, body = List<CorrectionJson>),
+        (status = 403, body = ProblemJson),
+        (status = 404, body = ProblemJson),
+    ))]
+pub async fn list_corrections(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(org_id): Path<Uuid>,
+) -> Result<Json<List<CorrectionJson>>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let admin = admin::check(&mut conn, &principal).await?;
+    let corrections = corrections::list(&mut conn, &admin, org_id).await?;
+    Ok(Json(List {
+        object: "list",
+        data: corrections.into_iter().map(CorrectionJson::from).collect(),
+        has_more: false,
+    }))
 }

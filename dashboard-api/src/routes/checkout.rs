@@ -99,7 +99,7 @@ pub async fn start_checkout(
 }
 
 /// The provider redirects only to web pages.
-fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
+pub(super) fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
     let mut errors = ValidationErrors::default();
     for (field, url) in [("success_url", &urls.success), ("cancel_url", &urls.cancel)] {
         if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -10,6 +10,7 @@ use billing::money;
 use billing::rating::Line;
 use chrono::{DateTime, Utc};
 use control_plane::money::invoices;
+use metering::corrections::Correction;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,7 +23,7 @@ use crate::unit::OrgRead;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LineJson {
     pub line_no: Option<i32>,
-    /// base_fee, usage or credit.
+    /// base_fee, usage, credit or adjustment.
     pub kind: String,
     pub description: String,
     pub plan: Option<String>,
@@ -45,9 +46,16 @@ pub struct LineJson {
     pub quantity: Decimal,
     pub unit: String,
     pub unit_amount_minor: i64,
-    /// `quantity × unit_amount_minor`, rounded half away from zero.
+    /// `quantity × unit_amount_minor`, rounded half away from zero; for
+    /// an adjustment, the change of the adjusted line's amount (or the part
+    /// of it this invoice could take).
     pub amount_minor: i64,
     pub amount: String,
+    /// For an adjustment: the invoice and line it adjusts, and the usage
+    /// correction behind it.
+    pub adjusts_invoice_id: Option<Uuid>,
+    pub adjusts_line_no: Option<i32>,
+    pub correction_id: Option<Uuid>,
 }
 
 impl LineJson {
@@ -69,6 +77,9 @@ impl LineJson {
             unit: l.unit,
             unit_amount_minor: l.unit_amount_minor,
             amount_minor: l.amount_minor,
+            adjusts_invoice_id: l.adjusts_invoice_id,
+            adjusts_line_no: l.adjusts_line_no,
+            correction_id: l.correction_id,
         }
     }
 
@@ -91,6 +102,9 @@ impl LineJson {
             unit: l.unit,
             unit_amount_minor: l.unit_amount_minor,
             amount_minor: l.amount_minor,
+            adjusts_invoice_id: l.adjusts.map(|a| a.invoice_id),
+            adjusts_line_no: l.adjusts.map(|a| a.line_no),
+            correction_id: l.adjusts.map(|a| a.correction_id),
         }
     }
 }
@@ -161,6 +175,39 @@ pub struct LineUsageJson {
     /// usage arrived after the close.
     #[schema(value_type = String)]
     pub sum: Decimal,
+    /// The usage corrections of the line's meter in its hours, oldest
+    /// first: in the rollups (`in_rollups`), or adjusting the line on a
+    /// later invoice.
+    pub corrections: Vec<LineCorrectionJson>,
+}
+
+/// A usage correction as the customer sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineCorrectionJson {
+    pub id: Uuid,
+    /// `void` or `set`.
+    pub action: String,
+    pub value: Option<i64>,
+    pub reason: String,
+    /// Events it changed.
+    pub events: i64,
+    /// Whether it is in the rollups (made before the period was invoiced).
+    pub in_rollups: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Correction> for LineCorrectionJson {
+    fn from(c: Correction) -> Self {
+        LineCorrectionJson {
+            id: c.id,
+            action: c.action,
+            value: c.value,
+            reason: c.reason,
+            events: c.events,
+            in_rollups: c.in_rollups,
+            created_at: c.created_at,
+        }
+    }
 }
 
 /// The organization's invoices, newest first.
@@ -225,7 +272,8 @@ pub async fn invoice_html(
     Ok(response)
 }
 
-/// The hourly rollups behind one usage line.
+/// The hourly rollups behind one usage line, and the usage corrections in
+/// them or adjusting the line since.
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/lines/{line_no}/usage",
     tag = "billing",
     params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), ("line_no" = i32, Path)),
@@ -234,13 +282,14 @@ pub async fn line_usage(
     OrgRead(mut conn, access, (_, invoice_id, line_no)): OrgRead<(Uuid, Uuid, i32)>,
 ) -> Result<Json<LineUsageJson>, ApiError> {
     let (invoice, _) = invoices::get(&mut conn, &access, invoice_id).await?;
-    let (line, rollups) = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
-    let sum = rollups.iter().map(|r| r.quantity).sum();
+    let trace = invoices::line_rollups(&mut conn, &access, invoice_id, line_no).await?;
+    let sum = trace.rollups.iter().map(|r| r.quantity).sum();
     Ok(Json(LineUsageJson {
         object: "line_usage",
-        line: LineJson::from_stored(line, &invoice.currency),
-        rollups,
+        line: LineJson::from_stored(trace.line, &invoice.currency),
+        rollups: trace.rollups,
         sum,
+        corrections: trace.corrections.into_iter().map(Into::into).collect(),
     }))
 }
 

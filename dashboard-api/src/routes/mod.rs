@@ -10,6 +10,7 @@ mod billing;
 mod checkout;
 mod clusters;
 mod contract;
+mod credit;
 mod endpoints;
 mod focus;
 mod health;
@@ -131,6 +132,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::complete_card_setup))
         .routes(routes!(checkout::start_checkout))
         .routes(routes!(checkout::complete_checkout))
+        .routes(routes!(credit::get_credit))
+        .routes(routes!(credit::buy_credit))
+        .routes(routes!(credit::set_auto_top_up, credit::clear_auto_top_up))
         .routes(routes!(billing::estimate))
         .routes(routes!(invoices::list_invoices))
         .routes(routes!(invoices::get_invoice))
@@ -141,6 +145,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::stripe))
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))
+        .routes(routes!(admin::correct_usage, admin::list_corrections))
 }
 
 /// The OpenAPI document of every route [`router`] serves.

@@ -24,6 +24,8 @@ pub struct Notice {
     checkout: Option<String>,
     /// Break the newest invoice down by this label key.
     label: Option<String>,
+    /// The checkout of a credit purchase the browser came back from.
+    credit_checkout: Option<String>,
 }
 
 pub async fn billing(
@@ -45,6 +47,13 @@ pub async fn billing(
         }
         _ => None,
     };
+    let credit = control_plane::money::prepaid::account(
+        &mut conn,
+        &visit.access,
+        &published.catalog,
+        Utc::now(),
+    )
+    .await?;
     let currency = &published.catalog.currency;
     let body = html! {
         h1 { "Billing" }
@@ -82,6 +91,13 @@ pub async fn billing(
                 tr { th { "Estimated total" } th class="num" { (money::format(estimate.total_minor, currency)) } }
             }
         }
+        (super::credit::section(
+            &credit,
+            &visit.access,
+            &visit.session.csrf,
+            state.config.payments.is_some(),
+            notice.credit_checkout.as_deref(),
+        ))
         h2 { "Invoices" }
         @if invoices.is_empty() { p { "No invoices yet." } }
         table {

@@ -20,6 +20,7 @@ mod billing;
 mod chart;
 mod clusters;
 mod common;
+mod credit;
 mod endpoints;
 mod error;
 mod extract;
@@ -144,6 +145,15 @@ pub fn routes() -> Router<AppState> {
             "/orgs/{org_id}/billing/checkout",
             get(billing::checkout_return),
         )
+        .route("/orgs/{org_id}/billing/credit", post(credit::buy))
+        .route(
+            "/orgs/{org_id}/billing/credit/auto-top-up",
+            post(credit::set_top_up),
+        )
+        .route(
+            "/orgs/{org_id}/billing/credit/auto-top-up/delete",
+            post(credit::clear_top_up),
+        )
         .route(
             "/orgs/{org_id}/endpoints",
             get(endpoints::endpoints).post(endpoints::create_endpoint),
@@ -181,6 +191,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
         .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))
         .route("/admin/orgs/{org_id}/credits", post(admin::grant_credit))
+        .route(
+            "/admin/orgs/{org_id}/usage-corrections",
+            post(admin::correct_usage),
+        )
         .route("/admin/fleet-upgrade", post(admin::fleet_upgrade))
 }
 

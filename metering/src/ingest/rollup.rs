@@ -1,7 +1,12 @@
 //! Hourly rollups of newly stored events, computed in process and upserted
 //! in one statement: sums added, gauges extended; the sums' monthly totals
 //! in a second; gauges whose samples came out of order are recomputed
-//! exactly from their raw samples (see [`crate::gauge`]) in a third.
+//! exactly from their samples (see [`crate::gauge`]) in a third.
+//!
+//! A gauge's samples are read as corrected ([`crate::corrections`]): a
+//! voided sample is left out, a corrected one has its new value; only the
+//! corrections already in the rollups count, so a recompute never undoes
+//! one nor brings in one that waits for an adjustment.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,19 +27,12 @@ pub(super) async fn roll_up(
     events: &[&UsageEvent],
 ) -> Result<(), sqlx::Error> {
     let mut columns = Columns::default();
-    let monthly = push_sums(&mut columns, events);
+    let monthly = push_sums(&mut columns, sums_of(events));
     let out_of_order = push_gauges(&mut columns, window, events);
-    // A sum's `covered` is zero, so the gauges' additions suit it too.
-    columns
-        .upsert(
-            conn,
-            "quantity = usage_hourly.quantity + EXCLUDED.quantity,
-             covered_seconds = usage_hourly.covered_seconds + EXCLUDED.covered_seconds,
-             events = usage_hourly.events + EXCLUDED.events",
-        )
-        .await?;
+    columns.add_to(conn).await?;
     add_monthly(conn, monthly).await?;
-    recompute_gauges(conn, &out_of_order).await?;
+    let touched = touched(out_of_order.iter().map(|e| (series_of(e), e.time)));
+    recompute_gauges(conn, &touched).await?;
     let organizations: BTreeSet<Uuid> = events.iter().map(|e| e.organization_id).collect();
     let organizations: Vec<Uuid> = organizations.into_iter().collect();
     crate::changes::mark(conn, &organizations).await
@@ -43,23 +41,46 @@ pub(super) async fn roll_up(
 /// Sums per organization, meter and calendar month, for `usage_monthly`.
 type Monthly = BTreeMap<(Uuid, Meter, DateTime<Utc>), i64>;
 
-/// Pushes the sums' hourly changes; returns them summed per month.
-fn push_sums(columns: &mut Columns, events: &[&UsageEvent]) -> Monthly {
-    let mut sums: BTreeMap<(Series, DateTime<Utc>), (i64, i32)> = BTreeMap::new();
+/// Changes to summed rollups: quantity and events per series and hour.
+pub(crate) type SumChanges = BTreeMap<(Series, DateTime<Utc>), (i64, i32)>;
+
+/// The series an event belongs to.
+pub(crate) fn series_of(e: &UsageEvent) -> Series {
+    (
+        e.organization_id,
+        e.resource_id,
+        e.meter,
+        e.dimension.clone(),
+    )
+}
+
+/// What new events of summed meters add to their hours.
+fn sums_of(events: &[&UsageEvent]) -> SumChanges {
+    let mut sums = SumChanges::new();
     for e in events
         .iter()
         .filter(|e| e.meter.aggregation() == Aggregation::Sum)
     {
-        let series = (
-            e.organization_id,
-            e.resource_id,
-            e.meter,
-            e.dimension.clone(),
-        );
-        let entry = sums.entry((series, gauge::hour_of(e.time))).or_default();
+        let entry = sums
+            .entry((series_of(e), gauge::hour_of(e.time)))
+            .or_default();
         entry.0 += e.value;
         entry.1 += 1;
     }
+    sums
+}
+
+/// Adds changes to summed rollups, hourly and monthly (a correction's
+/// signed deltas: the same additions as new events make).
+pub(crate) async fn add_sums(conn: &mut PgConnection, sums: SumChanges) -> Result<(), sqlx::Error> {
+    let mut columns = Columns::default();
+    let monthly = push_sums(&mut columns, sums);
+    columns.add_to(conn).await?;
+    add_monthly(conn, monthly).await
+}
+
+/// Pushes the sums' hourly changes; returns them summed per month.
+fn push_sums(columns: &mut Columns, sums: SumChanges) -> Monthly {
     let mut monthly = Monthly::new();
     for (((org, _, meter, _), hour), (quantity, _)) in &sums {
         *monthly
@@ -124,15 +145,7 @@ fn push_gauges<'e>(
         .iter()
         .filter(|e| e.meter.aggregation() == Aggregation::TimeWeightedAverage)
     {
-        by_series
-            .entry((
-                e.organization_id,
-                e.resource_id,
-                e.meter,
-                e.dimension.clone(),
-            ))
-            .or_default()
-            .push(e);
+        by_series.entry(series_of(e)).or_default().push(e);
     }
     let mut out_of_order: Vec<&UsageEvent> = Vec::new();
     for (series, mut samples) in by_series {
@@ -158,31 +171,46 @@ fn push_gauges<'e>(
     out_of_order
 }
 
-/// Recomputes every (gauge series, hour) that the new samples touch — the
-/// sample's hour and the next, into which it may hold — from all samples.
-async fn recompute_gauges(
-    conn: &mut PgConnection,
-    events: &[&UsageEvent],
-) -> Result<(), sqlx::Error> {
-    let touched: BTreeSet<(Series, DateTime<Utc>)> = events
-        .iter()
-        .filter(|e| e.meter.aggregation() == Aggregation::TimeWeightedAverage)
-        .flat_map(|e| {
-            let series = (
-                e.organization_id,
-                e.resource_id,
-                e.meter,
-                e.dimension.clone(),
-            );
-            let hour = gauge::hour_of(e.time);
+/// The (gauge series, hour) pairs that samples at these times touch: the
+/// sample's hour and the next, into which it may hold.
+pub(crate) fn touched(
+    samples: impl Iterator<Item = (Series, DateTime<Utc>)>,
+) -> BTreeSet<(Series, DateTime<Utc>)> {
+    samples
+        .filter(|(series, _)| series.2.aggregation() == Aggregation::TimeWeightedAverage)
+        .flat_map(|(series, time)| {
+            let hour = gauge::hour_of(time);
             [(series.clone(), hour), (series, hour + Duration::hours(1))]
         })
-        .collect();
+        .collect()
+}
+
+/// Which corrections a gauge's samples are read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Corrected {
+    /// Those applied to the rollups: the samples the rollups are of.
+    InRollups,
+    /// Every correction: what was really measured, as far as is known.
+    All,
+}
+
+/// A gauge sample read back: organization, resource, meter, dimension,
+/// time, and its value as corrected (`None`: voided).
+type SampleRow = (Uuid, Uuid, String, String, DateTime<Utc>, Option<i64>);
+
+/// Each touched (series, hour)'s integral and count of samples, from the
+/// samples as `corrected`; pairs with no sample and no covered time are
+/// left out.
+pub(crate) async fn gauge_hours(
+    conn: &mut PgConnection,
+    touched: &BTreeSet<(Series, DateTime<Utc>)>,
+    corrected: Corrected,
+) -> Result<Vec<(Series, DateTime<Utc>, gauge::HourIntegral, usize)>, sqlx::Error> {
     let (Some(first), Some(last)) = (
         touched.iter().map(|t| t.1).min(),
         touched.iter().map(|t| t.1).max(),
     ) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let resources: Vec<Uuid> = touched
         .iter()
@@ -190,21 +218,29 @@ async fn recompute_gauges(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT organization_id, resource_id, meter, dimension, time, value FROM usage_events
-         WHERE resource_id = ANY($1) AND meter = ANY($4)
-           AND time >= $2 AND time < $3
-         ORDER BY seq",
+    let rows: Vec<SampleRow> = sqlx::query_as(
+        "SELECT e.organization_id, e.resource_id, e.meter, e.dimension, e.time,
+                CASE WHEN c.seq IS NULL THEN e.value ELSE c.value END
+         FROM usage_events e
+         LEFT JOIN LATERAL (
+             SELECT c.seq, c.value FROM usage_correction_events c
+             WHERE c.source = e.source AND c.event_id = e.event_id AND (c.in_rollups OR $5)
+             ORDER BY c.seq DESC LIMIT 1) c ON true
+         WHERE e.resource_id = ANY($1) AND e.meter = ANY($4)
+           AND e.time >= $2 AND e.time < $3
+         ORDER BY e.seq",
     )
     .bind(&resources)
     .bind(first - HOLD)
     .bind(last + Duration::hours(1))
     .bind(Meter::gauges())
+    .bind(corrected == Corrected::All)
     .fetch_all(&mut *conn)
     .await?;
     let mut samples: BTreeMap<Series, Vec<Sample>> = BTreeMap::new();
     for (org, resource, meter, dimension, time, value) in rows {
-        let Ok(meter) = meter.parse::<Meter>() else {
+        // A voided sample is not a sample.
+        let (Ok(meter), Some(value)) = (meter.parse::<Meter>(), value) else {
             continue;
         };
         samples
@@ -212,22 +248,56 @@ async fn recompute_gauges(
             .or_default()
             .push(Sample { time, value });
     }
-    let mut columns = Columns::default();
+    let mut hours = Vec::with_capacity(touched.len());
     for (series, hour) in touched {
-        let series_samples = samples.get(&series).map(Vec::as_slice).unwrap_or(&[]);
-        let integral = gauge::integrate(series_samples, hour);
-        let count = in_hour(series_samples, hour);
-        if integral.covered_ms == 0 && count == 0 {
-            continue;
-        }
-        columns.push_gauge(&series, hour, integral, count);
+        let series_samples = samples.get(series).map(Vec::as_slice).unwrap_or(&[]);
+        let integral = gauge::integrate(series_samples, *hour);
+        let count = in_hour(series_samples, *hour);
+        hours.push((series.clone(), *hour, integral, count));
+    }
+    Ok(hours)
+}
+
+/// Recomputes every touched (gauge series, hour) from its samples as the
+/// rollups count them.
+pub(crate) async fn recompute_gauges(
+    conn: &mut PgConnection,
+    touched: &BTreeSet<(Series, DateTime<Utc>)>,
+) -> Result<(), sqlx::Error> {
+    let mut columns = Columns::default();
+    let mut emptied = Columns::default();
+    for (series, hour, integral, count) in gauge_hours(conn, touched, Corrected::InRollups).await? {
+        let into = if integral.covered_ms == 0 && count == 0 {
+            &mut emptied
+        } else {
+            &mut columns
+        };
+        into.push_gauge(&series, hour, integral, count);
     }
     columns
         .upsert(
             conn,
             "quantity = EXCLUDED.quantity, covered_seconds = EXCLUDED.covered_seconds, events = EXCLUDED.events",
         )
-        .await
+        .await?;
+    // An hour left with nothing (its samples voided) keeps its row, at
+    // zero; an hour that never had one gets none.
+    if emptied.org.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE usage_hourly u SET quantity = 0, covered_seconds = 0, events = 0, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[]) AS t(o, r, m, d, h)
+         WHERE (u.organization_id, u.resource_id, u.meter, u.dimension, u.hour) = (t.o, t.r, t.m, t.d, t.h)",
+    )
+    .bind(&emptied.org)
+    .bind(&emptied.resource)
+    .bind(&emptied.meter)
+    .bind(&emptied.dimension)
+    .bind(&emptied.hour)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// How many of `samples` fall in `hour`.
@@ -297,6 +367,18 @@ impl Columns {
             gauge::millis_decimal(i128::from(integral.covered_ms)),
             i32::try_from(count).unwrap_or(i32::MAX),
         );
+    }
+
+    /// Adds the rows to the stored ones. A sum's `covered` is zero, so
+    /// the gauges' additions suit it too.
+    async fn add_to(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.upsert(
+            conn,
+            "quantity = usage_hourly.quantity + EXCLUDED.quantity,
+             covered_seconds = usage_hourly.covered_seconds + EXCLUDED.covered_seconds,
+             events = usage_hourly.events + EXCLUDED.events",
+        )
+        .await
     }
 
     async fn upsert(

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use audit::audit_log;
 pub use fleet::{clusters, fleet_upgrade};
-pub use organization::{change_plan, grant_credit, organization, resume, suspend};
+pub use organization::{change_plan, correct_usage, grant_credit, organization, resume, suspend};
 
 use super::common::next_link;
 use super::layout::page;

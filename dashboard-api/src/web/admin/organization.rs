@@ -1,14 +1,16 @@
 //! One organization's page in the console: members, clusters and endpoints
 //! with their phases, invoices and payments, credits, suspensions with
-//! their reasons, its audit log and usage charts; and the actions on it
-//! (suspend, resume, change plan, grant credit), each behind a box ticked
-//! to confirm it.
+//! their reasons, usage corrections with their adjustments, its audit log
+//! and usage charts; and the actions on it (suspend, resume, change plan,
+//! grant credit, correct usage), each behind a box ticked to confirm it.
 
 use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
 use billing::money;
-use chrono::{Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
+use control_plane::admin::corrections::{self, CorrectionRequest};
 use control_plane::admin::{self, AuditQuery};
+use control_plane::validation::ValidationErrors;
 use maud::{Markup, html};
 use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;
@@ -44,6 +46,7 @@ pub async fn organization(
         ..AuditQuery::default()
     };
     let (audit, _) = admin::audit_log(&mut conn, &admin, &audit_query).await?;
+    let corrections = corrections::list(&mut conn, &admin, org_id).await?;
     let to = now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1);
     let usage = report::report(
         &mut conn,
@@ -123,6 +126,37 @@ pub async fn organization(
             }
         }
         @if detail.credits.is_empty() { p { "No credit granted." } }
+        h2 { "Usage corrections" }
+        table {
+            thead { tr { th { "When" } th { "Events named" } th { "Action" } th { "Reason" } th { "Effect" } th { "By" } } }
+            tbody {
+                @for d in &corrections {
+                    @let c = &d.correction;
+                    tr {
+                        td { (c.created_at.format("%Y-%m-%d %H:%M")) }
+                        td { code { (c.meter) } " of " code { (c.resource_id) } br;
+                            @if let (Some(source), Some(id)) = (&c.event_source, &c.event_id) {
+                                "event " code { (source) " / " (id) }
+                            } @else if let (Some(from), Some(to)) = (c.time_from, c.time_to) {
+                                (from.format("%Y-%m-%d %H:%M")) " to " (to.format("%Y-%m-%d %H:%M"))
+                            }
+                            " (" (c.events) " changed)" }
+                        td { (c.action) @if let Some(v) = c.value { " to " (v) } }
+                        td { (c.reason) }
+                        td {
+                            @if c.in_rollups { "Rollups corrected" }
+                            @else if d.adjustments.is_empty() { "Nothing invoiced changes" }
+                            @for a in &d.adjustments {
+                                (a.invoice_number) " line " (a.line_no) ": " (money::format(a.amount_minor, currency))
+                                ", " (money::format(a.applied_minor, currency)) " applied" br;
+                            }
+                        }
+                        td { code { (c.created_by) } }
+                    }
+                }
+            }
+        }
+        @if corrections.is_empty() { p { "No usage corrected." } }
         h2 { "Actions" }
         div class="actions" {
             @if org.suspended_reason.is_some() {
@@ -155,6 +189,32 @@ pub async fn organization(
                 label { "Reason" input name="reason" required maxlength="500"; }
                 (confirm_box(html! { "Grant this credit to " (org.name) }))
                 button type="submit" { "Grant credit" }
+            }
+            form method="post" action=(action("usage-corrections")) {
+                input type="hidden" name="csrf" value=(csrf);
+                fieldset {
+                    legend { "One event" }
+                    label { "Event source" input name="event_source" maxlength="255"; }
+                    label { "Event id" input name="event_id" maxlength="255"; }
+                }
+                fieldset {
+                    legend { "Or a range, in one month (UTC)" }
+                    label { "Resource id" input name="resource_id"; }
+                    label { "Meter" select name="meter" {
+                        option value="" { "—" }
+                        @for meter in metering::Meter::ALL { option value=(meter.as_str()) { (meter.as_str()) } }
+                    } }
+                    label { "From" input type="datetime-local" name="from"; }
+                    label { "To" input type="datetime-local" name="to"; }
+                }
+                label { "Action" select name="action" {
+                    option value="void" { "Void" }
+                    option value="set" { "Set the value to" }
+                } }
+                label { "Value" input type="number" name="value" min="0"; }
+                label { "Reason" input name="reason" required maxlength="500"; }
+                (confirm_box(html! { "Correct this usage of " (org.name) }))
+                button type="submit" { "Correct usage" }
             }
         }
         h2 { "Audit log" }
@@ -245,6 +305,77 @@ pub async fn grant_credit(
     confirmed(form.confirm.as_deref(), "credit")?;
     let mut unit = Unit::begin(&state).await?;
     admin::grant_credit(unit.conn(), &admin, org_id, form.amount_minor, &form.reason).await?;
+    unit.commit().await?;
+    Ok(back_to(org_id))
+}
+
+/// The form's fields, as typed: an empty field is one left out.
+#[derive(Debug, Deserialize)]
+pub struct CorrectionForm {
+    #[serde(default)]
+    event_source: String,
+    #[serde(default)]
+    event_id: String,
+    #[serde(default)]
+    resource_id: String,
+    #[serde(default)]
+    meter: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    action: String,
+    #[serde(default)]
+    value: String,
+    reason: String,
+    confirm: Option<String>,
+}
+
+impl CorrectionForm {
+    /// The request the form asks for; fields that do not parse are named.
+    fn request(self) -> Result<CorrectionRequest, control_plane::Error> {
+        let mut errors = ValidationErrors::default();
+        let given = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let resource_id =
+            given(self.resource_id).and_then(|r| errors.check("resource_id", r.parse::<Uuid>()));
+        let value = given(self.value).and_then(|v| errors.check("value", v.parse::<i64>()));
+        let mut time = |field: &str, raw: String| {
+            let raw = given(raw)?;
+            let parsed = DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| {
+                    NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M").map(|t| t.and_utc())
+                });
+            errors.check(
+                field,
+                parsed.map_err(|_| "must be a date and time such as 2026-11-25T12:00"),
+            )
+        };
+        let (from, to) = (time("from", self.from), time("to", self.to));
+        errors.into_result(CorrectionRequest {
+            event_source: given(self.event_source),
+            event_id: given(self.event_id),
+            resource_id,
+            meter: given(self.meter),
+            from,
+            to,
+            action: self.action,
+            value,
+            reason: self.reason,
+        })
+    }
+}
+
+pub async fn correct_usage(
+    State(state): State<AppState>,
+    Admin { admin, .. }: Admin,
+    Path(org_id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<CorrectionForm>,
+) -> Result<Redirect, PageError> {
+    confirmed(form.confirm.as_deref(), "usage correction")?;
+    let request = form.request()?;
+    let mut unit = Unit::begin(&state).await?;
+    corrections::correct(unit.conn(), &admin, org_id, &request).await?;
     unit.commit().await?;
     Ok(back_to(org_id))
 }
