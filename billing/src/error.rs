@@ -33,4 +33,6 @@ pub enum Error {
     Corrupt(&'static str),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("writing the export failed: {0}")]
+    Export(#[from] csv::Error),
 }

@@ -199,6 +199,25 @@ pub async fn get(
     Ok(Some((invoice, lines)))
 }
 
+/// The id of the organization's invoice of the period that starts at
+/// `period_start` (the one the close writes, not an interim one), if one
+/// was issued (drafts are not shown).
+pub async fn of_period(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    period_start: DateTime<Utc>,
+) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM invoices
+         WHERE organization_id = $1 AND period_start = $2 AND kind = 'period'
+           AND status <> 'draft'",
+    )
+    .bind(organization_id)
+    .bind(period_start)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// The usage corrections of a usage line's meter in its hours: those in
 /// its rollups, and those adjusting it since.
 pub async fn line_corrections(

@@ -11,14 +11,17 @@
 //! connection or transaction.
 
 pub mod adjustment;
+pub mod allocation;
 pub mod catalog;
 pub mod catalog_store;
 pub mod close;
 pub mod collection;
+pub mod cost_allocation;
 pub mod credit;
 pub mod dunning;
 pub mod entitlements;
 pub mod error;
+pub mod focus;
 pub mod idle;
 pub mod interim;
 pub mod invoice;

@@ -32,6 +32,7 @@ pub mod error;
 pub mod idempotency;
 pub mod inference_keys;
 pub mod invitations;
+pub mod labels;
 pub mod mail;
 pub mod money;
 pub mod organizations;

@@ -6,12 +6,19 @@
 //! a new generation, audited once), and a deletion is asked for first and
 //! completed once the data plane confirms it.
 //!
+//! Labels are not spec: they change through [`change_requested`] too, but
+//! with no new generation, and each change is recorded in metering's label
+//! history in the same transaction ([`set_labels`]).
+//!
 //! What stays per kind: parsing requests, entitlements, the answer's shape,
 //! and the few parts of the applied spec that are not the customer's to ask
 //! for (`suspend` follows `suspended_by`, a backup's destination is the
 //! region's); see `migrations/…_resource_spec.sql`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use metering::labels::Since;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::PgRow;
@@ -21,6 +28,7 @@ use uuid::Uuid;
 
 use crate::access::{OrgAccess, Permission};
 use crate::error::on_unique;
+use crate::labels::Labels;
 use crate::page::{Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::webhooks::EventType;
@@ -149,6 +157,7 @@ pub(crate) trait Managed: for<'r> FromRow<'r, PgRow> + Send + Unpin {
 
     fn id(&self) -> Uuid;
     fn spec(&self) -> &Self::Spec;
+    fn labels(&self) -> &BTreeMap<String, String>;
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>>;
 
     /// Whether running `to` instead of `from` restarts or reshapes what
@@ -163,7 +172,7 @@ pub(crate) const SHARED_COLUMNS: &str = "r.id, r.name, d.region,
     d.kind = 'simulated' AS simulated,
     r.spec || jsonb_build_object('suspend', r.suspended_by IS NOT NULL) AS spec,
     r.generation, r.phase, r.observed_generation, r.endpoint, r.conditions, r.created_at,
-    r.updated_at, r.deletion_requested_at, r.suspended_reason";
+    r.updated_at, r.deletion_requested_at, r.suspended_reason, r.labels";
 
 /// The statement that reads `M`, to which callers add `WHERE` on `r`.
 pub(crate) fn select<M: Managed>(extra_columns: &str) -> String {
@@ -194,27 +203,30 @@ pub(crate) struct Editor<'a> {
 }
 
 /// Stores a new resource of the caller's organization in `data_plane`,
-/// audited with its spec; a name already taken is a conflict.
+/// audited with its spec; a name already taken is a conflict. Its labels
+/// hold from its creation on.
 pub(crate) async fn create<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
     data_plane: Uuid,
     name: &str,
     spec: &M::Spec,
+    labels: &Labels,
 ) -> Result<Uuid> {
     let kind = M::KIND;
     let table = kind.table();
     let id = Uuid::now_v7();
     let value = stored(spec)?;
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {table} (id, organization_id, data_plane_id, name, spec)
-         VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO {table} (id, organization_id, data_plane_id, name, spec, labels)
+         VALUES ($1, $2, $3, $4, $5, $6)"
     )))
     .bind(id)
     .bind(access.organization_id())
     .bind(data_plane)
     .bind(name)
     .bind(&value)
+    .bind(Json(labels))
     .execute(&mut *conn)
     .await
     .map_err(on_unique(
@@ -222,6 +234,16 @@ pub(crate) async fn create<M: Managed>(
         kind.name_taken(name),
     ))?;
     audit(conn, access, kind, "create", id, Some(value)).await?;
+    if !labels.as_map().is_empty() {
+        metering::labels::record(
+            conn,
+            access.organization_id(),
+            id,
+            labels.as_map(),
+            Since::Creation,
+        )
+        .await?;
+    }
     Ok(id)
 }
 
@@ -269,24 +291,71 @@ pub(crate) async fn held<M: Managed>(
 
 /// Changes a resource as a request asks: `apply` makes the next spec from
 /// the current one or names every field at fault, and `admit` checks a spec
-/// that differs against the plan.
+/// that differs against the plan. `labels`, when given, replace the
+/// resource's labels from `now` on (checked with the spec's fields, so one
+/// answer names every field at fault).
 pub(crate) async fn change_requested<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
     id: Uuid,
+    labels: Option<&BTreeMap<String, String>>,
+    now: DateTime<Utc>,
     apply: impl FnOnce(&M::Spec, &mut ValidationErrors) -> Option<M::Spec>,
     admit: impl FnOnce(&M::Spec) -> Result<()>,
 ) -> Result<M> {
-    change_spec(conn, access, id, "update", |current: &M| {
+    let mut parsed = None;
+    let changed = change_spec(conn, access, id, "update", |current: &M| {
         let mut errors = ValidationErrors::default();
         let next = apply(current.spec(), &mut errors);
+        parsed = labels.and_then(|raw| Labels::parse(raw, &mut errors));
         let next = errors.finish(next)?;
         if &next != current.spec() {
             admit(&next)?;
         }
         Ok(next)
     })
-    .await
+    .await?;
+    match parsed {
+        Some(labels) => set_labels(conn, access, &changed, &labels, now).await,
+        None => Ok(changed),
+    }
+}
+
+/// Replaces the labels of `current` (locked by the caller) with `labels`
+/// from `now` on: no new generation, nothing for the data plane; audited,
+/// and recorded in metering's label history in the caller's transaction.
+async fn set_labels<M: Managed>(
+    conn: &mut PgConnection,
+    access: &OrgAccess,
+    current: &M,
+    labels: &Labels,
+    now: DateTime<Utc>,
+) -> Result<M> {
+    let kind = M::KIND;
+    let id = current.id();
+    if current.labels() == labels.as_map() {
+        return scoped(conn, access.organization_id(), id, "").await;
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {} SET labels = $3, updated_at = now() WHERE organization_id = $1 AND id = $2",
+        kind.table()
+    )))
+    .bind(access.organization_id())
+    .bind(id)
+    .bind(Json(labels))
+    .execute(&mut *conn)
+    .await?;
+    let details = serde_json::json!({ "from": current.labels(), "to": labels });
+    audit(conn, access, kind, "labels", id, Some(details)).await?;
+    metering::labels::record(
+        conn,
+        access.organization_id(),
+        id,
+        labels.as_map(),
+        Since::At(now),
+    )
+    .await?;
+    scoped(conn, access.organization_id(), id, "").await
 }
 
 /// Changes the desired spec of a resource of the caller's organization to
@@ -350,6 +419,33 @@ pub(crate) async fn change_spec_by<M: Managed>(
     )
     .await?;
     scoped(conn, editor.organization_id, id, "").await
+}
+
+/// The name and region of each of `ids` that is a cluster or endpoint of
+/// the organization now (one statement); a resource deleted since is
+/// absent.
+pub(crate) async fn described(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, billing::focus::Resource>> {
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT r.id, r.name, d.region FROM vector_clusters r
+         JOIN data_planes d ON d.id = r.data_plane_id
+         WHERE r.organization_id = $1 AND r.id = ANY($2)
+         UNION ALL
+         SELECT r.id, r.name, d.region FROM inference_endpoints r
+         JOIN data_planes d ON d.id = r.data_plane_id
+         WHERE r.organization_id = $1 AND r.id = ANY($2)",
+    )
+    .bind(organization_id)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, region)| (id, billing::focus::Resource { name, region }))
+        .collect())
 }
 
 /// Refuses a change to a resource whose deletion is under way.

@@ -101,6 +101,7 @@ impl ApiError {
                     billing::Error::Rating(_)
                     | billing::Error::NoCatalog
                     | billing::Error::Corrupt(_)
+                    | billing::Error::Export(_)
                     | billing::Error::Database(_) => P::Internal,
                 },
                 Error::UnknownPlan(..)

@@ -7,7 +7,8 @@
 //!
 //! Its tables (`usage_events`, `usage_hourly`, `usage_monthly`,
 //! `usage_changes`, `usage_ingest_state`, `usage_corrections`,
-//! `usage_correction_events`) are
+//! `usage_correction_events`, and `resource_labels`, the labels each
+//! resource carried when) are
 //! written only here; the control plane reads usage through [`rollups`]
 //! and [`report`]. Billing's period close and invoice line drill-down still
 //! read `usage_hourly` themselves.
@@ -17,6 +18,7 @@ pub mod corrections;
 pub mod event;
 pub mod gauge;
 pub mod ingest;
+pub mod labels;
 pub mod meter;
 pub mod report;
 pub mod rollups;

@@ -320,6 +320,7 @@ async fn gauges_average_exactly_over_irregular_samples(pool: PgPool) {
             resource_id: None,
             meter: Some(Meter::StorageBytes),
             key_id: None,
+            group_by_label: None,
         },
     )
     .await
@@ -440,19 +441,20 @@ async fn one_organizations_usage_never_appears_in_anothers_report(pool: PgPool) 
         resource_id: None,
         meter: None,
         key_id: None,
+        group_by_label: None,
     };
     let ada_rows = report(&mut conn, &query(ada, Granularity::Hour))
         .await
         .unwrap();
     assert_eq!(ada_rows.len(), 2);
-    assert!(ada_rows.iter().all(|r| r.resource_id == ada_gpu));
+    assert!(ada_rows.iter().all(|r| r.resource_id == Some(ada_gpu)));
     let eve_rows = report(&mut conn, &query(eve, Granularity::Day))
         .await
         .unwrap();
     assert_eq!(eve_rows.len(), 1);
     assert_eq!(
         (eve_rows[0].resource_id, eve_rows[0].quantity.as_str()),
-        (eve_gpu, "60")
+        (Some(eve_gpu), "60")
     );
     // Filtering by another organization's resource finds nothing.
     let mut probe = query(eve, Granularity::Day);
@@ -621,6 +623,7 @@ async fn tokens_sum_per_hour_and_key_and_the_report_reads_per_key(pool: PgPool) 
         resource_id: None,
         meter: None,
         key_id: None,
+        group_by_label: None,
     };
     let rows = report(&mut conn, &query).await.unwrap();
     let read: Vec<_> = rows
@@ -671,6 +674,7 @@ async fn tokens_sum_per_hour_and_key_and_the_report_reads_per_key(pool: PgPool) 
     // One key's usage alone.
     let only_beta = ReportQuery {
         key_id: Some(beta),
+        group_by_label: None,
         ..query.clone()
     };
     let rows = report(&mut conn, &only_beta).await.unwrap();
@@ -767,4 +771,80 @@ async fn request_readings_name_the_last_busy_hour_and_the_hours_read(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(readings, [read(Some(at(3, 0)), 0)]);
+}
+
+/// Each hour's usage is reported under the labels its resource carried
+/// when the hour started: a change at 10:30 leaves the 10:00 hour with the
+/// old value, and the 11:00 hour has the new one.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_report_by_label_reads_each_hour_under_the_labels_in_force_at_its_start(pool: PgPool) {
+    use chrono::TimeZone;
+    use metering::labels::{self, LabelMap, Since};
+    let org = Uuid::now_v7();
+    let (search, chat, bare) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, 2, h, m, 0).unwrap();
+    let team = |t: &str| LabelMap::from([("team".to_owned(), t.to_owned())]);
+    let mut conn = pool.acquire().await.unwrap();
+    labels::record(&mut conn, org, search, &team("a"), Since::Creation)
+        .await
+        .unwrap();
+    labels::record(&mut conn, org, search, &team("b"), Since::At(at(10, 30)))
+        .await
+        .unwrap();
+    labels::record(&mut conn, org, chat, &team("b"), Since::At(at(9, 0)))
+        .await
+        .unwrap();
+    // A second change in the same instant replaces the first.
+    labels::record(&mut conn, org, chat, &team("a"), Since::At(at(9, 0)))
+        .await
+        .unwrap();
+    for (resource, hour) in [(search, 10), (search, 11), (chat, 10), (bare, 10)] {
+        sqlx::query(
+            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour,
+                                       quantity, covered_seconds, events)
+             VALUES ($1, $2, 'node_seconds', '', $3, 3600, 0, 60)",
+        )
+        .bind(org)
+        .bind(resource)
+        .bind(at(hour, 0))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let rows = report(
+        &mut conn,
+        &ReportQuery {
+            organization_id: org,
+            from: at(0, 0),
+            to: at(23, 0),
+            granularity: Granularity::Day,
+            resource_id: None,
+            meter: None,
+            key_id: None,
+            group_by_label: Some("team".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let read: Vec<_> = rows
+        .iter()
+        .map(|r| (r.resource_id, r.label.as_deref(), r.quantity.as_str()))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (None, Some("a"), "7200"),
+            (None, Some("b"), "3600"),
+            (None, None, "3600"),
+        ]
+    );
+    let spans: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT labels ->> 'team', valid_to FROM resource_labels
+         WHERE resource_id = $1 ORDER BY valid_from",
+    )
+    .bind(chat)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(spans, [("a".to_owned(), None)]);
 }

@@ -29,6 +29,7 @@ resource "quartermaster_vector_cluster" "search" {
   region  = data.quartermaster_regions.all.names[0]
   version = "1.13.6"
   nodes   = 1
+  labels  = { team = "search" }
 }
 
 resource "quartermaster_backup_schedule" "nightly" {

@@ -2,7 +2,7 @@
 //! types, not the server's: the provider speaks the API like any client.
 //! Responses ignore fields they do not name, so the API can grow.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -70,6 +70,9 @@ pub struct CreateCluster {
     pub version: Option<String>,
     #[serde(flatten)]
     pub shape: ClusterShape,
+    /// Replaces all the labels when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// The resizable part of a cluster; fields left out stay as they are.
@@ -93,6 +96,9 @@ pub struct UpdateCluster {
     pub version: Option<String>,
     #[serde(flatten)]
     pub shape: ClusterShape,
+    /// Replaces all the labels when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// A cluster or an endpoint as the API shows it: where it is placed, its
@@ -103,6 +109,9 @@ pub struct Placed<S> {
     pub name: String,
     pub region: String,
     pub simulated: bool,
+    /// Absent from answers of servers older than labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     pub spec: S,
     pub status: Status,
     pub deletion_requested_at: Option<String>,
@@ -188,6 +197,9 @@ pub struct UpdateEndpoint {
     pub scale_to_zero_after_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_concurrency: Option<i64>,
+    /// Replaces all the labels when sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

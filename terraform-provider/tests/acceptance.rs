@@ -221,6 +221,88 @@ async fn a_cluster_resized_from_the_dashboard_shows_as_drift_with_what_the_shrin
 }
 
 #[tokio::test]
+async fn labels_are_set_replaced_in_place_without_a_new_generation_and_drift_is_shown() {
+    let (_plane, ada, tf) = begin("starter").await;
+    let labelled = CLUSTER.replace(
+        "nodes   = 1",
+        "nodes   = 1\n  labels  = { team = \"search\", \"example.com/env\" = \"prod\" }",
+    );
+    let config = format!(
+        r#"{labelled}
+resource "quartermaster_inference_endpoint" "chat" {{
+  name             = "chat"
+  region           = "local"
+  model_repository = "meta-llama/Llama-3.1-8B-Instruct"
+  gpu_model        = "nvidia-l4"
+  labels           = {{ team = "chat" }}
+}}
+
+output "endpoint_id" {{
+  value = quartermaster_inference_endpoint.chat.id
+}}
+"#
+    );
+    tf.configure(&config);
+    tf.apply().await.expect(0);
+    let outputs = tf.outputs().await;
+    let path = format!("clusters/{}", outputs["cluster_id"].as_str().unwrap());
+    let (_, cluster) = ada.get(&path).await;
+    assert_eq!(
+        cluster["labels"],
+        json!({ "team": "search", "example.com/env": "prod" })
+    );
+    let generation = cluster["spec"]["generation"].clone();
+    let endpoint = format!("endpoints/{}", outputs["endpoint_id"].as_str().unwrap());
+    assert_eq!(
+        ada.get(&endpoint).await.1["labels"],
+        json!({ "team": "chat" })
+    );
+    tf.plan().await.expect(0);
+
+    // A change of labels is an update in place, and no new generation.
+    tf.configure(&config.replace("team = \"search\"", "team = \"ranking\""));
+    let plan = tf.plan().await.expect(2);
+    assert!(
+        plan.stdout.contains("will be updated in-place"),
+        "{}",
+        plan.stdout
+    );
+    tf.apply().await.expect(0);
+    let (_, cluster) = ada.get(&path).await;
+    assert_eq!(
+        cluster["labels"],
+        json!({ "team": "ranking", "example.com/env": "prod" })
+    );
+    assert_eq!(cluster["spec"]["generation"], generation);
+    tf.plan().await.expect(0);
+
+    // Labels changed elsewhere show as drift, and apply puts them back.
+    let (status, _) = ada
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "labels": { "team": "ops" } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    tf.plan().await.expect(2);
+    tf.apply().await.expect(0);
+    assert_eq!(
+        ada.get(&path).await.1["labels"],
+        json!({ "team": "ranking", "example.com/env": "prod" })
+    );
+
+    // A bad key is the API's refusal, named by its field.
+    tf.configure(&config.replace("team = \"search\"", "\"-team\" = \"x\""));
+    let refused = tf.apply().await.expect(1);
+    assert!(
+        refused.told().contains("labels.-team"),
+        "{}",
+        refused.told()
+    );
+}
+
+#[tokio::test]
 async fn import_adopts_an_existing_cluster_and_the_next_plan_shows_no_changes() {
     let plane = ControlPlane::start().await;
     let ada = plane.customer("starter").await;

@@ -22,7 +22,7 @@ use crate::helpers::{Auth, Customer, TestApp, assert_lines, exposition};
 const GIB: i64 = 1 << 30;
 
 /// Writes one hourly rollup: for a gauge, `value` held the whole hour.
-async fn rollup(
+pub(crate) async fn rollup(
     pool: &PgPool,
     org: Uuid,
     resource: Uuid,

@@ -304,6 +304,7 @@ impl TestApp {
             "webhook_events",
             "webhook_deliveries",
             "usage_alerts",
+            "resource_labels",
         ] {
             // Table names come from the list above, never from input. An API
             // key's `last_used_at` records authentication, which a refused

@@ -681,3 +681,41 @@ async fn a_maintenance_window_is_set_and_removed_from_the_cluster_page(pool: PgP
     let (_, _, shown) = ada.get(&page).await;
     assert!(shown.contains("Upgrades and resizes roll as soon as they are made."));
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn labels_are_set_from_the_cluster_page_and_a_bad_one_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
+    let (_, home, _) = ada.get("/").await;
+    let (_, _, overview) = ada.get(&home).await;
+    let token = csrf(&overview);
+    let page = ada.create_cluster(&home, &token, "search").await;
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(shown.contains("No labels."), "{shown}");
+
+    let labels = format!("{page}/labels");
+    let (status, location, _) = ada
+        .post(
+            &labels,
+            &[("csrf", &token), ("labels", "team=search\nenv=prod\n")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, page.as_str()));
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(
+        shown.contains("<td><code>team</code></td><td><code>search</code></td>"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("env=prod\nteam=search\n"),
+        "the form holds them"
+    );
+
+    let (status, _, refused) = ada
+        .post(&labels, &[("csrf", &token), ("labels", "-team=x")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("labels.-team"), "{refused}");
+    let (_, _, shown) = ada.get(&page).await;
+    assert!(shown.contains("<code>search</code>"), "unchanged");
+}

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::get;
 use crate::access::{OrgAccess, Permission};
 use crate::clusters::{self, Cluster, ClusterName};
+use crate::labels::Labels;
 use crate::validation::ValidationErrors;
 use crate::{Conflict, Error, Result, audit, data_planes, organizations};
 
@@ -42,7 +43,16 @@ pub async fn restore(
         maintenance_window: None,
         ..source.spec
     };
-    let created = clusters::admit(conn, access, catalog, data_plane, &name, spec, false).await?;
+    let created = clusters::admit(
+        conn,
+        access,
+        catalog,
+        data_plane,
+        (&name, &Labels::default()),
+        spec,
+        false,
+    )
+    .await?;
     sqlx::query(
         "UPDATE vector_clusters SET restore_from = $3, restore_phase = 'Pending'
          WHERE organization_id = $1 AND id = $2",

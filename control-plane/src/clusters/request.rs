@@ -46,6 +46,8 @@ pub struct CreateCluster {
     pub region: String,
     /// The spec's fields; each left out takes its default.
     pub spec: UpdateCluster,
+    /// Labels as received; checked by [`crate::labels::Labels::parse`].
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A request to change a cluster: each field left out stays as it is.
@@ -218,6 +220,7 @@ mod tests {
                 storage_gib: Some(0),
                 ..Default::default()
             },
+            labels: Default::default(),
         };
         assert_eq!(request.parse(&mut errors), None);
         assert_eq!(
@@ -237,6 +240,7 @@ mod tests {
                 replication_factor: Some(3),
                 ..Default::default()
             },
+            labels: Default::default(),
         };
         request.parse(&mut errors);
         assert_eq!(fields(&errors), ["replication_factor"]);
@@ -252,6 +256,7 @@ mod tests {
                 storage_gib: Some(20),
                 ..Default::default()
             },
+            labels: Default::default(),
         }
         .parse(&mut errors)
         .unwrap();

@@ -3,6 +3,8 @@
 
 use billing::Catalog;
 use billing::entitlements::{self, ClusterShape};
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use crds::VectorClusterSpec;
 use crds::backup::Verification;
@@ -14,6 +16,7 @@ use uuid::Uuid;
 
 use super::{ClusterName, CreateCluster, UpdateCluster};
 use crate::access::{OrgAccess, Permission};
+use crate::labels::Labels;
 use crate::page::{Page, PageRequest};
 use crate::resource::{self, Kind};
 use crate::validation::ValidationErrors;
@@ -43,6 +46,9 @@ pub struct Cluster {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// Why the cluster is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
+    /// Its labels, checked as Kubernetes labels; not part of the spec.
+    #[sqlx(json)]
+    pub labels: BTreeMap<String, String>,
     /// Who suspended it ([`crate::money::suspension::Cause`]); an `idle`
     /// suspension is the customer's to lift.
     pub suspended_by: Option<String>,
@@ -73,6 +79,10 @@ impl resource::Managed for Cluster {
 
     fn spec(&self) -> &VectorClusterSpec {
         &self.spec
+    }
+
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
 
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
@@ -107,29 +117,30 @@ pub async fn create(
     access.require(Permission::ClustersWrite)?;
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
+    let labels = Labels::parse(&request.labels, &mut errors);
     let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
-    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    let (((name, spec), labels), data_plane) = errors.finish(parsed.zip(labels).zip(data_plane))?;
     admit(
         conn,
         access,
         catalog,
         data_plane,
-        &name,
+        (&name, &labels),
         spec,
         request.spec.storage_gib.is_none(),
     )
     .await
 }
 
-/// Stores a new cluster `name` of `spec` in `data_plane` if the plan
-/// admits it. With `fit_storage` (none was asked for), a capped plan's
-/// cluster gets what fits under the cap.
+/// Stores a new cluster `name` with `labels` of `spec` in `data_plane` if
+/// the plan admits it. With `fit_storage` (none was asked for), a capped
+/// plan's cluster gets what fits under the cap.
 pub(crate) async fn admit(
     conn: &mut PgConnection,
     access: &OrgAccess,
     catalog: &Catalog,
     data_plane: Uuid,
-    name: &ClusterName,
+    (name, labels): (&ClusterName, &Labels),
     mut spec: VectorClusterSpec,
     fit_storage: bool,
 ) -> Result<Cluster> {
@@ -148,7 +159,8 @@ pub(crate) async fn admit(
     let existing = u32::try_from(existing).unwrap_or(u32::MAX);
     entitlements::may_create_cluster(plan, existing, shape(&spec))?;
 
-    let id = resource::create::<Cluster>(conn, access, data_plane, name.as_str(), &spec).await?;
+    let id =
+        resource::create::<Cluster>(conn, access, data_plane, name.as_str(), &spec, labels).await?;
     get(conn, access, id).await
 }
 
@@ -164,14 +176,16 @@ pub async fn list(
     resource::list(conn, access, page).await
 }
 
-/// Changes the desired spec. A request that changes nothing keeps the
-/// generation, so a retried or repeated update is harmless.
+/// Changes the desired spec, and with `labels` replaces the labels from
+/// `now` on. A request that changes nothing keeps the generation, so a
+/// retried or repeated update is harmless; labels never move it.
 pub async fn update(
     conn: &mut PgConnection,
     access: &OrgAccess,
     catalog: &Catalog,
     id: Uuid,
-    request: &UpdateCluster,
+    (request, labels): (&UpdateCluster, Option<&BTreeMap<String, String>>),
+    now: DateTime<Utc>,
 ) -> Result<Cluster> {
     access.require(Permission::ClustersWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
@@ -179,6 +193,8 @@ pub async fn update(
         conn,
         access,
         id,
+        labels,
+        now,
         |current, errors| request.apply(current, errors),
         |next: &VectorClusterSpec| Ok(entitlements::may_shape_cluster(plan, shape(next))?),
     )

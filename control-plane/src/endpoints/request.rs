@@ -23,6 +23,8 @@ pub struct CreateEndpoint {
     pub gpu_model: String,
     pub gpu_count: Option<i64>,
     pub scaling: UpdateEndpoint,
+    /// Labels as received; checked by [`crate::labels::Labels::parse`].
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Fields left out stay as they are.

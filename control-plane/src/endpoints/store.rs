@@ -3,6 +3,8 @@
 
 use billing::Catalog;
 use billing::entitlements;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use crds::inference_endpoint::{EndpointPhase, InferenceEndpointSpec};
 use serde::Serialize;
@@ -11,6 +13,7 @@ use uuid::Uuid;
 
 use super::{CreateEndpoint, UpdateEndpoint};
 use crate::access::{OrgAccess, Permission};
+use crate::labels::Labels;
 use crate::page::{Page, PageRequest};
 use crate::resource::{self, Kind};
 use crate::validation::ValidationErrors;
@@ -40,6 +43,9 @@ pub struct Endpoint {
     pub wake_requested_at: Option<DateTime<Utc>>,
     /// Why the endpoint is suspended, for the customer; `None` when it is not.
     pub suspended_reason: Option<String>,
+    /// Its labels, checked as Kubernetes labels; not part of the spec.
+    #[sqlx(json)]
+    pub labels: BTreeMap<String, String>,
     /// Where its data plane's inference gateway answers, if it has one.
     pub gateway_url: Option<String>,
 }
@@ -66,6 +72,10 @@ impl resource::Managed for Endpoint {
         &self.spec
     }
 
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
     fn deletion_requested_at(&self) -> Option<DateTime<Utc>> {
         self.deletion_requested_at
     }
@@ -85,13 +95,15 @@ pub async fn create(
     access.require(Permission::EndpointsWrite)?;
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
+    let labels = Labels::parse(&request.labels, &mut errors);
     let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
-    let ((name, spec), data_plane) = errors.finish(parsed.zip(data_plane))?;
+    let (((name, spec), labels), data_plane) = errors.finish(parsed.zip(labels).zip(data_plane))?;
     entitlements::may_use_gpus(
         organizations::lock_plan(conn, access, catalog).await?,
         spec.gpu.count,
     )?;
-    let id = resource::create::<Endpoint>(conn, access, data_plane, name.as_str(), &spec).await?;
+    let id = resource::create::<Endpoint>(conn, access, data_plane, name.as_str(), &spec, &labels)
+        .await?;
     get(conn, access, id).await
 }
 
@@ -107,12 +119,15 @@ pub async fn list(
     resource::list(conn, access, page).await
 }
 
+/// Changes the scaling or revision, and with `labels` replaces the labels
+/// from `now` on (no new generation for them).
 pub async fn update(
     conn: &mut PgConnection,
     access: &OrgAccess,
     catalog: &Catalog,
     id: Uuid,
-    request: &UpdateEndpoint,
+    (request, labels): (&UpdateEndpoint, Option<&BTreeMap<String, String>>),
+    now: DateTime<Utc>,
 ) -> Result<Endpoint> {
     access.require(Permission::EndpointsWrite)?;
     let plan = organizations::lock_plan(conn, access, catalog).await?;
@@ -120,6 +135,8 @@ pub async fn update(
         conn,
         access,
         id,
+        labels,
+        now,
         |current, errors| request.apply(current, errors),
         |next: &InferenceEndpointSpec| Ok(entitlements::may_use_gpus(plan, next.gpu.count)?),
     )

@@ -120,6 +120,7 @@ mod tests {
                 name: "search".into(),
                 region: "local".into(),
                 simulated: true,
+                labels: Default::default(),
                 spec: crds::VectorClusterSpec::new(
                     "1.13.6".parse().unwrap(),
                     3,

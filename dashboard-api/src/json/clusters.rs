@@ -1,6 +1,8 @@
 //! Vector clusters: their spec and status, backups policy, maintenance
 //! window, restores, test restores and the downscale risk.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use control_plane::backups::PolicyRequest;
 use control_plane::clusters::maintenance::WindowRequest;
@@ -37,6 +39,13 @@ pub struct CreateClusterRequest {
     #[serde(default, deserialize_with = "crate::body::optional_whole")]
     #[schema(nullable = false)]
     pub storage_gib: Option<i64>,
+    /// Labels: keys and values as Kubernetes labels (`team`,
+    /// `example.com/cost-center`; values up to 63 characters, may be
+    /// empty), at most 64. Metadata for cost allocation, not part of the
+    /// spec.
+    #[serde(default)]
+    #[schema(example = json!({"team": "search"}))]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl From<CreateClusterRequest> for CreateCluster {
@@ -52,6 +61,7 @@ impl From<CreateClusterRequest> for CreateCluster {
                 memory_mib: r.memory_mib,
                 storage_gib: r.storage_gib,
             },
+            labels: r.labels,
         }
     }
 }
@@ -78,6 +88,13 @@ pub struct UpdateClusterRequest {
     #[serde(default, deserialize_with = "crate::body::optional_whole")]
     #[schema(nullable = false)]
     pub storage_gib: Option<i64>,
+    /// Replaces all the labels (send `{}` to remove them); left out, they
+    /// stay as they are. A change of labels alone moves no generation and
+    /// restarts nothing; usage is counted under the new labels from the
+    /// next hour that starts after it.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false, example = json!({"team": "search"}))]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 impl From<UpdateClusterRequest> for UpdateCluster {
@@ -109,6 +126,8 @@ pub struct ClusterJson {
     pub deletion_requested_at: Option<DateTime<Utc>>,
     /// Made from a backup: how loading it went.
     pub restore: Option<RestoreJson>,
+    /// Its labels (metadata for cost allocation).
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -242,6 +261,7 @@ impl From<Cluster> for ClusterJson {
             name: c.name,
             region: c.region,
             simulated: c.simulated,
+            labels: c.labels,
             spec: ClusterSpecJson {
                 version: c.spec.version.to_string(),
                 nodes: int(c.spec.nodes),

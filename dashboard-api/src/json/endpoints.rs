@@ -1,5 +1,7 @@
 //! Inference endpoints.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use control_plane::endpoints::{CreateEndpoint, Endpoint, EngineKind, UpdateEndpoint};
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,13 @@ pub struct CreateEndpointRequest {
     #[serde(default, deserialize_with = "crate::body::optional_whole")]
     #[schema(nullable = false)]
     pub target_concurrency: Option<i64>,
+    /// Labels: keys and values as Kubernetes labels (`team`,
+    /// `example.com/cost-center`; values up to 63 characters, may be
+    /// empty), at most 64. Metadata for cost allocation, not part of the
+    /// spec.
+    #[serde(default)]
+    #[schema(example = json!({"team": "search"}))]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Fields left out stay as they are. A new `model_revision` rolls the
@@ -74,6 +83,13 @@ pub struct UpdateEndpointRequest {
     #[serde(default, deserialize_with = "crate::body::optional_whole")]
     #[schema(nullable = false)]
     pub target_concurrency: Option<i64>,
+    /// Replaces all the labels (send `{}` to remove them); left out, they
+    /// stay as they are. A change of labels alone moves no generation and
+    /// restarts nothing; usage is counted under the new labels from the
+    /// next hour that starts after it.
+    #[serde(default, deserialize_with = "crate::body::optional")]
+    #[schema(nullable = false, example = json!({"team": "search"}))]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 impl From<UpdateEndpointRequest> for UpdateEndpoint {
@@ -108,6 +124,7 @@ impl From<CreateEndpointRequest> for CreateEndpoint {
                 scale_to_zero_after_seconds: r.scale_to_zero_after_seconds,
                 target_concurrency: r.target_concurrency,
             },
+            labels: r.labels,
         }
     }
 }
@@ -130,6 +147,8 @@ pub struct EndpointJson {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deletion_requested_at: Option<DateTime<Utc>>,
+    /// Its labels (metadata for cost allocation).
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -173,6 +192,7 @@ impl From<Endpoint> for EndpointJson {
             name: e.name,
             region: e.region,
             simulated: e.simulated,
+            labels: e.labels,
             base_url,
             spec: EndpointSpecJson {
                 model_repository: spec.model.as_ref().map(|m| m.repository.clone()),

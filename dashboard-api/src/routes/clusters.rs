@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
+use chrono::Utc;
 use control_plane::clusters;
 use control_plane::money::idle;
 use control_plane::page::PageRequest;
@@ -85,8 +86,9 @@ pub async fn downscale_risk(
     Ok(Json(risk.into()))
 }
 
-/// Resizes or upgrades a cluster. Fields left out stay as they are; a
-/// request that changes nothing keeps the generation.
+/// Resizes or upgrades a cluster, or replaces its labels. Fields left out
+/// stay as they are; a request that changes nothing keeps the generation,
+/// and so does a change of labels alone.
 #[utoipa::path(patch, path = "/v1/organizations/{org_id}/clusters/{cluster_id}", tag = "clusters",
     params(("org_id" = Uuid, Path), ("cluster_id" = Uuid, Path)),
     request_body = UpdateClusterRequest,
@@ -104,9 +106,18 @@ pub async fn update(
     >,
 ) -> Result<Response, ApiError> {
     let catalog = state.catalog.get();
+    let mut body = body;
+    let labels = body.labels.take();
     let request = clusters::UpdateCluster::from(body);
-    let cluster =
-        clusters::update(unit.conn(), &access, &catalog.catalog, cluster_id, &request).await?;
+    let cluster = clusters::update(
+        unit.conn(),
+        &access,
+        &catalog.catalog,
+        cluster_id,
+        (&request, labels.as_ref()),
+        Utc::now(),
+    )
+    .await?;
     unit.accepted(&ClusterJson::from(cluster)).await
 }
 

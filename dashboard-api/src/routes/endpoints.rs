@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::Utc;
 use control_plane::endpoints;
 use control_plane::page::PageRequest;
 use uuid::Uuid;
@@ -64,7 +65,8 @@ pub async fn get(
     ))
 }
 
-/// Changes the model revision or the scaling.
+/// Changes the model revision or the scaling, or replaces the labels (a
+/// change of labels alone moves no generation).
 #[utoipa::path(patch, path = "/v1/organizations/{org_id}/endpoints/{endpoint_id}", tag = "endpoints",
     params(("org_id" = Uuid, Path), ("endpoint_id" = Uuid, Path)),
     request_body = UpdateEndpointRequest,
@@ -81,13 +83,16 @@ pub async fn update(
         Body<UpdateEndpointRequest>,
     >,
 ) -> Result<Response, ApiError> {
+    let mut body = body;
+    let labels = body.labels.take();
     let request = endpoints::UpdateEndpoint::from(body);
     let endpoint = endpoints::update(
         unit.conn(),
         &access,
         &state.catalog.get().catalog,
         endpoint_id,
-        &request,
+        (&request, labels.as_ref()),
+        Utc::now(),
     )
     .await?;
     unit.accepted(&EndpointJson::from(endpoint)).await

@@ -304,3 +304,92 @@ pub async fn line_usage(
         corrections: trace.corrections.into_iter().map(Into::into).collect(),
     }))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownParams {
+    /// The label key to break the invoice down by, such as `team`.
+    pub label: String,
+}
+
+/// What one value of the label was billed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelAmountJson {
+    /// The label's value; `null` for usage of resources without the label.
+    pub value: Option<String>,
+    pub amount_minor: i64,
+    pub amount: String,
+}
+
+/// An amount of no resource: the base fee or credits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnallocatedJson {
+    /// `base_fee` or `credit`.
+    pub kind: String,
+    pub amount_minor: i64,
+    pub amount: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvoiceBreakdownJson {
+    /// Always `invoice_breakdown`.
+    pub object: &'static str,
+    pub invoice_id: Uuid,
+    pub currency: String,
+    /// The label key broken down by.
+    pub label: String,
+    /// Usage per value of the label, values by name, unlabelled last.
+    pub values: Vec<LabelAmountJson>,
+    /// The base fee and credits, which belong to no resource.
+    pub unallocated: Vec<UnallocatedJson>,
+    /// The invoice's total: `values` and `unallocated` add up to it.
+    pub total_minor: i64,
+}
+
+/// The invoice broken down by a label. Each usage line's amount is split
+/// over the resources whose hourly rollups it rated, in proportion to their
+/// quantity (largest remainder, so the parts add up to the line exactly),
+/// and each hour counts under the labels its resource carried when the
+/// hour started; the base fee and credits are not allocated to a resource.
+#[utoipa::path(get, path = "/v1/organizations/{org_id}/invoices/{invoice_id}/breakdown",
+    tag = "billing",
+    params(("org_id" = Uuid, Path), ("invoice_id" = Uuid, Path), BreakdownParams),
+    responses(
+        (status = 200, body = InvoiceBreakdownJson),
+        (status = 404, body = ProblemJson),
+        (status = 422, body = ProblemJson, description = "the label is not a valid label key"),
+    ))]
+pub async fn breakdown(
+    OrgRead(mut conn, access, (_, invoice_id)): OrgRead<(Uuid, Uuid)>,
+    crate::extract::Query(params): crate::extract::Query<BreakdownParams>,
+) -> Result<Json<InvoiceBreakdownJson>, ApiError> {
+    let (invoice, breakdown) =
+        invoices::breakdown(&mut conn, &access, invoice_id, &params.label).await?;
+    let currency = invoice.currency;
+    Ok(Json(InvoiceBreakdownJson {
+        object: "invoice_breakdown",
+        invoice_id: invoice.id,
+        label: breakdown.key,
+        values: breakdown
+            .by_value
+            .into_iter()
+            .map(|v| LabelAmountJson {
+                amount: money::format(v.amount_minor, &currency),
+                value: v.value,
+                amount_minor: v.amount_minor,
+            })
+            .collect(),
+        unallocated: breakdown
+            .unallocated
+            .into_iter()
+            .map(|(kind, amount_minor)| UnallocatedJson {
+                amount: money::format(amount_minor, &currency),
+                kind,
+                amount_minor,
+            })
+            .collect(),
+        total_minor: invoice.total_minor,
+        currency,
+    }))
+}

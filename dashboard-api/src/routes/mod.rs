@@ -12,6 +12,7 @@ mod clusters;
 mod contract;
 mod credit;
 mod endpoints;
+mod focus;
 mod health;
 mod inference_keys;
 mod invoices;
@@ -139,6 +140,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::get_invoice))
         .routes(routes!(invoices::invoice_html))
         .routes(routes!(invoices::line_usage))
+        .routes(routes!(invoices::breakdown))
+        .routes(routes!(focus::focus))
         .routes(routes!(webhooks::stripe))
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))

@@ -145,6 +145,11 @@ pub struct UsageParams {
     pub meter: Option<String>,
     /// Only the tokens counted under this inference key.
     pub key_id: Option<Uuid>,
+    /// `label:<key>` (such as `label:team`): one row per value of that
+    /// label instead of per resource, each hour counted under the labels
+    /// its resource carried when the hour started; usage of resources
+    /// without the label is one row with `label` null.
+    pub group_by: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
@@ -155,6 +160,8 @@ pub struct UsageReport {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub granularity: String,
+    /// `label:<key>` when grouped by a label.
+    pub group_by: Option<String>,
     pub data: Vec<UsageRow>,
 }
 
@@ -163,8 +170,11 @@ pub struct UsageReport {
 pub struct UsageRow {
     /// The hour or day the usage is of.
     pub bucket: DateTime<Utc>,
-    /// The cluster or endpoint.
-    pub resource_id: Uuid,
+    /// The cluster or endpoint; `null` when grouped by a label.
+    pub resource_id: Option<Uuid>,
+    /// Grouped by a label: its value, `null` for usage of resources
+    /// without it; `null` when not grouped.
+    pub label: Option<String>,
     pub meter: String,
     /// `gpu_seconds`: the GPU model; token meters: `<key_id> <model>`;
     /// empty for other meters.
@@ -172,7 +182,8 @@ pub struct UsageRow {
     /// An exact decimal. Sums: the total. Gauges: the time integral, in
     /// value × seconds.
     pub quantity: String,
-    /// Gauges: the time-weighted average over the time a value was known.
+    /// Gauges: the time-weighted average over the time a value was known
+    /// (grouped by a label: the sum of its resources' averages).
     pub average: Option<String>,
     /// How many events were counted.
     pub events: i64,
@@ -187,6 +198,7 @@ impl From<report::ReportRow> for UsageRow {
         UsageRow {
             bucket: row.bucket,
             resource_id: row.resource_id,
+            label: row.label,
             meter: row.meter,
             dimension: row.dimension,
             quantity: row.quantity,
@@ -203,7 +215,8 @@ impl From<report::ReportRow> for UsageRow {
 /// time-weighted average. Token meters (`input_tokens`, `output_tokens`)
 /// are per inference key and model: their rows carry `key_id` and `model`
 /// (null for other meters). `format=csv` answers `text/csv`, with `key_id`
-/// and `model` as its last columns.
+/// and `model` as its last columns (and `label` after them when grouped).
+/// `group_by=label:<key>` breaks usage down by a label's values.
 #[utoipa::path(get, path = "/v1/organizations/{org_id}/usage", tag = "usage",
     params(("org_id" = Uuid, Path), UsageParams),
     responses(
@@ -251,7 +264,12 @@ pub async fn usage(
             None
         }
     };
-    let (granularity, (meter, csv)) = errors.finish(granularity.zip(meter.zip(csv)))?;
+    let group_by = match params.group_by.as_deref() {
+        None => Some(None),
+        Some(raw) => errors.check("group_by", group_by_label(raw)).map(Some),
+    };
+    let (granularity, ((meter, csv), group_by_label)) =
+        errors.finish(granularity.zip(meter.zip(csv).zip(group_by)))?;
 
     access.require(Permission::UsageRead)?;
     let query = ReportQuery {
@@ -262,10 +280,12 @@ pub async fn usage(
         resource_id: params.resource_id,
         meter,
         key_id: params.key_id,
+        group_by_label,
     };
+    let grouped = query.group_by_label.is_some();
     let rows = report::report(&mut conn, &query).await?;
     if csv {
-        let mut response = report::to_csv(&rows).into_response();
+        let mut response = report::to_csv(&rows, grouped).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/csv; charset=utf-8"),
@@ -281,7 +301,17 @@ pub async fn usage(
         from,
         to,
         granularity: params.granularity.unwrap_or_else(|| "hour".to_owned()),
+        group_by: params.group_by,
         data: rows.into_iter().map(UsageRow::from).collect(),
     })
     .into_response())
+}
+
+/// The label key of `group_by=label:<key>`.
+fn group_by_label(raw: &str) -> Result<String, String> {
+    let key = raw
+        .strip_prefix("label:")
+        .ok_or_else(|| format!("must be `label:<key>`, such as `label:team`; got `{raw}`"))?;
+    control_plane::labels::valid_key(key)?;
+    Ok(key.to_owned())
 }

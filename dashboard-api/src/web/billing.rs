@@ -22,6 +22,8 @@ use crate::unit::Unit;
 pub struct Notice {
     /// Set on the way back from a completed checkout.
     checkout: Option<String>,
+    /// Break the newest invoice down by this label key.
+    label: Option<String>,
     /// The checkout of a credit purchase the browser came back from.
     credit_checkout: Option<String>,
 }
@@ -39,6 +41,12 @@ pub async fn billing(
     let (period, estimate) =
         invoices::estimate(&mut conn, &visit.access, &published, Utc::now()).await?;
     let invoices = invoices::list(&mut conn, &visit.access).await?;
+    let breakdown = match (notice.label.as_deref(), invoices.first()) {
+        (Some(key), Some(newest)) if !key.is_empty() => {
+            Some(invoices::breakdown(&mut conn, &visit.access, newest.id, key).await?)
+        }
+        _ => None,
+    };
     let credit = control_plane::money::prepaid::account(
         &mut conn,
         &visit.access,
@@ -104,9 +112,36 @@ pub async fn billing(
                             " · " a href={ "/v1/organizations/" (org_id) "/invoices/" (i.id) "/html?download=1" }
                                 aria-label={ "Download " (i.number) } { "download" }
                         }
-                        td { (i.period_start.format("%Y-%m")) @if i.kind == "interim" { " (interim)" } }
+                        td { (i.period_start.format("%Y-%m"))
+                            @if i.kind == "interim" { " (interim)" } @else {
+                                " · " a href={ "/v1/organizations/" (org_id) "/billing/focus?period=" (i.period_start.format("%Y-%m")) }
+                                    aria-label={ "FOCUS export of " (i.number) } { "FOCUS CSV" }
+                            } }
                         td { (i.status) }
                         td class="num" { (money::format(i.total_minor, &i.currency)) }
+                    }
+                }
+            }
+        }
+        @if let Some(newest) = invoices.first() {
+            h2 { "Cost by label (" (newest.number) ")" }
+            form method="get" action={ "/orgs/" (org_id) "/billing" } {
+                label { "Label key" input name="label" placeholder="team" value=[notice.label.as_deref()]; }
+                button type="submit" { "Break down" }
+            }
+            @if let Some((invoice, breakdown)) = &breakdown {
+                table data-testid="cost-by-label" {
+                    thead { tr { th { (breakdown.key) } th class="num" { "Amount" } } }
+                    tbody {
+                        @for v in &breakdown.by_value {
+                            tr { td { (v.value.as_deref().unwrap_or("(unlabelled)")) }
+                                 td class="num" { (money::format(v.amount_minor, &invoice.currency)) } }
+                        }
+                        @for (kind, amount) in &breakdown.unallocated {
+                            tr { td { (kind.replace('_', " ")) " (no resource)" }
+                                 td class="num" { (money::format(*amount, &invoice.currency)) } }
+                        }
+                        tr { th { "Total" } th class="num" { (money::format(invoice.total_minor, &invoice.currency)) } }
                     }
                 }
             }

@@ -112,6 +112,7 @@ pub async fn create_cluster(
             nodes: form.nodes,
             ..Default::default()
         },
+        labels: Default::default(),
     };
     let catalog = state.catalog.get();
     let mut unit = Unit::begin(&state).await?;
@@ -152,6 +153,7 @@ pub async fn cluster(
             }
         }
         (conditions(&listed))
+        (super::labels::section(&format!("/orgs/{org_id}/clusters/{}/labels", c.id), &visit.session.csrf, &c.labels))
         h2 { "Connect" }
         pre { code { "curl -H \"api-key: $QDRANT_API_KEY\" " (endpoint) "/collections" } }
         h2 { "Resize or upgrade" }
@@ -321,7 +323,8 @@ pub async fn update_cluster(
         &visit.access,
         &catalog.catalog,
         cluster_id,
-        &change,
+        (&change, None),
+        Utc::now(),
     )
     .await?;
     unit.commit().await?;

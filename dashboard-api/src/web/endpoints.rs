@@ -107,6 +107,7 @@ pub async fn create_endpoint(
         gpu_model: form.gpu_model,
         gpu_count: form.gpu_count,
         scaling: endpoints::UpdateEndpoint::default(),
+        labels: Default::default(),
     };
     let catalog = state.catalog.get();
     let mut unit = Unit::begin(&state).await?;
@@ -153,6 +154,7 @@ pub(super) async fn endpoint_page(
             }
         }
         (conditions(&listed))
+        (super::labels::section(&format!("{base}/labels"), &visit.session.csrf, &e.labels))
         @if let Some(keys) = &keys {
             (inference_keys::section(visit, &base, keys, token))
         }

@@ -26,6 +26,7 @@ mod error;
 mod extract;
 mod inference_keys;
 mod keys;
+mod labels;
 mod layout;
 mod members;
 mod resize;
@@ -70,6 +71,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/resume",
             post(clusters::resume_cluster),
+        )
+        .route(
+            "/orgs/{org_id}/clusters/{cluster_id}/labels",
+            post(labels::set_cluster_labels),
+        )
+        .route(
+            "/orgs/{org_id}/endpoints/{endpoint_id}/labels",
+            post(labels::set_endpoint_labels),
         )
         .route(
             "/orgs/{org_id}/clusters/{cluster_id}/backup-policy",

@@ -116,6 +116,7 @@ pub async fn usage(
         resource_id: None,
         meter: None,
         key_id: None,
+        group_by_label: None,
     };
     let published = state.catalog.get();
     let mut conn = state.db.acquire().await?;
@@ -176,7 +177,8 @@ mod tests {
     ) -> report::ReportRow {
         report::ReportRow {
             bucket: Utc.with_ymd_and_hms(2026, 11, 25, hour, 0, 0).unwrap(),
-            resource_id: Uuid::from_u128(7),
+            resource_id: Some(Uuid::from_u128(7)),
+            label: None,
             meter: meter.into(),
             dimension: String::new(),
             quantity: quantity.into(),

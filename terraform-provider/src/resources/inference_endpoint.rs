@@ -2,12 +2,14 @@
 //! vLLM (or TGI). The model revision, image and scaling change in place;
 //! what it runs on (region, GPUs, engine, model repository) replaces it.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
 
-use super::{Collection, changed_value, known, parse_id, simulated, unknown_if_null};
+use super::{Collection, changed_value, known, labels, parse_id, simulated, unknown_if_null};
 use crate::dto::{CreateEndpoint, Endpoint, UpdateEndpoint};
 use crate::error::Error;
 use crate::provider::Api;
@@ -33,6 +35,7 @@ pub struct State {
     pub phase: Value<String>,
     pub endpoint: Value<String>,
     pub simulated: Value<bool>,
+    pub labels: Value<BTreeMap<String, String>>,
 }
 
 pub fn create_request(planned: &State) -> CreateEndpoint {
@@ -50,6 +53,7 @@ pub fn create_request(planned: &State) -> CreateEndpoint {
             max_replicas: known(&planned.max_replicas),
             scale_to_zero_after_seconds: known(&planned.scale_to_zero_after_seconds),
             target_concurrency: known(&planned.target_concurrency),
+            labels: known(&planned.labels),
         },
     }
 }
@@ -65,6 +69,7 @@ pub fn update_request(prior: &State, planned: &State) -> UpdateEndpoint {
             &planned.scale_to_zero_after_seconds,
         ),
         target_concurrency: changed_value(&prior.target_concurrency, &planned.target_concurrency),
+        labels: changed_value(&prior.labels, &planned.labels),
     }
 }
 
@@ -94,6 +99,7 @@ pub fn observed(endpoint: Endpoint) -> Observed<State> {
             phase: Value::Value(endpoint.status.phase),
             endpoint: endpoint.status.endpoint.into(),
             simulated: Value::Value(endpoint.simulated),
+            labels: Value::Value(endpoint.labels),
         },
         progress,
     }
@@ -199,6 +205,7 @@ impl ApiResource for InferenceEndpoint {
                     computed(string(), "The URL clients send requests to."),
                 ),
                 simulated(),
+                labels(),
             ],
         )
     }
@@ -220,6 +227,7 @@ impl ApiResource for InferenceEndpoint {
             phase: Value::Unknown,
             endpoint: Value::Unknown,
             simulated: Value::Unknown,
+            labels: unknown_if_null(proposed.labels),
             ..proposed
         }
     }

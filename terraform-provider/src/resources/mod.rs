@@ -25,13 +25,13 @@ pub use webhook_endpoint::WebhookEndpoint;
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tf_provider::schema::Attribute;
+use tf_provider::schema::{Attribute, AttributeType};
 use tf_provider::value::Value;
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::provider::Api;
-use crate::schema::{boolean, computed};
+use crate::schema::{boolean, computed, defaulted, string};
 
 /// A value the configuration sets; `None` when null or not known yet
 /// (the API then chooses).
@@ -50,6 +50,18 @@ fn unknown_if_null<T>(value: Value<T>) -> Value<T> {
         Value::Null => Value::Unknown,
         other => other,
     }
+}
+
+/// The `labels` attribute of clusters and endpoints: a full replace when
+/// set; left out, the API's labels are kept.
+fn labels() -> (&'static str, Attribute) {
+    (
+        "labels",
+        defaulted(
+            AttributeType::Map(Box::new(string())),
+            "Labels for cost allocation, as Kubernetes labels (`team = \"search\"`). They replace all the labels; `{}` removes them; left out, the labels are kept. Changing them restarts nothing.",
+        ),
+    )
 }
 
 /// The `simulated` attribute of clusters and endpoints.

@@ -1,13 +1,15 @@
 //! `quartermaster_vector_cluster`: a managed Qdrant cluster. Version and
 //! size change in place (`PATCH`); name and region replace it.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tf_provider::schema::Schema;
 use tf_provider::value::Value;
 
 use super::shrink::shrink_warnings;
-use super::{Collection, changed_value, known, parse_id, simulated, unknown_if_null};
+use super::{Collection, changed_value, known, labels, parse_id, simulated, unknown_if_null};
 use crate::dto::{Cluster, ClusterShape, CreateCluster, DownscaleRisk, UpdateCluster};
 use crate::error::Error;
 use crate::provider::Api;
@@ -29,6 +31,7 @@ pub struct State {
     pub phase: Value<String>,
     pub endpoint: Value<String>,
     pub simulated: Value<bool>,
+    pub labels: Value<BTreeMap<String, String>>,
 }
 
 pub fn create_request(planned: &State) -> CreateCluster {
@@ -43,6 +46,7 @@ pub fn create_request(planned: &State) -> CreateCluster {
             memory_mib: known(&planned.memory_mib),
             storage_gib: known(&planned.storage_gib),
         },
+        labels: known(&planned.labels),
     }
 }
 
@@ -60,6 +64,7 @@ pub fn update_request(prior: &State, planned: &State) -> UpdateCluster {
             memory_mib: changed_value(&prior.memory_mib, &planned.memory_mib),
             storage_gib: changed_value(&prior.storage_gib, &planned.storage_gib),
         },
+        labels: changed_value(&prior.labels, &planned.labels),
     }
 }
 
@@ -85,6 +90,7 @@ pub fn observed(cluster: Cluster) -> Observed<State> {
             phase: Value::Value(cluster.status.phase),
             endpoint: cluster.status.endpoint.into(),
             simulated: Value::Value(cluster.simulated),
+            labels: Value::Value(cluster.labels),
         },
         progress,
     }
@@ -164,6 +170,7 @@ impl ApiResource for VectorCluster {
                     computed(string(), "The URL clients connect to."),
                 ),
                 simulated(),
+                labels(),
             ],
         )
     }
@@ -184,6 +191,7 @@ impl ApiResource for VectorCluster {
             phase: Value::Unknown,
             endpoint: Value::Unknown,
             simulated: Value::Unknown,
+            labels: unknown_if_null(proposed.labels),
             ..proposed
         }
     }

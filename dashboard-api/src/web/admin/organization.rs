@@ -58,6 +58,7 @@ pub async fn organization(
             resource_id: None,
             meter: None,
             key_id: None,
+            group_by_label: None,
         },
     )
     .await?;
