@@ -92,6 +92,23 @@ pub(crate) async fn history(pool: &PgPool, org: Uuid, plans: &[(&str, DateTime<U
         .unwrap();
 }
 
+/// Puts the organization on starter since `from`, as if it had moved then.
+pub(crate) async fn on_starter_since(pool: &PgPool, org: Uuid, from: DateTime<Utc>) {
+    sqlx::query(
+        "UPDATE plan_periods SET plan = 'starter', valid_from = $2 WHERE organization_id = $1",
+    )
+    .bind(org)
+    .bind(from)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn close_period(pool: &PgPool, period: Period) -> close::CloseReport {
     let published = catalog_store::current(&mut pool.acquire().await.unwrap())
         .await

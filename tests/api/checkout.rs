@@ -14,18 +14,20 @@ use crate::checkout_page::CheckoutPage;
 use crate::helpers::{Customer, TestApp};
 use crate::localstripe::{GOOD_CARD, LocalStripe, SECRET_KEY};
 
-const WEBHOOK_SECRET: &str = "whsec_checkout_test";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_checkout_test";
 
-struct Setup {
-    app: TestApp,
-    stripe: LocalStripe,
-    page: CheckoutPage,
-    provider: Arc<StripeProvider>,
+/// The app with localstripe behind the Checkout stand-in; also used by the
+/// prepaid-credit tests.
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) stripe: LocalStripe,
+    pub(crate) page: CheckoutPage,
+    pub(crate) provider: Arc<StripeProvider>,
     /// Follows no redirects, as a browser's first hop would be seen.
-    browser: reqwest::Client,
+    pub(crate) browser: reqwest::Client,
 }
 
-async fn setup(pool: PgPool) -> Setup {
+pub(crate) async fn setup(pool: PgPool) -> Setup {
     let stripe = LocalStripe::start().await;
     let page = CheckoutPage::start(&stripe).await;
     let provider = Arc::new(StripeProvider::new(SECRET_KEY, Some(&page.api_base())).unwrap());
@@ -52,7 +54,7 @@ async fn setup(pool: PgPool) -> Setup {
 
 impl Setup {
     /// Signs `email` up and runs the outbox: the Stripe customer's id.
-    async fn customer(&self, email: &str) -> (Customer, String) {
+    pub(crate) async fn customer(&self, email: &str) -> (Customer, String) {
         let customer = self.app.signup(email).await;
         payments::create_customers(&self.app.pool, self.provider.as_ref(), Utc::now())
             .await

@@ -142,19 +142,7 @@ impl Setup {
         at: DateTime<Utc>,
     ) -> Uuid {
         let pool = &self.app.pool;
-        sqlx::query(
-            "UPDATE plan_periods SET plan = 'starter', valid_from = $2 WHERE organization_id = $1",
-        )
-        .bind(customer.org_id)
-        .bind(period.previous().start())
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
-            .bind(customer.org_id)
-            .execute(pool)
-            .await
-            .unwrap();
+        crate::billing::on_starter_since(pool, customer.org_id, period.previous().start()).await;
         let published = catalog_store::current(&mut pool.acquire().await.unwrap())
             .await
             .unwrap()

@@ -6,70 +6,17 @@
 use std::sync::Arc;
 
 use billing::catalog_store::{self, LiveCatalog};
-use billing::payments::stripe::StripeProvider;
 use billing::{Period, close, dunning};
 use chrono::{Duration, Utc};
-use control_plane::money::payments;
 use control_plane::money::worker::BillingWorker;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::checkout_page::CheckoutPage;
-use crate::helpers::{Customer, TestApp};
-use crate::localstripe::{GOOD_CARD, LocalStripe, SECRET_KEY};
-
-const WEBHOOK_SECRET: &str = "whsec_prepaid_test";
-
-struct Setup {
-    app: TestApp,
-    stripe: LocalStripe,
-    page: CheckoutPage,
-    provider: Arc<StripeProvider>,
-    browser: reqwest::Client,
-}
-
-async fn setup(pool: PgPool) -> Setup {
-    let stripe = LocalStripe::start().await;
-    let page = CheckoutPage::start(&stripe).await;
-    let provider = Arc::new(StripeProvider::new(SECRET_KEY, Some(&page.api_base())).unwrap());
-    let app = TestApp::spawn_with(
-        pool,
-        Some(dashboard_api::Payments {
-            provider: provider.clone(),
-            webhook_secret: WEBHOOK_SECRET.to_owned(),
-            publishable_key: None,
-        }),
-    )
-    .await;
-    Setup {
-        app,
-        stripe,
-        page,
-        provider,
-        browser: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-    }
-}
+use crate::checkout::{Setup, WEBHOOK_SECRET, setup};
+use crate::helpers::Customer;
+use crate::localstripe::GOOD_CARD;
 
 impl Setup {
-    /// Signs `email` up and runs the outbox: the customer and its Stripe id.
-    async fn customer(&self, email: &str) -> (Customer, String) {
-        let customer = self.app.signup(email).await;
-        payments::create_customers(&self.app.pool, self.provider.as_ref(), Utc::now())
-            .await
-            .unwrap();
-        let id = sqlx::query_scalar(
-            "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
-        )
-        .bind(customer.org_id)
-        .fetch_one(&self.app.pool)
-        .await
-        .unwrap();
-        (customer, id)
-    }
-
     /// Saves `GOOD_CARD` as the default, as the dashboard's card form does.
     async fn add_card(&self, customer: &Customer) {
         let billing = format!("/v1/organizations/{}/billing", customer.org_id);
@@ -167,19 +114,7 @@ impl Setup {
     /// invoice's id and body.
     async fn close_on_starter(&self, customer: &Customer, period: Period) -> Value {
         let pool = &self.app.pool;
-        sqlx::query(
-            "UPDATE plan_periods SET plan = 'starter', valid_from = $2 WHERE organization_id = $1",
-        )
-        .bind(customer.org_id)
-        .bind(period.previous().start())
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query("UPDATE subscriptions SET plan = 'starter' WHERE organization_id = $1")
-            .bind(customer.org_id)
-            .execute(pool)
-            .await
-            .unwrap();
+        crate::billing::on_starter_since(pool, customer.org_id, period.previous().start()).await;
         let report = crate::billing::close_period(pool, period).await;
         assert_eq!(report.created, 1, "{report:?}");
         let invoices = self

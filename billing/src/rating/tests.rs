@@ -192,11 +192,7 @@ proptest! {
                 usage_from, meter, dimension: dimension.to_owned(), rows, quantity,
             })
             .collect();
-        let balances: Vec<_> = credits
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| CreditBalance { id: Uuid::from_u128(i as u128), remaining_minor: c })
-            .collect();
+        let balances = balances(&credits);
 
         let invoice = rate(&catalog, period, &segments, &usage, &balances).unwrap();
 
@@ -491,6 +487,18 @@ fn usage_share(rollups: &[Rollup], from: DateTime<Utc>, share: i64) -> Vec<Usage
         .collect()
 }
 
+/// Grants of `credits`, in order, with ids 0, 1, …
+fn balances(credits: &[i64]) -> Vec<CreditBalance> {
+    credits
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| CreditBalance {
+            id: Uuid::from_u128(i as u128),
+            remaining_minor: c,
+        })
+        .collect()
+}
+
 /// Credit left of `balances` after `invoice` drew on it.
 fn after_draws(balances: &[CreditBalance], invoice: &RatedInvoice) -> Vec<CreditBalance> {
     balances
@@ -525,11 +533,7 @@ proptest! {
         let catalog = plans();
         let period = nov();
         let segments = segments(period, &[on(plan(&catalog, plan_id), period.start(), None)]);
-        let balances: Vec<_> = credits
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| CreditBalance { id: Uuid::from_u128(i as u128), remaining_minor: c })
-            .collect();
+        let balances = balances(&credits);
         shares.sort_unstable();
         let full = usage_share(&rollups, period.start(), 1000);
         let single = rate(&catalog, period, &segments, &full, &balances).unwrap();

@@ -69,17 +69,11 @@ pub async fn start_checkout(
 ) -> Result<Response, ApiError> {
     let payments = payments(&state)?;
     let request = &mutation.body.0;
-    let dashboard = public_url::checkout_return(&state.config, &headers, org_id);
-    let urls = ReturnUrls {
-        success: request.success_url.clone().unwrap_or(dashboard.success),
-        cancel: request.cancel_url.clone().unwrap_or(dashboard.cancel),
-    };
-    check_return_urls(&urls)?;
-    // The provider dedupes by this key; without one, each call is new.
-    let key = mutation
-        .key
-        .as_ref()
-        .map_or_else(|| Uuid::now_v7().to_string(), |k| k.as_str().to_owned());
+    let (urls, key) = page_request(
+        public_url::checkout_return(&state.config, &headers, org_id),
+        (&request.success_url, &request.cancel_url),
+        &mutation,
+    )?;
     let page = checkout::start(
         &mut conn,
         &access,
@@ -98,8 +92,28 @@ pub async fn start_checkout(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// A hosted page's return URLs (the caller's, else the dashboard's) and
+/// the key the provider dedupes it by: the request's `Idempotency-Key`, or
+/// a new one (each call is then a new page).
+pub(super) fn page_request<T>(
+    dashboard: ReturnUrls,
+    (success, cancel): (&Option<String>, &Option<String>),
+    mutation: &Mutation<T>,
+) -> Result<(ReturnUrls, String), ApiError> {
+    let urls = ReturnUrls {
+        success: success.clone().unwrap_or(dashboard.success),
+        cancel: cancel.clone().unwrap_or(dashboard.cancel),
+    };
+    check_return_urls(&urls)?;
+    let key = mutation
+        .key
+        .as_ref()
+        .map_or_else(|| Uuid::now_v7().to_string(), |k| k.as_str().to_owned());
+    Ok((urls, key))
+}
+
 /// The provider redirects only to web pages.
-pub(super) fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
+fn check_return_urls(urls: &ReturnUrls) -> Result<(), ApiError> {
     let mut errors = ValidationErrors::default();
     for (field, url) in [("success_url", &urls.success), ("cancel_url", &urls.cancel)] {
         if !(url.starts_with("https://") || url.starts_with("http://")) {

@@ -10,14 +10,13 @@ use billing::prepaid::Movement;
 use billing::prepaid::purchase::Purchase;
 use billing::prepaid::top_up::{Settings, Standing, TopUp};
 use chrono::{DateTime, Utc};
-use control_plane::money::checkout::ReturnUrls;
 use control_plane::money::prepaid::{self, CreditAccount};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::billing::payments;
-use super::checkout::{CheckoutSessionJson, check_return_urls};
+use super::checkout::{CheckoutSessionJson, page_request};
 use crate::error::ApiError;
 use crate::extract::{Json as Body, Mutation};
 use crate::json::ProblemJson;
@@ -251,17 +250,11 @@ pub async fn buy_credit(
 ) -> Result<Response, ApiError> {
     let payments = payments(&state)?;
     let request = &mutation.body.0;
-    let dashboard = public_url::credit_return(&state.config, &headers, org_id);
-    let urls = ReturnUrls {
-        success: request.success_url.clone().unwrap_or(dashboard.success),
-        cancel: request.cancel_url.clone().unwrap_or(dashboard.cancel),
-    };
-    check_return_urls(&urls)?;
-    // The provider dedupes by this key; without one, each call is new.
-    let key = mutation
-        .key
-        .as_ref()
-        .map_or_else(|| Uuid::now_v7().to_string(), |k| k.as_str().to_owned());
+    let (urls, key) = page_request(
+        public_url::credit_return(&state.config, &headers, org_id),
+        (&request.success_url, &request.cancel_url),
+        &mutation,
+    )?;
     let page = prepaid::buy(
         &mut conn,
         &access,
