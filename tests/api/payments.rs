@@ -81,36 +81,16 @@ impl Setup {
         .unwrap()
     }
 
-    /// The customer adds `card` the way the dashboard does it: a setup
-    /// started here, confirmed by Stripe.js, completed here.
+    /// The customer adds `card` the way the dashboard does it.
     async fn add_card(&self, customer: &Customer, card: &str) -> Value {
-        let billing = format!("/v1/organizations/{}/billing", customer.org_id);
-        let setup = self
-            .app
-            .post(
-                &format!("{billing}/card-setups"),
-                &customer.session,
-                json!(null),
-            )
-            .await;
-        let setup_id = setup.ok(201)["id"].as_str().unwrap().to_owned();
-        assert!(
-            setup.body["client_secret"]
-                .as_str()
-                .unwrap()
-                .starts_with("seti_")
-        );
-        assert_eq!(setup.body["publishable_key"], "pk_test_quartermaster");
-        self.stripe.confirm_card_setup(&setup_id, card).await;
-        let completed = self
-            .app
-            .post(
-                &format!("{billing}/card-setups/{setup_id}/complete"),
-                &customer.session,
-                json!(null),
-            )
-            .await;
-        completed.ok(200).clone()
+        add_card(
+            &self.app,
+            &self.stripe,
+            customer,
+            card,
+            Some("pk_test_quartermaster"),
+        )
+        .await
     }
 
     /// Ada, on starter since before `period`, closed: her open invoice for
@@ -708,4 +688,41 @@ async fn a_signature_timed_at_the_ends_of_i64_is_stale_and_answered(pool: PgPool
             .await
             .problem(400, "webhook-signature-invalid");
     }
+}
+
+/// The customer adds `card` the way the dashboard does it: a setup
+/// started here, confirmed by Stripe.js, completed here.
+/// The publishable key the app gives Stripe.js is `publishable_key`.
+pub(crate) async fn add_card(
+    app: &TestApp,
+    stripe: &LocalStripe,
+    customer: &Customer,
+    card: &str,
+    publishable_key: Option<&str>,
+) -> Value {
+    let billing = format!("/v1/organizations/{}/billing", customer.org_id);
+    let setup = app
+        .post(
+            &format!("{billing}/card-setups"),
+            &customer.session,
+            json!(null),
+        )
+        .await;
+    let setup_id = setup.ok(201)["id"].as_str().unwrap().to_owned();
+    assert!(
+        setup.body["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("seti_")
+    );
+    assert_eq!(setup.body["publishable_key"], json!(publishable_key));
+    stripe.confirm_card_setup(&setup_id, card).await;
+    let completed = app
+        .post(
+            &format!("{billing}/card-setups/{setup_id}/complete"),
+            &customer.session,
+            json!(null),
+        )
+        .await;
+    completed.ok(200).clone()
 }

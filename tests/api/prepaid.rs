@@ -19,25 +19,7 @@ use crate::localstripe::GOOD_CARD;
 impl Setup {
     /// Saves `GOOD_CARD` as the default, as the dashboard's card form does.
     async fn add_card(&self, customer: &Customer) {
-        let billing = format!("/v1/organizations/{}/billing", customer.org_id);
-        let setup = self
-            .app
-            .post(
-                &format!("{billing}/card-setups"),
-                &customer.session,
-                json!(null),
-            )
-            .await;
-        let setup_id = setup.ok(201)["id"].as_str().unwrap().to_owned();
-        self.stripe.confirm_card_setup(&setup_id, GOOD_CARD).await;
-        self.app
-            .post(
-                &format!("{billing}/card-setups/{setup_id}/complete"),
-                &customer.session,
-                json!(null),
-            )
-            .await
-            .ok(200);
+        crate::payments::add_card(&self.app, &self.stripe, customer, GOOD_CARD, None).await;
     }
 
     /// Buys `amount_minor` of credit: opens the checkout, pays on its page

@@ -137,6 +137,32 @@ fn history() -> impl Strategy<Value = Vec<(usize, i64)>> {
     prop::collection::vec((0usize..PLANS.len(), 0i64..30 * 86_400), 1..5)
 }
 
+/// The plan history `changes` make: each change at its second of the
+/// period, the first plan begun a day before it.
+fn plan_history<'c>(
+    catalog: &'c Catalog,
+    period: Period,
+    changes: &[(usize, i64)],
+) -> Vec<PlanPeriod<'c>> {
+    let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts[0] = -86_400;
+    let at = |s: i64| period.start() + Duration::seconds(s);
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let to = starts.get(i + 1).map(|&n| at(n));
+            on(
+                plan(catalog, PLANS[changes[i % changes.len()].0]),
+                at(s),
+                to,
+            )
+        })
+        .collect()
+}
+
 /// A rollup's dimension as its line names it: a token meter's model.
 fn priced_dimension(meter: Meter, dimension: &str) -> &str {
     if meter.is_token() {
@@ -157,21 +183,8 @@ proptest! {
     ) {
         let catalog = plans();
         let period = nov();
-        let ids = PLANS;
-        let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
-        starts.sort_unstable();
-        starts.dedup();
-        starts[0] = -86_400; // the first plan began before the period
         let at = |s: i64| period.start() + Duration::seconds(s);
-        let history: Vec<_> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                let to = starts.get(i + 1).map(|&n| at(n));
-                on(plan(&catalog, ids[changes[i % changes.len()].0]), at(s), to)
-            })
-            .collect();
-        let segments = segments(period, &history);
+        let segments = segments(period, &plan_history(&catalog, period, &changes));
 
         // Every hour of the period belongs to exactly one segment.
         let mut totals: BTreeMap<(DateTime<Utc>, Meter, &str), (i64, Decimal)> = BTreeMap::new();
@@ -336,20 +349,8 @@ proptest! {
     ) {
         let catalog = plans();
         let period = nov();
-        let mut starts: Vec<_> = changes.iter().map(|&(_, s)| s).collect();
-        starts.sort_unstable();
-        starts.dedup();
-        starts[0] = -86_400;
         let at = |s: i64| period.start() + Duration::seconds(s);
-        let history: Vec<_> = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                let to = starts.get(i + 1).map(|&n| at(n));
-                on(plan(&catalog, PLANS[changes[i % changes.len()].0]), at(s), to)
-            })
-            .collect();
-        let segments = segments(period, &history);
+        let segments = segments(period, &plan_history(&catalog, period, &changes));
         let corrected = |r: &Rollup, value: Option<Decimal>| {
             let mut r = *r;
             // A token's value is whole; a voided event adds nothing.
