@@ -19,8 +19,9 @@ use crate::unit::OrgRead;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FocusParams {
-    /// The billing period, `YYYY-MM`, whose invoice to export.
-    #[param(example = "2026-11")]
+    /// The billing period, `YYYY-MM` (years 2000 to 9999), whose invoice to
+    /// export.
+    #[param(example = "2026-11", pattern = r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])$")]
     pub period: String,
 }
 

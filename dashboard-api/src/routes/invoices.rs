@@ -309,7 +309,13 @@ pub async fn line_usage(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
-    /// The label key to break the invoice down by, such as `team`.
+    /// The label key to break the invoice down by, such as `team`: a
+    /// Kubernetes label key (an optional DNS subdomain prefix of at most
+    /// 253 characters and `/`, then a name of at most 63).
+    #[param(
+        example = "team",
+        pattern = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    )]
     pub label: String,
 }
 
