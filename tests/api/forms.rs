@@ -82,6 +82,21 @@ impl<'a> Browser<'a> {
         Browser::through(app, "/login", email).await
     }
 
+    /// A new account with a cluster `name` made from the dashboard: the
+    /// browser, the organization's home, a form token and the cluster's page.
+    pub async fn with_cluster(
+        app: &'a TestApp,
+        email: &str,
+        name: &str,
+    ) -> (Browser<'a>, String, String, String) {
+        let mut browser = Browser::signed_up(app, email).await;
+        let (_, home, _) = browser.get("/").await;
+        let (_, _, overview) = browser.get(&home).await;
+        let token = csrf(&overview);
+        let page = browser.create_cluster(&home, &token, name).await;
+        (browser, home, token, page)
+    }
+
     async fn through(app: &'a TestApp, path: &str, email: &str) -> Browser<'a> {
         let mut browser = Browser::new(app);
         let (_, _, form) = browser.get(path).await;

@@ -633,11 +633,8 @@ async fn an_invitation_link_lets_its_address_join_once(pool: PgPool) {
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn a_maintenance_window_is_set_and_removed_from_the_cluster_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
-    let (_, home, _) = ada.get("/").await;
-    let (_, _, overview) = ada.get(&home).await;
-    let token = csrf(&overview);
-    let page = ada.create_cluster(&home, &token, "search").await;
+    let (mut ada, home, token, page) =
+        Browser::with_cluster(&app, "ada@example.com", "search").await;
     let (_, _, shown) = ada.get(&page).await;
     assert!(shown.contains("Upgrades and resizes roll as soon as they are made."));
     let form = [
@@ -685,11 +682,7 @@ async fn a_maintenance_window_is_set_and_removed_from_the_cluster_page(pool: PgP
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn labels_are_set_from_the_cluster_page_and_a_bad_one_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let mut ada = Browser::signed_up(&app, "ada@example.com").await;
-    let (_, home, _) = ada.get("/").await;
-    let (_, _, overview) = ada.get(&home).await;
-    let token = csrf(&overview);
-    let page = ada.create_cluster(&home, &token, "search").await;
+    let (mut ada, _, token, page) = Browser::with_cluster(&app, "ada@example.com", "search").await;
     let (_, _, shown) = ada.get(&page).await;
     assert!(shown.contains("No labels."), "{shown}");
 
