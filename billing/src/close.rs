@@ -335,7 +335,11 @@ pub(crate) async fn rate_all(
         .collect();
     let usage = usage_totals(conn, period, only, &segments).await?;
     let credits = credit::remaining(conn, only, at).await?;
-    let pending = adjustment::pending(conn, only).await?;
+    // Adjustments wait for the close's invoice; an interim one never reads them.
+    let pending = match rating {
+        Rating::Closing => adjustment::pending(conn, only).await?,
+        Rating::Interim => BTreeMap::new(),
+    };
     let billed = crate::interim::billed(conn, period, only).await?;
 
     let mut out = Vec::with_capacity(plans.len());

@@ -10,8 +10,6 @@
 pub mod purchase;
 pub mod top_up;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -42,22 +40,6 @@ pub async fn ledger(conn: &mut PgConnection, organization_id: Uuid) -> Result<Ve
     .bind(organization_id)
     .fetch_all(&mut *conn)
     .await?)
-}
-
-/// The credit balance of each of `organizations`: the sum of its ledger.
-/// An organization with no credit is absent.
-pub async fn balances(
-    conn: &mut PgConnection,
-    organizations: &[Uuid],
-) -> Result<HashMap<Uuid, i64>> {
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT organization_id, sum(amount_minor)::bigint FROM credit_ledger
-         WHERE organization_id = ANY($1) GROUP BY organization_id",
-    )
-    .bind(organizations)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().collect())
 }
 
 /// When credit bought at `now` expires under `terms`.

@@ -10,14 +10,24 @@ use crate::{Error, Result};
 
 /// The organization's customer at the payment provider, once made.
 pub(crate) async fn customer_of(conn: &mut PgConnection, access: &OrgAccess) -> Result<String> {
-    let customer: Option<String> = sqlx::query_scalar(
+    customer(conn, access.organization_id())
+        .await?
+        .ok_or(Error::PaymentAccountPending)
+}
+
+/// The organization's customer at the payment provider, if made: for
+/// workers, which act for no caller.
+pub(crate) async fn customer(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
         "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
     )
-    .bind(access.organization_id())
+    .bind(organization_id)
     .fetch_optional(&mut *conn)
     .await?
-    .flatten();
-    customer.ok_or(Error::PaymentAccountPending)
+    .flatten())
 }
 
 /// The organization whose payment customer `customer` is, if it is ours.

@@ -16,7 +16,7 @@ use billing::prepaid::{self as billing_prepaid, Movement};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use super::accounts::{customer_of, organization_of};
+use super::accounts::{customer, customer_of, organization_of};
 use super::checkout::ReturnUrls;
 use crate::access::{OrgAccess, Permission};
 use crate::validation::ValidationErrors;
@@ -280,14 +280,7 @@ async fn charge(
     pending: &TopUp,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let customer: Option<String> = sqlx::query_scalar(
-        "SELECT payment_customer_id FROM subscriptions WHERE organization_id = $1",
-    )
-    .bind(pending.organization_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    let outcome = match customer {
+    let outcome = match customer(conn, pending.organization_id).await? {
         None => PaymentOutcome::Failed("no payment account".to_owned()),
         Some(customer) => {
             let charge = OffSessionCharge {
