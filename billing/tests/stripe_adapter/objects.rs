@@ -268,33 +268,27 @@ pub(crate) fn checkout_session(status: &str) -> Value {
     })
 }
 
-/// A payment-mode session `cs_test_2` buying $25.00 of credit.
+/// A payment-mode session `cs_test_2` buying $25.00 of credit: the
+/// setup-mode session with the fields payment mode changes.
 pub(crate) fn credit_checkout_session(status: &str, payment_status: &str) -> Value {
     let paid = payment_status == "paid";
-    json!({
+    let mut session = checkout_session(status);
+    let payment = json!({
         "id": "cs_test_2",
-        "object": "checkout.session",
         "amount_subtotal": 2500,
         "amount_total": 2500,
-        "cancel_url": "https://qm.test/orgs/o/billing",
-        "client_reference_id": ORGANIZATION_ID.to_string(),
-        "created": CREATED,
-        "currency": "usd",
-        "customer": "cus_1",
-        "customer_email": null,
-        "expires_at": CREATED + 86_400,
-        "livemode": false,
         "metadata": { "organization_id": ORGANIZATION_ID.to_string(), "purpose": "credit" },
         "mode": "payment",
         "payment_intent": paid.then_some("pi_1"),
-        "payment_method_types": ["card"],
         "payment_status": payment_status,
         "setup_intent": null,
-        "status": status,
         "success_url": "https://qm.test/orgs/o/billing?credit_checkout={CHECKOUT_SESSION_ID}",
-        "ui_mode": "hosted",
         "url": (status == "open").then_some("https://checkout.stripe.com/c/pay/cs_test_2")
-    })
+    });
+    if let (Some(session), Value::Object(payment)) = (session.as_object_mut(), payment) {
+        session.extend(payment);
+    }
+    session
 }
 
 /// A PaymentIntent `pi_1` of $50.00 for `cus_1`'s card `pm_1`, in `status`.
