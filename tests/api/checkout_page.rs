@@ -372,33 +372,21 @@ async fn save_card(
     if session.is_payment() {
         return pay(&shared, &session, card).await;
     }
-    let localstripe =
-        |path: String, form: Vec<(&'static str, String)>| localstripe(&shared, path, form);
-    let intent: Value = localstripe(
+    let intent = localstripe_json(
+        &shared,
         "setup_intents".to_owned(),
         vec![
             ("customer", session.params["customer"].clone()),
             ("usage", "off_session".to_owned()),
         ],
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let intent_id = intent["id"].as_str().unwrap().to_owned();
-    let confirmed = localstripe(
-        format!("setup_intents/{intent_id}/confirm"),
-        vec![
-            ("payment_method_data[type]", "card".to_owned()),
-            ("payment_method_data[card][number]", card),
-            ("payment_method_data[card][exp_month]", "12".to_owned()),
-            ("payment_method_data[card][exp_year]", "2030".to_owned()),
-            ("payment_method_data[card][cvc]", "123".to_owned()),
-        ],
-    )
-    .await
-    .unwrap();
+    let mut form = vec![("payment_method_data[type]", "card".to_owned())];
+    form.extend(card_fields(true, card));
+    let confirmed = localstripe(&shared, format!("setup_intents/{intent_id}/confirm"), form)
+        .await
+        .unwrap();
     if !confirmed.status().is_success() {
         return refuse(format!("localstripe refused to confirm {intent_id}"));
     }
@@ -422,28 +410,54 @@ fn localstripe(
         .send()
 }
 
+/// A POST to localstripe's API, its JSON answer.
+async fn localstripe_json(
+    shared: &Shared,
+    path: String,
+    form: Vec<(&'static str, String)>,
+) -> Value {
+    localstripe(shared, path, form)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A test card's fields as localstripe takes them: inline in a
+/// confirmation (`payment_method_data[card][…]`) or for a PaymentMethod of
+/// its own (`card[…]`).
+fn card_fields(inline: bool, number: String) -> Vec<(&'static str, String)> {
+    let names = if inline {
+        [
+            "payment_method_data[card][number]",
+            "payment_method_data[card][exp_month]",
+            "payment_method_data[card][exp_year]",
+            "payment_method_data[card][cvc]",
+        ]
+    } else {
+        [
+            "card[number]",
+            "card[exp_month]",
+            "card[exp_year]",
+            "card[cvc]",
+        ]
+    };
+    names
+        .into_iter()
+        .zip([number, "12".to_owned(), "2030".to_owned(), "123".to_owned()])
+        .collect()
+}
+
 /// The customer pays the session with `card`: a PaymentIntent for the
 /// session's customer and amount, confirmed in localstripe. A declined card
 /// leaves the session open (HTTP 402, as Stripe answers a card error).
 async fn pay(shared: &Shared, session: &Session, card: String) -> Response {
-    let method: Value = localstripe(
-        shared,
-        "payment_methods".to_owned(),
-        vec![
-            ("type", "card".to_owned()),
-            ("card[number]", card),
-            ("card[exp_month]", "12".to_owned()),
-            ("card[exp_year]", "2030".to_owned()),
-            ("card[cvc]", "123".to_owned()),
-        ],
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let mut form = vec![("type", "card".to_owned())];
+    form.extend(card_fields(false, card));
+    let method = localstripe_json(shared, "payment_methods".to_owned(), form).await;
     let line = |name: &str| session.params[&format!("line_items[0][price_data][{name}]")].clone();
-    let intent: Value = localstripe(
+    let intent = localstripe_json(
         shared,
         "payment_intents".to_owned(),
         vec![
@@ -453,22 +467,14 @@ async fn pay(shared: &Shared, session: &Session, card: String) -> Response {
             ("payment_method", method["id"].as_str().unwrap().to_owned()),
         ],
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     let intent_id = intent["id"].as_str().unwrap().to_owned();
-    let confirmed: Value = localstripe(
+    let confirmed = localstripe_json(
         shared,
         format!("payment_intents/{intent_id}/confirm"),
         vec![],
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     if confirmed["status"] != "succeeded" {
         return (
             StatusCode::PAYMENT_REQUIRED,
@@ -532,12 +538,7 @@ async fn charge_off_session(
             .map(|name| (name, params[name].clone()))
             .collect();
     create.push(("metadata[top_up_id]", params["metadata[top_up_id]"].clone()));
-    let intent: Value = localstripe(&shared, "payment_intents".to_owned(), create)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let intent = localstripe_json(&shared, "payment_intents".to_owned(), create).await;
     let Some(id) = intent["id"].as_str() else {
         return refuse(format!("localstripe refused the PaymentIntent: {intent}"));
     };
