@@ -144,8 +144,10 @@ const RESOURCE_NAME: &str = "^[a-z][a-z0-9-]{1,38}[a-z0-9]$";
 /// HTTPS to a host named by DNS (an address literal may be private, and
 /// `localhost` is this machine), with an optional port and path. The
 /// server takes more (any public name, a query string); this is the part
-/// a schema can state.
-const WEBHOOK_URL: &str = r"^https://[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.[a-z]{2,63}(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~/-]*)?$";
+/// a schema can state. A label's third character is never `-`: IDNA
+/// (UTS #46, which the URL parser applies) refuses `--` in a label's
+/// third and fourth places, and an `xn--` label that is no valid punycode.
+const WEBHOOK_URL: &str = r"^https://[a-z0-9](?:[a-z0-9-]?[a-z0-9]|[a-z0-9-][a-z0-9][a-z0-9-]{0,59}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]?[a-z0-9]|[a-z0-9-][a-z0-9][a-z0-9-]{0,59}[a-z0-9])?)*\.[a-z]{2,63}(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~/-]*)?$";
 
 /// Granularities and formats of `GET …/usage`, as its handler parses them.
 const GRANULARITIES: [&str; 2] = ["hour", "day"];
@@ -453,6 +455,8 @@ mod tests {
             "https://10.0.0.1/hook",
             "https://user@hooks.example.com/",
             "https://hooks.example.com/#frag",
+            // Found by the property test below: no valid punycode.
+            "https://a.xn--aaaaa00aa-a0-0-aaa0-000aaa-00-00sa.aa",
         ] {
             assert!(!pattern.is_match(refused), "{refused}");
             assert!(
@@ -461,6 +465,7 @@ mod tests {
             );
         }
         assert!(pattern.is_match("https://hooks.example.com/quartermaster"));
+        assert!(pattern.is_match("https://a-b.c.io:8443/x"), "short labels");
     }
 
     #[test]
