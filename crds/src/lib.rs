@@ -16,6 +16,7 @@ pub mod names;
 pub mod placement;
 pub mod schedule;
 pub mod shards;
+pub mod sync;
 pub mod tenant;
 pub mod vector_cluster;
 

@@ -8,13 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use crds::backup::VectorClusterBackup;
 use crds::inference_endpoint::{InferenceEndpoint, InferenceEndpointSpec};
-use crds::names::{LABEL_TENANT_ID, WAKE_ANNOTATION};
+use crds::names::WAKE_ANNOTATION;
 use crds::tenant;
 use crds::vector_cluster::VectorCluster;
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ResourceQuotaSpec, Secret};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
@@ -22,8 +18,6 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::observed::{Observed, acted_on};
-
-pub const FIELD_MANAGER: &str = "quartermaster";
 
 /// A namespaced resource the provisioner applies, reads and deletes in a
 /// tenant's namespace: a custom resource of ours, or a built-in kind.
@@ -44,7 +38,8 @@ impl<K> TenantResource for K where
         + std::fmt::Debug
 {
 }
-const LABEL_ORGANIZATION: &str = "quartermaster.dev/organization";
+
+pub use crds::tenant::{BACKUP_CREDENTIALS_SECRET, FIELD_MANAGER, namespace_of};
 
 #[derive(Clone)]
 pub struct KubernetesPlane {
@@ -66,62 +61,10 @@ impl std::fmt::Debug for BackupCredentials {
     }
 }
 
-/// The Secret in each tenant namespace that backup Jobs read.
-pub const BACKUP_CREDENTIALS_SECRET: &str = "quartermaster-backup-credentials";
-
 impl std::fmt::Debug for KubernetesPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("KubernetesPlane")
     }
-}
-
-/// The namespace that holds an organization's clusters and endpoints.
-pub fn namespace_of(organization_id: Uuid) -> String {
-    format!("qm-{}", organization_id.simple())
-}
-
-fn meta(name: &str, namespace: Option<&str>, organization_id: Uuid) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: namespace.map(str::to_owned),
-        labels: Some(BTreeMap::from([
-            (LABEL_ORGANIZATION.to_owned(), organization_id.to_string()),
-            (
-                "app.kubernetes.io/managed-by".to_owned(),
-                FIELD_MANAGER.to_owned(),
-            ),
-        ])),
-        ..ObjectMeta::default()
-    }
-}
-
-/// The tenant namespace's guard rails: no load balancers or node ports
-/// (clusters are reached through the platform's ingress), and bounded counts.
-fn quota(organization_id: Uuid, namespace: &str) -> ResourceQuota {
-    let hard = [
-        ("pods", "200"),
-        ("persistentvolumeclaims", "200"),
-        ("services.loadbalancers", "0"),
-        ("services.nodeports", "0"),
-    ];
-    ResourceQuota {
-        metadata: meta("quartermaster", Some(namespace), organization_id),
-        spec: Some(ResourceQuotaSpec {
-            hard: Some(
-                hard.iter()
-                    .map(|(k, v)| ((*k).to_owned(), Quantity((*v).to_owned())))
-                    .collect(),
-            ),
-            ..ResourceQuotaSpec::default()
-        }),
-        ..ResourceQuota::default()
-    }
-}
-
-/// Nothing gets in unless a cluster's or an endpoint's own policy lets it
-/// (the operator's policies, checked together by its policy tests).
-fn default_deny(organization_id: Uuid, namespace: &str) -> NetworkPolicy {
-    tenant::default_deny(meta("default-deny", Some(namespace), organization_id))
 }
 
 impl KubernetesPlane {
@@ -155,38 +98,19 @@ impl KubernetesPlane {
     /// The organization's namespace with its quota and default-deny policy.
     async fn prepare_namespace(&self, organization_id: Uuid) -> Result<String, kube::Error> {
         let ns = namespace_of(organization_id);
-        let namespace = Namespace {
-            metadata: meta(&ns, None, organization_id),
-            ..Namespace::default()
-        };
-        self.apply(Api::all(self.client.clone()), &namespace)
+        let baseline = tenant::baseline(organization_id);
+        self.apply(Api::all(self.client.clone()), &baseline.namespace)
+            .await?;
+        self.apply(Api::namespaced(self.client.clone(), &ns), &baseline.quota)
             .await?;
         self.apply(
             Api::namespaced(self.client.clone(), &ns),
-            &quota(organization_id, &ns),
+            &baseline.default_deny,
         )
         .await?;
-        self.apply(
-            Api::namespaced(self.client.clone(), &ns),
-            &default_deny(organization_id, &ns),
-        )
-        .await?;
-        if let Some(credentials) = &self.backup_credentials {
-            let secret = Secret {
-                metadata: meta(BACKUP_CREDENTIALS_SECRET, Some(&ns), organization_id),
-                type_: Some("Opaque".to_owned()),
-                string_data: Some(BTreeMap::from([
-                    (
-                        "AWS_ACCESS_KEY_ID".to_owned(),
-                        credentials.access_key_id.clone(),
-                    ),
-                    (
-                        "AWS_SECRET_ACCESS_KEY".to_owned(),
-                        credentials.secret_access_key.clone(),
-                    ),
-                ])),
-                ..Secret::default()
-            };
+        if let Some(c) = &self.backup_credentials {
+            let secret =
+                tenant::backup_credentials(organization_id, &c.access_key_id, &c.secret_access_key);
             self.apply(Api::namespaced(self.client.clone(), &ns), &secret)
                 .await?;
         }
@@ -207,12 +131,8 @@ impl KubernetesPlane {
     {
         let ns = self.prepare_namespace(organization_id).await?;
         let name = resource.meta().name.clone().unwrap_or_default();
-        let mut metadata = meta(&name, Some(&ns), organization_id);
-        if let Some(labels) = metadata.labels.as_mut() {
-            labels.insert(LABEL_TENANT_ID.to_owned(), id.to_string());
-        }
-        metadata.annotations = resource.meta_mut().annotations.take();
-        *resource.meta_mut() = metadata;
+        let annotations = resource.meta_mut().annotations.take();
+        *resource.meta_mut() = tenant::resource_meta(&name, organization_id, id, annotations);
         self.apply(Api::namespaced(self.client.clone(), &ns), &resource)
             .await
     }
