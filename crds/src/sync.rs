@@ -120,6 +120,9 @@ pub enum Object {
     },
     /// A backup taken by hand.
     VectorClusterBackup { spec: VectorClusterBackupSpec },
+    /// A resource whose record went without the data plane reporting it
+    /// gone (its organization was deleted): delete it; `delete` is true.
+    Removed { of: Kind },
 }
 
 impl Object {
@@ -128,6 +131,7 @@ impl Object {
             Object::VectorCluster { .. } => Kind::VectorCluster,
             Object::InferenceEndpoint { .. } => Kind::InferenceEndpoint,
             Object::VectorClusterBackup { .. } => Kind::VectorClusterBackup,
+            Object::Removed { of } => *of,
         }
     }
 }
