@@ -484,7 +484,7 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
         DataplaneCommand::List { database_url } => {
             let pool = server::connect(&database_url).await?;
             let mut conn = pool.acquire().await?;
-            for region in control_plane::data_planes::regions(&mut conn).await? {
+            for region in control_plane::data_planes::regions(&mut conn, None).await? {
                 let kind = if region.simulated {
                     "simulated"
                 } else {

@@ -49,6 +49,10 @@ pub enum Error {
     DataPlane(#[from] kube::Error),
     #[error("the kubeconfig cannot be used: {0}")]
     Kubeconfig(String),
+    #[error(transparent)]
+    EnrollmentRefused(#[from] crate::data_planes::enrollment::Refusal),
+    #[error("this data plane has been revoked; register it again to reconnect")]
+    DataPlaneRevoked,
 }
 
 /// A request that contradicts the current state.

@@ -576,7 +576,8 @@ impl<'r, M: FromRow<'r, PgRow>> FromRow<'r, PgRow> for Tracked<M> {
 
 /// Resources of kind `M` with work for the provisioner: a generation not
 /// yet applied, a phase not yet settled, a deletion, `also_due`, or a
-/// resync due since `resync_before`; least recently synced first.
+/// resync due since `resync_before`; least recently synced first. A
+/// connected data plane's are its own to pull, never pushed.
 pub(crate) async fn due<M: Managed>(
     conn: &mut PgConnection,
     resync_before: DateTime<Utc>,
@@ -584,9 +585,10 @@ pub(crate) async fn due<M: Managed>(
     limit: i64,
 ) -> Result<Vec<Tracked<M>>> {
     Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "{} WHERE r.phase <> ALL($3) OR r.applied_generation < r.generation
-            OR r.deletion_requested_at IS NOT NULL OR r.synced_at IS NULL
-            OR r.synced_at < $1{also_due}
+        "{} WHERE d.kind <> 'connected'
+           AND (r.phase <> ALL($3) OR r.applied_generation < r.generation
+                OR r.deletion_requested_at IS NOT NULL OR r.synced_at IS NULL
+                OR r.synced_at < $1{also_due})
          ORDER BY r.synced_at NULLS FIRST, r.id
          LIMIT $2",
         select::<M>(", r.organization_id, r.data_plane_id, r.applied_generation, r.applied_at")

@@ -178,6 +178,10 @@ pub enum Observed {
         /// took on schedule is known by it and its name.
         cluster_id: Uuid,
         name: String,
+        /// Why the operator took it (its `quartermaster.dev/origin`
+        /// label: `scheduled` or `pre-upgrade`); none for one taken by hand.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        origin: Option<String>,
         status: BackupStatus,
     },
     VectorClusterRestore {

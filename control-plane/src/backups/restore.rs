@@ -34,7 +34,8 @@ pub async fn restore(
     let source = clusters::get(conn, access, cluster_id).await?;
     let mut errors = ValidationErrors::default();
     let name = errors.check("name", ClusterName::parse(name));
-    let data_plane = data_planes::placing(conn, &source.region, &mut errors).await?;
+    let data_plane =
+        data_planes::placing(conn, &source.region, access.organization_id(), &mut errors).await?;
     let (name, data_plane) = errors.finish(name.zip(data_plane))?;
     // Its shape, not its schedule, window or suspension.
     let spec = VectorClusterSpec {

@@ -118,7 +118,8 @@ pub async fn create(
     let mut errors = ValidationErrors::default();
     let parsed = request.parse(&mut errors);
     let labels = Labels::parse(&request.labels, &mut errors);
-    let data_plane = data_planes::placing(conn, &request.region, &mut errors).await?;
+    let data_plane =
+        data_planes::placing(conn, &request.region, access.organization_id(), &mut errors).await?;
     let (((name, spec), labels), data_plane) = errors.finish(parsed.zip(labels).zip(data_plane))?;
     admit(
         conn,

@@ -1,15 +1,18 @@
 //! Data planes: where clusters run, one per region. A data plane is a
-//! Kubernetes cluster reached through a kubeconfig, or the simulated one that
-//! `quartermaster dev` uses on a laptop.
+//! Kubernetes cluster whose operator connects to the control plane and pulls
+//! its desired state ([`enrollment`], [`desired`]); one registered before
+//! that, still reached through a kubeconfig until it is switched; or the
+//! simulated one that `quartermaster dev` uses on a laptop.
+
+pub mod desired;
+pub mod enrollment;
+mod secret;
+pub mod standing;
 
 use serde::Serialize;
 use sqlx::PgConnection;
 use std::collections::HashSet;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::on_unique;
@@ -22,6 +25,8 @@ pub struct Region {
     pub region: String,
     /// The data plane is simulated: clusters there serve nothing.
     pub simulated: bool,
+    /// The data plane runs in the organization's own Kubernetes.
+    pub customer_run: bool,
 }
 
 /// Registers (or finds) the simulated data plane for `region`.
@@ -44,75 +49,19 @@ pub async fn ensure_simulated(conn: &mut PgConnection, name: &str, region: &str)
     Ok(id)
 }
 
-/// Where a data plane keeps backups: an S3-compatible bucket and its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupStorage {
-    pub bucket: String,
-    pub endpoint: String,
-    pub region: String,
-    pub prefix: String,
-    pub credentials: crate::provisioner::kubernetes::BackupCredentials,
-}
-
-/// Sets where data plane `id` keeps backups; from then on each tenant
-/// namespace gets the key as a Secret, and clusters there may be backed up.
-pub async fn set_backup_storage(
-    conn: &mut PgConnection,
-    id: Uuid,
-    storage: &BackupStorage,
-) -> Result<()> {
-    let destination = serde_json::json!({
-        "bucket": storage.bucket, "endpoint": storage.endpoint, "region": storage.region,
-        "prefix": storage.prefix,
-        "credentialsSecret": crate::provisioner::kubernetes::BACKUP_CREDENTIALS_SECRET,
-    });
-    let credentials = serde_json::to_value(&storage.credentials)
-        .map_err(|e| crate::Error::Database(sqlx::Error::Encode(e.into())))?;
-    sqlx::query(
-        "UPDATE data_planes SET backup_destination = $2, backup_credentials = $3
-         WHERE id = $1 AND kind = 'kubernetes'",
-    )
-    .bind(id)
-    .bind(destination)
-    .bind(credentials)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Registers a Kubernetes data plane serving `region`, reached with
-/// `kubeconfig` (kept in the database: treat its backups as secret).
-pub async fn register_kubernetes(
-    conn: &mut PgConnection,
-    name: &str,
-    region: &str,
-    kubeconfig: &str,
-) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO data_planes (id, name, region, kind, kubeconfig)
-         VALUES ($1, $2, $3, 'kubernetes', $4)",
-    )
-    .bind(id)
-    .bind(name)
-    .bind(region)
-    .bind(kubeconfig)
-    .execute(&mut *conn)
-    .await
-    .map_err(|err| {
-        let name_taken = on_unique(
-            "data_planes_name_key",
-            Conflict::DataPlaneExists(format!("a data plane named `{name}`")),
-        );
-        match name_taken(err) {
-            crate::Error::Database(err) => on_unique(
-                "data_planes_region_key",
-                Conflict::DataPlaneExists(format!("a data plane for region `{region}`")),
-            )(err),
-            other => other,
-        }
-    })?;
-    Ok(id)
+/// A registration refused because the name or the region is taken.
+fn taken(err: sqlx::Error, name: &str, region: &str) -> Error {
+    let name_taken = on_unique(
+        "data_planes_name_key",
+        Conflict::DataPlaneExists(format!("a data plane named `{name}`")),
+    );
+    match name_taken(err) {
+        crate::Error::Database(err) => on_unique(
+            "data_planes_region_key",
+            Conflict::DataPlaneExists(format!("a data plane for region `{region}`")),
+        )(err),
+        other => other,
+    }
 }
 
 /// Where a data plane's inference gateway answers customers: an
@@ -151,31 +100,52 @@ pub async fn set_gateway_url(conn: &mut PgConnection, name: &str, url: Option<&s
     Ok(())
 }
 
-pub async fn regions(conn: &mut PgConnection) -> Result<Vec<Region>> {
+/// The regions open to everyone, and with `organization_id` that
+/// organization's own (customer-run) ones too.
+pub async fn regions(
+    conn: &mut PgConnection,
+    organization_id: Option<Uuid>,
+) -> Result<Vec<Region>> {
     Ok(sqlx::query_as(
-        "SELECT region, kind = 'simulated' AS simulated FROM data_planes ORDER BY region",
+        "SELECT region, kind = 'simulated' AS simulated,
+                organization_id IS NOT NULL AS customer_run
+         FROM data_planes
+         WHERE organization_id IS NULL OR organization_id = $1
+         ORDER BY region",
     )
+    .bind(organization_id)
     .fetch_all(&mut *conn)
     .await?)
 }
 
-/// The data plane that serves `region`, for a resource being made there;
-/// an unknown region is a field error in `errors` naming those there are.
-/// An invalid name is left to the request's own parse, which says why.
+/// The data plane that serves `region`, for a resource of organization
+/// `organization_id` being made there; an unknown region is a field error
+/// in `errors` naming those there are. Another organization's customer-run
+/// region is unknown, as if it did not exist. An invalid name is left to
+/// the request's own parse, which says why.
 pub(crate) async fn placing(
     conn: &mut PgConnection,
     region: &str,
+    organization_id: Uuid,
     errors: &mut ValidationErrors,
 ) -> Result<Option<Uuid>> {
     let Ok(valid) = crate::validation::region(region) else {
         return Ok(None);
     };
-    let found = sqlx::query_scalar("SELECT id FROM data_planes WHERE region = $1")
-        .bind(valid)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let found = sqlx::query_scalar(
+        "SELECT id FROM data_planes
+         WHERE region = $1 AND (organization_id IS NULL OR organization_id = $2)",
+    )
+    .bind(valid)
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     if found.is_none() {
-        let known: Vec<String> = regions(conn).await?.into_iter().map(|r| r.region).collect();
+        let known: Vec<String> = regions(conn, Some(organization_id))
+            .await?
+            .into_iter()
+            .map(|r| r.region)
+            .collect();
         errors.add(
             "region",
             format!("unknown region `{region}`; available: {}", known.join(", ")),
@@ -187,12 +157,10 @@ pub(crate) async fn placing(
 /// A new ingest token for a data plane's usage collector, replacing any
 /// previous one. Shown once; only its SHA-256 is kept.
 pub async fn issue_ingest_token(conn: &mut PgConnection, data_plane_id: Uuid) -> Result<String> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("qmdp_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let (token, token_hash) = secret::new_token("qmdp_");
     let updated = sqlx::query("UPDATE data_planes SET ingest_token_hash = $2 WHERE id = $1")
         .bind(data_plane_id)
-        .bind(Sha256::digest(token.as_bytes()).to_vec())
+        .bind(token_hash)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -204,16 +172,24 @@ pub async fn issue_ingest_token(conn: &mut PgConnection, data_plane_id: Uuid) ->
     Ok(token)
 }
 
-/// The data plane an ingest token belongs to.
+/// The data plane a usage report comes from: by its ingest token, or by a
+/// connected data plane's own credential.
 pub async fn authenticate_ingest(conn: &mut PgConnection, token: &str) -> Result<Uuid> {
+    if token.starts_with(crds::sync::CREDENTIAL_PREFIX) {
+        return Ok(enrollment::authenticate(conn, token, chrono::Utc::now())
+            .await?
+            .id);
+    }
     if !token.starts_with("qmdp_") {
         return Err(Error::InvalidApiKey);
     }
-    sqlx::query_scalar("SELECT id FROM data_planes WHERE ingest_token_hash = $1")
-        .bind(Sha256::digest(token.as_bytes()).to_vec())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(Error::InvalidApiKey)
+    sqlx::query_scalar(
+        "SELECT id FROM data_planes WHERE ingest_token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(secret::hash(token))
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::InvalidApiKey)
 }
 
 /// Of `pairs` (organization, cluster or endpoint), those that run in this

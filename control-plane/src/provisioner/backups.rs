@@ -128,8 +128,9 @@ impl Provisioner {
              FROM cluster_backups b
              JOIN vector_clusters c ON c.id = b.cluster_id
              JOIN data_planes d ON d.id = c.data_plane_id
-             WHERE (b.origin = 'manual' AND b.phase IN ('Pending', 'Running'))
-                OR b.deletion_requested_at IS NOT NULL
+             WHERE d.kind <> 'connected'
+               AND ((b.origin = 'manual' AND b.phase IN ('Pending', 'Running'))
+                    OR b.deletion_requested_at IS NOT NULL)
              ORDER BY b.created_at LIMIT $1",
         )
         .bind(BATCH)
@@ -148,8 +149,9 @@ impl Provisioner {
             "SELECT c.id, c.organization_id, c.name, c.data_plane_id, c.restore_started_at,
                     b.name AS backup_name
              FROM vector_clusters c JOIN cluster_backups b ON b.id = c.restore_from
+             JOIN data_planes d ON d.id = c.data_plane_id
              WHERE c.restore_phase IN ('Pending', 'Running') AND c.phase = 'Ready'
-               AND c.deletion_requested_at IS NULL
+               AND c.deletion_requested_at IS NULL AND d.kind <> 'connected'
              LIMIT $1",
         )
         .bind(BATCH)
@@ -246,43 +248,7 @@ impl Provisioner {
                     .unwrap_or_default()
             }
         };
-        // Applied: at least running, whatever the data plane says yet.
-        let phase = match status.phase {
-            BackupPhase::Pending => BackupPhase::Running,
-            other => other,
-        };
-        let mut tx = self.pool.begin().await?;
-        let before: Option<String> = sqlx::query_scalar(
-            "UPDATE vector_clusters c SET restore_phase = $2, restore_message = $3,
-                 restore_started_at = $4
-             FROM (SELECT id, restore_phase FROM vector_clusters WHERE id = $1 FOR UPDATE) AS before
-             WHERE c.id = before.id
-             RETURNING before.restore_phase",
-        )
-        .bind(restore.id)
-        .bind(phase_name(phase))
-        .bind(&status.message)
-        .bind(started)
-        .fetch_optional(&mut *tx)
-        .await?
-        .flatten();
-        let after = phase_name(phase);
-        let (succeeded, failed) = (EventType::RestoreSucceeded, EventType::RestoreFailed);
-        if let Some(event) =
-            finished_event(before.as_deref().unwrap_or(""), after, succeeded, failed)
-        {
-            let finished = Finished {
-                organization_id: restore.organization_id,
-                id: restore.id,
-                cluster_id: restore.id,
-                backup: &restore.backup_name,
-                phase: after,
-                message: status.message.as_deref(),
-            };
-            tell(&mut tx, event, finished, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        mirror_restore(&self.pool, restore, &status, started, now).await
     }
 }
 
@@ -320,49 +286,16 @@ impl Provisioner {
                 .creation_timestamp
                 .as_ref()
                 .and_then(|t| DateTime::from_timestamp_micros(t.0.as_microsecond()));
-            let finished = status
-                .finished_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc));
             let name = backup.name_any();
-            let stored: Option<Uuid> = sqlx::query_scalar(
-                "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase,
-                                             message, created_at, applied_at, finished_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), coalesce($8, now()), $9)
-                 ON CONFLICT ON CONSTRAINT cluster_backups_name_key DO UPDATE
-                 SET phase = EXCLUDED.phase, message = EXCLUDED.message,
-                     finished_at = EXCLUDED.finished_at
-                 WHERE cluster_backups.origin <> 'manual'
-                 RETURNING id",
-            )
-            .bind(Uuid::now_v7())
-            .bind(organization_id)
-            .bind(cluster.id)
-            .bind(&name)
-            .bind(origin)
-            .bind(phase_name(status.phase))
-            .bind(&status.message)
-            .bind(created)
-            .bind(finished)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let after = phase_name(status.phase);
             let before = known.get(&name).map_or("", String::as_str);
-            let (succeeded, failed) = (EventType::BackupSucceeded, EventType::BackupFailed);
-            if let (Some(id), Some(event)) =
-                (stored, finished_event(before, after, succeeded, failed))
-            {
-                let finished = Finished {
-                    organization_id,
-                    id,
-                    cluster_id: cluster.id,
-                    backup: &name,
-                    phase: after,
-                    message: status.message.as_deref(),
-                };
-                tell(&mut tx, event, finished, now).await?;
-            }
+            let taken = Taken {
+                organization_id,
+                cluster_id: cluster.id,
+                name: &name,
+                origin,
+                created,
+            };
+            store_operator_backup(&mut tx, taken, &status, before, now).await?;
             names.push(name);
         }
         sqlx::query(
@@ -375,6 +308,234 @@ impl Provisioner {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Writes a restore's status into its cluster's row, telling once as it
+/// finishes.
+async fn mirror_restore(
+    pool: &sqlx::PgPool,
+    restore: &RestoreWork,
+    status: &BackupStatus,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // Applied: at least running, whatever the data plane says yet.
+    let phase = match status.phase {
+        BackupPhase::Pending => BackupPhase::Running,
+        other => other,
+    };
+    let mut tx = pool.begin().await?;
+    let before: Option<String> = sqlx::query_scalar(
+        "UPDATE vector_clusters c SET restore_phase = $2, restore_message = $3,
+             restore_started_at = $4
+         FROM (SELECT id, restore_phase FROM vector_clusters WHERE id = $1 FOR UPDATE) AS before
+         WHERE c.id = before.id
+         RETURNING before.restore_phase",
+    )
+    .bind(restore.id)
+    .bind(phase_name(phase))
+    .bind(&status.message)
+    .bind(started)
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten();
+    let after = phase_name(phase);
+    let (succeeded, failed) = (EventType::RestoreSucceeded, EventType::RestoreFailed);
+    if let Some(event) = finished_event(before.as_deref().unwrap_or(""), after, succeeded, failed) {
+        let finished = Finished {
+            organization_id: restore.organization_id,
+            id: restore.id,
+            cluster_id: restore.id,
+            backup: &restore.backup_name,
+            phase: after,
+            message: status.message.as_deref(),
+        };
+        tell(&mut tx, event, finished, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A backup the operator took (by schedule or before an upgrade).
+struct Taken<'a> {
+    organization_id: Uuid,
+    cluster_id: Uuid,
+    name: &'a str,
+    origin: &'a str,
+    created: Option<DateTime<Utc>>,
+}
+
+/// Stores a backup the operator took, telling once as it finishes;
+/// `before` is the phase it had (empty if new). A backup taken by hand of
+/// the same name is left alone.
+async fn store_operator_backup(
+    tx: &mut sqlx::PgConnection,
+    taken: Taken<'_>,
+    status: &BackupStatus,
+    before: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Taken {
+        organization_id,
+        cluster_id,
+        name,
+        origin,
+        created,
+    } = taken;
+    let finished = status
+        .finished_at
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let stored: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO cluster_backups (id, organization_id, cluster_id, name, origin, phase,
+                                     message, created_at, applied_at, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), coalesce($8, now()), $9)
+         ON CONFLICT ON CONSTRAINT cluster_backups_name_key DO UPDATE
+         SET phase = EXCLUDED.phase, message = EXCLUDED.message,
+             finished_at = EXCLUDED.finished_at
+         WHERE cluster_backups.origin <> 'manual'
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(organization_id)
+    .bind(cluster_id)
+    .bind(name)
+    .bind(origin)
+    .bind(phase_name(status.phase))
+    .bind(&status.message)
+    .bind(created)
+    .bind(finished)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let after = phase_name(status.phase);
+    let (succeeded, failed) = (EventType::BackupSucceeded, EventType::BackupFailed);
+    if let (Some(id), Some(event)) = (stored, finished_event(before, after, succeeded, failed)) {
+        let finished = Finished {
+            organization_id,
+            id,
+            cluster_id,
+            backup: name,
+            phase: after,
+            message: status.message.as_deref(),
+        };
+        tell(tx, event, finished, now).await?;
+    }
+    Ok(())
+}
+
+/// A backup or restore a connected data plane reports, for a cluster of
+/// that data plane and of the organization the report names; `false` when
+/// it is not (nothing is written).
+pub(super) async fn reported(
+    pool: &sqlx::PgPool,
+    data_plane: Uuid,
+    report: &crds::sync::Report,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    use crds::sync::{Kind, Observed};
+    let cluster_id = match &report.observed {
+        Observed::VectorClusterBackup { cluster_id, .. } => *cluster_id,
+        // A restore is known by its cluster; a backup gone, by its own id.
+        Observed::VectorClusterRestore { .. } => report.id,
+        Observed::Gone {
+            of: Kind::VectorClusterBackup,
+        } => {
+            let deleted = sqlx::query(
+                "DELETE FROM cluster_backups b USING vector_clusters c
+                 WHERE b.id = $1 AND b.organization_id = $3 AND c.id = b.cluster_id
+                   AND c.data_plane_id = $2 AND b.deletion_requested_at IS NOT NULL",
+            )
+            .bind(report.id)
+            .bind(data_plane)
+            .bind(report.organization_id)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            return Ok(deleted > 0);
+        }
+        _ => return Ok(false),
+    };
+    let cluster: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT name, restore_from FROM vector_clusters
+         WHERE id = $1 AND data_plane_id = $2 AND organization_id = $3",
+    )
+    .bind(cluster_id)
+    .bind(data_plane)
+    .bind(report.organization_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((cluster_name, restore_from)) = cluster else {
+        return Ok(false);
+    };
+    match &report.observed {
+        Observed::VectorClusterBackup {
+            name,
+            status,
+            origin,
+            ..
+        } => {
+            let manual: Option<BackupWork> = sqlx::query_as(
+                "SELECT b.id, b.organization_id, b.name, b.applied_at, b.deletion_requested_at,
+                        b.cluster_id, c.name AS cluster_name, c.data_plane_id, d.backup_destination
+                 FROM cluster_backups b
+                 JOIN vector_clusters c ON c.id = b.cluster_id
+                 JOIN data_planes d ON d.id = c.data_plane_id
+                 WHERE b.cluster_id = $1 AND b.name = $2 AND b.origin = 'manual'",
+            )
+            .bind(cluster_id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+            if let Some(backup) = manual {
+                return mirror(pool, &backup, status, now).await.map(|()| true);
+            }
+            let mut tx = pool.begin().await?;
+            let before: Option<String> = sqlx::query_scalar(
+                "SELECT phase FROM cluster_backups WHERE cluster_id = $1 AND name = $2 FOR UPDATE",
+            )
+            .bind(cluster_id)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let origin = match origin.as_deref() {
+                Some("pre-upgrade") => "pre-upgrade",
+                _ => "scheduled",
+            };
+            let taken = Taken {
+                organization_id: report.organization_id,
+                cluster_id,
+                name,
+                origin,
+                created: None,
+            };
+            let before = before.unwrap_or_default();
+            store_operator_backup(&mut tx, taken, status, &before, now).await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+        Observed::VectorClusterRestore { status } => {
+            let backup_name: Option<String> =
+                sqlx::query_scalar("SELECT name FROM cluster_backups WHERE id = $1")
+                    .bind(restore_from)
+                    .fetch_optional(pool)
+                    .await?;
+            let Some(backup_name) = backup_name else {
+                return Ok(false);
+            };
+            let restore = RestoreWork {
+                id: cluster_id,
+                organization_id: report.organization_id,
+                name: cluster_name,
+                data_plane_id: data_plane,
+                restore_started_at: None,
+                backup_name,
+            };
+            mirror_restore(pool, &restore, status, now, now).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
 }
 

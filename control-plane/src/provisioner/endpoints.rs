@@ -7,7 +7,7 @@ use crds::inference_endpoint::{EndpointPhase, InferenceEndpoint, InferenceEndpoi
 use serde_json::json;
 use uuid::Uuid;
 
-use super::observed::{Mirrored, acted_on};
+use super::observed::{Mirrored, acted};
 use super::provisioned::Provisioned;
 use super::{KubernetesPlane, Provisioner};
 use crate::Result;
@@ -23,6 +23,26 @@ pub struct EndpointObserved {
     pub ready_replicas: i32,
     pub endpoint: Option<String>,
     pub conditions: serde_json::Value,
+}
+
+impl EndpointObserved {
+    /// An endpoint's status in the control plane's terms (see
+    /// [`super::Observed::of`]).
+    pub(super) fn of(
+        status: crds::inference_endpoint::InferenceEndpointStatus,
+        acted: bool,
+        applied: i64,
+        previous: i64,
+    ) -> EndpointObserved {
+        EndpointObserved {
+            phase: status.phase,
+            observed_generation: if acted { applied } else { previous },
+            served_revision: status.served_revision,
+            ready_replicas: i32::try_from(status.ready_replicas).unwrap_or(i32::MAX),
+            endpoint: status.endpoint,
+            conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
+        }
+    }
 }
 
 /// What the simulated data plane knows of an endpoint.
@@ -167,19 +187,13 @@ impl Provisioned for Endpoint {
         let Some(status) = resource.status else {
             return Ok(None);
         };
-        Ok(Some(EndpointObserved {
-            phase: status.phase,
-            observed_generation: acted_on(
-                resource.metadata.generation,
-                status.observed_generation,
-                tracked.applied_generation,
-                tracked.resource.observed_generation,
-            ),
-            served_revision: status.served_revision,
-            ready_replicas: i32::try_from(status.ready_replicas).unwrap_or(i32::MAX),
-            endpoint: status.endpoint,
-            conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
-        }))
+        let acted = acted(resource.metadata.generation, status.observed_generation);
+        Ok(Some(EndpointObserved::of(
+            status,
+            acted,
+            tracked.applied_generation,
+            tracked.resource.observed_generation,
+        )))
     }
 
     fn mirrored(o: &EndpointObserved) -> Mirrored<'_> {

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::observed::{Observed, acted_on};
+use super::observed::{Observed, acted};
 
 /// A namespaced resource the provisioner applies, reads and deletes in a
 /// tenant's namespace: a custom resource of ours, or a built-in kind.
@@ -194,21 +194,8 @@ impl KubernetesPlane {
         let Some(status) = resource.status else {
             return Ok(None);
         };
-        Ok(Some(Observed {
-            phase: status.phase,
-            observed_generation: acted_on(
-                resource.metadata.generation,
-                status.observed_generation,
-                applied,
-                previous,
-            ),
-            current_version: status.current_version,
-            ready_nodes: i32::try_from(status.ready_nodes).unwrap_or(i32::MAX),
-            endpoint: status.endpoint,
-            conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
-            placement: status.placement,
-            last_verified: status.backups.and_then(|b| b.last_verified),
-        }))
+        let acted = acted(resource.metadata.generation, status.observed_generation);
+        Ok(Some(Observed::of(status, acted, applied, previous)))
     }
 
     /// Asks for deletion of a tenant's resource; `true` once it (and so

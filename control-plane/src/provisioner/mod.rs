@@ -13,6 +13,7 @@ mod endpoints;
 pub mod kubernetes;
 mod observed;
 mod provisioned;
+pub mod reported;
 pub mod simulated;
 
 use std::collections::HashMap;
@@ -166,8 +167,7 @@ impl Provisioner {
                         .await?
                 }
             };
-            return self
-                .finish_deletion(M::KIND, id, tracked.organization_id, gone, now)
+            return finish_deletion(&self.pool, M::KIND, id, tracked.organization_id, gone, now)
                 .await;
         }
         let mut tracked = tracked.clone();
@@ -176,7 +176,7 @@ impl Provisioner {
                 M::apply(k8s, &tracked).await?;
             }
             let generation = tracked.resource.generation();
-            self.mark_applied(M::KIND, id, generation, now).await?;
+            mark_applied(&self.pool, M::KIND, id, generation, now).await?;
             tracked.applied_generation = generation;
             tracked.applied_at = Some(now);
         }
@@ -184,161 +184,167 @@ impl Provisioner {
             Plane::Simulated => Some(M::simulate(&tracked, now, self.simulated_delay)),
             Plane::Kubernetes(k8s) => M::observe(self, k8s, &tracked).await?,
         };
-        self.mirror(M::KIND, id, observed.as_ref().map(M::mirrored), now)
-            .await?;
+        mirror(
+            &self.pool,
+            M::KIND,
+            id,
+            observed.as_ref().map(M::mirrored),
+            now,
+        )
+        .await?;
         match observed {
             Some(observed) => M::record(&self.pool, id, observed).await,
             None => Ok(()),
         }
     }
+}
 
-    /// Writes what the data plane reports into the resource's row; with
-    /// nothing reported, only notes the pass.
-    async fn mirror(
-        &self,
-        kind: Kind,
-        id: Uuid,
-        status: Option<Mirrored<'_>>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let Some(s) = status else {
-            return self.mark_synced(kind, id, now).await;
-        };
-        let table = kind.table();
-        let (revision, ready) = match kind {
-            Kind::Cluster => ("current_version", "ready_nodes"),
-            Kind::Endpoint => ("served_revision", "ready_replicas"),
-        };
-        // A deletion asked for meanwhile keeps its phase. The phase it
-        // leaves is read under the row's lock, so each move raises its
-        // events once, in the transaction that makes it.
-        let mut tx = self.pool.begin().await?;
-        let moved: Option<(String, String, Uuid, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE {table} t
-                 SET phase = CASE WHEN t.deletion_requested_at IS NULL THEN $2 ELSE t.phase END,
-                     observed_generation = $3, {revision} = $4, {ready} = $5,
-                     endpoint = $6, conditions = $7, synced_at = $8
-                 FROM (SELECT id, phase FROM {table} WHERE id = $1 FOR UPDATE) AS before
-                 WHERE t.id = before.id
-                 RETURNING before.phase, t.phase, t.organization_id, t.name"
-            )))
-            .bind(id)
-            .bind(s.phase)
-            .bind(s.observed_generation)
-            .bind(s.revision)
-            .bind(s.ready)
-            .bind(s.endpoint)
-            .bind(s.conditions)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some((before, after, organization_id, name)) = moved {
-            for event in kind.phase_events(&before, &after) {
-                let moved = Moved {
-                    kind,
-                    id,
-                    organization_id,
-                    name: &name,
-                    phase: &after,
-                    previous: Some(&before),
-                };
-                tell(&mut tx, event, moved, now).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Records that `generation` (or a wake, at the same generation) was
-    /// carried into the data plane at `now`; it never moves back.
-    async fn mark_applied(
-        &self,
-        kind: Kind,
-        id: Uuid,
-        generation: i64,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {} SET applied_generation = $2, applied_at = $3
-             WHERE id = $1 AND applied_generation <= $2",
-            kind.table()
+/// Writes what the data plane reports into the resource's row; with
+/// nothing reported, only notes the pass.
+async fn mirror(
+    pool: &PgPool,
+    kind: Kind,
+    id: Uuid,
+    status: Option<Mirrored<'_>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(s) = status else {
+        return mark_synced(pool, kind, id, now).await;
+    };
+    let table = kind.table();
+    let (revision, ready) = match kind {
+        Kind::Cluster => ("current_version", "ready_nodes"),
+        Kind::Endpoint => ("served_revision", "ready_replicas"),
+    };
+    // A deletion asked for meanwhile keeps its phase. The phase it
+    // leaves is read under the row's lock, so each move raises its
+    // events once, in the transaction that makes it.
+    let mut tx = pool.begin().await?;
+    let moved: Option<(String, String, Uuid, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} t
+             SET phase = CASE WHEN t.deletion_requested_at IS NULL THEN $2 ELSE t.phase END,
+                 observed_generation = $3, {revision} = $4, {ready} = $5,
+                 endpoint = $6, conditions = $7, synced_at = $8
+             FROM (SELECT id, phase FROM {table} WHERE id = $1 FOR UPDATE) AS before
+             WHERE t.id = before.id
+             RETURNING before.phase, t.phase, t.organization_id, t.name"
         )))
         .bind(id)
-        .bind(generation)
+        .bind(s.phase)
+        .bind(s.observed_generation)
+        .bind(s.revision)
+        .bind(s.ready)
+        .bind(s.endpoint)
+        .bind(s.conditions)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Records a pass that found no status to mirror, so that the resource
-    /// waits for its next resync.
-    async fn mark_synced(&self, kind: Kind, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {} SET synced_at = $2 WHERE id = $1",
-            kind.table()
-        )))
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Ends a deletion: the row goes once the data plane reports the
-    /// resource gone; until then it stays, marked as synced.
-    async fn finish_deletion(
-        &self,
-        kind: Kind,
-        id: Uuid,
-        organization_id: Uuid,
-        gone: bool,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let table = kind.table();
-        if !gone {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE {table} SET phase = 'Deleting', synced_at = $2 WHERE id = $1"
-            )))
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        let deleted: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE id = $1 AND deletion_requested_at IS NOT NULL
-             RETURNING name"
-        )))
-        .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((name,)) = deleted {
-            let gone = Moved {
+    if let Some((before, after, organization_id, name)) = moved {
+        for event in kind.phase_events(&before, &after) {
+            let moved = Moved {
                 kind,
                 id,
                 organization_id,
                 name: &name,
-                phase: "Deleted",
-                previous: None,
+                phase: &after,
+                previous: Some(&before),
             };
-            tell(&mut tx, kind.deleted_event(), gone, now).await?;
-            audit::record(
-                &mut tx,
-                Some(organization_id),
-                "system:provisioner",
-                &kind.action("deleted"),
-                kind.target_type(),
-                &id.to_string(),
-                serde_json::json!({}),
-            )
-            .await?;
+            tell(&mut tx, event, moved, now).await?;
         }
-        tx.commit().await?;
-        Ok(())
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records that `generation` (or a wake, at the same generation) was
+/// carried into the data plane at `now`; it never moves back.
+async fn mark_applied(
+    pool: &PgPool,
+    kind: Kind,
+    id: Uuid,
+    generation: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {} SET applied_generation = $2, applied_at = $3
+         WHERE id = $1 AND applied_generation <= $2",
+        kind.table()
+    )))
+    .bind(id)
+    .bind(generation)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records a pass that found no status to mirror, so that the resource
+/// waits for its next resync.
+async fn mark_synced(pool: &PgPool, kind: Kind, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {} SET synced_at = $2 WHERE id = $1",
+        kind.table()
+    )))
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Ends a deletion: the row goes once the data plane reports the
+/// resource gone; until then it stays, marked as synced.
+async fn finish_deletion(
+    pool: &PgPool,
+    kind: Kind,
+    id: Uuid,
+    organization_id: Uuid,
+    gone: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let table = kind.table();
+    if !gone {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET phase = 'Deleting', synced_at = $2 WHERE id = $1"
+        )))
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let deleted: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE id = $1 AND deletion_requested_at IS NOT NULL
+         RETURNING name"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((name,)) = deleted {
+        let gone = Moved {
+            kind,
+            id,
+            organization_id,
+            name: &name,
+            phase: "Deleted",
+            previous: None,
+        };
+        tell(&mut tx, kind.deleted_event(), gone, now).await?;
+        audit::record(
+            &mut tx,
+            Some(organization_id),
+            "system:provisioner",
+            &kind.action("deleted"),
+            kind.target_type(),
+            &id.to_string(),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A resource as its phase events show it.

@@ -34,18 +34,31 @@ pub(super) struct Mirrored<'a> {
     pub conditions: &'a Value,
 }
 
-/// The control-plane generation a data plane has acted on: the one last
-/// applied once the operator's `observedGeneration` reaches the resource's
-/// own generation, else still `previous`.
-pub(super) fn acted_on(
-    generation: Option<i64>,
-    observed: Option<i64>,
-    applied: i64,
-    previous: i64,
-) -> i64 {
-    if observed.is_some() && observed == generation {
-        applied
-    } else {
-        previous
+/// Whether the operator has acted on a resource's spec: its status's
+/// `observedGeneration` reached the resource's own `metadata.generation`.
+pub(super) fn acted(generation: Option<i64>, observed: Option<i64>) -> bool {
+    observed.is_some() && observed == generation
+}
+
+impl Observed {
+    /// A cluster's status in the control plane's terms: the generation
+    /// last applied once the operator has `acted` on it, else still
+    /// `previous`.
+    pub(super) fn of(
+        status: crds::vector_cluster::VectorClusterStatus,
+        acted: bool,
+        applied: i64,
+        previous: i64,
+    ) -> Observed {
+        Observed {
+            phase: status.phase,
+            observed_generation: if acted { applied } else { previous },
+            current_version: status.current_version,
+            ready_nodes: i32::try_from(status.ready_nodes).unwrap_or(i32::MAX),
+            endpoint: status.endpoint,
+            conditions: serde_json::to_value(&status.conditions).unwrap_or_default(),
+            placement: status.placement,
+            last_verified: status.backups.and_then(|b| b.last_verified),
+        }
     }
 }

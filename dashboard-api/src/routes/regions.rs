@@ -17,7 +17,7 @@ pub async fn list(
     _caller: Caller,
 ) -> Result<Json<List<RegionJson>>, ApiError> {
     let mut conn = state.db.acquire().await?;
-    let regions = data_planes::regions(&mut conn).await?;
+    let regions = data_planes::regions(&mut conn, None).await?;
     Ok(Json(List {
         object: "list",
         data: regions.into_iter().map(RegionJson::from).collect(),

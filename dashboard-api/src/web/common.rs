@@ -29,7 +29,7 @@ pub(super) async fn new_resource_choices(
     state: &AppState,
     access: &OrgAccess,
 ) -> Result<Choices, PageError> {
-    let regions = data_planes::regions(conn).await?;
+    let regions = data_planes::regions(conn, Some(access.organization_id())).await?;
     let plan_id = organizations::get(conn, access).await?.plan;
     let plan = state
         .catalog
