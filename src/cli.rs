@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -57,22 +56,39 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DataplaneCommand {
-    /// Register a Kubernetes cluster as the data plane of a region.
+    /// Register a data plane for a region. Its operator connects to the
+    /// control plane with the one-time enrollment token printed here; no
+    /// kubeconfig is asked for or kept.
     Add {
         name: String,
         #[arg(long)]
-        kubeconfig: PathBuf,
-        #[arg(long)]
         region: String,
-        /// Register without first checking that the API server answers.
-        #[arg(long)]
-        no_check: bool,
         /// Where its inference gateway answers customers, such as
         /// https://inference.eu-west.example.com (clients add /v1).
         #[arg(long)]
         gateway_url: Option<String>,
-        #[command(flatten)]
-        backups: Box<BackupStorageArgs>,
+        /// Its operator chart names a backup bucket: offer backups there.
+        #[arg(long)]
+        backups: bool,
+        /// How long the enrollment token can be used.
+        #[arg(long, default_value_t = 24)]
+        token_ttl_hours: u32,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// A new one-time enrollment token for a data plane: one whose token was
+    /// lost or expired, or one pushed to through a kubeconfig, which its
+    /// enrollment switches to connecting (and whose kubeconfig it deletes).
+    EnrollmentToken {
+        name: String,
+        #[arg(long, default_value_t = 24)]
+        token_ttl_hours: u32,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+    },
+    /// Revoke a connected data plane: its credentials stop working at once.
+    Revoke {
+        name: String,
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
@@ -84,57 +100,11 @@ enum DataplaneCommand {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
-    /// List the regions and what serves them.
+    /// List the data planes and how each stands.
     List {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
-}
-
-/// Where the data plane's clusters are backed up; without a bucket,
-/// backups are not offered in its region.
-#[derive(Debug, Args)]
-struct BackupStorageArgs {
-    /// An S3-compatible bucket.
-    #[arg(long, requires = "backup_endpoint")]
-    backup_bucket: Option<String>,
-    /// The bucket's endpoint, such as https://s3.eu-west-1.amazonaws.com.
-    #[arg(long)]
-    backup_endpoint: Option<String>,
-    #[arg(long, default_value = "us-east-1")]
-    backup_region: String,
-    #[arg(long, default_value = "")]
-    backup_prefix: String,
-    /// The bucket's access key; each tenant namespace gets it as a Secret.
-    #[arg(long, env = "QM_BACKUP_ACCESS_KEY_ID", hide_env_values = true)]
-    backup_access_key_id: Option<String>,
-    #[arg(long, env = "QM_BACKUP_SECRET_ACCESS_KEY", hide_env_values = true)]
-    backup_secret_access_key: Option<String>,
-}
-
-impl BackupStorageArgs {
-    fn storage(&self) -> anyhow::Result<Option<control_plane::data_planes::BackupStorage>> {
-        let Some(bucket) = &self.backup_bucket else {
-            return Ok(None);
-        };
-        let (Some(access_key_id), Some(secret_access_key)) =
-            (&self.backup_access_key_id, &self.backup_secret_access_key)
-        else {
-            anyhow::bail!(
-                "--backup-bucket needs the bucket's key in QM_BACKUP_ACCESS_KEY_ID and QM_BACKUP_SECRET_ACCESS_KEY"
-            );
-        };
-        Ok(Some(control_plane::data_planes::BackupStorage {
-            bucket: bucket.clone(),
-            endpoint: self.backup_endpoint.clone().unwrap_or_default(),
-            region: self.backup_region.clone(),
-            prefix: self.backup_prefix.clone(),
-            credentials: control_plane::provisioner::kubernetes::BackupCredentials {
-                access_key_id: access_key_id.clone(),
-                secret_access_key: secret_access_key.clone(),
-            },
-        }))
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -400,67 +370,59 @@ async fn billing_command(command: BillingCommand) -> anyhow::Result<()> {
 }
 
 async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
+    use control_plane::data_planes::{self, enrollment};
+    let ttl = |hours: u32| chrono::Duration::hours(i64::from(hours));
+    let enroll_with = |token: &str| {
+        server::say(&format!("enrollment token (shown once): {token}"));
+        server::say("give it to the operator chart: --set controlPlane.enrollmentToken=<token>");
+    };
     match command {
         DataplaneCommand::Add {
             name,
-            kubeconfig,
             region,
-            no_check,
             gateway_url,
             backups,
+            token_ttl_hours,
             database_url,
         } => {
-            let storage = backups.storage()?;
-            let gateway_url = gateway_url
-                .as_deref()
-                .map(control_plane::data_planes::gateway_url)
-                .transpose()?;
-            let text = std::fs::read_to_string(&kubeconfig)
-                .with_context(|| format!("reading {}", kubeconfig.display()))?;
-            let client = control_plane::provisioner::kube_client(&text).await?;
-            if !no_check {
-                let version =
-                    tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
-                        .await
-                        .map_err(|_| {
-                            anyhow::anyhow!(
-                                "the API server in {} did not answer within 10 s",
-                                kubeconfig.display()
-                            )
-                        })?
-                        .with_context(|| {
-                            format!("reaching the API server in {}", kubeconfig.display())
-                        })?;
-                server::say(&format!(
-                    "API server answers: Kubernetes {}.{}",
-                    version.major, version.minor
-                ));
-            }
             let pool = server::connect(&database_url).await?;
             control_plane::db::migrate(&pool).await?;
-            // Registered with its token, or not at all.
-            let mut tx = pool.begin().await?;
-            let id =
-                control_plane::data_planes::register_kubernetes(&mut tx, &name, &region, &text)
+            let mut conn = pool.acquire().await?;
+            let plane = enrollment::NewDataPlane {
+                name: &name,
+                region: &region,
+                organization_id: None,
+                price_list: None,
+                backups,
+                gateway_url: gateway_url.as_deref(),
+            };
+            let (_, token) =
+                enrollment::register(&mut conn, &plane, ttl(token_ttl_hours), chrono::Utc::now())
                     .await?;
-            let token = control_plane::data_planes::issue_ingest_token(&mut tx, id).await?;
-            if let Some(storage) = &storage {
-                control_plane::data_planes::set_backup_storage(&mut tx, id, storage).await?;
-            }
-            if let Some(url) = &gateway_url {
-                control_plane::data_planes::set_gateway_url(&mut tx, &name, Some(url)).await?;
-            }
-            tx.commit().await?;
             server::say(&format!("data plane `{name}` now serves region `{region}`"));
-            if let Some(storage) = &storage {
-                server::say(&format!("  backups go to bucket `{}`", storage.bucket));
-            }
-            if let Some(url) = &gateway_url {
-                server::say(&format!("  its inference gateway answers at {url}"));
-            }
-            server::say(&format!(
-                "its usage collector's ingest token (shown once): {token}"
-            ));
+            enroll_with(&token);
+            Ok(())
+        }
+        DataplaneCommand::EnrollmentToken {
+            name,
+            token_ttl_hours,
+            database_url,
+        } => {
+            let pool = server::connect(&database_url).await?;
+            let mut tx = pool.begin().await?;
+            let id = data_planes::id_of(&mut tx, &name).await?;
+            let token =
+                enrollment::issue(&mut tx, id, ttl(token_ttl_hours), chrono::Utc::now()).await?;
+            tx.commit().await?;
+            enroll_with(&token);
+            Ok(())
+        }
+        DataplaneCommand::Revoke { name, database_url } => {
+            let pool = server::connect(&database_url).await?;
+            let mut conn = pool.acquire().await?;
+            let id = data_planes::id_of(&mut conn, &name).await?;
+            enrollment::revoke(&mut conn, id, "cli", chrono::Utc::now()).await?;
+            server::say(&format!("data plane `{name}` is revoked"));
             Ok(())
         }
         DataplaneCommand::GatewayUrl {
@@ -484,13 +446,16 @@ async fn dataplane(command: DataplaneCommand) -> anyhow::Result<()> {
         DataplaneCommand::List { database_url } => {
             let pool = server::connect(&database_url).await?;
             let mut conn = pool.acquire().await?;
-            for region in control_plane::data_planes::regions(&mut conn, None).await? {
-                let kind = if region.simulated {
-                    "simulated"
-                } else {
-                    "kubernetes"
-                };
-                server::say(&format!("{}\t{kind}", region.region));
+            for plane in data_planes::standing::list(&mut conn, chrono::Utc::now()).await? {
+                let owner = plane
+                    .organization_name
+                    .map_or(String::new(), |o| format!("\tcustomer-run by {o}"));
+                server::say(&format!(
+                    "{}\t{}\t{}{owner}",
+                    plane.region,
+                    plane.name,
+                    plane.standing.as_str()
+                ));
             }
             Ok(())
         }

@@ -301,24 +301,6 @@ fn a_bad_argument_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'not-an-address'"));
 }
 
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: https://127.0.0.1:1
-contexts:
-- name: test
-  context:
-    cluster: test
-    user: test
-current-context: test
-users:
-- name: test
-  user:
-    token: not-a-real-token
-";
-
 fn quartermaster(args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
@@ -328,46 +310,16 @@ fn quartermaster(args: &[&str]) -> std::process::Output {
 }
 
 #[sqlx::test(migrations = false)]
-async fn dataplane_add_registers_a_region_once(pool: PgPool) {
+async fn dataplane_add_registers_a_region_with_a_one_time_enrollment_token(pool: PgPool) {
     let database = pool.connect_options().get_database().unwrap().to_owned();
     let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, KUBECONFIG).unwrap();
-    let kubeconfig = kubeconfig.to_str().unwrap();
-
-    // An API server that does not answer is refused unless told not to check.
-    let unreachable = quartermaster(&[
-        "dataplane",
-        "add",
-        "eu-1",
-        "--kubeconfig",
-        kubeconfig,
-        "--region",
-        "eu-west",
-        "--database-url",
-        &url,
-    ]);
-    assert!(!unreachable.status.success());
-    let stderr = String::from_utf8_lossy(&unreachable.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("quartermaster: reaching the API server in"),
-        "{stderr}"
-    );
-
-    let added = quartermaster(&[
-        "dataplane",
-        "add",
-        "eu-1",
-        "--kubeconfig",
-        kubeconfig,
-        "--region",
-        "eu-west",
-        "--no-check",
-        "--database-url",
-        &url,
-    ]);
+    let add = |name: &str, region: &str, more: &[&str]| {
+        let mut args = vec!["dataplane", "add", name, "--region", region];
+        args.extend_from_slice(more);
+        args.extend_from_slice(&["--database-url", &url]);
+        quartermaster(&args)
+    };
+    let added = add("eu-1", "eu-west", &["--backups"]);
     assert!(
         added.status.success(),
         "{}",
@@ -376,51 +328,73 @@ async fn dataplane_add_registers_a_region_once(pool: PgPool) {
     let stdout = String::from_utf8_lossy(&added.stdout);
     let lines: Vec<_> = stdout.lines().collect();
     assert_eq!(lines[0], "data plane `eu-1` now serves region `eu-west`");
-    assert!(
-        lines[1].starts_with("its usage collector's ingest token (shown once): qmdp_"),
-        "{stdout}"
-    );
+    let token = lines[1]
+        .strip_prefix("enrollment token (shown once): ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(token.starts_with("qmen_"), "{stdout}");
 
-    let again = quartermaster(&[
-        "dataplane",
-        "add",
-        "eu-2",
-        "--kubeconfig",
-        kubeconfig,
-        "--region",
-        "eu-west",
-        "--no-check",
-        "--database-url",
-        &url,
-    ]);
+    // No kubeconfig and no bucket key are kept; the token only as a hash;
+    // backups go to the bucket the data plane names.
+    let (kind, kubeconfig, credentials, destination): (
+        String,
+        Option<String>,
+        Option<serde_json::Value>,
+        serde_json::Value,
+    ) = sqlx::query_as(
+        "SELECT kind, kubeconfig, backup_credentials, backup_destination
+         FROM data_planes WHERE name = 'eu-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((kind.as_str(), kubeconfig, credentials), ("connected", None, None));
+    assert_eq!(destination["bucket"], "");
+    let kept: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM data_plane_enrollments")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(!kept[0].windows(5).any(|w| w == b"qmen_"));
+
+    // A kubeconfig is no longer taken.
+    let pushed = add("eu-2", "eu-central", &["--kubeconfig", "/dev/null"]);
+    assert!(!pushed.status.success());
+
+    let again = add("eu-2", "eu-west", &[]);
     assert!(!again.status.success());
     assert_eq!(
         String::from_utf8_lossy(&again.stderr).trim(),
         "quartermaster: there is already a data plane for region `eu-west`"
     );
 
-    let listed = quartermaster(&["dataplane", "list", "--database-url", &url]);
-    assert_eq!(
-        String::from_utf8_lossy(&listed.stdout),
-        "eu-west\tkubernetes\n"
-    );
+    let list = || {
+        let listed = quartermaster(&["dataplane", "list", "--database-url", &url]);
+        String::from_utf8_lossy(&listed.stdout).into_owned()
+    };
+    assert_eq!(list(), "eu-west\teu-1\tawaiting enrollment\n");
 
-    std::fs::write(dir.path().join("broken"), "not: [a kubeconfig").unwrap();
-    let broken = quartermaster(&[
-        "dataplane",
-        "add",
-        "x",
-        "--kubeconfig",
-        dir.path().join("broken").to_str().unwrap(),
-        "--region",
-        "x",
-        "--database-url",
-        &url,
-    ]);
-    assert!(!broken.status.success());
-    assert!(
-        String::from_utf8_lossy(&broken.stderr)
-            .starts_with("quartermaster: the kubeconfig cannot be used")
+    // A new token replaces the unused one.
+    let renewed = quartermaster(&["dataplane", "enrollment-token", "eu-1", "--database-url", &url]);
+    let renewed = String::from_utf8_lossy(&renewed.stdout).into_owned();
+    assert!(renewed.starts_with("enrollment token (shown once): qmen_"), "{renewed}");
+    assert!(!renewed.contains(token));
+    let unused: i64 = sqlx::query_scalar("SELECT count(*) FROM data_plane_enrollments")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(unused, 1);
+
+    let revoked = quartermaster(&["dataplane", "revoke", "eu-1", "--database-url", &url]);
+    assert_eq!(
+        String::from_utf8_lossy(&revoked.stdout),
+        "data plane `eu-1` is revoked\n"
+    );
+    assert_eq!(list(), "eu-west\teu-1\trevoked\n");
+    let unknown = quartermaster(&["dataplane", "revoke", "nope", "--database-url", &url]);
+    assert!(!unknown.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr).trim(),
+        "quartermaster: data plane not found"
     );
 
     // Where its inference gateway answers: set, refused when not a URL,
@@ -558,67 +532,3 @@ async fn billing_close_writes_each_invoice_once_and_refuses_an_open_period(pool:
     assert!(stderr.contains("user not found"), "{stderr}");
 }
 
-#[sqlx::test(migrations = false)]
-async fn dataplane_add_takes_a_backup_bucket_with_its_key(pool: PgPool) {
-    let database = pool.connect_options().get_database().unwrap().to_owned();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{database}");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, KUBECONFIG).unwrap();
-    let args = [
-        "dataplane",
-        "add",
-        "eu-1",
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--region",
-        "eu-west",
-        "--no-check",
-        "--backup-bucket",
-        "qm-backups",
-        "--backup-endpoint",
-        "https://s3.eu-west-1.amazonaws.com",
-        "--database-url",
-        &url,
-    ];
-    let keyless = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "off")
-        .env_remove("QM_BACKUP_ACCESS_KEY_ID")
-        .env_remove("QM_BACKUP_SECRET_ACCESS_KEY")
-        .output()
-        .unwrap();
-    assert!(!keyless.status.success());
-    let stderr = String::from_utf8_lossy(&keyless.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("QM_BACKUP_ACCESS_KEY_ID"), "{stderr}");
-
-    let added = Command::new(BIN)
-        .args(args)
-        .env("RUST_LOG", "off")
-        .env("QM_BACKUP_ACCESS_KEY_ID", "AKIAEXAMPLE")
-        .env("QM_BACKUP_SECRET_ACCESS_KEY", "s3cr3t")
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&added.stdout);
-    assert!(
-        stdout.contains("backups go to bucket `qm-backups`"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("s3cr3t"), "the key is never printed");
-    let (destination,): (serde_json::Value,) =
-        sqlx::query_as("SELECT backup_destination FROM data_planes WHERE name = 'eu-1'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(destination["bucket"], "qm-backups");
-    assert_eq!(
-        destination["credentialsSecret"],
-        "quartermaster-backup-credentials"
-    );
-}

@@ -454,8 +454,9 @@ async fn backups_the_operator_takes_show_in_the_control_plane_until_retention_re
     );
 }
 
-/// The organization of these tests, and a Kubernetes data plane (its
-/// client is given to the provisioner by each test).
+/// The organization of these tests, and a Kubernetes data plane registered
+/// before data planes connected (pushed to through a kubeconfig until it is
+/// switched; its client is given to the provisioner by each test).
 async fn acme_on_a_plane(pool: &sqlx::PgPool) -> (Uuid, Uuid) {
     let org = Uuid::parse_str("0190f0f0-0000-7000-8000-0000000000aa").unwrap();
     sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, 'acme')")
@@ -463,11 +464,15 @@ async fn acme_on_a_plane(pool: &sqlx::PgPool) -> (Uuid, Uuid) {
         .execute(pool)
         .await
         .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    let plane =
-        control_plane::data_planes::register_kubernetes(&mut conn, "eu-1", "eu-west", "not used")
-            .await
-            .unwrap();
+    let plane = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO data_planes (id, name, region, kind, kubeconfig)
+         VALUES ($1, 'eu-1', 'eu-west', 'kubernetes', 'not used')",
+    )
+    .bind(plane)
+    .execute(pool)
+    .await
+    .unwrap();
     (org, plane)
 }
 

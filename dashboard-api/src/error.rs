@@ -83,6 +83,8 @@ impl ApiError {
                 Error::InvalidCredentials => P::InvalidCredentials,
                 Error::InvalidApiKey => P::InvalidApiKey,
                 Error::ApiKeyRevoked => P::ApiKeyRevoked,
+                Error::EnrollmentRefused(_) => P::EnrollmentTokenRefused,
+                Error::DataPlaneRevoked => P::DataPlaneRevoked,
                 Error::SessionExpired => P::SessionExpired,
                 Error::Forbidden { .. } => P::Forbidden,
                 Error::Denied(_) => P::PlanLimitExceeded,

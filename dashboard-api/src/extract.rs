@@ -270,6 +270,29 @@ impl FromRequestParts<AppState> for DataPlane {
     }
 }
 
+/// A connected data plane, by its own credential (`Bearer qmdc_…`); a
+/// revoked one is refused as such.
+#[derive(Debug, Clone)]
+pub struct ConnectedDataPlane(pub crds::sync::Identity);
+
+impl FromRequestParts<AppState> for ConnectedDataPlane {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = authorization(parts)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(RequestError::Unauthenticated)?;
+        let mut conn = state.db.acquire().await?;
+        let identity =
+            data_planes::enrollment::authenticate(&mut conn, token.trim(), chrono::Utc::now())
+                .await?;
+        Ok(ConnectedDataPlane(identity))
+    }
+}
+
 impl Caller {
     /// The user behind a session; API keys are refused.
     pub fn user_id(&self) -> Result<uuid::Uuid, ApiError> {

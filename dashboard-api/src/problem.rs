@@ -47,6 +47,8 @@ pub enum ProblemType {
     WebhookSignatureInvalid,
     PeriodOpen,
     InvoiceState,
+    EnrollmentTokenRefused,
+    DataPlaneRevoked,
     Internal,
 }
 
@@ -191,6 +193,16 @@ impl ProblemType {
                 "checkout-incomplete",
                 StatusCode::CONFLICT,
                 "The checkout was not completed",
+            ),
+            EnrollmentTokenRefused => (
+                "enrollment-token-refused",
+                StatusCode::UNAUTHORIZED,
+                "The enrollment token cannot be used",
+            ),
+            DataPlaneRevoked => (
+                "data-plane-revoked",
+                StatusCode::UNAUTHORIZED,
+                "The data plane has been revoked",
             ),
             PlacementUnknown => (
                 "placement-unknown",

@@ -66,6 +66,8 @@ pub struct Inner {
     pub config: Config,
     pub ingester: Ingester,
     pub metrics: ApiMetrics,
+    /// Wakes connected data planes' long polls.
+    pub changes: control_plane::data_planes::changes::Changes,
 }
 
 impl AppState {
@@ -76,7 +78,9 @@ impl AppState {
             catalog_store::ensure(&db, &initial).await?,
         ));
         let ingester = Ingester::start(db.clone(), metering::ingest::DEFAULT_LATENESS).await?;
+        let changes = control_plane::data_planes::changes::Changes::start(db.clone());
         Ok(AppState(Arc::new(Inner {
+            changes,
             db,
             catalog,
             config,

@@ -4,6 +4,7 @@
 //! that, still reached through a kubeconfig until it is switched; or the
 //! simulated one that `quartermaster dev` uses on a laptop.
 
+pub mod changes;
 pub mod desired;
 pub mod enrollment;
 mod secret;
@@ -62,6 +63,17 @@ fn taken(err: sqlx::Error, name: &str, region: &str) -> Error {
         )(err),
         other => other,
     }
+}
+
+/// The id of the data plane named `name`.
+pub async fn id_of(conn: &mut PgConnection, name: &str) -> Result<Uuid> {
+    sqlx::query_scalar("SELECT id FROM data_planes WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound {
+            resource: "data plane",
+        })
 }
 
 /// Where a data plane's inference gateway answers customers: an

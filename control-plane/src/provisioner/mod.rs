@@ -58,7 +58,7 @@ pub struct Provisioner {
 }
 
 /// A client for a data plane registered with a kubeconfig.
-pub async fn kube_client(kubeconfig: &str) -> Result<kube::Client> {
+async fn kube_client(kubeconfig: &str) -> Result<kube::Client> {
     let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(|e| Error::Kubeconfig(e.to_string()))?;
     let mut config = kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
         .await

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 pub(crate) mod auth;
 mod backups;
+mod data_plane;
 mod billing;
 mod checkout;
 mod clusters;
@@ -106,6 +107,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(inference_keys::get, inference_keys::revoke))
         .routes(routes!(inference_keys::key_set))
         .routes(routes!(usage::ingest))
+        .routes(routes!(data_plane::enroll))
+        .routes(routes!(data_plane::desired_state))
+        .routes(routes!(data_plane::status))
+        .routes(routes!(data_plane::rotate))
         .routes(routes!(usage::usage))
         .routes(routes!(audit::audit_log))
         .routes(routes!(webhook_endpoints::list, webhook_endpoints::create))
