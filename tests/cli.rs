@@ -347,7 +347,10 @@ async fn dataplane_add_registers_a_region_with_a_one_time_enrollment_token(pool:
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!((kind.as_str(), kubeconfig, credentials), ("connected", None, None));
+    assert_eq!(
+        (kind.as_str(), kubeconfig, credentials),
+        ("connected", None, None)
+    );
     assert_eq!(destination["bucket"], "");
     let kept: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM data_plane_enrollments")
         .fetch_all(&pool)
@@ -374,9 +377,18 @@ async fn dataplane_add_registers_a_region_with_a_one_time_enrollment_token(pool:
     assert_eq!(list(), "eu-west\teu-1\tawaiting enrollment\n");
 
     // A new token replaces the unused one.
-    let renewed = quartermaster(&["dataplane", "enrollment-token", "eu-1", "--database-url", &url]);
+    let renewed = quartermaster(&[
+        "dataplane",
+        "enrollment-token",
+        "eu-1",
+        "--database-url",
+        &url,
+    ]);
     let renewed = String::from_utf8_lossy(&renewed.stdout).into_owned();
-    assert!(renewed.starts_with("enrollment token (shown once): qmen_"), "{renewed}");
+    assert!(
+        renewed.starts_with("enrollment token (shown once): qmen_"),
+        "{renewed}"
+    );
     assert!(!renewed.contains(token));
     let unused: i64 = sqlx::query_scalar("SELECT count(*) FROM data_plane_enrollments")
         .fetch_one(&pool)
@@ -531,4 +543,3 @@ async fn billing_close_writes_each_invoice_once_and_refuses_an_open_period(pool:
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("user not found"), "{stderr}");
 }
-

@@ -41,6 +41,7 @@ pub const CREDENTIAL_PREFIX: &str = "qmdc_";
 pub const GENERATION_ANNOTATION: &str = "quartermaster.dev/generation";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Enrollment {
     pub token: String,
 }

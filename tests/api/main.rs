@@ -14,6 +14,7 @@ mod billing;
 mod checkout;
 mod checkout_page;
 mod corrections;
+mod data_plane_sync;
 mod downscale_risk;
 mod endpoints;
 mod focus;

@@ -73,7 +73,9 @@ async fn listen(pool: PgPool, tx: broadcast::Sender<Uuid>) {
                     }
                 }
             }
-            Err(err) => tracing::warn!(error = %err, "connecting to listen for desired-state changes failed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "connecting to listen for desired-state changes failed")
+            }
         }
         if pool.is_closed() {
             return;

@@ -279,8 +279,8 @@ pub async fn rotate(
     })
 }
 
-/// Revokes data plane `id`: its credentials and enrollment tokens are
-/// deleted, and it is refused from now on. Its clusters stay as they are
+/// Revokes data plane `id`: its enrollment tokens are deleted, and its
+/// credentials refused from now on. Its clusters stay as they are
 /// (the data plane keeps running them as last known).
 pub async fn revoke(
     conn: &mut PgConnection,
@@ -301,14 +301,11 @@ pub async fn revoke(
     if revoked == 0 {
         return Err(Error::not_found("data plane"));
     }
-    for table in ["data_plane_credentials", "data_plane_enrollments"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE data_plane_id = $1"
-        )))
+    // Its credentials stay, refused, so that it is told why.
+    sqlx::query("DELETE FROM data_plane_enrollments WHERE data_plane_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    }
     audit::record(
         &mut tx,
         None,

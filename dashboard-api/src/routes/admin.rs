@@ -248,3 +248,60 @@ pub async fn list_corrections(
         has_more: false,
     }))
 }
+
+/// Every data plane with how it stands: a connected one silent for longer
+/// than five minutes is `stale`; a customer-run one names its organization.
+#[utoipa::path(get, path = "/v1/admin/data-planes", tag = "admin",
+    responses(
+        (status = 200, body = List<DataPlaneJson>),
+        (status = 403, body = ProblemJson),
+    ))]
+pub async fn data_planes(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Json<List<DataPlaneJson>>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    admin::check(&mut conn, &principal).await?;
+    let planes = control_plane::data_planes::standing::list(&mut conn, Utc::now()).await?;
+    Ok(Json(List {
+        object: "list",
+        data: planes
+            .into_iter()
+            .map(|plane| DataPlaneJson {
+                object: "data_plane",
+                plane,
+            })
+            .collect(),
+        has_more: false,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataPlaneJson {
+    /// Always `data_plane`.
+    pub object: &'static str,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub plane: control_plane::data_planes::standing::DataPlane,
+}
+
+/// Revokes a connected data plane: its credentials and enrollment tokens
+/// stop working at once. Its clusters keep running as last known.
+#[utoipa::path(post, path = "/v1/admin/data-planes/{id}/revoke", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, body = ProblemJson),
+        (status = 404, body = ProblemJson),
+    ))]
+pub async fn revoke_data_plane(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let admin = admin::check(&mut conn, &principal).await?;
+    control_plane::data_planes::enrollment::revoke(&mut conn, id, &admin.actor(), Utc::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

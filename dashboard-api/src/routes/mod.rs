@@ -6,12 +6,12 @@ mod api_keys;
 mod audit;
 pub(crate) mod auth;
 mod backups;
-mod data_plane;
 mod billing;
 mod checkout;
 mod clusters;
 mod contract;
 mod credit;
+mod data_plane;
 mod endpoints;
 mod focus;
 mod health;
@@ -151,6 +151,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::catalog, admin::publish_catalog))
         .routes(routes!(admin::grant_credit))
         .routes(routes!(admin::correct_usage, admin::list_corrections))
+        .routes(routes!(admin::data_planes))
+        .routes(routes!(admin::revoke_data_plane))
 }
 
 /// The OpenAPI document of every route [`router`] serves.
