@@ -187,6 +187,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/orgs/{org_id}", get(admin::organization))
         .route("/admin/clusters", get(admin::clusters))
         .route("/admin/audit", get(admin::audit_log))
+        .route("/admin/data-planes", get(admin::data_planes))
+        .route(
+            "/admin/data-planes/{id}/revoke",
+            post(admin::revoke_data_plane),
+        )
         .route("/admin/orgs/{org_id}/suspend", post(admin::suspend))
         .route("/admin/orgs/{org_id}/resume", post(admin::resume))
         .route("/admin/orgs/{org_id}/plan", post(admin::change_plan))

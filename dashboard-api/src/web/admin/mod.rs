@@ -5,6 +5,7 @@
 //! way. Platform administrators only.
 
 mod audit;
+mod data_planes;
 mod fleet;
 mod organization;
 
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 pub use audit::audit_log;
+pub use data_planes::{data_planes, revoke_data_plane};
 pub use fleet::{clusters, fleet_upgrade};
 pub use organization::{change_plan, correct_usage, grant_credit, organization, resume, suspend};
 
@@ -34,6 +36,7 @@ fn console_page(session: &Session, title: &str, body: Markup) -> Response {
             a href="/admin" { "Organizations" }
             a href="/admin/clusters" { "Clusters" }
             a href="/admin/audit" { "Audit log" }
+            a href="/admin/data-planes" { "Data planes" }
         }
         (body)
     };
@@ -41,6 +44,12 @@ fn console_page(session: &Session, title: &str, body: Markup) -> Response {
         StatusCode::OK,
         page(title, Some(&session.viewer(None, Vec::new())), None, body),
     )
+}
+
+/// The box that confirms an action, required by the browser and checked
+/// again by the server.
+fn confirm_box(text: Markup) -> Markup {
+    html! { label { input type="checkbox" name="confirm" value="yes" required; " " (text) } }
 }
 
 /// A query-string value, a blank one (an untouched form field) as none.

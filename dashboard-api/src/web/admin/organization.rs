@@ -11,12 +11,12 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 use control_plane::admin::corrections::{self, CorrectionRequest};
 use control_plane::admin::{self, AuditQuery};
 use control_plane::validation::ValidationErrors;
-use maud::{Markup, html};
+use maud::html;
 use metering::report::{self, Granularity, ReportQuery};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::console_page;
+use super::{confirm_box, console_page};
 use crate::state::AppState;
 use crate::unit::Unit;
 use crate::web::common::{audit_entries, confirmed, phase_cell};
@@ -25,12 +25,6 @@ use crate::web::{Admin, CsrfForm, PageError};
 
 /// Audit entries shown on the page; the rest are one link away.
 const AUDIT_ON_PAGE: u32 = 20;
-
-/// The box that confirms an action, required by the browser and checked
-/// again by the server.
-fn confirm_box(text: Markup) -> Markup {
-    html! { label { input type="checkbox" name="confirm" value="yes" required; " " (text) } }
-}
 
 pub async fn organization(
     State(state): State<AppState>,
