@@ -12,6 +12,8 @@ pub mod children;
 pub mod collector;
 pub mod controllers;
 pub mod engine;
+#[cfg(feature = "fake-apiserver")]
+pub mod fake_apiserver;
 pub mod lease;
 pub mod metrics;
 pub mod own_writes;
