@@ -21,6 +21,7 @@ pub mod quantity;
 pub mod readable;
 pub mod reconcile;
 pub mod serving;
+pub mod sync;
 
 /// The shared types, under the names the operator's modules use.
 pub use crds as crd;
