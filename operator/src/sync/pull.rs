@@ -173,6 +173,12 @@ impl Pass<'_> {
         }
         self.applier.baseline(desired.organization_id).await?;
         let namespace = namespace_of(desired.organization_id);
+        // Made again after a deletion: no longer to be reported gone.
+        self.shared.pending().gone.remove(&(
+            desired.object.kind(),
+            namespace.clone(),
+            desired.name.clone(),
+        ));
         let w = self.watched;
         match &plan.object {
             Planned::VectorCluster(o) => {

@@ -42,6 +42,8 @@ pub struct Inner {
     pub reports: Vec<Report>,
     /// `since` of each desired-state request answered (not refused).
     pub polls: Vec<i64>,
+    /// The bearer of each request let in.
+    pub bearers: Vec<String>,
     /// Requests refused with 401 (after enrollment) and 503.
     pub refused: usize,
     pub unavailable: usize,
@@ -173,6 +175,7 @@ impl StandIn {
                 "this data plane's credential was revoked",
             ));
         }
+        inner.bearers.push(bearer.to_owned());
         None
     }
 }

@@ -2,6 +2,8 @@
 //! credential kept in a Secret and used as bearer; a token used before
 //! ends the command with the control plane's word for it.
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Secret;
 use operator::sync::{CREDENTIAL_KEY, CREDENTIAL_SECRET, CredentialError, SyncError};
 
@@ -104,4 +106,24 @@ async fn the_command_exits_non_zero_with_one_line_naming_the_refusal() {
         ],
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_rotated_credential_is_kept_then_used() {
+    let plane = Plane::new().await;
+    let mut config = plane.config();
+    config.rotate_after = Duration::from_millis(300);
+    let _running = plane.start(config);
+    let second = eventually("a rotation", || plane.cp.lock().credentials.get(1).cloned()).await;
+    eventually("the new credential used", || {
+        plane.cp.lock().bearers.contains(&second).then_some(())
+    })
+    .await;
+    let kept = |plane: &Plane| {
+        let secret = plane.api.get::<Secret>(OPERATOR_NS, CREDENTIAL_SECRET)?;
+        String::from_utf8(secret.data?[CREDENTIAL_KEY].0.clone()).ok()
+    };
+    // Kept before it is used: each later credential is in the Secret by then.
+    let issued = plane.cp.lock().credentials.clone();
+    assert!(issued[1..].contains(&kept(&plane).unwrap()));
 }

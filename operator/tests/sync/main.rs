@@ -7,6 +7,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 mod absence;
+mod apiserver;
 mod control_plane;
 mod enrollment;
 mod resync;
