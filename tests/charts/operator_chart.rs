@@ -252,7 +252,10 @@ fn the_sync_loop_runs_once_enrolls_from_the_existing_secret_and_may_write_only_t
     let value = |var: &str| env(sync, var).map(|e| e["value"].clone());
     for (var, expected) in [
         ("QM_CONTROL_PLANE_URL", "https://quartermaster.example.com"),
-        ("QM_ENROLLMENT_TOKEN_FILE", "/var/run/secrets/quartermaster/enrollment-token"),
+        (
+            "QM_ENROLLMENT_TOKEN_FILE",
+            "/var/run/secrets/quartermaster/enrollment-token",
+        ),
         ("QM_BACKUP_BUCKET", "eu-1-backups"),
         ("QM_BACKUP_ENDPOINT", "https://s3.eu-west-1.amazonaws.com"),
         ("QM_BACKUP_REGION", "eu-west-1"),
@@ -302,7 +305,13 @@ fn the_sync_loop_runs_once_enrolls_from_the_existing_secret_and_may_write_only_t
             .all(|d| !crate::name(d).ends_with("-sync")),
         "no sync loop without a control plane URL"
     );
-    let output = template(OPERATOR, &["--set", "controlPlane.url=https://cp.example.com"]);
-    assert!(!output.status.success(), "rendered without an enrollment token");
+    let output = template(
+        OPERATOR,
+        &["--set", "controlPlane.url=https://cp.example.com"],
+    );
+    assert!(
+        !output.status.success(),
+        "rendered without an enrollment token"
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("controlPlane"));
 }

@@ -4,8 +4,9 @@
 //! (each cited at the code that keeps it, kubernetes paths):
 //! - get, list (a `labelSelector` of equality and existence terms;
 //!   `limit` ignored, as a server may), watch from a `resourceVersion`
-//!   (what kube 5's watcher sends: a list, then
-//!   `watch=true&timeoutSeconds=…&allowWatchBookmarks=true&resourceVersion=…`),
+//!   (what kube 5's watcher sends by default: a list, then
+//!   `watch=true&timeoutSeconds=…&allowWatchBookmarks=true&resourceVersion=…`;
+//!   streaming lists, `sendInitialEvents`, are not served),
 //!   create, delete, and patch by server-side apply, JSON merge patch and
 //!   JSON patch, on objects and their `status` subresource;
 //! - server-side apply needs a `fieldManager`, the content type
@@ -172,7 +173,8 @@ impl ApiServer {
             .collect()
     }
 
-    /// Stores `object` as if created through the API (namespace and all).
+    /// Stores `object` directly, past admission (a test's seed): its
+    /// namespace need not exist.
     pub fn insert<K>(&self, object: &K) -> Result<(), serde_json::Error>
     where
         K: Resource<DynamicType = ()> + Serialize,
