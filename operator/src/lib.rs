@@ -12,6 +12,8 @@ pub mod children;
 pub mod collector;
 pub mod controllers;
 pub mod engine;
+#[cfg(feature = "fake-apiserver")]
+pub mod fake_apiserver;
 pub mod lease;
 pub mod metrics;
 pub mod own_writes;
@@ -19,6 +21,7 @@ pub mod quantity;
 pub mod readable;
 pub mod reconcile;
 pub mod serving;
+pub mod sync;
 
 /// The shared types, under the names the operator's modules use.
 pub use crds as crd;

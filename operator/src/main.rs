@@ -1,5 +1,6 @@
-//! `quartermaster-operator`: prints the CRDs, or runs the controller with
-//! leader election and a Prometheus endpoint. Logs and traces as the
+//! `quartermaster-operator`: prints the CRDs, runs the controller with
+//! leader election and a Prometheus endpoint, or the sync loop of a
+//! connected data plane. Logs and traces as the
 //! `telemetry` crate sets them up.
 
 use std::io::Write;
@@ -93,6 +94,9 @@ enum Command {
         #[arg(long, env = "QM_OPERATOR_IMAGE", default_value = concat!("ghcr.io/quartermaster/quartermaster-operator:", env!("CARGO_PKG_VERSION")))]
         backup_image: String,
     },
+    /// Pull this data plane's desired state from the control plane, apply
+    /// it, and report status back (a connected data plane).
+    Sync(SyncArgs),
     /// Back a cluster up into a bucket (what a backup Job runs).
     Backup {
         #[command(flatten)]
@@ -109,6 +113,58 @@ enum Command {
         #[arg(long, default_value = "/work")]
         workdir: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// The control plane's base URL.
+    #[arg(long, env = "QM_CONTROL_PLANE_URL")]
+    control_plane: String,
+    /// A file with the one-time enrollment token (used when no credential
+    /// is kept yet).
+    #[arg(long, env = "QM_ENROLLMENT_TOKEN_FILE")]
+    enrollment_token_file: std::path::PathBuf,
+    /// The operator's namespace: the credential's Secret and the backup key's.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "quartermaster-system")]
+    namespace: String,
+    /// This data plane's backup bucket; none: clusters' backup policies are left out.
+    #[arg(long, env = "QM_BACKUP_BUCKET")]
+    backup_bucket: Option<String>,
+    #[arg(
+        long,
+        env = "QM_BACKUP_ENDPOINT",
+        default_value = "https://s3.amazonaws.com"
+    )]
+    backup_endpoint: String,
+    #[arg(long, env = "QM_BACKUP_REGION", default_value = "us-east-1")]
+    backup_region: String,
+    /// Put before each cluster's own prefix (its id).
+    #[arg(long, env = "QM_BACKUP_PREFIX")]
+    backup_prefix: Option<String>,
+    /// A Secret in the namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "QM_BACKUP_CREDENTIALS_SECRET")]
+    backup_credentials_secret: Option<String>,
+    #[arg(long, default_value_t = 24)]
+    rotate_after_hours: u64,
+}
+
+impl SyncArgs {
+    fn config(self) -> operator::sync::Config {
+        let mut config = operator::sync::Config::new(
+            self.control_plane,
+            self.namespace,
+            self.enrollment_token_file,
+        );
+        config.backup = operator::sync::LocalBackup {
+            bucket: self.backup_bucket.filter(|b| !b.is_empty()),
+            endpoint: self.backup_endpoint,
+            region: self.backup_region,
+            prefix: self.backup_prefix,
+        };
+        config.backup_credentials_secret = self.backup_credentials_secret.filter(|s| !s.is_empty());
+        config.rotate_after = Duration::from_secs(self.rotate_after_hours.max(1) * 3600);
+        config
+    }
 }
 
 /// A backup's place in a bucket, and the cluster's nodes.
@@ -336,6 +392,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             futures::pin_mut!(controllers);
             futures::future::select(controllers, watches.stores).await;
             held.release().await;
+            Ok(())
+        }
+        Command::Sync(args) => {
+            let client = Client::try_default()
+                .await
+                .context("connecting to Kubernetes")?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            let shutdown = async move {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            };
+            operator::sync::run(args.config(), client, shutdown).await?;
             Ok(())
         }
         Command::Backup { transfer, version } => {

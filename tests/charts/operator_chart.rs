@@ -1,5 +1,6 @@
 //! The operator chart: leader-elected replicas with least-privilege RBAC,
-//! and the optional usage collector.
+//! the optional usage collector, and the optional sync loop of a connected
+//! data plane.
 
 use serde_json::{Value, json};
 
@@ -32,8 +33,9 @@ fn rbac_names_every_verb_and_resource_and_holds_the_lease_only_in_its_namespace(
         .collect();
     assert_eq!(
         roles.len(),
-        5,
-        "the operator's, the provisioner's, the collector's, the gateway's and the Lease's"
+        7,
+        "the operator's, the provisioner's, the collector's, the gateway's, the Lease's \
+         and the sync loop's two"
     );
     for role in &roles {
         for rule in rules(role) {
@@ -235,4 +237,81 @@ fn the_operator_and_the_collector_export_spans_only_when_given_an_endpoint() {
         panic!("one container")
     };
     assert_eq!(env(operator, "OTEL_EXPORTER_OTLP_ENDPOINT"), None);
+}
+
+#[test]
+fn the_sync_loop_runs_once_enrolls_from_the_existing_secret_and_may_write_only_tenant_objects() {
+    let objects = render(OPERATOR, &["-f", &all_on(OPERATOR)]);
+    let deployment = one(&objects, "Deployment", "-sync");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    let [sync] = containers(deployment) else {
+        panic!("one container: {deployment}")
+    };
+    assert_eq!(strings(&sync["args"]), ["sync", "--rotate-after-hours=24"]);
+    let value = |var: &str| env(sync, var).map(|e| e["value"].clone());
+    for (var, expected) in [
+        ("QM_CONTROL_PLANE_URL", "https://quartermaster.example.com"),
+        (
+            "QM_ENROLLMENT_TOKEN_FILE",
+            "/var/run/secrets/quartermaster/enrollment-token",
+        ),
+        ("QM_BACKUP_BUCKET", "eu-1-backups"),
+        ("QM_BACKUP_ENDPOINT", "https://s3.eu-west-1.amazonaws.com"),
+        ("QM_BACKUP_REGION", "eu-west-1"),
+        ("QM_BACKUP_PREFIX", "eu-1"),
+        ("QM_BACKUP_CREDENTIALS_SECRET", "quartermaster-backup-key"),
+    ] {
+        assert_eq!(value(var), Some(json!(expected)), "{var}");
+    }
+    let pod = pod_spec(deployment);
+    assert_eq!(pod["serviceAccountName"], crate::name(deployment));
+    assert_eq!(
+        pod["volumes"],
+        json!([{ "name": "enrollment-token", "secret": {
+            "secretName": "quartermaster-enrollment",
+            "items": [{ "key": "token", "path": "enrollment-token" }],
+        } }])
+    );
+    // What operator/src/sync applies, and in its own namespace the
+    // credential's Secret and the backup key, by name.
+    let cluster_role = one(&objects, "ClusterRole", "-sync");
+    assert_eq!(
+        rules(cluster_role),
+        [
+            json!({ "apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "patch"] }),
+            json!({ "apiGroups": [""], "resources": ["resourcequotas", "secrets"],
+                    "verbs": ["create", "patch"] }),
+            json!({ "apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                    "verbs": ["create", "patch"] }),
+            json!({ "apiGroups": ["quartermaster.dev"],
+                    "resources": ["vectorclusters", "inferenceendpoints",
+                                  "vectorclusterbackups", "vectorclusterrestores"],
+                    "verbs": ["get", "list", "watch", "create", "patch", "delete"] }),
+        ]
+    );
+    let role = one(&objects, "Role", "-sync");
+    assert_eq!(
+        rules(role),
+        [json!({ "apiGroups": [""], "resources": ["secrets"],
+                 "resourceNames": ["quartermaster-data-plane-credential", "quartermaster-backup-key"],
+                 "verbs": ["get", "patch"] })]
+    );
+
+    let defaults = render(OPERATOR, &[]);
+    assert!(
+        of_kind(&defaults, "Deployment")
+            .iter()
+            .all(|d| !crate::name(d).ends_with("-sync")),
+        "no sync loop without a control plane URL"
+    );
+    let output = template(
+        OPERATOR,
+        &["--set", "controlPlane.url=https://cp.example.com"],
+    );
+    assert!(
+        !output.status.success(),
+        "rendered without an enrollment token"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("controlPlane"));
 }

@@ -98,6 +98,16 @@ the volume; the volume is called with the part's existingSecret.
 {{- printf "%s-collector" (include "qm-operator.fullname" . | trunc 53 | trimSuffix "-") }}
 {{- end }}
 
+{{/* The sync loop's objects: its Deployment, ServiceAccount and roles. */}}
+{{- define "qm-operator.syncName" -}}
+{{- printf "%s-sync" (include "qm-operator.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The Secret holding the enrollment token: the one named, else the chart's. */}}
+{{- define "qm-operator.enrollmentSecret" -}}
+{{- default (printf "%s-enrollment" (include "qm-operator.syncName" .)) .Values.controlPlane.existingSecret.name }}
+{{- end }}
+
 {{/* The gateway's objects: its Deployment, Service, ServiceAccount and ClusterRole. */}}
 {{- define "qm-operator.gatewayName" -}}
 {{- printf "%s-gateway" (include "qm-operator.fullname" . | trunc 55 | trimSuffix "-") }}

@@ -1,7 +1,7 @@
 //! The operator at scale: `QM_BENCH_CLUSTERS` VectorClusters (default
 //! 2,000) from a cold start, against a real cluster when
 //! `QM_TEST_KUBECONFIG` names one and against the in-memory apiserver
-//! stand-in (`apiserver.rs`, a process of its own) otherwise.
+//! stand-in (`operator::fake_apiserver`, in a process of its own) otherwise.
 //!
 //! `cargo bench -p operator --bench operator_scale`
 //!
@@ -23,8 +23,6 @@
     clippy::print_stdout,
     reason = "a benchmark program prints its figures"
 )]
-
-mod apiserver;
 
 use std::collections::BTreeMap;
 use std::process::{ExitCode, Stdio};
@@ -85,7 +83,11 @@ fn main() -> ExitCode {
 async fn serve() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?.port());
-    axum::serve(listener, apiserver::ApiServer::new().router()).await?;
+    axum::serve(
+        listener,
+        operator::fake_apiserver::ApiServer::new().router(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -231,13 +233,16 @@ async fn stand_in() -> anyhow::Result<(Config, tokio::process::Child)> {
     Ok((config, child))
 }
 
-/// Installs the CRDs and the namespaces a real cluster needs.
-async fn prepare_real(client: &Client) -> anyhow::Result<()> {
+/// Installs the CRDs (a real cluster) and the namespaces (both: the
+/// stand-in also refuses objects in a namespace that does not exist).
+async fn prepare(client: &Client, real: bool) -> anyhow::Result<()> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in operator::crd::all() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
+    if real {
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in operator::crd::all() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        }
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for name in [OPERATOR_NS, RAW_NS, STAGED_NS] {
@@ -246,8 +251,10 @@ async fn prepare_real(client: &Client) -> anyhow::Result<()> {
         }))?;
         namespaces.patch(name, &params, &Patch::Apply(&ns)).await?;
     }
-    // A custom resource is served once its CRD is established.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    if real {
+        // A custom resource is served once its CRD is established.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     Ok(())
 }
 
@@ -286,9 +293,7 @@ async fn bench() -> anyhow::Result<()> {
             },
         ))
         .build();
-    if real.is_some() {
-        prepare_real(&client).await?;
-    }
+    prepare(&client, real.is_some()).await?;
     println!(
         "operator_scale: {clusters} VectorClusters against {against}, {concurrency} reconciles at once"
     );
