@@ -98,6 +98,8 @@ pub struct Plan {
 pub enum Unplaceable {
     #[error("backup {0} was asked for, but no backup bucket is configured on this data plane")]
     NoBucket(String),
+    #[error("{0} is a removed record: there is nothing to apply, only to delete")]
+    Removed(String),
 }
 
 /// The name of the restore of `cluster`'s `restore_from`.
@@ -163,6 +165,7 @@ pub fn plan(desired: &Desired, local: &LocalBackup) -> Result<Plan, Unplaceable>
             stamp(&mut endpoint.metadata, &endpoint.spec);
             Planned::InferenceEndpoint(Box::new(endpoint))
         }
+        Object::Removed { .. } => return Err(Unplaceable::Removed(desired.name.clone())),
         Object::VectorClusterBackup { spec } => {
             let mut backup = VectorClusterBackup::new(&desired.name, spec.clone());
             if !local.fill(&mut backup.spec.destination) {

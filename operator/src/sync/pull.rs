@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use crds::backup::{VectorClusterBackup, VectorClusterRestore};
 use crds::inference_endpoint::InferenceEndpoint;
-use crds::sync::{Desired, DesiredState, Kind, Object};
+use crds::sync::{Desired, DesiredState, Kind};
 use crds::tenant::namespace_of;
 use crds::vector_cluster::VectorCluster;
 use uuid::Uuid;
@@ -207,8 +207,9 @@ impl Pass<'_> {
         let namespace = namespace_of(desired.organization_id);
         let name = desired.name.as_str();
         let kind = desired.object.kind();
-        match &desired.object {
-            Object::VectorCluster { .. } => {
+        // By kind: a removed record names only its kind.
+        match kind {
+            Kind::VectorCluster => {
                 self.shared
                     .pending()
                     .restores
@@ -220,14 +221,19 @@ impl Pass<'_> {
                     .delete::<VectorCluster>(&namespace, name)
                     .await?
             }
-            Object::InferenceEndpoint { .. } => {
+            Kind::InferenceEndpoint => {
                 self.applier
                     .delete::<InferenceEndpoint>(&namespace, name)
                     .await?
             }
-            Object::VectorClusterBackup { .. } => {
+            Kind::VectorClusterBackup => {
                 self.applier
                     .delete::<VectorClusterBackup>(&namespace, name)
+                    .await?
+            }
+            Kind::VectorClusterRestore => {
+                self.applier
+                    .delete::<VectorClusterRestore>(&namespace, name)
                     .await?
             }
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crds::backup::{VectorClusterBackup, VectorClusterRestore};
 use crds::inference_endpoint::InferenceEndpoint;
-use crds::names::{LABEL_CLUSTER, LABEL_TENANT_ID, WAKE_ANNOTATION};
+use crds::names::{LABEL_CLUSTER, LABEL_ORIGIN, LABEL_TENANT_ID, WAKE_ANNOTATION};
 use crds::sync::{Applied, GENERATION_ANNOTATION, Kind, Observed, Report};
 use crds::tenant::LABEL_ORGANIZATION;
 use crds::vector_cluster::VectorCluster;
@@ -131,6 +131,7 @@ pub fn reports(seen: &Seen) -> BTreeMap<ReportKey, Report> {
         let observed = Observed::VectorClusterBackup {
             cluster_id,
             name: name.clone(),
+            origin: label(&backup.metadata, LABEL_ORIGIN),
             status: backup.status.clone().unwrap_or_default(),
         };
         put(Kind::VectorClusterBackup, id, org, name, observed);
