@@ -13,6 +13,7 @@ mod bad_input;
 mod billing;
 mod checkout;
 mod checkout_page;
+mod connected;
 mod corrections;
 mod data_plane_sync;
 mod downscale_risk;
