@@ -22,6 +22,8 @@
 )]
 
 mod common;
+#[path = "common/serve.rs"]
+mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -212,40 +214,6 @@ async fn seed(pool: &PgPool, organizations: i64, template_cluster: Uuid) {
     );
 }
 
-/// Serves the router on its own two-worker runtime, as a deployment would
-/// on this machine, with a pool of its own to `like`'s database; its
-/// address.
-fn serve(like: PgPool) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let pool = control_plane::db::connect_like(&like).await.unwrap();
-            let state = dashboard_api::AppState::new(
-                pool,
-                billing::Catalog::default_catalog().unwrap(),
-                dashboard_api::Config {
-                    secure_cookies: false,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap()))
-                .unwrap();
-            axum::serve(listener, dashboard_api::router(state))
-                .await
-                .unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
 /// Sends one request; fails the benchmark on an answer that is not 2xx.
 async fn send(target: &Target, kind: &Kind, n: u64) {
     let response = (kind.make)(target, n).send().await.unwrap();
@@ -333,7 +301,7 @@ fn main() {
             .await
             .unwrap();
         drop(conn);
-        let base = serve(scratch.pool.clone());
+        let base = serve::serve(scratch.pool.clone());
         let client = Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(CONNECTIONS)

@@ -129,7 +129,9 @@ pub async fn issue(
 /// pulls, and its kubeconfig and bucket key are deleted.
 pub async fn enroll(conn: &mut PgConnection, token: &str, now: DateTime<Utc>) -> Result<Enrolled> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let found: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+    /// The token's data plane, its expiry, its use, and the plane's revocation.
+    type Found = (Uuid, DateTime<Utc>, Option<DateTime<Utc>>, bool);
+    let found: Option<Found> = sqlx::query_as(
         "SELECT e.data_plane_id, e.expires_at, e.used_at, d.revoked_at IS NOT NULL
          FROM data_plane_enrollments e JOIN data_planes d ON d.id = e.data_plane_id
          WHERE e.token_hash = $1 FOR UPDATE OF e",
