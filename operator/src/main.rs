@@ -56,7 +56,8 @@ enum Command {
         /// The control plane's `POST /v1/usage/events` URL.
         #[arg(long, env = "QM_INGEST_URL")]
         ingest_url: String,
-        /// A file holding the data plane's ingest token (from `quartermaster dataplane add`).
+        /// A file holding the data plane's credential (the Secret the sync
+        /// loop keeps), or an ingest token of a data plane not yet switched.
         #[arg(long, env = "QM_INGEST_TOKEN_FILE")]
         token_file: std::path::PathBuf,
         /// Where reports wait until acknowledged; keep it on a volume.
@@ -250,10 +251,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_plane,
             interval_seconds,
         } => {
-            let token = std::fs::read_to_string(&token_file)
-                .with_context(|| format!("reading {}", token_file.display()))?
-                .trim()
-                .to_owned();
+            // Read again before each delivery: a connected data plane's
+            // credential is rotated in its Secret, and the file follows.
+            let read_token = || -> anyhow::Result<String> {
+                Ok(std::fs::read_to_string(&token_file)
+                    .with_context(|| format!("reading {}", token_file.display()))?
+                    .trim()
+                    .to_owned())
+            };
+            read_token()?;
             let client = Client::try_default()
                 .await
                 .context("connecting to Kubernetes")?;
@@ -286,6 +292,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     Err(err) => tracing::warn!(error = %err, "listing resources to sample failed"),
                 }
+                let token = match read_token() {
+                    Ok(token) => token,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "reading the token failed; reports wait in the spool");
+                        continue;
+                    }
+                };
                 if let Err(err) = deliver(&spool, &http, &ingest_url, &token).await {
                     tracing::warn!(error = %err, "reading the usage spool failed");
                 }
