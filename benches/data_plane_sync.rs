@@ -294,12 +294,12 @@ async fn run() {
     // Starter, so that the disk may grow (no payment provider: no card).
     let plan = http
         .put(format!("{base}/v1/organizations/{org}/billing/plan"))
-        .bearer_auth(&key)
+        .header("cookie", &cookie)
         .json(&json!({ "plan": "starter" }))
         .send()
         .await
         .unwrap();
-    assert!(plan.status().is_success());
+    assert!(plan.status().is_success(), "{}", plan.text().await.unwrap());
     let created: serde_json::Value = http
         .post(format!("{base}/v1/organizations/{org}/clusters"))
         .bearer_auth(&key)
@@ -313,7 +313,8 @@ async fn run() {
     let id = created["id"].as_str().unwrap().to_owned();
     let ns = format!("qm-{}", org.replace('-', ""));
     let mut latencies = Vec::with_capacity(CHANGES);
-    for gib in 2..2 + CHANGES {
+    let from = usize::try_from(created["spec"]["storage_gib"].as_u64().unwrap()).unwrap() + 1;
+    for gib in from..from + CHANGES {
         let started = Instant::now();
         let answer = http
             .patch(format!("{base}/v1/organizations/{org}/clusters/{id}"))
