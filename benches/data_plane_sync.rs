@@ -61,35 +61,34 @@ async fn relay(base: &str, traffic: Arc<Traffic>) -> String {
         loop {
             let (inbound, _) = listener.accept().await.unwrap();
             let outbound = TcpStream::connect(&target).await.unwrap();
-            let (mut in_read, mut in_write) = inbound.into_split();
-            let (mut out_read, mut out_write) = outbound.into_split();
-            let up = traffic.clone();
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 64 * 1024];
-                while let Ok(n) = in_read.read(&mut buffer).await {
-                    if n == 0 || out_write.write_all(&buffer[..n]).await.is_err() {
-                        break;
-                    }
-                    up.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    let chunk = &buffer[..n];
-                    if chunk.starts_with(b"GET ") || chunk.starts_with(b"POST ") {
-                        up.requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-            let down = traffic.clone();
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 64 * 1024];
-                while let Ok(n) = out_read.read(&mut buffer).await {
-                    if n == 0 || in_write.write_all(&buffer[..n]).await.is_err() {
-                        break;
-                    }
-                    down.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            });
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            tokio::spawn(pump(in_read, out_write, traffic.clone(), true));
+            tokio::spawn(pump(out_read, in_write, traffic.clone(), false));
         }
     });
     url
+}
+
+/// Copies one direction of a connection, counting its bytes and, going to
+/// the control plane, the requests it starts.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    traffic: Arc<Traffic>,
+    requests: bool,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buffer).await {
+        if n == 0 || to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+        traffic.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let chunk = &buffer[..n];
+        if requests && (chunk.starts_with(b"GET ") || chunk.starts_with(b"POST ")) {
+            traffic.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn spec() -> VectorClusterSpec {

@@ -260,20 +260,21 @@ impl FromRequestParts<AppState> for DataPlane {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = authorization(parts)
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(RequestError::Unauthenticated)?;
+        let token = bearer(parts)?;
         let mut conn = state.db.acquire().await?;
         Ok(DataPlane(
-            data_planes::authenticate_ingest(&mut conn, token.trim()).await?,
+            data_planes::authenticate_ingest(&mut conn, token).await?,
         ))
     }
 }
 
-/// A connected data plane, by its own credential (`Bearer qmdc_…`); a
-/// revoked one is refused as such.
+/// A connected data plane, by its own credential (`Bearer qmdc_…`), which
+/// it keeps for a rotation; a revoked one is refused as such.
 #[derive(Debug, Clone)]
-pub struct ConnectedDataPlane(pub crds::sync::Identity);
+pub struct ConnectedDataPlane {
+    pub identity: crds::sync::Identity,
+    pub credential: String,
+}
 
 impl FromRequestParts<AppState> for ConnectedDataPlane {
     type Rejection = ApiError;
@@ -282,15 +283,24 @@ impl FromRequestParts<AppState> for ConnectedDataPlane {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = authorization(parts)
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(RequestError::Unauthenticated)?;
+        let credential = bearer(parts)?.to_owned();
         let mut conn = state.db.acquire().await?;
         let identity =
-            data_planes::enrollment::authenticate(&mut conn, token.trim(), chrono::Utc::now())
+            data_planes::enrollment::authenticate(&mut conn, &credential, chrono::Utc::now())
                 .await?;
-        Ok(ConnectedDataPlane(identity))
+        Ok(ConnectedDataPlane {
+            identity,
+            credential,
+        })
     }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    Ok(authorization(parts)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(RequestError::Unauthenticated)?
+        .trim())
 }
 
 impl Caller {

@@ -221,13 +221,20 @@ async fn ready(kube: &Kube, namespace: &str, name: &str) {
         .unwrap();
 }
 
-#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
-async fn a_cluster_made_through_the_api_runs_in_the_connected_data_plane(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let kube = Kube::new().await;
-    let relay = Relay::to(&app.base).await;
-    let (_dir, _stop) = start_sync(&app, &kube, &relay).await;
+/// A cluster `search` of Ada's (on starter) made through the API, once the
+/// data plane has it.
+struct Made {
+    ada: crate::helpers::Customer,
+    key: Auth,
+    id: String,
+    /// Its API path.
+    path: String,
+    /// Its tenant's namespace.
+    ns: String,
+    applied: VectorCluster,
+}
 
+async fn made(app: &TestApp, kube: &Kube) -> Made {
     let ada = app.signup("ada@example.com").await;
     app.set_plan(ada.org_id, &ada.session, "starter").await;
     let key = app.api_key(&ada).await;
@@ -240,15 +247,49 @@ async fn a_cluster_made_through_the_api_runs_in_the_connected_data_plane(pool: P
         .await;
     let id = created.ok(202)["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
-
-    // In the data plane: the tenant's namespace with its guard rails, and
-    // the cluster labelled with its id.
     let ns = crds::tenant::namespace_of(ada.org_id);
     let clusters: Api<VectorCluster> = kube.api(&ns);
     let applied = eventually("the cluster applied", async || {
         clusters.get_opt("search").await.unwrap()
     })
     .await;
+    Made {
+        ada,
+        key,
+        id,
+        path,
+        ns,
+        applied,
+    }
+}
+
+async fn ready_in_the_api(app: &TestApp, path: &str, key: &Auth) {
+    eventually("Ready in the API", async || {
+        let got = app.get(path, key).await;
+        (got.body["status"]["phase"] == "Ready").then_some(())
+    })
+    .await;
+}
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn a_cluster_made_through_the_api_runs_in_the_connected_data_plane(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let kube = Kube::new().await;
+    let relay = Relay::to(&app.base).await;
+    let (_dir, _stop) = start_sync(&app, &kube, &relay).await;
+
+    let Made {
+        ada,
+        key,
+        id,
+        path,
+        ns,
+        applied,
+    } = made(&app, &kube).await;
+    let clusters: Api<VectorCluster> = kube.api(&ns);
+
+    // In the data plane: the tenant's namespace with its guard rails, and
+    // the cluster labelled with its id.
     let labels = applied.metadata.labels.clone().unwrap();
     assert_eq!(labels["quartermaster.dev/id"], id);
     assert_eq!(
@@ -266,11 +307,7 @@ async fn a_cluster_made_through_the_api_runs_in_the_connected_data_plane(pool: P
 
     // Its status comes back through the control plane's API.
     ready(&kube, &ns, "search").await;
-    eventually("Ready in the API", async || {
-        let got = app.get(&path, &key).await;
-        (got.body["status"]["phase"] == "Ready").then_some(())
-    })
-    .await;
+    ready_in_the_api(&app, &path, &key).await;
 
     // A resize reaches the data plane as generation 2.
     app.patch(&path, &key, json!({ "storage_gib": 20 }))
@@ -312,30 +349,17 @@ async fn with_the_control_plane_away_clusters_run_on_and_usage_arrives_once(pool
     let kube = Kube::new().await;
     let relay = Relay::to(&app.base).await;
     let (dir, _stop) = start_sync(&app, &kube, &relay).await;
-    let ada = app.signup("ada@example.com").await;
-    app.set_plan(ada.org_id, &ada.session, "starter").await;
-    let key = app.api_key(&ada).await;
-    let created = app
-        .post(
-            &format!("/v1/organizations/{}/clusters", ada.org_id),
-            &key,
-            json!({ "name": "search", "region": "eu-west" }),
-        )
-        .await;
-    let id = created.ok(202)["id"].as_str().unwrap().to_owned();
-    let ns = crds::tenant::namespace_of(ada.org_id);
+    let Made {
+        ada,
+        key,
+        id,
+        path,
+        ns,
+        ..
+    } = made(&app, &kube).await;
     let clusters: Api<VectorCluster> = kube.api(&ns);
-    eventually("the cluster applied", async || {
-        clusters.get_opt("search").await.unwrap()
-    })
-    .await;
     ready(&kube, &ns, "search").await;
-    let path = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
-    eventually("Ready in the API", async || {
-        let got = app.get(&path, &key).await;
-        (got.body["status"]["phase"] == "Ready").then_some(())
-    })
-    .await;
+    ready_in_the_api(&app, &path, &key).await;
     let credential: String = {
         // The data plane's credential, as the chart gives it to the
         // collector (from the Secret the sync loop keeps).

@@ -100,6 +100,21 @@ async fn create_in(app: &TestApp, org: Uuid, auth: &Auth, name: &str, region: &s
         .to_owned()
 }
 
+/// Ada, her API key and a cluster `search` in `plane`'s region `eu-west`,
+/// reported Ready by the data plane.
+async fn a_ready_cluster(app: &TestApp, plane: &Plane) -> (crate::helpers::Customer, Auth, String) {
+    let ada = app.signup("ada@example.com").await;
+    let key = app.api_key(&ada).await;
+    let id = create_in(app, ada.org_id, &key, "search", "eu-west").await;
+    report(
+        app,
+        plane,
+        json!([cluster_report(&id, ada.org_id, 1, "Ready")]),
+    )
+    .await;
+    (ada, key, id)
+}
+
 #[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
 async fn an_enrollment_token_is_exchanged_once_and_never_after_it_expires(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
@@ -393,15 +408,7 @@ async fn every_sync_route_reads_and_writes_only_its_own_data_plane(pool: PgPool)
 async fn a_revoked_data_plane_gets_nothing_and_its_clusters_stay(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let plane = connected(&app, "eu-1", "eu-west").await;
-    let ada = app.signup("ada@example.com").await;
-    let key = app.api_key(&ada).await;
-    let id = create_in(&app, ada.org_id, &key, "search", "eu-west").await;
-    report(
-        &app,
-        &plane,
-        json!([cluster_report(&id, ada.org_id, 1, "Ready")]),
-    )
-    .await;
+    let (ada, key, id) = a_ready_cluster(&app, &plane).await;
 
     let admin = app.signup_admin("ops@example.com").await;
     let listed = app.get("/v1/admin/data-planes", &admin.session).await;
@@ -510,15 +517,7 @@ async fn a_rotated_credential_works_for_the_grace_only(pool: PgPool) {
 async fn a_silent_data_plane_is_stale_and_its_clusters_are_left_as_they_were(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let plane = connected(&app, "eu-1", "eu-west").await;
-    let ada = app.signup("ada@example.com").await;
-    let key = app.api_key(&ada).await;
-    let id = create_in(&app, ada.org_id, &key, "search", "eu-west").await;
-    report(
-        &app,
-        &plane,
-        json!([cluster_report(&id, ada.org_id, 1, "Ready")]),
-    )
-    .await;
+    let (ada, key, id) = a_ready_cluster(&app, &plane).await;
     let path = format!("/v1/organizations/{}/clusters/{id}", ada.org_id);
     app.delete(&path, &key).await.ok(202);
 

@@ -46,18 +46,10 @@ pub async fn enroll(
     responses((status = 200, body = Object), (status = 401, body = ProblemJson)))]
 pub async fn rotate(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    ConnectedDataPlane(_): ConnectedDataPlane,
+    plane: ConnectedDataPlane,
 ) -> Result<Response, ApiError> {
-    let credential = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
     let mut conn = state.db.acquire().await?;
-    let enrolled = enrollment::rotate(&mut conn, &credential, Utc::now()).await?;
+    let enrolled = enrollment::rotate(&mut conn, &plane.credential, Utc::now()).await?;
     Ok(secret(enrolled))
 }
 
@@ -93,7 +85,9 @@ pub struct DesiredQuery {
     ))]
 pub async fn desired_state(
     State(state): State<AppState>,
-    ConnectedDataPlane(plane): ConnectedDataPlane,
+    ConnectedDataPlane {
+        identity: plane, ..
+    }: ConnectedDataPlane,
     Query(query): Query<DesiredQuery>,
 ) -> Result<Response, ApiError> {
     let wait = query.wait.unwrap_or(0).min(MAX_WAIT_SECONDS);
@@ -129,7 +123,9 @@ pub async fn desired_state(
     ))]
 pub async fn status(
     State(state): State<AppState>,
-    ConnectedDataPlane(plane): ConnectedDataPlane,
+    ConnectedDataPlane {
+        identity: plane, ..
+    }: ConnectedDataPlane,
     Json(report): Json<StatusReport>,
 ) -> Result<axum::Json<reported::Outcome>, ApiError> {
     let outcome = reported::record(&state.db, plane.id, report.reports, Utc::now()).await?;
