@@ -634,3 +634,47 @@ async fn a_data_plane_pushed_to_is_switched_by_enrolling_and_its_kubeconfig_dele
     let state = desired(&app, &plane, "").await;
     assert_eq!(state.ok(200)["resources"][0]["id"], cluster.as_str());
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn the_admin_console_shows_each_data_plane_and_revokes_one_once_confirmed(pool: PgPool) {
+    use crate::forms::{Browser, csrf};
+
+    let app = TestApp::spawn(pool.clone()).await;
+    let plane = connected(&app, "eu-1", "eu-west").await;
+    let ada = app.signup("ada@example.com").await;
+    let owned = register(&app, "acme-onprem", "acme-dc1", Some(ada.org_id)).await;
+    assert!(owned.starts_with("qmen_"));
+    app.signup_admin("root@example.com").await;
+    let mut root = Browser::logged_in(&app, "root@example.com").await;
+    let (status, _, page) = root.get("/admin/data-planes").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("eu-1") && page.contains(">connected<"),
+        "{page}"
+    );
+    assert!(page.contains("awaiting enrollment"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "customer-run: <a href=\"/admin/orgs/{}\">",
+            ada.org_id
+        )),
+        "{page}"
+    );
+    assert!(page.contains(">simulated<"), "{page}");
+
+    // Not without the box ticked; then revoked, and said so.
+    let action = format!("/admin/data-planes/{}/revoke", plane.id);
+    let token = csrf(&page);
+    let (status, _, _) = root.post(&action, &[("csrf", &token)]).await;
+    assert_eq!(status, 422);
+    desired(&app, &plane, "").await.ok(200);
+    let (status, location, _) = root
+        .post(&action, &[("csrf", &token), ("confirm", "yes")])
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/admin/data-planes"));
+    desired(&app, &plane, "")
+        .await
+        .problem(401, "data-plane-revoked");
+    let (_, _, page) = root.get("/admin/data-planes").await;
+    assert!(page.contains(">revoked<"), "{page}");
+}
