@@ -186,6 +186,20 @@ async fn another_organization_neither_sees_nor_places_into_it(pool: PgPool) {
     )
     .await
     .ok(202);
+
+    // Its usage is rated by the customer-run list: a catalog without it
+    // cannot be published any more.
+    let mut catalog = billing::Catalog::default_catalog().unwrap();
+    catalog.price_lists.clear();
+    let mut tx = app.pool.begin().await.unwrap();
+    let refused = billing::catalog_store::publish(&mut tx, &catalog, "test").await;
+    assert!(
+        matches!(
+            refused,
+            Err(billing::Error::Catalog(billing::CatalogError::PriceListInUse(ref id))) if id == "customer-run"
+        ),
+        "{refused:?}"
+    );
 }
 
 /// Reports `node_hours` of `cluster` in the current hour through the
