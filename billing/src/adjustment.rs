@@ -63,6 +63,7 @@ struct LineNow {
     line_no: i32,
     meter: String,
     dimension: String,
+    price_list: Option<String>,
     usage_from: DateTime<Utc>,
     usage_to: DateTime<Utc>,
     rollup_rows: i64,
@@ -80,9 +81,12 @@ pub async fn record(
     conn: &mut PgConnection,
     organization_id: Uuid,
     invoice_id: Uuid,
-    correction_id: Uuid,
+    (correction_id, resource_id): (Uuid, Uuid),
     changes: &[QuantityChange],
 ) -> Result<Vec<Adjustment>> {
+    // The corrected resource's usage was priced on the lines of its price
+    // list only.
+    let price_list = metering::price_lists::of_resource(conn, organization_id, resource_id).await?;
     let (period_start, version): (DateTime<Utc>, i64) = sqlx::query_as(
         "SELECT period_start, catalog_version FROM invoices
          WHERE id = $1 AND organization_id = $2 FOR UPDATE",
@@ -109,7 +113,7 @@ pub async fn record(
     }
     let segments = rating::segments(period, &plans);
     let lines: Vec<LineNow> = sqlx::query_as(
-        "SELECT l.line_no, l.meter, l.dimension, l.usage_from, l.usage_to, l.rollup_rows,
+        "SELECT l.line_no, l.meter, l.dimension, l.price_list, l.usage_from, l.usage_to, l.rollup_rows,
                 l.rollup_quantity + coalesce(sum(a.rollup_quantity_after - a.rollup_quantity_before), 0)
                     AS rollup_quantity,
                 l.quantity + coalesce(sum(a.quantity_after - a.quantity_before), 0) AS quantity,
@@ -134,6 +138,7 @@ pub async fn record(
             .iter()
             .filter(|c| {
                 c.meter == meter
+                    && line.price_list == price_list
                     && c.hour >= line.usage_from
                     && c.hour < line.usage_to
                     && if meter.is_token() {
@@ -153,6 +158,7 @@ pub async fn record(
                 usage_from: line.usage_from,
                 meter,
                 dimension: line.dimension.clone(),
+                price_list: line.price_list.clone(),
                 rows: line.rollup_rows,
                 quantity: line.rollup_quantity + change,
             },

@@ -106,6 +106,11 @@ pub struct Plan {
     /// charged at once, before the period ends; `None`: only at the close.
     #[serde(default)]
     pub threshold_invoice_minor: Option<i64>,
+    /// Whether the organization may register data planes of its own
+    /// (customer-run, rated by a price list of their own). Catalogs
+    /// published before it read as `false`.
+    #[serde(default)]
+    pub customer_data_planes: bool,
 }
 
 /// Which of an endpoint's meters a plan that bills usage charges: the time
@@ -147,12 +152,45 @@ pub struct Price {
     pub unit_amount_minor: i64,
 }
 
+/// The price of a meter for one dimension value among `prices`: a price
+/// for exactly that value, else the meter's price for any value.
+fn price_among<'p>(prices: &'p [Price], meter: Meter, dimension: &str) -> Option<&'p Price> {
+    let of_meter = || prices.iter().filter(move |p| p.meter == meter);
+    of_meter()
+        .find(|p| p.dimension.as_deref() == Some(dimension))
+        .or_else(|| of_meter().find(|p| p.dimension.is_none()))
+}
+
+/// Prices of their own, for usage somewhere else than the service's own
+/// data planes (a customer-run data plane's). A meter left out is not
+/// charged there at all: the customer pays its own infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceList {
+    /// Stable: data planes and usage name a list by it.
+    pub id: String,
+    /// Shown on invoice lines, e.g. "Node-hours (customer-run: Customer-run)".
+    pub name: String,
+    pub prices: Vec<Price>,
+}
+
+impl PriceList {
+    /// The list's price of a meter for one dimension value, if it has one.
+    pub fn price(&self, meter: Meter, dimension: &str) -> Option<&Price> {
+        price_among(&self.prices, meter, dimension)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     pub currency: String,
     pub plans: Vec<Plan>,
     pub prices: Vec<Price>,
+    /// Price lists other than the catalog's own prices; catalogs published
+    /// before them read as none.
+    #[serde(default)]
+    pub price_lists: Vec<PriceList>,
     /// What customers may buy as prepaid credit; catalogs published before
     /// prepaid credit read as the defaults.
     #[serde(default)]
@@ -202,6 +240,31 @@ pub enum CatalogError {
     IdleLifecycle { plan: String, reason: &'static str },
     #[error("prepaid: min_purchase_minor must be above 0 and at most max_purchase_minor")]
     PrepaidBounds,
+    #[error("price list `{0}` appears more than once in the catalog")]
+    DuplicatePriceList(String),
+    #[error(
+        "price list id `{0}` must be 1 to 63 lowercase letters, digits and dashes, starting with a letter"
+    )]
+    PriceListId(String),
+    #[error("price list `{0}` needs a name")]
+    PriceListName(String),
+    #[error("price list `{list}` prices {meter} `{dimension}` more than once")]
+    DuplicatePrice {
+        list: String,
+        meter: Meter,
+        dimension: String,
+    },
+    #[error(
+        "price list `{list}` prices {meter} per `{unit}`, but the catalog prices it per `{expected}`: a meter has one unit everywhere"
+    )]
+    PriceListUnit {
+        list: String,
+        meter: Meter,
+        unit: String,
+        expected: String,
+    },
+    #[error("price list `{0}` rates usage of data planes and cannot be removed from the catalog")]
+    PriceListInUse(String),
 }
 
 /// Whether a meter may have a price. `requests` is the idle lifecycle's
@@ -291,14 +354,32 @@ impl Catalog {
                 });
             }
         }
-        if let Some(price) = catalog.prices.iter().find(|p| !is_priced(p.meter)) {
-            return Err(CatalogError::UnpricedMeter(price.meter));
-        }
-        if let Some(price) = catalog.prices.iter().find(|p| p.unit_amount_minor < 0) {
-            return Err(CatalogError::NegativeAmount {
-                plan: format!("price for {}", price.meter),
-                field: "unit amount",
-            });
+        validate_prices(&catalog.prices, None)?;
+        for (i, list) in catalog.price_lists.iter().enumerate() {
+            if catalog.price_lists[..i].iter().any(|l| l.id == list.id) {
+                return Err(CatalogError::DuplicatePriceList(list.id.clone()));
+            }
+            if !is_list_id(&list.id) {
+                return Err(CatalogError::PriceListId(list.id.clone()));
+            }
+            if list.name.trim().is_empty() {
+                return Err(CatalogError::PriceListName(list.id.clone()));
+            }
+            validate_prices(&list.prices, Some(&list.id))?;
+            // Rating converts a meter's rollups to one unit (`unit_size`):
+            // a list pricing it per another unit would be wrong by a factor.
+            for price in &list.prices {
+                if let Some(own) = catalog.prices.iter().find(|p| p.meter == price.meter)
+                    && own.unit != price.unit
+                {
+                    return Err(CatalogError::PriceListUnit {
+                        list: list.id.clone(),
+                        meter: price.meter,
+                        unit: price.unit.clone(),
+                        expected: own.unit.clone(),
+                    });
+                }
+            }
         }
         if catalog.plan(&PlanId::free()).is_none() {
             return Err(CatalogError::NoFreePlan);
@@ -319,11 +400,54 @@ impl Catalog {
     /// The price of a meter for one dimension value: a price for exactly
     /// that value, else the meter's price for any value.
     pub fn price(&self, meter: Meter, dimension: &str) -> Option<&Price> {
-        let of_meter = || self.prices.iter().filter(move |p| p.meter == meter);
-        of_meter()
-            .find(|p| p.dimension.as_deref() == Some(dimension))
-            .or_else(|| of_meter().find(|p| p.dimension.is_none()))
+        price_among(&self.prices, meter, dimension)
     }
+
+    pub fn price_list(&self, id: &str) -> Option<&PriceList> {
+        self.price_lists.iter().find(|l| l.id == id)
+    }
+}
+
+/// What every set of prices must be: of priced meters, not negative; and
+/// in a price list (`list`), one price per meter and dimension. (The
+/// catalog's own prices were published without that rule: the first of
+/// two prices wins there, and a published catalog must keep loading.)
+fn validate_prices(prices: &[Price], list: Option<&str>) -> Result<(), CatalogError> {
+    for (i, price) in prices.iter().enumerate() {
+        if !is_priced(price.meter) {
+            return Err(CatalogError::UnpricedMeter(price.meter));
+        }
+        if price.unit_amount_minor < 0 {
+            return Err(CatalogError::NegativeAmount {
+                plan: match list {
+                    Some(list) => format!("price list `{list}`: price for {}", price.meter),
+                    None => format!("price for {}", price.meter),
+                },
+                field: "unit amount",
+            });
+        }
+        if let Some(list) = list
+            && prices[..i]
+                .iter()
+                .any(|p| p.meter == price.meter && p.dimension == price.dimension)
+        {
+            return Err(CatalogError::DuplicatePrice {
+                list: list.to_owned(),
+                meter: price.meter,
+                dimension: price.dimension.clone().unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A price list id: as a DNS label, since it is stored beside names.
+fn is_list_id(id: &str) -> bool {
+    id.len() <= 63
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -497,6 +621,100 @@ mod tests {
             Catalog::from_toml(&text),
             Err(CatalogError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn customer_run_usage_pays_a_platform_fee_per_node_hour_and_nothing_else() {
+        let catalog = Catalog::default_catalog().unwrap();
+        let list = catalog.price_list("customer-run").unwrap();
+        let fee = list.price(Meter::NodeSeconds, "").unwrap();
+        assert_eq!((fee.unit.as_str(), fee.unit_amount_minor), ("node-hour", 2));
+        for meter in Meter::ALL.into_iter().filter(|m| *m != Meter::NodeSeconds) {
+            assert!(list.price(meter, "nvidia-l4").is_none(), "{meter}");
+        }
+        assert!(catalog.price_list("elsewhere").is_none());
+        let entitled: Vec<_> = catalog
+            .plans
+            .iter()
+            .filter(|p| p.customer_data_planes)
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(entitled, ["business"]);
+    }
+
+    #[test]
+    fn a_catalog_published_before_price_lists_loads_with_none_and_no_entitlement() {
+        let mut document = serde_json::to_value(Catalog::default_catalog().unwrap()).unwrap();
+        document.as_object_mut().unwrap().remove("price_lists");
+        for plan in document["plans"].as_array_mut().unwrap() {
+            plan.as_object_mut().unwrap().remove("customer_data_planes");
+        }
+        let catalog = Catalog::from_json(document).unwrap();
+        assert!(catalog.price_lists.is_empty());
+        assert!(catalog.plans.iter().all(|p| !p.customer_data_planes));
+    }
+
+    #[test]
+    fn a_price_list_that_could_not_rate_correctly_is_refused() {
+        let list = |id: &str, name: &str, prices: &str| {
+            format!(
+                "{DEFAULT_CATALOG}\n[[price_lists]]\nid = \"{id}\"\nname = \"{name}\"\n{prices}"
+            )
+        };
+        let price = |meter: &str, unit: &str, amount: i64| {
+            format!(
+                "[[price_lists.prices]]\nmeter = \"{meter}\"\nunit = \"{unit}\"\nunit_amount_minor = {amount}\n"
+            )
+        };
+        let node = price("node_seconds", "node-hour", 3);
+        let cases: [(String, fn(&CatalogError) -> bool); 7] = [
+            (
+                list("customer-run", "Again", &node),
+                |e| matches!(e, CatalogError::DuplicatePriceList(id) if id == "customer-run"),
+            ),
+            (list("Not An Id", "x", &node), |e| {
+                matches!(e, CatalogError::PriceListId(_))
+            }),
+            (list("unnamed", " ", &node), |e| {
+                matches!(e, CatalogError::PriceListName(_))
+            }),
+            (
+                list("twice", "Twice", &(node.clone() + &node)),
+                |e| matches!(e, CatalogError::DuplicatePrice { list, meter: Meter::NodeSeconds, .. } if list == "twice"),
+            ),
+            (
+                list(
+                    "minutes",
+                    "Minutes",
+                    &price("node_seconds", "node-minute", 1),
+                ),
+                |e| matches!(e, CatalogError::PriceListUnit { expected, .. } if expected == "node-hour"),
+            ),
+            (
+                list(
+                    "negative",
+                    "Negative",
+                    &price("node_seconds", "node-hour", -1),
+                ),
+                |e| matches!(e, CatalogError::NegativeAmount { .. }),
+            ),
+            (
+                list("requests", "Requests", &price("requests", "1M requests", 1)),
+                |e| matches!(e, CatalogError::UnpricedMeter(Meter::Requests)),
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Catalog::from_toml(&text).unwrap_err();
+            assert!(expected(&err), "{err}");
+        }
+        // A meter priced per its catalog unit, in a new list: accepted.
+        let text = list("partner", "Partner", &price("gpu_seconds", "GPU-hour", 10));
+        assert!(
+            Catalog::from_toml(&text)
+                .unwrap()
+                .price_list("partner")
+                .is_some()
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub async fn version(conn: &mut PgConnection, version: i64) -> Result<Option<Cat
 }
 
 /// Publishes `catalog` as the new version in force. Refused when it drops a
-/// plan that an organization is on.
+/// plan that an organization is on, or a price list that rates a resource.
 pub async fn publish(conn: &mut PgConnection, catalog: &Catalog, by: &str) -> Result<Published> {
     // Serialize publishers, so the in-use check holds when we insert.
     sqlx::query("LOCK TABLE catalog_versions IN EXCLUSIVE MODE")
@@ -56,6 +56,14 @@ pub async fn publish(conn: &mut PgConnection, catalog: &Catalog, by: &str) -> Re
         .find(|p| catalog.plan(&p.clone().into()).is_none())
     {
         return Err(CatalogError::PlanInUse(missing).into());
+    }
+    // Usage of a resource in such a list could not be rated any more.
+    if let Some(missing) = metering::price_lists::in_use(conn)
+        .await?
+        .into_iter()
+        .find(|id| catalog.price_list(id).is_none())
+    {
+        return Err(CatalogError::PriceListInUse(missing).into());
     }
     let document =
         serde_json::to_value(catalog).map_err(|e| Error::Catalog(CatalogError::Shape(e)))?;

@@ -414,6 +414,7 @@ async fn usage_totals(
                 usage_from: t.from,
                 meter: t.meter,
                 dimension: t.dimension,
+                price_list: t.price_list,
                 rows: t.rows,
                 quantity: t.quantity,
             });
@@ -479,12 +480,12 @@ pub(crate) async fn write_lines(
                                     usage_from, usage_to, rollup_rows, rollup_quantity,
                                     included_quantity, quantity, unit, unit_amount_minor,
                                     amount_minor, credit_id, adjusts_invoice_id,
-                                    adjusts_line_no, correction_id, billed_invoice_id)
+                                    adjusts_line_no, correction_id, billed_invoice_id, price_list)
          SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[],
                               $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[],
                               $10::bigint[], $11::numeric[], $12::numeric[], $13::numeric[],
                               $14::text[], $15::bigint[], $16::bigint[], $17::uuid[],
-                              $18::uuid[], $19::int[], $20::uuid[], $21::uuid[])",
+                              $18::uuid[], $19::int[], $20::uuid[], $21::uuid[], $22::text[])",
     )
     .bind(&l.invoice_id)
     .bind(&l.line_no)
@@ -507,6 +508,7 @@ pub(crate) async fn write_lines(
     .bind(&l.adjusts_line_no)
     .bind(&l.correction_id)
     .bind(&l.billed_invoice_id)
+    .bind(&l.price_list)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -536,6 +538,7 @@ struct Lines {
     adjusts_line_no: Vec<Option<i32>>,
     correction_id: Vec<Option<Uuid>>,
     billed_invoice_id: Vec<Option<Uuid>>,
+    price_list: Vec<Option<String>>,
 }
 
 impl Lines {
@@ -548,6 +551,8 @@ impl Lines {
         self.plan.push(line.plan.clone());
         self.meter.push(source.map(|s| s.meter.as_str()));
         self.dimension.push(source.map(|s| s.dimension.clone()));
+        self.price_list
+            .push(source.and_then(|s| s.price_list.clone()));
         self.usage_from.push(source.map(|s| s.from));
         self.usage_to.push(source.map(|s| s.to));
         self.rollup_rows.push(source.map(|s| s.rows));

@@ -199,6 +199,7 @@ mod tests {
             plan: None,
             meter: Some("node_seconds".into()),
             dimension: Some(String::new()),
+            price_list: None,
             usage_from: None,
             usage_to: None,
             rollup_rows: None,

@@ -219,6 +219,22 @@ pub fn may_verify_backups(plan: &Plan) -> Result<(), Denial> {
     })
 }
 
+/// May the organization register a data plane of its own (customer-run)?
+/// Business only.
+pub fn may_run_data_planes(plan: &Plan) -> Result<(), Denial> {
+    if plan.customer_data_planes {
+        return Ok(());
+    }
+    Err(Denial {
+        limit: "customer_data_planes",
+        field: None,
+        message: format!(
+            "The {} plan runs clusters in the service's regions only; data planes of your own come with Business.",
+            plan.name
+        ),
+    })
+}
+
 /// May a cluster hold its upgrades to a maintenance window? Business only.
 pub fn may_use_maintenance_window(plan: &Plan) -> Result<(), Denial> {
     if plan.maintenance_windows {

@@ -132,6 +132,9 @@ pub struct StoredLine {
     pub plan: Option<String>,
     pub meter: Option<String>,
     pub dimension: Option<String>,
+    /// A usage line's price list, when it was not priced by the catalog's
+    /// own prices.
+    pub price_list: Option<String>,
     pub usage_from: Option<DateTime<Utc>>,
     pub usage_to: Option<DateTime<Utc>>,
     pub rollup_rows: Option<i64>,
@@ -187,7 +190,7 @@ pub async fn get(
         return Ok(None);
     };
     let lines = sqlx::query_as(
-        "SELECT line_no, kind, description, plan, meter, dimension, usage_from, usage_to,
+        "SELECT line_no, kind, description, plan, meter, dimension, price_list, usage_from, usage_to,
                 rollup_rows, rollup_quantity, included_quantity, quantity, unit,
                 unit_amount_minor, amount_minor, credit_id, adjusts_invoice_id,
                 adjusts_line_no, correction_id, billed_invoice_id
@@ -242,7 +245,15 @@ pub async fn line_rollups(
     else {
         return Ok(Vec::new());
     };
-    Ok(metering::rollups::hours(conn, organization_id, meter, dimension, from, to).await?)
+    Ok(metering::rollups::hours(
+        conn,
+        organization_id,
+        (meter, dimension),
+        line.price_list.as_deref(),
+        from,
+        to,
+    )
+    .await?)
 }
 
 /// Organization, number, total, currency, due at.

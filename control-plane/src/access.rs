@@ -64,10 +64,15 @@ pub enum Permission {
     WebhooksRead,
     #[serde(rename = "webhooks:write")]
     WebhooksWrite,
+    /// Registering a data plane of the organization's own: it runs the
+    /// organization's clusters and holds their data, so it is for owners
+    /// and admins, and never among an API key's default scopes.
+    #[serde(rename = "data_planes:write")]
+    DataPlanesWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ClustersRead,
         Permission::ClustersWrite,
         Permission::EndpointsRead,
@@ -84,6 +89,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::WebhooksRead,
         Permission::WebhooksWrite,
+        Permission::DataPlanesWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +110,7 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::WebhooksRead => "webhooks:read",
             Permission::WebhooksWrite => "webhooks:write",
+            Permission::DataPlanesWrite => "data_planes:write",
         }
     }
 }
@@ -308,6 +315,8 @@ mod tests {
         assert!(Role::Billing.allows(BillingWrite));
         assert!(Role::Member.allows(BillingRead));
         assert!(!Role::Member.allows(BillingWrite));
+        assert!(!Role::Member.allows(DataPlanesWrite));
+        assert!(!Role::Billing.allows(DataPlanesWrite));
     }
 
     #[test]

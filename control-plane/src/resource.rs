@@ -204,7 +204,8 @@ pub(crate) struct Editor<'a> {
 
 /// Stores a new resource of the caller's organization in `data_plane`,
 /// audited with its spec; a name already taken is a conflict. Its labels
-/// hold from its creation on.
+/// hold from its creation on, and so does its data plane's price list:
+/// its usage is rated by it.
 pub(crate) async fn create<M: Managed>(
     conn: &mut PgConnection,
     access: &OrgAccess,
@@ -217,9 +218,11 @@ pub(crate) async fn create<M: Managed>(
     let table = kind.table();
     let id = Uuid::now_v7();
     let value = stored(spec)?;
-    sqlx::query(AssertSqlSafe(format!(
+    // With the price list of its data plane (a customer-run one's).
+    let price_list: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
         "INSERT INTO {table} (id, organization_id, data_plane_id, name, spec, labels)
-         VALUES ($1, $2, $3, $4, $5, $6)"
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING (SELECT price_list FROM data_planes WHERE id = $3)"
     )))
     .bind(id)
     .bind(access.organization_id())
@@ -227,13 +230,16 @@ pub(crate) async fn create<M: Managed>(
     .bind(name)
     .bind(&value)
     .bind(Json(labels))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(on_unique(
         &format!("{table}_organization_name_key"),
         kind.name_taken(name),
     ))?;
     audit(conn, access, kind, "create", id, Some(value)).await?;
+    if let Some(price_list) = price_list {
+        metering::price_lists::assign(conn, access.organization_id(), id, &price_list).await?;
+    }
     if !labels.as_map().is_empty() {
         metering::labels::record(
             conn,

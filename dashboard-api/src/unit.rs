@@ -194,19 +194,26 @@ impl Unit {
     }
 
     /// As [`Unit::answer`], for an answer holding a secret shown this once
-    /// as its `field`: the copy kept for replays leaves it out.
+    /// as its `field`: the copy kept for replays leaves it out, and no
+    /// cache may keep the answer.
     pub async fn answer_secret_once<T: Serialize>(
         self,
         status: StatusCode,
         body: &T,
         field: &str,
     ) -> Result<Response, ApiError> {
-        self.answer_redacted(status, body, |saved| {
-            if let Some(object) = saved.as_object_mut() {
-                object.remove(field);
-            }
-        })
-        .await
+        let mut response = self
+            .answer_redacted(status, body, |saved| {
+                if let Some(object) = saved.as_object_mut() {
+                    object.remove(field);
+                }
+            })
+            .await?;
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
     }
 
     /// As [`Unit::answer`], but the copy kept for replays is first passed

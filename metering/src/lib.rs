@@ -7,8 +7,9 @@
 //!
 //! Its tables (`usage_events`, `usage_hourly`, `usage_monthly`,
 //! `usage_changes`, `usage_ingest_state`, `usage_corrections`,
-//! `usage_correction_events`, and `resource_labels`, the labels each
-//! resource carried when) are
+//! `usage_correction_events`, `resource_labels`, the labels each
+//! resource carried when, and `resource_price_lists`, the price list that
+//! rates a resource) are
 //! written only here; the control plane reads usage through [`rollups`]
 //! and [`report`]. Billing's period close and invoice line drill-down still
 //! read `usage_hourly` themselves.
@@ -20,6 +21,7 @@ pub mod gauge;
 pub mod ingest;
 pub mod labels;
 pub mod meter;
+pub mod price_lists;
 pub mod report;
 pub mod rollups;
 pub mod tokens;

@@ -305,6 +305,9 @@ impl TestApp {
             "webhook_deliveries",
             "usage_alerts",
             "resource_labels",
+            "data_planes",
+            "data_plane_enrollments",
+            "resource_price_lists",
         ] {
             // Table names come from the list above, never from input. An API
             // key's `last_used_at` records authentication, which a refused

@@ -11,6 +11,7 @@ mod audit;
 mod backups;
 mod bad_input;
 mod billing;
+mod byoc;
 mod checkout;
 mod checkout_page;
 mod connected;

@@ -256,6 +256,16 @@ fn only_business_holds_upgrades_to_a_maintenance_window() {
 }
 
 #[test]
+fn only_business_runs_data_planes_of_its_own() {
+    assert_eq!(may_run_data_planes(&plan("business")), Ok(()));
+    for id in ["free", "starter"] {
+        let denial = may_run_data_planes(&plan(id)).unwrap_err();
+        assert_eq!((denial.limit, denial.field), ("customer_data_planes", None));
+        assert!(denial.message.contains("Business"), "{}", denial.message);
+    }
+}
+
+#[test]
 fn only_business_proves_backups_by_test_restores() {
     assert_eq!(may_verify_backups(&plan("business")), Ok(()));
     for id in ["free", "starter"] {

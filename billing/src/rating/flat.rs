@@ -111,6 +111,7 @@ mod tests {
             period.start() + Duration::days(15)
         );
         let nodes = |from, hours: i64| UsageTotal {
+            price_list: None,
             usage_from: from,
             meter: Meter::NodeSeconds,
             dimension: String::new(),

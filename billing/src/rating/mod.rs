@@ -29,7 +29,7 @@ use metering::Meter;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, Plan, Price};
+use crate::catalog::{Catalog, Plan, Price, PriceList};
 use crate::period::Period;
 
 /// A plan in force over `[from, to)` within the period.
@@ -86,6 +86,9 @@ pub struct UsageTotal {
     /// For the token meters, `<key> <model>` as stored; a token line's
     /// total is of a model, every key's summed.
     pub dimension: String,
+    /// The catalog price list that rates these rollups (a customer-run
+    /// data plane's); `None`: the catalog's own prices.
+    pub price_list: Option<String>,
     pub rows: i64,
     /// Seconds or tokens for sums, value × seconds for gauges.
     pub quantity: Decimal,
@@ -125,6 +128,9 @@ impl LineKind {
 pub struct UsageSource {
     pub meter: Meter,
     pub dimension: String,
+    /// The price list the line was priced from: its rollups are those of
+    /// the resources that list rates.
+    pub price_list: Option<String>,
     /// The rollups rated: hours in `[from, to)`.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -176,6 +182,10 @@ pub enum RatingError {
     OutsideSegments(DateTime<Utc>),
     #[error("the organization is on plan `{0}`, which the catalog does not contain")]
     UnknownPlan(String),
+    #[error(
+        "usage is rated by price list `{0}`, which the catalog does not contain: add it back to the catalog"
+    )]
+    UnknownPriceList(String),
     #[error("an amount overflowed while rating")]
     Overflow,
     #[error(
@@ -275,8 +285,10 @@ fn usage_lines(
             token_totals.push(total);
             continue;
         }
-        let price = price_of(catalog, total)?;
-        lines.push(per_unit::line(period, segment, total, price)?);
+        // A meter a price list leaves out is not charged there.
+        if let Some(price) = price_of(catalog, total)? {
+            lines.push(per_unit::line(period, segment, total, price)?);
+        }
     }
     lines.extend(tokens::lines(catalog, period, segments, &token_totals)?);
     Ok(lines)
@@ -330,14 +342,40 @@ fn segment_of<'s, 'c>(
         .ok_or(RatingError::OutsideSegments(usage_from))
 }
 
-/// The catalog's price of a total's meter and dimension.
-fn price_of<'c>(catalog: &'c Catalog, total: &UsageTotal) -> Result<&'c Price, RatingError> {
-    catalog
+/// Where a usage line's price comes from: the catalog's own prices, or a
+/// price list of it (named on the line; the plan's allowances do not
+/// apply to it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Priced<'c> {
+    pub price: &'c Price,
+    pub list: Option<&'c PriceList>,
+}
+
+/// The price of a total's meter and dimension: the catalog's own (missing
+/// is an error: every priced meter has one), or its price list's, where a
+/// missing price means the meter is not charged (`None`).
+fn price_of<'c>(
+    catalog: &'c Catalog,
+    total: &UsageTotal,
+) -> Result<Option<Priced<'c>>, RatingError> {
+    let Some(id) = &total.price_list else {
+        let price = catalog
+            .price(total.meter, &total.dimension)
+            .ok_or_else(|| RatingError::NoPrice {
+                meter: total.meter,
+                dimension: total.dimension.clone(),
+            })?;
+        return Ok(Some(Priced { price, list: None }));
+    };
+    let list = catalog
+        .price_list(id)
+        .ok_or_else(|| RatingError::UnknownPriceList(id.clone()))?;
+    Ok(list
         .price(total.meter, &total.dimension)
-        .ok_or_else(|| RatingError::NoPrice {
-            meter: total.meter,
-            dimension: total.dimension.clone(),
-        })
+        .map(|price| Priced {
+            price,
+            list: Some(list),
+        }))
 }
 
 fn checked_sum(values: impl Iterator<Item = i64>) -> Result<i64, RatingError> {

@@ -5,8 +5,8 @@
 use metering::Meter;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::{Line, LineKind, RatingError, Segment, UsageSource, UsageTotal};
-use crate::catalog::{Plan, Price};
+use super::{Line, LineKind, Priced, RatingError, Segment, UsageSource, UsageTotal};
+use crate::catalog::Plan;
 use crate::period::Period;
 
 pub(super) const GIB: i64 = 1 << 30;
@@ -68,15 +68,19 @@ pub(super) fn charge(
 }
 
 /// The usage line of one meter and dimension in one segment, traced to the
-/// rollups it rated.
+/// rollups it rated. A plan's allowance is of the catalog's own prices: a
+/// price list's usage has none.
 pub(super) fn line(
     period: Period,
     segment: &Segment<'_>,
     total: &UsageTotal,
-    price: &Price,
+    priced: Priced<'_>,
 ) -> Result<Line, RatingError> {
-    let included = allowance(segment.plan, total.meter, segment.seconds());
-    line_beyond(period, segment, total, price, included)
+    let included = match priced.list {
+        None => allowance(segment.plan, total.meter, segment.seconds()),
+        Some(_) => Decimal::ZERO,
+    };
+    line_beyond(period, segment, total, priced, included)
 }
 
 /// The usage line of `total` beyond `included` (in the rollup unit).
@@ -84,7 +88,7 @@ pub(super) fn line_beyond(
     period: Period,
     segment: &Segment<'_>,
     total: &UsageTotal,
-    price: &Price,
+    Priced { price, list }: Priced<'_>,
     included: Decimal,
 ) -> Result<Line, RatingError> {
     let (quantity, amount_minor) = charge(
@@ -99,13 +103,21 @@ pub(super) fn line_beyond(
     } else {
         format!(" ({})", total.dimension)
     };
+    let description = match list {
+        None => format!("{}{dimension}, {} plan", price.unit, segment.plan.name),
+        Some(list) => format!(
+            "{}{dimension} ({} price list), {} plan",
+            price.unit, list.name, segment.plan.name
+        ),
+    };
     Ok(Line {
         kind: LineKind::Usage,
-        description: format!("{}{dimension}, {} plan", price.unit, segment.plan.name),
+        description,
         plan: Some(segment.plan.id.to_string()),
         source: Some(UsageSource {
             meter: total.meter,
             dimension: total.dimension.clone(),
+            price_list: total.price_list.clone(),
             from,
             to,
             rows: total.rows,
@@ -222,6 +234,7 @@ mod tests {
         // 10 GiB held for the whole month: 10 GiB-months, 4 included.
         let held = Decimal::from(10 * GIB) * Decimal::from(period.seconds());
         let usage = [UsageTotal {
+            price_list: None,
             usage_from: period.start(),
             meter: Meter::StorageBytes,
             dimension: String::new(),
@@ -252,6 +265,7 @@ mod tests {
             &[on(plan(&catalog, "business"), period.start(), None)],
         );
         let gpu = |model: &str, hours: i64| UsageTotal {
+            price_list: None,
             usage_from: period.start(),
             meter: Meter::GpuSeconds,
             dimension: model.to_owned(),

@@ -40,6 +40,7 @@ fn a_free_month_is_empty() {
     let period = nov();
     let segments = segments(period, &[on(plan(&catalog, "free"), period.start(), None)]);
     let usage = [UsageTotal {
+        price_list: None,
         usage_from: period.start(),
         meter: Meter::StorageBytes,
         dimension: String::new(),
@@ -60,6 +61,7 @@ fn requests_rate_to_nothing_on_every_plan() {
     for plan in &catalog.plans {
         let segments = segments(period, &[on(plan, period.start(), None)]);
         let requests = [UsageTotal {
+            price_list: None,
             usage_from: period.start(),
             meter: Meter::Requests,
             dimension: String::new(),
@@ -202,6 +204,7 @@ proptest! {
         let usage: Vec<_> = totals
             .iter()
             .map(|(&(usage_from, meter, dimension), &(rows, quantity))| UsageTotal {
+                price_list: None,
                 usage_from, meter, dimension: dimension.to_owned(), rows, quantity,
             })
             .collect();
@@ -315,6 +318,7 @@ fn totals_of(
         .into_iter()
         .map(
             |((usage_from, meter, dimension), (rows, quantity))| UsageTotal {
+                price_list: None,
                 usage_from,
                 meter,
                 dimension: dimension.to_owned(),
@@ -384,6 +388,7 @@ proptest! {
                 adjustments::Billed {
                     line_no: *line_no,
                     total: UsageTotal {
+                        price_list: None,
                         usage_from: s.from,
                         meter: s.meter,
                         dimension: s.dimension.clone(),
@@ -479,6 +484,7 @@ fn usage_share(rollups: &[Rollup], from: DateTime<Utc>, share: i64) -> Vec<Usage
     totals
         .into_iter()
         .map(|((meter, dimension), (rows, quantity))| UsageTotal {
+            price_list: None,
             usage_from: from,
             meter,
             dimension: dimension.to_owned(),
@@ -577,4 +583,146 @@ proptest! {
             "what the card is charged, in all"
         );
     }
+}
+
+/// A business month's usage of one meter, rated by `price_list`.
+fn month_of(meter: Meter, price_list: Option<&str>, rows: i64, quantity: Decimal) -> UsageTotal {
+    UsageTotal {
+        usage_from: nov().start(),
+        meter,
+        dimension: String::new(),
+        price_list: price_list.map(str::to_owned),
+        rows,
+        quantity,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// One business organization, a cluster in its own (customer-run) data
+    /// plane and one in a shared region: the customer-run node-hours pay
+    /// the platform fee and its storage nothing; the shared cluster pays
+    /// the catalog's prices beyond the plan's allowance, as if alone.
+    #[test]
+    fn customer_run_usage_pays_the_platform_fee_only_and_shared_usage_pays_as_usual(
+        own_hours in 0i64..20_000,
+        shared_hours in 0i64..20_000,
+        own_gib in 0i64..500,
+        shared_gib in 0i64..500,
+    ) {
+        let catalog = catalog();
+        let period = nov();
+        let segments = segments(period, &[on(plan(&catalog, "business"), period.start(), None)]);
+        let held = |gib: i64| Decimal::from(gib * GIB) * Decimal::from(period.seconds());
+        let list = Some("customer-run");
+        let usage = [
+            month_of(Meter::NodeSeconds, list, 720, Decimal::from(own_hours * 3600)),
+            month_of(Meter::StorageBytes, list, 720, held(own_gib)),
+            month_of(Meter::NodeSeconds, None, 720, Decimal::from(shared_hours * 3600)),
+            month_of(Meter::StorageBytes, None, 720, held(shared_gib)),
+        ];
+        let invoice = rate(&catalog, period, &segments, &usage, &[]).unwrap();
+        let usage_lines: Vec<_> = invoice
+            .lines
+            .iter()
+            .filter(|l| l.kind == LineKind::Usage)
+            .map(|l| {
+                let source = l.source.as_ref().unwrap();
+                (source.meter, source.price_list.as_deref(), l.amount_minor)
+            })
+            .collect();
+        // 16 GiB included on business, of the shared cluster's storage only.
+        let storage = (shared_gib - 16).max(0) * 25;
+        prop_assert_eq!(
+            usage_lines,
+            vec![
+                (Meter::NodeSeconds, list, own_hours * 2),
+                (Meter::NodeSeconds, None, shared_hours * 5),
+                (Meter::StorageBytes, None, storage),
+            ]
+        );
+        prop_assert_eq!(
+            invoice.total_minor,
+            10_000 + own_hours * 2 + shared_hours * 5 + storage
+        );
+        let own = invoice.lines.iter().find(|l| {
+            l.source.as_ref().is_some_and(|s| s.price_list.is_some())
+        });
+        let own = own.unwrap();
+        prop_assert_eq!(&own.description, "node-hour (Customer-run price list), Business plan");
+        // Traced to the customer-run rollups only, with no allowance.
+        let source = own.source.as_ref().unwrap();
+        prop_assert_eq!(
+            (source.rows, source.quantity, source.included),
+            (720, Decimal::from(own_hours * 3600), Decimal::ZERO)
+        );
+    }
+}
+
+#[test]
+fn usage_of_a_price_list_the_catalog_lacks_is_an_error_naming_it() {
+    let catalog = catalog();
+    let period = nov();
+    let segments = segments(
+        period,
+        &[on(plan(&catalog, "business"), period.start(), None)],
+    );
+    let usage = [month_of(
+        Meter::NodeSeconds,
+        Some("gone"),
+        1,
+        Decimal::from(3600),
+    )];
+    let err = rate(&catalog, period, &segments, &usage, &[]).unwrap_err();
+    assert_eq!(err, RatingError::UnknownPriceList("gone".to_owned()));
+    assert!(err.to_string().contains("price list `gone`"), "{err}");
+}
+
+#[test]
+fn a_price_list_prices_tokens_by_model_with_no_allowance() {
+    let mut catalog = catalog();
+    for plan in catalog.plans.iter_mut() {
+        plan.included_input_tokens = 10_000_000;
+    }
+    catalog.price_lists[0].prices.push(Price {
+        meter: Meter::InputTokens,
+        dimension: None,
+        unit: "1M input tokens".to_owned(),
+        unit_amount_minor: 7,
+    });
+    let period = nov();
+    let segments = segments(
+        period,
+        &[on(plan(&catalog, "business"), period.start(), None)],
+    );
+    let key = uuid::Uuid::from_u128(1);
+    let tokens = |list: Option<&str>, millions: i64| UsageTotal {
+        dimension: format!("{key} org/model"),
+        ..month_of(
+            Meter::InputTokens,
+            list,
+            1,
+            Decimal::from(millions * 1_000_000),
+        )
+    };
+    let invoice = rate(
+        &catalog,
+        period,
+        &segments,
+        &[tokens(Some("customer-run"), 3), tokens(None, 12)],
+        &[],
+    )
+    .unwrap();
+    let lines: Vec<_> = invoice.lines[1..]
+        .iter()
+        .map(|l| {
+            (
+                l.source.as_ref().unwrap().price_list.clone(),
+                l.amount_minor,
+            )
+        })
+        .collect();
+    // The allowance (10M) goes to the catalog's tokens: 2M at 20.
+    assert_eq!(lines, [(None, 40), (Some("customer-run".to_owned()), 21)]);
 }

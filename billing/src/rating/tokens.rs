@@ -40,8 +40,8 @@ fn allowance(plan: &Plan, meter: Meter, seconds: i64, period_seconds: i64) -> De
     Decimal::from(u64::try_from(share).unwrap_or(monthly))
 }
 
-/// Segment (by its first usage hour), meter, model.
-type ModelKey = (DateTime<Utc>, Meter, String);
+/// Segment (by its first usage hour), meter, price list, model.
+type ModelKey = (DateTime<Utc>, Meter, Option<String>, String);
 
 /// Token totals summed over keys: rows and tokens per segment, meter and
 /// model, in that order.
@@ -50,7 +50,12 @@ fn by_model(totals: &[&UsageTotal]) -> BTreeMap<ModelKey, (i64, Decimal)> {
     for total in totals {
         let model = metering::tokens::model_of(&total.dimension).to_owned();
         let entry = summed
-            .entry((total.usage_from, total.meter, model))
+            .entry((
+                total.usage_from,
+                total.meter,
+                total.price_list.clone(),
+                model,
+            ))
             .or_default();
         entry.0 += total.rows;
         entry.1 += total.quantity;
@@ -59,7 +64,9 @@ fn by_model(totals: &[&UsageTotal]) -> BTreeMap<ModelKey, (i64, Decimal)> {
 }
 
 /// The token lines of `totals` (token meters, of plans that bill tokens):
-/// one per segment, meter and model.
+/// one per segment, meter, price list and model. The allowance is of the
+/// catalog's own prices (their totals sort first): a price list's tokens
+/// get none.
 pub(super) fn lines(
     catalog: &Catalog,
     period: Period,
@@ -69,24 +76,32 @@ pub(super) fn lines(
     let mut lines = Vec::new();
     // What is left of the allowance of the segment and meter being rated.
     let mut left: Option<((DateTime<Utc>, Meter), Decimal)> = None;
-    for ((usage_from, meter, model), (rows, quantity)) in by_model(totals) {
+    for ((usage_from, meter, price_list, model), (rows, quantity)) in by_model(totals) {
         let segment = segment_of(segments, usage_from)?;
-        let remaining = match left {
-            Some((of, remaining)) if of == (usage_from, meter) => remaining,
-            _ => allowance(segment.plan, meter, segment.seconds(), period.seconds()),
-        };
-        let included = remaining.min(quantity);
-        left = Some(((usage_from, meter), remaining - included));
         let total = UsageTotal {
             usage_from,
             meter,
             dimension: model,
+            price_list,
             rows,
             quantity,
         };
-        let price = price_of(catalog, &total)?;
+        let Some(priced) = price_of(catalog, &total)? else {
+            continue;
+        };
+        let included = if priced.list.is_some() {
+            Decimal::ZERO
+        } else {
+            let remaining = match left {
+                Some((of, remaining)) if of == (usage_from, meter) => remaining,
+                _ => allowance(segment.plan, meter, segment.seconds(), period.seconds()),
+            };
+            let included = remaining.min(quantity);
+            left = Some(((usage_from, meter), remaining - included));
+            included
+        };
         lines.push(per_unit::line_beyond(
-            period, segment, &total, price, included,
+            period, segment, &total, priced, included,
         )?);
     }
     Ok(lines)
@@ -108,6 +123,7 @@ mod tests {
 
     fn tokens(meter: Meter, key: Uuid, model: &str, rows: i64, quantity: i64) -> UsageTotal {
         UsageTotal {
+            price_list: None,
             usage_from: nov().start(),
             meter,
             dimension: format!("{key} {model}"),
@@ -262,6 +278,7 @@ mod tests {
         let usage = [
             tokens(Meter::InputTokens, key(1), "org/model", 1, 1_000_000),
             UsageTotal {
+                price_list: None,
                 usage_from: nov().start(),
                 meter: Meter::GpuSeconds,
                 dimension: "nvidia-l4".into(),

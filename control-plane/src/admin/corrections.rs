@@ -228,7 +228,7 @@ pub async fn correct(
                 conn,
                 organization_id,
                 invoice_id,
-                correction.id,
+                (correction.id, resource_id),
                 &recorded.changes,
             )
             .await?

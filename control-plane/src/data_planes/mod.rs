@@ -7,6 +7,7 @@
 pub mod changes;
 pub mod desired;
 pub mod enrollment;
+pub mod own;
 mod secret;
 pub mod standing;
 

@@ -76,6 +76,24 @@ pub struct DataPlane {
 
 /// Every data plane, by region.
 pub async fn list(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Vec<DataPlane>> {
+    listed(conn, None, now).await
+}
+
+/// An organization's own (customer-run) data planes, by region.
+pub async fn of_organization(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<DataPlane>> {
+    listed(conn, Some(organization_id), now).await
+}
+
+/// The data planes of `organization_id`, or every one.
+async fn listed(
+    conn: &mut PgConnection,
+    organization_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Vec<DataPlane>> {
     type Row = (
         Uuid,
         String,
@@ -95,8 +113,10 @@ pub async fn list(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Vec<Dat
                 (SELECT count(*) FROM vector_clusters c WHERE c.data_plane_id = d.id),
                 (SELECT count(*) FROM inference_endpoints e WHERE e.data_plane_id = d.id)
          FROM data_planes d LEFT JOIN organizations o ON o.id = d.organization_id
+         WHERE $1::uuid IS NULL OR d.organization_id = $1
          ORDER BY d.region",
     )
+    .bind(organization_id)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows

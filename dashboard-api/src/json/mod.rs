@@ -4,12 +4,14 @@
 
 mod accounts;
 mod clusters;
+mod data_planes;
 mod endpoints;
 mod inference_keys;
 mod webhooks;
 
 pub use accounts::*;
 pub use clusters::*;
+pub use data_planes::*;
 pub use endpoints::*;
 pub use inference_keys::*;
 pub use webhooks::*;

@@ -33,6 +33,9 @@ pub struct LineJson {
     /// The GPU model; for token meters the model, every key's tokens of it
     /// summed.
     pub dimension: Option<String>,
+    /// For usage lines priced by a catalog price list (usage in a
+    /// customer-run data plane), its id; the rollups are that list's.
+    pub price_list: Option<String>,
     pub usage_from: Option<DateTime<Utc>>,
     pub usage_to: Option<DateTime<Utc>>,
     pub rollup_rows: Option<i64>,
@@ -71,6 +74,7 @@ impl LineJson {
             plan: l.plan,
             meter: l.meter,
             dimension: l.dimension,
+            price_list: l.price_list,
             usage_from: l.usage_from,
             usage_to: l.usage_to,
             rollup_rows: l.rollup_rows,
@@ -97,6 +101,7 @@ impl LineJson {
             plan: l.plan,
             meter: source.as_ref().map(|s| s.meter.as_str().to_owned()),
             dimension: source.as_ref().map(|s| s.dimension.clone()),
+            price_list: source.as_ref().and_then(|s| s.price_list.clone()),
             usage_from: source.as_ref().map(|s| s.from),
             usage_to: source.as_ref().map(|s| s.to),
             rollup_rows: source.as_ref().map(|s| s.rows),

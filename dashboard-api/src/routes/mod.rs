@@ -11,6 +11,7 @@ mod checkout;
 mod clusters;
 mod contract;
 mod credit;
+mod customer_data_planes;
 mod data_plane;
 mod endpoints;
 mod focus;
@@ -120,6 +121,10 @@ fn api() -> OpenApiRouter<AppState> {
             webhook_endpoints::delete
         ))
         .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(
+            customer_data_planes::list,
+            customer_data_planes::register
+        ))
         .routes(routes!(usage_alerts::list, usage_alerts::create))
         .routes(routes!(usage_alerts::delete))
         .routes(routes!(webhook_endpoints::deliveries))

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 mod dedup;
 mod gauges;
+mod price_lists;
 mod reports;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -191,8 +191,8 @@ async fn tokens_sum_per_hour_and_key_and_the_report_reads_per_key(pool: PgPool) 
             let rollups = metering::rollups::hours(
                 &mut conn,
                 org,
-                "input_tokens",
-                model,
+                ("input_tokens", model),
+                None,
                 h,
                 h + Duration::hours(1),
             )
