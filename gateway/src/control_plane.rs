@@ -1,6 +1,8 @@
 //! The gateway's two calls to the control plane, both with its data
 //! plane's token: the key set (a conditional GET, so an unchanged set
 //! costs a `304`) and the token usage (the ingest path the collector uses).
+//! A connected data plane's credential is rotated in its Secret, so the
+//! token is read from its file again for each call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +21,50 @@ use crate::usage::{self, Ledger};
 /// The most events one ingest request carries (the control plane's limit).
 const MAX_BATCH: usize = 5_000;
 
+/// Where the data plane's token comes from.
+#[derive(Clone)]
+pub enum Token {
+    Fixed(String),
+    /// A file (a mounted Secret), read for each call.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Token::Fixed(_) => f.write_str("Token(<redacted>)"),
+            Token::File(path) => write!(f, "Token(file {})", path.display()),
+        }
+    }
+}
+
+impl From<String> for Token {
+    fn from(token: String) -> Token {
+        Token::Fixed(token)
+    }
+}
+
+impl From<&str> for Token {
+    fn from(token: &str) -> Token {
+        Token::Fixed(token.to_owned())
+    }
+}
+
+impl Token {
+    pub fn current(&self) -> Result<String, SyncError> {
+        match self {
+            Token::Fixed(token) => Ok(token.clone()),
+            Token::File(path) => std::fs::read_to_string(path)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| SyncError::Token(path.display().to_string(), e)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("reading the data plane's token from {0}: {1}")]
+    Token(String, std::io::Error),
     #[error("the control plane could not be reached: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("the control plane answered {0}")]
@@ -31,7 +75,7 @@ pub enum SyncError {
 pub struct ControlPlane {
     client: reqwest::Client,
     base_url: String,
-    token: String,
+    token: Token,
 }
 
 impl ControlPlane {
@@ -39,7 +83,7 @@ impl ControlPlane {
     /// after `timeout`.
     pub fn new(
         base_url: &str,
-        token: String,
+        token: impl Into<Token>,
         timeout: Duration,
     ) -> Result<ControlPlane, SyncError> {
         Ok(ControlPlane {
@@ -48,7 +92,7 @@ impl ControlPlane {
                 .connect_timeout(timeout)
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            token,
+            token: token.into(),
         })
     }
 
@@ -60,7 +104,7 @@ impl ControlPlane {
         let mut request = self
             .client
             .get(format!("{}{KEY_SET_PATH}", self.base_url))
-            .bearer_auth(&self.token);
+            .bearer_auth(self.token.current()?);
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
@@ -85,7 +129,7 @@ impl ControlPlane {
             let response = self
                 .client
                 .post(format!("{}/v1/usage/events", self.base_url))
-                .bearer_auth(&self.token)
+                .bearer_auth(self.token.current()?)
                 .json(batch)
                 .send()
                 .await?;
@@ -110,7 +154,7 @@ impl Waker for ControlPlane {
             let response = self
                 .client
                 .post(format!("{}{}", self.base_url, wake_path(endpoint.id)))
-                .bearer_auth(&self.token)
+                .bearer_auth(self.token.current().map_err(|e| e.to_string())?)
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
@@ -205,5 +249,26 @@ pub async fn report(control_plane: &ControlPlane, ledger: &Ledger, source: &str,
         Err(err) => {
             tracing::warn!(error = %err, minutes = closed.len(), "reporting token usage failed; kept for the next report")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_file_is_read_again_for_each_call_so_a_rotation_needs_no_restart() {
+        let path = std::env::temp_dir().join(format!("qm-gateway-token-{}", std::process::id()));
+        std::fs::write(&path, "qmdc_first\n").unwrap();
+        let token = Token::File(path.clone());
+        assert_eq!(token.current().unwrap(), "qmdc_first");
+        std::fs::write(&path, "qmdc_rotated").unwrap();
+        assert_eq!(token.current().unwrap(), "qmdc_rotated");
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(token.current(), Err(SyncError::Token(..))));
+        assert_eq!(
+            format!("{:?}", Token::from("qmdc_secret")),
+            "Token(<redacted>)"
+        );
     }
 }

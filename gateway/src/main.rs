@@ -31,7 +31,9 @@ struct Cli {
     /// The control plane's base URL.
     #[arg(long, env = "QM_CONTROL_PLANE_URL")]
     control_plane_url: String,
-    /// A file holding the data plane's token (from `quartermaster dataplane add`).
+    /// A file holding the data plane's credential (the Secret its sync loop
+    /// keeps; read again for each call, as it is rotated), or the ingest
+    /// token of a data plane not yet switched.
     #[arg(long, env = "QM_INGEST_TOKEN_FILE")]
     token_file: PathBuf,
     /// How often the key set is asked for; a revoked key stops working
@@ -85,15 +87,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let token = std::fs::read_to_string(&cli.token_file)
-        .with_context(|| {
-            format!(
-                "reading the data plane's token from {}",
-                cli.token_file.display()
-            )
-        })?
-        .trim()
-        .to_owned();
+    let token = control_plane::Token::File(cli.token_file.clone());
+    token.current()?;
     let control_plane = ControlPlane::new(&cli.control_plane_url, token, Duration::from_secs(10))?;
     let keys = Arc::new(KeyStore::new(Duration::from_secs(
         cli.max_staleness_seconds,

@@ -144,7 +144,7 @@ async fn a_revoked_key_stops_working_within_ten_seconds_and_an_unchanged_set_cos
         },
     )
     .await;
-    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN.into(), Duration::from_secs(5)).unwrap();
+    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN, Duration::from_secs(5)).unwrap();
     tokio::spawn(control_plane::keep_keys(
         cp,
         Arc::clone(&h.gateway.keys),
@@ -530,7 +530,7 @@ async fn one_chat_to_report(refuse: u32) -> (Arc<ControlPlaneState>, Harness, Co
         )
         .await;
     assert_eq!(served.status(), 200);
-    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN.into(), Duration::from_secs(5)).unwrap();
+    let cp = ControlPlane::new(&cp_url, DATA_PLANE_TOKEN, Duration::from_secs(5)).unwrap();
     (state, h, cp)
 }
 
