@@ -667,7 +667,9 @@ mod tests {
             )
         };
         let node = price("node_seconds", "node-hour", 3);
-        let cases: [(String, fn(&CatalogError) -> bool); 7] = [
+        /// A catalog, and whether its refusal is the one expected.
+        type Case = (String, fn(&CatalogError) -> bool);
+        let cases: [Case; 7] = [
             (
                 list("customer-run", "Again", &node),
                 |e| matches!(e, CatalogError::DuplicatePriceList(id) if id == "customer-run"),
