@@ -38,14 +38,18 @@ async fn register(app: &TestApp, name: &str, region: &str, owner: Option<Uuid>) 
         .1
 }
 
+/// The answer to an enrollment with `token`.
+async fn enrolling(app: &TestApp, token: &str) -> crate::helpers::Reply {
+    app.post(
+        "/v1/data-plane/enroll",
+        &Auth::None,
+        json!({ "token": token }),
+    )
+    .await
+}
+
 async fn enroll(app: &TestApp, token: &str) -> Plane {
-    let enrolled = app
-        .post(
-            "/v1/data-plane/enroll",
-            &Auth::None,
-            json!({ "token": token }),
-        )
-        .await;
+    let enrolled = enrolling(app, token).await;
     let body = enrolled.ok(200);
     Plane {
         id: body["data_plane"]["id"].as_str().unwrap().parse().unwrap(),
@@ -119,13 +123,7 @@ async fn a_ready_cluster(app: &TestApp, plane: &Plane) -> (crate::helpers::Custo
 async fn an_enrollment_token_is_exchanged_once_and_never_after_it_expires(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let token = register(&app, "eu-1", "eu-west", None).await;
-    let enrolled = app
-        .post(
-            "/v1/data-plane/enroll",
-            &Auth::None,
-            json!({ "token": token }),
-        )
-        .await;
+    let enrolled = enrolling(&app, &token).await;
     assert_eq!(enrolled.headers["cache-control"], "no-store");
     let body = enrolled.ok(200);
     assert_eq!(body["data_plane"]["name"], "eu-1");
@@ -133,26 +131,14 @@ async fn an_enrollment_token_is_exchanged_once_and_never_after_it_expires(pool: 
     let credential = body["credential"].as_str().unwrap();
     assert!(credential.starts_with("qmdc_"));
 
-    let again = app
-        .post(
-            "/v1/data-plane/enroll",
-            &Auth::None,
-            json!({ "token": token }),
-        )
-        .await;
+    let again = enrolling(&app, &token).await;
     let refused = again.problem(401, "enrollment-token-refused");
     assert!(
         refused["detail"].as_str().unwrap().contains("already used"),
         "{refused}"
     );
     for bad in ["qmen_not-a-token", "qmdc_wrong-kind", ""] {
-        let unknown = app
-            .post(
-                "/v1/data-plane/enroll",
-                &Auth::None,
-                json!({ "token": bad }),
-            )
-            .await;
+        let unknown = enrolling(&app, bad).await;
         unknown.problem(401, "enrollment-token-refused");
     }
     app.post("/v1/data-plane/enroll", &Auth::None, json!({}))
@@ -175,13 +161,7 @@ async fn an_enrollment_token_is_exchanged_once_and_never_after_it_expires(pool: 
     let stale = enrollment::issue(&mut conn, id, Duration::hours(24), day_ago)
         .await
         .unwrap();
-    let expired = app
-        .post(
-            "/v1/data-plane/enroll",
-            &Auth::None,
-            json!({ "token": stale }),
-        )
-        .await;
+    let expired = enrolling(&app, &stale).await;
     let expired = expired.problem(401, "enrollment-token-refused");
     assert!(expired["detail"].as_str().unwrap().contains("expired"));
 
