@@ -335,3 +335,35 @@ async fn the_close_bills_node_hours_in_its_own_data_plane_at_the_platform_fee_an
     assert_eq!(traced.len(), 1);
     assert_eq!(traced[0]["resource_id"], shared.to_string());
 }
+
+#[sqlx::test(migrator = "control_plane::db::MIGRATOR")]
+async fn backups_are_offered_only_where_the_organization_says_its_chart_names_a_bucket(
+    pool: PgPool,
+) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let ada = business(&app, "ada@example.com").await;
+    register(&app, ada.org_id, &ada.session, "ada-plain", "byoc-plain")
+        .await
+        .ok(201);
+    app.send(
+        Method::POST,
+        &data_planes(ada.org_id),
+        &ada.session,
+        Some(json!({ "name": "ada-backed", "region": "ada-backed", "backups": true })),
+        &[],
+    )
+    .await
+    .ok(201);
+    let destinations: Vec<(String, Option<Value>)> = sqlx::query_as(
+        "SELECT region, backup_destination FROM data_planes
+         WHERE organization_id = $1 ORDER BY region",
+    )
+    .bind(ada.org_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // The bucket is the data plane's own: the control plane keeps none.
+    assert_eq!(destinations[0].0, "ada-backed");
+    assert_eq!(destinations[0].1.as_ref().unwrap()["bucket"], "");
+    assert_eq!(destinations[1], ("ada-plain".to_owned(), None));
+}

@@ -38,6 +38,15 @@ fn label(raw: &str) -> std::result::Result<&str, &'static str> {
     Ok(valid)
 }
 
+/// A data plane an organization asks to run.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnDataPlane<'a> {
+    pub name: &'a str,
+    pub region: &'a str,
+    /// Its operator chart names a bucket: backups are offered there.
+    pub backups: bool,
+}
+
 /// Registers a data plane of the caller's organization for `region`. The
 /// plan must allow it, and the catalog must have the price list its usage
 /// is rated by; a name or region taken is a conflict.
@@ -45,9 +54,14 @@ pub async fn register(
     conn: &mut PgConnection,
     access: &OrgAccess,
     catalog: &billing::Catalog,
-    (name, region): (&str, &str),
+    asked: OwnDataPlane<'_>,
     now: DateTime<Utc>,
 ) -> Result<Registered> {
+    let OwnDataPlane {
+        name,
+        region,
+        backups,
+    } = asked;
     access.require(Permission::DataPlanesWrite)?;
     let mut errors = ValidationErrors::default();
     let name = errors.check("name", label(name));
@@ -69,9 +83,7 @@ pub async fn register(
         region,
         organization_id: Some(organization_id),
         price_list: Some(PRICE_LIST),
-        // Backups need a bucket named in the operator chart, which this
-        // registration cannot know of.
-        backups: false,
+        backups,
         gateway_url: None,
     };
     let (id, enrollment_token) = enrollment::register(conn, &plane, ENROLLMENT_TTL, now).await?;

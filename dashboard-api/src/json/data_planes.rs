@@ -16,6 +16,10 @@ pub struct RegisterDataPlaneRequest {
     /// unique across the service. Only this organization can place there.
     #[schema(example = "acme-eu-west")]
     pub region: String,
+    /// Its operator chart names a backup bucket (the organization's own):
+    /// backups are offered there. Left out: no backups.
+    #[serde(default)]
+    pub backups: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -43,7 +43,11 @@ pub async fn register(
         unit.conn(),
         &access,
         &state.catalog.get().catalog,
-        (&request.name, &request.region),
+        own::OwnDataPlane {
+            name: &request.name,
+            region: &request.region,
+            backups: request.backups,
+        },
         Utc::now(),
     )
     .await?;
