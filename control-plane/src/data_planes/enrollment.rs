@@ -228,8 +228,11 @@ pub async fn authenticate(
     if !credential.starts_with(CREDENTIAL_PREFIX) {
         return Err(Error::InvalidApiKey);
     }
-    let found: Option<(Uuid, bool)> = sqlx::query_as(
-        "SELECT d.id, d.revoked_at IS NOT NULL
+    // The data plane and its revocation in the one query every sync
+    // request makes.
+    type Found = (Uuid, String, String, Option<Uuid>, bool);
+    let found: Option<Found> = sqlx::query_as(
+        "SELECT d.id, d.name, d.region, d.organization_id, d.revoked_at IS NOT NULL
          FROM data_plane_credentials c JOIN data_planes d ON d.id = c.data_plane_id
          WHERE c.token_hash = $1 AND (c.expires_at IS NULL OR c.expires_at > $2)",
     )
@@ -237,21 +240,26 @@ pub async fn authenticate(
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
-    let id = match found {
+    let identity = match found {
         None => return Err(Error::InvalidApiKey),
-        Some((_, true)) => return Err(Error::DataPlaneRevoked),
-        Some((id, false)) => id,
+        Some((.., true)) => return Err(Error::DataPlaneRevoked),
+        Some((id, name, region, organization_id, false)) => Identity {
+            id,
+            name,
+            region,
+            organization_id,
+        },
     };
     sqlx::query(
         "UPDATE data_planes SET last_seen_at = $2
          WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)",
     )
-    .bind(id)
+    .bind(identity.id)
     .bind(now)
     .bind(now - SEEN_EVERY)
     .execute(&mut *conn)
     .await?;
-    identity(conn, id).await
+    Ok(identity)
 }
 
 /// A new credential for the data plane that presents `credential`; the
