@@ -193,6 +193,20 @@ type Namespaces = HashMap<Box<str>, HashMap<Box<str>, Vec<Child>>>;
 #[derive(Clone, Default)]
 pub struct Children {
     namespaces: Arc<Mutex<Namespaces>>,
+    listed: Arc<Listed>,
+}
+
+/// The kinds whose watch has listed them whole at least once.
+#[derive(Default)]
+struct Listed {
+    kinds: Mutex<Vec<TypeId>>,
+    more: tokio::sync::Notify,
+}
+
+impl Listed {
+    fn kinds(&self) -> MutexGuard<'_, Vec<TypeId>> {
+        self.kinds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for Children {
@@ -280,7 +294,38 @@ impl Children {
                 );
             }
             watcher::Event::Init => self.end_relist::<K>(false),
-            watcher::Event::InitDone => self.end_relist::<K>(true),
+            watcher::Event::InitDone => {
+                self.end_relist::<K>(true);
+                let mut kinds = self.listed.kinds();
+                if !kinds.contains(&TypeId::of::<K>()) {
+                    kinds.push(TypeId::of::<K>());
+                    self.listed.more.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Whether the `K` named `name` in `namespace` is known not to exist:
+    /// its kind's watch has listed every `K`, shows none by that name, and
+    /// this process has applied none. A child only the operator creates
+    /// cannot appear behind its back, so a pass may skip reading it.
+    pub fn known_absent<K: 'static>(&self, namespace: &str, name: &str) -> bool {
+        self.listed::<K>() && self.get::<K>(namespace, name) == (None, None)
+    }
+
+    fn listed<K: 'static>(&self) -> bool {
+        self.listed.kinds().contains(&TypeId::of::<K>())
+    }
+
+    /// Returns once the watch of `K` has listed them whole.
+    pub async fn until_listed<K: 'static>(&self) {
+        loop {
+            // Made before the check, so a list ending between the two wakes it.
+            let more = self.listed.more.notified();
+            if self.listed::<K>() {
+                return;
+            }
+            more.await;
         }
     }
 
@@ -547,6 +592,31 @@ mod tests {
         children.observe(&watcher::Event::InitApply(seen));
         children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
         assert!(!children.needs_apply::<ConfigMap>("ns", "a", H1));
+    }
+
+    #[test]
+    fn a_child_is_known_absent_only_once_its_kind_is_listed() {
+        let children = Children::default();
+        assert!(
+            !children.known_absent::<ConfigMap>("ns", "a"),
+            "before its kind is listed nothing is known"
+        );
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::Init);
+        children.observe(&watcher::Event::<PartialObjectMeta<ConfigMap>>::InitDone);
+        assert!(children.known_absent::<ConfigMap>("ns", "a"));
+        assert!(
+            !children.known_absent::<Secret>("ns", "a"),
+            "another kind, not listed"
+        );
+        let seen = watched(&children, H1);
+        assert!(
+            !children.known_absent::<ConfigMap>("ns", "a"),
+            "applied by this process, not yet seen"
+        );
+        children.observe(&watcher::Event::Apply(seen.clone()));
+        assert!(!children.known_absent::<ConfigMap>("ns", "a"));
+        children.observe(&watcher::Event::Delete(seen));
+        assert!(children.known_absent::<ConfigMap>("ns", "a"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! apply.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
@@ -38,6 +39,10 @@ use crate::reconcile::{self, Context, measured};
 /// overlapped, few enough to stay far below its default of 200 mutating
 /// requests in flight.
 pub const DEFAULT_CONCURRENCY: u16 = 16;
+
+/// How long the `VectorCluster` controller waits for its children's first
+/// lists. Passes before them are as correct, and read more.
+const LISTING: Duration = Duration::from_secs(30);
 
 type Trigger<K> = BoxStream<'static, Result<PartialObjectMeta<K>, watcher::Error>>;
 
@@ -137,38 +142,55 @@ pub fn of<K>(
 where
     K: Controlled,
 {
-    triggered_by(client, events, config, |_| true)
+    triggered_by(client, events, config, future::ready(()), |_| true)
 }
 
-/// As [`of`], where only the `K`s `news` keeps trigger a reconcile (all are
-/// stored, for the reconciles to read).
+/// As [`of`], where the `K`s are watched once `after` is done, and only
+/// those `news` keeps trigger a reconcile (all are stored, for the
+/// reconciles to read).
 fn triggered_by<K>(
     client: &Client,
     events: &Arc<dyn EventSink>,
     config: controller::Config,
+    after: impl Future<Output = ()> + Send + 'static,
     news: impl Fn(&K) -> bool + Send + 'static,
 ) -> Controller<K>
 where
     K: Controlled,
 {
     let (reader, writer) = reflector::store();
-    let objects = readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone());
+    let (client, events) = (client.clone(), events.clone());
+    let objects = stream::once(after).flat_map(move |()| {
+        readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone())
+    });
     let triggers = reflector(writer, objects)
         .applied_objects()
         .try_filter(move |object| future::ready(news(object)));
     Controller::for_stream(triggers, reader).with_config(config)
 }
 
-/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C. The echo
-/// of its own status write triggers no pass.
+/// The `VectorCluster` controller, run until SIGTERM or Ctrl-C. The echoes
+/// of its own writes trigger no pass. Clusters are watched once the
+/// Secrets and StatefulSets have been listed (or after [`LISTING`]), so
+/// that a new cluster's first pass knows it has none and reads nothing.
 pub fn vector_clusters(
     ctx: Arc<Context>,
     statefulsets: Trigger<StatefulSet>,
     config: controller::Config,
 ) -> BoxFuture<'static, ()> {
-    let ours = ctx.status_writes.clone();
+    let ours = ctx.own_writes.clone();
     let news = move |vc: &VectorCluster| !ours.echoes(&vc.metadata);
-    triggered_by(&ctx.client, &ctx.events, config, news)
+    let children = ctx.children.clone();
+    let listed = async move {
+        let both = future::join(
+            children.until_listed::<Secret>(),
+            children.until_listed::<StatefulSet>(),
+        );
+        if tokio::time::timeout(LISTING, both).await.is_err() {
+            tracing::warn!("the children's watches have not listed them yet; reconciling anyway");
+        }
+    };
+    triggered_by(&ctx.client, &ctx.events, config, listed, news)
         .owns_stream(statefulsets)
         .shutdown_on_signal()
         .run(

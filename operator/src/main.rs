@@ -352,7 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 backup_image: backup_image.clone(),
                 children,
-                status_writes: OwnWrites::default(),
+                own_writes: OwnWrites::default(),
             });
             let jobs = watcher::Config::default()
                 .labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));

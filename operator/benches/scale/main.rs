@@ -212,7 +212,7 @@ fn context(client: Client, children: Children) -> anyhow::Result<Arc<Context>> {
         system: system(),
         backup_image: "operator:bench".to_owned(),
         children,
-        status_writes: OwnWrites::default(),
+        own_writes: OwnWrites::default(),
     }))
 }
 

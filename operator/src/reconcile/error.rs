@@ -4,8 +4,6 @@
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("waiting for {0} to be deleted")]
     StillDeleting(String),
     #[error("the resource has no namespace")]
@@ -23,7 +21,6 @@ pub enum Error {
 impl Error {
     /// A short, bounded label: never the error's text.
     pub fn category(&self) -> &'static str {
-        use kube::runtime::finalizer::Error as F;
         match self {
             Error::Kube(_) => "kube_api",
             Error::StillDeleting(_) => "deleting",
@@ -32,11 +29,6 @@ impl Error {
             Error::Refused(_) => "apply_refused",
             Error::EngineMetrics(_) => "engine_metrics",
             Error::Encode(_) => "encode",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                F::ApplyFailed(e) | F::CleanupFailed(e) => e.category(),
-                F::AddFinalizer(_) | F::RemoveFinalizer(_) => "finalizer",
-                F::UnnamedObject | F::InvalidFinalizer => "invalid_object",
-            },
         }
     }
 }

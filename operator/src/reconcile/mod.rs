@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod endpoint_plan;
 mod error;
 pub mod events;
+pub mod finalizer;
 mod observe;
 mod publish;
 mod resize;
@@ -34,7 +35,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{DeleteParams, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Api, Client, ResourceExt};
 
 pub use apply::Refused;
@@ -43,6 +43,7 @@ pub(crate) use apply::apply_one;
 use apply::server_side_apply;
 pub use error::Error;
 use events::{Event, EventSink};
+use finalizer::{Stage, finalized};
 use publish::publish_status;
 use resize::{grow_volumes, replace_statefulset};
 use rollout::Step;
@@ -54,6 +55,7 @@ use crate::children::Children;
 use crate::crd::vector_cluster::{Phase, Placement, VectorCluster};
 use crate::engine::{Engine, RequestCounter};
 use crate::metrics::{Metrics, Outcome};
+use crate::names::Names;
 use crate::own_writes::OwnWrites;
 
 /// The field manager of every object the operator applies.
@@ -64,6 +66,8 @@ pub const FINALIZER: &str = "quartermaster.dev/cleanup";
 const SETTLED_REQUEUE: Duration = Duration::from_secs(300);
 /// How often a cluster in motion is looked at.
 const MOVING_REQUEUE: Duration = Duration::from_secs(10);
+/// How soon a pass given an object older than our last write runs again.
+const CATCH_UP_REQUEUE: Duration = Duration::from_millis(500);
 /// How soon a StatefulSet replaced for its volumes is looked for again.
 const REPLACE_REQUEUE: Duration = Duration::from_secs(2);
 
@@ -80,8 +84,9 @@ pub struct Context {
     pub backup_image: String,
     /// The watched children and what was last applied of each.
     pub children: Children,
-    /// The clusters' status as our last write of it was answered.
-    pub status_writes: OwnWrites,
+    /// The clusters as our last writes of them (finalizer, status) were
+    /// answered.
+    pub own_writes: OwnWrites,
 }
 
 impl std::fmt::Debug for Context {
@@ -118,16 +123,19 @@ where
 }
 
 pub async fn reconcile(cluster: Arc<VectorCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = cluster.namespace().ok_or(Error::NoNamespace)?;
-    let api: Api<VectorCluster> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, cluster, |event| async {
-        match event {
-            Finalize::Apply(cluster) => apply(&cluster, &ctx).await,
-            Finalize::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
+    if ctx.own_writes.ahead_of(&cluster.metadata) {
+        // A pass triggered before the echo of our last write reached the
+        // store would write again what that write did: it runs once the
+        // store has caught up, with whatever triggered it.
+        return Ok(Action::requeue(CATCH_UP_REQUEUE));
+    }
+    finalized(&ctx, FINALIZER, cluster, |stage| async {
+        match stage {
+            Stage::Apply(cluster) => apply(&cluster, &ctx).await,
+            Stage::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Transient errors back off; deletion in progress is simply waited for.
@@ -160,27 +168,16 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let namespace = &cluster.namespace;
     let names = &cluster.names;
 
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let keys = secrets
-        .get_opt(&names.api_key_secret)
-        .await?
-        .as_ref()
-        .and_then(ApiKeys::from_secret)
-        .unwrap_or_else(ApiKeys::generate);
     let statefulsets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let existing = statefulsets.get_opt(&names.statefulset).await?;
-    if existing
-        .as_ref()
-        .is_some_and(|s| s.metadata.deletion_timestamp.is_some())
-    {
+    let Some(Read {
+        keys,
+        statefulset: existing,
+        pods,
+    }) = read(ctx, namespace, names, &statefulsets).await?
+    else {
         // Replaced for its volumes: created anew once the old one is gone.
         return Ok(Action::requeue(REPLACE_REQUEUE));
-    }
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let pods = pods
-        .list(&ListParams::default().labels(&names.selector_string()))
-        .await?
-        .items;
+    };
 
     let template_hash = build::desired(&cluster, &keys, Rollout { partition: 0 })
         .statefulset
@@ -329,6 +326,62 @@ async fn apply(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     }))
 }
 
+/// What a pass reads of a cluster's children.
+struct Read {
+    keys: ApiKeys,
+    statefulset: Option<StatefulSet>,
+    pods: Vec<Pod>,
+}
+
+/// Reads the cluster's API keys, StatefulSet and pods; `None` while its
+/// StatefulSet is being deleted. A cluster whose Secret and StatefulSet the
+/// watches have listed as absent (a new one) has none of them: nothing is
+/// read, and new keys are made. Its pods went with any StatefulSet it had.
+async fn read(
+    ctx: &Context,
+    namespace: &str,
+    names: &Names,
+    statefulsets: &Api<StatefulSet>,
+) -> Result<Option<Read>, Error> {
+    if ctx
+        .children
+        .known_absent::<Secret>(namespace, &names.api_key_secret)
+        && ctx
+            .children
+            .known_absent::<StatefulSet>(namespace, &names.statefulset)
+    {
+        return Ok(Some(Read {
+            keys: ApiKeys::generate(),
+            statefulset: None,
+            pods: Vec::new(),
+        }));
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let keys = secrets
+        .get_opt(&names.api_key_secret)
+        .await?
+        .as_ref()
+        .and_then(ApiKeys::from_secret)
+        .unwrap_or_else(ApiKeys::generate);
+    let statefulset = statefulsets.get_opt(&names.statefulset).await?;
+    if statefulset
+        .as_ref()
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some())
+    {
+        return Ok(None);
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pods = pods
+        .list(&ListParams::default().labels(&names.selector_string()))
+        .await?
+        .items;
+    Ok(Some(Read {
+        keys,
+        statefulset,
+        pods,
+    }))
+}
+
 /// Looks at Qdrant's shards when the cluster is still (no rollout, every
 /// node Ready) and it has more than one node, or must shed some: the plan,
 /// with its next operation started, and the placement read. `None`: not
@@ -396,7 +449,7 @@ async fn cleanup(vc: &VectorCluster, ctx: &Context) -> Result<Action, Error> {
     let name = vc.name_any();
     match statefulsets.get_opt(&name).await? {
         None => {
-            ctx.status_writes.forget(&vc.metadata);
+            ctx.own_writes.forget(&vc.metadata);
             Ok(Action::await_change())
         }
         Some(sts) => {

@@ -32,7 +32,7 @@ pub(super) async fn publish_status(
             &Patch::Merge(&patch),
         )
         .await?;
-    ctx.status_writes.wrote(&answer.metadata);
+    ctx.own_writes.wrote(&answer.metadata);
     Ok(())
 }
 

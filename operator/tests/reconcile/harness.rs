@@ -193,7 +193,7 @@ pub fn context(client: Client, qdrant: Arc<FakeQdrant>, events: Arc<Events>) -> 
         },
         backup_image: "ghcr.io/quartermaster/operator:test".to_owned(),
         children: Children::default(),
-        status_writes: OwnWrites::default(),
+        own_writes: OwnWrites::default(),
     })
 }
 
@@ -231,6 +231,14 @@ impl Harness {
     /// process applied of any other child is forgotten with it.
     pub fn show(&mut self, held: &Held) {
         self.watches.show(held);
+    }
+
+    /// The operator's watches have listed nothing yet, and no apply is
+    /// remembered: a process just started.
+    fn unlisted(&mut self) {
+        let ctx = Arc::get_mut(&mut self.ctx).expect("no pass is running");
+        ctx.children = Children::default();
+        self.watches = Watches::new(&ctx.children);
     }
 
     pub fn start(&self, cluster: &VectorCluster) -> JoinHandle<Result<Action, Error>> {
@@ -310,8 +318,9 @@ pub struct World {
     pub secret: Option<Secret>,
     pub statefulset: Option<StatefulSet>,
     pub pods: Vec<Pod>,
-    /// The children the operator's watches show; none unless a test says.
-    pub watched: Held,
+    /// The children the operator's watches show, once they have listed
+    /// them (`None`: not yet listed, as when the operator has just started).
+    pub watched: Option<Held>,
 }
 
 /// What a reconcile applied, by kind, and the status it patched, if any.
@@ -556,7 +565,10 @@ impl Harness {
         between: Vec<(&str, String, u16, Value)>,
         applied: &[&str],
     ) -> Applied {
-        self.show(&world.watched);
+        match &world.watched {
+            Some(watched) => self.show(watched),
+            None => self.unlisted(),
+        }
         let stages: Vec<Vec<Child>> = STAGES
             .iter()
             .map(|stage| {
@@ -567,25 +579,35 @@ impl Harness {
             .collect();
         let task = self.start(cluster);
         self.stored_statefulset = to_value(&world.statefulset);
-        let reads = vec![
-            Read::get(
-                "/api/v1/namespaces/org-acme/secrets/search-api-keys",
-                to_value(&world.secret),
-            ),
-            Read::get(
-                "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
-                to_value(&world.statefulset),
-            ),
-            Read {
-                path: "/api/v1/namespaces/org-acme/pods".to_owned(),
-                query_contains: Some(
-                    "labelSelector=app.kubernetes.io%2Finstance%3Dsearch%2Capp.kubernetes.io%2Fname%3Dqdrant",
+        // Watches that have listed neither the Secret nor the StatefulSet
+        // show a new cluster: its pass reads nothing.
+        let new = world
+            .watched
+            .as_ref()
+            .is_some_and(|w| !w.contains_key("secret") && !w.contains_key("statefulset"));
+        let reads = if new {
+            vec![]
+        } else {
+            vec![
+                Read::get(
+                    "/api/v1/namespaces/org-acme/secrets/search-api-keys",
+                    to_value(&world.secret),
                 ),
-                answer: Some(
-                    json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": world.pods }),
+                Read::get(
+                    "/apis/apps/v1/namespaces/org-acme/statefulsets/search",
+                    to_value(&world.statefulset),
                 ),
-            },
-        ];
+                Read {
+                    path: "/api/v1/namespaces/org-acme/pods".to_owned(),
+                    query_contains: Some(
+                        "labelSelector=app.kubernetes.io%2Finstance%3Dsearch%2Capp.kubernetes.io%2Fname%3Dqdrant",
+                    ),
+                    answer: Some(
+                        json!({ "apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": world.pods }),
+                    ),
+                },
+            ]
+        };
         self.pass_with(
             task,
             reads,

@@ -30,17 +30,21 @@ mod scaling;
 mod volumes;
 mod watched;
 
+use std::time::Duration;
+
 use chrono::Timelike;
 use harness::{Applied, CLUSTER_PATH, Harness, World, not_found, respond};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::controller::Action;
 use operator::crd::maintenance::MaintenanceWindow;
 use operator::crd::vector_cluster::NodeResources;
 use operator::engine::EngineHealth;
 use operator::reconcile::FINALIZER;
 use operator::{EngineVersion, VectorCluster, VectorClusterSpec};
 use serde_json::{Value, json};
+use watched::Held;
 
 pub fn cluster(version: EngineVersion, nodes: u32, replication_factor: u32) -> VectorCluster {
     let mut vc = VectorCluster::new(
@@ -137,20 +141,87 @@ fn healthy(peers: u32) -> EngineHealth {
 }
 
 #[tokio::test]
-async fn a_new_cluster_gets_its_finalizer_first() {
+async fn a_new_cluster_gets_its_finalizer_and_the_same_pass_goes_on() {
     let mut h = Harness::new();
     let mut vc = cluster(v(13), 3, 2);
     vc.metadata.finalizers = None;
+    vc.metadata.resource_version = Some("7".to_owned());
     let task = h.start(&vc);
     let (call, send) = h.server.expect("PATCH", CLUSTER_PATH).await;
     assert_eq!(call.content_type, "application/json-patch+json");
     assert_eq!(
-        call.body[1],
-        json!({ "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] })
+        call.body,
+        json!([
+            { "op": "test", "path": "/metadata/finalizers", "value": null },
+            { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
+        ])
     );
-    respond(send, 200, &serde_json::to_value(&vc).unwrap());
-    task.await.unwrap().unwrap();
+    let mut held = vc.clone();
+    held.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    held.metadata.resource_version = Some("8".to_owned());
+    respond(send, 200, &serde_json::to_value(&held).unwrap());
+
+    // No second pass waits for the watch: this one reads on at once.
+    let _read = h
+        .server
+        .expect("GET", "/api/v1/namespaces/org-acme/secrets/search-api-keys")
+        .await;
+    task.abort();
+    assert!(
+        h.ctx.own_writes.echoes(&held.metadata),
+        "the echo of the finalizer's write triggers nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_pass_given_an_object_older_than_our_last_write_waits_for_the_store() {
+    let mut h = Harness::new();
+    let mut vc = cluster(v(13), 3, 2);
+    vc.metadata.resource_version = Some("7".to_owned());
+    let mut written = vc.metadata.clone();
+    written.resource_version = Some("9".to_owned());
+    h.ctx.own_writes.wrote(&written);
+
+    let action = h.start(&vc).await.unwrap().unwrap();
+
     h.server.expect_nothing().await;
+    assert_eq!(action, Action::requeue(Duration::from_millis(500)));
+}
+
+#[tokio::test]
+async fn a_new_cluster_reads_nothing_once_the_watches_have_listed_none_of_its_children() {
+    let mut h = Harness::new();
+    let vc = cluster(v(13), 3, 2);
+    let world = World {
+        watched: Some(Held::default()),
+        ..World::default()
+    };
+
+    // Any read would arrive where the harness expects the first applies.
+    let first = h.reconcile(&vc, &world).await;
+
+    assert_eq!(first.partition(), 0);
+    assert_eq!(first.secret().data.unwrap()["api-key"].0.len(), 43);
+    assert_eq!(first.status.unwrap()["phase"], "Provisioning");
+}
+
+#[tokio::test]
+async fn a_cluster_whose_secret_the_watches_list_reads_it_and_keeps_its_keys() {
+    let mut h = Harness::new();
+    let vc = cluster(v(13), 3, 2);
+    let first = h.reconcile(&vc, &World::default()).await;
+
+    // The operator restarts; its watches list the Secret, not the
+    // StatefulSet (deleted by hand, say).
+    let mut h = Harness::new();
+    let world = World {
+        secret: Some(first.secret()),
+        watched: Some(Held::from([("secret", first.objects["secret"].clone())])),
+        ..World::default()
+    };
+    let again = h.reconcile(&vc, &world).await;
+
+    assert_eq!(again.secret().data, first.secret().data);
 }
 
 #[tokio::test]

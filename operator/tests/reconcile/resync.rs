@@ -11,7 +11,7 @@ use crate::{brought_up, cluster, v};
 async fn a_settled_cluster_is_resynced_without_a_write() {
     let mut h = Harness::new();
     let (vc, mut world, _) = brought_up(&mut h, cluster(v(13), 3, 2)).await;
-    world.watched = h.versions.held();
+    world.watched = Some(h.versions.held());
 
     let resync = h.reconcile_applying(&vc, &world, vec![], &[]).await;
 
@@ -23,7 +23,7 @@ async fn a_settled_cluster_is_resynced_without_a_write() {
 async fn a_changed_spec_applies_what_it_changes() {
     let mut h = Harness::new();
     let (mut vc, mut world, _) = brought_up(&mut h, cluster(v(13), 3, 2)).await;
-    world.watched = h.versions.held();
+    world.watched = Some(h.versions.held());
     vc.spec.allowed_source_cidrs = vec!["198.51.100.0/24".to_owned()];
     vc.metadata.generation = Some(2);
 
@@ -59,7 +59,7 @@ async fn a_child_another_client_wrote_is_applied_again_and_a_status_write_is_not
     let mut statefulset = held["statefulset"].clone();
     statefulset["status"] = json!({ "replicas": 3, "readyReplicas": 2 });
     h.versions.write("statefulset", statefulset);
-    world.watched = h.versions.held();
+    world.watched = Some(h.versions.held());
 
     let repaired = h
         .reconcile_applying(&vc, &world, vec![], &["pdb", "configmap", "client"])
@@ -70,7 +70,7 @@ async fn a_child_another_client_wrote_is_applied_again_and_a_status_write_is_not
     );
 
     // Repaired, and seen so by the watches: nothing more to write.
-    world.watched = h.versions.held();
+    world.watched = Some(h.versions.held());
     let settled = h.reconcile_applying(&vc, &world, vec![], &[]).await;
     assert!(settled.objects.is_empty(), "{:?}", settled.objects);
 }
@@ -79,7 +79,7 @@ async fn a_child_another_client_wrote_is_applied_again_and_a_status_write_is_not
 async fn a_pass_before_the_watches_show_the_last_ones_applies_sends_them_not_again() {
     let mut h = Harness::new();
     let (mut vc, mut world, _) = brought_up(&mut h, cluster(v(13), 3, 2)).await;
-    world.watched = h.versions.held();
+    world.watched = Some(h.versions.held());
     vc.spec.allowed_source_cidrs = vec!["198.51.100.0/24".to_owned()];
     vc.metadata.generation = Some(2);
     h.reconcile_applying(&vc, &world, vec![], &["networkpolicy"])

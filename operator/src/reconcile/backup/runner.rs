@@ -9,7 +9,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::{Resource, ResourceExt};
 
 use super::{finish, job_status, rfc3339};
@@ -19,6 +18,7 @@ use crate::build::backup_job::{self, BackupJob, Work};
 use crate::crd::backup::{BackupPhase, BackupStatus, VectorClusterBackup};
 use crate::names::Names;
 use crate::reconcile::events::Event;
+use crate::reconcile::finalizer::{Stage, finalized};
 use crate::reconcile::{Context, Error, server_side_apply};
 
 /// Event reasons of a backup that ends: succeeded, failed.
@@ -28,16 +28,13 @@ const BACKUP_REASONS: (&str, &str) = ("BackupSucceeded", "BackupFailed");
 pub const BACKUP_FINALIZER: &str = "quartermaster.dev/backup-objects";
 
 pub async fn run(backup: Arc<VectorClusterBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = backup.namespace().ok_or(Error::NoNamespace)?;
-    let api: Api<VectorClusterBackup> = Api::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, BACKUP_FINALIZER, backup, |event| async {
-        match event {
-            Finalize::Apply(backup) => run_at(&backup, &ctx, Utc::now()).await,
-            Finalize::Cleanup(backup) => remove_objects(&backup, &ctx).await,
+    finalized(&ctx, BACKUP_FINALIZER, backup, |stage| async {
+        match stage {
+            Stage::Apply(backup) => run_at(&backup, &ctx, Utc::now()).await,
+            Stage::Cleanup(backup) => remove_objects(&backup, &ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Deletes what a backup stored, with the credentials of its destination.
