@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use control_plane::provisioner::KubernetesPlane;
-use crds::vector_cluster::NodeResources;
+use crds::vector_cluster::{FINALIZER, NodeResources};
 use crds::{EngineVersion, VectorCluster, VectorClusterSpec};
 use http::{Request, Response};
 use kube::client::Body;
@@ -60,7 +60,8 @@ fn cluster_id() -> Uuid {
 /// Applies the `search` cluster through `plane`, in the background.
 fn apply_search(plane: KubernetesPlane) -> tokio::task::JoinHandle<Result<(), kube::Error>> {
     tokio::spawn(async move {
-        let cluster = VectorCluster::new("search", spec());
+        let mut cluster = VectorCluster::new("search", spec());
+        cluster.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
         plane
             .apply_tenant(organization(), cluster_id(), cluster)
             .await
@@ -132,6 +133,11 @@ async fn applying_a_cluster_prepares_the_tenant_namespace_then_applies_the_resou
     assert_eq!(
         cluster["metadata"]["labels"]["quartermaster.dev/id"],
         "0190f0f0-0000-7000-8000-00000000000c"
+    );
+    assert_eq!(
+        cluster["metadata"]["finalizers"],
+        json!([FINALIZER]),
+        "the operator's finalizer is applied with the cluster"
     );
     assert_eq!(cluster["spec"]["version"], "1.13.6");
     assert_eq!(cluster["spec"]["nodes"], 3);

@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::condition::Condition;
 use crate::EngineVersion;
 
+/// The operator's finalizer on every `VectorCluster`: its deletion waits
+/// until the StatefulSet, and with it the volumes, are gone. Its creators
+/// (the control plane's provisioner, a data plane's sync loop) apply it
+/// with the cluster, so the operator need not add it in a write of its own.
+pub const FINALIZER: &str = "quartermaster.dev/cleanup";
+
 /// Nodes (Qdrant peers) a cluster may have.
 pub const NODES: RangeInclusive<u32> = 1..=64;
 /// Copies of each shard; never more than the number of nodes.

@@ -160,9 +160,13 @@ where
 {
     let (reader, writer) = reflector::store();
     let (client, events) = (client.clone(), events.clone());
-    let objects = stream::once(after).flat_map(move |()| {
-        readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone())
-    });
+    // Stored without their managed fields, which no reconcile reads and
+    // which a real apiserver makes the larger part of a small object.
+    let objects = stream::once(after)
+        .flat_map(move |()| {
+            readable::watch::<K>(client.clone(), watcher::Config::default(), events.clone())
+        })
+        .modify(|object| object.meta_mut().managed_fields = None);
     let triggers = reflector(writer, objects)
         .applied_objects()
         .try_filter(move |object| future::ready(news(object)));

@@ -204,6 +204,32 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
     panic!("{what}: not within 30 s")
 }
 
+/// What the operator does once a deleted cluster's StatefulSet is gone:
+/// it removes the finalizer the sync loop applied with the cluster.
+async fn cleaned_up(kube: &Kube, namespace: &str, name: &str) {
+    let clusters: Api<VectorCluster> = kube.api(namespace);
+    let held = eventually("the deletion begun", async || {
+        clusters
+            .get_opt(name)
+            .await
+            .unwrap()
+            .filter(|c| c.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    assert_eq!(
+        held.metadata.finalizers,
+        Some(vec![crds::vector_cluster::FINALIZER.to_owned()])
+    );
+    clusters
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .unwrap();
+}
+
 /// What a reconciler would write once it has acted on the cluster.
 async fn ready(kube: &Kube, namespace: &str, name: &str) {
     let clusters: Api<VectorCluster> = kube.api(namespace);
@@ -327,6 +353,7 @@ async fn a_cluster_made_through_the_api_runs_in_the_connected_data_plane(pool: P
 
     // Deleted through the API: gone from the data plane, then from the API.
     app.delete(&path, &key).await.ok(202);
+    cleaned_up(&kube, &ns, "search").await;
     eventually("deleted in the data plane", async || {
         clusters
             .get_opt("search")

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use crds::VectorCluster;
+use crds::vector_cluster::FINALIZER;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -30,12 +31,10 @@ impl Provisioned for Cluster {
     async fn apply(k8s: &KubernetesPlane, tracked: &Tracked<Self>) -> Result<()> {
         let cluster = &tracked.resource;
         let spec = crate::backups::in_region(cluster)?;
-        k8s.apply_tenant(
-            tracked.organization_id,
-            cluster.id,
-            VectorCluster::new(&cluster.name, spec),
-        )
-        .await?;
+        let mut resource = VectorCluster::new(&cluster.name, spec);
+        resource.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+        k8s.apply_tenant(tracked.organization_id, cluster.id, resource)
+            .await?;
         Ok(())
     }
 

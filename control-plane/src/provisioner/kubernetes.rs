@@ -132,7 +132,9 @@ impl KubernetesPlane {
         let ns = self.prepare_namespace(organization_id).await?;
         let name = resource.meta().name.clone().unwrap_or_default();
         let annotations = resource.meta_mut().annotations.take();
+        let finalizers = resource.meta_mut().finalizers.take();
         *resource.meta_mut() = tenant::resource_meta(&name, organization_id, id, annotations);
+        resource.meta_mut().finalizers = finalizers;
         self.apply(Api::namespaced(self.client.clone(), &ns), &resource)
             .await
     }

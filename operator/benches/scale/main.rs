@@ -190,6 +190,8 @@ fn cluster(namespace: &str, i: usize) -> VectorCluster {
     spec.suspend = true;
     let mut vc = VectorCluster::new(&format!("c{i:05}"), spec);
     vc.metadata.namespace = Some(namespace.to_owned());
+    // As the control plane and the sync loop create it.
+    vc.metadata.finalizers = Some(vec![reconcile::FINALIZER.to_owned()]);
     vc
 }
 
@@ -299,17 +301,7 @@ async fn bench() -> anyhow::Result<()> {
     );
 
     let vcs: Api<VectorCluster> = Api::namespaced(client.clone(), OPERATOR_NS);
-    futures::stream::iter(0..clusters)
-        .map(|i| {
-            let vcs = vcs.clone();
-            async move {
-                vcs.create(&PostParams::default(), &cluster(OPERATOR_NS, i))
-                    .await
-            }
-        })
-        .buffer_unordered(usize::from(concurrency))
-        .try_collect::<Vec<_>>()
-        .await?;
+    create(&client, OPERATOR_NS, clusters, concurrency).await?;
     let children = clusters * CHILDREN;
 
     // The operator, from a cold start.
@@ -380,14 +372,16 @@ async fn bench() -> anyhow::Result<()> {
     stores.abort();
 
     // The raw loops: the same children, applied with nothing read or
-    // skipped, one after another and in stages.
-    let raw_time = timed(clusters, concurrency, RAW_NS, |d| {
+    // skipped, one after another and in stages. Their owners exist, as the
+    // operator's do, or a real cluster's garbage collector would delete
+    // the children as they are applied.
+    let raw_time = timed(&client, clusters, concurrency, RAW_NS, |d| {
         let client = client.clone();
         async move { apply_in_turn(&client, RAW_NS, d).await }
     })
     .await?;
     let staged_ctx = context(client.clone(), Children::default())?;
-    let staged_time = timed(clusters, concurrency, STAGED_NS, |d| {
+    let staged_time = timed(&client, clusters, concurrency, STAGED_NS, |d| {
         let ctx = staged_ctx.clone();
         async move {
             apply_children(&ctx, STAGED_NS, d).await?;
@@ -435,9 +429,31 @@ async fn bench() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long `apply` takes over every cluster's children in `namespace`,
-/// `concurrency` clusters at once.
+/// Creates `clusters` VectorClusters in `namespace`, `concurrency` at once.
+async fn create(
+    client: &Client,
+    namespace: &str,
+    clusters: usize,
+    concurrency: u16,
+) -> anyhow::Result<Vec<VectorCluster>> {
+    let vcs: Api<VectorCluster> = Api::namespaced(client.clone(), namespace);
+    Ok(futures::stream::iter(0..clusters)
+        .map(|i| {
+            let vcs = vcs.clone();
+            async move {
+                vcs.create(&PostParams::default(), &cluster(namespace, i))
+                    .await
+            }
+        })
+        .buffer_unordered(usize::from(concurrency))
+        .try_collect::<Vec<_>>()
+        .await?)
+}
+
+/// How long `apply` takes over the children of `clusters` clusters created
+/// in `namespace` (not timed), `concurrency` clusters at once.
 async fn timed<F, Fut>(
+    client: &Client,
     clusters: usize,
     concurrency: u16,
     namespace: &str,
@@ -447,11 +463,11 @@ where
     F: Fn(Desired) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let desired = (0..clusters)
-        .map(|i| {
-            let mut vc = cluster(namespace, i);
-            vc.metadata.uid = Some(format!("00000000-0000-4000-9000-{i:012}"));
-            let valid = ValidatedCluster::new(&vc, &system())?;
+    let desired = create(client, namespace, clusters, concurrency)
+        .await?
+        .iter()
+        .map(|vc| {
+            let valid = ValidatedCluster::new(vc, &system())?;
             Ok(build::desired(
                 &valid,
                 &ApiKeys::generate(),

@@ -60,7 +60,7 @@ use crate::own_writes::OwnWrites;
 
 /// The field manager of every object the operator applies.
 pub const FIELD_MANAGER: &str = "quartermaster-operator";
-pub const FINALIZER: &str = "quartermaster.dev/cleanup";
+pub use crds::vector_cluster::FINALIZER;
 
 /// How often a settled cluster is looked at again, to repair drift.
 const SETTLED_REQUEUE: Duration = Duration::from_secs(300);

@@ -13,7 +13,7 @@ use crds::inference_endpoint::InferenceEndpoint;
 use crds::names::{LABEL_CLUSTER, WAKE_ANNOTATION};
 use crds::sync::{Desired, GENERATION_ANNOTATION, Object};
 use crds::tenant::{BACKUP_CREDENTIALS_SECRET, resource_meta};
-use crds::vector_cluster::VectorCluster;
+use crds::vector_cluster::{FINALIZER, VectorCluster};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -134,6 +134,7 @@ pub fn plan(desired: &Desired, local: &LocalBackup) -> Result<Plan, Unplaceable>
                 backup_dropped = true;
             }
             cluster.metadata = meta(None);
+            cluster.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
             restore = restore_from.as_ref().map(|backup| {
                 let name = restore_name(&desired.name);
                 let mut restore = VectorClusterRestore::new(

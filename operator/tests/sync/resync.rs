@@ -9,9 +9,11 @@ use crds::inference_endpoint::InferenceEndpoint;
 use crds::names::{LABEL_CLUSTER, LABEL_TENANT_ID};
 use crds::sync::{GENERATION_ANNOTATION, Kind, Object, Observed};
 use crds::tenant::{self, BACKUP_CREDENTIALS_SECRET, LABEL_ORGANIZATION};
-use crds::vector_cluster::{Phase, VectorCluster};
+use crds::vector_cluster::{FINALIZER, Phase, VectorCluster};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
 use operator::sync::APPLIED_HASH_ANNOTATION;
 use serde_json::json;
 use uuid::Uuid;
@@ -184,6 +186,25 @@ async fn a_deletion_is_applied_and_reported_gone() {
     let mut gone = plane.cp.resource(CLUSTER_ID);
     gone.delete = true;
     plane.cp.put(gone);
+    // The operator's finalizer, applied with the cluster, holds it until
+    // the operator has cleaned up; here the test does what the operator
+    // then does.
+    let held = eventually("the deletion begun", || {
+        plane
+            .api
+            .get::<VectorCluster>(&ns, "search")
+            .filter(|vc| vc.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    assert_eq!(held.metadata.finalizers, Some(vec![FINALIZER.to_owned()]));
+    Api::<VectorCluster>::namespaced(plane.client.clone(), &ns)
+        .patch(
+            "search",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .unwrap();
     eventually("the cluster deleted", || {
         plane
             .api
