@@ -4,12 +4,11 @@
 //! kube's own helper adds the finalizer in a pass of its own and waits for
 //! the watch to bring the change back before the object's first real pass.
 //! Here the pass that adds it goes on with the object as the apiserver
-//! answered, and the echo of that write triggers nothing ([`OwnWrites`]):
-//! one pass for a new object, not two. The patches are kube's: a JSON
-//! patch that tests the list it changes, so a concurrent change of the
-//! finalizers fails it instead of being overwritten.
-//!
-//! [`OwnWrites`]: crate::own_writes::OwnWrites
+//! answered, and the echo of that write triggers nothing (`OwnWrites`,
+//! where the controller keeps one): one pass for a new object, not two.
+//! The patches are kube's: a JSON patch that tests the list it changes, so
+//! a concurrent change of the finalizers fails it instead of being
+//! overwritten.
 
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Context, Error};
+use crate::own_writes::OwnWrites;
 
 /// What a pass over a finalized object is to do.
 #[derive(Debug)]
@@ -33,9 +33,12 @@ pub enum Stage<K> {
 
 /// Runs `pass` over `object` under `finalizer`: adds the finalizer to a
 /// live object that lacks it, then applies; cleans up a deleted one that
-/// holds it, then removes it; leaves a deleted one without it alone.
+/// holds it, then removes it; leaves a deleted one without it alone. The
+/// finalizer's write is remembered in `own` where the controller filters
+/// its own writes' echoes (keyed by name alone, so one kind per record).
 pub async fn finalized<K, F, Fut>(
     ctx: &Context,
+    own: Option<&OwnWrites>,
     finalizer: &str,
     object: Arc<K>,
     pass: F,
@@ -84,7 +87,9 @@ where
             let answer = api
                 .patch(&name, &PatchParams::default(), &Patch::Json::<()>(patch))
                 .await?;
-            ctx.own_writes.wrote(answer.meta());
+            if let Some(own) = own {
+                own.wrote(answer.meta());
+            }
             pass(Stage::Apply(Arc::new(answer))).await
         }
     }

@@ -129,12 +129,18 @@ pub async fn reconcile(cluster: Arc<VectorCluster>, ctx: Arc<Context>) -> Result
         // store has caught up, with whatever triggered it.
         return Ok(Action::requeue(CATCH_UP_REQUEUE));
     }
-    finalized(&ctx, FINALIZER, cluster, |stage| async {
-        match stage {
-            Stage::Apply(cluster) => apply(&cluster, &ctx).await,
-            Stage::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
-        }
-    })
+    finalized(
+        &ctx,
+        Some(&ctx.own_writes),
+        FINALIZER,
+        cluster,
+        |stage| async {
+            match stage {
+                Stage::Apply(cluster) => apply(&cluster, &ctx).await,
+                Stage::Cleanup(cluster) => cleanup(&cluster, &ctx).await,
+            }
+        },
+    )
     .await
 }
 
