@@ -47,8 +47,12 @@ impl OwnWrites {
         let mut versions = self.lock();
         match answer.resource_version.as_deref() {
             Some(version) => {
-                let before = versions.remove(&key(answer)).map(|(last, _)| last);
-                versions.insert(key(answer), (version.into(), before));
+                let last = versions
+                    .entry(key(answer))
+                    .or_insert_with(|| (version.into(), None));
+                if last.0.as_ref() != version {
+                    last.1 = Some(std::mem::replace(&mut last.0, version.into()));
+                }
             }
             None => {
                 versions.remove(&key(answer));

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use kube::api::{Patch, PatchParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Context, Error};
+use super::Error;
 use crate::own_writes::OwnWrites;
 
 /// What a pass over a finalized object is to do.
@@ -37,7 +37,7 @@ pub enum Stage<K> {
 /// finalizer's write is remembered in `own` where the controller filters
 /// its own writes' echoes (keyed by name alone, so one kind per record).
 pub async fn finalized<K, F, Fut>(
-    ctx: &Context,
+    client: &Client,
     own: Option<&OwnWrites>,
     finalizer: &str,
     object: Arc<K>,
@@ -53,7 +53,7 @@ where
     Fut: Future<Output = Result<Action, Error>>,
 {
     let namespace = object.namespace().ok_or(Error::NoNamespace)?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
     let name = object.name_any();
     let held = object.finalizers().iter().position(|f| f == finalizer);
     let deleting = object.meta().deletion_timestamp.is_some();
@@ -72,15 +72,15 @@ where
         }
         (false, Some(_)) => pass(Stage::Apply(object)).await,
         (false, None) => {
-            let held = object.finalizers();
-            let patch = json_patch(if held.is_empty() {
+            let present = object.finalizers();
+            let patch = json_patch(if present.is_empty() {
                 serde_json::json!([
                     { "op": "test", "path": "/metadata/finalizers", "value": null },
                     { "op": "add", "path": "/metadata/finalizers", "value": [finalizer] },
                 ])
             } else {
                 serde_json::json!([
-                    { "op": "test", "path": "/metadata/finalizers", "value": held },
+                    { "op": "test", "path": "/metadata/finalizers", "value": present },
                     { "op": "add", "path": "/metadata/finalizers/-", "value": finalizer },
                 ])
             })?;

@@ -130,7 +130,7 @@ pub async fn reconcile(cluster: Arc<VectorCluster>, ctx: Arc<Context>) -> Result
         return Ok(Action::requeue(CATCH_UP_REQUEUE));
     }
     finalized(
-        &ctx,
+        &ctx.client,
         Some(&ctx.own_writes),
         FINALIZER,
         cluster,

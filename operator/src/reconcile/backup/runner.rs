@@ -28,7 +28,7 @@ const BACKUP_REASONS: (&str, &str) = ("BackupSucceeded", "BackupFailed");
 pub const BACKUP_FINALIZER: &str = "quartermaster.dev/backup-objects";
 
 pub async fn run(backup: Arc<VectorClusterBackup>, ctx: Arc<Context>) -> Result<Action, Error> {
-    finalized(&ctx, None, BACKUP_FINALIZER, backup, |stage| async {
+    finalized(&ctx.client, None, BACKUP_FINALIZER, backup, |stage| async {
         match stage {
             Stage::Apply(backup) => run_at(&backup, &ctx, Utc::now()).await,
             Stage::Cleanup(backup) => remove_objects(&backup, &ctx).await,
