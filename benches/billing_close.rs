@@ -77,21 +77,34 @@ async fn seed(pool: &PgPool, organizations: usize, period: Period) {
     .await
     .unwrap();
     // One cluster per organization: a node all hour, 6 GiB held all hour.
-    sqlx::query(
-        "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour, quantity,
-                                   covered_seconds, events)
-         SELECT o.id, o.id, m.meter, '', h.hour, m.quantity, m.covered, 60
-         FROM organizations o
-         CROSS JOIN generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h(hour)
-         CROSS JOIN (VALUES ('node_seconds', 3600::numeric, 0::numeric),
-                            ('storage_bytes', 6442450944::numeric * 3600, 3600::numeric))
-                    AS m(meter, quantity, covered)",
-    )
-    .bind(period.start())
-    .bind(period.end())
-    .execute(&mut *conn)
-    .await
-    .unwrap();
+    // In chunks of organizations, one transaction each, with progress: a
+    // hundred thousand organizations take many minutes to seed.
+    const CHUNK: i64 = 10_000;
+    for first in (0..n).step_by(CHUNK as usize) {
+        sqlx::query(
+            "INSERT INTO usage_hourly (organization_id, resource_id, meter, dimension, hour,
+                                       quantity, covered_seconds, events)
+             SELECT o.id, o.id, m.meter, '', h.hour, m.quantity, m.covered, 60
+             FROM (SELECT id FROM organizations ORDER BY id OFFSET $3 LIMIT $4) o
+             CROSS JOIN generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') h(hour)
+             CROSS JOIN (VALUES ('node_seconds', 3600::numeric, 0::numeric),
+                                ('storage_bytes', 6442450944::numeric * 3600, 3600::numeric))
+                        AS m(meter, quantity, covered)",
+        )
+        .bind(period.start())
+        .bind(period.end())
+        .bind(first)
+        .bind(CHUNK)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        eprint!(
+            "\rseeding rollups: {} of {organizations} organizations, {:.0} s",
+            (first + CHUNK).min(n),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
     sqlx::query("VACUUM ANALYZE usage_hourly")
         .execute(&mut *conn)
         .await
@@ -105,6 +118,12 @@ async fn seed(pool: &PgPool, organizations: usize, period: Period) {
 /// The least any close must do: read and sum the period's rollups.
 async fn aggregate(pool: &PgPool, period: Period) -> (f64, i64) {
     let started = Instant::now();
+    // As the close reads: in a transaction, past the pool's statement timeout.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL statement_timeout = '1h'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let groups: Vec<(i64, rust_decimal::Decimal)> = sqlx::query_as(
         "SELECT count(*), sum(quantity) FROM usage_hourly
          WHERE hour >= $1 AND hour < $2
@@ -112,9 +131,10 @@ async fn aggregate(pool: &PgPool, period: Period) -> (f64, i64) {
     )
     .bind(period.start())
     .bind(period.end())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     (
         started.elapsed().as_secs_f64(),
         groups.iter().map(|g| g.0).sum(),
