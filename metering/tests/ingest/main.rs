@@ -8,6 +8,7 @@ use metering::{Meter, UsageEvent};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+mod batches;
 mod dedup;
 mod gauges;
 mod price_lists;
