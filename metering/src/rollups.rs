@@ -153,7 +153,7 @@ fn by_price_list(listed: bool) -> (&'static str, &'static str, &'static str) {
             "coalesce(p.price_list, '')",
             "LEFT JOIN resource_price_lists p
                   ON p.organization_id = u.organization_id AND p.resource_id = u.resource_id",
-            ", 5",
+            ", coalesce(p.price_list, '')",
         )
     } else {
         ("''", "", "")
@@ -247,15 +247,19 @@ pub async fn totals_in_spans(
         tos.push(*to);
     }
     let (list, join, group) = by_price_list(any_listed(conn, Some(&orgs)).await?);
+    // Each span summed on its own, through the (organization, hour) index:
+    // as a join, PostgreSQL 15 hashed every rollup of the table to find a
+    // tenth of them (88 s against 13 s at 144 million rollups).
     let rows: Vec<TotalRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT u.organization_id, s.usage_from, u.meter, u.dimension, {list},
-                count(*), sum(u.quantity)
+        "SELECT s.organization_id, s.usage_from, t.*
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[])
               AS s(organization_id, usage_from, usage_to)
-         JOIN usage_hourly u ON u.organization_id = s.organization_id
-              AND u.hour >= s.usage_from AND u.hour < s.usage_to
-         {join}
-         GROUP BY 1, 2, 3, 4{group}"
+         CROSS JOIN LATERAL (
+             SELECT u.meter, u.dimension, {list}, count(*), sum(u.quantity)
+             FROM usage_hourly u {join}
+             WHERE u.organization_id = s.organization_id
+               AND u.hour >= s.usage_from AND u.hour < s.usage_to
+             GROUP BY u.meter, u.dimension{group}) t"
     )))
     .bind(&orgs)
     .bind(&froms)
