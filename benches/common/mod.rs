@@ -13,7 +13,9 @@ pub struct Scratch {
 impl Scratch {
     /// Creates and migrates a database beside the one `DATABASE_URL` names.
     pub async fn create() -> Scratch {
-        Scratch::open(format!("qm_bench_{}", std::process::id()), true, false).await
+        let admin = PgConnection::connect(&database_url()).await.unwrap();
+        let name = format!("qm_bench_{}", std::process::id());
+        Scratch::open(admin, name, true, false).await
     }
 
     /// The database `QM_BENCH_KEEP` names, created if missing and kept at
@@ -28,20 +30,19 @@ impl Scratch {
             name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
             "QM_BENCH_KEEP: lower-case letters and _ only"
         );
-        let url = database_url();
-        let mut admin = PgConnection::connect(&url).await.unwrap();
+        let mut admin = PgConnection::connect(&database_url()).await.unwrap();
         let existed: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                 .bind(&name)
                 .fetch_one(&mut admin)
                 .await
                 .unwrap();
-        (Scratch::open(name, !existed, true).await, existed)
+        (Scratch::open(admin, name, !existed, true).await, existed)
     }
 
-    async fn open(name: String, create: bool, kept: bool) -> Scratch {
+    /// Opens `name` (created first if `create`) through `admin`'s server.
+    async fn open(mut admin: PgConnection, name: String, create: bool, kept: bool) -> Scratch {
         let url = database_url();
-        let mut admin = PgConnection::connect(&url).await.unwrap();
         if create {
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut admin)
